@@ -1,0 +1,104 @@
+//! The command line: clap definitions, global options, exit codes and dispatch. Thin: each
+//! command module parses its arguments, calls the library and prints.
+
+mod edit;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use output::Output;
+
+/// Exit codes of every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success, including "nothing to do".
+    Ok = 0,
+    /// Findings, a refused precondition or edit, a failed step.
+    Refused = 1,
+    /// Usage or input error (bad arguments, missing or malformed file).
+    Input = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gitops-migrate",
+    version,
+    about = "Multi-stage migrations of JupyterHub platforms in GitOps repositories of Helm values files",
+    long_about = "gitops-migrate edits the Helm values files of a GitOps repository (Phalanx, or a \
+2i2c-style infrastructure repository) without reformatting anything it did not mean to change.\n\n\
+Every edit is a splice into the original text, checked by re-reading the result with an \
+independent YAML parser before an atomic write.",
+    after_help = "Exit codes: 0 success (also \"nothing to do\"), 1 findings or refused, 2 usage or input error."
+)]
+pub struct Cli {
+    /// Run as if started in DIR (relative FILE arguments are read from there).
+    #[arg(short = 'C', long = "repo", global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+
+    /// When to color output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Print more detail (e.g. every file `edit check` reads).
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Print only errors and requested values.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read and edit YAML files in place without reformatting them.
+    #[command(subcommand)]
+    Edit(edit::EditCommand),
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                Exit::Input
+            } else {
+                Exit::Ok
+            };
+            let _ = e.print();
+            return code.into();
+        }
+    };
+    run(cli).into()
+}
+
+pub fn run(cli: Cli) -> Exit {
+    let mut out = Output::new(cli.color, cli.verbose, cli.quiet);
+    if let Some(dir) = &cli.repo
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        out.error(&format!("cannot use -C {}: {e}", dir.display()));
+        return Exit::Input;
+    }
+    match cli.command {
+        Command::Edit(cmd) => edit::run(cmd, &mut out),
+    }
+}

@@ -1,0 +1,344 @@
+//! Plain data of a YAML stream, to compare what two parsers read and what an edit changed.
+//!
+//! Owns: the `Data` value, building it from our tree and from an independent parser
+//! (yaml-rust2's event parser, with a loader of our own that keeps duplicate keys), the
+//! resolution of plain scalars, and applying an intended change to data. Does not own: text.
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::{ScanError, Yaml};
+
+use super::path::Segment;
+use super::tree::{Doc, Node, NodeKind, ScalarStyle};
+
+/// A YAML value. Floats are kept as their canonical text so that `Data` is `Ord`; mapping
+/// entries keep their order, and `canonical` sorts them for order-insensitive comparison.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Data {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(String),
+    Str(String),
+    Seq(Vec<Data>),
+    Map(Vec<(Data, Data)>),
+}
+
+impl Data {
+    /// The same data with every mapping's entries sorted, for comparisons that ignore key order.
+    pub fn canonical(&self) -> Data {
+        match self {
+            Data::Seq(v) => Data::Seq(v.iter().map(Data::canonical).collect()),
+            Data::Map(m) => {
+                let mut m: Vec<_> = m
+                    .iter()
+                    .map(|(k, v)| (k.canonical(), v.canonical()))
+                    .collect();
+                m.sort();
+                Data::Map(m)
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// How a key or selector value reads as text (`"1"` for the integer key `1`).
+    pub fn key_text(&self) -> Option<String> {
+        match self {
+            Data::Null => Some(String::new()),
+            Data::Bool(b) => Some(b.to_string()),
+            Data::Int(i) => Some(i.to_string()),
+            Data::Float(f) => Some(f.clone()),
+            Data::Str(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    fn map_get_mut(&mut self, key: &str) -> Option<&mut Data> {
+        match self {
+            Data::Map(m) => m
+                .iter_mut()
+                .find(|(k, _)| k.key_text().as_deref() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    fn child_mut(&mut self, seg: &Segment) -> Option<&mut Data> {
+        match (seg, self) {
+            (Segment::Key(k), d) => d.map_get_mut(k),
+            (Segment::Index(i), Data::Seq(v)) => v.get_mut(*i),
+            (Segment::Select { key, value }, Data::Seq(v)) => v.iter_mut().find(|item| {
+                matches!(item, Data::Map(m) if m.iter().any(|(k, v)| k.key_text().as_deref() == Some(key) && v.key_text().as_deref() == Some(value)))
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Resolves a scalar the way the YAML 1.2 core schema (as yaml-rust2 implements it) does.
+pub fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&str>) -> Data {
+    if style != ScalarStyle::Plain {
+        return Data::Str(value.to_string());
+    }
+    match tag {
+        Some("!!str") => Data::Str(value.to_string()),
+        Some("!!bool" | "!!int" | "!!float" | "!!null") | None => from_yaml(&Yaml::from_str(value)),
+        Some(_) => Data::Str(value.to_string()),
+    }
+}
+
+fn float_text(s: &str) -> String {
+    match s.parse::<f64>() {
+        Ok(f) if f.is_nan() => "nan".into(),
+        Ok(f) => format!("{f:?}"),
+        Err(_) => match s.trim_start_matches(['+', '-']) {
+            ".inf" | ".Inf" | ".INF" if s.starts_with('-') => "-inf".into(),
+            ".inf" | ".Inf" | ".INF" => "inf".into(),
+            _ => "nan".into(),
+        },
+    }
+}
+
+fn from_yaml(y: &Yaml) -> Data {
+    match y {
+        Yaml::Real(s) => Data::Float(float_text(s)),
+        Yaml::Integer(i) => Data::Int(*i),
+        Yaml::String(s) => Data::Str(s.clone()),
+        Yaml::Boolean(b) => Data::Bool(*b),
+        Yaml::Array(a) => Data::Seq(a.iter().map(from_yaml).collect()),
+        Yaml::Hash(h) => Data::Map(
+            h.iter()
+                .map(|(k, v)| (from_yaml(k), from_yaml(v)))
+                .collect(),
+        ),
+        Yaml::Null | Yaml::BadValue | Yaml::Alias(_) => Data::Null,
+    }
+}
+
+/// The data of our tree. Aliases are replaced by a copy of their anchored node.
+pub fn from_tree(docs: &[Doc]) -> Vec<Data> {
+    let mut anchors = HashMap::new();
+    docs.iter()
+        .map(|d| {
+            anchors.clear();
+            d.root
+                .as_ref()
+                .map_or(Data::Null, |n| node_data(n, &mut anchors))
+        })
+        .collect()
+}
+
+fn node_data(node: &Node, anchors: &mut HashMap<String, Data>) -> Data {
+    let data = match &node.kind {
+        NodeKind::Null => resolve_scalar("", ScalarStyle::Plain, node.tag.as_deref()),
+        NodeKind::Scalar(s) => resolve_scalar(&s.value, s.style, node.tag.as_deref()),
+        NodeKind::Alias(name) => anchors.get(name).cloned().unwrap_or(Data::Null),
+        NodeKind::Mapping(m) => Data::Map(
+            m.entries
+                .iter()
+                .map(|e| (node_data(&e.key, anchors), node_data(&e.value, anchors)))
+                .collect(),
+        ),
+        NodeKind::Sequence(s) => Data::Seq(
+            s.items
+                .iter()
+                .map(|i| node_data(&i.value, anchors))
+                .collect(),
+        ),
+    };
+    if let Some(a) = &node.anchor {
+        anchors.insert(a.clone(), data.clone());
+    }
+    data
+}
+
+/// A syntax error found by the independent parser.
+#[derive(Debug, Clone)]
+pub struct ReferenceError {
+    /// Zero-based line and column as the reference parser reports them.
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+/// Loads a stream with the independent parser (yaml-rust2's scanner and parser).
+pub fn reference_load(text: &str) -> Result<Vec<Data>, ReferenceError> {
+    let mut loader = Loader::default();
+    let mut parser = Parser::new_from_str(text);
+    let to_err = |e: &ScanError| ReferenceError {
+        line: e.marker().line().saturating_sub(1),
+        col: e.marker().col(),
+        message: e.info().to_string(),
+    };
+    parser.load(&mut loader, true).map_err(|e| to_err(&e))?;
+    Ok(loader.docs)
+}
+
+#[derive(Default)]
+struct Loader {
+    docs: Vec<Data>,
+    stack: Vec<(Data, usize)>,
+    keys: Vec<Option<Data>>,
+    anchors: HashMap<usize, Data>,
+}
+
+impl Loader {
+    fn insert(&mut self, node: Data, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.stack.push((node, 0)),
+            Some((Data::Seq(v), _)) => v.push(node),
+            Some((Data::Map(m), _)) => {
+                let slot = self.keys.last_mut().expect("a mapping has a key slot");
+                match slot.take() {
+                    None => *slot = Some(node),
+                    Some(k) => m.push((k, node)),
+                }
+            }
+            Some(_) => unreachable!("only collections are pushed on the stack"),
+        }
+    }
+}
+
+impl MarkedEventReceiver for Loader {
+    fn on_event(&mut self, ev: Event, _mark: Marker) {
+        match ev {
+            Event::DocumentEnd => {
+                let doc = self.stack.pop().map_or(Data::Null, |(d, _)| d);
+                self.docs.push(doc);
+                self.anchors.clear();
+            }
+            Event::SequenceStart(aid, _) => self.stack.push((Data::Seq(Vec::new()), aid)),
+            Event::MappingStart(aid, _) => {
+                self.stack.push((Data::Map(Vec::new()), aid));
+                self.keys.push(None);
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if matches!(ev, Event::MappingEnd) {
+                    self.keys.pop();
+                }
+                let (node, aid) = self.stack.pop().expect("balanced events");
+                self.insert(node, aid);
+            }
+            Event::Scalar(v, style, aid, tag) => {
+                let style = if style == TScalarStyle::Plain {
+                    ScalarStyle::Plain
+                } else {
+                    ScalarStyle::DoubleQuoted
+                };
+                let tag = tag.map(|t| {
+                    if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" {
+                        format!("!!{}", t.suffix)
+                    } else {
+                        format!("{}{}", t.handle, t.suffix)
+                    }
+                });
+                let node = resolve_scalar(&v, style, tag.as_deref());
+                self.insert(node, aid);
+            }
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).cloned().unwrap_or(Data::Null);
+                self.insert(node, 0);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Documents compared as data: key order ignored, and documents left empty dropped (removing
+/// the last key of a file leaves no document at all).
+pub fn comparable(docs: &[Data]) -> Vec<Data> {
+    docs.iter()
+        .filter(|d| !matches!(d, Data::Null) && !matches!(d, Data::Map(m) if m.is_empty()))
+        .map(Data::canonical)
+        .collect()
+}
+
+/// An intended change, applied to data to predict what an edit must produce.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Set the value at a path, creating missing mappings.
+    Set { path: Vec<Segment>, value: Data },
+    /// Remove the value at a path; mappings left empty are removed from their parent mapping.
+    Remove { path: Vec<Segment> },
+    /// Append an item to the sequence at a path (an empty or null value becomes a sequence).
+    Append { path: Vec<Segment>, value: Data },
+}
+
+impl Change {
+    /// Applies the change to one document; `None` when the path does not fit the data.
+    pub fn apply(&self, doc: &mut Data) -> Option<()> {
+        match self {
+            Change::Set { path, value } => {
+                let mut cur = doc;
+                for seg in path {
+                    if matches!(cur, Data::Null) {
+                        *cur = Data::Map(Vec::new());
+                    }
+                    if cur.child_mut(seg).is_none() {
+                        let Segment::Key(k) = seg else { return None };
+                        let Data::Map(m) = cur else { return None };
+                        m.push((Data::Str(k.clone()), Data::Null));
+                    }
+                    cur = cur.child_mut(seg)?;
+                }
+                *cur = value.clone();
+                Some(())
+            }
+            Change::Append { path, value } => {
+                let mut cur = doc;
+                for seg in path {
+                    cur = cur.child_mut(seg)?;
+                }
+                if matches!(cur, Data::Null) {
+                    *cur = Data::Seq(Vec::new());
+                }
+                let Data::Seq(v) = cur else { return None };
+                v.push(value.clone());
+                Some(())
+            }
+            Change::Remove { path } => remove_and_prune(doc, path),
+        }
+    }
+}
+
+fn remove_and_prune(doc: &mut Data, path: &[Segment]) -> Option<()> {
+    let (last, parent_path) = path.split_last()?;
+    let mut parent = &mut *doc;
+    for seg in parent_path {
+        parent = parent.child_mut(seg)?;
+    }
+    match (last, &mut *parent) {
+        (Segment::Key(k), Data::Map(m)) => {
+            let i = m
+                .iter()
+                .position(|(key, _)| key.key_text().as_deref() == Some(k.as_str()))?;
+            m.remove(i);
+        }
+        (Segment::Index(i), Data::Seq(v)) if *i < v.len() => {
+            v.remove(*i);
+        }
+        (seg @ Segment::Select { .. }, Data::Seq(_)) => {
+            let target = parent.child_mut(seg)? as *const Data;
+            let Data::Seq(v) = parent else { return None };
+            let i = v.iter().position(|d| std::ptr::eq(d, target))?;
+            v.remove(i);
+        }
+        _ => return None,
+    }
+    let emptied = matches!(parent, Data::Map(m) if m.is_empty());
+    if emptied && !parent_path.is_empty() {
+        let mut grand = &mut *doc;
+        for seg in &parent_path[..parent_path.len() - 1] {
+            grand = grand.child_mut(seg)?;
+        }
+        if matches!(grand, Data::Map(_)) {
+            return remove_and_prune(doc, parent_path);
+        }
+    }
+    Some(())
+}

@@ -1,0 +1,120 @@
+//! YAML files on disk: reading with clear errors, and writing atomically.
+//!
+//! Owns: the file behind a `Document` (path, permissions), refusing read-only files, and the
+//! atomic write (a temporary file in the same directory, then a rename; permissions kept;
+//! unchanged content not rewritten). Does not own: what the edit is.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::document::{Document, SyntaxError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not UTF-8 text")]
+    NotUtf8 { path: String },
+    #[error("{path}:{}:{}: {}", .error.line, .error.col, .error.message)]
+    Syntax { path: String, error: SyntaxError },
+    #[error("{path}: the file is read-only; not modified")]
+    ReadOnly { path: String },
+}
+
+impl FileError {
+    /// Input errors (missing, unreadable, malformed) are usage errors for the CLI; a read-only
+    /// file is a refusal.
+    pub fn is_input_error(&self) -> bool {
+        !matches!(self, FileError::ReadOnly { .. })
+    }
+}
+
+/// A YAML file loaded for reading or editing.
+#[derive(Debug)]
+pub struct YamlFile {
+    pub path: PathBuf,
+    pub doc: Document,
+    original: String,
+}
+
+impl YamlFile {
+    pub fn load(path: impl AsRef<Path>) -> Result<YamlFile, FileError> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let bytes = fs::read(path).map_err(|source| FileError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| FileError::NotUtf8 {
+            path: shown.clone(),
+        })?;
+        let doc = Document::parse(text.clone())
+            .map_err(|error| FileError::Syntax { path: shown, error })?;
+        Ok(YamlFile {
+            path: path.to_path_buf(),
+            doc,
+            original: text,
+        })
+    }
+
+    pub fn changed(&self) -> bool {
+        self.doc.text() != self.original
+    }
+
+    /// Refuses early when the file could not be written back.
+    pub fn ensure_writable(&self) -> Result<(), FileError> {
+        let meta = fs::metadata(&self.path).map_err(|source| FileError::Io {
+            path: self.path.display().to_string(),
+            source,
+        })?;
+        if meta.permissions().readonly() {
+            return Err(FileError::ReadOnly {
+                path: self.path.display().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes the document back if it changed; returns whether it wrote.
+    pub fn save(&mut self) -> Result<bool, FileError> {
+        if !self.changed() {
+            return Ok(false);
+        }
+        self.ensure_writable()?;
+        write_atomic(&self.path, self.doc.text().as_bytes())?;
+        self.original = self.doc.text().to_string();
+        Ok(true)
+    }
+}
+
+/// Writes `content` to `path` through a temporary file in the same directory and a rename,
+/// keeping the permissions of the file it replaces.
+pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), FileError> {
+    let shown = path.display().to_string();
+    let io = |source| FileError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let perms = fs::metadata(path).ok().map(|m| m.permissions());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".gitops-migrate-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(io)?;
+    tmp.write_all(content).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    if let Some(perms) = perms {
+        fs::set_permissions(tmp.path(), perms).map_err(io)?;
+    }
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}

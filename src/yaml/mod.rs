@@ -1,0 +1,30 @@
+//! The lossless YAML document: every edit is a splice into the original bytes, so lines it
+//! does not mean to change stay byte-identical (comments, quotes, indentation, blank lines,
+//! key order, the final newline). After each edit the result is re-parsed by an independent
+//! parser and compared with the original data plus the intended change; if anything else
+//! differs, the edit is refused and nothing changes.
+//!
+//! Data flow: `parse` (text → `tree`), `document` (lookups, round-trip check), `edit`
+//! (splices + verification, using `style` and `scalar` for new text), `data` (plain data from
+//! both parsers), `file` (reading and atomic writing).
+
+mod data;
+mod document;
+mod edit;
+mod file;
+mod lines;
+mod parse;
+mod path;
+mod scalar;
+mod style;
+mod tree;
+
+pub use data::{Data, reference_load};
+pub use document::{Document, EditError, SyntaxError};
+pub use edit::NewValue;
+pub use file::{FileError, YamlFile, write_atomic};
+pub use lines::Lines;
+pub use path::{Path, PathSyntaxError, Segment};
+pub use scalar::ScalarValue;
+pub use style::Style;
+pub use tree::{Doc, Entry, Item, Mapping, Node, NodeKind, Scalar, ScalarStyle, Sequence};
