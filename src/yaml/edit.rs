@@ -13,7 +13,7 @@
 use std::ops::Range;
 
 use super::data::{self, Change, Data, comparable};
-use super::document::{Document, EditError, Via};
+use super::document::{Document, EditError, Resolved, Via};
 use super::lines::Lines;
 use super::path::{Path, Segment};
 use super::scalar::{ScalarValue, block_text, plain_safe, single_quoted};
@@ -243,10 +243,16 @@ impl Document {
     }
 
     /// Removing whole lines `first..=last`, plus the blank lines after them when a blank line
-    /// or the start of the block stands before them (so no double blank line is left).
-    fn remove_lines(&self, first: usize, mut last: usize, floor: usize) -> (Splice, Range<usize>) {
+    /// or the header of the block (`first_child`) stands before them, so that no double blank
+    /// line, nor a blank line right under the header, is left.
+    fn remove_lines(
+        &self,
+        first: usize,
+        mut last: usize,
+        first_child: bool,
+    ) -> (Splice, Range<usize>) {
         let l = self.lines();
-        let separated = first == floor || (first > 0 && l.is_blank(first - 1));
+        let separated = first_child || (first > 0 && l.is_blank(first - 1));
         if separated {
             while last + 1 < l.count() && l.is_blank(last + 1) {
                 last += 1;
@@ -264,6 +270,26 @@ impl Document {
             },
             region,
         )
+    }
+
+    /// Refuses an edit inside a node whose anchor is used by aliases: the aliases would
+    /// change too.
+    fn check_anchors(&self, doc: usize, r: &Resolved<'_>, shown: &str) -> Result<(), EditError> {
+        for (node, _) in &r.chain {
+            if let Some(anchor) = &node.anchor {
+                let n = self.aliases_of(doc, anchor);
+                if n > 0 {
+                    return Err(EditError::Unsupported {
+                        path: shown.to_string(),
+                        reason: format!(
+                            "`&{anchor}` (line {}) is anchored and used by {n} alias(es); editing it would change them too",
+                            self.line_of(node.span.start)
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     fn aliases_of(&self, doc: usize, anchor: &str) -> usize {
@@ -333,10 +359,11 @@ impl Document {
                 change,
             });
         };
+        self.check_anchors(doc, &r, &shown)?;
         let target = r.target();
         match &target.kind {
             NodeKind::Mapping(m) if !m.flow => {
-                let (offset, region) = self.insert_position(m, &keys[0], &data, &keys, &style);
+                let (offset, region) = self.insert_position(m, &keys[0], &data, keys.len());
                 let block = self.key_block(&keys, m.indent, value, &style);
                 Ok(Plan {
                     splices: vec![self.insert_lines(offset, &block)],
@@ -371,7 +398,7 @@ impl Document {
     /// start of the next line), the region, and the column of the new block.
     fn open_empty_value(
         &self,
-        r: &super::document::Resolved<'_>,
+        r: &Resolved<'_>,
         shown: &str,
         sequence: bool,
         style: &Style,
@@ -422,7 +449,7 @@ impl Document {
     fn replace_plan(
         &self,
         doc: usize,
-        r: &super::document::Resolved<'_>,
+        r: &Resolved<'_>,
         path: &[Segment],
         value: &NewValue,
         change: Change,
@@ -458,17 +485,7 @@ impl Document {
             }
             _ => {}
         }
-        if let Some(anchor) = &node.anchor {
-            let n = self.aliases_of(doc, anchor);
-            if n > 0 {
-                return Err(EditError::Unsupported {
-                    path: shown,
-                    reason: format!(
-                        "its value is anchored as `&{anchor}` (line {line}) and used by {n} alias(es); changing it would change them too"
-                    ),
-                });
-            }
-        }
+        self.check_anchors(doc, r, &shown)?;
         let style = self.style();
         let flow = r.in_flow();
         let (range, text) = match &node.kind {
@@ -552,12 +569,7 @@ impl Document {
     }
 
     /// The content indentation for a block scalar replacing `node`.
-    fn block_content_indent(
-        &self,
-        node: &Node,
-        r: &super::document::Resolved<'_>,
-        style: &Style,
-    ) -> usize {
+    fn block_content_indent(&self, node: &Node, r: &Resolved<'_>, style: &Style) -> usize {
         let l = self.lines();
         let first = l.line_of(node.span.start);
         let last = self.last_line(node.span.end);
@@ -572,16 +584,18 @@ impl Document {
     }
 
     /// Where a new key goes in a block mapping, and the region the insertion may change.
-    /// Entries are grouped by blank lines; a key goes in sorted position into a sorted group
-    /// (preferring the group whose values equal the new value, then the group whose key
-    /// range holds the key, then the last), else after the last entry.
+    ///
+    /// Entries form groups separated by blank lines (Phalanx puts disabled applications in a
+    /// group of their own above the sorted enabled ones). The key joins the group that fits
+    /// best: values equal to the new one, then values of the same kind (scalar, mapping,
+    /// sequence), then a sorted group whose key range holds the key; ties go to the later
+    /// group. In a sorted group it goes in sorted position, else after the group's last entry.
     fn insert_position(
         &self,
         m: &Mapping,
         key: &str,
         value: &Data,
-        keys: &[String],
-        _style: &Style,
+        depth: usize,
     ) -> (usize, Range<usize>) {
         let l = self.lines();
         let n = m.entries.len();
@@ -599,39 +613,39 @@ impl Document {
             }
             groups.last_mut().unwrap().push(j);
         }
-        let sorted =
-            |g: &Vec<usize>| g.len() >= 2 && g.windows(2).all(|w| name(w[0]) <= name(w[1]));
-        // The new value compared with a group's values only when the new value is one scalar.
-        let scalar_value = keys.len() == 1 && !matches!(value, Data::Map(_) | Data::Seq(_));
-        let score = |g: &Vec<usize>| {
-            let same_values = scalar_value
-                && g.iter().all(|&i| {
-                    let v = &m.entries[i].value;
-                    matches!(v.kind, NodeKind::Scalar(_) | NodeKind::Null)
-                        && data::from_tree(std::slice::from_ref(&super::tree::Doc {
-                            body_start: 0,
-                            marker: None,
-                            root: Some(v.clone()),
-                        }))
-                        .first()
-                            == Some(value)
-                });
-            let in_range = name(g[0]).as_str() <= key && key <= name(*g.last().unwrap()).as_str();
-            2 * usize::from(same_values) + usize::from(in_range)
+        // What is written under `key`: a mapping when more keys follow, else the value.
+        let new_kind = if depth > 1 {
+            Kind::Mapping
+        } else {
+            Kind::of_data(value)
         };
-        let chosen = groups
+        let sorted = |g: &[usize]| g.len() >= 2 && g.windows(2).all(|w| name(w[0]) <= name(w[1]));
+        let score = |g: &[usize]| {
+            let same_values = depth == 1
+                && new_kind == Kind::Scalar
+                && g.iter()
+                    .all(|&i| scalar_data(&m.entries[i].value).as_ref() == Some(value));
+            let same_kind = g
+                .iter()
+                .all(|&i| Kind::of_node(&m.entries[i].value) == new_kind);
+            let in_range =
+                sorted(g) && name(g[0]).as_str() <= key && key <= name(*g.last().unwrap()).as_str();
+            4 * usize::from(same_values) + 2 * usize::from(same_kind) + usize::from(in_range)
+        };
+        let (_, g) = groups
             .iter()
-            .filter(|g| sorted(g))
             .enumerate()
             .max_by_key(|(i, g)| (score(g), *i))
-            .map(|(_, g)| g);
+            .expect("a block mapping has entries");
         let after = |i: usize| l.end_with_break(self.last_line(m.entries[i].content_end()));
-        let offset = match chosen {
-            Some(g) => match g.iter().find(|&&i| name(i).as_str() > key) {
+        let last = *g.last().unwrap();
+        let offset = if sorted(g) {
+            match g.iter().find(|&&i| name(i).as_str() > key) {
                 Some(&i) => l.start(self.entry_owned_start(m, i)),
-                None => after(*g.last().unwrap()),
-            },
-            None => after(n - 1),
+                None => after(last),
+            }
+        } else {
+            after(last)
         };
         (offset, region)
     }
@@ -691,6 +705,7 @@ impl Document {
                 line: self.line_of(target.span.start),
             });
         }
+        self.check_anchors(doc, &r, &shown)?;
         let l = self.lines();
         match via {
             Via::Entry(m, i) => {
@@ -723,7 +738,7 @@ impl Document {
                 let floor = self.entry_floor(m, i);
                 let first = Self::owned_start(&l, l.line_of(entry.key.span.start), floor);
                 let last = self.last_line(entry.content_end());
-                let (splice, region) = self.remove_lines(first, last, floor);
+                let (splice, region) = self.remove_lines(first, last, i == 0);
                 Ok(Plan {
                     splices: vec![splice],
                     region,
@@ -745,7 +760,7 @@ impl Document {
                 let floor = self.item_floor(s, j);
                 let first = Self::owned_start(&l, l.line_of(dash), floor);
                 let last = self.last_line(item.content_end());
-                let (splice, region) = self.remove_lines(first, last, floor);
+                let (splice, region) = self.remove_lines(first, last, j == 0);
                 if s.items.len() > 1 {
                     return Ok(Plan {
                         splices: vec![splice],
@@ -829,6 +844,7 @@ impl Document {
             value: data,
         };
         let r = self.resolve(doc, path)?;
+        self.check_anchors(doc, &r, &shown)?;
         let target = r.target();
         let style = self.style();
         let l = self.lines();
@@ -875,6 +891,40 @@ impl Document {
                 ),
             }),
         }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Scalar,
+    Mapping,
+    Sequence,
+}
+
+impl Kind {
+    fn of_data(d: &Data) -> Kind {
+        match d {
+            Data::Map(_) => Kind::Mapping,
+            Data::Seq(_) => Kind::Sequence,
+            _ => Kind::Scalar,
+        }
+    }
+
+    fn of_node(n: &Node) -> Kind {
+        match &n.kind {
+            NodeKind::Mapping(_) => Kind::Mapping,
+            NodeKind::Sequence(_) => Kind::Sequence,
+            _ => Kind::Scalar,
+        }
+    }
+}
+
+/// The data of a scalar node (`None` for collections and aliases).
+fn scalar_data(n: &Node) -> Option<Data> {
+    match &n.kind {
+        NodeKind::Scalar(s) => Some(data::resolve_scalar(&s.value, s.style, n.tag.as_deref())),
+        NodeKind::Null => Some(Data::Null),
+        _ => None,
     }
 }
 

@@ -113,7 +113,7 @@ mod tests {
         assert_eq!(l.line_of(5), 1);
         assert_eq!(l.text(3), "b: é");
         assert!(l.is_comment(1) && l.is_blank(2));
-        assert_eq!(l.line_col(l.start(3) + 5), (4, 4));
+        assert_eq!(l.line_col(l.start(3) + 5), (4, 5));
         let n = Lines::new("a\nb");
         assert_eq!(n.count(), 2);
         assert_eq!(n.end(1), 3);

@@ -153,13 +153,48 @@ pub fn plain_safe(s: &str, flow: bool) -> bool {
     ) {
         return false;
     }
-    // Anything shaped like a number in some YAML version (0755, 1_000, 1:30, 0b1, 1e3).
-    let numeric_start = b[0].is_ascii_digit()
-        || (matches!(b[0], b'+' | b'-' | b'.') && b.get(1).is_some_and(u8::is_ascii_digit));
-    let numeric_chars = s
-        .bytes()
-        .all(|c| c.is_ascii_hexdigit() || b"xXoObB_.:+-".contains(&c));
-    !(numeric_start && numeric_chars)
+    !numeric_in_some_yaml(s)
+}
+
+/// Whether a YAML 1.1 or 1.2 reader (Helm's, yamllint's, PyYAML's) takes `s` for a number:
+/// `0755`, `1_000`, `0b101`, `0x1F`, `1e3`, `.5`, `1:30` (sexagesimal). An IP address is not.
+fn numeric_in_some_yaml(s: &str) -> bool {
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let Some(first) = unsigned.bytes().next() else {
+        return false;
+    };
+    if !(first.is_ascii_digit() || (first == b'.' && unsigned.len() > 1)) {
+        return false;
+    }
+    let plain = unsigned.replace('_', "");
+    for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
+        if let Some(digits) = plain.strip_prefix(prefix) {
+            return !digits.is_empty() && u64::from_str_radix(digits, radix).is_ok();
+        }
+    }
+    if plain.parse::<f64>().is_ok() {
+        return true;
+    }
+    // Sexagesimal: 190:20:30 or 1:30.5
+    let mut parts = plain.split(':');
+    let head = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    !rest.is_empty()
+        && !head.is_empty()
+        && head.bytes().all(|c| c.is_ascii_digit())
+        && rest.iter().enumerate().all(|(i, p)| {
+            let int = if i + 1 == rest.len() {
+                p.split('.').next().unwrap_or("")
+            } else {
+                p
+            };
+            !int.is_empty()
+                && int.len() <= 2
+                && int.bytes().all(|c| c.is_ascii_digit())
+                && p[int.len()..]
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || c == b'.')
+        })
 }
 
 fn single_quotable(s: &str) -> bool {
@@ -232,9 +267,42 @@ mod tests {
     #[test]
     fn plain_values_that_would_change_meaning_are_quoted() {
         for s in [
-            "true", "no", "On", "null", "~", "5", "0755", "1.5", "1e3", "1:30", "- a", ": a",
-            "a: b", "a #b", "{{ x }}", "*x", "&x", "!x", "'a", "\"a", " a", "a ", "", "|", ">",
-            "@x", "%x", "`x", "#x",
+            "true",
+            "no",
+            "On",
+            "null",
+            "~",
+            "5",
+            "0755",
+            "1.5",
+            "1e3",
+            "1:30",
+            "- a",
+            ": a",
+            "a: b",
+            "a #b",
+            "{{ x }}",
+            "*x",
+            "&x",
+            "!x",
+            "'a",
+            "\"a",
+            " a",
+            "a ",
+            "",
+            "|",
+            ">",
+            "@x",
+            "%x",
+            "`x",
+            "#x",
+            "1_000",
+            "0b101",
+            "0x1F",
+            "+12",
+            ".5",
+            "190:20:30",
+            "1:30.5",
         ] {
             assert!(!plain_safe(s, false), "{s:?} must be quoted");
         }
