@@ -444,7 +444,7 @@ fn refusals_leave_the_document_unchanged() {
             d.set(0, &p("jupyterhub.hub.baseUrl.x"), &s("1")),
             "goes through `jupyterhub.hub.baseUrl`",
         ),
-        (d.set(0, &p("jupyterhub.hub"), &s("1")), "is a mapping"),
+        (d.set(0, &p("jupyterhub.hub"), &s("1")), "holds a mapping"),
         (d.remove(0, &p("jupyterhub.nope")), "has no key `nope`"),
         (
             d.remove(0, &p("jupyterhub.hub.baseURL")),
@@ -455,11 +455,27 @@ fn refusals_leave_the_document_unchanged() {
             d.append(0, &p("jupyterhub"), &NewValue::Scalar(s("x"))),
             "not a sequence",
         ),
-        (d.set(0, &p("controller[0]"), &s("x")), "is a mapping"),
+        (
+            d.set(0, &p("controller[0]"), &s("x")),
+            "is a mapping; `[...]` selects",
+        ),
     ];
     for (r, want) in cases {
         let e = r.unwrap_err().to_string();
         assert!(e.contains(want), "{e:?} should contain {want:?}");
     }
     assert_eq!(d.text(), text);
+}
+
+#[test]
+fn an_empty_document_in_the_middle_gets_its_keys_before_the_next_marker() {
+    let mut d = Document::parse("a: 1\n---\n# empty\n---\nb: 2\n").unwrap();
+    d.set(1, &p("x"), &s("1")).unwrap();
+    assert_eq!(d.text(), "a: 1\n---\n# empty\nx: 1\n---\nb: 2\n");
+    let e = d.set(5, &p("x"), &s("1")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("document 5 does not exist (the file has 3)"),
+        "{e}"
+    );
 }

@@ -6,12 +6,15 @@ use clap::{Args, Subcommand};
 use rayon::prelude::*;
 
 use super::{Exit, Output};
-use crate::yaml::{Document, EditError, FileError, NewValue, Path, ScalarValue, YamlFile};
+use crate::yaml::{
+    CheckError, Document, EditError, FileError, NewValue, Path, ScalarValue, YamlFile,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum EditCommand {
     /// Print the value at PATH (a scalar's value, or a collection's text).
     Get {
+        /// The YAML file.
         file: PathBuf,
         #[command(flatten)]
         target: Target,
@@ -24,6 +27,7 @@ Examples:\n  gitops-migrate edit set applications/nublado/values-idfdev.yaml jup
 gitops-migrate edit set environments/values-idfdev.yaml applications.nublado true"
     )]
     Set {
+        /// The YAML file.
         file: PathBuf,
         #[command(flatten)]
         target: Target,
@@ -35,12 +39,14 @@ gitops-migrate edit set environments/values-idfdev.yaml applications.nublado tru
     },
     /// Remove the key or item at PATH with its nested block and the comments above it.
     Rm {
+        /// The YAML file.
         file: PathBuf,
         #[command(flatten)]
         target: Target,
     },
     /// Append an item to the sequence at PATH, in the file's sequence style.
     Append {
+        /// The YAML file.
         file: PathBuf,
         #[command(flatten)]
         target: Target,
@@ -151,9 +157,13 @@ fn with_file(
         Ok(f) => f,
         Err(e) => return file_error(&e, out),
     };
-    if writes && let Err(e) = f.ensure_writable() {
-        return file_error(&e, out);
-    }
+    // A key that `set` is about to create next to a near miss (`baseURL` beside `baseUrl`).
+    let near_miss = match f.doc.get(target.document, &path) {
+        Err(EditError::NotFound { reason, .. }) if writes && reason.contains("did you mean") => {
+            Some(reason)
+        }
+        _ => None,
+    };
     match op(&mut f, &path, out) {
         Ok(changed) => {
             if !writes {
@@ -168,6 +178,12 @@ fn with_file(
             }
             match f.save() {
                 Ok(_) => {
+                    if let Some(reason) = near_miss {
+                        out.warning(&format!(
+                            "{}: created `{path}`, which was missing: {reason}",
+                            file.display()
+                        ));
+                    }
                     out.detail(&format!("{}: updated `{path}`", file.display()));
                     Exit::Ok
                 }
@@ -226,7 +242,7 @@ fn check(paths: &[PathBuf], out: &mut Output) -> Exit {
             return Exit::Input;
         }
     };
-    let results: Vec<(PathBuf, Result<(), String>)> = files
+    let results: Vec<(PathBuf, Result<(), CheckError>)> = files
         .par_iter()
         .map(|f| (f.clone(), check_file(f)))
         .collect();
@@ -234,13 +250,23 @@ fn check(paths: &[PathBuf], out: &mut Output) -> Exit {
     for (f, r) in &results {
         match r {
             Ok(()) => out.detail(&format!("{}: identical", f.display())),
-            Err(reason) => {
+            Err(CheckError {
+                at: Some((line, col)),
+                message,
+            }) => {
                 refused += 1;
-                out.line(&format!("{}: {reason}", f.display()));
+                out.line(&format!("{}:{line}:{col}: {message}", f.display()));
+            }
+            Err(CheckError { at: None, message }) => {
+                refused += 1;
+                out.line(&format!("{}: {message}", f.display()));
             }
         }
     }
     let n = results.len();
+    if n == 0 {
+        out.warning("no .yaml or .yml files found under the given paths");
+    }
     out.line(&format!(
         "{n} files, {} identical, {refused} refused",
         n - refused
@@ -248,9 +274,9 @@ fn check(paths: &[PathBuf], out: &mut Output) -> Exit {
     if refused > 0 { Exit::Refused } else { Exit::Ok }
 }
 
-fn check_file(file: &FsPath) -> Result<(), String> {
-    let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
-    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
-    let doc = Document::parse(text).map_err(|e| e.to_string())?;
-    doc.check()
+fn check_file(file: &FsPath) -> Result<(), CheckError> {
+    let fail = |message: String| CheckError { at: None, message };
+    let bytes = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))?;
+    Document::parse(text)?.check()
 }

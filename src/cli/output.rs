@@ -47,6 +47,15 @@ impl Output {
         }
     }
 
+    /// A warning on stderr (shown even with `-q`).
+    pub fn warning(&mut self, text: &str) {
+        if self.color {
+            eprintln!("\x1b[1;33mwarning\x1b[0m: {text}");
+        } else {
+            eprintln!("warning: {text}");
+        }
+    }
+
     pub fn error(&mut self, text: &str) {
         if self.color {
             eprintln!("\x1b[1;31merror\x1b[0m: {text}");

@@ -162,8 +162,13 @@ impl Document {
                 path: full(),
                 reason: if self.docs.is_empty() {
                     "the file has no YAML content".into()
+                } else if doc >= self.docs.len() {
+                    format!(
+                        "document {doc} does not exist (the file has {})",
+                        self.docs.len()
+                    )
                 } else {
-                    format!("document {doc} is empty or absent")
+                    format!("document {doc} is empty")
                 },
             });
         };
@@ -287,7 +292,7 @@ impl Document {
     /// Text re-emitted from the tree: every byte either belongs to a token the parser read or
     /// is trivia between tokens (blanks, breaks, comments, indicators). Differs from the text
     /// only if the parser skipped something it did not understand.
-    pub fn emit(&self) -> Result<String, String> {
+    pub fn emit(&self) -> Result<String, CheckError> {
         let mut tokens: Vec<std::ops::Range<usize>> = Vec::new();
         for doc in &self.docs {
             if let Some(root) = &doc.root {
@@ -303,7 +308,10 @@ impl Document {
         let mut pos = 0;
         for t in tokens {
             if t.start < pos {
-                return Err(format!("overlapping tokens at byte {}", t.start));
+                return Err(CheckError {
+                    at: Some(self.lines().line_col(t.start)),
+                    message: "overlapping tokens".into(),
+                });
             }
             check_trivia(&self.text, pos, t.start)?;
             out.push_str(&self.text[pos..t.start]);
@@ -317,34 +325,52 @@ impl Document {
 
     /// The round-trip check of `edit check`: the independent parser accepts the text and reads
     /// the same data, and the tree re-emits the text byte for byte.
-    pub fn check(&self) -> Result<(), String> {
-        let reference = data::reference_load(&self.text).map_err(|e| {
-            format!(
-                "{}:{}: the reference parser rejects it: {}",
-                e.line + 1,
-                e.col + 1,
-                e.message
-            )
+    pub fn check(&self) -> Result<(), CheckError> {
+        let reference = data::reference_load(&self.text).map_err(|e| CheckError {
+            at: Some((e.line + 1, e.col + 1)),
+            message: format!("the reference parser rejects it: {}", e.message),
         })?;
         let ours: Vec<Data> = self.data().iter().map(Data::canonical).collect();
         let theirs: Vec<Data> = reference.iter().map(Data::canonical).collect();
         if ours != theirs {
-            return Err(format!(
-                "the editor reads different data than the reference parser ({})",
-                first_difference(&ours, &theirs)
-            ));
+            return Err(CheckError {
+                at: None,
+                message: format!(
+                    "the editor reads different data than the reference parser ({})",
+                    first_difference(&ours, &theirs)
+                ),
+            });
         }
         let emitted = self.emit()?;
         if emitted != self.text {
-            return Err("re-emitted text differs".into());
+            return Err(CheckError {
+                at: None,
+                message: "re-emitted text differs".into(),
+            });
         }
         Ok(())
     }
 }
 
+/// Why a file fails the round-trip check, with a one-based line and column where there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckError {
+    pub at: Option<(usize, usize)>,
+    pub message: String,
+}
+
+impl From<SyntaxError> for CheckError {
+    fn from(e: SyntaxError) -> Self {
+        CheckError {
+            at: Some((e.line, e.col)),
+            message: e.message,
+        }
+    }
+}
+
 /// Bytes between tokens may only be blanks, breaks, comments, indicators, properties,
 /// document markers and directives.
-fn check_trivia(text: &str, from: usize, to: usize) -> Result<(), String> {
+fn check_trivia(text: &str, from: usize, to: usize) -> Result<(), CheckError> {
     let b = text.as_bytes();
     let mut i = from;
     while i < to {
@@ -370,8 +396,10 @@ fn check_trivia(text: &str, from: usize, to: usize) -> Result<(), String> {
             }
             0xEF if i == 0 && text.starts_with('\u{feff}') => i += 3,
             _ => {
-                let (line, col) = Lines::new(text).line_col(i);
-                return Err(format!("{line}:{col}: the editor did not read this text"));
+                return Err(CheckError {
+                    at: Some(Lines::new(text).line_col(i)),
+                    message: "the editor did not read this text".into(),
+                });
             }
         }
     }

@@ -349,13 +349,32 @@ impl Document {
         }
         let style = self.style();
         let Some(r) = container else {
-            // No document content at all: the new keys start the file.
+            // An empty document: the new keys start it, at its end (the next `---` or the end
+            // of the file). A document that does not exist is not created.
+            let at = match self.docs.get(doc) {
+                Some(_) => self
+                    .docs
+                    .get(doc + 1)
+                    .and_then(|d| d.marker)
+                    .unwrap_or(self.text.len()),
+                None if self.docs.is_empty() && doc == 0 => self.text.len(),
+                None => {
+                    return Err(EditError::NotFound {
+                        path: shown,
+                        reason: format!(
+                            "document {doc} does not exist (the file has {})",
+                            self.docs.len()
+                        ),
+                    });
+                }
+            };
             let block = self.key_block(&keys, 0, value, &style);
             let l = self.lines();
-            let last = l.count().saturating_sub(1);
+            let line = l.line_of(at.saturating_sub(1));
             return Ok(Plan {
-                splices: vec![self.insert_lines(self.text.len(), &block)],
-                region: self.line_region(last, last),
+                splices: vec![self.insert_lines(at, &block)],
+                region: self
+                    .line_region(line, (line + 1).min(l.count().saturating_sub(1)).max(line)),
                 change,
             });
         };
@@ -456,7 +475,11 @@ impl Document {
     ) -> Result<Plan, EditError> {
         let shown = Path(path.to_vec()).to_string();
         let node = r.target();
-        let line = self.line_of(node.span.start);
+        let line = match r.via() {
+            Some(Via::Entry(m, i)) => self.line_of(m.entries[i].key.span.start),
+            Some(Via::Item(s, j)) => self.line_of(s.items[j].start()),
+            None => self.line_of(node.span.start),
+        };
         let NewValue::Scalar(value) = value else {
             return Err(EditError::Unsupported {
                 path: shown,
@@ -470,7 +493,7 @@ impl Document {
                 return Err(EditError::Unsupported {
                     path: shown,
                     reason: format!(
-                        "is a {} (line {line}); `set` replaces scalar values (remove it first to replace it)",
+                        "holds a {} (line {line}); `set` replaces scalar values (remove it first to replace it)",
                         node.kind_name()
                     ),
                 });
@@ -885,7 +908,7 @@ impl Document {
             _ => Err(EditError::Unsupported {
                 path: shown,
                 reason: format!(
-                    "is a {} (line {}), not a sequence",
+                    "holds a {} (line {}), not a sequence",
                     target.kind_name(),
                     self.line_of(target.span.start)
                 ),

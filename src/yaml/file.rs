@@ -12,8 +12,14 @@ use super::document::{Document, SyntaxError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", describe_io(.source))]
     Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot write: {}", describe_io(.source))]
+    Write {
         path: String,
         #[source]
         source: std::io::Error,
@@ -28,9 +34,18 @@ pub enum FileError {
 
 impl FileError {
     /// Input errors (missing, unreadable, malformed) are usage errors for the CLI; a read-only
-    /// file is a refusal.
+    /// file or a failed write is a refusal.
     pub fn is_input_error(&self) -> bool {
-        !matches!(self, FileError::ReadOnly { .. })
+        !matches!(self, FileError::ReadOnly { .. } | FileError::Write { .. })
+    }
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "is a directory, not a file".into(),
+        _ => e.to_string(),
     }
 }
 
@@ -96,7 +111,7 @@ impl YamlFile {
 /// keeping the permissions of the file it replaces.
 pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), FileError> {
     let shown = path.display().to_string();
-    let io = |source| FileError::Io {
+    let io = |source| FileError::Write {
         path: shown.clone(),
         source,
     };

@@ -20,7 +20,7 @@ mod style;
 mod tree;
 
 pub use data::{Data, reference_load};
-pub use document::{Document, EditError, SyntaxError};
+pub use document::{CheckError, Document, EditError, SyntaxError};
 pub use edit::NewValue;
 pub use file::{FileError, YamlFile, write_atomic};
 pub use lines::Lines;

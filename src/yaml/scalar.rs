@@ -42,7 +42,7 @@ impl ScalarValue {
             return Ok(ScalarValue::string(arg));
         }
         if arg.starts_with('"') || arg.starts_with('\'') {
-            let docs = parse_stream(arg).map_err(|e| format!("VALUE {arg}: {}", e.message))?;
+            let docs = parse_stream(arg).map_err(|e| format!("VALUE `{arg}`: {}", e.message))?;
             if let [doc] = docs.as_slice()
                 && let Some(root) = &doc.root
                 && let NodeKind::Scalar(s) = &root.kind
@@ -54,7 +54,7 @@ impl ScalarValue {
                     explicit_style: Some(s.style),
                 });
             }
-            return Err(format!("VALUE {arg} is not one quoted scalar"));
+            return Err(format!("VALUE `{arg}` is not one quoted scalar"));
         }
         if arg.is_empty() {
             return Ok(ScalarValue {
@@ -72,7 +72,7 @@ impl ScalarValue {
             && arg.trim() == arg;
         if !plain_ok {
             return Err(format!(
-                "VALUE {arg} is not a plain YAML scalar; quote it or pass --string to store it as text"
+                "VALUE `{arg}` is not one plain YAML scalar; quote it or pass --string to store it as text"
             ));
         }
         let data = resolve_scalar(arg, ScalarStyle::Plain, None);
