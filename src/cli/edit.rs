@@ -250,16 +250,10 @@ fn check(paths: &[PathBuf], out: &mut Output) -> Exit {
     for (f, r) in &results {
         match r {
             Ok(()) => out.detail(&format!("{}: identical", f.display())),
-            Err(CheckError {
-                at: Some((line, col)),
-                message,
-            }) => {
+            Err(e) => {
                 refused += 1;
-                out.line(&format!("{}:{line}:{col}: {message}", f.display()));
-            }
-            Err(CheckError { at: None, message }) => {
-                refused += 1;
-                out.line(&format!("{}: {message}", f.display()));
+                let sep = if e.at.is_some() { ":" } else { ": " };
+                out.line(&format!("{}{sep}{e}", f.display()));
             }
         }
     }
@@ -275,7 +269,11 @@ fn check(paths: &[PathBuf], out: &mut Output) -> Exit {
 }
 
 fn check_file(file: &FsPath) -> Result<(), CheckError> {
-    let fail = |message: String| CheckError { at: None, message };
+    let fail = |message: String| CheckError {
+        at: None,
+        message,
+        syntax: false,
+    };
     let bytes = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))?;
     Document::parse(text)?.check()

@@ -311,6 +311,7 @@ impl Document {
                 return Err(CheckError {
                     at: Some(self.lines().line_col(t.start)),
                     message: "overlapping tokens".into(),
+                    syntax: false,
                 });
             }
             check_trivia(&self.text, pos, t.start)?;
@@ -329,6 +330,7 @@ impl Document {
         let reference = data::reference_load(&self.text).map_err(|e| CheckError {
             at: Some((e.line + 1, e.col + 1)),
             message: format!("the reference parser rejects it: {}", e.message),
+            syntax: true,
         })?;
         let ours: Vec<Data> = self.data().iter().map(Data::canonical).collect();
         let theirs: Vec<Data> = reference.iter().map(Data::canonical).collect();
@@ -339,6 +341,7 @@ impl Document {
                     "the editor reads different data than the reference parser ({})",
                     first_difference(&ours, &theirs)
                 ),
+                syntax: false,
             });
         }
         let emitted = self.emit()?;
@@ -346,6 +349,7 @@ impl Document {
             return Err(CheckError {
                 at: None,
                 message: "re-emitted text differs".into(),
+                syntax: false,
             });
         }
         Ok(())
@@ -357,6 +361,8 @@ impl Document {
 pub struct CheckError {
     pub at: Option<(usize, usize)>,
     pub message: String,
+    /// The text is not valid YAML (as opposed to valid YAML the editor cannot reproduce).
+    pub syntax: bool,
 }
 
 impl From<SyntaxError> for CheckError {
@@ -364,6 +370,16 @@ impl From<SyntaxError> for CheckError {
         CheckError {
             at: Some((e.line, e.col)),
             message: e.message,
+            syntax: true,
+        }
+    }
+}
+
+impl fmt::Display for CheckError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some((line, col)) => write!(f, "{line}:{col}: {}", self.message),
+            None => f.write_str(&self.message),
         }
     }
 }
@@ -399,6 +415,7 @@ fn check_trivia(text: &str, from: usize, to: usize) -> Result<(), CheckError> {
                 return Err(CheckError {
                     at: Some(Lines::new(text).line_col(i)),
                     message: "the editor did not read this text".into(),
+                    syntax: false,
                 });
             }
         }

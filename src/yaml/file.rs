@@ -8,7 +8,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::document::{Document, SyntaxError};
+use super::document::{CheckError, Document, SyntaxError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FileError {
@@ -28,6 +28,12 @@ pub enum FileError {
     NotUtf8 { path: String },
     #[error("{path}:{}:{}: {}", .error.line, .error.col, .error.message)]
     Syntax { path: String, error: SyntaxError },
+    #[error("{path}:{error}")]
+    Invalid { path: String, error: CheckError },
+    #[error(
+        "{path}: the editor cannot reproduce this file exactly, so it will not edit it: {error}"
+    )]
+    Unsafe { path: String, error: CheckError },
     #[error("{path}: the file is read-only; not modified")]
     ReadOnly { path: String },
 }
@@ -36,7 +42,10 @@ impl FileError {
     /// Input errors (missing, unreadable, malformed) are usage errors for the CLI; a read-only
     /// file or a failed write is a refusal.
     pub fn is_input_error(&self) -> bool {
-        !matches!(self, FileError::ReadOnly { .. } | FileError::Write { .. })
+        !matches!(
+            self,
+            FileError::ReadOnly { .. } | FileError::Write { .. } | FileError::Unsafe { .. }
+        )
     }
 }
 
