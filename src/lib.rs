@@ -1,7 +1,13 @@
 //! gitops-migrate: multi-stage migrations of JupyterHub platforms run from GitOps
 //! repositories of Helm values files, as reviewed Git changes and guided runbooks.
 //!
-//! Data flow: repository files → `yaml` (lossless documents) → … → `cli` (commands and output).
+//! Data flow: repository files → `yaml` (lossless documents) → `repo` (what the repository
+//! is) → `validate` (findings) and `playbook` (migration state, stages) → `cli` (commands and
+//! output).
 
 pub mod cli;
+pub mod playbook;
+pub mod repo;
+pub mod suggest;
+pub mod validate;
 pub mod yaml;

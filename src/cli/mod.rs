@@ -3,6 +3,8 @@
 
 mod edit;
 mod output;
+mod status;
+mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +74,10 @@ pub enum Command {
     /// Read and edit YAML files in place without reformatting them.
     #[command(subcommand)]
     Edit(edit::EditCommand),
+    /// Check the repository's values files, alone and across files (a pre-commit hook).
+    Validate(validate::ValidateArgs),
+    /// Show where each environment (or cluster) stands, with anomalies.
+    Status(status::StatusArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -100,5 +106,25 @@ pub fn run(cli: Cli) -> Exit {
     }
     match cli.command {
         Command::Edit(cmd) => edit::run(cmd, &mut out),
+        Command::Validate(args) => validate::run(args, &mut out),
+        Command::Status(args) => status::run(args, &mut out),
+    }
+}
+
+/// The repository the repository commands work on: `-C DIR` (already the current directory
+/// by then), else the git top level of the current directory, else the current directory.
+pub fn repo_root() -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let top = std::process::Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .current_dir(&cwd)
+        .stderr(std::process::Stdio::null())
+        .output();
+    match top {
+        Ok(o) if o.status.success() => {
+            let t = String::from_utf8_lossy(&o.stdout).trim().to_string();
+            if t.is_empty() { cwd } else { PathBuf::from(t) }
+        }
+        _ => cwd,
     }
 }

@@ -77,6 +77,11 @@ impl Data {
     }
 }
 
+/// What a plain scalar means (`true`, `5`, `~`, or a string).
+pub fn resolve_plain(value: &str) -> Data {
+    resolve_scalar(value, ScalarStyle::Plain, None)
+}
+
 /// Resolves a scalar the way the YAML 1.2 core schema (as yaml-rust2 implements it) does.
 pub fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&str>) -> Data {
     if style != ScalarStyle::Plain {

@@ -468,30 +468,11 @@ fn describe_difference(a: &Data, b: &Data, at: String) -> String {
 
 /// ` (did you mean `x`?)` for a key that is a near miss of one in the mapping.
 fn closest(m: &Mapping, key: &str) -> String {
-    let best = m
-        .entries
-        .iter()
-        .filter_map(|e| e.key.scalar_text())
-        .map(|k| (edit_distance(k, key), k))
-        .min();
-    match best {
-        Some((d, k)) if d > 0 && d <= 2.max(key.len() / 4) => format!(" (did you mean `{k}`?)"),
-        _ => String::new(),
+    let keys = m.entries.iter().filter_map(|e| e.key.scalar_text());
+    match crate::suggest::closest(key, keys) {
+        Some(k) => format!(" (did you mean `{k}`?)"),
+        None => String::new(),
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 impl fmt::Display for Document {

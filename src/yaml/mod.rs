@@ -19,7 +19,7 @@ mod scalar;
 mod style;
 mod tree;
 
-pub use data::{Data, reference_load};
+pub use data::{Data, reference_load, resolve_plain};
 pub use document::{CheckError, Document, EditError, SyntaxError};
 pub use edit::NewValue;
 pub use file::{FileError, YamlFile, write_atomic};

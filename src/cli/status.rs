@@ -1,0 +1,347 @@
+//! `gitops-migrate status`: where each Phalanx environment stands in the nublado migration,
+//! or the clusters and hubs of an infrastructure repository, with anomalies — as a table, JSON
+//! or markdown for pasting into an issue.
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::{Exit, Output, repo_root};
+use crate::playbook::nublado::environment_state;
+use crate::repo::{self, Infrastructure, Phalanx, Repo};
+use crate::validate::{self, Finding, Severity};
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Markdown,
+}
+
+/// An anomaly as `status --format json` shows it.
+#[derive(Debug, Serialize)]
+pub struct Anomaly {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl From<&Finding> for Anomaly {
+    fn from(f: &Finding) -> Self {
+        Anomaly {
+            rule: f.rule,
+            severity: f.severity,
+            file: f.file.clone(),
+            line: f.line,
+            message: f.message.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct EnvStatus {
+    pub name: String,
+    pub format: repo::phalanx::Format,
+    pub state: crate::playbook::nublado::State,
+    pub next_stage: Option<&'static str>,
+    pub anomalies: Vec<Anomaly>,
+    #[serde(skip)]
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Report {
+    Phalanx {
+        environments: Vec<EnvStatus>,
+    },
+    Infrastructure {
+        clusters: Vec<ClusterStatus>,
+        anomalies: Vec<Anomaly>,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterStatus {
+    pub name: String,
+    pub hubs: Vec<HubStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HubStatus {
+    pub name: String,
+    pub domain: Option<String>,
+}
+
+/// The anomalies `status` shows: findings about the migration and the cross-file consistency,
+/// not the YAML style rules.
+fn is_anomaly(f: &Finding) -> bool {
+    !f.rule.starts_with("yaml-") || f.rule == validate::rule::YAML_SYNTAX
+}
+
+pub fn phalanx_report(p: &Phalanx, findings: &[Finding]) -> Report {
+    let environments = p
+        .environments
+        .iter()
+        .map(|env| {
+            let st = environment_state(p, env);
+            EnvStatus {
+                name: env.name.clone(),
+                format: env.file.format,
+                state: st.state,
+                next_stage: st.state.next_stage(),
+                anomalies: findings
+                    .iter()
+                    .filter(|f| {
+                        is_anomaly(f)
+                            && (f.scope.as_deref() == Some(&env.name) || f.file == env.file.rel)
+                    })
+                    .map(Anomaly::from)
+                    .collect(),
+                reason: st.reason,
+            }
+        })
+        .collect();
+    Report::Phalanx { environments }
+}
+
+pub fn infra_report(i: &Infrastructure, findings: &[Finding]) -> Report {
+    Report::Infrastructure {
+        clusters: i
+            .clusters
+            .iter()
+            .map(|c| ClusterStatus {
+                name: c.name.clone(),
+                hubs: c
+                    .hubs
+                    .iter()
+                    .map(|h| HubStatus {
+                        name: h.name.clone(),
+                        domain: h.domain.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        anomalies: findings
+            .iter()
+            .filter(|f| is_anomaly(f))
+            .map(Anomaly::from)
+            .collect(),
+    }
+}
+
+pub fn run(args: StatusArgs, out: &mut Output) -> Exit {
+    let root = repo_root();
+    let repo = match repo::open(&root) {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(&e.to_string());
+            return Exit::Input;
+        }
+    };
+    if let Repo::Phalanx(p) = &repo {
+        // An environment file that does not parse has no state: the repository cannot be read.
+        for env in p.environments.iter().map(|e| &e.file).chain([&p.defaults]) {
+            if let Some(Err(e)) = p.files.get(&env.rel).map(|l| &l.doc) {
+                let (line, col) = e.at.unwrap_or((1, 1));
+                out.error(&format!("{}:{line}:{col}: {}", env.rel, e.message));
+                return Exit::Input;
+            }
+        }
+    }
+    let findings = validate::validate(&repo);
+    let report = match &repo {
+        Repo::Phalanx(p) => phalanx_report(p, &findings),
+        Repo::Infrastructure(i) => infra_report(i, &findings),
+    };
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&report).expect("the report serializes"),
+        Format::Human => human(&report),
+        Format::Markdown => markdown(&report),
+    };
+    out.line(text.trim_end());
+    Exit::Ok
+}
+
+fn count(anomalies: &[Anomaly]) -> String {
+    let errors = anomalies
+        .iter()
+        .filter(|a| a.severity == Severity::Error)
+        .count();
+    let warnings = anomalies.len() - errors;
+    let mut parts = Vec::new();
+    if errors > 0 {
+        parts.push(format!(
+            "{errors} error{}",
+            if errors == 1 { "" } else { "s" }
+        ));
+    }
+    if warnings > 0 {
+        parts.push(format!(
+            "{warnings} warning{}",
+            if warnings == 1 { "" } else { "s" }
+        ));
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Rows padded to their columns' widths.
+fn table(rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn anomaly_line(a: &Anomaly) -> String {
+    format!(
+        "{} {} {}:{}: {}",
+        a.severity, a.rule, a.file, a.line, a.message
+    )
+}
+
+pub fn human(report: &Report) -> String {
+    let mut out = String::new();
+    match report {
+        Report::Phalanx { environments } => {
+            let mut rows = vec![vec![
+                "ENVIRONMENT".to_string(),
+                "FORMAT".into(),
+                "STATE".into(),
+                "NEXT STAGE".into(),
+                "ANOMALIES".into(),
+            ]];
+            for e in environments {
+                rows.push(vec![
+                    e.name.clone(),
+                    e.format.to_string(),
+                    e.state.to_string(),
+                    e.next_stage.unwrap_or("-").to_string(),
+                    count(&e.anomalies),
+                ]);
+            }
+            out.push_str(&table(&rows));
+            for e in environments.iter().filter(|e| !e.anomalies.is_empty()) {
+                out.push_str(&format!("\n{} ({}: {}):\n", e.name, e.state, e.reason));
+                for a in &e.anomalies {
+                    out.push_str(&format!("  {}\n", anomaly_line(a)));
+                }
+            }
+        }
+        Report::Infrastructure {
+            clusters,
+            anomalies,
+        } => {
+            let mut rows = vec![vec!["CLUSTER".to_string(), "HUB".into(), "DOMAIN".into()]];
+            for c in clusters {
+                if c.hubs.is_empty() {
+                    rows.push(vec![c.name.clone(), "-".into(), "-".into()]);
+                }
+                for h in &c.hubs {
+                    rows.push(vec![
+                        c.name.clone(),
+                        h.name.clone(),
+                        h.domain.clone().unwrap_or_else(|| "-".into()),
+                    ]);
+                }
+            }
+            out.push_str(&table(&rows));
+            if !anomalies.is_empty() {
+                out.push_str(&format!("\nanomalies ({}):\n", count(anomalies)));
+                for a in anomalies {
+                    out.push_str(&format!("  {}\n", anomaly_line(a)));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    match report {
+        Report::Phalanx { environments } => {
+            out.push_str("| Environment | Format | State | Next stage | Anomalies |\n|---|---|---|---|---|\n");
+            for e in environments {
+                let anomalies = if e.anomalies.is_empty() {
+                    "–".to_string()
+                } else {
+                    e.anomalies
+                        .iter()
+                        .map(|a| {
+                            format!(
+                                "**{}** `{}` {}:{}: {}",
+                                a.severity,
+                                a.rule,
+                                a.file,
+                                a.line,
+                                md_escape(&a.message)
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("<br>")
+                };
+                out.push_str(&format!(
+                    "| {} | {} | `{}` | {} | {} |\n",
+                    e.name,
+                    e.format,
+                    e.state,
+                    e.next_stage.map_or("–".to_string(), |s| format!("`{s}`")),
+                    anomalies
+                ));
+            }
+        }
+        Report::Infrastructure {
+            clusters,
+            anomalies,
+        } => {
+            out.push_str("| Cluster | Hub | Domain |\n|---|---|---|\n");
+            for c in clusters {
+                for h in &c.hubs {
+                    out.push_str(&format!(
+                        "| {} | {} | {} |\n",
+                        c.name,
+                        h.name,
+                        h.domain.as_deref().unwrap_or("–")
+                    ));
+                }
+            }
+            if !anomalies.is_empty() {
+                out.push_str("\n**Anomalies**\n\n");
+                for a in anomalies {
+                    out.push_str(&format!(
+                        "- **{}** `{}` {}:{}: {}\n",
+                        a.severity, a.rule, a.file, a.line, a.message
+                    ));
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,16 @@
+//! The nublado v2 → v3 migration of a Phalanx environment: where each environment stands
+//! (`state`) and the routes of its two hubs (`routes`). The stages that move an environment
+//! forward build on these.
+
+pub mod routes;
+pub mod state;
+
+pub use routes::{HubRoute, Routes};
+pub use state::{EnvState, State, environment_state};
+
+/// The v3 application.
+pub const V3: &str = "nublado";
+/// The v2 application.
+pub const V2: &str = "nublado2";
+/// The applications that go with v2 and are retired with it.
+pub const V2_APPS: [&str; 3] = ["nublado2", "cachemachine", "moneypenny"];

@@ -1,0 +1,1 @@
+//! Printing findings: human (grouped by file), JSON and GitHub workflow annotations.
