@@ -98,11 +98,12 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> Exit {
     let mut out = Output::new(cli.color, cli.verbose, cli.quiet);
-    if let Some(dir) = &cli.repo
-        && let Err(e) = std::env::set_current_dir(dir)
-    {
-        out.error(&format!("cannot use -C {}: {e}", dir.display()));
-        return Exit::Input;
+    if let Some(dir) = &cli.repo {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            out.error(&format!("cannot use -C {}: {e}", dir.display()));
+            return Exit::Input;
+        }
+        let _ = EXPLICIT_ROOT.set(std::env::current_dir().unwrap_or_else(|_| dir.clone()));
     }
     match cli.command {
         Command::Edit(cmd) => edit::run(cmd, &mut out),
@@ -111,9 +112,15 @@ pub fn run(cli: Cli) -> Exit {
     }
 }
 
-/// The repository the repository commands work on: `-C DIR` (already the current directory
-/// by then), else the git top level of the current directory, else the current directory.
+/// The directory given with `-C`, once `run` has moved into it.
+static EXPLICIT_ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The repository the repository commands work on: `-C DIR`, else the git top level of the
+/// current directory, else the current directory.
 pub fn repo_root() -> PathBuf {
+    if let Some(root) = EXPLICIT_ROOT.get() {
+        return root.clone();
+    }
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let top = std::process::Command::new("git")
         .args(["rev-parse", "--show-toplevel"])

@@ -125,7 +125,11 @@ pub fn environment_state(p: &Phalanx, env: &Environment) -> EnvState {
             } else {
                 st(
                     State::V2Disabled,
-                    format!("nublado only; {} remain", left.join(", ")),
+                    format!(
+                        "nublado only; {} {}",
+                        left.join(", "),
+                        if left.len() == 1 { "remains" } else { "remain" }
+                    ),
                 )
             }
         }

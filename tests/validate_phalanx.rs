@@ -1,0 +1,379 @@
+//! The Phalanx rules and `status` on the fixture repositories (one environment per real
+//! mistake in `fixtures/phalanx-mistakes/`, clean ones in `fixtures/phalanx*/`) and on the
+//! public corpus trees.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gitops_migrate::repo::{self, Repo};
+use gitops_migrate::validate::{self, Finding, Severity};
+use gitops_migrate::yaml::{Path as YamlPath, ScalarValue, YamlFile};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+fn findings(root: &Path) -> Vec<Finding> {
+    let repo = repo::open(root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    validate::validate(&repo)
+}
+
+fn brief(f: &Finding) -> String {
+    format!("{} {}:{}:{}", f.rule, f.file, f.line, f.col)
+}
+
+fn gm(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gitops-migrate"))
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run gitops-migrate");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+macro_rules! snap {
+    ($name:literal, $value:expr) => {
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!(concat!("validate_phalanx__", $name), $value);
+        })
+    };
+}
+
+/// Copies a fixture into a temporary directory.
+fn copy(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(name), dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn each_real_mistake_is_caught_at_its_line() {
+    let got: Vec<String> = findings(&fixture("phalanx-mistakes"))
+        .iter()
+        .map(brief)
+        .collect();
+    let want = [
+        "values-unknown-env applications/mobu/values-hubrout.yaml:1:1",
+        "mobu-cachemachine-not-lab applications/mobu/values-mobu-tap.yaml:12:11",
+        "mobu-unknown-option applications/mobu/values-mobu-typo.yaml:12:11",
+        "mobu-cachemachine-disabled applications/mobu/values-nocache.yaml:9:9",
+        "nublado-hub-route applications/nublado/values-hubroute.yaml:10:14",
+        "nublado-misplaced-key applications/nublado/values-misplaced.yaml:7:3",
+        "nublado-misplaced-key applications/nublado/values-misplaced.yaml:8:3",
+        "nublado-nfs-path applications/nublado/values-nfs.yaml:15:13",
+        "nublado-shared-db applications/nublado/values-shareddb.yaml:10:12",
+        "values-app-disabled applications/postgres/values-nfs.yaml:1:1",
+        "nublado-route-clash environments/values-clash.yaml:8:3",
+        "env-missing-values environments/values-deleted.yaml:6:3",
+        "env-mixed-format environments/values-mixed.yaml:8:1",
+        "env-required-key environments/values-no-vault.yaml:1:1",
+        "env-unknown-app environments/values-typo-app.yaml:6:3",
+        "env-flag-type environments/values-typo-app.yaml:7:13",
+    ];
+    assert_eq!(got, want);
+}
+
+#[test]
+fn findings_carry_hints_that_name_the_fix() {
+    let all = findings(&fixture("phalanx-mistakes"));
+    let hint = |rule: &str| {
+        all.iter()
+            .find(|f| f.rule == rule)
+            .and_then(|f| f.hint.clone())
+            .unwrap_or_else(|| panic!("no hint for {rule}"))
+    };
+    assert_eq!(
+        hint("mobu-unknown-option"),
+        "did you mean `use_cachemachine`?"
+    );
+    assert_eq!(hint("env-unknown-app"), "did you mean `nublado`?");
+    assert_eq!(
+        hint("values-unknown-env"),
+        "did you mean `values-hubroute.yaml`?"
+    );
+    assert!(hint("nublado-hub-route").contains("HUB_ROUTE: \"/n3/hub\""));
+    assert!(hint("nublado-nfs-path").contains("serverPath"));
+    assert!(hint("nublado-route-clash").contains("/n3"));
+}
+
+#[test]
+fn the_rules_are_in_the_registry_with_their_severity() {
+    for f in findings(&fixture("phalanx-mistakes")) {
+        let rule = validate::rule_info(f.rule).expect("registered");
+        assert_eq!(rule.severity, f.severity, "{}", f.rule);
+    }
+}
+
+#[test]
+fn mobu_7_removed_use_cachemachine() {
+    let dir = copy("phalanx-mistakes");
+    let chart = dir.path().join("applications/mobu/Chart.yaml");
+    let mut f = YamlFile::load(&chart).unwrap();
+    f.doc
+        .set(
+            0,
+            &YamlPath::parse("appVersion").unwrap(),
+            &ScalarValue::string("7.0.0"),
+        )
+        .unwrap();
+    f.save().unwrap();
+    let got: Vec<String> = findings(dir.path())
+        .iter()
+        .filter(|f| f.rule.starts_with("mobu-"))
+        .map(brief)
+        .collect();
+    // mobu 7: `use_cachemachine` is gone everywhere; the mobu 6 option list no longer applies,
+    // and no flock relies on cachemachine.
+    assert_eq!(
+        got,
+        ["mobu-cachemachine-not-lab applications/mobu/values-mobu-tap.yaml:12:11"]
+    );
+    let typo = dir.path().join("applications/mobu/values-mobu-typo.yaml");
+    let text = std::fs::read_to_string(&typo)
+        .unwrap()
+        .replace("use_machemachine", "use_cachemachine");
+    std::fs::write(&typo, text).unwrap();
+    let got: Vec<String> = findings(dir.path())
+        .iter()
+        .filter(|f| f.rule == "mobu-cachemachine-removed")
+        .map(brief)
+        .collect();
+    assert_eq!(
+        got,
+        ["mobu-cachemachine-removed applications/mobu/values-mobu-typo.yaml:12:11"]
+    );
+}
+
+#[test]
+fn fixing_a_mistake_clears_its_finding() {
+    let dir = copy("phalanx-mistakes");
+    let file = dir.path().join("applications/nublado/values-hubroute.yaml");
+    let mut f = YamlFile::load(&file).unwrap();
+    f.doc
+        .set(
+            0,
+            &YamlPath::parse("controller.config.lab.env.HUB_ROUTE").unwrap(),
+            &ScalarValue::string("/n3/hub"),
+        )
+        .unwrap();
+    f.save().unwrap();
+    assert!(
+        !findings(dir.path())
+            .iter()
+            .any(|f| f.rule == "nublado-hub-route")
+    );
+}
+
+#[test]
+fn clean_fixtures_have_no_errors() {
+    let a = findings(&fixture("phalanx-format-a"));
+    assert!(a.is_empty(), "{a:#?}");
+    // fixtures/phalanx has one environment in `v2-disabled`: its leftover v2 values file is
+    // the (warning) anomaly that state is about, and nothing else fires.
+    let c: Vec<String> = findings(&fixture("phalanx")).iter().map(brief).collect();
+    assert_eq!(
+        c,
+        ["values-app-disabled applications/nublado2/values-usdfdev.yaml:1:1"]
+    );
+}
+
+#[test]
+fn status_of_the_example_repository() {
+    let (code, out, err) = gm(&fixture("phalanx"), &["status"]);
+    assert_eq!(code, 0, "{err}");
+    snap!("status_phalanx_human", out);
+    let (code, out, _) = gm(&fixture("phalanx"), &["status", "--format", "json"]);
+    assert_eq!(code, 0);
+    snap!("status_phalanx_json", out);
+    let (_, out, _) = gm(
+        &fixture("phalanx-format-a"),
+        &["status", "--format", "markdown"],
+    );
+    snap!("status_format_a_markdown", out);
+}
+
+#[test]
+fn status_json_has_the_documented_shape() {
+    let (_, out, _) = gm(
+        &fixture("phalanx-mistakes"),
+        &["status", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["kind"], "phalanx");
+    let envs = v["environments"].as_array().unwrap();
+    assert_eq!(envs.len(), 12);
+    for e in envs {
+        let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["anomalies", "format", "name", "next_stage", "state"]);
+        for a in e["anomalies"].as_array().unwrap() {
+            let keys: Vec<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys, ["file", "line", "message", "rule", "severity"]);
+        }
+    }
+    let state = |name: &str| {
+        envs.iter()
+            .find(|e| e["name"] == name)
+            .map(|e| {
+                (
+                    e["state"].as_str().unwrap().to_string(),
+                    e["next_stage"].clone(),
+                )
+            })
+            .unwrap()
+    };
+    assert_eq!(state("clash").0, "conflict");
+    assert_eq!(state("clash").1, serde_json::Value::Null);
+    assert_eq!(state("hubroute").0, "v3-beside");
+    assert_eq!(state("nocache").0, "complete");
+    assert_eq!(state("mobu-typo").0, "v2-only");
+    assert_eq!(state("mobu-typo").1, "enable-v3");
+}
+
+#[test]
+fn status_refuses_a_malformed_environment_file() {
+    let dir = copy("phalanx");
+    std::fs::write(
+        dir.path().join("environments/values-idfdev.yaml"),
+        "name: idfdev\napplications:\n  nublado: true\n mobu: true\n",
+    )
+    .unwrap();
+    let (code, _, err) = gm(dir.path(), &["status"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("environments/values-idfdev.yaml:4:2:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn status_and_validate_refuse_an_unknown_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("values.yaml"), "a: 1\n").unwrap();
+    for cmd in ["status", "validate"] {
+        let (code, _, err) = gm(dir.path(), &[cmd]);
+        assert_eq!(code, 2, "{cmd}");
+        assert!(err.contains("not a known repository kind"), "{err}");
+    }
+}
+
+fn corpus(name: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(name);
+    if p.is_dir() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the corpus {} is missing on CI",
+        p.display()
+    );
+    eprintln!("notice: {} is absent; skipping", p.display());
+    None
+}
+
+#[test]
+fn status_assigns_every_2023_environment_a_state() {
+    let Some(root) = corpus("phalanx-2023-08") else {
+        return;
+    };
+    let (code, out, err) = gm(&root, &["status", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let got: Vec<(String, String)> = v["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("base", "v3-beside"),
+        ("ccin2p3", "v2-only"),
+        ("idfdev", "complete"),
+        ("idfint", "v3-default"),
+        ("idfprod", "complete"),
+        ("minikube", "none"),
+        ("roe", "v2-only"),
+        ("roundtable-dev", "none"),
+        ("roundtable-prod", "none"),
+        ("summit", "v3-beside"),
+        ("tucson-teststand", "v3-beside"),
+        ("usdf-tel-rsp", "none"),
+        ("usdfdev", "v3-default"),
+        ("usdfprod", "v3-default"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn validate_completes_on_the_corpus_without_false_errors() {
+    let Some(root) = corpus("phalanx-2026") else {
+        return;
+    };
+    let repo = repo::open(&root).unwrap();
+    assert!(matches!(repo, Repo::Phalanx(_)));
+    let errors: Vec<String> = validate::validate(&repo)
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(brief)
+        .collect();
+    // After the migration the 2026 tree has no cross-file errors.
+    assert_eq!(errors, Vec::<String>::new());
+}
+
+#[test]
+fn the_2023_tree_shows_the_documented_real_mistakes() {
+    let Some(root) = corpus("phalanx-2023-08") else {
+        return;
+    };
+    let all = findings(&root);
+    let hub_route: Vec<String> = all
+        .iter()
+        .filter(|f| f.rule == "nublado-hub-route")
+        .map(|f| f.file.clone())
+        .collect();
+    // v3 beside v2 at /n3 without HUB_ROUTE: the labs of three environments pointed at v2's hub.
+    assert_eq!(
+        hub_route,
+        [
+            "applications/nublado/values-base.yaml",
+            "applications/nublado/values-summit.yaml",
+            "applications/nublado/values-tucson-teststand.yaml"
+        ]
+    );
+    assert!(all.iter().any(|f| f.rule == "nublado-nfs-path"));
+    assert!(
+        !all.iter()
+            .any(|f| f.rule == "env-missing-values" || f.rule == "values-unknown-env")
+    );
+}
