@@ -277,6 +277,24 @@ fn status_and_validate_refuse_an_unknown_directory() {
     }
 }
 
+#[test]
+fn an_unreadable_file_is_an_input_error() {
+    let dir = copy("phalanx");
+    std::os::unix::fs::symlink(
+        "values-gone.yaml",
+        dir.path().join("environments/values-broken.yaml"),
+    )
+    .unwrap();
+    for cmd in ["status", "validate"] {
+        let (code, out, err) = gm(dir.path(), &[cmd]);
+        assert_eq!(code, 2, "{cmd}: {out}");
+        assert!(
+            err.contains("environments/values-broken.yaml: cannot read: "),
+            "{err}"
+        );
+    }
+}
+
 fn corpus(name: &str) -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/corpus")

@@ -133,7 +133,10 @@ pub fn yaml_files(root: &Path, dir: &str) -> Result<Vec<String>, RepoError> {
                 .unwrap_or_else(|| std::io::Error::other("walk failed")),
         })?;
         let name = entry.file_name().to_string_lossy();
-        if entry.file_type().is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
+        // A symlinked file counts (a dangling one is then reported as unreadable).
+        let file_like = entry.file_type().is_file()
+            || (entry.file_type().is_symlink() && !entry.path().is_dir());
+        if file_like && (name.ends_with(".yaml") || name.ends_with(".yml")) {
             out.push(relative(root, entry.path()));
         }
     }
