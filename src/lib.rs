@@ -5,6 +5,7 @@
 //! is) → `validate` (findings) and `playbook` (migration state, stages) → `cli` (commands and
 //! output).
 
+pub mod change;
 pub mod cli;
 pub mod playbook;
 pub mod repo;

@@ -479,3 +479,56 @@ fn an_empty_document_in_the_middle_gets_its_keys_before_the_next_marker() {
         "{e}"
     );
 }
+
+/// Cases the property test found, each once refused; now each is a correct edit.
+#[test]
+fn property_test_findings() {
+    let set = |text: &str, path: &str, v: ScalarValue| {
+        let mut d = Document::parse(text).unwrap();
+        d.set(0, &p(path), &v).unwrap();
+        d.text().to_string()
+    };
+    // A key that sorts before the first key of a list item takes its place after the dash.
+    assert_eq!(
+        set(
+            "l:\n- name: a\n  path: b\n",
+            "l[0].aaa",
+            ScalarValue::string("x")
+        ),
+        "l:\n- aaa: x\n  name: a\n  path: b\n"
+    );
+    assert_eq!(
+        set(
+            "l:\n- name: a\n  path: b\n- name: c\n  path: d\n",
+            "l[1].aaa",
+            ScalarValue::string("x")
+        ),
+        "l:\n- name: a\n  path: b\n- aaa: x\n  name: c\n  path: d\n"
+    );
+    // `{}` on the line below its key.
+    assert_eq!(
+        set("r:\n  {}\n", "r.x", ScalarValue::string("v")),
+        "r:\n  x: v\n"
+    );
+    // A multi-line string at the end of a file without a final line break is double-quoted
+    // (a literal block there reads differently in different parsers).
+    assert_eq!(
+        set("a:\n  b: 1", "a.c", ScalarValue::string("x\ny\n")),
+        "a:\n  b: 1\n  c: \"x\\ny\\n\""
+    );
+    // A new key goes after the comments that close the block above it, so a literal block
+    // does not swallow them.
+    assert_eq!(
+        set("a:\n  b: 1\n  # c\n", "x", ScalarValue::string("l1\nl2\n")),
+        "a:\n  b: 1\n  # c\nx: |\n  l1\n  l2\n"
+    );
+    // Separated by a blank line, the comment would still be swallowed: the string is quoted.
+    assert_eq!(
+        set(
+            "a:\n  b: 1\n\n  # c\n",
+            "x",
+            ScalarValue::string("l1\nl2\n")
+        ),
+        "a:\n  b: 1\nx: \"l1\\nl2\\n\"\n\n  # c\n"
+    );
+}

@@ -29,6 +29,10 @@ pub enum NewValue {
 }
 
 impl NewValue {
+    fn is_multiline_string(&self) -> bool {
+        matches!(self, NewValue::Scalar(v) if matches!(&v.data, Data::Str(s) if s.contains('\n')))
+    }
+
     fn data(&self) -> Result<Data, String> {
         match self {
             NewValue::Scalar(v) => Ok(v.data.clone()),
@@ -78,8 +82,32 @@ impl Document {
         path: &Path,
         value: &NewValue,
     ) -> Result<bool, EditError> {
-        let plan = self.set_plan(doc, path.segments(), value)?;
-        self.commit(doc, plan)
+        self.with_style_fallback(value, |d, style| {
+            let plan = d.set_plan(doc, path.segments(), value, style)?;
+            d.commit(doc, plan)
+        })
+    }
+
+    /// Runs an edit in the file's style; a multi-line string written as a literal block can
+    /// change meaning next to some text (a deeper-indented comment below it, the end of a file
+    /// without a final line break), so when that fails to verify the edit is tried once more
+    /// with the string double-quoted.
+    fn with_style_fallback(
+        &mut self,
+        value: &NewValue,
+        mut edit: impl FnMut(&mut Document, &Style) -> Result<bool, EditError>,
+    ) -> Result<bool, EditError> {
+        let style = self.style();
+        match edit(self, &style) {
+            Err(EditError::Verify(_)) if value.is_multiline_string() => {
+                let quoted = Style {
+                    block_scalars: false,
+                    ..style
+                };
+                edit(self, &quoted)
+            }
+            r => r,
+        }
     }
 
     /// Removes the key or item at `path` with its nested block and the comments it owns; a
@@ -96,8 +124,10 @@ impl Document {
     /// Appends an item to the sequence at `path`, in the file's sequence style; an empty flow
     /// sequence `[]` or an empty value becomes a block sequence.
     pub fn append(&mut self, doc: usize, path: &Path, value: &NewValue) -> Result<bool, EditError> {
-        let plan = self.append_plan(doc, path.segments(), value)?;
-        self.commit(doc, plan)
+        self.with_style_fallback(value, |d, style| {
+            let plan = d.append_plan(doc, path.segments(), value, style)?;
+            d.commit(doc, plan)
+        })
     }
 
     /// Applies a plan if the result verifies: the independent parser reads the original data
@@ -292,6 +322,51 @@ impl Document {
         Ok(())
     }
 
+    /// The last line of the comment lines right below `line` that are indented deeper than
+    /// `indent`: they close the block above (commented-out keys, notes), so new text goes
+    /// after them.
+    fn trailing_comments_end(&self, line: usize, indent: usize) -> usize {
+        let l = self.lines();
+        let mut end = line;
+        while end + 1 < l.count() && l.is_comment(end + 1) && l.indent(end + 1) > indent {
+            end += 1;
+        }
+        end
+    }
+
+    /// Refuses removing a node that defines an anchor aliases outside it still use.
+    fn check_anchor_definitions(
+        &self,
+        doc: usize,
+        target: &Node,
+        shown: &str,
+    ) -> Result<(), EditError> {
+        let mut defined = Vec::new();
+        let mut inside: Vec<String> = Vec::new();
+        target.walk(&mut |n| {
+            if let Some(a) = &n.anchor {
+                defined.push((a.clone(), n.span.start));
+            }
+            if let NodeKind::Alias(a) = &n.kind {
+                inside.push(a.clone());
+            }
+        });
+        for (anchor, at) in defined {
+            let outside =
+                self.aliases_of(doc, &anchor) - inside.iter().filter(|a| **a == anchor).count();
+            if outside > 0 {
+                return Err(EditError::Unsupported {
+                    path: shown.to_string(),
+                    reason: format!(
+                        "defines the anchor `&{anchor}` (line {}), which {outside} alias(es) elsewhere still use",
+                        self.line_of(at)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn aliases_of(&self, doc: usize, anchor: &str) -> usize {
         let mut n = 0;
         if let Some(root) = self.root(doc) {
@@ -306,7 +381,14 @@ impl Document {
 
     // ----- set ---------------------------------------------------------------------------
 
-    fn set_plan(&self, doc: usize, path: &[Segment], value: &NewValue) -> Result<Plan, EditError> {
+    fn set_plan(
+        &self,
+        doc: usize,
+        path: &[Segment],
+        value: &NewValue,
+        style: &Style,
+    ) -> Result<Plan, EditError> {
+        let style = *style;
         let shown = Path(path.to_vec()).to_string();
         if path.is_empty() {
             return Err(EditError::Unsupported {
@@ -323,7 +405,7 @@ impl Document {
             value: data.clone(),
         };
         let err = match self.resolve(doc, path) {
-            Ok(r) => return self.replace_plan(doc, &r, path, value, change),
+            Ok(r) => return self.replace_plan(doc, &r, path, value, change, &style),
             Err(
                 e @ (EditError::NotFound { .. } | EditError::ThroughScalar { kind: "null", .. }),
             ) => e,
@@ -347,7 +429,6 @@ impl Document {
                 _ => return Err(err),
             }
         }
-        let style = self.style();
         let Some(r) = container else {
             // An empty document: the new keys start it, at its end (the next `---` or the end
             // of the file). A document that does not exist is not created.
@@ -384,8 +465,20 @@ impl Document {
             NodeKind::Mapping(m) if !m.flow => {
                 let (offset, region) = self.insert_position(m, &keys[0], &data, keys.len());
                 let block = self.key_block(&keys, m.indent, value, &style);
+                let first = &m.entries[0].key;
+                let splice = if offset == first.span.start && !self.lines().first_on_line(offset) {
+                    // Before the first key of a mapping that starts on a `- ` line: the new key
+                    // takes its place after the dash, and the old first key moves down.
+                    let pad = " ".repeat(m.indent);
+                    Splice {
+                        range: offset..offset,
+                        text: format!("{}{pad}", block.strip_prefix(&pad).unwrap_or(&block)),
+                    }
+                } else {
+                    self.insert_lines(offset, &block)
+                };
                 Ok(Plan {
-                    splices: vec![self.insert_lines(offset, &block)],
+                    splices: vec![splice],
                     region,
                     change,
                 })
@@ -452,7 +545,10 @@ impl Document {
                 text: String::new(),
             });
         }
-        let at = l.end_with_break(line);
+        // The block goes after the line that ends the empty token (`{}` may stand on the line
+        // below its key).
+        let token_line = l.line_of(target.span.end.max(colon + 1) - 1);
+        let at = l.end_with_break(token_line);
         splices.push(Splice {
             range: at..at,
             text: String::new(),
@@ -462,7 +558,7 @@ impl Document {
         } else {
             parent.indent + style.indent
         };
-        Ok((splices, self.line_region(line, line), col))
+        Ok((splices, self.line_region(line, token_line), col))
     }
 
     fn replace_plan(
@@ -472,7 +568,9 @@ impl Document {
         path: &[Segment],
         value: &NewValue,
         change: Change,
+        style: &Style,
     ) -> Result<Plan, EditError> {
+        let style = *style;
         let shown = Path(path.to_vec()).to_string();
         let node = r.target();
         let line = match r.via() {
@@ -509,12 +607,13 @@ impl Document {
             _ => {}
         }
         self.check_anchors(doc, r, &shown)?;
-        let style = self.style();
         let flow = r.in_flow();
         let (range, text) = match &node.kind {
             NodeKind::Scalar(s) => {
                 let text = match s.style {
-                    ScalarStyle::Literal | ScalarStyle::Folded if value.is_string() && !flow => {
+                    ScalarStyle::Literal | ScalarStyle::Folded
+                        if value.is_string() && !flow && style.block_scalars =>
+                    {
                         let Data::Str(v) = &value.data else {
                             unreachable!()
                         };
@@ -623,8 +722,9 @@ impl Document {
         let l = self.lines();
         let n = m.entries.len();
         let first_line = self.entry_owned_start(m, 0).saturating_sub(1);
-        let last_line =
-            (self.last_line(m.entries[n - 1].content_end()) + 1).min(l.count().saturating_sub(1));
+        let last_entry_end = self.last_line(m.entries[n - 1].content_end());
+        let last_line = (self.trailing_comments_end(last_entry_end, m.indent) + 1)
+            .min(l.count().saturating_sub(1));
         let region = self.line_region(first_line, last_line.max(first_line));
         let name = |i: usize| m.entries[i].key.scalar_text().unwrap_or("").to_string();
         let mut groups: Vec<Vec<usize>> = vec![vec![0]];
@@ -660,10 +760,16 @@ impl Document {
             .enumerate()
             .max_by_key(|(i, g)| (score(g), *i))
             .expect("a block mapping has entries");
-        let after = |i: usize| l.end_with_break(self.last_line(m.entries[i].content_end()));
+        let after = |i: usize| {
+            let end = self.last_line(m.entries[i].content_end());
+            l.end_with_break(self.trailing_comments_end(end, m.indent))
+        };
         let last = *g.last().unwrap();
         let offset = if sorted(g) {
             match g.iter().find(|&&i| name(i).as_str() > key) {
+                Some(&i) if !l.first_on_line(m.entries[i].key.span.start) => {
+                    m.entries[i].key.span.start
+                }
                 Some(&i) => l.start(self.entry_owned_start(m, i)),
                 None => after(last),
             }
@@ -729,6 +835,7 @@ impl Document {
             });
         }
         self.check_anchors(doc, &r, &shown)?;
+        self.check_anchor_definitions(doc, target, &shown)?;
         let l = self.lines();
         match via {
             Via::Entry(m, i) => {
@@ -856,7 +963,9 @@ impl Document {
         doc: usize,
         path: &[Segment],
         value: &NewValue,
+        style: &Style,
     ) -> Result<Plan, EditError> {
+        let style = *style;
         let shown = Path(path.to_vec()).to_string();
         let data = value.data().map_err(|reason| EditError::Unsupported {
             path: shown.clone(),
@@ -869,7 +978,6 @@ impl Document {
         let r = self.resolve(doc, path)?;
         self.check_anchors(doc, &r, &shown)?;
         let target = r.target();
-        let style = self.style();
         let l = self.lines();
         match &target.kind {
             NodeKind::Sequence(s) if !s.flow => {
@@ -880,7 +988,8 @@ impl Document {
                     });
                 }
                 let last_item = s.items.last().expect("block sequences have items");
-                let last = self.last_line(last_item.content_end());
+                let last =
+                    self.trailing_comments_end(self.last_line(last_item.content_end()), s.indent);
                 let first = l.line_of(s.items[0].start());
                 let at = l.end_with_break(last);
                 Ok(Plan {
@@ -969,6 +1078,7 @@ fn scalar_text(v: &ScalarValue, child_col: usize, style: &Style) -> String {
     if let Data::Str(s) = &v.data
         && s.contains('\n')
         && v.explicit_style.is_none()
+        && style.block_scalars
         && let Some(t) = block_text(s, child_col)
     {
         return t;

@@ -20,6 +20,9 @@ pub struct Style {
     pub quote: ScalarStyle,
     /// The quote used when a string must be quoted: the file's most common quote.
     pub fallback_quote: ScalarStyle,
+    /// Whether a new multi-line string may be written as a literal block (`|`); when not, it
+    /// is double-quoted.
+    pub block_scalars: bool,
 }
 
 impl Default for Style {
@@ -29,6 +32,7 @@ impl Default for Style {
             flush_sequences: false,
             quote: ScalarStyle::Plain,
             fallback_quote: ScalarStyle::DoubleQuoted,
+            block_scalars: true,
         }
     }
 }
