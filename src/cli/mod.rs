@@ -3,6 +3,7 @@
 
 mod edit;
 mod output;
+mod stage;
 mod status;
 mod validate;
 
@@ -78,6 +79,12 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Show where each environment (or cluster) stands, with anomalies.
     Status(status::StatusArgs),
+    /// List the playbooks, their stages and targets.
+    Playbooks,
+    /// Show a stage's change as a diff, with the outline of its runbook; writes nothing.
+    Plan(stage::StageArgs),
+    /// Write a stage's change into the work tree.
+    Apply(stage::StageArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -109,14 +116,18 @@ pub fn run(cli: Cli) -> Exit {
         Command::Edit(cmd) => edit::run(cmd, &mut out),
         Command::Validate(args) => validate::run(args, &mut out),
         Command::Status(args) => status::run(args, &mut out),
+        Command::Playbooks => stage::playbooks(&mut out),
+        Command::Plan(args) => stage::plan(args, &mut out),
+        Command::Apply(args) => stage::apply(args, &mut out),
     }
 }
 
 /// The directory given with `-C`, once `run` has moved into it.
 static EXPLICIT_ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
-/// The repository the repository commands work on: `-C DIR`, else the git top level of the
-/// current directory, else the current directory.
+/// The repository the repository commands work on: `-C DIR`; else the nearest directory
+/// from the current one up to the git top level that is a known repository kind; else the git
+/// top level (or the current directory outside Git), for the error to name.
 pub fn repo_root() -> PathBuf {
     if let Some(root) = EXPLICIT_ROOT.get() {
         return root.clone();
@@ -126,12 +137,20 @@ pub fn repo_root() -> PathBuf {
         .args(["rev-parse", "--show-toplevel"])
         .current_dir(&cwd)
         .stderr(std::process::Stdio::null())
-        .output();
-    match top {
-        Ok(o) if o.status.success() => {
-            let t = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            if t.is_empty() { cwd } else { PathBuf::from(t) }
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .filter(|t| !t.as_os_str().is_empty());
+    let mut dir = cwd.as_path();
+    loop {
+        if crate::repo::detect(dir).is_ok() {
+            return dir.to_path_buf();
         }
-        _ => cwd,
+        match (&top, dir.parent()) {
+            (Some(t), Some(parent)) if dir != t.as_path() => dir = parent,
+            _ => break,
+        }
     }
+    top.unwrap_or(cwd)
 }

@@ -27,6 +27,11 @@ impl Output {
         }
     }
 
+    /// Whether output is colored (`--color`, or a terminal without `NO_COLOR`).
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
     /// A result line on stdout.
     pub fn line(&mut self, text: &str) {
         let mut stdout = std::io::stdout().lock();

@@ -1,4 +1,100 @@
-//! The migrations. `nublado` reads each Phalanx environment's place in the nublado v2 → v3
-//! migration; its stages and the hub move come with later capabilities.
+//! The migrations. Each stage of a playbook reads the repository model and yields a
+//! `StagePlan`: the exact Git change (`ChangeSet`), the outline of the runbook for the
+//! maintenance window, and what the operator must do or know around it. `nublado` is the
+//! nublado v2 → v3 migration of a Phalanx repository.
 
+pub mod check;
 pub mod nublado;
+pub mod report;
+pub mod workspace;
+
+use serde::Serialize;
+
+use crate::change::ChangeSet;
+
+/// One step of a window runbook, as the plan and the PR body show it. The runtime engine
+/// executes steps by these ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// Stable id: `stop-mobu-flocks`, `delete-hub-deployment:nublado2`, `sync-app:nublado`,
+    /// `check-route:/n3`, `manual:test-lab`, …
+    pub id: String,
+    /// What the step does, in one line.
+    pub title: String,
+    /// Whether it deletes or stops something (it asks before it runs).
+    pub destructive: bool,
+}
+
+impl Step {
+    pub fn new(id: impl Into<String>, title: impl Into<String>) -> Step {
+        Step {
+            id: id.into(),
+            title: title.into(),
+            destructive: false,
+        }
+    }
+
+    pub fn destructive(mut self) -> Step {
+        self.destructive = true;
+        self
+    }
+}
+
+/// What one stage does for its targets.
+#[derive(Debug, Clone)]
+pub struct StagePlan {
+    /// `nublado`.
+    pub playbook: &'static str,
+    /// `enable-v3`, `make-default`, …
+    pub stage: &'static str,
+    /// The environments (or the hub) the stage runs for.
+    pub targets: Vec<String>,
+    /// Why the stage exists, in a paragraph (for the PR body).
+    pub summary: String,
+    /// The Git change; empty when there is nothing to do.
+    pub changes: ChangeSet,
+    /// Targets that were already past this stage ("nothing to do").
+    pub already_done: Vec<String>,
+    /// What the operator must still supply in the files (site settings the tool cannot
+    /// know), listed in the plan and the PR body.
+    pub todo: Vec<String>,
+    /// Things to do before the window (Vault secrets, the announcement).
+    pub checklist: Vec<String>,
+    /// The window runbook's steps, in order.
+    pub runbook: Vec<Step>,
+    /// How to check the result after the window.
+    pub verify: Vec<String>,
+    /// How to undo the stage.
+    pub rollback: Vec<String>,
+    /// Anything else worth knowing (mobu must be restarted, a warning under `--force`).
+    pub notes: Vec<String>,
+}
+
+impl StagePlan {
+    pub fn is_nothing_to_do(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// `migrate/nublado/<stage>/<env>[+<env>…]`.
+    pub fn branch_name(&self) -> String {
+        format!(
+            "migrate/{}/{}/{}",
+            self.playbook,
+            self.stage,
+            self.targets.join("+")
+        )
+    }
+
+    /// The command that runs this stage's window runbook.
+    pub fn exec_command(&self) -> String {
+        let targets: Vec<String> = self.targets.iter().map(|t| format!("--env {t}")).collect();
+        format!(
+            "gitops-migrate exec {} {} {}",
+            self.playbook,
+            self.stage,
+            targets.join(" ")
+        )
+        .trim_end()
+        .to_string()
+    }
+}

@@ -6,6 +6,7 @@ use super::{Finding, Severity, rule};
 use crate::playbook::nublado::routes::{
     DEFAULT_ROUTE, expected_hub_route, lab_hub_route, normalize, routes,
 };
+use crate::playbook::nublado::stages::database_name;
 use crate::playbook::nublado::{V2, V2_APPS, V3};
 use crate::repo::phalanx::{EnvFile, Environment, FlagForm, Format, Setting};
 use crate::repo::{Phalanx, lookup};
@@ -329,13 +330,6 @@ fn nublado_rules(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
     {
         nfs_paths(doc, rel, &env.name, out);
     }
-}
-
-/// `postgresql://user@host/db?x` → `db`.
-fn database_name(url: &str) -> Option<&str> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let path = rest.split_once('/')?.1;
-    Some(path.split(['?', '#']).next().unwrap_or(path))
 }
 
 /// v3 lab volumes whose NFS source has `path` (v2's key) instead of `serverPath`.

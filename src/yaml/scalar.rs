@@ -27,6 +27,16 @@ impl ScalarValue {
         }
     }
 
+    /// A string written in double quotes whatever the file's style (as nublado v3 and mobu
+    /// files are written).
+    pub fn double_quoted(s: impl Into<String>) -> Self {
+        ScalarValue {
+            data: Data::Str(s.into()),
+            plain: None,
+            explicit_style: Some(ScalarStyle::DoubleQuoted),
+        }
+    }
+
     pub fn bool(b: bool) -> Self {
         ScalarValue {
             data: Data::Bool(b),

@@ -3,6 +3,7 @@
 //! forward build on these.
 
 pub mod routes;
+pub mod stages;
 pub mod state;
 
 pub use routes::{HubRoute, Routes};

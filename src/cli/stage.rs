@@ -1,0 +1,283 @@
+//! `playbooks`, `plan` and `apply`: a stage's Git change shown as a diff with the outline of
+//! its runbook, or written into the work tree.
+
+use clap::Args;
+
+use super::{Exit, Output, repo_root};
+use crate::playbook::StagePlan;
+use crate::playbook::check::{dirty_paths, new_errors};
+use crate::playbook::nublado::stages::{self, Options, STAGES, Stage};
+use crate::repo::{self, Phalanx, Repo};
+
+/// The playbooks the tool knows, with their stages and targets.
+pub const PLAYBOOKS: &[(&str, &str, &str)] = &[(
+    "nublado",
+    "nublado v2 → v3 migration of a Phalanx repository, per environment",
+    "--env ENV (repeatable) or --all-ready; `finish` takes none",
+)];
+
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    /// The playbook: `nublado` (see `gitops-migrate playbooks`).
+    pub playbook: String,
+    /// The stage: `enable-v3`, `make-default`, `disable-v2`, `drop-v2-values` or `finish`.
+    pub stage: String,
+    /// An environment to run the stage for (repeatable).
+    #[arg(long = "env", value_name = "ENV")]
+    pub envs: Vec<String>,
+    /// Every environment whose next stage is this one.
+    #[arg(long)]
+    pub all_ready: bool,
+    /// Run the stage whatever the environments' states (prints a warning).
+    #[arg(long)]
+    pub force: bool,
+    /// With `finish`: exit 1 when references to the retired applications remain.
+    #[arg(long)]
+    pub strict: bool,
+    /// Write even when files the stage touches have uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
+}
+
+pub fn playbooks(out: &mut Output) -> Exit {
+    for (name, what, targets) in PLAYBOOKS {
+        out.line(&format!("{name}: {what}"));
+        let names: Vec<&str> = STAGES.iter().map(|s| s.name()).collect();
+        out.line(&format!("  stages: {}", names.join(", ")));
+        out.line(&format!("  targets: {targets}"));
+        for s in STAGES {
+            out.line(&format!("    {:<15} {}", s.name(), s.description()));
+        }
+    }
+    Exit::Ok
+}
+
+/// Loads the repository and plans the stage; prints the error and returns the exit code on
+/// failure.
+pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Phalanx, StagePlan), Exit> {
+    if args.playbook != "nublado" {
+        out.error(&format!(
+            "unknown playbook `{}`; known: {}",
+            args.playbook,
+            PLAYBOOKS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+        ));
+        return Err(Exit::Input);
+    }
+    let Some(stage) = Stage::from_name(&args.stage) else {
+        let names: Vec<&str> = STAGES.iter().map(|s| s.name()).collect();
+        let hint = crate::suggest::closest(&args.stage, names.iter().copied())
+            .map(|c| format!(" (did you mean `{c}`?)"))
+            .unwrap_or_default();
+        out.error(&format!(
+            "unknown stage `{}`{hint}; the stages of nublado are {}",
+            args.stage,
+            names.join(", ")
+        ));
+        return Err(Exit::Input);
+    };
+    let root = repo_root();
+    let p = match repo::open(&root) {
+        Ok(Repo::Phalanx(p)) => p,
+        Ok(Repo::Infrastructure(_)) => {
+            out.error(&format!("{}: the nublado playbook needs a Phalanx repository, and this is an infrastructure repository", root.display()));
+            return Err(Exit::Input);
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            return Err(Exit::Input);
+        }
+    };
+    let opts = Options {
+        force: args.force,
+        all_ready: args.all_ready,
+    };
+    match stages::plan(&p, stage, &args.envs, &opts) {
+        Ok(plan) => Ok((p, plan)),
+        Err(e) => {
+            out.error(&e.to_string());
+            Err(if e.is_input_error() {
+                Exit::Input
+            } else {
+                Exit::Refused
+            })
+        }
+    }
+}
+
+/// The outline printed under the diff: what is still to do, the checklist, the runbook.
+pub fn outline(plan: &StagePlan) -> String {
+    let mut s = String::new();
+    let list = |s: &mut String, title: &str, items: &[String]| {
+        if !items.is_empty() {
+            s.push_str(&format!("\n{title}:\n"));
+            for i in items {
+                s.push_str(&format!("  - {i}\n"));
+            }
+        }
+    };
+    list(&mut s, "Still to supply in the files", &plan.todo);
+    list(&mut s, "Before the window", &plan.checklist);
+    if !plan.runbook.is_empty() {
+        s.push_str(&format!("\nWindow runbook ({}):\n", plan.exec_command()));
+        let width = plan.runbook.iter().map(|st| st.id.len()).max().unwrap_or(0);
+        for (i, st) in plan.runbook.iter().enumerate() {
+            let asks = if st.destructive { " (asks first)" } else { "" };
+            s.push_str(&format!(
+                "  {:>2}. {:<width$}  {}{asks}\n",
+                i + 1,
+                st.id,
+                st.title
+            ));
+        }
+    }
+    list(&mut s, "Verify", &plan.verify);
+    list(&mut s, "Roll back", &plan.rollback);
+    list(&mut s, "Notes", &plan.notes);
+    s
+}
+
+fn heading(plan: &StagePlan) -> String {
+    let stage = Stage::from_name(plan.stage)
+        .map(Stage::description)
+        .unwrap_or("");
+    if plan.targets.is_empty() {
+        format!("{} {}: {stage}", plan.playbook, plan.stage)
+    } else {
+        format!(
+            "{} {} for {}: {stage}",
+            plan.playbook,
+            plan.stage,
+            plan.targets.join(", ")
+        )
+    }
+}
+
+fn nothing_to_do(plan: &StagePlan, out: &mut Output) -> Exit {
+    let who = if plan.already_done.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ": {} already past `{}`",
+            plan.already_done.join(", "),
+            plan.stage
+        )
+    };
+    out.line(&format!("nothing to do{who}"));
+    Exit::Ok
+}
+
+/// `finish`'s list of remaining references; with `--strict` they make the exit code 1.
+fn remaining(p: &Phalanx, plan: &StagePlan, args: &StageArgs, out: &mut Output) -> Exit {
+    if plan.stage != "finish" {
+        return Exit::Ok;
+    }
+    let refs = stages::remaining_references(p, plan);
+    if refs.is_empty() {
+        out.line("\nNo other references to nublado2, cachemachine or moneypenny remain.");
+        return Exit::Ok;
+    }
+    out.line(&format!(
+        "\nReferences to nublado2, cachemachine or moneypenny that remain ({}), for you to review:",
+        refs.len()
+    ));
+    for r in &refs {
+        out.line(&format!("  {r}"));
+    }
+    if args.strict { Exit::Refused } else { Exit::Ok }
+}
+
+pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
+    let (p, plan) = match load_plan(&args, out) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if plan.is_nothing_to_do() {
+        return nothing_to_do(&plan, out);
+    }
+    out.line(&heading(&plan));
+    out.line("");
+    out.line(plan.changes.diff(out.color()).trim_end());
+    out.line(outline(&plan).trim_end());
+    match new_errors(p.files.root(), &plan.changes) {
+        Ok(errors) if !errors.is_empty() => {
+            out.warning(&format!(
+                "the result would not validate ({} new errors); `apply` will refuse it:",
+                errors.len()
+            ));
+            for f in &errors {
+                out.line(&format!(
+                    "  {}:{}:{}: {} [{}] {}",
+                    f.file, f.line, f.col, f.severity, f.rule, f.message
+                ));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => out.warning(&format!("could not check the result: {e}")),
+    }
+    let (added, removed) = plan.changes.line_counts();
+    out.line(&format!(
+        "\n{} files changed, {added} lines added, {removed} removed",
+        plan.changes.ops().len()
+    ));
+    remaining(&p, &plan, &args, out)
+}
+
+pub fn apply(args: StageArgs, out: &mut Output) -> Exit {
+    let (p, plan) = match load_plan(&args, out) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if plan.is_nothing_to_do() {
+        return nothing_to_do(&plan, out);
+    }
+    let root = p.files.root();
+    let paths: Vec<&str> = plan.changes.paths().into_iter().collect();
+    let dirty = dirty_paths(root, &paths);
+    if !dirty.is_empty() && !args.allow_dirty {
+        out.error(&format!(
+            "files the stage would change have uncommitted changes: {} (commit or stash them, or pass --allow-dirty)",
+            dirty.join(", ")
+        ));
+        return Exit::Refused;
+    }
+    match new_errors(root, &plan.changes) {
+        Ok(errors) if !errors.is_empty() => {
+            out.error(&format!(
+                "the result would not validate ({} new errors); nothing was written:",
+                errors.len()
+            ));
+            for f in &errors {
+                out.line(&format!(
+                    "  {}:{}:{}: {} [{}] {}",
+                    f.file, f.line, f.col, f.severity, f.rule, f.message
+                ));
+            }
+            return Exit::Refused;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            out.error(&format!(
+                "cannot check the result: {e}; nothing was written"
+            ));
+            return Exit::Refused;
+        }
+    }
+    if let Err(e) = plan.changes.apply(root) {
+        out.error(&format!("{e}; nothing was written"));
+        return Exit::Refused;
+    }
+    for note in plan.notes.iter().filter(|n| n.starts_with("--force")) {
+        out.warning(note);
+    }
+    out.line(&heading(&plan));
+    for op in plan.changes.ops() {
+        let what = match op {
+            crate::change::FileOp::Edit { .. } => "edited",
+            crate::change::FileOp::Create { .. } => "created",
+            crate::change::FileOp::Delete { .. } => "deleted",
+        };
+        out.line(&format!("  {what} {}", op.path()));
+    }
+    out.line(outline(&plan).trim_end());
+    remaining(&p, &plan, &args, out)
+}

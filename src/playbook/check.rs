@@ -1,0 +1,104 @@
+//! Checks around a stage's change before it is written: the result must validate with no new
+//! errors, and the files it touches must have no uncommitted changes.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::change::ChangeSet;
+use crate::repo::{self, RepoError};
+use crate::validate::{self, Finding, Severity};
+
+/// The errors the repository would have after the change that it does not have now. The
+/// change is applied to a copy of the repository (Git metadata left out).
+pub fn new_errors(root: &Path, changes: &ChangeSet) -> Result<Vec<Finding>, RepoError> {
+    let before = repo::open(root)?;
+    let key = |f: &Finding| (f.rule, f.file.clone(), f.message.clone());
+    let known: BTreeSet<_> = validate::validate(&before)
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(key)
+        .collect();
+    let copy = tempfile::tempdir().map_err(|source| RepoError::Unreadable {
+        path: "(temporary copy)".into(),
+        source,
+    })?;
+    copy_tree(root, copy.path()).map_err(|source| RepoError::Unreadable {
+        path: "(temporary copy)".into(),
+        source,
+    })?;
+    changes
+        .apply(copy.path())
+        .map_err(|e| RepoError::Unreadable {
+            path: "(temporary copy)".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    let after = repo::open(copy.path())?;
+    Ok(validate::validate(&after)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error && !known.contains(&key(f)))
+        .collect())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in walkdir::WalkDir::new(from)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".git")
+    {
+        let entry = entry.map_err(|e| {
+            e.into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("walk failed"))
+        })?;
+        let rel = entry.path().strip_prefix(from).expect("below the root");
+        let target = to.join(rel);
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target)?;
+        } else if entry.file_type().is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        } else if entry.file_type().is_symlink() {
+            let link = std::fs::read_link(entry.path())?;
+            std::os::unix::fs::symlink(link, &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// The paths among `paths` that have uncommitted changes (staged, unstaged or untracked) in
+/// the Git work tree at `root`; empty when `root` is not in a Git repository.
+pub fn dirty_paths(root: &Path, paths: &[&str]) -> Vec<String> {
+    if paths.is_empty() {
+        return Vec::new();
+    }
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args([
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--untracked-files=all",
+            "--",
+        ])
+        .args(paths)
+        .stderr(std::process::Stdio::null())
+        .output();
+    let Ok(out) = out else { return Vec::new() };
+    if !out.status.success() {
+        return Vec::new();
+    }
+    let prefix = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "--show-prefix"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&out.stdout)
+        .split('\0')
+        .filter(|r| r.len() > 3)
+        .map(|r| {
+            let p = &r[3..];
+            p.strip_prefix(&prefix).unwrap_or(p).to_string()
+        })
+        .collect()
+}

@@ -1,0 +1,1005 @@
+//! The five stages of the nublado v2 → v3 migration as Git changes, for environments in
+//! Format A or Format C, each edit made through the lossless editor.
+//!
+//! | stage | from state | edits |
+//! |---|---|---|
+//! | `enable-v3` | `v2-only` | enable nublado; v3 on `/n3` with `HUB_ROUTE: "/n3/hub"`; its own database |
+//! | `make-default` | `v3-beside` | v3 back to the default route; v2 to `/n2`; mobu off cachemachine |
+//! | `disable-v2` | `v3-default` | disable nublado2, cachemachine, moneypenny; drop v2 mobu flocks |
+//! | `drop-v2-values` | `v2-disabled` | delete the three applications' values files |
+//! | `finish` | every environment `none` or `complete` | retire the three applications from the repository |
+
+use std::collections::BTreeSet;
+
+use super::routes::{BASE_URL, DEFAULT_ROUTE, HUB_ROUTE, expected_hub_route};
+use super::state::{State, environment_state};
+use super::{V2, V2_APPS, V3};
+use crate::playbook::workspace::{Workspace, WorkspaceError};
+use crate::playbook::{StagePlan, Step};
+use crate::repo::phalanx::{Environment, Format};
+use crate::repo::{Phalanx, lookup};
+use crate::suggest::closest;
+use crate::yaml::{Document, EditError, Node, Path, ScalarValue};
+
+/// The route v3 runs on beside v2, and the route v2 moves to.
+pub const BESIDE_ROUTE: &str = "/n3";
+pub const V2_ROUTE: &str = "/n2";
+/// v3's own database on the in-cluster PostgreSQL server.
+pub const V3_DB_URL: &str = "postgresql://nublado3@postgres.postgres/nublado3";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    EnableV3,
+    MakeDefault,
+    DisableV2,
+    DropV2Values,
+    Finish,
+}
+
+pub const STAGES: [Stage; 5] = [
+    Stage::EnableV3,
+    Stage::MakeDefault,
+    Stage::DisableV2,
+    Stage::DropV2Values,
+    Stage::Finish,
+];
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::EnableV3 => "enable-v3",
+            Stage::MakeDefault => "make-default",
+            Stage::DisableV2 => "disable-v2",
+            Stage::DropV2Values => "drop-v2-values",
+            Stage::Finish => "finish",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Stage> {
+        STAGES.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The state an environment must be in for this stage (`None` for `finish`, which runs
+    /// once for the repository).
+    pub fn from_state(self) -> Option<State> {
+        match self {
+            Stage::EnableV3 => Some(State::V2Only),
+            Stage::MakeDefault => Some(State::V3Beside),
+            Stage::DisableV2 => Some(State::V3Default),
+            Stage::DropV2Values => Some(State::V2Disabled),
+            Stage::Finish => None,
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Stage::EnableV3 => "run nublado v3 beside nublado v2, on /n3",
+            Stage::MakeDefault => "make nublado v3 the default on /nb and move nublado v2 to /n2",
+            Stage::DisableV2 => "disable nublado v2, cachemachine and moneypenny",
+            Stage::DropV2Values => {
+                "delete the values files of nublado v2, cachemachine and moneypenny"
+            }
+            Stage::Finish => "retire nublado v2, cachemachine and moneypenny from the repository",
+        }
+    }
+}
+
+/// Progress along the migration, to tell "not yet" from "already done".
+fn order(state: State) -> Option<u8> {
+    match state {
+        State::V2Only => Some(0),
+        State::V3Beside => Some(1),
+        State::V3Default => Some(2),
+        State::V2Disabled => Some(3),
+        State::Complete => Some(4),
+        State::None | State::Conflict => None,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("unknown environment `{name}`{}", hint.as_ref().map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default())]
+    UnknownEnv { name: String, hint: Option<String> },
+    #[error("no environment given: use --env ENV (repeatable) or --all-ready")]
+    NoTargets,
+    #[error("`{stage}` runs from `{expected}`, but `{env}` is `{state}` ({reason}); {}", next_advice(.next))]
+    WrongState {
+        stage: &'static str,
+        env: String,
+        state: State,
+        expected: State,
+        reason: String,
+        next: Option<&'static str>,
+    },
+    #[error("`finish` waits until every environment is `none` or `complete`; not yet: {}", .pending.iter().map(|(e, s)| format!("{e} ({s})")).collect::<Vec<_>>().join(", "))]
+    FinishBlocked { pending: Vec<(String, State)> },
+    #[error("`finish` takes no environment")]
+    FinishTakesNoEnv,
+    #[error(transparent)]
+    Edit(#[from] WorkspaceError),
+}
+
+fn next_advice(next: &Option<&'static str>) -> String {
+    match next {
+        Some(n) => format!("its next stage is `{n}` (or use --force)"),
+        None => "it has no next stage (use --force to run this one anyway)".into(),
+    }
+}
+
+impl StageError {
+    /// Input errors (an unknown environment, no target) exit 2; refusals exit 1.
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            StageError::UnknownEnv { .. } | StageError::NoTargets | StageError::FinishTakesNoEnv
+        )
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Run the stage whatever the environments' states.
+    pub force: bool,
+    /// Every environment whose next stage is this one.
+    pub all_ready: bool,
+}
+
+/// Which environments a stage runs for: the named ones, or every ready one.
+pub fn targets<'p>(
+    p: &'p Phalanx,
+    stage: Stage,
+    envs: &[String],
+    opts: &Options,
+) -> Result<Vec<&'p Environment>, StageError> {
+    if stage == Stage::Finish {
+        if !envs.is_empty() {
+            return Err(StageError::FinishTakesNoEnv);
+        }
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for name in envs {
+        match p.env(name) {
+            Some(e) => {
+                if !out.iter().any(|x: &&Environment| x.name == e.name) {
+                    out.push(e);
+                }
+            }
+            None => {
+                return Err(StageError::UnknownEnv {
+                    name: name.clone(),
+                    hint: closest(name, p.environments.iter().map(|e| e.name.as_str()))
+                        .map(str::to_string),
+                });
+            }
+        }
+    }
+    if opts.all_ready {
+        for e in &p.environments {
+            if environment_state(p, e).state.next_stage() == Some(stage.name())
+                && !out.iter().any(|x| x.name == e.name)
+            {
+                out.push(e);
+            }
+        }
+    }
+    if out.is_empty() && !opts.all_ready {
+        return Err(StageError::NoTargets);
+    }
+    Ok(out)
+}
+
+/// Plans a stage for the given environments (none for `finish`).
+pub fn plan(
+    p: &Phalanx,
+    stage: Stage,
+    envs: &[String],
+    opts: &Options,
+) -> Result<StagePlan, StageError> {
+    let targets = targets(p, stage, envs, opts)?;
+    let mut ws = Workspace::new(p.files.root(), &p.files);
+    let mut plan = StagePlan {
+        playbook: "nublado",
+        stage: stage.name(),
+        targets: targets.iter().map(|e| e.name.clone()).collect(),
+        summary: String::new(),
+        changes: Default::default(),
+        already_done: Vec::new(),
+        todo: Vec::new(),
+        checklist: Vec::new(),
+        runbook: Vec::new(),
+        verify: Vec::new(),
+        rollback: Vec::new(),
+        notes: Vec::new(),
+    };
+    if stage == Stage::Finish {
+        finish(p, &mut ws, &mut plan, opts)?;
+        plan.changes = ws.changes;
+        return Ok(plan);
+    }
+    let expected = stage
+        .from_state()
+        .expect("per-environment stages have a from-state");
+    let mut ready = Vec::new();
+    for env in &targets {
+        let st = environment_state(p, env);
+        if st.state == expected {
+            ready.push(*env);
+            continue;
+        }
+        let done = matches!((order(st.state), order(expected)), (Some(a), Some(b)) if a > b);
+        if done && !opts.force {
+            plan.already_done.push(env.name.clone());
+            continue;
+        }
+        if !opts.force {
+            return Err(StageError::WrongState {
+                stage: stage.name(),
+                env: env.name.clone(),
+                state: st.state,
+                expected,
+                reason: st.reason,
+                next: st.state.next_stage(),
+            });
+        }
+        plan.notes.push(format!(
+            "--force: `{}` is `{}` ({}), not `{expected}`; the stage's edits are made anyway",
+            env.name, st.state, st.reason
+        ));
+        ready.push(*env);
+    }
+    for env in &ready {
+        match stage {
+            Stage::EnableV3 => enable_v3(p, env, &mut ws, &mut plan)?,
+            Stage::MakeDefault => make_default(p, env, &mut ws, &mut plan)?,
+            Stage::DisableV2 => disable_v2(p, env, &mut ws, &mut plan)?,
+            Stage::DropV2Values => drop_v2_values(p, env, &mut ws, &mut plan),
+            Stage::Finish => unreachable!(),
+        }
+    }
+    window(stage, &ready, &mut plan);
+    plan.changes = ws.changes;
+    dedup(&mut plan.todo);
+    dedup(&mut plan.notes);
+    dedup(&mut plan.checklist);
+    Ok(plan)
+}
+
+fn dedup(v: &mut Vec<String>) {
+    let mut seen = BTreeSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+}
+
+fn path(s: &str) -> Path {
+    Path::parse(s).expect("stage paths are valid")
+}
+
+/// Sets a path unless it already holds that value.
+fn set(doc: &mut Document, p: &str, value: &ScalarValue) -> Result<bool, EditError> {
+    doc.set(0, &path(p), value)
+}
+
+/// Removes a path if it exists.
+fn remove_if_present(doc: &mut Document, p: &str) -> Result<bool, EditError> {
+    match doc.remove(0, &path(p)) {
+        Err(EditError::NotFound { .. }) => Ok(false),
+        r => r,
+    }
+}
+
+/// Enables or disables an application in an environment file, in the file's format. Format
+/// C lists only non-defaults: disabling a default-off application deletes its line.
+fn set_app(
+    p: &Phalanx,
+    env: &Environment,
+    ws: &mut Workspace<'_>,
+    app: &str,
+    on: bool,
+) -> Result<(), StageError> {
+    let default_on = p
+        .defaults
+        .flags
+        .iter()
+        .any(|f| f.app == app && f.value == Some(true));
+    let rel = env.file.rel.clone();
+    ws.edit(&rel, |doc| match env.file.format {
+        Format::A => set(doc, &format!("{app}.enabled"), &ScalarValue::bool(on)),
+        Format::C | Format::Mixed => {
+            let key = format!("applications.{app}");
+            if on == default_on {
+                remove_if_present(doc, &key)
+            } else {
+                set(doc, &key, &ScalarValue::bool(on))
+            }
+        }
+    })?;
+    Ok(())
+}
+
+fn values_rel(app: &str, env: &str) -> String {
+    format!("applications/{app}/values-{env}.yaml")
+}
+
+fn enable_v3(
+    p: &Phalanx,
+    env: &Environment,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+) -> Result<(), StageError> {
+    plan.summary = "Runs nublado v3 beside nublado v2: v3 is enabled on the route /n3 (with its labs' HUB_ROUTE to match) while v2 keeps the default route /nb, so users can try v3 before it becomes the default.".into();
+    set_app(p, env, ws, V3, true)?;
+    let rel = values_rel(V3, &env.name);
+    let hub_route = expected_hub_route(BESIDE_ROUTE);
+    if !ws.exists(&rel) {
+        let header = format!(
+            "# Nublado v3 for {env}, beside nublado v2 until the make-default stage.\n\
+             # Still to supply, from applications/nublado2/values-{env}.yaml in v3 syntax:\n\
+             # lab volumes (controller.config.lab.volumes), the image source\n\
+             # (controller.config.images) and home directory initialisation\n\
+             # (controller.config.lab.initContainers).\n",
+            env = env.name
+        );
+        let mut doc = Document::parse(header).expect("a comment parses");
+        set(&mut doc, HUB_ROUTE, &ScalarValue::double_quoted(&hub_route))
+            .and_then(|_| {
+                set(
+                    &mut doc,
+                    BASE_URL,
+                    &ScalarValue::double_quoted(BESIDE_ROUTE),
+                )
+            })
+            .map_err(|e| WorkspaceError {
+                file: rel.clone(),
+                error: e.to_string(),
+            })?;
+        ws.create(&rel, doc.text().to_string());
+        plan.todo.push(format!(
+            "`{rel}` was created with the route settings only: add the site's lab volumes (`controller.config.lab.volumes`), image source (`controller.config.images`) and home directory initialisation (`controller.config.lab.initContainers`) from `applications/nublado2/values-{}.yaml`, in v3 syntax",
+            env.name
+        ));
+    } else {
+        ws.edit(&rel, |doc| {
+            let a = set(doc, BASE_URL, &ScalarValue::double_quoted(BESIDE_ROUTE))?;
+            let b = set(doc, HUB_ROUTE, &ScalarValue::double_quoted(&hub_route))?;
+            Ok(a || b)
+        })?;
+    }
+    // v3 never shares v2's `jupyterhub` database.
+    let db = v3_db_url(p, ws, &env.name);
+    let on_v2_db = db.as_deref().and_then(database_name) == Some("jupyterhub");
+    if env.enabled.contains("postgres") {
+        let pg = values_rel("postgres", &env.name);
+        if ws.exists(&pg) {
+            ws.edit(&pg, |doc| {
+                let a = set(doc, "nublado3_db.user", &ScalarValue::string("nublado3"))?;
+                let b = set(doc, "nublado3_db.db", &ScalarValue::string("nublado3"))?;
+                Ok(a || b)
+            })?;
+        } else {
+            let mut doc = Document::parse(String::new()).expect("empty parses");
+            set(
+                &mut doc,
+                "nublado3_db.user",
+                &ScalarValue::double_quoted("nublado3"),
+            )
+            .and_then(|_| {
+                set(
+                    &mut doc,
+                    "nublado3_db.db",
+                    &ScalarValue::double_quoted("nublado3"),
+                )
+            })
+            .map_err(|e| WorkspaceError {
+                file: pg.clone(),
+                error: e.to_string(),
+            })?;
+            ws.create(&pg, doc.text().to_string());
+        }
+        if on_v2_db || db.is_none() {
+            ws.edit(&rel, |doc| {
+                set(
+                    doc,
+                    "jupyterhub.hub.db.url",
+                    &ScalarValue::double_quoted(V3_DB_URL),
+                )
+            })?;
+        }
+        plan.checklist.push(format!(
+            "`{}`: the in-cluster PostgreSQL server creates the `nublado3` database and role when the postgres application syncs; put the role's password in Vault as `hub_db_password`",
+            env.name
+        ));
+    } else if on_v2_db {
+        plan.todo.push(format!(
+            "`{rel}`: set `jupyterhub.hub.db.url` to the database your DBAs provide for nublado v3 (v3 must not share nublado v2's `jupyterhub` database)"
+        ));
+    }
+    let prefix = env
+        .vault_path_prefix
+        .clone()
+        .unwrap_or_else(|| "<vaultPathPrefix>".into());
+    plan.checklist.push(format!(
+        "`{}`: create the Vault secret `{prefix}/nublado` with `cryptkeeper_key`, `crypto_key` and `proxy_token` (random), `hub_db_password` and `slack_webhook` (for example mobu's `app-alert-webhook`)",
+        env.name
+    ));
+    plan.checklist.push(format!(
+        "`{}`: announce the new route /n3 and the window to users (`gitops-migrate announce nublado enable-v3 --env {}`)",
+        env.name, env.name
+    ));
+    Ok(())
+}
+
+/// v3's database URL after the stage's edits so far: the environment's values, else the chart
+/// default.
+fn v3_db_url(p: &Phalanx, ws: &Workspace<'_>, env: &str) -> Option<String> {
+    let from = |rel: &str| {
+        ws.text(rel)
+            .and_then(|t| Document::parse(t).ok())
+            .and_then(|d| {
+                lookup(&d, "jupyterhub.hub.db.url")
+                    .and_then(|n| n.scalar_text().map(str::to_string))
+            })
+    };
+    from(&values_rel(V3, env)).or_else(|| from(&p.chart_defaults(V3)))
+}
+
+/// `postgresql://user@host/db?x` → `db`.
+pub fn database_name(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.split_once('/')?.1;
+    Some(path.split(['?', '#']).next().unwrap_or(path))
+}
+
+fn make_default(
+    p: &Phalanx,
+    env: &Environment,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+) -> Result<(), StageError> {
+    plan.summary = "Makes nublado v3 the default: v3 returns to the default route /nb (its route and HUB_ROUTE overrides are removed) and nublado v2 moves to /n2. Labs of both hubs are shut down in the window.".into();
+    let v3 = values_rel(V3, &env.name);
+    if ws.exists(&v3) {
+        ws.edit(&v3, |doc| {
+            let a = remove_if_present(doc, BASE_URL)?;
+            let b = remove_if_present(doc, HUB_ROUTE)?;
+            Ok(a || b)
+        })?;
+    }
+    // When the chart default of HUB_ROUTE is not the default route's, it is set explicitly.
+    let default_hub_route = p
+        .setting(V3, "", HUB_ROUTE)
+        .and_then(|s| s.text().map(str::to_string));
+    if default_hub_route.is_some_and(|r| r != expected_hub_route(DEFAULT_ROUTE)) {
+        plan.todo.push(format!(
+            "`{v3}`: the chart's default `HUB_ROUTE` is not `/nb/hub`; set it to match the route"
+        ));
+    }
+    let v2 = values_rel(V2, &env.name);
+    if ws.exists(&v2) {
+        ws.edit(&v2, |doc| {
+            set(doc, BASE_URL, &ScalarValue::string(V2_ROUTE))
+        })?;
+    } else {
+        let mut doc = Document::parse(String::new()).expect("empty parses");
+        set(&mut doc, BASE_URL, &ScalarValue::string(V2_ROUTE)).map_err(|e| WorkspaceError {
+            file: v2.clone(),
+            error: e.to_string(),
+        })?;
+        ws.create(&v2, doc.text().to_string());
+    }
+    mobu_make_default(p, env, ws, plan)?;
+    plan.checklist.push(format!(
+        "`{}`: announce that /nb becomes nublado v3 and nublado v2 moves to /n2 (`gitops-migrate announce nublado make-default --env {}`)",
+        env.name, env.name
+    ));
+    Ok(())
+}
+
+/// The lab flocks of mobu's values for an environment: (index, name, business type, options).
+fn lab_flocks(doc: &Document) -> Vec<(usize, String, Option<String>)> {
+    let Some(flocks) = lookup(doc, "config.autostart").and_then(Node::as_sequence) else {
+        return Vec::new();
+    };
+    flocks
+        .items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| {
+            let m = item.value.as_mapping()?;
+            let name = m.get("name")?.value.scalar_text()?.to_string();
+            let business = m.get("business")?.value.as_mapping()?;
+            let btype = business.get("type")?.value.scalar_text()?.to_string();
+            if !LAB_TYPES.contains(&btype.as_str()) {
+                return None;
+            }
+            let prefix = business
+                .get("options")
+                .and_then(|o| o.value.as_mapping())
+                .and_then(|o| o.get("url_prefix"))
+                .and_then(|e| e.value.scalar_text())
+                .map(str::to_string);
+            Some((i, name, prefix))
+        })
+        .collect()
+}
+
+const LAB_TYPES: [&str; 4] = [
+    "NotebookRunner",
+    "JupyterPythonLoop",
+    "NubladoPythonLoop",
+    "NotebookRunnerCounting",
+];
+
+fn mobu_make_default(
+    p: &Phalanx,
+    env: &Environment,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+) -> Result<(), StageError> {
+    if !env.enabled.contains("mobu") {
+        return Ok(());
+    }
+    let rel = values_rel("mobu", &env.name);
+    let Some(doc) = ws.text(&rel).and_then(|t| Document::parse(t).ok()) else {
+        return Ok(());
+    };
+    let major = p.app_version("mobu").and_then(|v| v.first().copied());
+    let flocks = lab_flocks(&doc);
+    if flocks.is_empty() {
+        return Ok(());
+    }
+    let changed = ws.edit(&rel, |doc| {
+        let mut changed = false;
+        for (i, _, prefix) in &flocks {
+            let options = format!("config.autostart[{i}].business.options");
+            if major.is_some_and(|m| m >= 7) {
+                changed |= remove_if_present(doc, &format!("{options}.use_cachemachine"))?;
+            } else {
+                changed |= set(
+                    doc,
+                    &format!("{options}.use_cachemachine"),
+                    &ScalarValue::bool(false),
+                )?;
+            }
+            if prefix.as_deref().map(super::routes::normalize).as_deref() == Some(BESIDE_ROUTE) {
+                changed |= remove_if_present(doc, &format!("{options}.url_prefix"))?;
+            }
+        }
+        Ok(changed)
+    })?;
+    if changed {
+        plan.notes.push(format!(
+            "`{}`: mobu reads its flocks only when it starts; the runbook restarts it (an Argo CD sync of an unchanged application does not)",
+            env.name
+        ));
+    }
+    Ok(())
+}
+
+fn disable_v2(
+    p: &Phalanx,
+    env: &Environment,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+) -> Result<(), StageError> {
+    plan.summary = "Disables nublado v2 with cachemachine and moneypenny, whose work nublado v3 does itself; mobu flocks still aimed at v2 (/n2) are removed.".into();
+    for app in V2_APPS {
+        if env.enabled.contains(app) {
+            set_app(p, env, ws, app, false)?;
+        }
+    }
+    if env.enabled.contains("mobu") {
+        let rel = values_rel("mobu", &env.name);
+        if let Some(doc) = ws.text(&rel).and_then(|t| Document::parse(t).ok()) {
+            let v2_flocks: Vec<(usize, String)> = lab_flocks(&doc)
+                .into_iter()
+                .filter(|(_, _, prefix)| {
+                    prefix.as_deref().map(super::routes::normalize).as_deref() == Some(V2_ROUTE)
+                })
+                .map(|(i, n, _)| (i, n))
+                .collect();
+            if !v2_flocks.is_empty() {
+                ws.edit(&rel, |doc| {
+                    for (i, _) in v2_flocks.iter().rev() {
+                        doc.remove(0, &path(&format!("config.autostart[{i}]")))?;
+                    }
+                    Ok(true)
+                })?;
+                plan.notes.push(format!(
+                    "`{}`: mobu flocks {} tested nublado v2 and are removed; the runbook restarts mobu",
+                    env.name,
+                    v2_flocks.iter().map(|(_, n)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+    }
+    let left: Vec<String> = V2_APPS
+        .iter()
+        .map(|a| values_rel(a, &env.name))
+        .filter(|r| ws.exists(r))
+        .collect();
+    if !left.is_empty() {
+        plan.notes.push(format!(
+            "`{}`: {} stay until `drop-v2-values`, so that this stage can be rolled back by a revert",
+            env.name,
+            left.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    plan.checklist.push(format!(
+        "`{}`: announce that /n2 goes away (`gitops-migrate announce nublado disable-v2 --env {}`)",
+        env.name, env.name
+    ));
+    Ok(())
+}
+
+fn drop_v2_values(_p: &Phalanx, env: &Environment, ws: &mut Workspace<'_>, plan: &mut StagePlan) {
+    plan.summary = "Deletes the values files of nublado v2, cachemachine and moneypenny, which no longer deploy in this environment.".into();
+    for app in V2_APPS {
+        let rel = values_rel(app, &env.name);
+        if ws.exists(&rel) {
+            ws.delete(&rel);
+        }
+    }
+}
+
+/// The window runbook of a stage.
+fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
+    let mobu = envs.iter().any(|e| e.enabled.contains("mobu"));
+    let envs_text = envs
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut steps = Vec::new();
+    match stage {
+        Stage::EnableV3 => {
+            if mobu {
+                steps.push(
+                    Step::new(
+                        "stop-mobu-flocks",
+                        "stop mobu's autostart flocks so the outage raises no alarms",
+                    )
+                    .destructive(),
+                );
+            }
+            steps.push(
+                Step::new(
+                    "delete-hub-deployment:nublado2",
+                    "disable logins: delete Deployment `hub` in namespace `nublado2`",
+                )
+                .destructive(),
+            );
+            steps.push(
+                Step::new(
+                    "delete-lab-namespaces:nublado2",
+                    "delete the v2 lab namespaces `nublado2-<user>` (exact prefix)",
+                )
+                .destructive(),
+            );
+            steps.push(Step::new(
+                "sync-app:science-platform",
+                "sync `science-platform`: creates the `nublado` application",
+            ));
+            steps.push(Step::new(
+                "sync-app:nublado",
+                "sync `nublado`: starts nublado v3 on /n3",
+            ));
+            steps.push(Step::new(
+                format!("check-route:{BESIDE_ROUTE}"),
+                "check that the v3 hub answers on /n3/hub/health",
+            ));
+            steps.push(Step::new(
+                "manual:test-lab",
+                "spawn a lab on /n3, run a cell and a terminal command, shut it down",
+            ));
+            steps.push(Step::new(
+                "sync-app:nublado2",
+                "sync `nublado2`: brings back the v2 hub on /nb",
+            ));
+            steps.push(Step::new(
+                format!("check-route:{DEFAULT_ROUTE}"),
+                "check that the v2 hub answers on /nb/hub/health",
+            ));
+        }
+        Stage::MakeDefault => {
+            if mobu {
+                steps.push(
+                    Step::new(
+                        "stop-mobu-flocks",
+                        "stop mobu's autostart flocks so the outage raises no alarms",
+                    )
+                    .destructive(),
+                );
+            }
+            steps.push(
+                Step::new(
+                    "delete-hub-deployment:nublado2",
+                    "disable logins to v2: delete Deployment `hub` in namespace `nublado2`",
+                )
+                .destructive(),
+            );
+            steps.push(
+                Step::new(
+                    "delete-hub-deployment:nublado",
+                    "disable logins to v3: delete Deployment `hub` in namespace `nublado`",
+                )
+                .destructive(),
+            );
+            steps.push(
+                Step::new(
+                    "delete-lab-namespaces:nublado2",
+                    "delete the v2 lab namespaces `nublado2-<user>`",
+                )
+                .destructive(),
+            );
+            steps.push(Step::new("delete-lab-namespaces:nublado", "delete the v3 lab namespaces `nublado-<user>` labelled `nublado.lsst.io/category=lab`").destructive());
+            steps.push(Step::new(
+                "sync-app:nublado2",
+                "sync `nublado2`: v2 moves to /n2",
+            ));
+            steps.push(Step::new(
+                format!("check-route:{V2_ROUTE}"),
+                "check that the v2 hub answers on /n2/hub/health",
+            ));
+            steps.push(Step::new(
+                "sync-app:nublado",
+                "sync `nublado`: v3 takes the default route /nb",
+            ));
+            steps.push(Step::new(
+                format!("check-route:{DEFAULT_ROUTE}"),
+                "check that the v3 hub answers on /nb/hub/health",
+            ));
+            steps.push(Step::new(
+                "manual:test-lab",
+                "spawn a lab on /nb, run a cell and a terminal command, shut it down",
+            ));
+        }
+        Stage::DisableV2 => {
+            steps.push(Step::new("sync-app:science-platform", "sync `science-platform` with prune: deletes the nublado2, cachemachine and moneypenny applications").destructive());
+            steps.push(
+                Step::new(
+                    "delete-lab-namespaces:nublado2",
+                    "delete the remaining v2 lab namespaces `nublado2-<user>`",
+                )
+                .destructive(),
+            );
+        }
+        Stage::DropV2Values | Stage::Finish => {}
+    }
+    if mobu
+        && matches!(
+            stage,
+            Stage::EnableV3 | Stage::MakeDefault | Stage::DisableV2
+        )
+    {
+        steps.push(Step::new(
+            "sync-app:mobu",
+            "sync `mobu` with its new configuration",
+        ));
+        steps.push(Step::new(
+            "restore-mobu",
+            "restart mobu's Deployment so it reads its flocks again, and wait until it is ready",
+        ));
+    }
+    plan.runbook = steps;
+    let route_checks: Vec<String> = envs
+        .iter()
+        .map(|e| {
+            let fqdn = e.fqdn.clone().unwrap_or_else(|| "<fqdn>".into());
+            match stage {
+                Stage::EnableV3 => format!("`https://{fqdn}/n3/hub/health` answers (v3) and `https://{fqdn}/nb/hub/health` too (v2)"),
+                Stage::MakeDefault => format!("`https://{fqdn}/nb/hub/health` answers (now v3) and `https://{fqdn}/n2/hub/health` (v2)"),
+                Stage::DisableV2 => format!("`https://{fqdn}/n2/hub/health` no longer answers; `https://{fqdn}/nb/hub/health` does"),
+                _ => String::new(),
+            }
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    plan.verify = route_checks;
+    if !envs.is_empty() {
+        plan.verify.push(format!(
+            "`gitops-migrate status` shows {envs_text} in the next state"
+        ));
+    }
+    if mobu && stage != Stage::DropV2Values {
+        plan.verify
+            .push("mobu's flocks run their notebooks without errors".into());
+    }
+    plan.rollback = match stage {
+        Stage::EnableV3 => vec![
+            "revert this pull request and sync `science-platform` with prune (deletes the nublado application); v2 never left /nb".into(),
+        ],
+        Stage::MakeDefault => vec![
+            "revert this pull request, then in a window sync `nublado2` and `nublado` again: v2 returns to /nb and v3 to /n3".into(),
+        ],
+        Stage::DisableV2 => vec![
+            "revert this pull request and sync `science-platform`: the three applications come back with their values files".into(),
+        ],
+        Stage::DropV2Values => vec!["revert this pull request (the applications are already disabled)".into()],
+        Stage::Finish => vec!["revert this pull request".into()],
+    };
+}
+
+/// Retires the three v2 applications from the repository once no environment uses them.
+fn finish(
+    p: &Phalanx,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+    opts: &Options,
+) -> Result<(), StageError> {
+    plan.summary = "Retires nublado v2, cachemachine and moneypenny from the repository now that every environment runs nublado v3 alone: their application folders, Argo CD Application templates, defaults, v2 database settings and template conditions go.".into();
+    let pending: Vec<(String, State)> = p
+        .environments
+        .iter()
+        .map(|e| (e.name.clone(), environment_state(p, e).state))
+        .filter(|(_, s)| !matches!(s, State::None | State::Complete))
+        .collect();
+    if !pending.is_empty() && !opts.force {
+        return Err(StageError::FinishBlocked { pending });
+    }
+    for (e, s) in &pending {
+        plan.notes
+            .push(format!("--force: `{e}` is `{s}`, not `none` or `complete`"));
+    }
+    let root = p.files.root();
+    // The applications' folders, every file in them.
+    for app in V2_APPS {
+        let dir = root.join("applications").join(app);
+        for entry in walkdir::WalkDir::new(&dir)
+            .sort_by_file_name()
+            .into_iter()
+            .flatten()
+        {
+            if entry.file_type().is_file() {
+                let rel = crate::repo::files::relative(root, entry.path());
+                ws.delete(&rel);
+            }
+        }
+    }
+    // Their Argo CD Application templates.
+    let templates = root.join("environments/templates");
+    for entry in walkdir::WalkDir::new(&templates)
+        .sort_by_file_name()
+        .into_iter()
+        .flatten()
+    {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy();
+        let stem = name
+            .trim_end_matches(".yaml")
+            .trim_end_matches("-application");
+        if V2_APPS.contains(&stem) {
+            ws.delete(&crate::repo::files::relative(root, entry.path()));
+        }
+    }
+    // Their defaults (with their `# --` doc comments).
+    let defaults = p.defaults.rel.clone();
+    if ws.exists(&defaults) {
+        let format = p.defaults.format;
+        ws.edit(&defaults, |doc| {
+            let mut changed = false;
+            for app in V2_APPS {
+                let key = match format {
+                    Format::A => app.to_string(),
+                    _ => format!("applications.{app}"),
+                };
+                changed |= remove_if_present(doc, &key)?;
+            }
+            Ok(changed)
+        })?;
+    }
+    // v2's database in the in-cluster PostgreSQL settings.
+    if let Some(pg) = p.applications.get("postgres") {
+        let mut files: Vec<&String> = pg.values.values().collect();
+        let defaults = p.chart_defaults("postgres");
+        files.push(&defaults);
+        for rel in files {
+            if ws.exists(rel) {
+                ws.edit(rel, |doc| remove_if_present(doc, "jupyterhub_db"))?;
+            }
+        }
+        let secrets = "applications/postgres/secrets.yaml";
+        if ws.exists(secrets) {
+            ws.edit(secrets, |doc| remove_if_present(doc, "jupyterhub_password"))?;
+        }
+    }
+    // Template conditions and scrape targets that name nublado2.
+    for entry in walkdir::WalkDir::new(&templates).into_iter().flatten() {
+        if entry.file_type().is_file() {
+            let rel = crate::repo::files::relative(root, entry.path());
+            ws.replace_text(
+                &rel,
+                "(or .Values.applications.nublado .Values.applications.nublado2)",
+                ".Values.applications.nublado",
+            );
+        }
+    }
+    for app in ["telegraf", "telegraf-ds"] {
+        if let Some(a) = p.applications.get(app) {
+            let mut files: Vec<String> = a.values.values().cloned().collect();
+            files.push(p.chart_defaults(app));
+            for rel in files {
+                ws.replace_text(&rel, "hub.nublado2", "hub.nublado");
+            }
+        }
+    }
+    plan.checklist
+        .push("remove the `nublado2` secret from Vault for every environment".into());
+    plan.checklist.push("after a `pg_dump`, drop the `jupyterhub` database and the `jovyan` role where the in-cluster PostgreSQL server ran them (refuse while clients are connected)".into());
+    Ok(())
+}
+
+/// References to the retired applications left anywhere in the repository after `finish`
+/// (docs, READMEs, other charts), as `file:line: text`, for the operator.
+pub fn remaining_references(p: &Phalanx, plan: &StagePlan) -> Vec<String> {
+    let root = p.files.root();
+    let ws_text = |rel: &str| -> Option<String> {
+        match plan.changes.content(rel) {
+            Some(after) => after.map(str::to_string),
+            None => std::fs::read_to_string(root.join(rel)).ok(),
+        }
+    };
+    let mut out = Vec::new();
+    let walker = walkdir::WalkDir::new(root)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| !(e.depth() > 0 && e.file_name().to_string_lossy().starts_with('.')));
+    for entry in walker.flatten() {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = crate::repo::files::relative(root, entry.path());
+        let Some(text) = ws_text(&rel) else { continue };
+        for (i, line) in text.lines().enumerate() {
+            if V2_APPS.iter().any(|a| contains_word(line, a)) {
+                out.push(format!("{rel}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    out
+}
+
+/// `word` in `line`, not as part of a longer name (`nublado2` is not in `nublado20`).
+fn contains_word(line: &str, word: &str) -> bool {
+    line.match_indices(word).any(|(i, _)| {
+        let before = line[..i].chars().next_back();
+        let after = line[i + word.len()..].chars().next();
+        let is_name = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        !is_name(before) && !is_name(after)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_names_round_trip() {
+        for s in STAGES {
+            assert_eq!(Stage::from_name(s.name()), Some(s));
+        }
+        assert_eq!(Stage::from_name("enable"), None);
+    }
+
+    #[test]
+    fn words_and_database_names() {
+        assert!(contains_word("enabled: nublado2", "nublado2"));
+        assert!(!contains_word("nublado20", "nublado2"));
+        assert!(!contains_word("my_cachemachine_x", "cachemachine"));
+        assert_eq!(
+            database_name("postgresql://jovyan@postgres.postgres/jupyterhub"),
+            Some("jupyterhub")
+        );
+        assert_eq!(
+            database_name("postgresql://x@h/db?sslmode=require"),
+            Some("db")
+        );
+        assert_eq!(database_name("sqlite"), None);
+    }
+
+    #[test]
+    fn the_hub_route_of_the_beside_route() {
+        assert_eq!(expected_hub_route(BESIDE_ROUTE), "/n3/hub");
+    }
+}
