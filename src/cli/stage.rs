@@ -186,6 +186,15 @@ fn remaining(p: &Phalanx, plan: &StagePlan, args: &StageArgs, out: &mut Output) 
     if args.strict { Exit::Refused } else { Exit::Ok }
 }
 
+fn print_findings(findings: &[crate::validate::Finding], out: &mut Output) {
+    for f in findings {
+        out.line(&format!(
+            "  {}:{}:{}: {} [{}] {}",
+            f.file, f.line, f.col, f.severity, f.rule, f.message
+        ));
+    }
+}
+
 pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
     let (p, plan) = match load_plan(&args, out) {
         Ok(x) => x,
@@ -204,12 +213,7 @@ pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
                 "the result would not validate ({} new errors); `apply` will refuse it:",
                 errors.len()
             ));
-            for f in &errors {
-                out.line(&format!(
-                    "  {}:{}:{}: {} [{}] {}",
-                    f.file, f.line, f.col, f.severity, f.rule, f.message
-                ));
-            }
+            print_findings(&errors, out);
         }
         Ok(_) => {}
         Err(e) => out.warning(&format!("could not check the result: {e}")),
@@ -246,12 +250,7 @@ pub fn apply(args: StageArgs, out: &mut Output) -> Exit {
                 "the result would not validate ({} new errors); nothing was written:",
                 errors.len()
             ));
-            for f in &errors {
-                out.line(&format!(
-                    "  {}:{}:{}: {} [{}] {}",
-                    f.file, f.line, f.col, f.severity, f.rule, f.message
-                ));
-            }
+            print_findings(&errors, out);
             return Exit::Refused;
         }
         Ok(_) => {}

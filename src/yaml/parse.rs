@@ -683,16 +683,29 @@ impl<'a> Parser<'a> {
 
     /// A plain scalar in block context, possibly continued on more-indented lines.
     fn plain_block(&mut self, n: i64) -> Result<Node> {
+        self.plain(Some(n))
+    }
+
+    /// A plain scalar inside a flow collection, possibly continued on later lines.
+    fn plain_flow(&mut self) -> Result<Node> {
+        self.plain(None)
+    }
+
+    /// A plain scalar: in block context (`block_indent` is the enclosing block's indentation,
+    /// which continuation lines must exceed) or in flow context (`None`), folded over lines.
+    fn plain(&mut self, block_indent: Option<i64>) -> Result<Node> {
+        let flow = block_indent.is_none();
         let start = self.pos;
         let mut value = String::new();
-        let mut end = self.plain_line(&mut value, false)?;
+        let mut end = self.plain_line(&mut value, flow)?;
         loop {
-            // `self.pos` is where the line's content stopped (a comment, `: ` or the break).
+            // `self.pos` is where the line's content stopped (a comment, `: `, an indicator or
+            // the break).
             let mut q = self.pos;
             while is_blank(self.at(q)) {
                 q += 1;
             }
-            if self.at(q) == b':' {
+            if !flow && self.at(q) == b':' {
                 return self.err(q, "mapping values are not allowed on this line");
             }
             if !is_break(self.at(q)) {
@@ -713,7 +726,11 @@ impl<'a> Parser<'a> {
                 }
             }
             let c = self.at(q);
-            if c == 0 || c == b'#' || (self.col(q) as i64) <= n || self.at_doc_marker(q) {
+            let ends = match block_indent {
+                Some(n) => (self.col(q) as i64) <= n || self.at_doc_marker(q),
+                None => is_flow_indicator(c) || c == b':',
+            };
+            if c == 0 || c == b'#' || ends {
                 break;
             }
             if breaks == 1 {
@@ -722,7 +739,7 @@ impl<'a> Parser<'a> {
                 value.extend(std::iter::repeat_n('\n', breaks - 1));
             }
             self.pos = q;
-            end = self.plain_line(&mut value, false)?;
+            end = self.plain_line(&mut value, flow)?;
         }
         self.pos = end;
         Ok(Node {
@@ -1282,57 +1299,6 @@ impl<'a> Parser<'a> {
         };
         set_properties(&mut node, start, anchor, tag, self)?;
         Ok(node)
-    }
-
-    fn plain_flow(&mut self) -> Result<Node> {
-        let start = self.pos;
-        let mut value = String::new();
-        let mut end = self.plain_line(&mut value, true)?;
-        loop {
-            let mut q = self.pos;
-            while is_blank(self.at(q)) {
-                q += 1;
-            }
-            if !is_break(self.at(q)) {
-                break;
-            }
-            let mut breaks = 0;
-            loop {
-                if self.at(q) == b'\r' {
-                    q += 1;
-                }
-                if self.at(q) != b'\n' {
-                    break;
-                }
-                q += 1;
-                breaks += 1;
-                while is_blank(self.at(q)) {
-                    q += 1;
-                }
-            }
-            let c = self.at(q);
-            if c == 0 || c == b'#' || is_flow_indicator(c) || c == b':' {
-                break;
-            }
-            if breaks == 1 {
-                value.push(' ');
-            } else {
-                value.extend(std::iter::repeat_n('\n', breaks - 1));
-            }
-            self.pos = q;
-            end = self.plain_line(&mut value, true)?;
-        }
-        self.pos = end;
-        Ok(Node {
-            span: start..end,
-            anchor: None,
-            tag: None,
-            kind: NodeKind::Scalar(Scalar {
-                style: ScalarStyle::Plain,
-                value,
-                content: start..end,
-            }),
-        })
     }
 }
 

@@ -641,128 +641,96 @@ fn drop_v2_values(_p: &Phalanx, env: &Environment, ws: &mut Workspace<'_>, plan:
     }
 }
 
+/// The steps the runbooks are made of.
+mod steps {
+    use crate::playbook::Step;
+
+    pub fn stop_mobu() -> Step {
+        Step::new(
+            "stop-mobu-flocks",
+            "stop mobu's autostart flocks so the outage raises no alarms",
+        )
+        .destructive()
+    }
+
+    pub fn delete_hub(namespace: &str, what: &str) -> Step {
+        Step::new(
+            format!("delete-hub-deployment:{namespace}"),
+            format!("{what}: delete Deployment `hub` in namespace `{namespace}`"),
+        )
+        .destructive()
+    }
+
+    pub fn delete_labs(app: &str, what: &str) -> Step {
+        Step::new(format!("delete-lab-namespaces:{app}"), what).destructive()
+    }
+
+    pub fn sync(app: &str, what: &str) -> Step {
+        Step::new(format!("sync-app:{app}"), format!("sync `{app}`: {what}"))
+    }
+
+    pub fn check_route(route: &str, hub: &str) -> Step {
+        Step::new(
+            format!("check-route:{route}"),
+            format!("check that the {hub} hub answers on {route}/hub/health"),
+        )
+    }
+
+    pub fn test_lab(route: &str) -> Step {
+        Step::new(
+            "manual:test-lab",
+            format!("spawn a lab on {route}, run a cell and a terminal command, shut it down"),
+        )
+    }
+}
+
 /// The window runbook of a stage.
 fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
+    use steps::*;
     let mobu = envs.iter().any(|e| e.enabled.contains("mobu"));
     let envs_text = envs
         .iter()
         .map(|e| e.name.as_str())
         .collect::<Vec<_>>()
         .join(", ");
+    let v2_labs = "delete the v2 lab namespaces `nublado2-<user>` (exact prefix)";
     let mut steps = Vec::new();
+    if mobu && matches!(stage, Stage::EnableV3 | Stage::MakeDefault) {
+        steps.push(stop_mobu());
+    }
     match stage {
-        Stage::EnableV3 => {
-            if mobu {
-                steps.push(
-                    Step::new(
-                        "stop-mobu-flocks",
-                        "stop mobu's autostart flocks so the outage raises no alarms",
-                    )
-                    .destructive(),
-                );
-            }
-            steps.push(
-                Step::new(
-                    "delete-hub-deployment:nublado2",
-                    "disable logins: delete Deployment `hub` in namespace `nublado2`",
-                )
-                .destructive(),
-            );
-            steps.push(
-                Step::new(
-                    "delete-lab-namespaces:nublado2",
-                    "delete the v2 lab namespaces `nublado2-<user>` (exact prefix)",
-                )
-                .destructive(),
-            );
-            steps.push(Step::new(
-                "sync-app:science-platform",
-                "sync `science-platform`: creates the `nublado` application",
-            ));
-            steps.push(Step::new(
-                "sync-app:nublado",
-                "sync `nublado`: starts nublado v3 on /n3",
-            ));
-            steps.push(Step::new(
-                format!("check-route:{BESIDE_ROUTE}"),
-                "check that the v3 hub answers on /n3/hub/health",
-            ));
-            steps.push(Step::new(
-                "manual:test-lab",
-                "spawn a lab on /n3, run a cell and a terminal command, shut it down",
-            ));
-            steps.push(Step::new(
-                "sync-app:nublado2",
-                "sync `nublado2`: brings back the v2 hub on /nb",
-            ));
-            steps.push(Step::new(
-                format!("check-route:{DEFAULT_ROUTE}"),
-                "check that the v2 hub answers on /nb/hub/health",
-            ));
-        }
-        Stage::MakeDefault => {
-            if mobu {
-                steps.push(
-                    Step::new(
-                        "stop-mobu-flocks",
-                        "stop mobu's autostart flocks so the outage raises no alarms",
-                    )
-                    .destructive(),
-                );
-            }
-            steps.push(
-                Step::new(
-                    "delete-hub-deployment:nublado2",
-                    "disable logins to v2: delete Deployment `hub` in namespace `nublado2`",
-                )
-                .destructive(),
-            );
-            steps.push(
-                Step::new(
-                    "delete-hub-deployment:nublado",
-                    "disable logins to v3: delete Deployment `hub` in namespace `nublado`",
-                )
-                .destructive(),
-            );
-            steps.push(
-                Step::new(
-                    "delete-lab-namespaces:nublado2",
-                    "delete the v2 lab namespaces `nublado2-<user>`",
-                )
-                .destructive(),
-            );
-            steps.push(Step::new("delete-lab-namespaces:nublado", "delete the v3 lab namespaces `nublado-<user>` labelled `nublado.lsst.io/category=lab`").destructive());
-            steps.push(Step::new(
-                "sync-app:nublado2",
-                "sync `nublado2`: v2 moves to /n2",
-            ));
-            steps.push(Step::new(
-                format!("check-route:{V2_ROUTE}"),
-                "check that the v2 hub answers on /n2/hub/health",
-            ));
-            steps.push(Step::new(
-                "sync-app:nublado",
-                "sync `nublado`: v3 takes the default route /nb",
-            ));
-            steps.push(Step::new(
-                format!("check-route:{DEFAULT_ROUTE}"),
-                "check that the v3 hub answers on /nb/hub/health",
-            ));
-            steps.push(Step::new(
-                "manual:test-lab",
-                "spawn a lab on /nb, run a cell and a terminal command, shut it down",
-            ));
-        }
-        Stage::DisableV2 => {
-            steps.push(Step::new("sync-app:science-platform", "sync `science-platform` with prune: deletes the nublado2, cachemachine and moneypenny applications").destructive());
-            steps.push(
-                Step::new(
-                    "delete-lab-namespaces:nublado2",
-                    "delete the remaining v2 lab namespaces `nublado2-<user>`",
-                )
-                .destructive(),
-            );
-        }
+        Stage::EnableV3 => steps.extend([
+            delete_hub("nublado2", "disable logins"),
+            delete_labs("nublado2", v2_labs),
+            sync("science-platform", "creates the `nublado` application"),
+            sync("nublado", "starts nublado v3 on /n3"),
+            check_route(BESIDE_ROUTE, "v3"),
+            test_lab(BESIDE_ROUTE),
+            sync("nublado2", "brings back the v2 hub on /nb"),
+            check_route(DEFAULT_ROUTE, "v2"),
+        ]),
+        Stage::MakeDefault => steps.extend([
+            delete_hub("nublado2", "disable logins to v2"),
+            delete_hub("nublado", "disable logins to v3"),
+            delete_labs("nublado2", v2_labs),
+            delete_labs(
+                "nublado",
+                "delete the v3 lab namespaces `nublado-<user>` labelled `nublado.lsst.io/category=lab`",
+            ),
+            sync("nublado2", "v2 moves to /n2"),
+            check_route(V2_ROUTE, "v2"),
+            sync("nublado", "v3 takes the default route /nb"),
+            check_route(DEFAULT_ROUTE, "v3"),
+            test_lab(DEFAULT_ROUTE),
+        ]),
+        Stage::DisableV2 => steps.extend([
+            sync(
+                "science-platform",
+                "with prune: deletes the nublado2, cachemachine and moneypenny applications",
+            )
+            .destructive(),
+            delete_labs("nublado2", "delete the remaining v2 lab namespaces `nublado2-<user>`"),
+        ]),
         Stage::DropV2Values | Stage::Finish => {}
     }
     if mobu
@@ -771,10 +739,7 @@ fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
             Stage::EnableV3 | Stage::MakeDefault | Stage::DisableV2
         )
     {
-        steps.push(Step::new(
-            "sync-app:mobu",
-            "sync `mobu` with its new configuration",
-        ));
+        steps.push(sync("mobu", "with its new configuration"));
         steps.push(Step::new(
             "restore-mobu",
             "restart mobu's Deployment so it reads its flocks again, and wait until it is ready",
