@@ -257,8 +257,8 @@ pub fn plan(
             Stage::Finish => unreachable!(),
         }
     }
-    window(stage, &ready, &mut plan);
     plan.changes = ws.changes;
+    window(stage, &ready, &mut plan);
     dedup(&mut plan.todo);
     dedup(&mut plan.notes);
     dedup(&mut plan.checklist);
@@ -733,13 +733,20 @@ fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
         ]),
         Stage::DropV2Values | Stage::Finish => {}
     }
+    let mobu_changed = plan
+        .changes
+        .paths()
+        .iter()
+        .any(|p| p.starts_with("applications/mobu/"));
+    if mobu_changed {
+        steps.push(sync("mobu", "applies its new flock configuration"));
+    }
     if mobu
         && matches!(
             stage,
             Stage::EnableV3 | Stage::MakeDefault | Stage::DisableV2
         )
     {
-        steps.push(sync("mobu", "with its new configuration"));
         steps.push(Step::new(
             "restore-mobu",
             "restart mobu's Deployment so it reads its flocks again, and wait until it is ready",
