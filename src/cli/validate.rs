@@ -1,20 +1,21 @@
 //! `gitops-migrate validate [FILE...]`: findings for the whole repository, or those located in
 //! the given files (as pre-commit passes them), judged with the whole repository as context.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
 use super::{Exit, Output, repo_root};
 use crate::repo;
-use crate::validate::{self as rules, Severity};
+use crate::validate::{self as rules, Severity, render};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Report only findings in these files (relative to the current directory); all files by
-    /// default.
+    /// Report only findings in these files, or in the files under these directories (relative
+    /// to the current directory, inside the repository); all files by default.
     pub files: Vec<PathBuf>,
-    /// Output format.
+    /// Output format: grouped by file for people, one JSON object, or GitHub workflow
+    /// annotations.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }
@@ -24,6 +25,26 @@ pub enum Format {
     Human,
     Json,
     Github,
+}
+
+/// A FILE argument, relative to the repository root: one file, or every file under a folder.
+enum Scope {
+    File(String),
+    Dir(String),
+}
+
+impl Scope {
+    fn covers(&self, file: &str) -> bool {
+        match self {
+            Scope::File(f) => f == file,
+            Scope::Dir(d) => {
+                d.is_empty()
+                    || file
+                        .strip_prefix(d.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
+            }
+        }
+    }
 }
 
 pub fn run(args: ValidateArgs, out: &mut Output) -> Exit {
@@ -38,31 +59,100 @@ pub fn run(args: ValidateArgs, out: &mut Output) -> Exit {
     let findings = if args.files.is_empty() {
         rules::validate(&repo)
     } else {
-        let cwd = std::env::current_dir().unwrap_or_else(|_| root.clone());
-        let rels: Vec<String> = args
-            .files
-            .iter()
-            .map(|f| {
-                let abs = if f.is_absolute() {
-                    f.clone()
-                } else {
-                    cwd.join(f)
-                };
-                repo::files::relative(&root, &abs)
-            })
-            .collect();
-        rules::validate_files(&repo, &rels)
+        let scopes = match resolve_files(&root, &args.files) {
+            Ok(s) => s,
+            Err(errors) => {
+                for e in errors {
+                    out.error(&e);
+                }
+                return Exit::Input;
+            }
+        };
+        rules::validate(&repo)
+            .into_iter()
+            .filter(|f| scopes.iter().any(|s| s.covers(&f.file)))
+            .collect()
     };
-    for f in &findings {
-        out.line(&format!(
-            "{}:{}:{}: {} [{}] {}",
-            f.file, f.line, f.col, f.severity, f.rule, f.message
-        ));
+    let text = match args.format {
+        Format::Human => render::human(&findings, out.color()),
+        Format::Json => render::json(&findings),
+        Format::Github => render::github(&findings),
+    };
+    if !text.is_empty() {
+        out.line(text.strip_suffix('\n').unwrap_or(&text));
     }
-    let _ = args.format;
     if findings.iter().any(|f| f.severity == Severity::Error) {
         Exit::Refused
     } else {
         Exit::Ok
+    }
+}
+
+/// The FILE arguments (relative to the current directory) as paths relative to the repository
+/// root; every argument that does not exist or lies outside the repository is an error.
+fn resolve_files(root: &Path, files: &[PathBuf]) -> Result<Vec<Scope>, Vec<String>> {
+    let root_canon = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let cwd = std::env::current_dir().unwrap_or_else(|_| root.to_path_buf());
+    let mut scopes = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        let abs = if f.is_absolute() {
+            f.clone()
+        } else {
+            cwd.join(f)
+        };
+        let meta = match std::fs::metadata(&abs) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                errors.push(format!("{}: no such file", f.display()));
+                continue;
+            }
+            Err(e) => {
+                errors.push(format!("{}: cannot read: {e}", f.display()));
+                continue;
+            }
+        };
+        // Resolve `..` and symlinked folders, but judge a symlinked file by where the link is.
+        let canon = if meta.is_dir() {
+            std::fs::canonicalize(&abs)
+        } else {
+            match (abs.parent(), abs.file_name()) {
+                (Some(parent), Some(name)) => {
+                    std::fs::canonicalize(if parent.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        parent
+                    })
+                    .map(|p| p.join(name))
+                }
+                _ => std::fs::canonicalize(&abs),
+            }
+        };
+        let canon = match canon {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(format!("{}: cannot read: {e}", f.display()));
+                continue;
+            }
+        };
+        if !canon.starts_with(&root_canon) {
+            errors.push(format!(
+                "{}: outside the repository {}",
+                f.display(),
+                root.display()
+            ));
+            continue;
+        }
+        let rel = repo::files::relative(&root_canon, &canon);
+        scopes.push(if meta.is_dir() {
+            Scope::Dir(rel)
+        } else {
+            Scope::File(rel)
+        });
+    }
+    if errors.is_empty() {
+        Ok(scopes)
+    } else {
+        Err(errors)
     }
 }

@@ -1,10 +1,313 @@
 //! Rules over every YAML file of a repository: syntax, duplicate keys, truthy values and
 //! keys, trailing spaces, and the final line break.
+//!
+//! They follow yamllint's `syntax`, `key-duplicates`, `truthy` (with Phalanx's
+//! `allowed-values: ['true', 'false']` and `check-keys: true`), `trailing-spaces` and
+//! `new-line-at-end-of-file` rules, so that a tree that passes yamllint with Phalanx's
+//! `.yamllint.yml` has no finding here. One deliberate difference: `y`, `Y`, `n` and `N` are
+//! truthy too, as in the YAML 1.1 boolean type and in the Go YAML library Helm uses (yamllint
+//! does not flag them).
 
-use super::Finding;
-use crate::repo::Files;
+use std::cell::OnceCell;
+use std::collections::HashMap;
 
+use rayon::prelude::*;
+
+use super::{Finding, Severity, rule};
+use crate::repo::{Files, Loaded};
+use crate::yaml::{Document, Lines, Node, NodeKind, ScalarStyle, reference_load};
+
+/// Plain scalars that YAML 1.1 readers take as booleans (the YAML 1.1 `bool` type), except the
+/// allowed `true` and `false`.
+const TRUTHY: &[&str] = &[
+    "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "True", "TRUE", "False", "FALSE",
+    "on", "On", "ON", "off", "Off", "OFF",
+];
+
+/// Every finding of the YAML rules over every loaded file, in file order.
 pub fn check(files: &Files) -> Vec<Finding> {
-    let _ = files;
-    Vec::new()
+    let all: Vec<&Loaded> = files.iter().collect();
+    all.par_iter().flat_map_iter(|l| check_file(l)).collect()
+}
+
+/// The findings of one file, by line and column.
+pub fn check_file(file: &Loaded) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let rel = file.rel.as_str();
+    match &file.doc {
+        Ok(doc) => {
+            let pos = Positions::new(doc.text());
+            duplicate_keys(rel, doc, &pos, &mut out);
+            truthy(rel, doc, &pos, &mut out);
+        }
+        // The editor's parser refuses a few valid constructs (explicit `? ` keys): when the
+        // independent parser reads the file, it is valid YAML the editor cannot edit.
+        Err(e) if e.syntax && (file.text.is_empty() || reference_load(&file.text).is_err()) => {
+            let (line, col) = e.at.unwrap_or((1, 1));
+            let hint = if file.text.is_empty() {
+                "save the file as UTF-8 text"
+            } else {
+                "fix the YAML here; until the file parses, no other rule can check its content"
+            };
+            out.push(
+                Finding::at_line(rule::YAML_SYNTAX, rel, line, col, e.message.clone()).hint(hint),
+            );
+        }
+        Err(e) => {
+            let (line, col) = e.at.unwrap_or((1, 1));
+            out.push(
+                Finding::at_line(
+                    rule::YAML_SYNTAX,
+                    rel,
+                    line,
+                    col,
+                    format!(
+                        "valid YAML, but the editor cannot edit this file: {}",
+                        e.message
+                    ),
+                )
+                .severity(Severity::Warning)
+                .hint(format!(
+                    "`gitops-migrate edit check {rel}` gives the details; duplicate keys and truthy values are not checked in this file, and migrations will refuse to edit it"
+                )),
+            );
+        }
+    }
+    trailing_space(rel, &file.text, &mut out);
+    final_newline(rel, &file.text, &mut out);
+    out.sort_by_key(|f| (f.line, f.col));
+    out
+}
+
+/// Line and column of byte offsets, with the index of line starts built on first use (most
+/// files have no finding).
+struct Positions<'a> {
+    text: &'a str,
+    lines: OnceCell<Lines<'a>>,
+}
+
+impl<'a> Positions<'a> {
+    fn new(text: &'a str) -> Self {
+        Positions {
+            text,
+            lines: OnceCell::new(),
+        }
+    }
+
+    /// One-based line and column (in characters).
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        self.lines
+            .get_or_init(|| Lines::new(self.text))
+            .line_col(offset)
+    }
+}
+
+/// Where a scalar's own text starts (after `&anchor` and `!tag`), as yamllint reports it.
+fn token_start(node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Scalar(s) => s.content.start,
+        _ => node.span.start,
+    }
+}
+
+/// Visits every mapping of every document.
+fn each_mapping<'d>(doc: &'d Document, f: &mut dyn FnMut(&'d crate::yaml::Mapping)) {
+    for d in doc.docs() {
+        if let Some(root) = &d.root {
+            root.walk(&mut |n| {
+                if let NodeKind::Mapping(m) = &n.kind {
+                    f(m);
+                }
+            });
+        }
+    }
+}
+
+/// A key that appears twice in one mapping, reported at the second (and any later) one. Merge
+/// keys (`<<`) may repeat, as in yamllint's default.
+fn duplicate_keys(rel: &str, doc: &Document, pos: &Positions, out: &mut Vec<Finding>) {
+    let mut keys: Vec<(&str, usize)> = Vec::new();
+    let mut firsts: HashMap<&str, usize> = HashMap::new();
+    each_mapping(doc, &mut |m| {
+        if m.entries.len() < 2 {
+            return;
+        }
+        keys.clear();
+        keys.extend(m.entries.iter().filter_map(|e| match &e.key.kind {
+            NodeKind::Scalar(s) if s.value != "<<" => Some((s.value.as_str(), token_start(&e.key))),
+            _ => None,
+        }));
+        // Most mappings are small: compare pairwise rather than hashing.
+        let small = keys.len() <= 32;
+        if !small {
+            firsts.clear();
+        }
+        for (i, &(key, at)) in keys.iter().enumerate() {
+            let first = if small {
+                keys[..i].iter().find(|(k, _)| *k == key).map(|&(_, o)| o)
+            } else {
+                match firsts.get(key) {
+                    Some(&o) => Some(o),
+                    None => {
+                        firsts.insert(key, at);
+                        None
+                    }
+                }
+            };
+            let Some(first) = first else {
+                continue;
+            };
+            let (first_line, _) = pos.line_col(first);
+            let (line, col) = pos.line_col(at);
+            out.push(
+                Finding::at_line(
+                    rule::YAML_DUPLICATE_KEY,
+                    rel,
+                    line,
+                    col,
+                    format!("duplicate key `{key}`: first defined on line {first_line}"),
+                )
+                .hint(format!(
+                    "YAML readers disagree on which one counts (Helm keeps the last, ruamel.yaml and Go's yaml.v3 refuse the file); keep one `{key}` and merge the two values into it"
+                )),
+            );
+        }
+    });
+}
+
+/// Plain scalars, values and keys, that YAML 1.1 readers take as booleans but that are not
+/// written `true` or `false`. Quoted and tagged scalars are left alone.
+fn truthy(rel: &str, doc: &Document, pos: &Positions, out: &mut Vec<Finding>) {
+    struct Ctx<'a, 't> {
+        rel: &'a str,
+        pos: &'a Positions<'t>,
+        /// The document declares `%YAML 1.2`: only `True`, `FALSE`… are booleans then.
+        v1_2: bool,
+    }
+    fn visit(cx: &Ctx<'_, '_>, node: &Node, is_key: bool, out: &mut Vec<Finding>) {
+        match &node.kind {
+            NodeKind::Scalar(s) => {
+                let v = s.value.as_str();
+                if s.style != ScalarStyle::Plain
+                    || node.tag.is_some()
+                    || !TRUTHY.contains(&v)
+                    || (cx.v1_2
+                        && !(v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false")))
+                {
+                    return;
+                }
+                let as_bool = matches!(v.as_bytes()[0], b'y' | b'Y' | b't' | b'T')
+                    || v.eq_ignore_ascii_case("on");
+                let written = if as_bool { "true" } else { "false" };
+                let (message, hint) = if is_key {
+                    (
+                        format!(
+                            "key `{v}` is read as the boolean {written} by YAML 1.1 readers (Helm, yamllint)"
+                        ),
+                        format!("quote the key (`\"{v}\":`) so that it stays a string"),
+                    )
+                } else if v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false") {
+                    (
+                        format!("truthy value `{v}`: write booleans as `true` or `false`"),
+                        format!("write `{written}`"),
+                    )
+                } else {
+                    (
+                        format!(
+                            "truthy value `{v}` is read as the boolean {written} by YAML 1.1 readers (Helm, yamllint)"
+                        ),
+                        format!(
+                            "write `{written}` for a boolean, or quote it (`\"{v}\"`) for a string"
+                        ),
+                    )
+                };
+                out.push({
+                    let (line, col) = cx.pos.line_col(s.content.start);
+                    Finding::at_line(rule::YAML_TRUTHY, cx.rel, line, col, message).hint(hint)
+                });
+            }
+            NodeKind::Mapping(m) => {
+                for e in &m.entries {
+                    visit(cx, &e.key, true, out);
+                    visit(cx, &e.value, false, out);
+                }
+            }
+            NodeKind::Sequence(s) => {
+                for i in &s.items {
+                    visit(cx, &i.value, false, out);
+                }
+            }
+            NodeKind::Null | NodeKind::Alias(_) => {}
+        }
+    }
+    for (i, d) in doc.docs().iter().enumerate() {
+        if let Some(root) = &d.root {
+            let cx = Ctx {
+                rel,
+                pos,
+                v1_2: declares_yaml_1_2(doc, i),
+            };
+            visit(&cx, root, false, out);
+        }
+    }
+}
+
+/// Whether the directives before document `i`'s `---` include `%YAML 1.2`.
+fn declares_yaml_1_2(doc: &Document, i: usize) -> bool {
+    let docs = doc.docs();
+    let Some(marker) = docs[i].marker else {
+        return false;
+    };
+    let from = if i == 0 { 0 } else { docs[i - 1].body_start };
+    doc.text()[from.min(marker)..marker]
+        .lines()
+        .filter_map(|l| l.strip_prefix("%YAML"))
+        .next_back()
+        .is_some_and(|v| v.split_whitespace().next() == Some("1.2"))
+}
+
+/// Lines that end in spaces or tabs, reported at the first trailing blank. Lines inside block
+/// scalars are included, as in yamllint. Like yamllint, a line ending in other whitespace (a
+/// `\r` of a CRLF break, a form feed) counts only when a space or tab starts the run.
+fn trailing_space(rel: &str, text: &str, out: &mut Vec<Finding>) {
+    for (i, line) in text.split('\n').enumerate() {
+        let body = line.trim_end_matches([' ', '\t', '\r', '\x0b', '\x0c']);
+        if body.len() == line.len() || !matches!(line.as_bytes()[body.len()], b' ' | b'\t') {
+            continue;
+        }
+        let n = line[body.len()..].trim_end_matches('\r').len();
+        let col = body.chars().count() + 1;
+        out.push(
+            Finding::at_line(
+                rule::YAML_TRAILING_SPACE,
+                rel,
+                i + 1,
+                col,
+                format!(
+                    "trailing whitespace ({n} character{})",
+                    if n == 1 { "" } else { "s" }
+                ),
+            )
+            .hint("delete the spaces or tabs at the end of the line (most editors can trim them on save)"),
+        );
+    }
+}
+
+/// A non-empty file whose last line has no line break, reported just after its last character.
+fn final_newline(rel: &str, text: &str, out: &mut Vec<Finding>) {
+    if text.is_empty() || text.ends_with('\n') {
+        return;
+    }
+    let line = text.matches('\n').count() + 1;
+    let last = &text[text.rfind('\n').map_or(0, |i| i + 1)..];
+    out.push(
+        Finding::at_line(
+            rule::YAML_FINAL_NEWLINE,
+            rel,
+            line,
+            last.chars().count() + 1,
+            "no line break at the end of the file",
+        )
+        .hint("end the last line with a line break"),
+    );
 }
