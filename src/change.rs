@@ -272,6 +272,13 @@ impl ChangeSet {
                         let _ = std::fs::remove_file(b);
                     }
                 }
+                // Folders that deletions left empty go too (Git does not keep them).
+                for op in &self.ops {
+                    if let FileOp::Delete { path, .. } = op {
+                        let mut dir = root.join(path);
+                        while dir.pop() && dir != root && std::fs::remove_dir(&dir).is_ok() {}
+                    }
+                }
                 Ok(())
             }
             Err(e) => {

@@ -7,6 +7,8 @@
 
 pub mod change;
 pub mod cli;
+pub mod git;
+pub mod github;
 pub mod playbook;
 pub mod repo;
 pub mod suggest;

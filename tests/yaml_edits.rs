@@ -532,3 +532,18 @@ fn property_test_findings() {
         "a:\n  b: 1\nx: \"l1\\nl2\\n\"\n\n  # c\n"
     );
 }
+
+#[test]
+fn a_one_line_flow_value_is_written_after_its_key() {
+    let mut d = Document::parse("a_db: {user: \"a\", db: \"a\"}\n").unwrap();
+    d.set_value(
+        0,
+        &p("b_db"),
+        &NewValue::Yaml("{user: \"b\", db: \"b\"}".into()),
+    )
+    .unwrap();
+    assert_eq!(
+        d.text(),
+        "a_db: {user: \"a\", db: \"a\"}\nb_db: {user: \"b\", db: \"b\"}\n"
+    );
+}

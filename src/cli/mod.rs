@@ -1,8 +1,10 @@
 //! The command line: clap definitions, global options, exit codes and dispatch. Thin: each
 //! command module parses its arguments, calls the library and prints.
 
+mod announce;
 mod edit;
 mod output;
+mod pr;
 mod stage;
 mod status;
 mod validate;
@@ -85,6 +87,10 @@ pub enum Command {
     Plan(stage::StageArgs),
     /// Write a stage's change into the work tree.
     Apply(stage::StageArgs),
+    /// Commit a stage's change on its own branch, push it and open (or update) its pull request.
+    Pr(pr::PrArgs),
+    /// Print the announcement to users for a stage, as markdown.
+    Announce(stage::StageArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -119,6 +125,8 @@ pub fn run(cli: Cli) -> Exit {
         Command::Playbooks => stage::playbooks(&mut out),
         Command::Plan(args) => stage::plan(args, &mut out),
         Command::Apply(args) => stage::apply(args, &mut out),
+        Command::Pr(args) => pr::run(args, &mut out),
+        Command::Announce(args) => announce::run(args, &mut out),
     }
 }
 

@@ -3,6 +3,7 @@
 //! maintenance window, and what the operator must do or know around it. `nublado` is the
 //! nublado v2 → v3 migration of a Phalanx repository.
 
+pub mod announce;
 pub mod check;
 pub mod nublado;
 pub mod report;
@@ -77,12 +78,16 @@ impl StagePlan {
 
     /// `migrate/nublado/<stage>/<env>[+<env>…]`.
     pub fn branch_name(&self) -> String {
-        format!(
-            "migrate/{}/{}/{}",
-            self.playbook,
-            self.stage,
-            self.targets.join("+")
-        )
+        if self.targets.is_empty() {
+            format!("migrate/{}/{}", self.playbook, self.stage)
+        } else {
+            format!(
+                "migrate/{}/{}/{}",
+                self.playbook,
+                self.stage,
+                self.targets.join("+")
+            )
+        }
     }
 
     /// The command that runs this stage's window runbook.

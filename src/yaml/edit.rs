@@ -20,8 +20,9 @@ use super::scalar::{ScalarValue, block_text, plain_safe, single_quoted};
 use super::style::Style;
 use super::tree::{Mapping, Node, NodeKind, ScalarStyle, Sequence};
 
-/// A value to write: one scalar, or a block of YAML (a mapping or sequence, written at any
-/// indentation; it is re-indented where it goes).
+/// A value to write: one scalar, or YAML for a mapping or sequence: a block (written at any
+/// indentation; it is re-indented where it goes) or a one-line flow collection (written
+/// after its key as it is).
 #[derive(Debug, Clone)]
 pub enum NewValue {
     Scalar(ScalarValue),
@@ -798,6 +799,11 @@ impl Document {
                     out.push_str(&scalar_text(v, child_col, style));
                     out.push('\n');
                 }
+                NewValue::Yaml(t) if is_one_line_flow(t) => {
+                    out.push(' ');
+                    out.push_str(t.trim());
+                    out.push('\n');
+                }
                 NewValue::Yaml(t) => {
                     let seq = t.trim_start().starts_with("- ") || t.trim() == "-";
                     let c = if seq && style.flush_sequences {
@@ -1096,6 +1102,12 @@ fn item_block(value: &NewValue, col: usize, style: &Style) -> String {
             format!("{pad}- {}", &body[col + 2..])
         }
     }
+}
+
+/// A flow collection on one line (`{user: "x", db: "y"}`), written after its key as it is.
+fn is_one_line_flow(text: &str) -> bool {
+    let t = text.trim();
+    !t.contains('\n') && (t.starts_with('{') || t.starts_with('['))
 }
 
 /// `text` moved so that its least-indented lines start at column `col`.

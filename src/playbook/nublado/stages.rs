@@ -19,7 +19,7 @@ use crate::playbook::{StagePlan, Step};
 use crate::repo::phalanx::{Environment, Format};
 use crate::repo::{Phalanx, lookup};
 use crate::suggest::closest;
-use crate::yaml::{Document, EditError, Node, Path, ScalarValue};
+use crate::yaml::{Document, EditError, NewValue, Node, Path, ScalarValue};
 
 /// The route v3 runs on beside v2, and the route v2 moves to.
 pub const BESIDE_ROUTE: &str = "/n3";
@@ -258,6 +258,7 @@ pub fn plan(
         }
     }
     plan.changes = ws.changes;
+    plan.targets = ready.iter().map(|e| e.name.clone()).collect();
     window(stage, &ready, &mut plan);
     dedup(&mut plan.todo);
     dedup(&mut plan.notes);
@@ -332,11 +333,10 @@ fn enable_v3(
     let hub_route = expected_hub_route(BESIDE_ROUTE);
     if !ws.exists(&rel) {
         let header = format!(
-            "# Nublado v3 for {env}, beside nublado v2 until the make-default stage.\n\
-             # Still to supply, from applications/nublado2/values-{env}.yaml in v3 syntax:\n\
-             # lab volumes (controller.config.lab.volumes), the image source\n\
-             # (controller.config.images) and home directory initialisation\n\
-             # (controller.config.lab.initContainers).\n",
+            "# Nublado v3 for {env}.\n\
+             # Still to supply from the environment's v2 settings, in v3 syntax: lab volumes\n\
+             # (controller.config.lab.volumes), the image source (controller.config.images)\n\
+             # and home directory initialisation (controller.config.lab.initContainers).\n",
             env = env.name
         );
         let mut doc = Document::parse(header).expect("a comment parses");
@@ -367,10 +367,28 @@ fn enable_v3(
     // v3 never shares v2's `jupyterhub` database.
     let db = v3_db_url(p, ws, &env.name);
     let on_v2_db = db.as_deref().and_then(database_name) == Some("jupyterhub");
-    if env.enabled.contains("postgres") {
+    // v3 uses the in-cluster server when its URL names it (or names nothing yet).
+    let in_cluster = db
+        .as_deref()
+        .is_none_or(|u| database_host(u) == Some(IN_CLUSTER_HOST));
+    if env.enabled.contains("postgres") && in_cluster {
         let pg = values_rel("postgres", &env.name);
         if ws.exists(&pg) {
             ws.edit(&pg, |doc| {
+                // In the style of the file's other databases: `jupyterhub_db: {user: …, db: …}`.
+                let flow = lookup(doc, "jupyterhub_db")
+                    .or_else(|| lookup(doc, "gafaelfawr_db"))
+                    .and_then(Node::as_mapping)
+                    .is_some_and(|m| m.flow);
+                if flow && lookup(doc, "nublado3_db").is_none() {
+                    let q = match doc.style().quote {
+                        crate::yaml::ScalarStyle::SingleQuoted => "'",
+                        crate::yaml::ScalarStyle::Plain => "",
+                        _ => "\"",
+                    };
+                    let value = format!("{{user: {q}nublado3{q}, db: {q}nublado3{q}}}");
+                    return doc.set_value(0, &path("nublado3_db"), &NewValue::Yaml(value));
+                }
                 let a = set(doc, "nublado3_db.user", &ScalarValue::string("nublado3"))?;
                 let b = set(doc, "nublado3_db.db", &ScalarValue::string("nublado3"))?;
                 Ok(a || b)
@@ -440,6 +458,17 @@ fn v3_db_url(p: &Phalanx, ws: &Workspace<'_>, env: &str) -> Option<String> {
             })
     };
     from(&values_rel(V3, env)).or_else(|| from(&p.chart_defaults(V3)))
+}
+
+/// The in-cluster PostgreSQL server's service.
+pub const IN_CLUSTER_HOST: &str = "postgres.postgres";
+
+/// `postgresql://user@host:5432/db` → `host`.
+pub fn database_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next()?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    Some(host.split(':').next().unwrap_or(host))
 }
 
 /// `postgresql://user@host/db?x` → `db`.
@@ -968,6 +997,14 @@ mod tests {
             Some("db")
         );
         assert_eq!(database_name("sqlite"), None);
+        assert_eq!(
+            database_host("postgresql://nublado3@postgres.postgres/nublado3"),
+            Some("postgres.postgres")
+        );
+        assert_eq!(
+            database_host("postgresql://u@db.example.org:5432/x"),
+            Some("db.example.org")
+        );
     }
 
     #[test]

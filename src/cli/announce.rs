@@ -1,0 +1,54 @@
+//! `announce`: the announcement to users for a stage and its environments, as markdown on
+//! stdout (one section per environment). The operator's notes — how shared storage was told,
+//! `--force` warnings — go to stderr so that stdout can be pasted as it is.
+
+use super::stage::{StageArgs, load_plan};
+use super::{Exit, Output};
+use crate::playbook::announce::{announced_envs, announcement, storage};
+
+pub fn run(args: StageArgs, out: &mut Output) -> Exit {
+    let (p, plan) = match load_plan(&args, out) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    if plan.is_nothing_to_do() {
+        let who = if plan.already_done.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ": {} already past `{}`",
+                plan.already_done.join(", "),
+                plan.stage
+            )
+        };
+        out.line(&format!("nothing to do{who}"));
+        return Exit::Ok;
+    }
+    let Some(text) = announcement(&p, &plan) else {
+        out.line(&format!(
+            "no announcement needed: `{}` changes nothing users see (no route, lab or session is affected)",
+            plan.stage
+        ));
+        return Exit::Ok;
+    };
+    for note in plan.notes.iter().filter(|n| n.starts_with("--force")) {
+        out.warning(note);
+    }
+    if !plan.already_done.is_empty() {
+        out.note(&format!(
+            "not announced: {} already past `{}`",
+            plan.already_done.join(", "),
+            plan.stage
+        ));
+    }
+    if matches!(plan.stage, "enable-v3" | "make-default" | "disable-v2") {
+        for env in announced_envs(&plan) {
+            out.note(&format!(
+                "{env}: storage of nublado v2 and v3 {}",
+                storage(&p, &plan, env).describe()
+            ));
+        }
+    }
+    out.line(text.trim_end());
+    Exit::Ok
+}
