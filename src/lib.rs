@@ -11,6 +11,7 @@ pub mod git;
 pub mod github;
 pub mod playbook;
 pub mod repo;
+pub mod runtime;
 pub mod suggest;
 pub mod validate;
 pub mod yaml;
