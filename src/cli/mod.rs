@@ -38,14 +38,18 @@ impl From<Exit> for ExitCode {
     name = "gitops-migrate",
     version,
     about = "Multi-stage migrations of JupyterHub platforms in GitOps repositories of Helm values files",
-    long_about = "gitops-migrate edits the Helm values files of a GitOps repository (Phalanx, or a \
-2i2c-style infrastructure repository) without reformatting anything it did not mean to change.\n\n\
-Every edit is a splice into the original text, checked by re-reading the result with an \
-independent YAML parser before an atomic write.",
+    long_about = "gitops-migrate turns the multi-stage migrations of JupyterHub platforms run from a \
+GitOps repository of Helm values files (a Phalanx repository, or a 2i2c-style infrastructure \
+repository) into reviewed Git changes and guided runbooks, and validates the values files on \
+every commit.\n\n\
+Start with `status` (where each environment stands), then `plan` the next stage, `apply` it \
+or open its pull request with `pr`. Every file edit is a splice into the original text, \
+checked by re-reading the result with an independent YAML parser before an atomic write.",
     after_help = "Exit codes: 0 success (also \"nothing to do\"), 1 findings or refused, 2 usage or input error."
 )]
 pub struct Cli {
-    /// Run as if started in DIR (relative FILE arguments are read from there).
+    /// The repository, and where relative FILE arguments are read [default: the nearest
+    /// Phalanx or infrastructure repository from the current directory up to the Git top level].
     #[arg(short = 'C', long = "repo", global = true, value_name = "DIR")]
     pub repo: Option<PathBuf>,
 
