@@ -7,6 +7,7 @@
 
 pub mod change;
 pub mod cli;
+pub mod config;
 pub mod git;
 pub mod github;
 pub mod playbook;

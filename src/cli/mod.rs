@@ -2,7 +2,9 @@
 //! command module parses its arguments, calls the library and prints.
 
 mod announce;
+mod config;
 mod edit;
+mod exec;
 mod output;
 mod pr;
 mod stage;
@@ -95,6 +97,11 @@ pub enum Command {
     Pr(pr::PrArgs),
     /// Print the announcement to users for a stage, as markdown.
     Announce(stage::StageArgs),
+    /// Run a stage's window runbook for one environment (journal, lock, confirmations,
+    /// --dry-run, --resume); prints the path of its markdown report.
+    Exec(exec::ExecArgs),
+    /// Read and edit `gitops-migrate.toml` (kube contexts, service URLs, token variables).
+    Config(config::ConfigArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -131,6 +138,8 @@ pub fn run(cli: Cli) -> Exit {
         Command::Apply(args) => stage::apply(args, &mut out),
         Command::Pr(args) => pr::run(args, &mut out),
         Command::Announce(args) => announce::run(args, &mut out),
+        Command::Exec(args) => exec::run(args, &mut out),
+        Command::Config(args) => config::run(args, &mut out),
     }
 }
 

@@ -8,6 +8,13 @@
 //! cluster and services through clients behind traits (`clients`), so tests point them at
 //! doubles over real sockets.
 
+pub mod clients;
+pub mod engine;
+pub mod journal;
+pub mod lock;
+pub mod report;
+pub mod steps;
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};

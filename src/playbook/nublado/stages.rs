@@ -820,6 +820,58 @@ fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
     };
 }
 
+/// The window runbook of `stage` for one environment, whatever the environment's state in
+/// the checkout: `exec` runs after the stage's pull request is merged, when the files already
+/// show the next state. Before the merge (the environment still in the stage's from-state) it is
+/// the plan's runbook; after it, the stage's change to mobu can no longer be seen, so the sync of
+/// mobu is kept wherever the stage may have changed its flocks (syncing an unchanged
+/// application changes nothing).
+pub fn runbook(p: &Phalanx, stage: Stage, env: &Environment) -> Vec<Step> {
+    let at_from = stage
+        .from_state()
+        .is_some_and(|s| environment_state(p, env).state == s);
+    if at_from
+        && let Ok(plan) = plan(
+            p,
+            stage,
+            std::slice::from_ref(&env.name),
+            &Options::default(),
+        )
+    {
+        return plan.runbook;
+    }
+    let mut scratch = StagePlan {
+        playbook: "nublado",
+        stage: stage.name(),
+        targets: vec![env.name.clone()],
+        summary: String::new(),
+        changes: Default::default(),
+        already_done: Vec::new(),
+        todo: Vec::new(),
+        checklist: Vec::new(),
+        runbook: Vec::new(),
+        verify: Vec::new(),
+        rollback: Vec::new(),
+        notes: Vec::new(),
+    };
+    window(stage, &[env], &mut scratch);
+    let mut out = scratch.runbook;
+    if env.enabled.contains("mobu")
+        && matches!(stage, Stage::MakeDefault | Stage::DisableV2)
+        && !out.iter().any(|s| s.id == "sync-app:mobu")
+    {
+        let at = out
+            .iter()
+            .position(|s| s.id == "restore-mobu")
+            .unwrap_or(out.len());
+        out.insert(
+            at,
+            steps::sync("mobu", "applies its new flock configuration"),
+        );
+    }
+    out
+}
+
 /// Retires the three v2 applications from the repository once no environment uses them.
 fn finish(
     p: &Phalanx,

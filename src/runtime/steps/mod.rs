@@ -2,16 +2,78 @@
 //! `delete-lab-namespaces:nublado2`, `manual:test-lab`, …) for one environment.
 //!
 //! Owns: the registry (`build`) and what every step needs to know about its environment
-//! (`StepEnv`). Each kind of step lives in its own module and talks to the world only through
-//! the clients in `runtime::clients`.
+//! (`StepEnv`: names from the repository, the clients, timings). Each kind of step lives in
+//! its own module and talks to the world only through the clients in `runtime::clients`:
+//!
+//! | id | module | does |
+//! |---|---|---|
+//! | `stop-mobu-flocks` | `mobu` | `DELETE /mobu/flocks/<name>` for each autostart flock |
+//! | `restore-mobu` | `mobu` | `rollout restart` of Deployment `mobu/mobu`, wait until ready |
+//! | `delete-hub-deployment:<ns>` | `hub` | delete Deployment `hub` in `<ns>`, wait for its pods |
+//! | `delete-lab-namespaces:<nublado2\|nublado>` | `labs` | delete the lab namespaces, wait until gone |
+//! | `sync-app:<app>` | `sync` | Argo CD sync (prune where planned), wait for Synced + Healthy |
+//! | `check-route:<route>` | `route` | `GET https://<fqdn><route>/hub/health` until 200 |
+//! | `manual:<what>` | `manual` | the operator does it and confirms |
 
+pub mod hub;
+pub mod labs;
 pub mod manual;
+pub mod mobu;
+pub mod route;
+pub mod sync;
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::clients::{ArgoCdApi, ClientError, HealthApi, HealthClient, KubeApi, MobuApi};
 use super::{StepError, StepRunner};
 use crate::playbook::Step;
 
+/// Poll intervals, time limits, retries and concurrency of the cluster steps. The defaults
+/// suit a real window; tests shrink them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timing {
+    /// Between two polls of a state being waited for.
+    pub poll: Duration,
+    /// Namespaces deleted at once.
+    pub concurrency: usize,
+    /// Tries of one call that fails with a retryable error (a 500, no answer) before the step
+    /// gives up on that object.
+    pub attempts: u32,
+    /// The first pause before a retry; doubled each time (at most 30 s).
+    pub backoff: Duration,
+    /// How long deleted namespaces may take to disappear.
+    pub namespaces: Duration,
+    /// How long a Deployment may take to roll out, or its pods to go.
+    pub deployment: Duration,
+    /// How long an Argo CD sync may take, waiting for another operation included.
+    pub sync: Duration,
+    /// How long an application must stay Synced and Healthy after its sync (Degraded can be
+    /// transient).
+    pub settle: Duration,
+    /// How long a hub may take to answer on its route.
+    pub route: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            poll: Duration::from_secs(2),
+            concurrency: 16,
+            attempts: 4,
+            backoff: Duration::from_millis(500),
+            namespaces: Duration::from_secs(15 * 60),
+            deployment: Duration::from_secs(5 * 60),
+            sync: Duration::from_secs(15 * 60),
+            settle: Duration::from_secs(20),
+            route: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
 /// What the steps of one environment's runbook need: names and addresses read from the
-/// repository and the configuration. Clients are added by the steps that use them.
+/// repository and the configuration, and the clients. A step whose client is `None` cannot be
+/// built (`build` says which is missing).
 #[derive(Debug, Clone, Default)]
 pub struct StepEnv {
     /// The environment (Phalanx) or hub (infrastructure).
@@ -20,19 +82,176 @@ pub struct StepEnv {
     pub fqdn: String,
     /// The names of mobu's autostart flocks in the environment's mobu values.
     pub mobu_flocks: Vec<String>,
+    /// The Kubernetes API of the environment's context.
+    pub kube: Option<Arc<dyn KubeApi>>,
+    /// Argo CD (`https://<fqdn>/argo-cd` with its token).
+    pub argocd: Option<Arc<dyn ArgoCdApi>>,
+    /// mobu (`https://<fqdn>/mobu` with a token holding `exec:admin`).
+    pub mobu: Option<Arc<dyn MobuApi>>,
+    /// The hubs' health endpoints; `None` means `https://<fqdn>`.
+    pub health: Option<Arc<dyn HealthApi>>,
+    /// The environment variables holding the Argo CD and mobu tokens, as the previews' `curl`
+    /// commands name them (empty: `ARGOCD_TOKEN`, `MOBU_TOKEN`). Never the tokens.
+    pub argocd_token_var: String,
+    pub mobu_token_var: String,
+    /// Applications to sync with prune, besides those whose planned step says "with prune"
+    /// (`science-platform` at `disable-v2`).
+    pub prune_apps: Vec<String>,
+    pub timing: Timing,
 }
 
 /// Builds the runner of a planned step.
 pub fn build(step: &Step, env: &StepEnv) -> Result<Box<dyn StepRunner>, StepError> {
     let (kind, arg) = step.id.split_once(':').unwrap_or((step.id.as_str(), ""));
-    match kind {
-        "manual" => Ok(Box::new(manual::Manual::new(&step.id, &step.title))),
-        _ => {
-            let _ = (arg, env);
+    let missing = |what: &str| {
+        StepError::fatal(format!(
+            "step `{}` needs {what}, which is not configured for `{}`",
+            step.id, env.name
+        ))
+    };
+    let kube = || {
+        env.kube
+            .clone()
+            .ok_or_else(|| missing("the Kubernetes API (a kube context)"))
+    };
+    let needs_arg = |what: &str| {
+        if arg.is_empty() {
             Err(StepError::fatal(format!(
-                "step `{}` cannot run in this version: its client is not built yet",
+                "step `{}` needs {what} after `:` (`{kind}:<{what}>`)",
                 step.id
             )))
+        } else {
+            Ok(arg)
         }
+    };
+    match kind {
+        "manual" => Ok(Box::new(manual::Manual::new(&step.id, &step.title))),
+        "stop-mobu-flocks" => {
+            let api = env
+                .mobu
+                .clone()
+                .ok_or_else(|| missing("mobu (its URL and token)"))?;
+            Ok(Box::new(mobu::StopFlocks::new(step, env, api)))
+        }
+        "restore-mobu" => Ok(Box::new(mobu::RestoreMobu::new(step, env, kube()?))),
+        "delete-hub-deployment" => {
+            let ns = needs_arg("namespace")?;
+            Ok(Box::new(hub::DeleteHub::new(step, env, ns, kube()?)))
+        }
+        "delete-lab-namespaces" => {
+            let which = needs_arg("application")?;
+            let labs = labs::Labs::from_app(which).ok_or_else(|| {
+                StepError::fatal(format!(
+                    "step `{}`: lab namespaces are known for `nublado2` and `nublado` only",
+                    step.id
+                ))
+            })?;
+            Ok(Box::new(labs::DeleteLabs::new(step, env, labs, kube()?)))
+        }
+        "sync-app" => {
+            let app = needs_arg("application")?;
+            let api = env
+                .argocd
+                .clone()
+                .ok_or_else(|| missing("Argo CD (its URL and token)"))?;
+            let prune =
+                env.prune_apps.iter().any(|a| a == app) || step.title.contains("with prune");
+            Ok(Box::new(sync::SyncApp::new(step, env, app, prune, api)))
+        }
+        "check-route" => {
+            let route = needs_arg("route")?;
+            let api: Arc<dyn HealthApi> = match &env.health {
+                Some(h) => h.clone(),
+                None if !env.fqdn.is_empty() => {
+                    Arc::new(HealthClient::new(&format!("https://{}", env.fqdn)))
+                }
+                None => return Err(missing("the environment's fqdn")),
+            };
+            Ok(Box::new(route::CheckRoute::new(step, env, route, api)))
+        }
+        _ => Err(StepError::fatal(format!(
+            "unknown step `{}`: this version knows stop-mobu-flocks, restore-mobu, delete-hub-deployment:<namespace>, delete-lab-namespaces:<nublado2|nublado>, sync-app:<app>, check-route:<route> and manual:<what>",
+            step.id
+        ))),
+    }
+}
+
+/// The pause before retry number `attempt` (0-based): `base` doubled each time, at most 30 s.
+pub(crate) fn backoff(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(1u32 << attempt.min(16))
+        .min(Duration::from_secs(30))
+}
+
+/// Sleeps `d`, but not past `deadline`.
+pub(crate) fn nap(d: Duration, deadline: Instant) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    std::thread::sleep(d.min(left));
+}
+
+/// Runs `call` up to `timing.attempts` times while it fails with a retryable error.
+pub(crate) fn with_retries<T>(
+    timing: &Timing,
+    mut call: impl FnMut() -> Result<T, ClientError>,
+) -> Result<T, ClientError> {
+    let mut attempt = 0;
+    loop {
+        match call() {
+            Err(e) if e.retryable() && attempt + 1 < timing.attempts.max(1) => {
+                std::thread::sleep(backoff(timing.backoff, attempt));
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// `$NAME` for a token variable, `$default` when none is configured.
+pub(crate) fn token_var(configured: &str, default: &str) -> String {
+    let name = configured.trim().trim_start_matches('$');
+    format!("${}", if name.is_empty() { default } else { name })
+}
+
+/// `a, b and c`.
+pub(crate) fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_thirty_seconds() {
+        let b = Duration::from_millis(500);
+        assert_eq!(backoff(b, 0), Duration::from_millis(500));
+        assert_eq!(backoff(b, 2), Duration::from_secs(2));
+        assert_eq!(backoff(b, 10), Duration::from_secs(30));
+        assert_eq!(backoff(b, 40), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn unknown_and_unconfigured_steps_are_refused() {
+        let env = StepEnv {
+            name: "idfdev".into(),
+            ..StepEnv::default()
+        };
+        let e = build(&Step::new("sync-app:nublado", "sync"), &env)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.message,
+            "step `sync-app:nublado` needs Argo CD (its URL and token), which is not configured for `idfdev`"
+        );
+        let e = build(&Step::new("reboot", "x"), &env).err().unwrap();
+        assert!(e.message.starts_with("unknown step `reboot`"), "{e}");
+        let e = build(&Step::new("delete-hub-deployment", "x"), &env)
+            .err()
+            .unwrap();
+        assert!(e.message.contains("needs namespace after `:`"), "{e}");
+        assert!(!e.retryable);
     }
 }

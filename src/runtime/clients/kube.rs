@@ -1,0 +1,1247 @@
+//! A minimal, blocking Kubernetes REST client: the handful of calls the window needs
+//! (namespaces: list, get, delete; deployments: get, delete, `rollout restart`, wait until
+//! ready; pods: list), configured from the operator's kubeconfig.
+//!
+//! Why not kube-rs: it is async, so the crate would carry a tokio runtime (and hyper, tower,
+//! k8s-openapi's thousands of generated types) for eight REST calls; a cold build of that stack
+//! takes minutes on the two cores this project builds on, and `ureq` is already here for
+//! GitHub. The calls are plain JSON over HTTPS; the tests' Kubernetes double speaks the same
+//! REST over a real socket, so nothing is lost by talking it directly. Bounded concurrency for
+//! namespace deletion is a few threads sharing one agent.
+//!
+//! Configuration follows kubectl: `KUBECONFIG` (a `:`-separated list, merged first-wins) or
+//! `~/.kube/config`, read with this crate's YAML loader; a context by name or the current one;
+//! the cluster's `server`, `certificate-authority(-data)`, `insecure-skip-tls-verify`; the
+//! user's `token`, `tokenFile`, `client-certificate(-data)`/`client-key(-data)`, or an `exec`
+//! credential plugin (run with `KUBERNETES_EXEC_INFO`; its `ExecCredential.status.token` is
+//! used, cached until `expirationTimestamp`, and fetched again once on a 401).
+//!
+//! Owns: the REST paths, the JSON shapes read back, and what statuses mean (404 on delete =
+//! already gone; 409 on a namespace that is `Terminating` = already going). Tokens appear only
+//! in the `Authorization` header.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use super::http::{ClientError, Http, Reply, encode, redact};
+use super::{human, parse_rfc3339};
+use crate::yaml::{Data, reference_load};
+
+/// The annotation `kubectl rollout restart` sets on the pod template.
+pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
+
+/// A namespace as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// `Active` or `Terminating`.
+    pub phase: String,
+}
+
+impl Namespace {
+    pub fn terminating(&self) -> bool {
+        self.phase == "Terminating"
+    }
+
+    fn from_json(v: &Value) -> Option<Namespace> {
+        let meta = v.get("metadata")?;
+        let deleting = meta.get("deletionTimestamp").is_some_and(|t| !t.is_null());
+        let phase = v
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| if deleting { "Terminating" } else { "Active" }.into());
+        Some(Namespace {
+            name: meta.get("name")?.as_str()?.to_string(),
+            labels: string_map(meta.get("labels")),
+            phase,
+        })
+    }
+}
+
+/// What a delete call found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// The delete was accepted, or the object was already being deleted.
+    Deleting,
+    /// 404: nothing to delete.
+    AlreadyGone,
+}
+
+/// A Deployment's spec and rollout status, as far as the window needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub namespace: String,
+    pub name: String,
+    /// `metadata.generation`.
+    pub generation: i64,
+    /// `spec.replicas` (default 1).
+    pub replicas: i64,
+    /// `spec.selector.matchLabels`.
+    pub selector: BTreeMap<String, String>,
+    /// The pod template's `kubectl.kubernetes.io/restartedAt`.
+    pub restarted_at: Option<String>,
+    /// `status.observedGeneration`, `status.replicas`, `status.updatedReplicas`,
+    /// `status.readyReplicas` (each 0 when absent).
+    pub observed_generation: i64,
+    pub status_replicas: i64,
+    pub updated_replicas: i64,
+    pub ready_replicas: i64,
+}
+
+impl Deployment {
+    fn from_json(v: &Value) -> Option<Deployment> {
+        let int = |p: &str| v.pointer(p).and_then(Value::as_i64);
+        Some(Deployment {
+            namespace: v
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            name: v.pointer("/metadata/name")?.as_str()?.to_string(),
+            generation: int("/metadata/generation").unwrap_or(0),
+            replicas: int("/spec/replicas").unwrap_or(1),
+            selector: string_map(v.pointer("/spec/selector/matchLabels")),
+            restarted_at: v
+                .pointer("/spec/template/metadata/annotations")
+                .and_then(|a| a.get(RESTARTED_AT))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            observed_generation: int("/status/observedGeneration").unwrap_or(0),
+            status_replicas: int("/status/replicas").unwrap_or(0),
+            updated_replicas: int("/status/updatedReplicas").unwrap_or(0),
+            ready_replicas: int("/status/readyReplicas").unwrap_or(0),
+        })
+    }
+
+    /// The rollout is complete, as `kubectl rollout status` decides: the controller has seen
+    /// the latest spec, every replica runs it and is ready, and no old replica remains.
+    pub fn is_ready(&self) -> bool {
+        self.observed_generation >= self.generation
+            && self.updated_replicas >= self.replicas
+            && self.ready_replicas >= self.replicas
+            && self.status_replicas <= self.replicas
+    }
+
+    /// `2/2 ready, 2 updated, 3 total, generation 4 observed 4`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}/{} ready, {} updated, {} total, generation {} observed {}",
+            self.ready_replicas,
+            self.replicas,
+            self.updated_replicas,
+            self.status_replicas,
+            self.generation,
+            self.observed_generation
+        )
+    }
+}
+
+/// A pod as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    /// `Pending`, `Running`, `Succeeded`, `Failed`.
+    pub phase: String,
+    /// Every container ready.
+    pub ready: bool,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+}
+
+impl Pod {
+    fn from_json(v: &Value) -> Option<Pod> {
+        let statuses = v
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array);
+        Some(Pod {
+            namespace: v
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            name: v.pointer("/metadata/name")?.as_str()?.to_string(),
+            phase: v
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("Pending")
+                .to_string(),
+            ready: statuses.is_some_and(|s| {
+                !s.is_empty()
+                    && s.iter()
+                        .all(|c| c.get("ready").and_then(Value::as_bool) == Some(true))
+            }),
+            deleting: v
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|t| !t.is_null()),
+        })
+    }
+}
+
+fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `k=v,k2=v2` for a label selector.
+pub fn selector_text(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Why waiting for a Deployment ended without it being ready.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("Deployment `{name}` in namespace `{namespace}` does not exist")]
+    Missing { namespace: String, name: String },
+    #[error(
+        "Deployment `{}` in namespace `{}` was not ready after {}: last seen {}",
+        .last.name, .last.namespace, human(*.waited), .last.describe()
+    )]
+    TimedOut {
+        last: Box<Deployment>,
+        waited: Duration,
+    },
+}
+
+/// The Kubernetes calls of the window. Implemented by `KubeClient`; steps take `&dyn KubeApi`.
+pub trait KubeApi: Send + Sync + fmt::Debug {
+    /// The API server's URL, for messages and previews.
+    fn server(&self) -> &str;
+    /// Namespaces matching the selectors (`nublado.lsst.io/category=lab`,
+    /// `metadata.name=nublado2-alice`), all pages.
+    fn list_namespaces(
+        &self,
+        label_selector: Option<&str>,
+        field_selector: Option<&str>,
+    ) -> Result<Vec<Namespace>, ClientError>;
+    fn get_namespace(&self, name: &str) -> Result<Option<Namespace>, ClientError>;
+    /// Deletes a namespace; 404 is `AlreadyGone`, and a namespace already `Terminating` is
+    /// `Deleting`.
+    fn delete_namespace(&self, name: &str) -> Result<Deleted, ClientError>;
+    fn get_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Deployment>, ClientError>;
+    /// Deletes a Deployment (background propagation: its pods go after it); 404 is
+    /// `AlreadyGone`.
+    fn delete_deployment(&self, namespace: &str, name: &str) -> Result<Deleted, ClientError>;
+    /// `kubectl rollout restart`: sets the pod template's `kubectl.kubernetes.io/restartedAt`
+    /// to `at`; returns the Deployment with its new generation.
+    fn restart_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        at: &str,
+    ) -> Result<Deployment, ClientError>;
+    fn list_pods(
+        &self,
+        namespace: &str,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<Pod>, ClientError>;
+
+    /// Polls a Deployment until its rollout of at least `generation` is complete
+    /// (`Deployment::is_ready`), calling `seen` with each state; gives up after `timeout`.
+    fn wait_ready(
+        &self,
+        namespace: &str,
+        name: &str,
+        generation: i64,
+        timeout: Duration,
+        poll: Duration,
+        seen: &mut dyn FnMut(&Deployment),
+    ) -> Result<Deployment, WaitError> {
+        let start = Instant::now();
+        loop {
+            let d = self
+                .get_deployment(namespace, name)?
+                .ok_or_else(|| WaitError::Missing {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                })?;
+            seen(&d);
+            if d.generation >= generation && d.is_ready() {
+                return Ok(d);
+            }
+            if start.elapsed() >= timeout {
+                return Err(WaitError::TimedOut {
+                    last: Box::new(d),
+                    waited: start.elapsed(),
+                });
+            }
+            std::thread::sleep(poll.min(timeout.saturating_sub(start.elapsed())));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kubeconfig
+
+/// A kubeconfig could not be read or lacks what a context needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KubeConfigError(pub String);
+
+#[derive(Debug, Clone)]
+struct NamedContext {
+    name: String,
+    cluster: String,
+    user: String,
+}
+
+#[derive(Debug, Clone)]
+struct Cluster {
+    name: String,
+    server: String,
+    /// PEM bytes of the CA bundle.
+    ca: Option<Vec<u8>>,
+    insecure: bool,
+}
+
+#[derive(Clone)]
+struct User {
+    name: String,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    cert: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
+    exec: Option<ExecPlugin>,
+    unsupported: Option<String>,
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("name", &self.name)
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .field("token_file", &self.token_file)
+            .field("cert", &self.cert.is_some())
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .field("exec", &self.exec)
+            .finish()
+    }
+}
+
+/// A `users[].user.exec` credential plugin.
+#[derive(Debug, Clone)]
+pub struct ExecPlugin {
+    pub command: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub api_version: String,
+    /// The kubeconfig's directory: a command with a `/` is relative to it.
+    pub dir: PathBuf,
+}
+
+/// The merged kubeconfig: contexts, clusters, users and the current context.
+#[derive(Debug, Clone, Default)]
+pub struct KubeConfig {
+    /// The files it was read from.
+    pub files: Vec<PathBuf>,
+    current: Option<String>,
+    contexts: Vec<NamedContext>,
+    clusters: Vec<Cluster>,
+    users: Vec<User>,
+}
+
+fn to_json(d: &Data) -> Value {
+    match d {
+        Data::Null => Value::Null,
+        Data::Bool(b) => json!(b),
+        Data::Int(i) => json!(i),
+        Data::Float(f) => Value::String(f.clone()),
+        Data::Str(s) => Value::String(s.clone()),
+        Data::Seq(v) => Value::Array(v.iter().map(to_json).collect()),
+        Data::Map(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.key_text().unwrap_or_default(), to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn resolve(dir: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
+}
+
+impl KubeConfig {
+    /// The operator's kubeconfig: the files in `KUBECONFIG`, else `~/.kube/config`.
+    pub fn load() -> Result<KubeConfig, KubeConfigError> {
+        let files: Vec<PathBuf> = match std::env::var_os("KUBECONFIG") {
+            Some(v) if !v.is_empty() => std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect(),
+            _ => {
+                let home = std::env::var_os("HOME").ok_or_else(|| {
+                    KubeConfigError("no kubeconfig: KUBECONFIG and HOME are unset".into())
+                })?;
+                vec![PathBuf::from(home).join(".kube").join("config")]
+            }
+        };
+        KubeConfig::from_files(&files)
+    }
+
+    /// Reads and merges kubeconfig files, the first to define a name or the current context
+    /// winning (missing files in a list are skipped, as kubectl does, unless none exists).
+    pub fn from_files(files: &[PathBuf]) -> Result<KubeConfig, KubeConfigError> {
+        let mut out = KubeConfig::default();
+        for f in files {
+            let t = match std::fs::read_to_string(f) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && files.len() > 1 => continue,
+                Err(e) => {
+                    return Err(KubeConfigError(format!(
+                        "cannot read kubeconfig {}: {e}",
+                        f.display()
+                    )));
+                }
+            };
+            let dir = f.parent().unwrap_or(Path::new(".")).to_path_buf();
+            let one = KubeConfig::parse(&t, &dir)
+                .map_err(|e| KubeConfigError(format!("kubeconfig {}: {}", f.display(), e.0)))?;
+            out.files.push(f.clone());
+            if out.current.is_none() {
+                out.current = one.current;
+            }
+            for c in one.contexts {
+                if !out.contexts.iter().any(|x| x.name == c.name) {
+                    out.contexts.push(c);
+                }
+            }
+            for c in one.clusters {
+                if !out.clusters.iter().any(|x| x.name == c.name) {
+                    out.clusters.push(c);
+                }
+            }
+            for u in one.users {
+                if !out.users.iter().any(|x| x.name == u.name) {
+                    out.users.push(u);
+                }
+            }
+        }
+        if out.files.is_empty() {
+            return Err(KubeConfigError(format!(
+                "no kubeconfig found at {}",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Parses one kubeconfig; relative paths in it are relative to `dir`.
+    pub fn parse(yaml: &str, dir: &Path) -> Result<KubeConfig, KubeConfigError> {
+        let docs = reference_load(yaml)
+            .map_err(|e| KubeConfigError(format!("line {}: {}", e.line + 1, e.message)))?;
+        let root = docs.first().map(to_json).unwrap_or(Value::Null);
+        let list = |key: &str| {
+            root.get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let data =
+            |v: &Value, inline: &str, file: &str| -> Result<Option<Vec<u8>>, KubeConfigError> {
+                if let Some(b) = text(v, inline) {
+                    return base64_decode(&b)
+                        .map(Some)
+                        .ok_or_else(|| KubeConfigError(format!("`{inline}` is not valid base64")));
+                }
+                if let Some(p) = text(v, file) {
+                    let p = resolve(dir, &p);
+                    return std::fs::read(&p).map(Some).map_err(|e| {
+                        KubeConfigError(format!("cannot read `{file}` {}: {e}", p.display()))
+                    });
+                }
+                Ok(None)
+            };
+        let mut cfg = KubeConfig {
+            current: text(&root, "current-context"),
+            ..KubeConfig::default()
+        };
+        for c in list("contexts") {
+            let (Some(name), Some(ctx)) = (text(&c, "name"), c.get("context")) else {
+                continue;
+            };
+            cfg.contexts.push(NamedContext {
+                name,
+                cluster: text(ctx, "cluster").unwrap_or_default(),
+                user: text(ctx, "user").unwrap_or_default(),
+            });
+        }
+        for c in list("clusters") {
+            let (Some(name), Some(cl)) = (text(&c, "name"), c.get("cluster")) else {
+                continue;
+            };
+            cfg.clusters.push(Cluster {
+                server: text(cl, "server").unwrap_or_default(),
+                ca: data(cl, "certificate-authority-data", "certificate-authority")?,
+                insecure: cl.get("insecure-skip-tls-verify").and_then(Value::as_bool) == Some(true),
+                name,
+            });
+        }
+        for u in list("users") {
+            let Some(name) = text(&u, "name") else {
+                continue;
+            };
+            let empty = json!({});
+            let us = u.get("user").filter(|v| v.is_object()).unwrap_or(&empty);
+            let exec = us
+                .get("exec")
+                .filter(|e| e.is_object())
+                .map(|e| ExecPlugin {
+                    command: text(e, "command").unwrap_or_default(),
+                    args: e
+                        .get("args")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    env: e
+                        .get("env")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| {
+                                    Some((text(x, "name")?, text(x, "value").unwrap_or_default()))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    api_version: text(e, "apiVersion")
+                        .unwrap_or_else(|| "client.authentication.k8s.io/v1".into()),
+                    dir: dir.to_path_buf(),
+                });
+            let unsupported = if us.get("auth-provider").is_some_and(|v| !v.is_null()) {
+                Some("an `auth-provider` (use an `exec` credential plugin instead, e.g. gke-gcloud-auth-plugin or kubelogin)".to_string())
+            } else if text(us, "username").is_some() || text(us, "password").is_some() {
+                Some("basic authentication (`username`/`password`)".to_string())
+            } else {
+                None
+            };
+            cfg.users.push(User {
+                token: text(us, "token"),
+                token_file: text(us, "tokenFile").map(|p| resolve(dir, &p)),
+                cert: data(us, "client-certificate-data", "client-certificate")?,
+                key: data(us, "client-key-data", "client-key")?,
+                exec,
+                unsupported,
+                name,
+            });
+        }
+        Ok(cfg)
+    }
+
+    /// The `current-context`.
+    pub fn current_context(&self) -> Option<&str> {
+        self.current.as_deref()
+    }
+
+    /// The names of every context.
+    pub fn contexts(&self) -> Vec<&str> {
+        self.contexts.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    /// The API server URL of a context.
+    pub fn server_url(&self, context: &str) -> Option<&str> {
+        let ctx = self.contexts.iter().find(|c| c.name == context)?;
+        self.clusters
+            .iter()
+            .find(|c| c.name == ctx.cluster)
+            .map(|c| c.server.as_str())
+    }
+
+    /// A client for `context` (or the current context).
+    pub fn client(&self, context: Option<&str>) -> Result<KubeClient, KubeConfigError> {
+        let name = context.or(self.current.as_deref()).ok_or_else(|| {
+            KubeConfigError("no context given and the kubeconfig has no current-context".into())
+        })?;
+        let ctx = self
+            .contexts
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| {
+                KubeConfigError(format!(
+                    "no context `{name}` in the kubeconfig (contexts: {})",
+                    self.contexts().join(", ")
+                ))
+            })?;
+        let cluster = self
+            .clusters
+            .iter()
+            .find(|c| c.name == ctx.cluster)
+            .ok_or_else(|| {
+                KubeConfigError(format!(
+                    "context `{name}` names cluster `{}`, which the kubeconfig does not define",
+                    ctx.cluster
+                ))
+            })?;
+        if cluster.server.is_empty() {
+            return Err(KubeConfigError(format!(
+                "cluster `{}` has no server URL",
+                cluster.name
+            )));
+        }
+        let user = if ctx.user.is_empty() {
+            None
+        } else {
+            Some(
+                self.users
+                    .iter()
+                    .find(|u| u.name == ctx.user)
+                    .ok_or_else(|| {
+                        KubeConfigError(format!(
+                            "context `{name}` names user `{}`, which the kubeconfig does not define",
+                            ctx.user
+                        ))
+                    })?
+                    .clone(),
+            )
+        };
+        if let Some(u) = &user {
+            let usable = u.token.is_some()
+                || u.token_file.is_some()
+                || u.exec.is_some()
+                || (u.cert.is_some() && u.key.is_some());
+            if let (false, Some(why)) = (usable, &u.unsupported) {
+                return Err(KubeConfigError(format!(
+                    "user `{}` of context `{name}` authenticates with {why}, which gitops-migrate does not support",
+                    u.name
+                )));
+            }
+        }
+        KubeClient::build(name, cluster, user)
+    }
+}
+
+/// Standard base64 (padding optional, whitespace ignored).
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            c if c.is_ascii_whitespace() => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client
+
+enum Auth {
+    None,
+    Token(String),
+    TokenFile(PathBuf),
+    Exec {
+        plugin: ExecPlugin,
+        /// The token and when it expires.
+        cached: Mutex<Option<(String, Option<SystemTime>)>>,
+    },
+}
+
+/// The Kubernetes API of one context.
+pub struct KubeClient {
+    context: String,
+    server: String,
+    http: Http,
+    auth: Auth,
+}
+
+impl fmt::Debug for KubeClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let auth = match &self.auth {
+            Auth::None => "none",
+            Auth::Token(_) => "token",
+            Auth::TokenFile(_) => "token file",
+            Auth::Exec { .. } => "exec plugin",
+        };
+        f.debug_struct("KubeClient")
+            .field("context", &self.context)
+            .field("server", &self.server)
+            .field("auth", &auth)
+            .finish()
+    }
+}
+
+fn pem_items(pem: &[u8], what: &str) -> Result<Vec<ureq::tls::PemItem<'static>>, KubeConfigError> {
+    ureq::tls::parse_pem(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| KubeConfigError(format!("{what} is not valid PEM: {e}")))
+}
+
+impl KubeClient {
+    /// A client for `server` with a bearer token (or none), trusting the default roots: for
+    /// tests and plain-http doubles.
+    pub fn with_token(server: &str, token: Option<String>) -> KubeClient {
+        KubeClient {
+            context: String::new(),
+            server: server.trim_end_matches('/').to_string(),
+            http: Http::new(),
+            auth: token.map_or(Auth::None, Auth::Token),
+        }
+    }
+
+    fn build(
+        context: &str,
+        cluster: &Cluster,
+        user: Option<User>,
+    ) -> Result<KubeClient, KubeConfigError> {
+        use ureq::tls::{ClientCert, PemItem, RootCerts, TlsConfig};
+        let mut tls = TlsConfig::builder();
+        if let Some(ca) = &cluster.ca {
+            let certs: Vec<_> = pem_items(ca, "the cluster's certificate authority")?
+                .into_iter()
+                .filter_map(|i| match i {
+                    PemItem::Certificate(c) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(KubeConfigError(format!(
+                    "cluster `{}`: the certificate authority holds no certificate",
+                    cluster.name
+                )));
+            }
+            tls = tls.root_certs(RootCerts::new_with_certs(&certs));
+        }
+        if cluster.insecure {
+            tls = tls.disable_verification(true);
+        }
+        let mut auth = Auth::None;
+        if let Some(u) = &user {
+            let (mut cert, mut key) = (u.cert.clone(), u.key.clone());
+            if let Some(plugin) = &u.exec {
+                let cred = run_exec(plugin)?;
+                if let (Some(c), Some(k)) = (cred.cert, cred.key) {
+                    cert = Some(c.into_bytes());
+                    key = Some(k.into_bytes());
+                }
+                auth = Auth::Exec {
+                    plugin: plugin.clone(),
+                    cached: Mutex::new(cred.token.map(|t| (t, cred.expires))),
+                };
+            } else if let Some(t) = &u.token {
+                auth = Auth::Token(t.clone());
+            } else if let Some(f) = &u.token_file {
+                auth = Auth::TokenFile(f.clone());
+            }
+            if let (Some(cert), Some(key)) = (cert, key) {
+                let chain: Vec<_> = pem_items(&cert, "the client certificate")?
+                    .into_iter()
+                    .filter_map(|i| match i {
+                        PemItem::Certificate(c) => Some(c),
+                        _ => None,
+                    })
+                    .collect();
+                let key = pem_items(&key, "the client key")?
+                    .into_iter()
+                    .find_map(|i| match i {
+                        PemItem::PrivateKey(k) => Some(k),
+                        _ => None,
+                    })
+                    .ok_or_else(|| {
+                        KubeConfigError(format!("user `{}`: the client key holds no key", u.name))
+                    })?;
+                tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+            }
+        }
+        Ok(KubeClient {
+            context: context.to_string(),
+            server: cluster.server.trim_end_matches('/').to_string(),
+            http: Http::with_tls(Some(tls.build()), Duration::from_secs(60)),
+            auth,
+        })
+    }
+
+    /// The context this client was made for (empty for `with_token`).
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    fn token(&self, refresh: bool) -> Result<Option<String>, ClientError> {
+        match &self.auth {
+            Auth::None => Ok(None),
+            Auth::Token(t) => Ok(Some(t.clone())),
+            Auth::TokenFile(p) => std::fs::read_to_string(p)
+                .map(|t| Some(t.trim().to_string()))
+                .map_err(|e| {
+                    ClientError::new(
+                        None,
+                        format!("cannot read the token file {}: {e}", p.display()),
+                    )
+                }),
+            Auth::Exec { plugin, cached } => {
+                let mut c = cached.lock().unwrap_or_else(|e| e.into_inner());
+                let fresh = c.as_ref().is_some_and(|(_, exp)| {
+                    exp.is_none_or(|e| SystemTime::now() + Duration::from_secs(10) < e)
+                });
+                if refresh || !fresh {
+                    let cred = run_exec(plugin).map_err(|e| ClientError::new(None, e.0))?;
+                    *c = cred.token.map(|t| (t, cred.expires));
+                }
+                Ok(c.as_ref().map(|(t, _)| t.clone()))
+            }
+        }
+    }
+
+    fn refreshable(&self) -> bool {
+        matches!(self.auth, Auth::Exec { .. } | Auth::TokenFile(_))
+    }
+
+    /// One call; a 401 with a refreshable credential is tried once more with a fresh one.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, String)>,
+    ) -> Result<Reply, ClientError> {
+        let url = format!("{}{path}", self.server);
+        let what = format!("the Kubernetes API at {}", self.server);
+        let mut refresh = false;
+        loop {
+            let token = self.token(refresh)?;
+            let auth = token.as_ref().map(|t| format!("Bearer {t}"));
+            let mut headers = vec![("Accept", "application/json")];
+            if let Some(a) = &auth {
+                headers.push(("Authorization", a.as_str()));
+            }
+            let reply = self
+                .http
+                .send(method, &url, &headers, body.clone(), &what)
+                .map_err(|mut e| {
+                    e.message = redact(&e.message, &[token.as_deref().unwrap_or("")]);
+                    e
+                })?;
+            if reply.status == 401 && !refresh && self.refreshable() {
+                refresh = true;
+                continue;
+            }
+            return Ok(reply);
+        }
+    }
+
+    /// The error for an answer the caller cannot accept.
+    fn refused(&self, reply: &Reply, action: &str) -> ClientError {
+        let said = reply.said();
+        let server = &self.server;
+        let s = reply.status;
+        let explained = if said.is_empty() {
+            String::new()
+        } else {
+            format!(": {said}")
+        };
+        let message = match s {
+            401 => format!(
+                "the Kubernetes API at {server} refused the credentials (401) to {action}; check the context's user in the kubeconfig (an expired token?)"
+            ),
+            403 => format!("the Kubernetes API at {server} forbids {action} (403{explained})"),
+            s if (300..400).contains(&s) => format!(
+                "the Kubernetes API at {server} redirected ({s}) instead of answering {action}: is the server URL right?"
+            ),
+            s if s >= 500 => format!(
+                "the Kubernetes API at {server} failed with a server error ({s}{explained}) to {action}"
+            ),
+            s => format!("the Kubernetes API at {server} answered {s}{explained} to {action}"),
+        };
+        let secret = self.token(false).ok().flatten().unwrap_or_default();
+        ClientError {
+            status: Some(s),
+            message: redact(&message, &[&secret]),
+            said,
+        }
+    }
+
+    fn get_json(&self, path: &str, action: &str) -> Result<Option<Value>, ClientError> {
+        let reply = self.call("GET", path, None)?;
+        match reply.status {
+            404 => Ok(None),
+            _ if reply.ok() => Ok(Some(reply.json())),
+            _ => Err(self.refused(&reply, action)),
+        }
+    }
+
+    fn bad_answer(&self, what: &str) -> ClientError {
+        ClientError::new(
+            None,
+            format!(
+                "unexpected answer from the Kubernetes API at {} for {what}",
+                self.server
+            ),
+        )
+    }
+
+    fn list<T>(
+        &self,
+        base: &str,
+        label_selector: Option<&str>,
+        field_selector: Option<&str>,
+        what: &str,
+        parse: fn(&Value) -> Option<T>,
+    ) -> Result<Vec<T>, ClientError> {
+        let mut out = Vec::new();
+        let mut cont: Option<String> = None;
+        loop {
+            let mut q = vec!["limit=500".to_string()];
+            if let Some(l) = label_selector.filter(|s| !s.is_empty()) {
+                q.push(format!("labelSelector={}", encode(l)));
+            }
+            if let Some(f) = field_selector.filter(|s| !s.is_empty()) {
+                q.push(format!("fieldSelector={}", encode(f)));
+            }
+            if let Some(c) = &cont {
+                q.push(format!("continue={}", encode(c)));
+            }
+            let path = format!("{base}?{}", q.join("&"));
+            let v = self
+                .get_json(&path, &format!("list {what}"))?
+                .ok_or_else(|| self.bad_answer(&format!("the list of {what} (404)")))?;
+            let items = v
+                .get("items")
+                .and_then(Value::as_array)
+                .ok_or_else(|| self.bad_answer(&format!("the list of {what}")))?;
+            out.extend(items.iter().filter_map(parse));
+            cont = v
+                .pointer("/metadata/continue")
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string);
+            if cont.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+fn deployment_path(namespace: &str, name: &str) -> String {
+    format!(
+        "/apis/apps/v1/namespaces/{}/deployments/{}",
+        encode(namespace),
+        encode(name)
+    )
+}
+
+impl KubeApi for KubeClient {
+    fn server(&self) -> &str {
+        &self.server
+    }
+
+    fn list_namespaces(
+        &self,
+        label_selector: Option<&str>,
+        field_selector: Option<&str>,
+    ) -> Result<Vec<Namespace>, ClientError> {
+        self.list(
+            "/api/v1/namespaces",
+            label_selector,
+            field_selector,
+            "namespaces",
+            Namespace::from_json,
+        )
+    }
+
+    fn get_namespace(&self, name: &str) -> Result<Option<Namespace>, ClientError> {
+        match self.get_json(
+            &format!("/api/v1/namespaces/{}", encode(name)),
+            &format!("get namespace `{name}`"),
+        )? {
+            None => Ok(None),
+            Some(v) => Namespace::from_json(&v)
+                .map(Some)
+                .ok_or_else(|| self.bad_answer(&format!("namespace `{name}`"))),
+        }
+    }
+
+    fn delete_namespace(&self, name: &str) -> Result<Deleted, ClientError> {
+        let reply = self.call(
+            "DELETE",
+            &format!("/api/v1/namespaces/{}", encode(name)),
+            None,
+        )?;
+        match reply.status {
+            404 => Ok(Deleted::AlreadyGone),
+            _ if reply.ok() => Ok(Deleted::Deleting),
+            // A namespace being emptied answers 409 ("The system is ensuring all content is
+            // removed from this namespace"): it is already going.
+            409 => match self.get_namespace(name)? {
+                None => Ok(Deleted::AlreadyGone),
+                Some(ns) if ns.terminating() => Ok(Deleted::Deleting),
+                Some(_) => Err(self.refused(&reply, &format!("delete namespace `{name}`"))),
+            },
+            _ => Err(self.refused(&reply, &format!("delete namespace `{name}`"))),
+        }
+    }
+
+    fn get_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<Deployment>, ClientError> {
+        match self.get_json(
+            &deployment_path(namespace, name),
+            &format!("get Deployment `{name}` in namespace `{namespace}`"),
+        )? {
+            None => Ok(None),
+            Some(v) => Deployment::from_json(&v)
+                .map(Some)
+                .ok_or_else(|| self.bad_answer(&format!("Deployment `{namespace}/{name}`"))),
+        }
+    }
+
+    fn delete_deployment(&self, namespace: &str, name: &str) -> Result<Deleted, ClientError> {
+        let reply = self.call(
+            "DELETE",
+            &format!(
+                "{}?propagationPolicy=Background",
+                deployment_path(namespace, name)
+            ),
+            None,
+        )?;
+        match reply.status {
+            404 => Ok(Deleted::AlreadyGone),
+            _ if reply.ok() => Ok(Deleted::Deleting),
+            _ => Err(self.refused(
+                &reply,
+                &format!("delete Deployment `{name}` in namespace `{namespace}`"),
+            )),
+        }
+    }
+
+    fn restart_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        at: &str,
+    ) -> Result<Deployment, ClientError> {
+        let patch = json!({
+            "spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: at}}}}
+        });
+        let reply = self.call(
+            "PATCH",
+            &deployment_path(namespace, name),
+            Some(("application/strategic-merge-patch+json", patch.to_string())),
+        )?;
+        let action = format!("restart Deployment `{name}` in namespace `{namespace}`");
+        if !reply.ok() {
+            return Err(self.refused(&reply, &action));
+        }
+        Deployment::from_json(&reply.json()).ok_or_else(|| self.bad_answer(&action))
+    }
+
+    fn list_pods(
+        &self,
+        namespace: &str,
+        label_selector: Option<&str>,
+    ) -> Result<Vec<Pod>, ClientError> {
+        self.list(
+            &format!("/api/v1/namespaces/{}/pods", encode(namespace)),
+            label_selector,
+            None,
+            &format!("pods in namespace `{namespace}`"),
+            Pod::from_json,
+        )
+    }
+}
+
+struct Credential {
+    token: Option<String>,
+    expires: Option<SystemTime>,
+    cert: Option<String>,
+    key: Option<String>,
+}
+
+/// Runs an exec credential plugin and reads its `ExecCredential`.
+fn run_exec(plugin: &ExecPlugin) -> Result<Credential, KubeConfigError> {
+    let program = if plugin.command.contains('/') {
+        resolve(&plugin.dir, &plugin.command)
+    } else {
+        PathBuf::from(&plugin.command)
+    };
+    let info = json!({
+        "apiVersion": plugin.api_version,
+        "kind": "ExecCredential",
+        "spec": {"interactive": false},
+    });
+    let out = Command::new(&program)
+        .args(&plugin.args)
+        .envs(plugin.env.iter().map(|(k, v)| (k, v)))
+        .env("KUBERNETES_EXEC_INFO", info.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| {
+            KubeConfigError(format!(
+                "cannot run the kubeconfig's credential plugin `{}`: {e}",
+                plugin.command
+            ))
+        })?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(KubeConfigError(format!(
+            "the credential plugin `{}` failed ({}): {}",
+            plugin.command,
+            out.status,
+            err.trim().chars().take(300).collect::<String>()
+        )));
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        KubeConfigError(format!(
+            "the credential plugin `{}` printed no ExecCredential JSON: {e}",
+            plugin.command
+        ))
+    })?;
+    let status = v.get("status").cloned().unwrap_or(Value::Null);
+    let cred = Credential {
+        token: text(&status, "token"),
+        expires: text(&status, "expirationTimestamp")
+            .and_then(|t| parse_rfc3339(&t))
+            .map(|d| SystemTime::UNIX_EPOCH + d),
+        cert: text(&status, "clientCertificateData"),
+        key: text(&status, "clientKeyData"),
+    };
+    if cred.token.is_none() && (cred.cert.is_none() || cred.key.is_none()) {
+        return Err(KubeConfigError(format!(
+            "the credential plugin `{}` gave neither `status.token` nor a client certificate and key",
+            plugin.command
+        )));
+    }
+    Ok(cred)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+apiVersion: v1
+kind: Config
+current-context: idfdev
+clusters:
+  - name: idfdev-cluster
+    cluster:
+      server: https://10.0.0.1:6443/
+      insecure-skip-tls-verify: true
+  - name: local
+    cluster:
+      server: http://127.0.0.1:8001
+contexts:
+  - name: idfdev
+    context: {cluster: idfdev-cluster, user: admin, namespace: default}
+  - name: local
+    context: {cluster: local, user: plugin}
+users:
+  - name: admin
+    user:
+      token: abc.def
+  - name: plugin
+    user:
+      exec:
+        apiVersion: client.authentication.k8s.io/v1
+        command: sh
+        args: ["-c", "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"from-plugin\"}}'"]
+        env:
+          - {name: FOO, value: bar}
+"#;
+
+    #[test]
+    fn reads_contexts_servers_and_users() {
+        let cfg = KubeConfig::parse(CONFIG, Path::new("/tmp")).unwrap();
+        assert_eq!(cfg.current_context(), Some("idfdev"));
+        assert_eq!(cfg.contexts(), vec!["idfdev", "local"]);
+        assert_eq!(cfg.server_url("idfdev"), Some("https://10.0.0.1:6443/"));
+        assert_eq!(cfg.server_url("local"), Some("http://127.0.0.1:8001"));
+        assert_eq!(cfg.server_url("nope"), None);
+        let c = cfg.client(None).unwrap();
+        assert_eq!(c.server(), "https://10.0.0.1:6443");
+        assert_eq!(c.token(false).unwrap().as_deref(), Some("abc.def"));
+        assert!(!format!("{c:?}").contains("abc.def"));
+        let p = cfg.client(Some("local")).unwrap();
+        assert_eq!(p.token(false).unwrap().as_deref(), Some("from-plugin"));
+        let e = cfg.client(Some("prod")).unwrap_err();
+        assert!(e.0.contains("no context `prod`"), "{e}");
+    }
+
+    #[test]
+    fn decodes_base64() {
+        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64_decode("aGVs\nbG8").unwrap(), b"hello");
+        assert!(base64_decode("a*b").is_none());
+    }
+
+    #[test]
+    fn readiness_needs_the_new_generation_everywhere() {
+        let mut d = Deployment {
+            namespace: "mobu".into(),
+            name: "mobu".into(),
+            generation: 3,
+            replicas: 1,
+            selector: BTreeMap::new(),
+            restarted_at: None,
+            observed_generation: 2,
+            status_replicas: 1,
+            updated_replicas: 1,
+            ready_replicas: 1,
+        };
+        assert!(!d.is_ready());
+        d.observed_generation = 3;
+        d.status_replicas = 2;
+        assert!(!d.is_ready(), "an old replica remains");
+        d.status_replicas = 1;
+        assert!(d.is_ready());
+    }
+}

@@ -1,0 +1,128 @@
+//! mobu's REST API: is a flock running (`GET {mobu}/flocks/{name}`), stop it
+//! (`DELETE {mobu}/flocks/{name}`: 204, or 404 when it is not running). Phalanx serves mobu
+//! at `https://<fqdn>/mobu`; the token is a Gafaelfawr token with `exec:admin`.
+//!
+//! Redirects are never followed: Gafaelfawr answers a request without a valid token by
+//! redirecting it to the login page, so a redirect means the token is missing, expired or
+//! lacks the scope, and is reported as that (fatal, not retried).
+
+use std::fmt;
+
+use super::http::{ClientError, Http, Reply, encode, redact};
+
+/// What stopping a flock found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// 204: it was running and is now stopped.
+    Stopped,
+    /// 404: it was not running.
+    NotRunning,
+}
+
+/// The mobu calls of the window. Implemented by `MobuClient`.
+pub trait MobuApi: Send + Sync + fmt::Debug {
+    /// `https://data.lsst.cloud/mobu`.
+    fn base_url(&self) -> &str;
+    fn flock_running(&self, name: &str) -> Result<bool, ClientError>;
+    fn stop_flock(&self, name: &str) -> Result<Stopped, ClientError>;
+}
+
+pub struct MobuClient {
+    base: String,
+    token: String,
+    http: Http,
+}
+
+impl fmt::Debug for MobuClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MobuClient")
+            .field("base", &self.base)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+impl MobuClient {
+    /// `base` is mobu's root (`https://<fqdn>/mobu`).
+    pub fn new(base: &str, token: String) -> MobuClient {
+        MobuClient {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: Http::new(),
+        }
+    }
+
+    fn call(&self, method: &str, flock: &str) -> Result<Reply, ClientError> {
+        let url = format!("{}/flocks/{}", self.base, encode(flock));
+        let auth = format!("Bearer {}", self.token);
+        self.http
+            .send(
+                method,
+                &url,
+                &[("Authorization", &auth), ("Accept", "application/json")],
+                None,
+                &format!("mobu at {}", self.base),
+            )
+            .map_err(|mut e| {
+                e.message = redact(&e.message, &[&self.token]);
+                e
+            })
+    }
+
+    fn refused(&self, reply: &Reply, action: &str) -> ClientError {
+        let said = redact(&reply.said(), &[&self.token]);
+        let base = &self.base;
+        let s = reply.status;
+        let explained = if said.is_empty() {
+            String::new()
+        } else {
+            format!(": {said}")
+        };
+        let message = match s {
+            s if (300..400).contains(&s) => format!(
+                "mobu at {base} redirected ({s}) to {} instead of answering {action}: the mobu token is missing, expired or lacks the `exec:admin` scope (Gafaelfawr sends requests without a valid token to the login page); the redirect was not followed",
+                reply
+                    .location
+                    .as_deref()
+                    .map(|l| redact(l, &[&self.token]))
+                    .unwrap_or_else(|| "another page".into())
+            ),
+            401 | 403 => format!(
+                "mobu at {base} refused the token ({s}{explained}) to {action}: it needs a Gafaelfawr token with `exec:admin`"
+            ),
+            s if s >= 500 => {
+                format!("mobu at {base} failed with a server error ({s}{explained}) to {action}")
+            }
+            s => format!("mobu at {base} answered {s}{explained} to {action}"),
+        };
+        ClientError {
+            status: Some(s),
+            message,
+            said,
+        }
+    }
+}
+
+impl MobuApi for MobuClient {
+    fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn flock_running(&self, name: &str) -> Result<bool, ClientError> {
+        let reply = self.call("GET", name)?;
+        match reply.status {
+            404 => Ok(false),
+            _ if reply.ok() => Ok(true),
+            _ => Err(self.refused(&reply, &format!("look up flock `{name}`"))),
+        }
+    }
+
+    fn stop_flock(&self, name: &str) -> Result<Stopped, ClientError> {
+        let reply = self.call("DELETE", name)?;
+        match reply.status {
+            404 => Ok(Stopped::NotRunning),
+            _ if reply.ok() => Ok(Stopped::Stopped),
+            _ => Err(self.refused(&reply, &format!("stop flock `{name}`"))),
+        }
+    }
+}

@@ -1,0 +1,462 @@
+//! The journal of a runbook: one JSON-lines file per (playbook, stage, target) under the
+//! user's state directory, recording every run's start and end and each step's start, retries
+//! and end (outcome, duration, what it touched). `--resume` reads it to skip finished steps.
+//!
+//! Owns: where the journal lives (`$XDG_STATE_HOME/gitops-migrate/runs/<playbook>/<stage>/
+//! <target>.jsonl`, else `~/.local/state/…`), appending with fsync, and reading it back
+//! tolerantly: a crash in the middle of a write leaves a torn last line, which is ignored on
+//! read and cut off before the next append. Does not own: what goes in a message — the engine
+//! redacts every message before it gets here, and only ids, titles, touched objects and
+//! messages are ever written (never a token or a generated secret).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EndOutcome {
+    /// It ran and succeeded.
+    Done,
+    /// Its preview found nothing to do.
+    Skipped,
+    /// It failed (after its retries).
+    Failed,
+    /// The operator said no at the confirmation.
+    Declined,
+}
+
+impl EndOutcome {
+    /// Whether the step's work is finished (a later `--resume` does not run it again).
+    pub fn is_success(self) -> bool {
+        matches!(self, EndOutcome::Done | EndOutcome::Skipped)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EndOutcome::Done => "done",
+            EndOutcome::Skipped => "skipped",
+            EndOutcome::Failed => "failed",
+            EndOutcome::Declined => "declined",
+        }
+    }
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Entry {
+    /// A run begins.
+    RunStart {
+        at: String,
+        run: String,
+        pid: u32,
+        host: String,
+        user: String,
+        /// `nublado enable-v3 --env idfdev`, with the selection flags.
+        command: String,
+    },
+    /// A step begins.
+    Start {
+        at: String,
+        run: String,
+        step: String,
+        title: String,
+    },
+    /// A retryable failure; the step is tried again after `wait_ms`.
+    Retry {
+        at: String,
+        run: String,
+        step: String,
+        attempt: u32,
+        error: String,
+        wait_ms: u64,
+    },
+    /// A step ends.
+    End {
+        at: String,
+        run: String,
+        step: String,
+        outcome: EndOutcome,
+        duration_ms: u64,
+        attempts: u32,
+        #[serde(default)]
+        touched: Vec<String>,
+        /// The summary, the reason for a skip, or the error.
+        message: String,
+    },
+    /// A run ends: `completed`, `failed`, `refused` or `timed-out`.
+    RunEnd {
+        at: String,
+        run: String,
+        result: String,
+    },
+}
+
+impl Entry {
+    /// The step an entry is about, if any.
+    pub fn step(&self) -> Option<&str> {
+        match self {
+            Entry::Start { step, .. } | Entry::Retry { step, .. } | Entry::End { step, .. } => {
+                Some(step)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}:{line}: not a journal entry ({message}); the journal was changed by hand or is damaged"
+    )]
+    Corrupt {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    #[error("no state directory: neither XDG_STATE_HOME nor HOME is set (use --state-dir DIR)")]
+    NoStateDir,
+}
+
+/// The tool's state directory: `$XDG_STATE_HOME/gitops-migrate`, else
+/// `~/.local/state/gitops-migrate`.
+pub fn state_dir() -> Result<PathBuf, JournalError> {
+    let nonempty = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(x) = nonempty(std::env::var_os("XDG_STATE_HOME")).filter(|p| p.is_absolute()) {
+        return Ok(x.join("gitops-migrate"));
+    }
+    nonempty(std::env::var_os("HOME"))
+        .map(|h| h.join(".local/state/gitops-migrate"))
+        .ok_or(JournalError::NoStateDir)
+}
+
+/// Where the files of one runbook live: `<state>/runs/<playbook>/<stage>/<target>.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFiles {
+    pub dir: PathBuf,
+    pub target: String,
+}
+
+impl RunFiles {
+    pub fn new(state_dir: &Path, playbook: &str, stage: &str, target: &str) -> RunFiles {
+        RunFiles {
+            dir: state_dir
+                .join("runs")
+                .join(safe_name(playbook))
+                .join(safe_name(stage)),
+            target: safe_name(target),
+        }
+    }
+
+    /// `<target>.jsonl`.
+    pub fn journal(&self) -> PathBuf {
+        self.dir.join(format!("{}.jsonl", self.target))
+    }
+
+    /// `<target>.lock`.
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join(format!("{}.lock", self.target))
+    }
+
+    /// `<target>-<run>.md`, the report of one run.
+    pub fn report(&self, run: &str) -> PathBuf {
+        self.dir.join(format!("{}-{run}.md", self.target))
+    }
+}
+
+/// A name usable as one path component (anything else becomes `_`).
+fn safe_name(s: &str) -> String {
+    let t: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if t.is_empty() || t.chars().all(|c| c == '.') {
+        "_".into()
+    } else {
+        t
+    }
+}
+
+/// The journal of one runbook, read when opened and appended to as the run goes.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    entries: Vec<Entry>,
+    /// Bytes of the file that hold whole lines; anything after is a torn last line.
+    good_len: u64,
+    /// The torn last line found on open, if any (cut off before the first append).
+    torn: Option<String>,
+    file: Option<File>,
+}
+
+impl Journal {
+    /// Reads the journal at `path` (a missing file is an empty journal). Creates nothing:
+    /// the file and its directory appear with the first append, so a dry run writes nothing.
+    pub fn open(path: &Path) -> Result<Journal, JournalError> {
+        let shown = path.display().to_string();
+        let io = |source| JournalError::Io {
+            path: shown.clone(),
+            source,
+        };
+        let mut bytes = Vec::new();
+        match File::open(path) {
+            Ok(mut f) => {
+                f.read_to_end(&mut bytes).map_err(io)?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+        let (entries, good_len, torn) = parse(&bytes, &shown)?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            entries,
+            good_len,
+            torn,
+            file: None,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The incomplete last line found on open (a crash mid-write), if any.
+    pub fn torn_line(&self) -> Option<&str> {
+        self.torn.as_deref()
+    }
+
+    /// The last entry about `step`, when it is a successful end: the step is finished.
+    pub fn finished(&self, step: &str) -> Option<&Entry> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.step() == Some(step))
+            .filter(|e| matches!(e, Entry::End { outcome, .. } if outcome.is_success()))
+    }
+
+    /// The last run that began but never ended (killed), or ended without completing:
+    /// its id and result (`None` for a run that was killed).
+    pub fn unfinished_run(&self) -> Option<(&str, Option<&str>)> {
+        let start = self.entries.iter().rev().find_map(|e| match e {
+            Entry::RunStart { run, .. } => Some(run.as_str()),
+            _ => None,
+        })?;
+        let end = self.entries.iter().rev().find_map(|e| match e {
+            Entry::RunEnd { run, result, .. } if run == start => Some(result.as_str()),
+            _ => None,
+        });
+        match end {
+            Some("completed") => None,
+            other => Some((start, other)),
+        }
+    }
+
+    /// Appends one entry and flushes it to disk (fsync) before returning.
+    pub fn append(&mut self, entry: Entry) -> Result<(), JournalError> {
+        let shown = self.path.display().to_string();
+        let io = |source| JournalError::Io {
+            path: shown.clone(),
+            source,
+        };
+        if self.file.is_none() {
+            if let Some(dir) = self.path.parent() {
+                fs::create_dir_all(dir).map_err(io)?;
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .read(true)
+                .write(true)
+                .truncate(false)
+                .open(&self.path)
+                .map_err(io)?;
+            // Cut off a torn last line (or anything written after what was read) so that the
+            // next entry starts on a line of its own.
+            let len = file.metadata().map_err(io)?.len();
+            if len != self.good_len {
+                file.set_len(self.good_len).map_err(io)?;
+                file.sync_all().map_err(io)?;
+            }
+            self.torn = None;
+            self.file = Some(file);
+        }
+        let mut line = serde_json::to_string(&entry).expect("journal entries serialize");
+        line.push('\n');
+        let file = self.file.as_mut().expect("opened above");
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::Start(self.good_len))
+            .map_err(io)?;
+        file.write_all(line.as_bytes()).map_err(io)?;
+        file.sync_data().map_err(io)?;
+        self.good_len += line.len() as u64;
+        self.entries.push(entry);
+        Ok(())
+    }
+}
+
+/// Appends one entry to the journal file at `path` without reading it (for a watchdog that
+/// must record a timeout while the engine holds the `Journal`).
+pub fn append_to(path: &Path, entry: &Entry) -> Result<(), JournalError> {
+    let io = |source| JournalError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = OpenOptions::new().append(true).open(path).map_err(io)?;
+    let mut line = serde_json::to_string(entry).expect("journal entries serialize");
+    line.push('\n');
+    file.write_all(line.as_bytes()).map_err(io)?;
+    file.sync_data().map_err(io)
+}
+
+/// Whole lines parse as entries; an incomplete or unreadable last line is a torn write and is
+/// left out; any other bad line is an error.
+fn parse(bytes: &[u8], shown: &str) -> Result<(Vec<Entry>, u64, Option<String>), JournalError> {
+    let mut entries = Vec::new();
+    let mut good = 0usize;
+    let mut torn = None;
+    let mut pos = 0usize;
+    let mut line_no = 0usize;
+    while pos < bytes.len() {
+        line_no += 1;
+        let (line, next, complete) = match bytes[pos..].iter().position(|&b| b == b'\n') {
+            Some(i) => (&bytes[pos..pos + i], pos + i + 1, true),
+            None => (&bytes[pos..], bytes.len(), false),
+        };
+        let is_last = next >= bytes.len();
+        let text = String::from_utf8_lossy(line);
+        if text.trim().is_empty() {
+            pos = next;
+            if complete {
+                good = pos;
+            }
+            continue;
+        }
+        match serde_json::from_str::<Entry>(&text) {
+            Ok(e) if complete => {
+                entries.push(e);
+                good = next;
+            }
+            // A last line without its newline was cut short, even if it happens to parse.
+            Ok(_) => torn = Some(text.into_owned()),
+            Err(_) if is_last => torn = Some(text.into_owned()),
+            Err(e) => {
+                return Err(JournalError::Corrupt {
+                    path: shown.to_string(),
+                    line: line_no,
+                    message: e.to_string(),
+                });
+            }
+        }
+        pos = next;
+    }
+    Ok((entries, good as u64, torn))
+}
+
+/// `2024-05-01T12:00:00Z` (UTC, seconds).
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let (y, mo, d, h, mi, s) = civil(secs);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// `20240501T120000Z`, for file names and run ids.
+pub fn compact_time(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs();
+    let (y, mo, d, h, mi, s) = civil(secs);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
+/// Seconds since the epoch → (year, month, day, hour, minute, second), UTC.
+fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc == 0 {
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+        if !name.is_empty() {
+            return name;
+        }
+    }
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown-host".into())
+}
+
+/// The operator's user name.
+pub fn user_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_709_210_096); // 2024-02-29T12:34:56Z
+        assert_eq!(rfc3339(t), "2024-02-29T12:34:56Z");
+        assert_eq!(compact_time(t), "20240229T123456Z");
+    }
+
+    #[test]
+    fn names_stay_one_component() {
+        assert_eq!(safe_name("idfdev"), "idfdev");
+        assert_eq!(safe_name("../x"), ".._x");
+        assert_eq!(safe_name(".."), "_");
+        assert_eq!(safe_name("a/b"), "a_b");
+    }
+}

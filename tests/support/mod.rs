@@ -1,0 +1,1426 @@
+//! Shared test doubles: one HTTP/1.1 server on a real 127.0.0.1 socket that plays the
+//! services a maintenance window talks to, speaking their real JSON shapes, with faults:
+//!
+//! - the **Kubernetes API** (`/api/v1/…`, `/apis/apps/v1/…`): namespaces with labels (and the
+//!   automatic `kubernetes.io/metadata.name`), `status.phase`, deletion that sets
+//!   `Terminating` and removes the namespace after a configurable delay (a second delete of a
+//!   terminating namespace answers 409, as a real API server does); deployments whose
+//!   `rollout restart` (PATCH of the pod template annotation) rolls out for a while before
+//!   they are ready again; pods (a Deployment's pods terminate after it is deleted); label
+//!   selectors (`k=v`, `k!=v`, `k`, `!k`, `k in (…)`, `k notin (…)`), field selectors
+//!   (`metadata.name`, `metadata.namespace`, `status.phase`), `limit`/`continue` pages;
+//! - **Argo CD** under `/argo-cd/api/v1/applications`: a sync starts an operation that is
+//!   `Running` for a while, then `Succeeded` (with `status.history`), the app `Synced` and
+//!   (after an optional transient `Degraded`) `Healthy`; a sync during another operation is
+//!   refused with "another operation is already in progress";
+//! - **mobu** under `/mobu/flocks`: 204 / 404, and a redirect to a login page for a bad
+//!   token (or on demand);
+//! - **hub health** at `<route>/hub/health`.
+//!
+//! Faults: a status on a named request (`fail`, for some number of times), per-request
+//! latency, busy Argo CD applications, mobu redirects. Every request is recorded, and the
+//! highest number of namespace deletions in flight at once is tracked.
+//!
+//! Also here: `Recorder`, an `Operator` that answers yes and records what it was told.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+pub const KUBE_TOKEN: &str = "kube-token-0123456789-DoNotPrint";
+pub const ARGOCD_TOKEN: &str = "argocd-token-0123456789-DoNotPrint";
+pub const MOBU_TOKEN: &str = "mobu-token-0123456789-DoNotPrint";
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// The path, percent-decoded, without the query.
+    pub path: String,
+    /// The query parameters, decoded.
+    pub query: BTreeMap<String, String>,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+impl Request {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+struct Fault {
+    method: String,
+    path: String,
+    status: u16,
+    remaining: usize,
+}
+
+struct Ns {
+    labels: BTreeMap<String, String>,
+    created: String,
+    deleted: Option<(Instant, String)>,
+    uid: u64,
+}
+
+struct Deploy {
+    replicas: i64,
+    generation: i64,
+    selector: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    rollout_started: Option<Instant>,
+}
+
+struct Pod {
+    namespace: String,
+    labels: BTreeMap<String, String>,
+    deleted: Option<(Instant, String)>,
+}
+
+struct Op {
+    phase: String,
+    started_at: String,
+    finished_at: Option<String>,
+    message: String,
+    ends: Instant,
+    /// Started by someone else (`argocd_busy`): its end changes nothing in the app.
+    foreign: bool,
+    prune: bool,
+}
+
+struct App {
+    sync: String,
+    health: String,
+    op: Option<Op>,
+    history: Vec<(i64, String)>,
+    degraded_until: Option<Instant>,
+    /// Applications this one creates (an app-of-apps) or prunes when synced.
+    creates: Vec<String>,
+    prunes: Vec<String>,
+}
+
+struct Route {
+    status: u16,
+    healthy_at: Option<Instant>,
+}
+
+struct World {
+    namespaces: BTreeMap<String, Ns>,
+    deployments: BTreeMap<(String, String), Deploy>,
+    pods: BTreeMap<String, Pod>,
+    apps: BTreeMap<String, App>,
+    flocks: BTreeSet<String>,
+    routes: BTreeMap<String, Route>,
+    faults: Vec<Fault>,
+    requests: Vec<Request>,
+    latency: Duration,
+    terminating_for: Duration,
+    rollout_for: Duration,
+    operation_for: Duration,
+    degraded_for: Duration,
+    busy_status: u16,
+    mobu_redirect: bool,
+    require_tokens: bool,
+    in_flight_deletes: usize,
+    max_in_flight_deletes: usize,
+    next_uid: u64,
+    resource_version: u64,
+}
+
+/// The server. Cloning shares it.
+#[derive(Clone)]
+pub struct Platform {
+    pub url: String,
+    world: Arc<Mutex<World>>,
+    stop: Arc<AtomicBool>,
+}
+
+fn now_text() -> String {
+    rfc3339(SystemTime::now())
+}
+
+/// `2026-11-21T06:17:46Z`, as Kubernetes and Argo CD write times (whole seconds).
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Platform {
+    /// Starts the server on 127.0.0.1 (any free port). Tokens are required (`KUBE_TOKEN`,
+    /// `ARGOCD_TOKEN`, `MOBU_TOKEN`) unless `require_tokens(false)`.
+    pub fn start() -> Platform {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let world = Arc::new(Mutex::new(World {
+            namespaces: BTreeMap::new(),
+            deployments: BTreeMap::new(),
+            pods: BTreeMap::new(),
+            apps: BTreeMap::new(),
+            flocks: BTreeSet::new(),
+            routes: BTreeMap::new(),
+            faults: Vec::new(),
+            requests: Vec::new(),
+            latency: Duration::ZERO,
+            terminating_for: Duration::from_millis(100),
+            rollout_for: Duration::from_millis(200),
+            operation_for: Duration::from_millis(200),
+            degraded_for: Duration::ZERO,
+            busy_status: 400,
+            mobu_redirect: false,
+            require_tokens: true,
+            in_flight_deletes: 0,
+            max_in_flight_deletes: 0,
+            next_uid: 1,
+            resource_version: 1000,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (w, s) = (world.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let w = w.clone();
+                std::thread::spawn(move || serve(stream, &w));
+            }
+        });
+        Platform { url, world, stop }
+    }
+
+    fn w(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Argo CD's root, as Phalanx serves it.
+    pub fn argocd_url(&self) -> String {
+        format!("{}/argo-cd", self.url)
+    }
+
+    pub fn mobu_url(&self) -> String {
+        format!("{}/mobu", self.url)
+    }
+
+    // --- settings and faults ----------------------------------------------------------------
+
+    /// Every request waits this long before it is answered.
+    pub fn latency(&self, d: Duration) {
+        self.w().latency = d;
+    }
+
+    /// How long a deleted namespace (or pod) stays `Terminating`.
+    pub fn terminating_for(&self, d: Duration) {
+        self.w().terminating_for = d;
+    }
+
+    /// How long a restarted Deployment rolls out.
+    pub fn rollout_for(&self, d: Duration) {
+        self.w().rollout_for = d;
+    }
+
+    /// How long an Argo CD sync operation runs.
+    pub fn operation_for(&self, d: Duration) {
+        self.w().operation_for = d;
+    }
+
+    /// After a sync, the application is `Degraded` this long before `Healthy`.
+    pub fn degraded_for(&self, d: Duration) {
+        self.w().degraded_for = d;
+    }
+
+    pub fn require_tokens(&self, on: bool) {
+        self.w().require_tokens = on;
+    }
+
+    /// Answers the next `times` requests `method path` (the path without query) with
+    /// `status` and the service's error shape.
+    pub fn fail(&self, method: &str, path: &str, status: u16, times: usize) {
+        self.w().faults.push(Fault {
+            method: method.into(),
+            path: path.into(),
+            status,
+            remaining: times,
+        });
+    }
+
+    /// mobu redirects every request to its login page, as Gafaelfawr does for a bad token.
+    pub fn mobu_redirects(&self, on: bool) {
+        self.w().mobu_redirect = on;
+    }
+
+    /// The status Argo CD refuses a sync with while another operation runs (400 or 409).
+    pub fn busy_status(&self, status: u16) {
+        self.w().busy_status = status;
+    }
+
+    // --- Kubernetes ---------------------------------------------------------------------------
+
+    pub fn add_namespace(&self, name: &str, extra_labels: &[(&str, &str)]) {
+        let mut w = self.w();
+        let mut l = labels(extra_labels);
+        l.insert("kubernetes.io/metadata.name".into(), name.into());
+        let uid = w.next_uid;
+        w.next_uid += 1;
+        w.namespaces.insert(
+            name.into(),
+            Ns {
+                labels: l,
+                created: "2026-11-01T09:00:00Z".into(),
+                deleted: None,
+                uid,
+            },
+        );
+    }
+
+    /// A namespace already `Terminating` (removed after `terminating_for`).
+    pub fn add_terminating_namespace(&self, name: &str, extra_labels: &[(&str, &str)]) {
+        self.add_namespace(name, extra_labels);
+        self.w().namespaces.get_mut(name).unwrap().deleted = Some((Instant::now(), now_text()));
+    }
+
+    /// Names and phases of the namespaces that exist now.
+    pub fn namespaces(&self) -> Vec<(String, String)> {
+        let mut w = self.w();
+        sweep(&mut w);
+        w.namespaces
+            .iter()
+            .map(|(n, ns)| {
+                let phase = if ns.deleted.is_some() {
+                    "Terminating"
+                } else {
+                    "Active"
+                };
+                (n.clone(), phase.to_string())
+            })
+            .collect()
+    }
+
+    pub fn namespace_names(&self) -> Vec<String> {
+        self.namespaces().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// A Deployment with `replicas` ready pods labelled `selector`.
+    pub fn add_deployment(&self, ns: &str, name: &str, replicas: i64, selector: &[(&str, &str)]) {
+        let mut w = self.w();
+        let sel = labels(selector);
+        for i in 0..replicas {
+            w.pods.insert(
+                format!("{name}-7d9f8c-{i}"),
+                Pod {
+                    namespace: ns.into(),
+                    labels: sel.clone(),
+                    deleted: None,
+                },
+            );
+        }
+        w.deployments.insert(
+            (ns.into(), name.into()),
+            Deploy {
+                replicas,
+                generation: 1,
+                selector: sel,
+                annotations: BTreeMap::new(),
+                rollout_started: None,
+            },
+        );
+    }
+
+    pub fn has_deployment(&self, ns: &str, name: &str) -> bool {
+        self.w()
+            .deployments
+            .contains_key(&(ns.to_string(), name.to_string()))
+    }
+
+    /// The pod template's annotations of a Deployment.
+    pub fn deployment_annotations(&self, ns: &str, name: &str) -> BTreeMap<String, String> {
+        self.w()
+            .deployments
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|d| d.annotations.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn deployment_generation(&self, ns: &str, name: &str) -> Option<i64> {
+        self.w()
+            .deployments
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|d| d.generation)
+    }
+
+    /// Pods that exist now in `ns`.
+    pub fn pod_names(&self, ns: &str) -> Vec<String> {
+        let mut w = self.w();
+        sweep(&mut w);
+        w.pods
+            .iter()
+            .filter(|(_, p)| p.namespace == ns)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// The most namespace deletions that were in flight at once.
+    pub fn max_concurrent_deletes(&self) -> usize {
+        self.w().max_in_flight_deletes
+    }
+
+    // --- Argo CD -----------------------------------------------------------------------------
+
+    /// An application with a finished earlier sync (history id 1).
+    pub fn add_app(&self, name: &str, sync: &str, health: &str) {
+        self.w().apps.insert(
+            name.into(),
+            App {
+                sync: sync.into(),
+                health: health.into(),
+                op: Some(Op {
+                    phase: "Succeeded".into(),
+                    started_at: "2026-11-20T10:00:00Z".into(),
+                    finished_at: Some("2026-11-20T10:00:04Z".into()),
+                    message: "successfully synced (all tasks run)".into(),
+                    ends: Instant::now(),
+                    foreign: false,
+                    prune: false,
+                }),
+                history: vec![(1, "2026-11-20T10:00:04Z".into())],
+                degraded_until: None,
+                creates: Vec::new(),
+                prunes: Vec::new(),
+            },
+        );
+    }
+
+    /// When `parent` is synced it creates `child` (an app-of-apps), OutOfSync and Missing.
+    pub fn app_creates(&self, parent: &str, child: &str) {
+        if let Some(a) = self.w().apps.get_mut(parent) {
+            a.creates.push(child.into());
+        }
+    }
+
+    /// When `parent` is synced with prune it deletes `child`.
+    pub fn app_prunes(&self, parent: &str, child: &str) {
+        if let Some(a) = self.w().apps.get_mut(parent) {
+            a.prunes.push(child.into());
+        }
+    }
+
+    /// Someone else's operation runs on `app` for `d`: syncs are refused meanwhile.
+    pub fn argocd_busy(&self, app: &str, d: Duration) {
+        let mut w = self.w();
+        if let Some(a) = w.apps.get_mut(app) {
+            a.op = Some(Op {
+                phase: "Running".into(),
+                started_at: "2026-11-20T11:00:00Z".into(),
+                finished_at: None,
+                message: "waiting for completion of hook batch/Job/pre-sync".into(),
+                ends: Instant::now() + d,
+                foreign: true,
+                prune: false,
+            });
+        }
+    }
+
+    pub fn has_app(&self, name: &str) -> bool {
+        self.w().apps.contains_key(name)
+    }
+
+    /// `(sync, health, last operation phase)`.
+    pub fn app_state(&self, name: &str) -> Option<(String, String, String)> {
+        let mut w = self.w();
+        sweep(&mut w);
+        w.apps.get(name).map(|a| {
+            (
+                a.sync.clone(),
+                a.health.clone(),
+                a.op.as_ref().map(|o| o.phase.clone()).unwrap_or_default(),
+            )
+        })
+    }
+
+    /// Makes an application OutOfSync (someone changed its manifests or deleted a resource).
+    pub fn app_out_of_sync(&self, name: &str) {
+        if let Some(a) = self.w().apps.get_mut(name) {
+            a.sync = "OutOfSync".into();
+        }
+    }
+
+    // --- mobu and hubs -----------------------------------------------------------------------
+
+    pub fn add_flock(&self, name: &str) {
+        self.w().flocks.insert(name.into());
+    }
+
+    pub fn flocks(&self) -> Vec<String> {
+        self.w().flocks.iter().cloned().collect()
+    }
+
+    /// The hub on `route` answers `status` now.
+    pub fn route_status(&self, route: &str, status: u16) {
+        self.w().routes.insert(
+            route.into(),
+            Route {
+                status,
+                healthy_at: None,
+            },
+        );
+    }
+
+    /// The hub on `route` answers 503 for `d`, then 200.
+    pub fn route_healthy_after(&self, route: &str, d: Duration) {
+        self.w().routes.insert(
+            route.into(),
+            Route {
+                status: 503,
+                healthy_at: Some(Instant::now() + d),
+            },
+        );
+    }
+
+    // --- the record --------------------------------------------------------------------------
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.w().requests.clone()
+    }
+
+    pub fn count(&self, method: &str, path: &str) -> usize {
+        self.w()
+            .requests
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .count()
+    }
+
+    /// Requests other than GET.
+    pub fn mutations(&self) -> Vec<String> {
+        self.w()
+            .requests
+            .iter()
+            .filter(|r| r.method != "GET")
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+
+    pub fn clear_requests(&self) {
+        self.w().requests.clear();
+    }
+
+    /// A kubeconfig whose current context `name` points at this server with `KUBE_TOKEN`.
+    pub fn kubeconfig(&self, name: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: {name}\nclusters:\n  - name: {name}\n    cluster:\n      server: {}\ncontexts:\n  - name: {name}\n    context:\n      cluster: {name}\n      user: {name}-admin\nusers:\n  - name: {name}-admin\n    user:\n      token: {KUBE_TOKEN}\n",
+            self.url
+        )
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.stop) == 2 {
+            // The last handle (plus the accept thread's): stop accepting.
+            self.stop.store(true, Ordering::SeqCst);
+            let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time passes: terminations finish, rollouts complete, operations end.
+
+fn sweep(w: &mut World) {
+    let now = Instant::now();
+    let tf = w.terminating_for;
+    let gone: Vec<String> = w
+        .namespaces
+        .iter()
+        .filter(|(_, ns)| ns.deleted.as_ref().is_some_and(|(t, _)| now >= *t + tf))
+        .map(|(n, _)| n.clone())
+        .collect();
+    for n in &gone {
+        w.namespaces.remove(n);
+        w.pods.retain(|_, p| &p.namespace != n);
+        w.deployments.retain(|(ns, _), _| ns != n);
+    }
+    w.pods
+        .retain(|_, p| p.deleted.as_ref().is_none_or(|(t, _)| now < *t + tf));
+    let rf = w.rollout_for;
+    let mut rolled = Vec::new();
+    for ((ns, name), d) in w.deployments.iter_mut() {
+        if d.rollout_started.is_some_and(|t| now >= t + rf) {
+            d.rollout_started = None;
+            rolled.push((
+                ns.clone(),
+                name.clone(),
+                d.replicas,
+                d.generation,
+                d.selector.clone(),
+            ));
+        }
+    }
+    for (ns, name, replicas, generation, selector) in rolled {
+        w.pods
+            .retain(|_, p| !(p.namespace == ns && matches(&selector, &p.labels)));
+        for i in 0..replicas {
+            w.pods.insert(
+                format!("{name}-{generation:x}f{i}"),
+                Pod {
+                    namespace: ns.clone(),
+                    labels: selector.clone(),
+                    deleted: None,
+                },
+            );
+        }
+    }
+    let degraded_for = w.degraded_for;
+    let mut created = Vec::new();
+    let mut pruned = Vec::new();
+    for a in w.apps.values_mut() {
+        if let Some(op) = a.op.as_mut() {
+            if op.phase == "Running" && now >= op.ends {
+                op.phase = "Succeeded".into();
+                op.finished_at = Some(now_text());
+                op.message = "successfully synced (all tasks run)".into();
+                if !op.foreign {
+                    let id = a.history.last().map(|h| h.0).unwrap_or(0) + 1;
+                    a.history.push((id, now_text()));
+                    a.sync = "Synced".into();
+                    if degraded_for > Duration::ZERO {
+                        a.health = "Degraded".into();
+                        a.degraded_until = Some(now + degraded_for);
+                    } else {
+                        a.health = "Healthy".into();
+                    }
+                    created.extend(a.creates.clone());
+                    if op.prune {
+                        pruned.extend(a.prunes.clone());
+                    }
+                }
+            }
+        }
+        if a.degraded_until.is_some_and(|t| now >= t) {
+            a.degraded_until = None;
+            a.health = "Healthy".into();
+        }
+    }
+    for c in created {
+        w.apps.entry(c).or_insert_with(|| App {
+            sync: "OutOfSync".into(),
+            health: "Missing".into(),
+            op: None,
+            history: Vec::new(),
+            degraded_until: None,
+            creates: Vec::new(),
+            prunes: Vec::new(),
+        });
+    }
+    for p in pruned {
+        w.apps.remove(&p);
+    }
+    for r in w.routes.values_mut() {
+        if r.healthy_at.is_some_and(|t| now >= t) {
+            r.healthy_at = None;
+            r.status = 200;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP/1.1
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => out.push(b),
+                    Err(_) => out.extend_from_slice(&bytes[i..i + 3]),
+                }
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Request, bool)> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let target = parts.next()?.to_string();
+    let mut headers = BTreeMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).ok()? == 0 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let mut body = Vec::new();
+    if headers
+        .get("transfer-encoding")
+        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+    {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).ok()?;
+            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0; n + 2];
+            reader.read_exact(&mut chunk).ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        body = vec![0; len];
+        reader.read_exact(&mut body).ok()?;
+    }
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let query = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect();
+    let close = headers
+        .get("connection")
+        .is_some_and(|c| c.eq_ignore_ascii_case("close"));
+    Some((
+        Request {
+            method,
+            path: decode(path),
+            query,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        },
+        close,
+    ))
+}
+
+struct Answer {
+    status: u16,
+    body: String,
+    location: Option<String>,
+    content_type: &'static str,
+}
+
+fn answer(status: u16, v: Value) -> Answer {
+    Answer {
+        status,
+        body: if status == 204 {
+            String::new()
+        } else {
+            v.to_string()
+        },
+        location: None,
+        content_type: "application/json",
+    }
+}
+
+fn serve(stream: TcpStream, world: &Arc<Mutex<World>>) {
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut stream = stream;
+    let _ = stream.set_nodelay(true);
+    while let Some((req, close)) = read_request(&mut reader) {
+        let is_ns_delete = req.method == "DELETE" && req.path.starts_with("/api/v1/namespaces/");
+        let latency = {
+            let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+            w.requests.push(req.clone());
+            if is_ns_delete {
+                w.in_flight_deletes += 1;
+                w.max_in_flight_deletes = w.max_in_flight_deletes.max(w.in_flight_deletes);
+            }
+            w.latency
+        };
+        if !latency.is_zero() {
+            std::thread::sleep(latency);
+        }
+        let a = {
+            let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+            if is_ns_delete {
+                w.in_flight_deletes -= 1;
+            }
+            sweep(&mut w);
+            route(&mut w, &req)
+        };
+        let reason = match a.status {
+            200 => "OK",
+            201 => "Created",
+            202 => "Accepted",
+            204 => "No Content",
+            302 => "Found",
+            307 => "Temporary Redirect",
+            400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            409 => "Conflict",
+            500 => "Internal Server Error",
+            503 => "Service Unavailable",
+            _ => "Whatever",
+        };
+        let mut head = format!("HTTP/1.1 {} {reason}\r\n", a.status);
+        if let Some(l) = &a.location {
+            head.push_str(&format!("Location: {l}\r\n"));
+        }
+        if a.status != 204 {
+            head.push_str(&format!(
+                "Content-Type: {}\r\nContent-Length: {}\r\n",
+                a.content_type,
+                a.body.len()
+            ));
+        }
+        head.push_str(if close {
+            "Connection: close\r\n\r\n"
+        } else {
+            "Connection: keep-alive\r\n\r\n"
+        });
+        // One write: a head and a body in two small segments would meet Nagle's algorithm
+        // and the client's delayed ACK (40 ms a response).
+        head.push_str(&a.body);
+        if stream.write_all(head.as_bytes()).is_err() || stream.flush().is_err() || close {
+            return;
+        }
+    }
+}
+
+fn route(w: &mut World, req: &Request) -> Answer {
+    let path = req.path.as_str();
+    // Injected faults first.
+    if let Some(f) = w
+        .faults
+        .iter_mut()
+        .find(|f| f.remaining > 0 && f.method == req.method && f.path == path)
+    {
+        f.remaining -= 1;
+        let status = f.status;
+        return fault_answer(path, status);
+    }
+    let bearer = req
+        .headers
+        .get("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_string();
+    if let Some(rest) = path.strip_prefix("/argo-cd/api/v1/applications/") {
+        if w.require_tokens && bearer != ARGOCD_TOKEN {
+            return answer(
+                401,
+                json!({"error": "invalid session: token signature is invalid", "code": 16, "message": "invalid session: token signature is invalid"}),
+            );
+        }
+        return argocd(w, req, rest);
+    }
+    if let Some(rest) = path.strip_prefix("/mobu/flocks/") {
+        if w.mobu_redirect || (w.require_tokens && bearer != MOBU_TOKEN) {
+            return Answer {
+                status: 307,
+                body: String::new(),
+                location: Some(format!("/login?rd=https%3A%2F%2Fexample.org{path}")),
+                content_type: "text/html",
+            };
+        }
+        return mobu(w, req, rest);
+    }
+    if let Some(route) = path.strip_suffix("/hub/health") {
+        let status = w.routes.get(route).map(|r| r.status).unwrap_or(404);
+        return Answer {
+            status,
+            body: if status == 200 {
+                "{}".into()
+            } else {
+                format!("<html><body>{status}</body></html>")
+            },
+            location: None,
+            content_type: if status == 200 {
+                "application/json"
+            } else {
+                "text/html"
+            },
+        };
+    }
+    if path.starts_with("/api/") || path.starts_with("/apis/") {
+        if w.require_tokens && bearer != KUBE_TOKEN {
+            return status_answer(401, "Unauthorized", "Unauthorized");
+        }
+        return kube(w, req);
+    }
+    answer(404, json!({"message": "no such service in the double"}))
+}
+
+fn fault_answer(path: &str, status: u16) -> Answer {
+    if path.starts_with("/api") {
+        let (reason, message) = match status {
+            409 => (
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {}: the object has been modified; please apply your changes to the latest version and try again",
+                    path.rsplit('/').next().unwrap_or("")
+                ),
+            ),
+            429 => (
+                "TooManyRequests",
+                "the server has received too many requests and has asked us to try again later"
+                    .into(),
+            ),
+            500 => (
+                "InternalError",
+                "Internal error occurred: injected fault".into(),
+            ),
+            503 => (
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request".into(),
+            ),
+            _ => ("Unknown", format!("injected fault {status}")),
+        };
+        return status_answer(status, reason, &message);
+    }
+    if path.starts_with("/argo-cd") {
+        return answer(
+            status,
+            json!({"error": "injected fault", "code": 13, "message": "injected fault"}),
+        );
+    }
+    answer(
+        status,
+        json!({"detail": [{"msg": "injected fault", "type": "fault"}]}),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kubernetes
+
+fn status_answer(code: u16, reason: &str, message: &str) -> Answer {
+    answer(
+        code,
+        json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        }),
+    )
+}
+
+fn not_found(kind: &str, name: &str) -> Answer {
+    status_answer(404, "NotFound", &format!("{kind} \"{name}\" not found"))
+}
+
+/// Whether `labels` satisfy a label selector.
+fn matches_selector(selector: &str, labels: &BTreeMap<String, String>) -> bool {
+    // Split on commas outside parentheses.
+    let mut terms = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in selector.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                terms.push(&selector[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    terms.push(&selector[start..]);
+    terms
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .all(|t| {
+            let set = |s: &str| -> Vec<String> {
+                s.trim()
+                    .trim_start_matches('(')
+                    .trim_end_matches(')')
+                    .split(',')
+                    .map(|x| x.trim().to_string())
+                    .collect()
+            };
+            if let Some((k, v)) = t.split_once(" notin ") {
+                return labels.get(k.trim()).is_none_or(|x| !set(v).contains(x));
+            }
+            if let Some((k, v)) = t.split_once(" in ") {
+                return labels.get(k.trim()).is_some_and(|x| set(v).contains(x));
+            }
+            if let Some((k, v)) = t.split_once("!=") {
+                return labels.get(k.trim()).map(String::as_str) != Some(v.trim());
+            }
+            if let Some((k, v)) = t.split_once("==").or_else(|| t.split_once('=')) {
+                return labels.get(k.trim()).map(String::as_str) == Some(v.trim());
+            }
+            if let Some(k) = t.strip_prefix('!') {
+                return !labels.contains_key(k.trim());
+            }
+            labels.contains_key(t)
+        })
+}
+
+fn matches(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// Whether an object's fields satisfy a field selector.
+fn matches_fields(selector: &str, fields: &BTreeMap<&str, String>) -> Result<bool, String> {
+    for t in selector.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (k, v, neg) = if let Some((k, v)) = t.split_once("!=") {
+            (k, v, true)
+        } else if let Some((k, v)) = t.split_once("==").or_else(|| t.split_once('=')) {
+            (k, v, false)
+        } else {
+            return Err(format!("invalid field selector term \"{t}\""));
+        };
+        let Some(actual) = fields.get(k.trim()) else {
+            return Err(format!("field label not supported: {}", k.trim()));
+        };
+        if (actual == v.trim()) == neg {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn rv(w: &mut World) -> String {
+    w.resource_version += 1;
+    w.resource_version.to_string()
+}
+
+fn ns_json(name: &str, ns: &Ns, rv: &str) -> Value {
+    let mut meta = json!({
+        "name": name,
+        "uid": format!("6f1c2a9e-0000-4000-8000-{:012x}", ns.uid),
+        "resourceVersion": rv,
+        "creationTimestamp": ns.created,
+        "labels": ns.labels,
+    });
+    let phase = if let Some((_, at)) = &ns.deleted {
+        meta["deletionTimestamp"] = json!(at);
+        "Terminating"
+    } else {
+        "Active"
+    };
+    json!({
+        "kind": "Namespace",
+        "apiVersion": "v1",
+        "metadata": meta,
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": phase},
+    })
+}
+
+fn deploy_json(ns: &str, name: &str, d: &Deploy, rollout_for: Duration) -> Value {
+    let (observed, status_replicas, updated, ready) = match d.rollout_started {
+        Some(t) => {
+            let elapsed = t.elapsed();
+            let observed = if elapsed < rollout_for / 3 {
+                d.generation - 1
+            } else {
+                d.generation
+            };
+            (
+                observed,
+                d.replicas + 1,
+                (d.replicas - 1).max(0),
+                d.replicas,
+            )
+        }
+        None => (d.generation, d.replicas, d.replicas, d.replicas),
+    };
+    json!({
+        "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "metadata": {"name": name, "namespace": ns, "generation": d.generation, "labels": d.selector},
+        "spec": {
+            "replicas": d.replicas,
+            "selector": {"matchLabels": d.selector},
+            "template": {
+                "metadata": {"labels": d.selector, "annotations": d.annotations},
+                "spec": {"containers": [{"name": name, "image": format!("ghcr.io/lsst-sqre/{name}:1.0.0")}]},
+            },
+        },
+        "status": {
+            "observedGeneration": observed,
+            "replicas": status_replicas,
+            "updatedReplicas": updated,
+            "readyReplicas": ready,
+            "availableReplicas": ready,
+        },
+    })
+}
+
+fn pod_json(name: &str, p: &Pod) -> Value {
+    let mut meta = json!({"name": name, "namespace": p.namespace, "labels": p.labels});
+    if let Some((_, at)) = &p.deleted {
+        meta["deletionTimestamp"] = json!(at);
+    }
+    json!({
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": meta,
+        "status": {"phase": "Running", "containerStatuses": [{"name": "main", "ready": p.deleted.is_none()}]},
+    })
+}
+
+/// `limit` / `continue` over a sorted list.
+fn page(items: Vec<Value>, req: &Request, kind: &str, rv: String) -> Answer {
+    let start: usize = req
+        .query
+        .get("continue")
+        .and_then(|c| c.strip_prefix("page-"))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let limit: usize = req
+        .query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
+    let end = start.saturating_add(limit).min(items.len());
+    let mut meta = json!({"resourceVersion": rv});
+    if end < items.len() {
+        meta["continue"] = json!(format!("page-{end}"));
+        meta["remainingItemCount"] = json!(items.len() - end);
+    }
+    answer(
+        200,
+        json!({
+            "kind": kind,
+            "apiVersion": "v1",
+            "metadata": meta,
+            "items": items.get(start..end).unwrap_or(&[]),
+        }),
+    )
+}
+
+fn kube(w: &mut World, req: &Request) -> Answer {
+    let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    let label_sel = req.query.get("labelSelector").cloned().unwrap_or_default();
+    let field_sel = req.query.get("fieldSelector").cloned().unwrap_or_default();
+    match (req.method.as_str(), segs.as_slice()) {
+        ("GET", ["api", "v1", "namespaces"]) => {
+            let rv = rv(w);
+            let mut items = Vec::new();
+            for (name, ns) in &w.namespaces {
+                if !matches_selector(&label_sel, &ns.labels) {
+                    continue;
+                }
+                let phase = if ns.deleted.is_some() {
+                    "Terminating"
+                } else {
+                    "Active"
+                };
+                let fields = BTreeMap::from([
+                    ("metadata.name", name.clone()),
+                    ("status.phase", phase.to_string()),
+                ]);
+                match matches_fields(&field_sel, &fields) {
+                    Ok(true) => items.push(ns_json(name, ns, &rv)),
+                    Ok(false) => {}
+                    Err(e) => return status_answer(400, "BadRequest", &e),
+                }
+            }
+            page(items, req, "NamespaceList", rv)
+        }
+        ("GET", ["api", "v1", "namespaces", name]) => match w.namespaces.get(*name) {
+            Some(ns) => {
+                let rv = (w.resource_version).to_string();
+                answer(200, ns_json(name, ns, &rv))
+            }
+            None => not_found("namespaces", name),
+        },
+        ("DELETE", ["api", "v1", "namespaces", name]) => {
+            let rv = rv(w);
+            match w.namespaces.get_mut(*name) {
+                None => not_found("namespaces", name),
+                Some(ns) if ns.deleted.is_some() => status_answer(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Operation cannot be fulfilled on namespaces \"{name}\": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system."
+                    ),
+                ),
+                Some(ns) => {
+                    ns.deleted = Some((Instant::now(), now_text()));
+                    let v = ns_json(name, ns, &rv);
+                    answer(200, v)
+                }
+            }
+        }
+        ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
+            let rv = rv(w);
+            let mut items = Vec::new();
+            for (name, p) in &w.pods {
+                if p.namespace != *ns || !matches_selector(&label_sel, &p.labels) {
+                    continue;
+                }
+                let fields = BTreeMap::from([
+                    ("metadata.name", name.clone()),
+                    ("metadata.namespace", p.namespace.clone()),
+                    ("status.phase", "Running".to_string()),
+                ]);
+                match matches_fields(&field_sel, &fields) {
+                    Ok(true) => items.push(pod_json(name, p)),
+                    Ok(false) => {}
+                    Err(e) => return status_answer(400, "BadRequest", &e),
+                }
+            }
+            page(items, req, "PodList", rv)
+        }
+        (m, ["apis", "apps", "v1", "namespaces", ns, "deployments", name]) => {
+            let key = (ns.to_string(), name.to_string());
+            let rollout_for = w.rollout_for;
+            match m {
+                "GET" => match w.deployments.get(&key) {
+                    Some(d) => answer(200, deploy_json(ns, name, d, rollout_for)),
+                    None => not_found("deployments.apps", name),
+                },
+                "DELETE" => match w.deployments.remove(&key) {
+                    Some(d) => {
+                        let at = now_text();
+                        for p in w.pods.values_mut() {
+                            if p.namespace == *ns
+                                && matches(&d.selector, &p.labels)
+                                && p.deleted.is_none()
+                            {
+                                p.deleted = Some((Instant::now(), at.clone()));
+                            }
+                        }
+                        answer(
+                            200,
+                            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "group": "apps", "kind": "deployments", "uid": "0f0e"}}),
+                        )
+                    }
+                    None => not_found("deployments.apps", name),
+                },
+                "PATCH" => {
+                    let ct = req.headers.get("content-type").cloned().unwrap_or_default();
+                    if !ct.starts_with("application/strategic-merge-patch+json")
+                        && !ct.starts_with("application/merge-patch+json")
+                    {
+                        return status_answer(
+                            415,
+                            "UnsupportedMediaType",
+                            &format!(
+                                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})"
+                            ),
+                        );
+                    }
+                    let Some(d) = w.deployments.get_mut(&key) else {
+                        return not_found("deployments.apps", name);
+                    };
+                    let patch = req.json();
+                    if let Some(ann) = patch
+                        .pointer("/spec/template/metadata/annotations")
+                        .and_then(Value::as_object)
+                    {
+                        let mut changed = false;
+                        for (k, v) in ann {
+                            let v = v.as_str().unwrap_or("").to_string();
+                            if d.annotations.get(k) != Some(&v) {
+                                d.annotations.insert(k.clone(), v);
+                                changed = true;
+                            }
+                        }
+                        if changed {
+                            d.generation += 1;
+                            d.rollout_started = Some(Instant::now());
+                        }
+                    }
+                    answer(200, deploy_json(ns, name, d, rollout_for))
+                }
+                _ => status_answer(405, "MethodNotAllowed", "method not allowed"),
+            }
+        }
+        _ => status_answer(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argo CD
+
+fn app_json(name: &str, a: &App) -> Value {
+    let mut status = json!({
+        "sync": {"status": a.sync, "revision": "3f1c2a9e"},
+        "health": {"status": a.health},
+        "history": a.history.iter().map(|(id, at)| json!({"id": id, "revision": "3f1c2a9e", "deployedAt": at, "deployStartedAt": at})).collect::<Vec<_>>(),
+    });
+    if let Some(op) = &a.op {
+        let mut st = json!({
+            "operation": {"sync": {"revision": "3f1c2a9e", "prune": op.prune}, "initiatedBy": {"username": "admin"}},
+            "phase": op.phase,
+            "message": op.message,
+            "startedAt": op.started_at,
+        });
+        if let Some(f) = &op.finished_at {
+            st["finishedAt"] = json!(f);
+        }
+        status["operationState"] = st;
+    }
+    json!({
+        "metadata": {"name": name, "namespace": "argocd"},
+        "spec": {"project": "default", "destination": {"namespace": name, "server": "https://kubernetes.default.svc"}},
+        "status": status,
+    })
+}
+
+fn argocd(w: &mut World, req: &Request, rest: &str) -> Answer {
+    let (name, action) = rest.split_once('/').unwrap_or((rest, ""));
+    let missing = || {
+        let m = format!("applications.argoproj.io \"{name}\" not found");
+        answer(404, json!({"error": m, "code": 5, "message": m}))
+    };
+    match (req.method.as_str(), action) {
+        ("GET", "") => match w.apps.get(name) {
+            Some(a) => answer(200, app_json(name, a)),
+            None => missing(),
+        },
+        ("POST", "sync") => {
+            let busy = w.busy_status;
+            let ends = Instant::now() + w.operation_for;
+            let Some(a) = w.apps.get_mut(name) else {
+                return missing();
+            };
+            if a.op.as_ref().is_some_and(|o| o.phase == "Running") {
+                let m = "another operation is already in progress";
+                return answer(busy, json!({"error": m, "code": 9, "message": m}));
+            }
+            let prune = req.json().get("prune").and_then(Value::as_bool) == Some(true);
+            a.op = Some(Op {
+                phase: "Running".into(),
+                started_at: now_text(),
+                finished_at: None,
+                message: "waiting for healthy state of apps/Deployment/hub".into(),
+                ends,
+                foreign: false,
+                prune,
+            });
+            a.health = "Progressing".into();
+            answer(200, app_json(name, a))
+        }
+        _ => answer(
+            404,
+            json!({"error": "Not Found", "code": 5, "message": "Not Found"}),
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// mobu
+
+fn mobu(w: &mut World, req: &Request, name: &str) -> Answer {
+    let missing = || {
+        answer(
+            404,
+            json!({"detail": [{"loc": ["path", "flock"], "msg": format!("Flock {name} not found"), "type": "not_found"}]}),
+        )
+    };
+    match req.method.as_str() {
+        "GET" if w.flocks.contains(name) => answer(
+            200,
+            json!({"name": name, "config": {"name": name, "count": 1, "business": {"type": "NotebookRunner"}}, "monkeys": []}),
+        ),
+        "DELETE" if w.flocks.remove(name) => answer(204, Value::Null),
+        "GET" | "DELETE" => missing(),
+        _ => answer(405, json!({"detail": "Method Not Allowed"})),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// An operator for tests.
+
+/// Answers every confirmation with `answer` and records what it was told.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    pub answer: bool,
+    pub questions: Vec<String>,
+    pub said: Vec<String>,
+    pub progress: Vec<(String, u64, u64, String)>,
+}
+
+impl Recorder {
+    pub fn yes() -> Recorder {
+        Recorder {
+            answer: true,
+            ..Recorder::default()
+        }
+    }
+}
+
+impl gitops_migrate::runtime::Operator for Recorder {
+    fn confirm(&mut self, question: &str) -> bool {
+        self.questions.push(question.to_string());
+        self.answer
+    }
+
+    fn progress(&mut self, step: &str, done: u64, total: u64, message: &str) {
+        self.progress
+            .push((step.to_string(), done, total, message.to_string()));
+    }
+
+    fn say(&mut self, line: &str) {
+        self.said.push(line.to_string());
+    }
+}
