@@ -14,16 +14,19 @@
 //! ```
 //!
 //! Defaults come from the environment file: `https://<fqdn>/argo-cd`, `https://<fqdn>/mobu`,
-//! `vaultUrl`, `vaultPathPrefix`, and the token variables `ARGOCD_TOKEN`, `MOBU_TOKEN`,
-//! `VAULT_TOKEN`. Tokens are never stored here and never given as arguments: they are read
+//! `https://<fqdn>` (the hubs' health), `vaultUrl`, `vaultPathPrefix`, and the token variables
+//! `ARGOCD_TOKEN`, `MOBU_TOKEN`, `VAULT_TOKEN`. `poll_interval_ms` and `sync_settle_ms` (whole
+//! numbers) shorten the steps' waits, for tests against doubles. Tokens are never stored here and never given as arguments: they are read
 //! from the named environment variable, else from the file named by `<service>_token_file`.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use toml_edit::{DocumentMut, Item, Table, Value};
 
 use crate::repo::Phalanx;
 use crate::repo::phalanx::Environment;
+use crate::runtime::steps::Timing;
 
 /// The file's name at the repository root.
 pub const FILE_NAME: &str = "gitops-migrate.toml";
@@ -45,6 +48,8 @@ enum Kind {
     File,
     /// Any non-empty text.
     Text,
+    /// A whole number of milliseconds, from 1 to 3,600,000 (an integer, or its digits).
+    Millis,
 }
 
 struct Field {
@@ -78,6 +83,21 @@ const ENV_FIELDS: &[Field] = &[
         name: "vault_path_prefix",
         kind: Kind::Text,
         about: "Vault path prefix with its mount (default: vaultPathPrefix of the environment file)",
+    },
+    Field {
+        name: "health_url",
+        kind: Kind::Url,
+        about: "where the hubs' health is checked: <health_url><route>/hub/health (default https://<fqdn>)",
+    },
+    Field {
+        name: "poll_interval_ms",
+        kind: Kind::Millis,
+        about: "ms between two polls of a state being waited for (default 2000; tests shorten it)",
+    },
+    Field {
+        name: "sync_settle_ms",
+        kind: Kind::Millis,
+        about: "ms an application must stay Synced and Healthy after a sync (default 20000; tests shorten it)",
     },
     Field {
         name: "argocd_token_env",
@@ -243,6 +263,9 @@ impl Key {
     }
 }
 
+/// The longest interval a `…_ms` key takes (an hour).
+const MAX_MILLIS: u64 = 3_600_000;
+
 /// Checks (and normalizes) a value for a key.
 fn check_value(key: &Key, value: &str) -> Result<String, String> {
     let v = value.trim();
@@ -271,6 +294,12 @@ fn check_value(key: &Key, value: &str) -> Result<String, String> {
                 Err("this is not the name of an environment variable (upper-case letters, digits and `_`); name the variable that holds the token, never the token itself".into())
             }
         }
+        Kind::Millis => match v.parse::<u64>() {
+            Ok(ms) if (1..=MAX_MILLIS).contains(&ms) => Ok(ms.to_string()),
+            _ => Err(format!(
+                "`{v}` is not a number of milliseconds from 1 to {MAX_MILLIS}"
+            )),
+        },
         Kind::Context | Kind::Text | Kind::File => {
             if v.contains(['\n', '\r']) {
                 Err("the value spans lines".into())
@@ -334,6 +363,13 @@ pub struct EnvSettings {
     pub mobu_url: Option<String>,
     pub vault_url: Option<String>,
     pub vault_path_prefix: Option<String>,
+    /// Where the hubs' health is checked (`https://<fqdn>` unless configured; `None` without
+    /// an fqdn).
+    pub health_url: Option<String>,
+    /// `poll_interval_ms`, when configured (else the steps' default).
+    pub poll_interval: Option<Duration>,
+    /// `sync_settle_ms`, when configured (else the steps' default).
+    pub sync_settle: Option<Duration>,
     pub argocd_token: TokenSource,
     pub mobu_token: TokenSource,
     pub vault_token: TokenSource,
@@ -428,8 +464,10 @@ impl Config {
             .and_then(|t| t.get(&key.name))
             .and_then(Item::as_table_like)
             .and_then(|t| t.get(key.field))
-            .and_then(Item::as_str)
-            .map(str::to_string)
+            .and_then(|v| match v.as_integer() {
+                Some(n) => Some(n.to_string()),
+                None => v.as_str().map(str::to_string),
+            })
     }
 
     /// Sets a key, keeping everything else (comments, order, the value's own trailing
@@ -463,17 +501,24 @@ impl Config {
         let table = entry
             .as_table_like_mut()
             .ok_or_else(|| not_a_table(&format!("{}.{}", key.section, key.name)))?;
+        let new_value = || match key.kind() {
+            Kind::Millis => value
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| Value::from(value.as_str())),
+            _ => Value::from(value.as_str()),
+        };
         match table.get_mut(key.field) {
             Some(item) if item.is_value() => {
                 let decor = item.as_value().map(|v| v.decor().clone());
-                let mut v = Value::from(value);
+                let mut v = new_value();
                 if let Some(d) = decor {
                     *v.decor_mut() = d;
                 }
                 *item = Item::Value(v);
             }
             _ => {
-                table.insert(key.field, toml_edit::value(value));
+                table.insert(key.field, Item::Value(new_value()));
             }
         }
         Ok(())
@@ -514,6 +559,13 @@ impl Config {
         })
     }
 
+    /// A `…_ms` key of an environment (checked when the file was loaded).
+    fn millis(&self, env: &str, field: &'static str) -> Option<Duration> {
+        self.env_value(env, field)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+    }
+
     /// The settings of an environment, with the defaults from its environment file (and, for
     /// Vault, from `environments/values.yaml`).
     pub fn environment(&self, p: &Phalanx, env: &Environment) -> EnvSettings {
@@ -548,6 +600,11 @@ impl Config {
             vault_path_prefix: get("vault_path_prefix")
                 .or_else(|| nonempty(env.vault_path_prefix.clone()))
                 .or_else(|| nonempty(default("vaultPathPrefix"))),
+            health_url: get("health_url")
+                .or_else(|| env.fqdn.as_ref().map(|f| format!("https://{f}")))
+                .map(|u| u.trim_end_matches('/').to_string()),
+            poll_interval: self.millis(&env.name, "poll_interval_ms"),
+            sync_settle: self.millis(&env.name, "sync_settle_ms"),
             argocd_token: token("argocd", "ARGOCD_TOKEN"),
             mobu_token: token("mobu", "MOBU_TOKEN"),
             vault_token: token("vault", "VAULT_TOKEN"),
@@ -570,6 +627,9 @@ impl Config {
             "mobu_url" => s.mobu_url,
             "vault_url" => s.vault_url,
             "vault_path_prefix" => s.vault_path_prefix,
+            "health_url" => s.health_url,
+            "poll_interval_ms" => Some(Timing::default().poll.as_millis().to_string()),
+            "sync_settle_ms" => Some(Timing::default().settle.as_millis().to_string()),
             "argocd_token_env" => Some(s.argocd_token.var),
             "mobu_token_env" => Some(s.mobu_token.var),
             "vault_token_env" => Some(s.vault_token.var),
@@ -669,10 +729,18 @@ fn check(shown: &str, text: &str, root: &Table) -> Result<(), ConfigError> {
                     Err(e) => return Err(e),
                 };
                 debug_assert!(fields.iter().any(|f| f.name == key.field));
-                let Some(v) = value.as_str() else {
+                let number = value
+                    .as_integer()
+                    .filter(|_| key.kind() == Kind::Millis)
+                    .map(|n| n.to_string());
+                let Some(v) = number.as_deref().or_else(|| value.as_str()) else {
                     return Err(ConfigError::BadValue {
                         key: full,
-                        reason: "must be a string".into(),
+                        reason: if key.kind() == Kind::Millis {
+                            "must be a whole number of milliseconds".into()
+                        } else {
+                            "must be a string".into()
+                        },
                         at: at(span),
                     });
                 };
@@ -715,5 +783,38 @@ mod tests {
             "https://x/mobu"
         );
         assert!(check_value(&u, "x/mobu").is_err());
+        let ms = Key::parse("environments.x.poll_interval_ms").unwrap();
+        assert_eq!(check_value(&ms, " 0250 ").unwrap(), "250");
+        assert!(check_value(&ms, "0").is_err());
+        assert!(check_value(&ms, "2s").is_err());
+        assert!(check_value(&ms, "3600001").is_err());
+    }
+
+    #[test]
+    fn milliseconds_are_numbers_in_the_file() {
+        let path = Path::new("gitops-migrate.toml");
+        let mut c = Config::parse(path, "[environments.idfdev]\nsync_settle_ms = 500\n").unwrap();
+        let settle = Key::parse("environments.idfdev.sync_settle_ms").unwrap();
+        assert_eq!(c.get(&settle).as_deref(), Some("500"));
+        let poll = Key::parse("environments.idfdev.poll_interval_ms").unwrap();
+        c.set(&poll, "50").unwrap();
+        assert!(c.text().contains("poll_interval_ms = 50\n"), "{}", c.text());
+        assert_eq!(
+            c.millis("idfdev", "poll_interval_ms"),
+            Some(Duration::from_millis(50))
+        );
+        let e = Config::parse(path, "[environments.idfdev]\npoll_interval_ms = 1.5\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("must be a whole number of milliseconds"),
+            "{e}"
+        );
+        let e = Config::parse(path, "[environments.idfdev]\npoll_interval_ms = -3\n").unwrap_err();
+        assert!(
+            e.to_string().contains("not a number of milliseconds"),
+            "{e}"
+        );
+        let e = Config::parse(path, "[environments.idfdev]\nhealth_url = 3\n").unwrap_err();
+        assert!(e.to_string().contains("must be a string"), "{e}");
     }
 }

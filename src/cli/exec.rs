@@ -20,7 +20,7 @@ use crate::playbook::nublado::stages::{self, STAGES, Stage};
 use crate::playbook::nublado::{State, environment_state};
 use crate::repo::phalanx::Environment;
 use crate::repo::{self, Phalanx, Repo};
-use crate::runtime::clients::{ArgoCdClient, KubeConfig, MobuClient};
+use crate::runtime::clients::{ArgoCdClient, HealthClient, KubeConfig, MobuClient};
 use crate::runtime::engine::{self, ConsoleOperator, Display, ExecOptions, Redactor, RunStatus};
 use crate::runtime::journal::{self, Entry, Journal, RunFiles};
 use crate::runtime::lock::{self, Lock, LockError};
@@ -135,8 +135,10 @@ fn mobu_flocks(p: &Phalanx, env: &Environment) -> Vec<String> {
 
 /// Connects the clients of the steps from the environment's settings: the Kubernetes API of
 /// `kube_context`, Argo CD and mobu with their tokens (read from the environment or the
-/// configured files, never from arguments). A client that cannot be made is left out, with a
-/// line saying why; `steps::build` then reports the steps that need it as not available.
+/// configured files, never from arguments), the hubs' health at `health_url`; the names of
+/// the token variables (for the previews' commands) and the configured poll interval and
+/// settle window. A client that cannot be made is left out, with a line saying why;
+/// `steps::build` then reports the steps that need it as not available.
 fn connect(settings: &EnvSettings, kube_context: Option<&str>, env: &mut StepEnv) -> Vec<String> {
     let mut why = Vec::new();
     let key = |field: &str| format!("environments.{}.{field}", settings.env);
@@ -184,6 +186,17 @@ fn connect(settings: &EnvSettings, kube_context: Option<&str>, env: &mut StepEnv
     }
     if let Some((url, t)) = token("mobu", "mobu", &settings.mobu_url, &settings.mobu_token) {
         env.mobu = Some(Arc::new(MobuClient::new(&url, t)));
+    }
+    env.argocd_token_var = settings.argocd_token.var.clone();
+    env.mobu_token_var = settings.mobu_token.var.clone();
+    if let Some(url) = &settings.health_url {
+        env.health = Some(Arc::new(HealthClient::new(url)));
+    }
+    if let Some(poll) = settings.poll_interval {
+        env.timing.poll = poll;
+    }
+    if let Some(settle) = settings.sync_settle {
+        env.timing.settle = settle;
     }
     why
 }

@@ -15,6 +15,8 @@ pub mod health;
 pub mod http;
 pub mod kube;
 pub mod mobu;
+pub mod postgres;
+pub mod vault;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +25,8 @@ pub use health::{HealthApi, HealthClient};
 pub use http::ClientError;
 pub use kube::{KubeApi, KubeClient, KubeConfig};
 pub use mobu::{MobuApi, MobuClient};
+pub use postgres::{PostgresApi, PsqlClient};
+pub use vault::{VaultApi, VaultClient};
 
 /// `2026-11-21T06:17:46Z` (UTC, whole seconds), as Kubernetes and Argo CD write times.
 pub fn rfc3339(t: SystemTime) -> String {

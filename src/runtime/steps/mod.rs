@@ -14,18 +14,25 @@
 //! | `sync-app:<app>` | `sync` | Argo CD sync (prune where planned), wait for Synced + Healthy |
 //! | `check-route:<route>` | `route` | `GET https://<fqdn><route>/hub/health` until 200 |
 //! | `manual:<what>` | `manual` | the operator does it and confirms |
+//! | `vault-secret:<app>` | `vault` | add nublado v3's keys to `<vaultPathPrefix>/<app>`, keeping those there |
+//! | `vault-cleanup` | `vault` | save a 0600 copy, then delete every version of the v2 apps' secrets |
+//! | `database-cleanup` | `database` | refuse while connected, `pg_dump`, drop database `jupyterhub` and role `jovyan` |
 
+pub mod database;
 pub mod hub;
 pub mod labs;
 pub mod manual;
 pub mod mobu;
 pub mod route;
 pub mod sync;
+pub mod vault;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::clients::{ArgoCdApi, ClientError, HealthApi, HealthClient, KubeApi, MobuApi};
+use super::clients::{PostgresApi, VaultApi};
 use super::{StepError, StepRunner};
 use crate::playbook::Step;
 
@@ -98,6 +105,21 @@ pub struct StepEnv {
     /// (`science-platform` at `disable-v2`).
     pub prune_apps: Vec<String>,
     pub timing: Timing,
+    /// Vault (`vaultUrl` with its token), for `vault-secret` and `vault-cleanup`.
+    pub vault: Option<Arc<dyn VaultApi>>,
+    /// `secret/phalanx/idfdev`: the environment's secrets, mount first.
+    pub vault_path_prefix: String,
+    /// A file holding the hub database password (an external database); empty: generated.
+    pub hub_db_password_file: Option<PathBuf>,
+    /// Where `slack_webhook` is copied from; `None`: `<prefix>/mobu#app-alert-webhook`.
+    pub slack_webhook_source: Option<vault::SecretKey>,
+    /// Where the cleanup steps save what they delete (Vault copies, database dumps), 0600
+    /// files; the run's directory under the state directory.
+    pub backup_dir: Option<PathBuf>,
+    /// The PostgreSQL server of the environment (an administrative URL and its password).
+    pub postgres: Option<Arc<dyn PostgresApi>>,
+    /// The variable holding the PostgreSQL password, as previews name it (empty: `PGPASSWORD`).
+    pub postgres_password_var: String,
 }
 
 /// Builds the runner of a planned step.
@@ -123,6 +145,22 @@ pub fn build(step: &Step, env: &StepEnv) -> Result<Box<dyn StepRunner>, StepErro
         } else {
             Ok(arg)
         }
+    };
+    let vault_of = || {
+        let vault = env
+            .vault
+            .clone()
+            .ok_or_else(|| missing("Vault (its URL and token)"))?;
+        let prefix = env.vault_path_prefix.trim();
+        if prefix.is_empty() {
+            return Err(missing("the Vault path prefix (vaultPathPrefix)"));
+        }
+        Ok((vault, prefix))
+    };
+    let backup_dir = || {
+        env.backup_dir
+            .as_deref()
+            .ok_or_else(|| missing("a directory for the copies of what it deletes"))
     };
     match kind {
         "manual" => Ok(Box::new(manual::Manual::new(&step.id, &step.title))),
@@ -169,8 +207,37 @@ pub fn build(step: &Step, env: &StepEnv) -> Result<Box<dyn StepRunner>, StepErro
             };
             Ok(Box::new(route::CheckRoute::new(step, env, route, api)))
         }
+        "vault-secret" => {
+            let app = needs_arg("application")?;
+            let (vault, prefix) = vault_of()?;
+            Ok(Box::new(vault::VaultSecret::new(
+                step, env, app, prefix, vault,
+            )))
+        }
+        "vault-cleanup" => {
+            let (vault, prefix) = vault_of()?;
+            Ok(Box::new(vault::VaultCleanup::new(
+                step,
+                env,
+                prefix,
+                backup_dir()?,
+                vault,
+            )))
+        }
+        "database-cleanup" => {
+            let pg = env
+                .postgres
+                .clone()
+                .ok_or_else(|| missing("a PostgreSQL server (its admin URL and password)"))?;
+            Ok(Box::new(database::DatabaseCleanup::new(
+                step,
+                env,
+                backup_dir()?,
+                pg,
+            )))
+        }
         _ => Err(StepError::fatal(format!(
-            "unknown step `{}`: this version knows stop-mobu-flocks, restore-mobu, delete-hub-deployment:<namespace>, delete-lab-namespaces:<nublado2|nublado>, sync-app:<app>, check-route:<route> and manual:<what>",
+            "unknown step `{}`: this version knows stop-mobu-flocks, restore-mobu, delete-hub-deployment:<namespace>, delete-lab-namespaces:<nublado2|nublado>, sync-app:<app>, check-route:<route>, manual:<what>, vault-secret:<app>, vault-cleanup and database-cleanup",
             step.id
         ))),
     }

@@ -1,0 +1,684 @@
+//! `exec` end to end: the built binary against the HTTP doubles of `tests/support` (the
+//! Kubernetes API, Argo CD, mobu and the hubs' health on one 127.0.0.1 socket), in a temporary
+//! copy of `fixtures/phalanx` where the stage has been applied (the window follows the merge),
+//! configured with `config set`, with `KUBECONFIG` pointing at the double and the tokens in
+//! environment variables. Dry-run snapshots of every stage with a window, a full run, a crash
+//! (SIGKILL) and `--resume`, a wrong kube context, injected faults, and a scan for secrets.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{ARGOCD_TOKEN, KUBE_TOKEN, MOBU_TOKEN, Platform};
+
+/// The environment variables the configuration names for the tokens.
+const ARGOCD_VAR: &str = "E2E_ARGOCD_TOKEN";
+const MOBU_VAR: &str = "E2E_MOBU_TOKEN";
+
+/// The namespaces of the cluster: two labs, and what must never be deleted.
+const LAB_V2: &str = "nublado2-alice";
+const LAB_V3: &str = "nublado-bob";
+const KEEP: &[&str] = &[
+    "fileservers",
+    "kube-system",
+    "mobu",
+    "nublado",
+    "nublado-users",
+    "nublado2",
+];
+
+/// The steps of make-default's window on idfdev, in order.
+const MAKE_DEFAULT: &[&str] = &[
+    "stop-mobu-flocks",
+    "delete-hub-deployment:nublado2",
+    "delete-hub-deployment:nublado",
+    "delete-lab-namespaces:nublado2",
+    "delete-lab-namespaces:nublado",
+    "sync-app:nublado2",
+    "check-route:/n2",
+    "sync-app:nublado",
+    "check-route:/nb",
+    "manual:test-lab",
+    "sync-app:mobu",
+    "restore-mobu",
+];
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A kubeconfig with a context per name, every one on the double, `current` current.
+fn kubeconfig(server: &str, contexts: &[&str], current: &str) -> String {
+    let mut clusters = String::new();
+    let mut ctxs = String::new();
+    for c in contexts {
+        clusters.push_str(&format!(
+            "  - name: {c}\n    cluster:\n      server: {server}\n"
+        ));
+        ctxs.push_str(&format!(
+            "  - name: {c}\n    context:\n      cluster: {c}\n      user: admin\n"
+        ));
+    }
+    format!(
+        "apiVersion: v1\nkind: Config\ncurrent-context: {current}\nclusters:\n{clusters}contexts:\n{ctxs}users:\n  - name: admin\n    user:\n      token: {KUBE_TOKEN}\n"
+    )
+}
+
+#[derive(Debug)]
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// One environment's window: the checkout (stage applied), the state directory, the
+/// kubeconfig and the double, seeded.
+struct Window {
+    repo: tempfile::TempDir,
+    state: tempfile::TempDir,
+    kube: tempfile::TempDir,
+    double: Platform,
+    stage: String,
+    env: String,
+    /// Everything the binary printed, for the secret scan.
+    printed: std::cell::RefCell<Vec<String>>,
+}
+
+impl Window {
+    fn new(stage: &str, env: &str) -> Window {
+        let repo = tempfile::tempdir().unwrap();
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/phalanx"),
+            repo.path(),
+        );
+        let w = Window {
+            repo,
+            state: tempfile::tempdir().unwrap(),
+            kube: tempfile::tempdir().unwrap(),
+            double: Platform::start(),
+            stage: stage.into(),
+            env: env.into(),
+            printed: Default::default(),
+        };
+        let d = &w.double;
+        for ns in KEEP {
+            d.add_namespace(ns, &[]);
+        }
+        d.add_namespace(LAB_V2, &[]);
+        d.add_namespace(LAB_V3, &[("nublado.lsst.io/category", "lab")]);
+        d.add_deployment("nublado2", "hub", 1, &[("app", "hub")]);
+        d.add_deployment("mobu", "mobu", 1, &[("app", "mobu")]);
+        for app in ["science-platform", "nublado2", "mobu"] {
+            d.add_app(app, "Synced", "Healthy");
+        }
+        if stage == "enable-v3" {
+            // v3 is created by the sync of science-platform.
+            d.app_creates("science-platform", "nublado");
+        } else {
+            d.add_deployment("nublado", "hub", 1, &[("app", "hub")]);
+            d.add_app("nublado", "Synced", "Healthy");
+        }
+        for flock in ["recommended", "nublado3", "tap", "weekly"] {
+            d.add_flock(flock);
+        }
+        for route in ["/n2", "/n3", "/nb"] {
+            d.route_status(route, 200);
+        }
+        w.write_kubeconfig(&[&w.context()], &w.context());
+
+        // The merge: the stage's change is in the checkout.
+        let r = w.gm(&["apply", "nublado", stage, "--env", env]);
+        assert_eq!(r.code, 0, "apply: {}{}", r.stdout, r.stderr);
+        let url = d.url.clone();
+        for (field, value) in [
+            ("context", w.context()),
+            ("argocd_url", d.argocd_url()),
+            ("mobu_url", d.mobu_url()),
+            ("health_url", url),
+            ("argocd_token_env", ARGOCD_VAR.into()),
+            ("mobu_token_env", MOBU_VAR.into()),
+            ("poll_interval_ms", "20".into()),
+            ("sync_settle_ms", "100".into()),
+        ] {
+            let key = format!("environments.{env}.{field}");
+            let r = w.gm(&["config", "set", &key, &value]);
+            assert_eq!(r.code, 0, "config set {key}: {}", r.stderr);
+        }
+        d.clear_requests();
+        w
+    }
+
+    fn context(&self) -> String {
+        format!("e2e-{}", self.env)
+    }
+
+    fn write_kubeconfig(&self, contexts: &[&str], current: &str) {
+        std::fs::write(
+            self.kube.path().join("config"),
+            kubeconfig(&self.double.url, contexts, current),
+        )
+        .unwrap();
+    }
+
+    fn command<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_gitops-migrate"));
+        c.arg("-C")
+            .arg(self.repo.path())
+            .args(["--color", "never"])
+            .args(args)
+            .env("KUBECONFIG", self.kube.path().join("config"))
+            .env("XDG_STATE_HOME", self.state.path().join("xdg"))
+            .env(ARGOCD_VAR, ARGOCD_TOKEN)
+            .env(MOBU_VAR, MOBU_TOKEN)
+            .env_remove("ARGOCD_TOKEN")
+            .env_remove("MOBU_TOKEN")
+            .env_remove("VAULT_TOKEN")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn gm(&self, args: &[&str]) -> Ran {
+        let out = self.command(args).output().unwrap();
+        let r = Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        let mut p = self.printed.borrow_mut();
+        p.push(r.stdout.clone());
+        p.push(r.stderr.clone());
+        r
+    }
+
+    fn exec_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut a: Vec<String> = ["exec", "nublado", &self.stage, "--env", &self.env]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a.push("--state-dir".into());
+        a.push(self.state.path().display().to_string());
+        a
+    }
+
+    fn exec(&self, extra: &[&str]) -> Ran {
+        let args = self.exec_args(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.gm(&args)
+    }
+
+    fn spawn_exec(&self, extra: &[&str]) -> Child {
+        let args = self.exec_args(extra);
+        self.command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn journal_path(&self) -> PathBuf {
+        self.state
+            .path()
+            .join("runs/nublado")
+            .join(&self.stage)
+            .join(format!("{}.jsonl", self.env))
+    }
+
+    /// The journal's entries (a torn last line left out).
+    fn journal(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.journal_path())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// `(event, step)` of the journal's step entries, with the outcome for ends.
+    fn events(&self) -> Vec<(String, String, String)> {
+        self.journal()
+            .iter()
+            .filter(|e| e["step"].is_string())
+            .map(|e| {
+                (
+                    e["event"].as_str().unwrap_or_default().to_string(),
+                    e["step"].as_str().unwrap_or_default().to_string(),
+                    e["outcome"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// The texts of every file under the state directory (journal, reports, lock).
+    fn state_files(&self) -> Vec<(PathBuf, String)> {
+        fn walk(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in rd.flatten() {
+                if e.file_type().unwrap().is_dir() {
+                    walk(&e.path(), out);
+                } else {
+                    out.push((e.path(), std::fs::read_to_string(e.path()).unwrap()));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.state.path(), &mut out);
+        out
+    }
+
+    /// No token value in anything printed, journaled or reported.
+    fn assert_no_secrets(&self) {
+        let mut texts: Vec<(String, String)> = self
+            .printed
+            .borrow()
+            .iter()
+            .map(|t| ("output".to_string(), t.clone()))
+            .collect();
+        let files = self.state_files();
+        texts.extend(files.into_iter().map(|(p, t)| (p.display().to_string(), t)));
+        for (what, text) in &texts {
+            for secret in [ARGOCD_TOKEN, MOBU_TOKEN, KUBE_TOKEN] {
+                assert!(!text.contains(secret), "{secret} in {what}:\n{text}");
+            }
+        }
+    }
+
+    /// The mutating requests the double received, as `METHOD path`.
+    fn mutations(&self) -> Vec<String> {
+        self.double.mutations()
+    }
+
+    /// The report named by a run's `report: PATH` line.
+    fn report(&self, r: &Ran) -> String {
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("report: "))
+            .unwrap_or_else(|| panic!("no report line:\n{}", r.stdout));
+        let path = PathBuf::from(line.trim_start_matches("report: "));
+        assert!(path.starts_with(self.state.path()), "{}", path.display());
+        std::fs::read_to_string(path).unwrap()
+    }
+}
+
+fn snapshot(name: &str, text: &str) {
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dry runs
+
+fn dry_run_snapshot(stage: &str, env: &str) -> Ran {
+    let w = Window::new(stage, env);
+    let r = w.exec(&["--dry-run"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        w.mutations().is_empty(),
+        "a dry run changed something: {:?}",
+        w.mutations()
+    );
+    assert!(!w.journal_path().exists(), "a dry run wrote the journal");
+    let text = format!("$ exec nublado {stage} --env {env} --dry-run\n{}", r.stdout)
+        .replace(&w.double.url, "http://127.0.0.1:PORT")
+        .replace(&w.context(), "e2e-ENV");
+    snapshot(&format!("exec_e2e__dry_run_{stage}_{env}"), &text);
+    w.assert_no_secrets();
+    r
+}
+
+#[test]
+fn dry_run_enable_v3_names_flocks_namespaces_and_apps() {
+    let r = dry_run_snapshot("enable-v3", "idfprod");
+    // idfprod's mobu values: recommended, weekly and tap (not idfdev's nublado3).
+    for name in [
+        "flock/recommended",
+        "flock/weekly",
+        "namespace/nublado2-alice",
+    ] {
+        assert!(r.stdout.contains(name), "{name}:\n{}", r.stdout);
+    }
+    assert!(r.stdout.contains("flock/tap"), "{}", r.stdout);
+    assert!(!r.stdout.contains("flock/nublado3"), "{}", r.stdout);
+}
+
+#[test]
+fn dry_run_make_default_names_flocks_namespaces_and_apps() {
+    let r = dry_run_snapshot("make-default", "idfdev");
+    for name in [
+        "flock/recommended",
+        "flock/nublado3",
+        "flock/tap",
+        "namespace/nublado2-alice",
+        "namespace/nublado-bob",
+        "application/nublado2",
+        "application/nublado",
+        "application/mobu",
+        "$E2E_ARGOCD_TOKEN",
+        "$E2E_MOBU_TOKEN",
+    ] {
+        assert!(r.stdout.contains(name), "{name}:\n{}", r.stdout);
+    }
+    for never in [
+        "nublado-users",
+        "namespace/nublado\n",
+        "fileservers",
+        "kube-system",
+    ] {
+        assert!(!r.stdout.contains(never), "{never}:\n{}", r.stdout);
+    }
+}
+
+#[test]
+fn dry_run_disable_v2_names_namespaces_and_apps() {
+    let r = dry_run_snapshot("disable-v2", "idfint");
+    for name in ["application/science-platform", "namespace/nublado2-alice"] {
+        assert!(r.stdout.contains(name), "{name}:\n{}", r.stdout);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+
+fn assert_window_done(w: &Window) {
+    let d = &w.double;
+    assert!(!d.has_deployment("nublado2", "hub"), "v2 hub still there");
+    assert!(!d.has_deployment("nublado", "hub"), "v3 hub still there");
+    assert_eq!(d.namespace_names(), KEEP, "namespaces left");
+    let mut ns_deletes: Vec<String> = w
+        .mutations()
+        .into_iter()
+        .filter(|m| m.starts_with("DELETE /api/v1/namespaces/"))
+        .map(|m| {
+            m.trim_start_matches("DELETE /api/v1/namespaces/")
+                .to_string()
+        })
+        .collect();
+    ns_deletes.sort();
+    ns_deletes.dedup();
+    assert_eq!(ns_deletes, [LAB_V3, LAB_V2], "only the labs are deleted");
+    for app in ["nublado2", "nublado", "mobu"] {
+        assert!(
+            d.count("POST", &format!("/argo-cd/api/v1/applications/{app}/sync")) >= 1,
+            "{app} not synced"
+        );
+        let (sync, health, phase) = d.app_state(app).unwrap();
+        assert_eq!(
+            (sync.as_str(), health.as_str(), phase.as_str()),
+            ("Synced", "Healthy", "Succeeded")
+        );
+    }
+    assert_eq!(
+        d.count("POST", "/argo-cd/api/v1/applications/science-platform/sync"),
+        0
+    );
+    assert!(
+        d.deployment_annotations("mobu", "mobu")
+            .contains_key("kubectl.kubernetes.io/restartedAt"),
+        "mobu not restarted"
+    );
+    for flock in ["recommended", "nublado3", "tap"] {
+        assert_eq!(
+            d.count("DELETE", &format!("/mobu/flocks/{flock}")),
+            1,
+            "{flock}"
+        );
+    }
+    assert_eq!(d.flocks(), ["weekly"], "idfdev's flocks are stopped");
+}
+
+#[test]
+fn full_run_of_make_default_on_idfdev() {
+    let w = Window::new("make-default", "idfdev");
+    let r = w.exec(&["--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("kube context `e2e-idfdev` (http://127.0.0.1:"),
+        "{}",
+        r.stderr
+    );
+    assert_window_done(&w);
+
+    let report = w.report(&r);
+    for id in MAKE_DEFAULT {
+        assert!(
+            report.contains(&format!("| `{id}` | done |")),
+            "{id} not done in the report:\n{report}"
+        );
+    }
+    for touched in [
+        "namespace/nublado2-alice",
+        "namespace/nublado-bob",
+        "deployment/nublado2/hub",
+        "deployment/mobu/mobu",
+        "flock/recommended",
+        "application/nublado",
+    ] {
+        assert!(report.contains(touched), "{touched}:\n{report}");
+    }
+
+    let events = w.events();
+    for id in MAKE_DEFAULT {
+        let of: Vec<_> = events.iter().filter(|(_, s, _)| s == id).collect();
+        assert_eq!(
+            of.iter()
+                .map(|(e, _, o)| format!("{e} {o}"))
+                .collect::<Vec<_>>(),
+            ["start ", "end done"],
+            "{id}: {events:?}"
+        );
+    }
+    let starts: Vec<&str> = events
+        .iter()
+        .filter(|(e, _, _)| e == "start")
+        .map(|(_, s, _)| s.as_str())
+        .collect();
+    assert_eq!(starts, MAKE_DEFAULT, "the order of the window");
+    assert!(
+        !w.journal_path().with_extension("lock").exists(),
+        "the lock was not released"
+    );
+    w.assert_no_secrets();
+}
+
+#[test]
+fn a_killed_run_resumes_without_repeating_finished_steps() {
+    let w = Window::new("make-default", "idfdev");
+    // The v2 labs take a while to go: the run is killed while it waits.
+    w.double.terminating_for(Duration::from_secs(4));
+    let mut child = w.spawn_exec(&["--yes"]);
+    let t0 = Instant::now();
+    loop {
+        let events = w.events();
+        let waiting = events
+            .iter()
+            .any(|(e, s, _)| e == "start" && s == "delete-lab-namespaces:nublado2");
+        if waiting
+            && w.double
+                .count("DELETE", "/api/v1/namespaces/nublado2-alice")
+                == 1
+        {
+            break;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the run ended before it was killed: {status} {events:?}");
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the run never reached the labs: {events:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let out = child.wait_with_output().unwrap();
+    w.printed
+        .borrow_mut()
+        .push(String::from_utf8_lossy(&out.stdout).into_owned());
+    w.printed
+        .borrow_mut()
+        .push(String::from_utf8_lossy(&out.stderr).into_owned());
+
+    let finished: Vec<String> = w
+        .events()
+        .into_iter()
+        .filter(|(e, _, o)| e == "end" && o == "done")
+        .map(|(_, s, _)| s)
+        .collect();
+    assert_eq!(finished, MAKE_DEFAULT[..3], "finished before the kill");
+    let before = w.double.requests();
+    let count_before = |method: &str, path: &str| {
+        before
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .count()
+    };
+    let hub2 = "/apis/apps/v1/namespaces/nublado2/deployments/hub";
+    let hub3 = "/apis/apps/v1/namespaces/nublado/deployments/hub";
+    let flock_gets = count_before("GET", "/mobu/flocks/recommended");
+    let hub_gets = count_before("GET", hub2);
+
+    let r = w.exec(&["--resume", "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("took over a stale lock"), "{}", r.stderr);
+    for id in &finished {
+        assert!(
+            r.stderr.contains(&format!("{id}: already done (")),
+            "{id}:\n{}",
+            r.stderr
+        );
+    }
+    assert_window_done(&w);
+    // The finished steps made no call at all after the kill.
+    let d = &w.double;
+    assert_eq!(d.count("GET", "/mobu/flocks/recommended"), flock_gets);
+    assert_eq!(d.count("GET", hub2), hub_gets);
+    assert_eq!(d.count("DELETE", hub2), 1);
+    assert_eq!(d.count("DELETE", hub3), 1);
+    // The killed step ran again (it is idempotent); no finished step started twice.
+    let events = w.events();
+    for id in MAKE_DEFAULT {
+        let starts = events
+            .iter()
+            .filter(|(e, s, _)| e == "start" && s == id)
+            .count();
+        let expected = if *id == "delete-lab-namespaces:nublado2" {
+            2
+        } else {
+            1
+        };
+        assert_eq!(starts, expected, "{id}: {events:?}");
+        let done = events
+            .iter()
+            .filter(|(e, s, o)| e == "end" && s == id && o == "done")
+            .count();
+        assert_eq!(done, 1, "{id}: {events:?}");
+    }
+    let report = w.report(&r);
+    for id in &finished {
+        assert!(
+            report.contains(&format!("| `{id}` | already done |")),
+            "{id}:\n{report}"
+        );
+    }
+    w.assert_no_secrets();
+}
+
+#[test]
+fn a_wrong_kube_context_stops_before_any_mutation() {
+    let w = Window::new("make-default", "idfdev");
+    w.write_kubeconfig(&["e2e-idfdev", "e2e-other"], "e2e-other");
+    let r = w.exec(&["--yes"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "stopped before any change: the current kube context is `e2e-other`, but `idfdev` runs in `e2e-idfdev` (configured)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(w.mutations().is_empty(), "{:?}", w.mutations());
+    assert_eq!(w.double.flocks().len(), 4);
+    assert!(w.double.has_deployment("nublado2", "hub"));
+    let events = w.events();
+    assert!(events.is_empty(), "a step started: {events:?}");
+    assert!(
+        w.journal()
+            .iter()
+            .any(|e| e["event"] == "run-end" && e["result"] == "refused"),
+        "{:?}",
+        w.journal()
+    );
+    w.assert_no_secrets();
+}
+
+#[test]
+fn a_failing_namespace_delete_and_a_busy_argocd_are_retried() {
+    let w = Window::new("make-default", "idfdev");
+    let d = &w.double;
+    d.fail("DELETE", "/api/v1/namespaces/nublado2-alice", 500, 1);
+    d.argocd_busy("nublado2", Duration::from_millis(1500));
+    let r = w.exec(&["--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_window_done(&w);
+    // The 500 was retried, on that namespace only.
+    assert_eq!(d.count("DELETE", "/api/v1/namespaces/nublado2-alice"), 2);
+    assert_eq!(d.count("DELETE", "/api/v1/namespaces/nublado-bob"), 1);
+    // The sync was refused while the other operation ran, then went through.
+    assert!(
+        d.count("POST", "/argo-cd/api/v1/applications/nublado2/sync") >= 2,
+        "{:?}",
+        w.mutations()
+    );
+    let events = w.events();
+    assert!(
+        events.iter().all(|(e, _, o)| e != "end" || o == "done"),
+        "{events:?}"
+    );
+    w.assert_no_secrets();
+}
+
+#[test]
+fn no_token_reaches_the_output_the_journal_or_the_report_of_a_failed_run() {
+    // A run that fails (the mobu token is refused: Gafaelfawr redirects) and one that
+    // resumes, with everything printed, journaled and reported scanned for the tokens.
+    let w = Window::new("make-default", "idfdev");
+    w.double.mobu_redirects(true);
+    let r = w.exec(&["--yes"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("`stop-mobu-flocks` failed"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stdout.contains("report: "), "{}", r.stdout);
+    w.double.mobu_redirects(false);
+    let r = w.exec(&["--resume", "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let dry = w.exec(&["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_window_done(&w);
+    // The variables' names are shown, never their values.
+    assert!(dry.stdout.contains("$E2E_ARGOCD_TOKEN"), "{}", dry.stdout);
+    let reports = w
+        .state_files()
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_some_and(|e| e == "md"))
+        .count();
+    assert_eq!(reports, 2);
+    w.assert_no_secrets();
+}
