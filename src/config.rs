@@ -115,6 +115,31 @@ const ENV_FIELDS: &[Field] = &[
         about: "variable holding the Vault token (default VAULT_TOKEN)",
     },
     Field {
+        name: "hub_db_password_file",
+        kind: Kind::File,
+        about: "file holding nublado v3's database password (an external database); generated when unset",
+    },
+    Field {
+        name: "slack_webhook_source",
+        kind: Kind::Text,
+        about: "Vault secret and key the Slack webhook is copied from, PATH#KEY (default mobu#app-alert-webhook)",
+    },
+    Field {
+        name: "postgres_admin_url",
+        kind: Kind::Text,
+        about: "postgresql:// URL (no password) of the server running v2's database, for finish's cleanup",
+    },
+    Field {
+        name: "postgres_password_env",
+        kind: Kind::EnvVar,
+        about: "variable holding that server's password (default PGPASSWORD)",
+    },
+    Field {
+        name: "postgres_password_file",
+        kind: Kind::File,
+        about: "file holding that password, when its variable is not set",
+    },
+    Field {
         name: "argocd_token_file",
         kind: Kind::File,
         about: "file holding the Argo CD token, when its variable is not set",
@@ -130,6 +155,9 @@ const ENV_FIELDS: &[Field] = &[
         about: "file holding the Vault token, when its variable is not set",
     },
 ];
+
+/// Where `vault-secret` copies the Slack webhook from: mobu's alert webhook.
+pub const DEFAULT_WEBHOOK_SOURCE: &str = "mobu#app-alert-webhook";
 
 const CLUSTER_FIELDS: &[Field] = &[Field {
     name: "context",
@@ -373,15 +401,27 @@ pub struct EnvSettings {
     pub argocd_token: TokenSource,
     pub mobu_token: TokenSource,
     pub vault_token: TokenSource,
+    /// nublado v3's database password for an external database (`hub_db_password_file`).
+    pub hub_db_password_file: Option<PathBuf>,
+    /// `PATH#KEY` the Slack webhook is copied from (`slack_webhook_source`).
+    pub slack_webhook_source: String,
+    /// The server holding v2's `jupyterhub` database (`postgres_admin_url`).
+    pub postgres_url: Option<String>,
+    pub postgres_password: TokenSource,
 }
 
 impl EnvSettings {
     /// The values of every token that can be read now, for redaction.
     pub fn token_values(&self) -> Vec<String> {
-        [&self.argocd_token, &self.mobu_token, &self.vault_token]
-            .iter()
-            .filter_map(|t| t.read().ok().flatten())
-            .collect()
+        [
+            &self.argocd_token,
+            &self.mobu_token,
+            &self.vault_token,
+            &self.postgres_password,
+        ]
+        .iter()
+        .filter_map(|t| t.read().ok().flatten())
+        .collect()
     }
 }
 
@@ -608,6 +648,14 @@ impl Config {
             argocd_token: token("argocd", "ARGOCD_TOKEN"),
             mobu_token: token("mobu", "MOBU_TOKEN"),
             vault_token: token("vault", "VAULT_TOKEN"),
+            hub_db_password_file: get("hub_db_password_file").map(|f| self.resolve_file(&f)),
+            slack_webhook_source: get("slack_webhook_source")
+                .unwrap_or_else(|| DEFAULT_WEBHOOK_SOURCE.to_string()),
+            postgres_url: get("postgres_admin_url"),
+            postgres_password: TokenSource {
+                var: get("postgres_password_env").unwrap_or_else(|| "PGPASSWORD".to_string()),
+                file: get("postgres_password_file").map(|f| self.resolve_file(&f)),
+            },
         }
     }
 
@@ -633,6 +681,8 @@ impl Config {
             "argocd_token_env" => Some(s.argocd_token.var),
             "mobu_token_env" => Some(s.mobu_token.var),
             "vault_token_env" => Some(s.vault_token.var),
+            "slack_webhook_source" => Some(s.slack_webhook_source),
+            "postgres_password_env" => Some(s.postgres_password.var),
             _ => None,
         }
     }

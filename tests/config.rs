@@ -349,7 +349,7 @@ fn bad_keys_and_values_exit_2_with_the_known_keys() {
 
     let r = gm(repo.path(), &["config", "keys"]);
     assert_eq!(r.code, 0);
-    assert_eq!(r.stdout.lines().count(), 15);
+    assert_eq!(r.stdout.lines().count(), 20);
 }
 
 #[test]

@@ -20,10 +20,13 @@ use crate::playbook::nublado::stages::{self, STAGES, Stage};
 use crate::playbook::nublado::{State, environment_state};
 use crate::repo::phalanx::Environment;
 use crate::repo::{self, Phalanx, Repo};
-use crate::runtime::clients::{ArgoCdClient, HealthClient, KubeConfig, MobuClient};
+use crate::runtime::clients::{
+    ArgoCdClient, HealthClient, KubeConfig, MobuClient, PsqlClient, VaultClient,
+};
 use crate::runtime::engine::{self, ConsoleOperator, Display, ExecOptions, Redactor, RunStatus};
 use crate::runtime::journal::{self, Entry, Journal, RunFiles};
 use crate::runtime::lock::{self, Lock, LockError};
+use crate::runtime::steps::vault::SecretKey;
 use crate::runtime::steps::{self, StepEnv};
 use crate::runtime::{Operator, Outcome, Preview, StepError, StepRunner};
 
@@ -187,6 +190,30 @@ fn connect(settings: &EnvSettings, kube_context: Option<&str>, env: &mut StepEnv
     if let Some((url, t)) = token("mobu", "mobu", &settings.mobu_url, &settings.mobu_token) {
         env.mobu = Some(Arc::new(MobuClient::new(&url, t)));
     }
+    // Vault, for `vault-secret` and `vault-cleanup`.
+    if let Some(prefix) = &settings.vault_path_prefix {
+        env.vault_path_prefix = prefix.clone();
+        env.slack_webhook_source = SecretKey::parse(&settings.slack_webhook_source, prefix);
+    }
+    env.hub_db_password_file = settings.hub_db_password_file.clone();
+    if let Some((url, t)) = token("Vault", "vault", &settings.vault_url, &settings.vault_token) {
+        env.vault = Some(Arc::new(VaultClient::new(&url, t)));
+    }
+    // The PostgreSQL server of v2's database, for `database-cleanup`.
+    env.postgres_password_var = settings.postgres_password.var.clone();
+    match &settings.postgres_url {
+        None => why.push(format!(
+            "no PostgreSQL server: set `{}` to its postgresql:// URL",
+            key("postgres_admin_url")
+        )),
+        Some(url) => {
+            let password = settings.postgres_password.read().ok().flatten();
+            match PsqlClient::new(url, password) {
+                Ok(c) => env.postgres = Some(Arc::new(c)),
+                Err(e) => why.push(format!("no PostgreSQL client: {e}")),
+            }
+        }
+    }
     env.argocd_token_var = settings.argocd_token.var.clone();
     env.mobu_token_var = settings.mobu_token.var.clone();
     if let Some(url) = &settings.health_url {
@@ -317,6 +344,16 @@ pub fn run(args: ExecArgs, out: &mut Output) -> Exit {
         mobu_flocks: mobu_flocks(&p, env),
         ..StepEnv::default()
     };
+    // Copies of what the cleanup steps delete go beside the journal.
+    step_env.backup_dir = args
+        .state_dir
+        .clone()
+        .or_else(|| journal::state_dir().ok())
+        .map(|d| {
+            RunFiles::new(&d, &args.playbook, stage.name(), &env_name)
+                .dir()
+                .join(format!("{env_name}-backups"))
+        });
     let missing = connect(&settings, kube_context.as_deref(), &mut step_env);
 
     let mut unavailable = BTreeMap::new();

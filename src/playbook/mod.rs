@@ -90,16 +90,32 @@ impl StagePlan {
         }
     }
 
-    /// The command that runs this stage's window runbook.
+    /// The command that runs this stage's window runbook: `exec` runs one environment at a
+    /// time, so with several (or none, as for `finish`) the environment is a placeholder.
     pub fn exec_command(&self) -> String {
-        let targets: Vec<String> = self.targets.iter().map(|t| format!("--env {t}")).collect();
+        let env = match self.targets.as_slice() {
+            [one] => one.as_str(),
+            _ => "<env>",
+        };
         format!(
-            "gitops-migrate exec {} {} {}",
-            self.playbook,
-            self.stage,
-            targets.join(" ")
+            "gitops-migrate exec {} {} --env {env}",
+            self.playbook, self.stage
         )
-        .trim_end()
-        .to_string()
+    }
+
+    /// One `exec` command per environment of the plan.
+    pub fn exec_commands(&self) -> Vec<String> {
+        if self.targets.is_empty() {
+            return vec![self.exec_command()];
+        }
+        self.targets
+            .iter()
+            .map(|t| {
+                format!(
+                    "gitops-migrate exec {} {} --env {t}",
+                    self.playbook, self.stage
+                )
+            })
+            .collect()
     }
 }

@@ -86,10 +86,13 @@ pub fn pr_body(plan: &StagePlan) -> String {
         }
     }
     if !plan.runbook.is_empty() {
+        let commands = plan.exec_commands();
+        let dry: Vec<String> = commands.iter().map(|c| format!("{c} --dry-run")).collect();
         out.push_str(&format!(
-            "\n## In the window\n\nMerge this pull request, then run:\n\n```sh\n{} --dry-run\n{}\n```\n\nThe runbook's steps (each asks before it deletes or stops anything, and `--resume` continues after an interruption):\n\n",
-            plan.exec_command(),
-            plan.exec_command()
+            "\n## In the window\n\nMerge this pull request, then run{}:\n\n```sh\n{}\n{}\n```\n\nThe runbook's steps (each asks before it deletes or stops anything, and `--resume` continues after an interruption):\n\n",
+            if commands.len() > 1 { ", for each environment" } else { "" },
+            dry.join("\n"),
+            commands.join("\n")
         ));
         for (i, s) in plan.runbook.iter().enumerate() {
             let asks = if s.destructive { " — asks first" } else { "" };

@@ -159,6 +159,11 @@ impl RunFiles {
         }
     }
 
+    /// The folder of this playbook and stage's runs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// `<target>.jsonl`.
     pub fn journal(&self) -> PathBuf {
         self.dir.join(format!("{}.jsonl", self.target))

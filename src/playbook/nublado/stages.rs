@@ -436,8 +436,8 @@ fn enable_v3(
         .clone()
         .unwrap_or_else(|| "<vaultPathPrefix>".into());
     plan.checklist.push(format!(
-        "`{}`: create the Vault secret `{prefix}/nublado` with `cryptkeeper_key`, `crypto_key` and `proxy_token` (random), `hub_db_password` and `slack_webhook` (for example mobu's `app-alert-webhook`)",
-        env.name
+        "`{}`: the Vault secret `{prefix}/nublado` with `cryptkeeper_key`, `crypto_key`, `proxy_token`, `hub_db_password` and `slack_webhook` (copied from mobu's `app-alert-webhook`): `gitops-migrate exec nublado enable-v3 --env {} --only vault-secret` creates the missing keys, keeping those already there",
+        env.name, env.name
     ));
     plan.checklist.push(format!(
         "`{}`: announce the new route /n3 and the window to users (`gitops-migrate announce nublado enable-v3 --env {}`)",
@@ -674,6 +674,29 @@ fn drop_v2_values(_p: &Phalanx, env: &Environment, ws: &mut Workspace<'_>, plan:
 mod steps {
     use crate::playbook::Step;
 
+    pub fn vault_secret() -> Step {
+        Step::new(
+            "vault-secret:nublado",
+            "create the Vault secret `<vaultPathPrefix>/nublado` (generated keys; existing keys kept)",
+        )
+    }
+
+    pub fn vault_cleanup() -> Step {
+        Step::new(
+            "vault-cleanup",
+            "save a private copy of the nublado2, cachemachine and moneypenny Vault secrets, then delete them",
+        )
+        .destructive()
+    }
+
+    pub fn database_cleanup() -> Step {
+        Step::new(
+            "database-cleanup",
+            "pg_dump v2's `jupyterhub` database to a private file, then drop it and the `jovyan` role (refused while clients are connected)",
+        )
+        .destructive()
+    }
+
     pub fn stop_mobu() -> Step {
         Step::new(
             "stop-mobu-flocks",
@@ -724,6 +747,11 @@ fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
         .join(", ");
     let v2_labs = "delete the v2 lab namespaces `nublado2-<user>` (exact prefix)";
     let mut steps = Vec::new();
+    // v3's secret must exist before its application syncs; the step keeps existing keys, so
+    // it can also run ahead of the window (`--only vault-secret`).
+    if stage == Stage::EnableV3 {
+        steps.push(vault_secret());
+    }
     if mobu && matches!(stage, Stage::EnableV3 | Stage::MakeDefault) {
         steps.push(stop_mobu());
     }
@@ -760,7 +788,8 @@ fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
             .destructive(),
             delete_labs("nublado2", "delete the remaining v2 lab namespaces `nublado2-<user>`"),
         ]),
-        Stage::DropV2Values | Stage::Finish => {}
+        Stage::Finish => steps.extend([vault_cleanup(), database_cleanup()]),
+        Stage::DropV2Values => {}
     }
     let mobu_changed = plan
         .changes
