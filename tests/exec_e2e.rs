@@ -98,6 +98,12 @@ struct Window {
 
 impl Window {
     fn new(stage: &str, env: &str) -> Window {
+        Window::setup(stage, env, true)
+    }
+
+    /// The window of `stage` for `env`; with `merged`, the stage's change is applied first (as
+    /// after the merge of its pull request).
+    fn setup(stage: &str, env: &str, merged: bool) -> Window {
         let repo = tempfile::tempdir().unwrap();
         copy_dir(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/phalanx"),
@@ -139,8 +145,10 @@ impl Window {
         w.write_kubeconfig(&[&w.context()], &w.context());
 
         // The merge: the stage's change is in the checkout.
-        let r = w.gm(&["apply", "nublado", stage, "--env", env]);
-        assert_eq!(r.code, 0, "apply: {}{}", r.stdout, r.stderr);
+        if merged {
+            let r = w.gm(&["apply", "nublado", stage, "--env", env]);
+            assert_eq!(r.code, 0, "apply: {}{}", r.stdout, r.stderr);
+        }
         let url = d.url.clone();
         for (field, value) in [
             ("context", w.context()),
@@ -324,7 +332,11 @@ fn snapshot(name: &str, text: &str) {
 // Dry runs
 
 fn dry_run_snapshot(stage: &str, env: &str) -> Ran {
-    let w = Window::new(stage, env);
+    dry_run_snapshot_of(Window::new(stage, env))
+}
+
+fn dry_run_snapshot_of(w: Window) -> Ran {
+    let (stage, env) = (w.stage.clone(), w.env.clone());
     let r = w.exec(&["--dry-run"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
@@ -388,6 +400,22 @@ fn dry_run_disable_v2_names_namespaces_and_apps() {
     let r = dry_run_snapshot("disable-v2", "idfint");
     for name in ["application/science-platform", "namespace/nublado2-alice"] {
         assert!(r.stdout.contains(name), "{name}:\n{}", r.stdout);
+    }
+}
+
+#[test]
+fn dry_run_drop_v2_values_has_no_window() {
+    let r = dry_run_snapshot("drop-v2-values", "usdfdev");
+    assert!(r.stdout.contains("nothing to do"), "{}", r.stdout);
+}
+
+#[test]
+fn dry_run_finish_lists_the_cleanup_steps() {
+    // finish is a repository-wide Git change; its window is the per-environment cleanup,
+    // here with neither Vault nor the PostgreSQL server configured.
+    let r = dry_run_snapshot_of(Window::setup("finish", "usdfprod", false));
+    for step in ["vault-cleanup", "database-cleanup", "not available"] {
+        assert!(r.stdout.contains(step), "{step}:\n{}", r.stdout);
     }
 }
 
