@@ -72,6 +72,24 @@ pub struct StagePlan {
 }
 
 impl StagePlan {
+    /// An empty plan of `stage` for `targets`, for a stage to fill in.
+    pub fn new(playbook: &'static str, stage: &'static str, targets: Vec<String>) -> StagePlan {
+        StagePlan {
+            playbook,
+            stage,
+            targets,
+            summary: String::new(),
+            changes: ChangeSet::default(),
+            already_done: Vec::new(),
+            todo: Vec::new(),
+            checklist: Vec::new(),
+            runbook: Vec::new(),
+            verify: Vec::new(),
+            rollback: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
     pub fn is_nothing_to_do(&self) -> bool {
         self.changes.is_empty()
     }

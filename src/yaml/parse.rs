@@ -742,16 +742,7 @@ impl<'a> Parser<'a> {
             end = self.plain_line(&mut value, flow)?;
         }
         self.pos = end;
-        Ok(Node {
-            span: start..end,
-            anchor: None,
-            tag: None,
-            kind: NodeKind::Scalar(Scalar {
-                style: ScalarStyle::Plain,
-                value,
-                content: start..end,
-            }),
-        })
+        Ok(scalar_node(start..end, ScalarStyle::Plain, value))
     }
 
     /// Reads one line of a plain scalar into `value`; returns the end of its content (trailing
@@ -849,41 +840,44 @@ impl<'a> Parser<'a> {
                         _ => return self.err(self.pos - 2, "invalid escape sequence"),
                     }
                 }
-                b'\r' | b'\n' => {
-                    if let Some(t) = trim_to.take() {
-                        value.truncate(t);
-                    }
-                    if c == b'\r' && self.at(self.pos + 1) == b'\n' {
-                        self.pos += 1;
-                    }
-                    self.pos += 1;
-                    self.fold_breaks(&mut value, false);
-                }
-                b' ' | b'\t' => {
-                    if trim_to.is_none() {
-                        trim_to = Some(value.len());
-                    }
-                    value.push(c as char);
-                    self.pos += 1;
-                }
-                _ => {
-                    trim_to = None;
-                    let ch = self.src[self.pos..].chars().next().unwrap_or('\0');
-                    value.push(ch);
-                    self.pos += ch.len_utf8();
-                }
+                _ => self.quoted_text(c, &mut value, &mut trim_to),
             }
         }
-        Ok(Node {
-            span: start..self.pos,
-            anchor: None,
-            tag: None,
-            kind: NodeKind::Scalar(Scalar {
-                style: ScalarStyle::DoubleQuoted,
-                value,
-                content: start..self.pos,
-            }),
-        })
+        Ok(scalar_node(
+            start..self.pos,
+            ScalarStyle::DoubleQuoted,
+            value,
+        ))
+    }
+
+    /// Inside a quoted scalar: a line break (folded, with the blanks before it trimmed), a
+    /// blank (kept unless a break follows), or any other character.
+    fn quoted_text(&mut self, c: u8, value: &mut String, trim_to: &mut Option<usize>) {
+        match c {
+            b'\r' | b'\n' => {
+                if let Some(t) = trim_to.take() {
+                    value.truncate(t);
+                }
+                if c == b'\r' && self.at(self.pos + 1) == b'\n' {
+                    self.pos += 1;
+                }
+                self.pos += 1;
+                self.fold_breaks(value, false);
+            }
+            b' ' | b'\t' => {
+                if trim_to.is_none() {
+                    *trim_to = Some(value.len());
+                }
+                value.push(c as char);
+                self.pos += 1;
+            }
+            _ => {
+                *trim_to = None;
+                let ch = self.src[self.pos..].chars().next().unwrap_or('\0');
+                value.push(ch);
+                self.pos += ch.len_utf8();
+            }
+        }
     }
 
     /// After a line break inside a quoted scalar: skips the next lines' leading blanks and
@@ -932,41 +926,14 @@ impl<'a> Parser<'a> {
                     self.pos += 1;
                     break;
                 }
-                b'\r' | b'\n' => {
-                    if let Some(t) = trim_to.take() {
-                        value.truncate(t);
-                    }
-                    if c == b'\r' && self.at(self.pos + 1) == b'\n' {
-                        self.pos += 1;
-                    }
-                    self.pos += 1;
-                    self.fold_breaks(&mut value, false);
-                }
-                b' ' | b'\t' => {
-                    if trim_to.is_none() {
-                        trim_to = Some(value.len());
-                    }
-                    value.push(c as char);
-                    self.pos += 1;
-                }
-                _ => {
-                    trim_to = None;
-                    let ch = self.src[self.pos..].chars().next().unwrap_or('\0');
-                    value.push(ch);
-                    self.pos += ch.len_utf8();
-                }
+                _ => self.quoted_text(c, &mut value, &mut trim_to),
             }
         }
-        Ok(Node {
-            span: start..self.pos,
-            anchor: None,
-            tag: None,
-            kind: NodeKind::Scalar(Scalar {
-                style: ScalarStyle::SingleQuoted,
-                value,
-                content: start..self.pos,
-            }),
-        })
+        Ok(scalar_node(
+            start..self.pos,
+            ScalarStyle::SingleQuoted,
+            value,
+        ))
     }
 
     /// A `|` or `>` block scalar whose header is at the current position.
@@ -1310,6 +1277,19 @@ pub(crate) fn can_start_plain(c: u8, next: u8) -> bool {
         b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\''
         | b'"' | b'%' | b'@' | b'`' => false,
         _ => true,
+    }
+}
+
+fn scalar_node(span: Span, style: ScalarStyle, value: String) -> Node {
+    Node {
+        span: span.clone(),
+        anchor: None,
+        tag: None,
+        kind: NodeKind::Scalar(Scalar {
+            style,
+            value,
+            content: span,
+        }),
     }
 }
 

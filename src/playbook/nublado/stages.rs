@@ -198,20 +198,11 @@ pub fn plan(
 ) -> Result<StagePlan, StageError> {
     let targets = targets(p, stage, envs, opts)?;
     let mut ws = Workspace::new(p.files.root(), &p.files);
-    let mut plan = StagePlan {
-        playbook: "nublado",
-        stage: stage.name(),
-        targets: targets.iter().map(|e| e.name.clone()).collect(),
-        summary: String::new(),
-        changes: Default::default(),
-        already_done: Vec::new(),
-        todo: Vec::new(),
-        checklist: Vec::new(),
-        runbook: Vec::new(),
-        verify: Vec::new(),
-        rollback: Vec::new(),
-        notes: Vec::new(),
-    };
+    let mut plan = StagePlan::new(
+        "nublado",
+        stage.name(),
+        targets.iter().map(|e| e.name.clone()).collect(),
+    );
     if stage == Stage::Finish {
         finish(p, &mut ws, &mut plan, opts)?;
         plan.changes = ws.changes;
@@ -869,20 +860,7 @@ pub fn runbook(p: &Phalanx, stage: Stage, env: &Environment) -> Vec<Step> {
     {
         return plan.runbook;
     }
-    let mut scratch = StagePlan {
-        playbook: "nublado",
-        stage: stage.name(),
-        targets: vec![env.name.clone()],
-        summary: String::new(),
-        changes: Default::default(),
-        already_done: Vec::new(),
-        todo: Vec::new(),
-        checklist: Vec::new(),
-        runbook: Vec::new(),
-        verify: Vec::new(),
-        rollback: Vec::new(),
-        notes: Vec::new(),
-    };
+    let mut scratch = StagePlan::new("nublado", stage.name(), vec![env.name.clone()]);
     window(stage, &[env], &mut scratch);
     let mut out = scratch.runbook;
     if env.enabled.contains("mobu")

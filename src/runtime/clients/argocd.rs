@@ -11,7 +11,7 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
-use super::http::{ClientError, Http, Reply, encode, redact};
+use super::http::{ClientError, Endpoint, Reply, encode, redact};
 
 /// Argo CD's words when it refuses a sync because one is running.
 pub const BUSY: &str = "another operation is already in progress";
@@ -118,28 +118,16 @@ pub trait ArgoCdApi: Send + Sync + fmt::Debug {
 }
 
 /// Argo CD over HTTPS with a bearer token.
+#[derive(Debug)]
 pub struct ArgoCdClient {
-    base: String,
-    token: String,
-    http: Http,
-}
-
-impl fmt::Debug for ArgoCdClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ArgoCdClient")
-            .field("base", &self.base)
-            .field("token", &"[redacted]")
-            .finish()
-    }
+    ep: Endpoint,
 }
 
 impl ArgoCdClient {
     /// `base` is Argo CD's root (`https://<fqdn>/argo-cd`), without `/api/v1`.
     pub fn new(base: &str, token: String) -> ArgoCdClient {
         ArgoCdClient {
-            base: base.trim_end_matches('/').to_string(),
-            token,
-            http: Http::new(),
+            ep: Endpoint::new(base, token),
         }
     }
 
@@ -150,25 +138,30 @@ impl ArgoCdClient {
         suffix: &str,
         body: Option<Value>,
     ) -> Result<Reply, ClientError> {
-        let url = format!("{}/api/v1/applications/{}{suffix}", self.base, encode(name));
-        let auth = format!("Bearer {}", self.token);
-        self.http
+        let url = format!(
+            "{}/api/v1/applications/{}{suffix}",
+            self.ep.base,
+            encode(name)
+        );
+        let auth = format!("Bearer {}", self.ep.token);
+        self.ep
+            .http
             .send(
                 method,
                 &url,
                 &[("Authorization", &auth), ("Accept", "application/json")],
                 body.map(|b| ("application/json", b.to_string())),
-                &format!("Argo CD at {}", self.base),
+                &format!("Argo CD at {}", self.ep.base),
             )
             .map_err(|mut e| {
-                e.message = redact(&e.message, &[&self.token]);
+                e.message = redact(&e.message, &[&self.ep.token]);
                 e
             })
     }
 
     fn refused(&self, reply: &Reply, action: &str) -> ClientError {
-        let said = redact(&reply.said(), &[&self.token]);
-        let base = &self.base;
+        let said = redact(&reply.said(), &[&self.ep.token]);
+        let base = &self.ep.base;
         let s = reply.status;
         let explained = if said.is_empty() {
             String::new()
@@ -200,7 +193,7 @@ impl ArgoCdClient {
 
 impl ArgoCdApi for ArgoCdClient {
     fn base_url(&self) -> &str {
-        &self.base
+        &self.ep.base
     }
 
     fn get_application(&self, name: &str) -> Result<Option<Application>, ClientError> {
@@ -219,7 +212,7 @@ impl ArgoCdApi for ArgoCdClient {
                     None,
                     format!(
                         "unexpected answer from Argo CD at {} for application `{name}`",
-                        self.base
+                        self.ep.base
                     ),
                 )
             })

@@ -236,6 +236,34 @@ pub fn redact(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// A service at a base URL, reached with a token: the part every token-bearing client (Argo CD,
+/// mobu, Vault) shares. Its `Debug` never shows the token.
+pub struct Endpoint {
+    /// The service's root, without a trailing `/`.
+    pub base: String,
+    pub token: String,
+    pub http: Http,
+}
+
+impl Endpoint {
+    pub fn new(base: &str, token: String) -> Endpoint {
+        Endpoint {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: Http::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("base", &self.base)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

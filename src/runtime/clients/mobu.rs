@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::http::{ClientError, Http, Reply, encode, redact};
+use super::http::{ClientError, Endpoint, Reply, encode, redact};
 
 /// What stopping a flock found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,51 +27,40 @@ pub trait MobuApi: Send + Sync + fmt::Debug {
     fn stop_flock(&self, name: &str) -> Result<Stopped, ClientError>;
 }
 
+#[derive(Debug)]
 pub struct MobuClient {
-    base: String,
-    token: String,
-    http: Http,
-}
-
-impl fmt::Debug for MobuClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MobuClient")
-            .field("base", &self.base)
-            .field("token", &"[redacted]")
-            .finish()
-    }
+    ep: Endpoint,
 }
 
 impl MobuClient {
     /// `base` is mobu's root (`https://<fqdn>/mobu`).
     pub fn new(base: &str, token: String) -> MobuClient {
         MobuClient {
-            base: base.trim_end_matches('/').to_string(),
-            token,
-            http: Http::new(),
+            ep: Endpoint::new(base, token),
         }
     }
 
     fn call(&self, method: &str, flock: &str) -> Result<Reply, ClientError> {
-        let url = format!("{}/flocks/{}", self.base, encode(flock));
-        let auth = format!("Bearer {}", self.token);
-        self.http
+        let url = format!("{}/flocks/{}", self.ep.base, encode(flock));
+        let auth = format!("Bearer {}", self.ep.token);
+        self.ep
+            .http
             .send(
                 method,
                 &url,
                 &[("Authorization", &auth), ("Accept", "application/json")],
                 None,
-                &format!("mobu at {}", self.base),
+                &format!("mobu at {}", self.ep.base),
             )
             .map_err(|mut e| {
-                e.message = redact(&e.message, &[&self.token]);
+                e.message = redact(&e.message, &[&self.ep.token]);
                 e
             })
     }
 
     fn refused(&self, reply: &Reply, action: &str) -> ClientError {
-        let said = redact(&reply.said(), &[&self.token]);
-        let base = &self.base;
+        let said = redact(&reply.said(), &[&self.ep.token]);
+        let base = &self.ep.base;
         let s = reply.status;
         let explained = if said.is_empty() {
             String::new()
@@ -84,7 +73,7 @@ impl MobuClient {
                 reply
                     .location
                     .as_deref()
-                    .map(|l| redact(l, &[&self.token]))
+                    .map(|l| redact(l, &[&self.ep.token]))
                     .unwrap_or_else(|| "another page".into())
             ),
             401 | 403 => format!(
@@ -105,7 +94,7 @@ impl MobuClient {
 
 impl MobuApi for MobuClient {
     fn base_url(&self) -> &str {
-        &self.base
+        &self.ep.base
     }
 
     fn flock_running(&self, name: &str) -> Result<bool, ClientError> {

@@ -15,7 +15,7 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
-use super::http::{ClientError, Http, Reply, encode, redact};
+use super::http::{ClientError, Endpoint, Reply, encode, redact};
 
 /// Which half of the KV v2 API a call goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,45 +166,34 @@ pub fn is_cas_mismatch(e: &ClientError) -> bool {
     e.status == Some(400) && e.said.contains("check-and-set")
 }
 
+#[derive(Debug)]
 pub struct VaultClient {
-    base: String,
-    token: String,
-    http: Http,
-}
-
-impl fmt::Debug for VaultClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VaultClient")
-            .field("base", &self.base)
-            .field("token", &"[redacted]")
-            .finish()
-    }
+    ep: Endpoint,
 }
 
 impl VaultClient {
     /// `base` is Vault's root (`https://vault.lsst.cloud`), without `/v1`.
     pub fn new(base: &str, token: String) -> VaultClient {
         VaultClient {
-            base: base.trim_end_matches('/').to_string(),
-            token,
-            http: Http::new(),
+            ep: Endpoint::new(base, token),
         }
     }
 
     fn call(&self, method: &str, url: &str, body: Option<String>) -> Result<Reply, ClientError> {
-        self.http
+        self.ep
+            .http
             .send(
                 method,
                 url,
                 &[
-                    ("X-Vault-Token", &self.token),
+                    ("X-Vault-Token", &self.ep.token),
                     ("Accept", "application/json"),
                 ],
                 body.map(|b| ("application/json", b)),
-                &format!("Vault at {}", self.base),
+                &format!("Vault at {}", self.ep.base),
             )
             .map_err(|mut e| {
-                e.message = redact(&e.message, &[&self.token]);
+                e.message = redact(&e.message, &[&self.ep.token]);
                 e
             })
     }
@@ -223,8 +212,8 @@ impl VaultClient {
             })
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| reply.said());
-        let said = redact(&said, &[&self.token]);
-        let base = &self.base;
+        let said = redact(&said, &[&self.ep.token]);
+        let base = &self.ep.base;
         let s = reply.status;
         let explained = if said.is_empty() {
             String::new()
@@ -255,11 +244,11 @@ fn version_of(v: &Value) -> Option<u64> {
 
 impl VaultApi for VaultClient {
     fn base_url(&self) -> &str {
-        &self.base
+        &self.ep.base
     }
 
     fn read(&self, path: &str) -> Result<Read, ClientError> {
-        let reply = self.call("GET", &api_url(&self.base, path, Kv::Data)?, None)?;
+        let reply = self.call("GET", &api_url(&self.ep.base, path, Kv::Data)?, None)?;
         let body = reply.json();
         match reply.status {
             // A deleted latest version answers 404 with its metadata.
@@ -283,7 +272,7 @@ impl VaultApi for VaultClient {
 
     fn write(&self, path: &str, data: &Map<String, Value>, cas: u64) -> Result<u64, ClientError> {
         let body = json!({"options": {"cas": cas}, "data": data}).to_string();
-        let reply = self.call("POST", &api_url(&self.base, path, Kv::Data)?, Some(body))?;
+        let reply = self.call("POST", &api_url(&self.ep.base, path, Kv::Data)?, Some(body))?;
         if !reply.ok() {
             return Err(self.refused(&reply, &format!("write `{path}`")));
         }
@@ -295,7 +284,7 @@ impl VaultApi for VaultClient {
     }
 
     fn list(&self, path: &str) -> Result<Vec<String>, ClientError> {
-        let url = format!("{}?list=true", api_url(&self.base, path, Kv::Metadata)?);
+        let url = format!("{}?list=true", api_url(&self.ep.base, path, Kv::Metadata)?);
         let reply = self.call("GET", &url, None)?;
         match reply.status {
             404 => Ok(Vec::new()),
@@ -315,7 +304,7 @@ impl VaultApi for VaultClient {
     }
 
     fn delete_all(&self, path: &str) -> Result<(), ClientError> {
-        let reply = self.call("DELETE", &api_url(&self.base, path, Kv::Metadata)?, None)?;
+        let reply = self.call("DELETE", &api_url(&self.ep.base, path, Kv::Metadata)?, None)?;
         match reply.status {
             404 => Ok(()),
             _ if reply.ok() => Ok(()),
