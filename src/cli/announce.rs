@@ -4,7 +4,10 @@
 
 use super::stage::{StageArgs, load_plan};
 use super::{Exit, Output};
+use crate::playbook::StagePlan;
 use crate::playbook::announce::{announced_envs, announcement, storage};
+use crate::playbook::hub_move;
+use crate::repo::{Infrastructure, Repo};
 
 pub fn run(args: StageArgs, out: &mut Output) -> Exit {
     let (p, plan) = match load_plan(&args, out) {
@@ -24,6 +27,10 @@ pub fn run(args: StageArgs, out: &mut Output) -> Exit {
         out.line(&format!("nothing to do{who}"));
         return Exit::Ok;
     }
+    let p = match p {
+        Repo::Phalanx(p) => p,
+        Repo::Infrastructure(infra) => return hub_move_announcement(&infra, &plan, &args, out),
+    };
     let Some(text) = announcement(&p, &plan) else {
         out.line(&format!(
             "no announcement needed: `{}` changes nothing users see (no route, lab or session is affected)",
@@ -50,5 +57,29 @@ pub fn run(args: StageArgs, out: &mut Output) -> Exit {
         }
     }
     out.line(text.trim_end());
+    Exit::Ok
+}
+
+/// The announcement of a hub move: the window for the hub's users (its address stays).
+fn hub_move_announcement(
+    infra: &Infrastructure,
+    plan: &StagePlan,
+    args: &StageArgs,
+    out: &mut Output,
+) -> Exit {
+    let (Some(stage), Some(mv)) = (hub_move::Stage::from_name(plan.stage), args.hub_move(out))
+    else {
+        return Exit::Input;
+    };
+    match hub_move::announcement(infra, stage, &mv) {
+        Some(text) => {
+            out.note("a hub move needs no user announcement beyond the maintenance window: the hub keeps its address");
+            out.line(text.trim_end());
+        }
+        None => out.line(&format!(
+            "no announcement needed: `{}` changes nothing users see",
+            plan.stage
+        )),
+    }
     Exit::Ok
 }

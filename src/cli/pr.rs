@@ -144,7 +144,7 @@ pub fn run(args: PrArgs, out: &mut Output) -> Exit {
             return Exit::Input;
         }
     }
-    let root = p.files.root().to_path_buf();
+    let root = p.files().root().to_path_buf();
     let (git, prefix) = match Git::open(&root) {
         Ok(x) => x,
         Err(e) => return commit_error(&mut say, &e),

@@ -6,21 +6,30 @@ use clap::Args;
 use super::{Exit, Output, repo_root};
 use crate::playbook::StagePlan;
 use crate::playbook::check::{dirty_paths, new_errors};
+use crate::playbook::hub_move::{self, Move};
 use crate::playbook::nublado::stages::{self, Options, STAGES, Stage};
-use crate::repo::{self, Phalanx, Repo};
+use crate::repo::{self, Repo};
 
 /// The playbooks the tool knows, with their stages and targets.
-pub const PLAYBOOKS: &[(&str, &str, &str)] = &[(
-    "nublado",
-    "nublado v2 → v3 migration of a Phalanx repository, per environment",
-    "--env ENV (repeatable) or --all-ready; `finish` takes none",
-)];
+pub const PLAYBOOKS: &[(&str, &str, &str)] = &[
+    (
+        "nublado",
+        "nublado v2 → v3 migration of a Phalanx repository, per environment",
+        "--env ENV (repeatable) or --all-ready; `finish` takes none",
+    ),
+    (
+        hub_move::PLAYBOOK,
+        "move a hub to another cluster of a 2i2c-style infrastructure repository",
+        "--hub NAME --from CLUSTER --to CLUSTER [--new-name NAME] [--temp-domain DOMAIN]",
+    ),
+];
 
 #[derive(Debug, Args)]
 pub struct StageArgs {
-    /// The playbook: `nublado` (see `gitops-migrate playbooks`).
+    /// The playbook: `nublado` or `hub-move` (see `gitops-migrate playbooks`).
     pub playbook: String,
-    /// The stage: `enable-v3`, `make-default`, `disable-v2`, `drop-v2-values` or `finish`.
+    /// The stage: for nublado `enable-v3`, `make-default`, `disable-v2`, `drop-v2-values` or
+    /// `finish`; for hub-move `setup`, `cutover` or `decommission`.
     pub stage: String,
     /// An environment to run the stage for (repeatable).
     #[arg(long = "env", value_name = "ENV")]
@@ -37,16 +46,70 @@ pub struct StageArgs {
     /// Write even when files the stage touches have uncommitted changes.
     #[arg(long)]
     pub allow_dirty: bool,
+    /// hub-move: the hub to move (its name in the source cluster).
+    #[arg(long, value_name = "NAME")]
+    pub hub: Option<String>,
+    /// hub-move: the source cluster (its folder under config/clusters).
+    #[arg(long, value_name = "CLUSTER")]
+    pub from: Option<String>,
+    /// hub-move: the target cluster.
+    #[arg(long, value_name = "CLUSTER")]
+    pub to: Option<String>,
+    /// hub-move: the hub's name in the target cluster (renames its own values files).
+    #[arg(long, value_name = "NAME")]
+    pub new_name: Option<String>,
+    /// hub-move `setup`: the domain the new hub is deployed under while the source still
+    /// serves the final one (e.g. next.<domain>, inside the target's wildcard).
+    #[arg(long, value_name = "DOMAIN")]
+    pub temp_domain: Option<String>,
+}
+
+impl StageArgs {
+    /// The move named by the hub-move options; `None` (with the error printed) when one of
+    /// `--hub`, `--from`, `--to` is missing.
+    pub fn hub_move(&self, out: &mut Output) -> Option<Move> {
+        let missing: Vec<&str> = [
+            ("--hub", &self.hub),
+            ("--from", &self.from),
+            ("--to", &self.to),
+        ]
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+        if !missing.is_empty() {
+            out.error(&format!(
+                "hub-move needs {}: --hub NAME --from CLUSTER --to CLUSTER [--new-name NAME] [--temp-domain DOMAIN]",
+                missing.join(", ")
+            ));
+            return None;
+        }
+        Some(Move {
+            hub: self.hub.clone().unwrap_or_default(),
+            from: self.from.clone().unwrap_or_default(),
+            to: self.to.clone().unwrap_or_default(),
+            new_name: self.new_name.clone(),
+            temp_domain: self.temp_domain.clone(),
+        })
+    }
 }
 
 pub fn playbooks(out: &mut Output) -> Exit {
     for (name, what, targets) in PLAYBOOKS {
         out.line(&format!("{name}: {what}"));
-        let names: Vec<&str> = STAGES.iter().map(|s| s.name()).collect();
+        let stages: Vec<(&str, &str)> = if *name == hub_move::PLAYBOOK {
+            hub_move::STAGES
+                .iter()
+                .map(|s| (s.name(), s.description()))
+                .collect()
+        } else {
+            STAGES.iter().map(|s| (s.name(), s.description())).collect()
+        };
+        let names: Vec<&str> = stages.iter().map(|s| s.0).collect();
         out.line(&format!("  stages: {}", names.join(", ")));
         out.line(&format!("  targets: {targets}"));
-        for s in STAGES {
-            out.line(&format!("    {:<15} {}", s.name(), s.description()));
+        for (n, d) in stages {
+            out.line(&format!("    {n:<15} {d}"));
         }
     }
     Exit::Ok
@@ -54,7 +117,10 @@ pub fn playbooks(out: &mut Output) -> Exit {
 
 /// Loads the repository and plans the stage; prints the error and returns the exit code on
 /// failure.
-pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Phalanx, StagePlan), Exit> {
+pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan), Exit> {
+    if args.playbook == hub_move::PLAYBOOK {
+        return load_hub_move(args, out);
+    }
     if args.playbook != "nublado" {
         out.error(&format!(
             "unknown playbook `{}`; known: {}",
@@ -92,7 +158,52 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Phalanx, StagePl
         all_ready: args.all_ready,
     };
     match stages::plan(&p, stage, &args.envs, &opts) {
-        Ok(plan) => Ok((p, plan)),
+        Ok(plan) => Ok((Repo::Phalanx(p), plan)),
+        Err(e) => {
+            out.error(&e.to_string());
+            Err(if e.is_input_error() {
+                Exit::Input
+            } else {
+                Exit::Refused
+            })
+        }
+    }
+}
+
+/// Loads an infrastructure repository and plans a hub-move stage.
+fn load_hub_move(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan), Exit> {
+    let Some(stage) = hub_move::Stage::from_name(&args.stage) else {
+        let names: Vec<&str> = hub_move::STAGES.iter().map(|s| s.name()).collect();
+        let hint = crate::suggest::closest(&args.stage, names.iter().copied())
+            .map(|c| format!(" (did you mean `{c}`?)"))
+            .unwrap_or_default();
+        out.error(&format!(
+            "unknown stage `{}`{hint}; the stages of hub-move are {}",
+            args.stage,
+            names.join(", ")
+        ));
+        return Err(Exit::Input);
+    };
+    let Some(mv) = args.hub_move(out) else {
+        return Err(Exit::Input);
+    };
+    let root = repo_root();
+    let infra = match repo::open(&root) {
+        Ok(Repo::Infrastructure(i)) => i,
+        Ok(Repo::Phalanx(_)) => {
+            out.error(&format!(
+                "{}: the hub-move playbook needs an infrastructure repository (config/clusters/*/cluster.yaml), and this is a Phalanx repository",
+                root.display()
+            ));
+            return Err(Exit::Input);
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            return Err(Exit::Input);
+        }
+    };
+    match hub_move::plan(&infra, stage, &mv) {
+        Ok(plan) => Ok((Repo::Infrastructure(infra), plan)),
         Err(e) => {
             out.error(&e.to_string());
             Err(if e.is_input_error() {
@@ -137,9 +248,12 @@ pub fn outline(plan: &StagePlan) -> String {
 }
 
 fn heading(plan: &StagePlan) -> String {
-    let stage = Stage::from_name(plan.stage)
-        .map(Stage::description)
-        .unwrap_or("");
+    let stage = if plan.playbook == hub_move::PLAYBOOK {
+        hub_move::Stage::from_name(plan.stage).map(hub_move::Stage::description)
+    } else {
+        Stage::from_name(plan.stage).map(Stage::description)
+    }
+    .unwrap_or("");
     if plan.targets.is_empty() {
         format!("{} {}: {stage}", plan.playbook, plan.stage)
     } else {
@@ -163,11 +277,22 @@ fn nothing_to_do(plan: &StagePlan, out: &mut Output) -> Exit {
         )
     };
     out.line(&format!("nothing to do{who}"));
+    if plan.playbook == hub_move::PLAYBOOK
+        && plan.already_done.is_empty()
+        && (!plan.runbook.is_empty() || !plan.checklist.is_empty())
+    {
+        // A stage without a Git change (hub-move `decommission`): its checklist.
+        out.line(&heading(plan));
+        out.line(outline(plan).trim_end());
+    }
     Exit::Ok
 }
 
 /// `finish`'s list of remaining references; with `--strict` they make the exit code 1.
-fn remaining(p: &Phalanx, plan: &StagePlan, args: &StageArgs, out: &mut Output) -> Exit {
+fn remaining(p: &Repo, plan: &StagePlan, args: &StageArgs, out: &mut Output) -> Exit {
+    let Repo::Phalanx(p) = p else {
+        return Exit::Ok;
+    };
     if plan.stage != "finish" {
         return Exit::Ok;
     }
@@ -207,7 +332,7 @@ pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
     out.line("");
     out.line(plan.changes.diff(out.color()).trim_end());
     out.line(outline(&plan).trim_end());
-    match new_errors(p.files.root(), &plan.changes) {
+    match new_errors(p.files().root(), &plan.changes) {
         Ok(errors) if !errors.is_empty() => {
             out.warning(&format!(
                 "the result would not validate ({} new errors); `apply` will refuse it:",
@@ -234,7 +359,7 @@ pub fn apply(args: StageArgs, out: &mut Output) -> Exit {
     if plan.is_nothing_to_do() {
         return nothing_to_do(&plan, out);
     }
-    let root = p.files.root();
+    let root = p.files().root();
     let paths: Vec<&str> = plan.changes.paths().into_iter().collect();
     let dirty = dirty_paths(root, &paths);
     if !dirty.is_empty() && !args.allow_dirty {

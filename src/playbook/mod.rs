@@ -5,6 +5,7 @@
 
 pub mod announce;
 pub mod check;
+pub mod hub_move;
 pub mod nublado;
 pub mod report;
 pub mod workspace;
@@ -69,6 +70,11 @@ pub struct StagePlan {
     pub rollback: Vec<String>,
     /// Anything else worth knowing (mobu must be restarted, a warning under `--force`).
     pub notes: Vec<String>,
+    /// The command-line arguments naming the target, when they are not `--env` per target
+    /// (`--hub H --from A --to B` for `hub-move`).
+    pub target_args: Option<String>,
+    /// The change is merged after the window (a hub move's cutover), not before it.
+    pub merge_after_window: bool,
 }
 
 impl StagePlan {
@@ -87,6 +93,8 @@ impl StagePlan {
             verify: Vec::new(),
             rollback: Vec::new(),
             notes: Vec::new(),
+            target_args: None,
+            merge_after_window: false,
         }
     }
 
@@ -111,6 +119,12 @@ impl StagePlan {
     /// The command that runs this stage's window runbook: `exec` runs one environment at a
     /// time, so with several (or none, as for `finish`) the environment is a placeholder.
     pub fn exec_command(&self) -> String {
+        if let Some(args) = &self.target_args {
+            return format!(
+                "gitops-migrate exec {} {} {args}",
+                self.playbook, self.stage
+            );
+        }
         let env = match self.targets.as_slice() {
             [one] => one.as_str(),
             _ => "<env>",
@@ -123,6 +137,9 @@ impl StagePlan {
 
     /// One `exec` command per environment of the plan.
     pub fn exec_commands(&self) -> Vec<String> {
+        if self.target_args.is_some() {
+            return vec![self.exec_command()];
+        }
         if self.targets.is_empty() {
             return vec![self.exec_command()];
         }

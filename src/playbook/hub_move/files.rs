@@ -1,0 +1,270 @@
+//! The text work of a move: the entry's text as written in the source `cluster.yaml`, file
+//! names for `--new-name`, the hard-coded domain in values files, and the keys in a sops file's
+//! metadata.
+
+use std::collections::BTreeSet;
+
+use crate::repo::infra::{Hub, normalize_domain, text_of};
+use crate::yaml::{Document, EditError, Node, NodeKind, Path, ScalarValue, Segment};
+
+/// A hub-specific file name for the hub's new name: `staging.values.yaml` →
+/// `<new>.values.yaml`, `enc-staging.secret.values.yaml` → `enc-<new>.secret.values.yaml`
+/// (also `staging-…` and `staging_…`); other names are kept.
+pub fn renamed_file(name: &str, hub: &str, new: &str) -> String {
+    let (dir, base) = match name.rfind('/') {
+        Some(i) => name.split_at(i + 1),
+        None => ("", name),
+    };
+    let (prefix, rest) = match base.strip_prefix("enc-") {
+        Some(r) => ("enc-", r),
+        None => ("", base),
+    };
+    match rest.strip_prefix(hub) {
+        Some(tail) if tail.starts_with(['.', '-', '_']) => format!("{dir}{prefix}{new}{tail}"),
+        _ => name.to_string(),
+    }
+}
+
+/// The text of a hub entry as a mapping ready to append: the comment block that owns it (the
+/// own-line comments directly above its `- `), and the entry with its inner comments, the `- `
+/// turned into spaces so that the mapping keeps its columns.
+pub fn entry_text(text: &str, hub: &Hub) -> String {
+    let end = item_end(text, hub).unwrap_or(text.len());
+    let dash = hub.offset;
+    let line_start = |at: usize| text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let mut start = line_start(dash);
+    while start > 0 {
+        let prev = line_start(start - 1);
+        if text[prev..start].trim_start().starts_with('#') {
+            start = prev;
+        } else {
+            break;
+        }
+    }
+    let end = text[end..].find('\n').map_or(text.len(), |i| end + i + 1);
+    let mut out = String::new();
+    out.push_str(&text[start..dash]);
+    let rest = &text[dash..end];
+    match rest.strip_prefix('-') {
+        Some(r) => {
+            out.push(' ');
+            out.push_str(r);
+        }
+        None => out.push_str(rest),
+    }
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out
+}
+
+/// The end of the hub's item content in the source document.
+fn item_end(text: &str, hub: &Hub) -> Option<usize> {
+    let doc = Document::parse(text.to_string()).ok()?;
+    let items = &doc
+        .root(0)?
+        .as_mapping()?
+        .get("hubs")?
+        .value
+        .as_sequence()?
+        .items;
+    Some(items.get(hub.index)?.value.span.end)
+}
+
+/// Rewrites the old domain hard-coded in a values document: `jupyterhub.ingress.hosts`,
+/// `jupyterhub.ingress.tls[*].hosts` (at any depth, e.g. under `basehub:`), and
+/// `oauth_callback_url` anywhere. Returns a line per rewrite.
+pub fn rewrite_domain_doc(
+    doc: &mut Document,
+    from: &str,
+    to: &str,
+) -> Result<Vec<String>, EditError> {
+    let mut found: Vec<(Vec<Segment>, String, String)> = Vec::new();
+    if let Some(root) = doc.root(0) {
+        walk(root, &mut Vec::new(), from, to, &mut found);
+    }
+    let mut out = Vec::new();
+    for (segs, old, new) in found {
+        let path = Path(segs);
+        if doc.set(0, &path, &ScalarValue::string(&new))? {
+            let line = doc
+                .get(0, &path)
+                .map(|n| doc.line_of(n.span.start))
+                .unwrap_or(0);
+            out.push(format!("line {line}: `{path}` `{old}` → `{new}`"));
+        }
+    }
+    Ok(out)
+}
+
+/// `rewrite_domain_doc` on a text.
+pub fn rewrite_domain(text: &str, from: &str, to: &str) -> Result<(String, Vec<String>), String> {
+    let mut doc = Document::parse(text.to_string()).map_err(|e| e.to_string())?;
+    let notes = rewrite_domain_doc(&mut doc, from, to).map_err(|e| e.to_string())?;
+    Ok((doc.text().to_string(), notes))
+}
+
+fn key_is(seg: Option<&Segment>, k: &str) -> bool {
+    matches!(seg, Some(Segment::Key(s)) if s == k)
+}
+
+/// Whether `path` (ending with an index) is a host of `jupyterhub.ingress`.
+fn is_ingress_host(path: &[Segment]) -> bool {
+    let n = path.len();
+    if n < 4 || !matches!(path[n - 1], Segment::Index(_)) || !key_is(path.get(n - 2), "hosts") {
+        return false;
+    }
+    let ingress_at = |i: usize| {
+        i >= 1 && key_is(path.get(i), "ingress") && key_is(path.get(i - 1), "jupyterhub")
+    };
+    // `…jupyterhub.ingress.hosts[i]`
+    if ingress_at(n - 3) {
+        return true;
+    }
+    // `…jupyterhub.ingress.tls[j].hosts[i]`
+    n >= 6
+        && matches!(path[n - 3], Segment::Index(_))
+        && key_is(path.get(n - 4), "tls")
+        && ingress_at(n - 5)
+}
+
+fn walk(
+    node: &Node,
+    path: &mut Vec<Segment>,
+    from: &str,
+    to: &str,
+    out: &mut Vec<(Vec<Segment>, String, String)>,
+) {
+    match &node.kind {
+        NodeKind::Mapping(m) => {
+            for e in &m.entries {
+                let Some(k) = e.key.scalar_text() else {
+                    continue;
+                };
+                path.push(Segment::Key(k.to_string()));
+                if k == "oauth_callback_url" {
+                    if let Some(v) = text_of(&e.value)
+                        && let Some(new) = rewrite_url(v, from, to)
+                    {
+                        out.push((path.clone(), v.to_string(), new));
+                    }
+                } else {
+                    walk(&e.value, path, from, to, out);
+                }
+                path.pop();
+            }
+        }
+        NodeKind::Sequence(s) => {
+            for (i, item) in s.items.iter().enumerate() {
+                path.push(Segment::Index(i));
+                if is_ingress_host(path) {
+                    if let Some(v) = text_of(&item.value)
+                        && normalize_domain(v) == normalize_domain(from)
+                    {
+                        out.push((path.clone(), v.to_string(), to.to_string()));
+                    }
+                } else {
+                    walk(&item.value, path, from, to, out);
+                }
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `https://old/hub/oauth_callback` → `https://new/hub/oauth_callback` when the URL's host is
+/// the old domain.
+fn rewrite_url(url: &str, from: &str, to: &str) -> Option<String> {
+    let scheme_end = url.find("://")? + 3;
+    let rest = &url[scheme_end..];
+    let host_end = rest.find(['/', ':', '?']).unwrap_or(rest.len());
+    if normalize_domain(&rest[..host_end]) != normalize_domain(from) {
+        return None;
+    }
+    Some(format!("{}{to}{}", &url[..scheme_end], &rest[host_end..]))
+}
+
+/// The keys a sops-encrypted file was encrypted for, from its `sops` metadata, as (kind, key)
+/// pairs in the kinds `.sops.yaml` creation rules use.
+pub fn sops_metadata_keys(text: &str) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    let Ok(doc) = Document::parse(text.to_string()) else {
+        return out;
+    };
+    let Some(sops) = doc
+        .root(0)
+        .and_then(Node::as_mapping)
+        .and_then(|m| m.get("sops"))
+        .and_then(|e| e.value.as_mapping())
+    else {
+        return out;
+    };
+    for (kind, field) in [
+        ("gcp_kms", "resource_id"),
+        ("kms", "arn"),
+        ("age", "recipient"),
+        ("pgp", "fp"),
+    ] {
+        let Some(list) = sops.get(kind).and_then(|e| e.value.as_sequence()) else {
+            continue;
+        };
+        for item in &list.items {
+            if let Some(k) = item
+                .value
+                .as_mapping()
+                .and_then(|m| m.get(field))
+                .and_then(|e| text_of(&e.value))
+            {
+                out.insert((kind.to_string(), k.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renames_hub_files() {
+        assert_eq!(
+            renamed_file("staging.values.yaml", "staging", "temple"),
+            "temple.values.yaml"
+        );
+        assert_eq!(
+            renamed_file("enc-staging.secret.values.yaml", "staging", "t"),
+            "enc-t.secret.values.yaml"
+        );
+        assert_eq!(
+            renamed_file("common.values.yaml", "staging", "t"),
+            "common.values.yaml"
+        );
+        assert_eq!(
+            renamed_file("stagingx.values.yaml", "staging", "t"),
+            "stagingx.values.yaml"
+        );
+    }
+
+    #[test]
+    fn rewrites_urls() {
+        assert_eq!(
+            rewrite_url("https://a.b/hub/oauth_callback", "a.b", "c.d").as_deref(),
+            Some("https://c.d/hub/oauth_callback")
+        );
+        assert_eq!(rewrite_url("https://x.a.b/hub", "a.b", "c.d"), None);
+    }
+
+    #[test]
+    fn rewrites_ingress_and_callback() {
+        let text = "basehub:\n  jupyterhub:\n    ingress:\n      hosts: [a.b]\n      tls:\n      - hosts: [a.b]\n        secretName: x\n    hub:\n      config:\n        X:\n          oauth_callback_url: https://a.b/hub/oauth_callback # keep\n";
+        let (after, notes) = rewrite_domain(text, "a.b", "n.a.b").unwrap();
+        assert_eq!(notes.len(), 3, "{notes:?}");
+        assert_eq!(
+            after,
+            text.replace("[a.b]", "[n.a.b]")
+                .replace("https://a.b", "https://n.a.b")
+        );
+    }
+}

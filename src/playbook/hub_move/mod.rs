@@ -1,0 +1,746 @@
+//! Moving a JupyterHub from one cluster to another in a 2i2c-style infrastructure repository,
+//! in three stages, each a Git change made through the lossless editor:
+//!
+//! | stage | edits |
+//! |---|---|
+//! | `setup` | the hub's entry appended to the target `cluster.yaml` (under a temporary domain while the source still serves the final one); its values files copied (renamed for `--new-name`; shared files only when absent); the old domain hard-coded in copied values rewritten |
+//! | `cutover` | in one change: the target entry switched to the final domain, the source entry and the source's hub-only files removed |
+//! | `decommission` | nothing: a checklist of what remains to retire |
+//!
+//! Owns: the stages' Git changes and their runbook outlines, and the announcement text. Does
+//! not own: the model (`repo::infra`), the checks of the result (`playbook::check`) or the
+//! execution of the runbook steps (`runtime`).
+
+mod files;
+
+use std::collections::BTreeSet;
+
+use crate::playbook::workspace::{Workspace, WorkspaceError};
+use crate::playbook::{StagePlan, Step};
+use crate::repo::Infrastructure;
+use crate::repo::infra::{Cluster, Hub, normalize_domain};
+use crate::suggest::closest;
+use crate::yaml::{Document, EditError, NewValue, Path, ScalarValue, Segment};
+
+pub use files::{renamed_file, rewrite_domain, rewrite_domain_doc};
+
+/// The playbook's name on the command line.
+pub const PLAYBOOK: &str = "hub-move";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Setup,
+    Cutover,
+    Decommission,
+}
+
+pub const STAGES: [Stage; 3] = [Stage::Setup, Stage::Cutover, Stage::Decommission];
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Setup => "setup",
+            Stage::Cutover => "cutover",
+            Stage::Decommission => "decommission",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Stage> {
+        STAGES.into_iter().find(|s| s.name() == name)
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Stage::Setup => {
+                "deploy the hub in the target cluster beside the old one (temporary domain)"
+            }
+            Stage::Cutover => {
+                "switch the new hub to the final domain and remove the old entry and its files"
+            }
+            Stage::Decommission => "list what remains to retire in the source cluster",
+        }
+    }
+}
+
+/// What to move: `--hub H --from A --to B [--new-name N] [--temp-domain D]`.
+#[derive(Debug, Clone, Default)]
+pub struct Move {
+    pub hub: String,
+    pub from: String,
+    pub to: String,
+    pub new_name: Option<String>,
+    pub temp_domain: Option<String>,
+}
+
+impl Move {
+    /// The hub's name in the target cluster.
+    pub fn target_name(&self) -> &str {
+        self.new_name.as_deref().unwrap_or(&self.hub)
+    }
+
+    /// The arguments that name this move on the command line.
+    pub fn args(&self) -> String {
+        let mut s = format!("--hub {} --from {} --to {}", self.hub, self.from, self.to);
+        if let Some(n) = &self.new_name {
+            s.push_str(&format!(" --new-name {n}"));
+        }
+        if let Some(d) = &self.temp_domain {
+            s.push_str(&format!(" --temp-domain {d}"));
+        }
+        s
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MoveError {
+    #[error("unknown cluster `{name}`{}", hint.as_ref().map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default())]
+    UnknownCluster { name: String, hint: Option<String> },
+    #[error("cluster `{cluster}` has no hub `{name}`{}", hint.as_ref().map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default())]
+    UnknownHub {
+        cluster: String,
+        name: String,
+        hint: Option<String>,
+    },
+    #[error("--from and --to are both `{0}`: a hub moves between two clusters")]
+    SameCluster(String),
+    #[error(
+        "the domain `{domain}` is still served by {by}: a domain must never be in two clusters; deploy the new hub under a temporary domain first (e.g. --temp-domain next.{domain}) and switch at `cutover`"
+    )]
+    DomainServed { domain: String, by: String },
+    #[error("--temp-domain `{domain}` is already served by {by}; choose another")]
+    TempDomainServed { domain: String, by: String },
+    #[error(
+        "cluster `{cluster}` already has a hub `{name}` (domain {domain}); pass --new-name NAME to move the hub under another name"
+    )]
+    NameTaken {
+        cluster: String,
+        name: String,
+        domain: String,
+    },
+    #[error(
+        "`{file}` already exists with other content and is not shared; move or rename it first, or pass --new-name NAME"
+    )]
+    FileExists { file: String },
+    #[error("`{stage}` needs `{needed}` first: {why}")]
+    NotYet {
+        stage: &'static str,
+        needed: &'static str,
+        why: String,
+    },
+    #[error("cannot read `{0}`")]
+    Unreadable(String),
+    #[error(transparent)]
+    Edit(#[from] WorkspaceError),
+}
+
+impl MoveError {
+    /// Input errors (an unknown cluster or hub) exit 2; refusals exit 1.
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            MoveError::UnknownCluster { .. }
+                | MoveError::UnknownHub { .. }
+                | MoveError::SameCluster(_)
+        )
+    }
+}
+
+fn cluster<'i>(infra: &'i Infrastructure, name: &str) -> Result<&'i Cluster, MoveError> {
+    infra
+        .cluster(name)
+        .ok_or_else(|| MoveError::UnknownCluster {
+            name: name.to_string(),
+            hint: closest(name, infra.clusters.iter().map(|c| c.name.as_str())).map(str::to_string),
+        })
+}
+
+fn unknown_hub(c: &Cluster, name: &str) -> MoveError {
+    MoveError::UnknownHub {
+        cluster: c.name.clone(),
+        name: name.to_string(),
+        hint: closest(name, c.hubs.iter().map(|h| h.name.as_str())).map(str::to_string),
+    }
+}
+
+/// Plans a stage of a move.
+pub fn plan(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<StagePlan, MoveError> {
+    let src = cluster(infra, &mv.from)?;
+    let tgt = cluster(infra, &mv.to)?;
+    if src.name == tgt.name {
+        return Err(MoveError::SameCluster(src.name.clone()));
+    }
+    let mut plan = StagePlan::new(
+        PLAYBOOK,
+        stage.name(),
+        vec![format!("{}/{}", mv.from, mv.hub)],
+    );
+    plan.target_args = Some(mv.args());
+    let root = infra.files.root();
+    let mut ws = Workspace::new(root, &infra.files);
+    match stage {
+        Stage::Setup => setup(infra, src, tgt, mv, &mut ws, &mut plan)?,
+        Stage::Cutover => cutover(src, tgt, mv, &mut ws, &mut plan)?,
+        Stage::Decommission => decommission(src, tgt, mv, &mut plan)?,
+    }
+    plan.changes = ws.changes;
+    Ok(plan)
+}
+
+/// The clusters (and hubs) serving a domain, for messages.
+fn served_by(infra: &Infrastructure, domain: &str) -> Option<String> {
+    let by: Vec<String> = infra
+        .hubs_with_domain(domain)
+        .iter()
+        .map(|(c, h)| format!("hub `{}` of cluster `{}`", h.name, c.name))
+        .collect();
+    (!by.is_empty()).then(|| by.join(", "))
+}
+
+fn hub_path(index: usize, rest: &[&str]) -> Path {
+    let mut segs = vec![Segment::Key("hubs".into()), Segment::Index(index)];
+    segs.extend(rest.iter().map(|k| Segment::Key((*k).into())));
+    Path(segs)
+}
+
+/// The number of items of `hubs` in a cluster file (0 for `hubs: []` or none).
+fn hub_count(doc: &Document) -> usize {
+    doc.root(0)
+        .and_then(|r| r.as_mapping())
+        .and_then(|m| m.get("hubs"))
+        .and_then(|e| e.value.as_sequence())
+        .map_or(0, |s| s.items.len())
+}
+
+fn setup(
+    infra: &Infrastructure,
+    src: &Cluster,
+    tgt: &Cluster,
+    mv: &Move,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+) -> Result<(), MoveError> {
+    let name = mv.target_name();
+    let in_target = tgt.hub(name);
+    let hub = match (src.hub(&mv.hub), in_target) {
+        (Some(h), _) => h,
+        (None, Some(_)) => {
+            plan.already_done.push(format!("{}/{}", mv.from, mv.hub));
+            return Ok(());
+        }
+        (None, None) => return Err(unknown_hub(src, &mv.hub)),
+    };
+    let final_domain = hub.domain.clone();
+    if let Some(existing) = in_target {
+        let ours = [mv.temp_domain.as_ref(), final_domain.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|d| existing.domain.as_deref().map(normalize_domain) == Some(normalize_domain(d)));
+        if ours {
+            plan.already_done.push(format!("{}/{}", mv.from, mv.hub));
+            return Ok(());
+        }
+        return Err(MoveError::NameTaken {
+            cluster: tgt.name.clone(),
+            name: name.to_string(),
+            domain: existing.domain.clone().unwrap_or_else(|| "none".into()),
+        });
+    }
+    // The domain the new hub is deployed under now.
+    let in_use = match (&mv.temp_domain, &final_domain) {
+        (Some(t), _) => {
+            if let Some(by) = served_by(infra, t) {
+                return Err(MoveError::TempDomainServed {
+                    domain: t.clone(),
+                    by,
+                });
+            }
+            Some(t.clone())
+        }
+        (None, Some(d)) => {
+            if let Some(by) = served_by(infra, d) {
+                return Err(MoveError::DomainServed {
+                    domain: d.clone(),
+                    by,
+                });
+            }
+            Some(d.clone())
+        }
+        (None, None) => None,
+    };
+
+    // The files, in the entry's order.
+    let mut renames: Vec<(usize, String)> = Vec::new();
+    for (i, f) in hub.values_files.iter().enumerate() {
+        let shared = src.hubs_referencing(&f.name).len() > 1 || is_support_file(src, &f.name);
+        let new_name = if shared || mv.new_name.is_none() {
+            f.name.clone()
+        } else {
+            renamed_file(&f.name, &mv.hub, name)
+        };
+        if new_name != f.name {
+            renames.push((i, new_name.clone()));
+        }
+        let to_rel = format!("{}{}", tgt.dir, new_name);
+        let Some(content) = ws.text(&f.rel).filter(|_| f.exists) else {
+            plan.todo.push(format!(
+                "`{}` is missing from the work tree, so it was not copied: put `{to_rel}` in place (for an encrypted file, re-encrypt it for the target's creation rule)",
+                f.rel
+            ));
+            continue;
+        };
+        let wanted = copied_content(
+            f.is_encrypted(),
+            &to_rel,
+            &content,
+            &final_domain,
+            &in_use,
+            plan,
+        )?;
+        match ws.text(&to_rel) {
+            Some(existing) if existing == wanted || (shared && existing == content) => {
+                plan.notes.push(format!(
+                    "`{to_rel}` is already in the target with the same content; kept"
+                ));
+            }
+            Some(_) if shared => {
+                plan.notes.push(format!(
+                    "`{to_rel}` (shared by several hubs of `{}`) already exists in the target with different content: kept, not overwritten; compare it with `{}` and move what `{name}` needs into its own values file",
+                    src.name, f.rel
+                ));
+            }
+            Some(_) => return Err(MoveError::FileExists { file: to_rel }),
+            None => {
+                ws.create(&to_rel, wanted);
+                if f.is_encrypted() {
+                    sops_check(infra, &to_rel, &content, plan);
+                }
+            }
+        }
+    }
+    if let Some(c) = &hub.chart_override {
+        plan.todo.push(format!(
+            "the entry uses `chart_override: {}`: copy that chart into `{}` by hand",
+            c.name, tgt.dir
+        ));
+    }
+
+    // The entry, from the source's text, appended to the target's `hubs`.
+    let src_doc = infra
+        .files
+        .doc(&src.rel)
+        .ok_or_else(|| MoveError::Unreadable(src.rel.clone()))?;
+    let entry = files::entry_text(src_doc.text(), hub);
+    let tgt_text = ws
+        .text(&tgt.rel)
+        .ok_or_else(|| MoveError::Unreadable(tgt.rel.clone()))?;
+    let index = hub_count(&Document::parse(tgt_text).map_err(|e| WorkspaceError {
+        file: tgt.rel.clone(),
+        error: e.to_string(),
+    })?);
+    let hubs = Path(vec![Segment::Key("hubs".into())]);
+    let domain = in_use.clone();
+    let new_name = mv.new_name.clone();
+    ws.edit(&tgt.rel, |doc| {
+        doc.append(0, &hubs, &NewValue::Yaml(entry.clone()))?;
+        if let Some(n) = &new_name {
+            doc.set(0, &hub_path(index, &["name"]), &ScalarValue::string(n))?;
+        }
+        if let Some(d) = &domain {
+            set_if_present(doc, &hub_path(index, &["domain"]), d)?;
+        }
+        for (i, n) in &renames {
+            let mut p = hub_path(index, &["helm_chart_values_files"]);
+            p.0.push(Segment::Index(*i));
+            doc.set(0, &p, &ScalarValue::string(n))?;
+        }
+        Ok(true)
+    })?;
+
+    let what = match &mv.new_name {
+        Some(n) => format!("`{}` (as `{n}`)", mv.hub),
+        None => format!("`{}`", mv.hub),
+    };
+    plan.summary = format!(
+        "Deploys the hub {what} of cluster `{}` in cluster `{}`, beside the old one{}: its entry is appended to `{}` and its values files are copied. The old hub keeps serving users until `cutover`.",
+        src.name,
+        tgt.name,
+        match (&in_use, &final_domain) {
+            (Some(u), Some(f)) if u != f => format!(
+                " under the temporary domain `{u}` (the final domain `{f}` stays with the old hub until `cutover`)"
+            ),
+            _ => String::new(),
+        },
+        tgt.rel
+    );
+    plan.checklist.push(format!(
+        "after merging, deploy the new hub: `deployer deploy {} {name}`",
+        tgt.name
+    ));
+    if let (Some(u), Some(f)) = (&in_use, &final_domain)
+        && u != f
+    {
+        plan.checklist.push(format!(
+            "check that `{u}` resolves to the ingress of `{}` (its wildcard record) before testing the new hub",
+            tgt.name
+        ));
+    }
+    plan.runbook = vec![
+        Step::new(
+            "sync-homes",
+            format!(
+                "initial copy of the home directories from `{}` to `{}` (no deletion)",
+                src.name, tgt.name
+            ),
+        ),
+        Step::new(
+            "manual:check-grafana",
+            format!("check the Grafana dashboards of `{}`", tgt.name),
+        ),
+        Step::new(
+            "manual:deploy-hub",
+            format!("deploy `{name}` in `{}` and log in to it", tgt.name),
+        ),
+    ];
+    plan.verify.push(format!(
+        "`gitops-migrate validate` reports no duplicate domain and no missing file; `https://{}` serves the new hub (empty user database until `cutover`)",
+        in_use.as_deref().unwrap_or("<domain>")
+    ));
+    plan.rollback.push(format!(
+        "revert this change and delete the namespace `{name}` in `{}` (nothing of the old hub was touched)",
+        tgt.name
+    ));
+    dedup(&mut plan.notes);
+    Ok(())
+}
+
+fn dedup(v: &mut Vec<String>) {
+    let mut seen = BTreeSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+}
+
+/// Sets a key of the entry only when the entry has it.
+fn set_if_present(doc: &mut Document, path: &Path, value: &str) -> Result<bool, EditError> {
+    match doc.get(0, path) {
+        Ok(_) => doc.set(0, path, &ScalarValue::string(value)),
+        Err(_) => Ok(false),
+    }
+}
+
+fn is_support_file(c: &Cluster, name: &str) -> bool {
+    c.support_files.iter().any(|f| f.name == name)
+}
+
+/// The text a file gets in the target: encrypted files as they are; others with the old domain
+/// rewritten to the one in use (each rewrite noted).
+fn copied_content(
+    encrypted: bool,
+    to_rel: &str,
+    content: &str,
+    from: &Option<String>,
+    to: &Option<String>,
+    plan: &mut StagePlan,
+) -> Result<String, MoveError> {
+    let (Some(from), Some(to)) = (from, to) else {
+        return Ok(content.to_string());
+    };
+    if encrypted || normalize_domain(from) == normalize_domain(to) {
+        return Ok(content.to_string());
+    }
+    let (text, rewrites) = rewrite_domain(content, from, to).map_err(|error| WorkspaceError {
+        file: to_rel.to_string(),
+        error,
+    })?;
+    for r in rewrites {
+        plan.notes.push(format!("`{to_rel}`: {r}"));
+    }
+    Ok(text)
+}
+
+/// Compares the target's sops creation rule with the keys the file was encrypted for.
+fn sops_check(infra: &Infrastructure, to_rel: &str, content: &str, plan: &mut StagePlan) {
+    let rule = infra.sops_rules.iter().find(|r| {
+        r.path_regex.is_empty()
+            || regex::Regex::new(&r.path_regex).is_ok_and(|re| re.is_match(to_rel))
+    });
+    let file_keys = files::sops_metadata_keys(content);
+    let same = rule.is_some_and(|r| {
+        let want: BTreeSet<(String, String)> = r.keys.iter().cloned().collect();
+        !want.is_empty() && want == file_keys
+    });
+    if same {
+        plan.notes.push(format!(
+            "`{to_rel}`: copied encrypted as it is (the target's creation rule uses the keys it was encrypted for)"
+        ));
+        return;
+    }
+    let why = match rule {
+        None => "no creation rule of `.sops.yaml` matches it".to_string(),
+        Some(r) => format!(
+            "the creation rule `{}` of `.sops.yaml` uses other keys than the file's",
+            r.path_regex
+        ),
+    };
+    plan.todo.push(format!(
+        "`{to_rel}`: {why}; re-encrypt it for the target: `sops updatekeys -y {to_rel}`"
+    ));
+}
+
+fn cutover(
+    src: &Cluster,
+    tgt: &Cluster,
+    mv: &Move,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+) -> Result<(), MoveError> {
+    plan.merge_after_window = true;
+    let name = mv.target_name();
+    let (old, new) = match (src.hub(&mv.hub), tgt.hub(name)) {
+        (Some(o), Some(n)) => (o, n),
+        (None, Some(_)) => {
+            plan.already_done.push(format!("{}/{}", mv.from, mv.hub));
+            return Ok(());
+        }
+        (Some(_), None) => {
+            return Err(MoveError::NotYet {
+                stage: "cutover",
+                needed: "setup",
+                why: format!("cluster `{}` has no hub `{name}` yet", tgt.name),
+            });
+        }
+        (None, None) => return Err(unknown_hub(src, &mv.hub)),
+    };
+    let final_domain = old.domain.clone();
+    let current = new.domain.clone();
+    if let (Some(f), Some(c)) = (&final_domain, &current)
+        && normalize_domain(f) != normalize_domain(c)
+    {
+        // The new hub's own files: rewrite the temporary domain back.
+        for fr in &new.values_files {
+            if fr.is_encrypted() || !fr.exists || tgt.hubs_referencing(&fr.name).len() > 1 {
+                continue;
+            }
+            let mut notes = Vec::new();
+            ws.edit(&fr.rel, |doc| {
+                notes = rewrite_domain_doc(doc, c, f)?;
+                Ok(!notes.is_empty())
+            })?;
+            for r in notes {
+                plan.notes.push(format!("`{}`: {r}", fr.rel));
+            }
+        }
+    }
+    let tgt_index = new.index;
+    let fd = final_domain.clone();
+    ws.edit(&tgt.rel, |doc| match &fd {
+        Some(d) => set_if_present(doc, &hub_path(tgt_index, &["domain"]), d),
+        None => Ok(false),
+    })?;
+    let src_index = old.index;
+    ws.edit(&src.rel, |doc| doc.remove(0, &hub_path(src_index, &[])))?;
+    // The source's files that only this entry references.
+    let mut kept = Vec::new();
+    for fr in old.values_files.iter().chain(old.chart_override.iter()) {
+        let others = src.hubs.iter().filter(|h| h.index != old.index).any(|h| {
+            h.values_files
+                .iter()
+                .chain(h.chart_override.iter())
+                .any(|x| x.name == fr.name)
+        }) || is_support_file(src, &fr.name);
+        if others {
+            kept.push(format!("`{}`", fr.rel));
+            continue;
+        }
+        if fr.exists && ws.exists(&fr.rel) {
+            ws.delete(&fr.rel);
+        }
+    }
+    if !kept.is_empty() {
+        plan.notes.push(format!(
+            "kept (still referenced by other entries of `{}`): {}",
+            src.name,
+            kept.join(", ")
+        ));
+    }
+    plan.summary = format!(
+        "Completes the move of `{}` from `{}` to `{}` in one change: the new hub `{name}` switches to {}, and the old entry and its own values files are removed from `{}`, so no domain is ever in two clusters and no entry points at a deleted file. Merge it after the window's cluster steps (database copied, DNS updated).",
+        mv.hub,
+        src.name,
+        tgt.name,
+        final_domain
+            .as_deref()
+            .map(|d| format!("the final domain `{d}`"))
+            .unwrap_or_else(|| "its final settings".into()),
+        src.rel
+    );
+    plan.checklist.push(format!(
+        "announce the maintenance window to the users of `{}`",
+        final_domain.as_deref().unwrap_or(&mv.hub)
+    ));
+    plan.runbook = vec![
+        Step::new(
+            "delete-proxy-public",
+            format!(
+                "take the old hub offline: delete `svc proxy-public` in namespace `{}` of `{}`",
+                mv.hub, src.name
+            ),
+        )
+        .destructive(),
+        Step::new(
+            "stop-old-hub",
+            format!(
+                "scale the old hub's Deployment in `{}` to 0 and wait",
+                mv.hub
+            ),
+        )
+        .destructive(),
+        Step::new(
+            "copy-hub-db",
+            format!("copy and check the hub database into the new hub `{name}`, restart it"),
+        )
+        .destructive(),
+        Step::new(
+            "delete-user-pods",
+            format!(
+                "delete the user pods (label `component=singleuser-server`) in `{}` of `{}`",
+                mv.hub, src.name
+            ),
+        )
+        .destructive(),
+        Step::new(
+            "sync-homes:final",
+            format!(
+                "final copy of the home directories from `{}` to `{}`",
+                src.name, tgt.name
+            ),
+        ),
+        Step::new(
+            "update-dns",
+            format!(
+                "point {} at the ingress of `{}` and wait until it resolves there",
+                final_domain
+                    .as_deref()
+                    .map(|d| format!("`{d}`"))
+                    .unwrap_or_else(|| "the domain".into()),
+                tgt.name
+            ),
+        ),
+    ];
+    plan.notes.push(
+        "merge this change after the runbook's `update-dns` step; while the old entry exists, a deploy of the source cluster re-creates `proxy-public`".into(),
+    );
+    plan.verify.push(format!(
+        "`gitops-migrate validate` reports no duplicate domain and no missing file; users log in at `https://{}` and find their files",
+        final_domain.as_deref().unwrap_or("<domain>")
+    ));
+    plan.rollback.push(format!(
+        "revert this change (the old entry and files come back), recreate `proxy-public` by deploying `{}` in `{}`, and point DNS back",
+        mv.hub, src.name
+    ));
+    Ok(())
+}
+
+fn decommission(
+    src: &Cluster,
+    tgt: &Cluster,
+    mv: &Move,
+    plan: &mut StagePlan,
+) -> Result<(), MoveError> {
+    if src.hub(&mv.hub).is_some() {
+        return Err(MoveError::NotYet {
+            stage: "decommission",
+            needed: "cutover",
+            why: format!("cluster `{}` still lists the hub `{}`", src.name, mv.hub),
+        });
+    }
+    plan.summary = format!(
+        "What remains to retire after `{}` moved from `{}` to `{}`; nothing is deleted automatically.",
+        mv.hub, src.name, tgt.name
+    );
+    let mut steps = vec![
+        Step::new(
+            "manual:delete-old-release",
+            format!(
+                "uninstall the Helm release and delete the namespace `{}` in `{}`",
+                mv.hub, src.name
+            ),
+        ),
+        Step::new(
+            "manual:retire-home-share",
+            format!(
+                "retire the old home directories (`/export/{}` on the NFS server or share of `{}`) and any DataSync task",
+                mv.hub, src.name
+            ),
+        ),
+    ];
+    if src.hubs.is_empty() {
+        steps.extend([
+            Step::new(
+                "manual:retire-support-chart",
+                format!("uninstall the support chart of `{}`", src.name),
+            ),
+            Step::new(
+                "manual:remove-cluster-folder",
+                format!("remove `{}` from the repository in its own change", src.dir),
+            ),
+            Step::new(
+                "manual:retire-dns",
+                format!(
+                    "remove the DNS records (the wildcard) that point at `{}`",
+                    src.name
+                ),
+            ),
+            Step::new(
+                "manual:retire-nfs",
+                format!("delete the NFS server or file system of `{}`", src.name),
+            ),
+            Step::new(
+                "manual:retire-cloud-resources",
+                format!(
+                    "destroy the cloud resources of `{}` (terraform, the Kubernetes cluster, buckets, deployer credentials)",
+                    src.name
+                ),
+            ),
+        ]);
+    } else {
+        plan.notes.push(format!(
+            "`{}` still has hubs ({}): the cluster itself stays",
+            src.name,
+            src.hubs
+                .iter()
+                .map(|h: &Hub| format!("`{}`", h.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    plan.checklist = steps.iter().map(|s| s.title.clone()).collect();
+    plan.runbook = steps;
+    Ok(())
+}
+
+/// The announcement to users (markdown).
+pub fn announcement(infra: &Infrastructure, stage: Stage, mv: &Move) -> Option<String> {
+    let src = infra.cluster(&mv.from)?;
+    let old = src.hub(&mv.hub)?;
+    let domain = old.domain.as_deref().unwrap_or(&mv.hub);
+    let display = old.display_name.as_deref().unwrap_or(&mv.hub);
+    match stage {
+        Stage::Setup => Some(format!(
+            "## {display}: upcoming maintenance\n\n\
+             The hub at <https://{domain}> is moving to new infrastructure. Nothing changes for you yet: \
+             keep working as usual.\n\n\
+             A maintenance window is planned for **<DATE, TIME AND TIME ZONE>** (about <DURATION>). \
+             During it the hub is unavailable; running servers are stopped, so save your work before it starts. \
+             Your files, your account and the hub's address stay the same.\n"
+        )),
+        Stage::Cutover => Some(format!(
+            "## {display}: maintenance window\n\n\
+             The hub at <https://{domain}> moves to new infrastructure during **<DATE, TIME AND TIME ZONE>** \
+             (about <DURATION>).\n\n\
+             - The hub is unavailable during the window; running servers are stopped: save your work and log out before it starts.\n\
+             - Your files are copied to the new hub; files saved after the window starts may not be.\n\
+             - The address stays <https://{domain}>. For a few minutes after the window, some networks may still \
+             reach the old hub (DNS); if the hub is unreachable, wait a little and reload.\n"
+        )),
+        Stage::Decommission => None,
+    }
+}
