@@ -14,5 +14,6 @@ pub mod playbook;
 pub mod repo;
 pub mod runtime;
 pub mod suggest;
+pub mod sync_homes;
 pub mod validate;
 pub mod yaml;

@@ -9,6 +9,7 @@ mod output;
 mod pr;
 mod stage;
 mod status;
+mod sync_homes;
 mod validate;
 
 use std::path::PathBuf;
@@ -102,6 +103,8 @@ pub enum Command {
     Exec(exec::ExecArgs),
     /// Read and edit `gitops-migrate.toml` (kube contexts, service URLs, token variables).
     Config(config::ConfigArgs),
+    /// Copy a hub's home directories with parallel rsync, resumable per directory.
+    SyncHomes(sync_homes::SyncHomesArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -140,6 +143,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Announce(args) => announce::run(args, &mut out),
         Command::Exec(args) => exec::run(args, &mut out),
         Command::Config(args) => config::run(args, &mut out),
+        Command::SyncHomes(args) => sync_homes::run(args, &mut out),
     }
 }
 
