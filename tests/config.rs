@@ -9,18 +9,8 @@ use std::process::Command;
 use gitops_migrate::config::{Config, Key, TokenSource};
 use gitops_migrate::repo::{self, Phalanx, Repo};
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
+mod common;
+use common::copy_dir;
 
 fn repo_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{ARGOCD_TOKEN, KUBE_TOKEN, MOBU_TOKEN, Platform};
 
+mod common;
+use common::copy_dir;
+
 /// The environment variables the configuration names for the tokens.
 const ARGOCD_VAR: &str = "E2E_ARGOCD_TOKEN";
 const MOBU_VAR: &str = "E2E_MOBU_TOKEN";
@@ -45,19 +48,6 @@ const MAKE_DEFAULT: &[&str] = &[
     "sync-app:mobu",
     "restore-mobu",
 ];
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
 
 /// A kubeconfig with a context per name, every one on the double, `current` current.
 fn kubeconfig(server: &str, contexts: &[&str], current: &str) -> String {

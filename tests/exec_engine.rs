@@ -22,6 +22,9 @@ use gitops_migrate::runtime::journal::{Entry, Journal, RunFiles};
 use gitops_migrate::runtime::lock::{Holder, Lock, LockError};
 use gitops_migrate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner, report};
 
+mod common;
+use common::copy_dir;
+
 // ---------------------------------------------------------------------------------------------
 // Fakes
 
@@ -1295,18 +1298,6 @@ fn a_killed_run_resumes_without_repeating_finished_steps() {
 // `exec` through the binary (what needs no cluster)
 
 fn fixture_copy() -> tempfile::TempDir {
-    fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            let target = to.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                copy_dir(&e.path(), &target);
-            } else {
-                std::fs::copy(e.path(), target).unwrap();
-            }
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/phalanx"),

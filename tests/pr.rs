@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+mod common;
+use common::copy_dir;
+
 const TOKEN: &str = "ghp_TESTtoken0123456789abcdefDoNotPrint";
 const OWNER: &str = "lsst-sqre";
 const REPO: &str = "phalanx";
@@ -362,19 +365,6 @@ fn real_git() -> PathBuf {
         .map(|d| d.join("git"))
         .find(|p| p.is_file())
         .expect("git on PATH")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            fs::copy(e.path(), &target).unwrap();
-        }
-    }
 }
 
 /// The hermetic environment for every child process.

@@ -15,6 +15,9 @@ use gitops_migrate::playbook::nublado::stages::{self, Options, Stage};
 use gitops_migrate::playbook::report;
 use gitops_migrate::repo::{self, Phalanx, Repo};
 
+mod common;
+use common::copy_dir;
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
@@ -33,19 +36,6 @@ fn copy_of(from: &Path) -> tempfile::TempDir {
 
 fn copy(name: &str) -> tempfile::TempDir {
     copy_of(&fixture(name))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 /// Every file under `root` (outside `.git`) with its content, to show that nothing was written.

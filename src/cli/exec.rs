@@ -13,13 +13,14 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{Exit, Output, repo_root};
+use super::stage::{nublado_stage, open_phalanx};
+use super::{Exit, Output};
 use crate::config::{Config, EnvSettings, TokenSource};
 use crate::playbook::Step;
-use crate::playbook::nublado::stages::{self, STAGES, Stage};
+use crate::playbook::nublado::stages::{self, STAGES};
 use crate::playbook::nublado::{State, environment_state};
 use crate::repo::phalanx::Environment;
-use crate::repo::{self, Phalanx, Repo};
+use crate::repo::{self, Phalanx};
 use crate::runtime::clients::{
     ArgoCdClient, HealthClient, KubeConfig, MobuClient, PsqlClient, VaultClient,
 };
@@ -229,24 +230,9 @@ fn connect(settings: &EnvSettings, kube_context: Option<&str>, env: &mut StepEnv
 }
 
 pub fn run(args: ExecArgs, out: &mut Output) -> Exit {
-    if args.playbook != "nublado" {
-        out.error(&format!(
-            "unknown playbook `{}`; known: nublado",
-            args.playbook
-        ));
-        return Exit::Input;
-    }
-    let Some(stage) = Stage::from_name(&args.stage) else {
-        let names: Vec<&str> = STAGES.iter().map(|s| s.name()).collect();
-        let hint = crate::suggest::closest(&args.stage, names.iter().copied())
-            .map(|c| format!(" (did you mean `{c}`?)"))
-            .unwrap_or_default();
-        out.error(&format!(
-            "unknown stage `{}`{hint}; the stages of nublado are {}",
-            args.stage,
-            names.join(", ")
-        ));
-        return Exit::Input;
+    let stage = match nublado_stage(&args.playbook, &args.stage, out) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let env_name = match args.envs.as_slice() {
         [one] => one.clone(),
@@ -259,21 +245,11 @@ pub fn run(args: ExecArgs, out: &mut Output) -> Exit {
             return Exit::Input;
         }
     };
-    let root = repo_root();
-    let p = match repo::open(&root) {
-        Ok(Repo::Phalanx(p)) => p,
-        Ok(Repo::Infrastructure(_)) => {
-            out.error(&format!(
-                "{}: the nublado playbook needs a Phalanx repository, and this is an infrastructure repository",
-                root.display()
-            ));
-            return Exit::Input;
-        }
-        Err(e) => {
-            out.error(&e.to_string());
-            return Exit::Input;
-        }
+    let p = match open_phalanx(out) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
+    let root = p.files.root().to_path_buf();
     let Some(env) = p.env(&env_name) else {
         let hint =
             crate::suggest::closest(&env_name, p.environments.iter().map(|e| e.name.as_str()))

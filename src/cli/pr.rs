@@ -199,7 +199,7 @@ pub fn run(args: PrArgs, out: &mut Output) -> Exit {
     };
 
     // The stage must leave the repository valid, as for `apply`.
-    match new_errors(&root, &plan.changes) {
+    match new_errors(&p, &plan.changes) {
         Ok(errors) if !errors.is_empty() => {
             say.error(&format!(
                 "the result would not validate ({} new errors); no branch was made:",

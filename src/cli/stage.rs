@@ -8,7 +8,7 @@ use crate::playbook::StagePlan;
 use crate::playbook::check::{dirty_paths, new_errors};
 use crate::playbook::hub_move::{self, Move};
 use crate::playbook::nublado::stages::{self, Options, STAGES, Stage};
-use crate::repo::{self, Repo};
+use crate::repo::{self, Phalanx, Repo};
 
 /// The playbooks the tool knows, with their stages and targets.
 pub const PLAYBOOKS: &[(&str, &str, &str)] = &[
@@ -115,44 +115,58 @@ pub fn playbooks(out: &mut Output) -> Exit {
     Exit::Ok
 }
 
+/// Prints "unknown stage" with a did-you-mean and the playbook's stages.
+fn unknown_stage(playbook: &str, given: &str, names: &[&str], out: &mut Output) -> Exit {
+    let hint = crate::suggest::closest(given, names.iter().copied())
+        .map(|c| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default();
+    out.error(&format!(
+        "unknown stage `{given}`{hint}; the stages of {playbook} are {}",
+        names.join(", ")
+    ));
+    Exit::Input
+}
+
+/// The nublado playbook and one of its stages, or the usage error printed.
+pub fn nublado_stage(playbook: &str, stage: &str, out: &mut Output) -> Result<Stage, Exit> {
+    if playbook != "nublado" {
+        out.error(&format!(
+            "unknown playbook `{playbook}`; known: {}",
+            PLAYBOOKS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+        ));
+        return Err(Exit::Input);
+    }
+    let names: Vec<&str> = STAGES.iter().map(|s| s.name()).collect();
+    Stage::from_name(stage).ok_or_else(|| unknown_stage("nublado", stage, &names, out))
+}
+
+/// The Phalanx repository the commands work on, or the input error printed.
+pub fn open_phalanx(out: &mut Output) -> Result<Phalanx, Exit> {
+    let root = repo_root();
+    match repo::open(&root) {
+        Ok(Repo::Phalanx(p)) => Ok(p),
+        Ok(Repo::Infrastructure(_)) => {
+            out.error(&format!(
+                "{}: the nublado playbook needs a Phalanx repository, and this is an infrastructure repository",
+                root.display()
+            ));
+            Err(Exit::Input)
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            Err(Exit::Input)
+        }
+    }
+}
+
 /// Loads the repository and plans the stage; prints the error and returns the exit code on
 /// failure.
 pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan), Exit> {
     if args.playbook == hub_move::PLAYBOOK {
         return load_hub_move(args, out);
     }
-    if args.playbook != "nublado" {
-        out.error(&format!(
-            "unknown playbook `{}`; known: {}",
-            args.playbook,
-            PLAYBOOKS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
-        ));
-        return Err(Exit::Input);
-    }
-    let Some(stage) = Stage::from_name(&args.stage) else {
-        let names: Vec<&str> = STAGES.iter().map(|s| s.name()).collect();
-        let hint = crate::suggest::closest(&args.stage, names.iter().copied())
-            .map(|c| format!(" (did you mean `{c}`?)"))
-            .unwrap_or_default();
-        out.error(&format!(
-            "unknown stage `{}`{hint}; the stages of nublado are {}",
-            args.stage,
-            names.join(", ")
-        ));
-        return Err(Exit::Input);
-    };
-    let root = repo_root();
-    let p = match repo::open(&root) {
-        Ok(Repo::Phalanx(p)) => p,
-        Ok(Repo::Infrastructure(_)) => {
-            out.error(&format!("{}: the nublado playbook needs a Phalanx repository, and this is an infrastructure repository", root.display()));
-            return Err(Exit::Input);
-        }
-        Err(e) => {
-            out.error(&e.to_string());
-            return Err(Exit::Input);
-        }
-    };
+    let stage = nublado_stage(&args.playbook, &args.stage, out)?;
+    let p = open_phalanx(out)?;
     let opts = Options {
         force: args.force,
         all_ready: args.all_ready,
@@ -172,17 +186,9 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
 
 /// Loads an infrastructure repository and plans a hub-move stage.
 fn load_hub_move(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan), Exit> {
+    let names: Vec<&str> = hub_move::STAGES.iter().map(|s| s.name()).collect();
     let Some(stage) = hub_move::Stage::from_name(&args.stage) else {
-        let names: Vec<&str> = hub_move::STAGES.iter().map(|s| s.name()).collect();
-        let hint = crate::suggest::closest(&args.stage, names.iter().copied())
-            .map(|c| format!(" (did you mean `{c}`?)"))
-            .unwrap_or_default();
-        out.error(&format!(
-            "unknown stage `{}`{hint}; the stages of hub-move are {}",
-            args.stage,
-            names.join(", ")
-        ));
-        return Err(Exit::Input);
+        return Err(unknown_stage(hub_move::PLAYBOOK, &args.stage, &names, out));
     };
     let Some(mv) = args.hub_move(out) else {
         return Err(Exit::Input);
@@ -332,7 +338,7 @@ pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
     out.line("");
     out.line(plan.changes.diff(out.color()).trim_end());
     out.line(outline(&plan).trim_end());
-    match new_errors(p.files().root(), &plan.changes) {
+    match new_errors(&p, &plan.changes) {
         Ok(errors) if !errors.is_empty() => {
             out.warning(&format!(
                 "the result would not validate ({} new errors); `apply` will refuse it:",
@@ -369,7 +375,7 @@ pub fn apply(args: StageArgs, out: &mut Output) -> Exit {
         ));
         return Exit::Refused;
     }
-    match new_errors(root, &plan.changes) {
+    match new_errors(&p, &plan.changes) {
         Ok(errors) if !errors.is_empty() => {
             out.error(&format!(
                 "the result would not validate ({} new errors); nothing was written:",

@@ -5,15 +5,15 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::change::ChangeSet;
-use crate::repo::{self, RepoError};
+use crate::repo::{self, Repo, RepoError};
 use crate::validate::{self, Finding, Severity};
 
-/// The errors the repository would have after the change that it does not have now. The
-/// change is applied to a copy of the repository (Git metadata left out).
-pub fn new_errors(root: &Path, changes: &ChangeSet) -> Result<Vec<Finding>, RepoError> {
-    let before = repo::open(root)?;
+/// The errors the repository (as loaded) would have after the change that it does not have
+/// now. The change is applied to a copy of the repository (Git metadata left out).
+pub fn new_errors(before: &Repo, changes: &ChangeSet) -> Result<Vec<Finding>, RepoError> {
+    let root = before.files().root();
     let key = |f: &Finding| (f.rule, f.file.clone(), f.message.clone());
-    let known: BTreeSet<_> = validate::validate(&before)
+    let known: BTreeSet<_> = validate::validate(before)
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .map(key)

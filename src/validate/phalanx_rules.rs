@@ -7,7 +7,7 @@ use crate::playbook::nublado::routes::{
     DEFAULT_ROUTE, expected_hub_route, lab_hub_route, normalize, routes,
 };
 use crate::playbook::nublado::stages::database_name;
-use crate::playbook::nublado::{V2, V2_APPS, V3};
+use crate::playbook::nublado::{MOBU_LAB_TYPES, V2, V2_APPS, V3};
 use crate::repo::phalanx::{EnvFile, Environment, FlagForm, Format, Setting};
 use crate::repo::{Phalanx, lookup};
 use crate::suggest::closest;
@@ -393,13 +393,6 @@ fn misplaced_keys(p: &Phalanx, out: &mut Vec<Finding>) {
     }
 }
 
-/// Business types of mobu that run notebooks in labs.
-const LAB_TYPES: [&str; 4] = [
-    "NotebookRunner",
-    "JupyterPythonLoop",
-    "NubladoPythonLoop",
-    "NotebookRunnerCounting",
-];
 /// Business types that query TAP.
 const TAP_TYPES: [&str; 2] = ["TAPQueryRunner", "TAPQuerySetRunner"];
 /// Options mobu 6 accepts for lab business types (it forbids others).
@@ -458,7 +451,7 @@ fn mobu_rules(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
             continue;
         };
         let btype = type_entry.value.scalar_text().unwrap_or("");
-        let is_lab = LAB_TYPES.contains(&btype);
+        let is_lab = MOBU_LAB_TYPES.contains(&btype);
         let options = business.get("options").and_then(|e| e.value.as_mapping());
         let use_cm = options.and_then(|o| o.get("use_cachemachine"));
         let scoped = |f: Finding| f.scope(&env.name);

@@ -15,3 +15,12 @@ pub const V3: &str = "nublado";
 pub const V2: &str = "nublado2";
 /// The applications that go with v2 and are retired with it.
 pub const V2_APPS: [&str; 3] = ["nublado2", "cachemachine", "moneypenny"];
+
+/// mobu's business types that run notebooks in labs (`JupyterPythonLoop` was renamed
+/// `NubladoPythonLoop` in mobu 7).
+pub const MOBU_LAB_TYPES: [&str; 4] = [
+    "NotebookRunner",
+    "JupyterPythonLoop",
+    "NubladoPythonLoop",
+    "NotebookRunnerCounting",
+];

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 
 use super::routes::{BASE_URL, DEFAULT_ROUTE, HUB_ROUTE, expected_hub_route};
 use super::state::{State, environment_state};
-use super::{V2, V2_APPS, V3};
+use super::{MOBU_LAB_TYPES, V2, V2_APPS, V3};
 use crate::playbook::workspace::{Workspace, WorkspaceError};
 use crate::playbook::{StagePlan, Step};
 use crate::repo::phalanx::{Environment, Format};
@@ -528,7 +528,7 @@ fn lab_flocks(doc: &Document) -> Vec<(usize, String, Option<String>)> {
             let name = m.get("name")?.value.scalar_text()?.to_string();
             let business = m.get("business")?.value.as_mapping()?;
             let btype = business.get("type")?.value.scalar_text()?.to_string();
-            if !LAB_TYPES.contains(&btype.as_str()) {
+            if !MOBU_LAB_TYPES.contains(&btype.as_str()) {
                 return None;
             }
             let prefix = business
@@ -541,13 +541,6 @@ fn lab_flocks(doc: &Document) -> Vec<(usize, String, Option<String>)> {
         })
         .collect()
 }
-
-const LAB_TYPES: [&str; 4] = [
-    "NotebookRunner",
-    "JupyterPythonLoop",
-    "NubladoPythonLoop",
-    "NotebookRunnerCounting",
-];
 
 fn mobu_make_default(
     p: &Phalanx,
