@@ -499,22 +499,7 @@ fn enable_v3(ctx: &Ctx<'_>) -> String {
         new = ctx.url(&v3),
         old = ctx.url(&v2),
     );
-    let storage = storage(ctx.p, ctx.plan, ctx.env);
-    if storage.is_shared() {
-        out.push_str(
-            "3. If you try the new version, shut your lab down before each switch (see below).\n",
-        );
-    }
-    match storage {
-        s if s.is_shared() => ctx.critical(&mut out, &v2, &v3),
-        _ => {
-            let _ = write!(
-                out,
-                "\nThe two versions use separate storage: files you save in a lab at {v3} are \
-                 not visible from {v2}, and the other way round.\n"
-            );
-        }
-    }
+    storage_section(ctx, &mut out, "try the new version", &v2, &v3);
     out
 }
 
@@ -555,23 +540,27 @@ fn make_default(ctx: &Ctx<'_>) -> String {
         new = ctx.url(&v3),
         old = ctx.url(&v2),
     );
-    let storage = storage(ctx.p, ctx.plan, ctx.env);
-    if storage.is_shared() {
-        out.push_str(
-            "3. If you use both versions, shut your lab down before each switch (see below).\n",
+    storage_section(ctx, &mut out, "use both versions", &v3, &v2);
+    out
+}
+
+/// The end of an announcement while both hubs run: with shared storage, the step to shut labs
+/// down before each switch and the critical warning (`from` is the route users come from);
+/// with separate storage, a note that files do not cross over.
+fn storage_section(ctx: &Ctx<'_>, out: &mut String, when: &str, from: &str, to: &str) {
+    if storage(ctx.p, ctx.plan, ctx.env).is_shared() {
+        let _ = writeln!(
+            out,
+            "3. If you {when}, shut your lab down before each switch (see below)."
+        );
+        ctx.critical(out, from, to);
+    } else {
+        let _ = write!(
+            out,
+            "\nThe two versions use separate storage: files you save in a lab at {to} are not \
+             visible from {from}, and the other way round.\n"
         );
     }
-    match storage {
-        s if s.is_shared() => ctx.critical(&mut out, &v3, &v2),
-        _ => {
-            let _ = write!(
-                out,
-                "\nThe two versions use separate storage: files you save in a lab at {v2} are \
-                 not visible from {v3}, and the other way round.\n"
-            );
-        }
-    }
-    out
 }
 
 fn disable_v2(ctx: &Ctx<'_>) -> String {
