@@ -11,6 +11,7 @@
 //!
 //! [clusters.utoronto]
 //! context = "utoronto"
+//! homes = "nfs-utoronto:/export/home-01/homes"   # <homes>/<hub>: the hub's home directories
 //! ```
 //!
 //! Defaults come from the environment file: `https://<fqdn>/argo-cd`, `https://<fqdn>/mobu`,
@@ -159,11 +160,33 @@ const ENV_FIELDS: &[Field] = &[
 /// Where `vault-secret` copies the Slack webhook from: mobu's alert webhook.
 pub const DEFAULT_WEBHOOK_SOURCE: &str = "mobu#app-alert-webhook";
 
-const CLUSTER_FIELDS: &[Field] = &[Field {
-    name: "context",
-    kind: Kind::Context,
-    about: "kube context of the cluster (for the hub move)",
-}];
+const CLUSTER_FIELDS: &[Field] = &[
+    Field {
+        name: "context",
+        kind: Kind::Context,
+        about: "kube context of the cluster (for the hub move)",
+    },
+    Field {
+        name: "homes",
+        kind: Kind::Text,
+        about: "directory holding each hub's home directories (<homes>/<hub>), local or host:path",
+    },
+    Field {
+        name: "poll_interval_ms",
+        kind: Kind::Millis,
+        about: "pause between two polls of a state being waited for (default 2000)",
+    },
+];
+
+/// The hub move's settings of one cluster.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterSettings {
+    pub cluster: String,
+    pub context: Option<String>,
+    /// The directory holding each hub's home directories (a local path or `host:path`).
+    pub homes: Option<String>,
+    pub poll_interval: Option<Duration>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -687,13 +710,23 @@ impl Config {
         }
     }
 
-    /// The kube context configured for a cluster.
-    pub fn cluster_context(&self, cluster: &str) -> Option<String> {
-        self.get(&Key {
-            section: "clusters",
-            name: cluster.to_string(),
-            field: "context",
-        })
+    /// The settings of a cluster (none has a default).
+    pub fn cluster(&self, cluster: &str) -> ClusterSettings {
+        let get = |field: &'static str| {
+            self.get(&Key {
+                section: "clusters",
+                name: cluster.to_string(),
+                field,
+            })
+        };
+        ClusterSettings {
+            cluster: cluster.to_string(),
+            context: get("context"),
+            homes: get("homes"),
+            poll_interval: get("poll_interval_ms")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_millis),
+        }
     }
 }
 

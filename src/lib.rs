@@ -13,6 +13,7 @@ pub mod github;
 pub mod playbook;
 pub mod repo;
 pub mod runtime;
+pub mod sqlite;
 pub mod suggest;
 pub mod sync_homes;
 pub mod validate;

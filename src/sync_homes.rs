@@ -16,11 +16,8 @@
 //! copied by default (`_shared` too); `--delete` only when asked; `-aHAX --numeric-ids` keeps
 //! times, permissions, hard links, ACLs, xattrs and uids.
 //!
-//! The hub database is read with the `sqlite3` command-line tool rather than `rusqlite`
-//! (`bundled`): one read-only query does not justify compiling SQLite's C source into every
-//! build, the operator already has `sqlite3` for the cutover's `PRAGMA integrity_check`, and a
-//! missing tool is a clear error naming the package. Times are compared in Rust (the same
-//! clock and parser for the database and the API).
+//! The hub database is read with the `sqlite3` command-line tool (`crate::sqlite`). Times are
+//! compared in Rust (the same clock and parser for the database and the API).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
@@ -267,25 +264,12 @@ pub fn active_from_db(db: &Path, within: Duration) -> Result<Vec<String>, SyncEr
             db.display()
         )));
     }
-    let o = Command::new("sqlite3")
-        .args(["-readonly", "-batch", "-json"])
-        .arg(db)
-        .arg("SELECT name, last_activity FROM users WHERE last_activity IS NOT NULL;")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            SyncError::Input(format!(
-                "cannot run sqlite3 ({e}); install it (Debian/Ubuntu: apt-get install sqlite3)"
-            ))
-        })?;
-    if !o.status.success() {
-        return Err(SyncError::Input(format!(
-            "{}: {}",
-            db.display(),
-            String::from_utf8_lossy(&o.stderr).trim()
-        )));
-    }
-    let text = String::from_utf8_lossy(&o.stdout);
+    let text = crate::sqlite::query(
+        db,
+        "SELECT name, last_activity FROM users WHERE last_activity IS NOT NULL;",
+        true,
+    )
+    .map_err(SyncError::Input)?;
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }

@@ -40,6 +40,7 @@ fn timing() -> Timing {
         sync: Duration::from_secs(10),
         settle: Duration::from_millis(100),
         route: Duration::from_secs(5),
+        dns: Duration::from_secs(5),
     }
 }
 

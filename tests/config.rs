@@ -339,7 +339,12 @@ fn bad_keys_and_values_exit_2_with_the_known_keys() {
 
     let r = gm(repo.path(), &["config", "keys"]);
     assert_eq!(r.code, 0);
-    assert_eq!(r.stdout.lines().count(), 20);
+    assert_eq!(r.stdout.lines().count(), 22);
+    assert!(
+        r.stdout.contains("clusters.<cluster>.homes"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]

@@ -6,7 +6,9 @@
 //!   `Terminating` and removes the namespace after a configurable delay (a second delete of a
 //!   terminating namespace answers 409, as a real API server does); deployments whose
 //!   `rollout restart` (PATCH of the pod template annotation) rolls out for a while before
-//!   they are ready again; pods (a Deployment's pods terminate after it is deleted); label
+//!   they are ready again, and whose scaling (PATCH of `spec.replicas`) terminates pods;
+//!   pods (a Deployment's pods terminate after it is deleted; a pod delete terminates it);
+//!   Services with a load balancer's `ip` or `hostname` (get, delete); label
 //!   selectors (`k=v`, `k!=v`, `k`, `!k`, `k in (…)`, `k notin (…)`), field selectors
 //!   (`metadata.name`, `metadata.namespace`, `status.phase`), `limit`/`continue` pages;
 //! - **Argo CD** under `/argo-cd/api/v1/applications`: a sync starts an operation that is
@@ -106,6 +108,11 @@ struct App {
     prunes: Vec<String>,
 }
 
+struct Svc {
+    /// `status.loadBalancer.ingress`.
+    ingress: Vec<Value>,
+}
+
 struct Route {
     status: u16,
     healthy_at: Option<Instant>,
@@ -115,6 +122,7 @@ struct World {
     namespaces: BTreeMap<String, Ns>,
     deployments: BTreeMap<(String, String), Deploy>,
     pods: BTreeMap<String, Pod>,
+    services: BTreeMap<(String, String), Svc>,
     apps: BTreeMap<String, App>,
     flocks: BTreeSet<String>,
     routes: BTreeMap<String, Route>,
@@ -184,6 +192,7 @@ impl Platform {
             namespaces: BTreeMap::new(),
             deployments: BTreeMap::new(),
             pods: BTreeMap::new(),
+            services: BTreeMap::new(),
             apps: BTreeMap::new(),
             flocks: BTreeSet::new(),
             routes: BTreeMap::new(),
@@ -385,6 +394,44 @@ impl Platform {
             .filter(|(_, p)| p.namespace == ns)
             .map(|(n, _)| n.clone())
             .collect()
+    }
+
+    /// A pod (not owned by a Deployment).
+    pub fn add_pod(&self, ns: &str, name: &str, pod_labels: &[(&str, &str)]) {
+        self.w().pods.insert(
+            name.into(),
+            Pod {
+                namespace: ns.into(),
+                labels: labels(pod_labels),
+                deleted: None,
+            },
+        );
+    }
+
+    /// A Service whose load balancer has `ip` or `hostname` (neither: still pending).
+    pub fn add_service(&self, ns: &str, name: &str, ip: Option<&str>, hostname: Option<&str>) {
+        let ingress = match (ip, hostname) {
+            (Some(ip), _) => vec![json!({"ip": ip})],
+            (None, Some(h)) => vec![json!({"hostname": h})],
+            (None, None) => Vec::new(),
+        };
+        self.w()
+            .services
+            .insert((ns.into(), name.into()), Svc { ingress });
+    }
+
+    pub fn has_service(&self, ns: &str, name: &str) -> bool {
+        self.w()
+            .services
+            .contains_key(&(ns.to_string(), name.to_string()))
+    }
+
+    /// `spec.replicas` of a Deployment.
+    pub fn deployment_replicas(&self, ns: &str, name: &str) -> Option<i64> {
+        self.w()
+            .deployments
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|d| d.replicas)
     }
 
     /// The most namespace deletions that were in flight at once.
@@ -1225,6 +1272,41 @@ fn kube(w: &mut World, req: &Request) -> Answer {
             }
             page(items, req, "PodList", rv)
         }
+        ("DELETE", ["api", "v1", "namespaces", ns, "pods", name]) => {
+            match w.pods.get_mut(*name).filter(|p| p.namespace == *ns) {
+                None => not_found("pods", name),
+                Some(p) => {
+                    if p.deleted.is_none() {
+                        p.deleted = Some((Instant::now(), now_text()));
+                    }
+                    let v = pod_json(name, p);
+                    answer(200, v)
+                }
+            }
+        }
+        (m, ["api", "v1", "namespaces", ns, "services", name]) => {
+            let key = (ns.to_string(), name.to_string());
+            let json = |svc: &Svc| {
+                json!({
+                    "kind": "Service",
+                    "apiVersion": "v1",
+                    "metadata": {"name": name, "namespace": ns},
+                    "spec": {"type": "LoadBalancer", "ports": [{"name": "https", "port": 443}]},
+                    "status": {"loadBalancer": {"ingress": svc.ingress}},
+                })
+            };
+            match m {
+                "GET" => match w.services.get(&key) {
+                    Some(svc) => answer(200, json(svc)),
+                    None => not_found("services", name),
+                },
+                "DELETE" => match w.services.remove(&key) {
+                    Some(svc) => answer(200, json(&svc)),
+                    None => not_found("services", name),
+                },
+                _ => status_answer(405, "MethodNotAllowed", "method not allowed"),
+            }
+        }
         (m, ["apis", "apps", "v1", "namespaces", ns, "deployments", name]) => {
             let key = (ns.to_string(), name.to_string());
             let rollout_for = w.rollout_for;
@@ -1268,6 +1350,28 @@ fn kube(w: &mut World, req: &Request) -> Answer {
                         return not_found("deployments.apps", name);
                     };
                     let patch = req.json();
+                    if let Some(r) = patch.pointer("/spec/replicas").and_then(Value::as_i64)
+                        && r != d.replicas
+                    {
+                        d.replicas = r;
+                        d.generation += 1;
+                        let (selector, at) = (d.selector.clone(), now_text());
+                        let mut live: Vec<&mut Pod> = w
+                            .pods
+                            .values_mut()
+                            .filter(|p| {
+                                p.namespace == *ns
+                                    && matches(&selector, &p.labels)
+                                    && p.deleted.is_none()
+                            })
+                            .collect();
+                        let extra = live.len().saturating_sub(r.max(0) as usize);
+                        for p in live.iter_mut().take(extra) {
+                            p.deleted = Some((Instant::now(), at.clone()));
+                        }
+                        let d = &w.deployments[&key];
+                        return answer(200, deploy_json(ns, name, d, rollout_for));
+                    }
                     if let Some(ann) = patch
                         .pointer("/spec/template/metadata/annotations")
                         .and_then(Value::as_object)

@@ -384,7 +384,63 @@ fn setup(
             tgt.name
         ));
     }
-    plan.runbook = vec![
+    plan.runbook = setup_steps(src, tgt, name);
+    plan.verify.push(format!(
+        "`gitops-migrate validate` reports no duplicate domain and no missing file; `https://{}` serves the new hub (empty user database until `cutover`)",
+        in_use.as_deref().unwrap_or("<domain>")
+    ));
+    plan.rollback.push(format!(
+        "revert this change and delete the namespace `{name}` in `{}` (nothing of the old hub was touched)",
+        tgt.name
+    ));
+    dedup(&mut plan.notes);
+    Ok(())
+}
+
+/// The window runbook of a stage, derived from the move and the clusters whatever the
+/// checkout's state (the setup window follows the merge of its change; the cutover window
+/// precedes it), with the hub's final domain.
+pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window, MoveError> {
+    let src = cluster(infra, &mv.from)?;
+    let tgt = cluster(infra, &mv.to)?;
+    if src.name == tgt.name {
+        return Err(MoveError::SameCluster(src.name.clone()));
+    }
+    let name = mv.target_name();
+    let (old, new) = (src.hub(&mv.hub), tgt.hub(name));
+    if old.is_none() && new.is_none() {
+        return Err(unknown_hub(src, &mv.hub));
+    }
+    // The final domain is the old entry's until the cutover's change removes it.
+    let domain = old
+        .and_then(|h| h.domain.clone())
+        .or_else(|| new.and_then(|h| h.domain.clone()));
+    let steps = match stage {
+        Stage::Setup => setup_steps(src, tgt, name),
+        Stage::Cutover => cutover_steps(src, tgt, mv, domain.as_deref()),
+        Stage::Decommission => {
+            if old.is_some() {
+                return Err(MoveError::NotYet {
+                    stage: "decommission",
+                    needed: "cutover",
+                    why: format!("cluster `{}` still lists the hub `{}`", src.name, mv.hub),
+                });
+            }
+            decommission_steps(src, mv)
+        }
+    };
+    Ok(Window { steps, domain })
+}
+
+/// A stage's window runbook and the hub's final domain.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub steps: Vec<Step>,
+    pub domain: Option<String>,
+}
+
+fn setup_steps(src: &Cluster, tgt: &Cluster, name: &str) -> Vec<Step> {
+    vec![
         Step::new(
             "sync-homes",
             format!(
@@ -398,19 +454,114 @@ fn setup(
         ),
         Step::new(
             "manual:deploy-hub",
-            format!("deploy `{name}` in `{}` and log in to it", tgt.name),
+            format!(
+                "deploy the new hub: `deployer deploy {} {name}`, then log in to it",
+                tgt.name
+            ),
+        ),
+    ]
+}
+
+fn cutover_steps(src: &Cluster, tgt: &Cluster, mv: &Move, final_domain: Option<&str>) -> Vec<Step> {
+    let name = mv.target_name();
+    vec![
+        Step::new(
+            "delete-proxy-public",
+            format!(
+                "take the old hub offline: delete `svc proxy-public` in namespace `{}` of `{}`",
+                mv.hub, src.name
+            ),
+        )
+        .destructive(),
+        Step::new(
+            "stop-old-hub",
+            format!(
+                "scale the old hub's Deployment in `{}` to 0 and wait",
+                mv.hub
+            ),
+        )
+        .destructive(),
+        Step::new(
+            "copy-hub-db",
+            format!("copy and check the hub database into the new hub `{name}`, restart it"),
+        )
+        .destructive(),
+        Step::new(
+            "delete-user-pods",
+            format!(
+                "delete the user pods (label `component=singleuser-server`) in `{}` of `{}`",
+                mv.hub, src.name
+            ),
+        )
+        .destructive(),
+        Step::new(
+            "sync-homes:final",
+            format!(
+                "final copy of the home directories from `{}` to `{}`",
+                src.name, tgt.name
+            ),
+        ),
+        Step::new(
+            "update-dns",
+            format!(
+                "point {} at the ingress of `{}` and wait until it resolves there",
+                final_domain
+                    .map(|d| format!("`{d}`"))
+                    .unwrap_or_else(|| "the domain".into()),
+                tgt.name
+            ),
+        ),
+    ]
+}
+
+fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
+    let mut steps = vec![
+        Step::new(
+            "manual:delete-old-release",
+            format!(
+                "uninstall the Helm release and delete the namespace `{}` in `{}`",
+                mv.hub, src.name
+            ),
+        ),
+        Step::new(
+            "manual:retire-home-share",
+            format!(
+                "retire the old home directories (`/export/{}` on the NFS server or share of `{}`) and any DataSync task",
+                mv.hub, src.name
+            ),
         ),
     ];
-    plan.verify.push(format!(
-        "`gitops-migrate validate` reports no duplicate domain and no missing file; `https://{}` serves the new hub (empty user database until `cutover`)",
-        in_use.as_deref().unwrap_or("<domain>")
-    ));
-    plan.rollback.push(format!(
-        "revert this change and delete the namespace `{name}` in `{}` (nothing of the old hub was touched)",
-        tgt.name
-    ));
-    dedup(&mut plan.notes);
-    Ok(())
+    if src.hubs.is_empty() {
+        steps.extend([
+            Step::new(
+                "manual:retire-support-chart",
+                format!("uninstall the support chart of `{}`", src.name),
+            ),
+            Step::new(
+                "manual:remove-cluster-folder",
+                format!("remove `{}` from the repository in its own change", src.dir),
+            ),
+            Step::new(
+                "manual:retire-dns",
+                format!(
+                    "remove the DNS records (the wildcard) that point at `{}`",
+                    src.name
+                ),
+            ),
+            Step::new(
+                "manual:retire-nfs",
+                format!("delete the NFS server or file system of `{}`", src.name),
+            ),
+            Step::new(
+                "manual:retire-cloud-resources",
+                format!(
+                    "destroy the cloud resources of `{}` (terraform, the Kubernetes cluster, buckets, deployer credentials)",
+                    src.name
+                ),
+            ),
+        ]);
+    }
+    steps
 }
 
 fn dedup(v: &mut Vec<String>) {
@@ -576,55 +727,7 @@ fn cutover(
         "announce the maintenance window to the users of `{}`",
         final_domain.as_deref().unwrap_or(&mv.hub)
     ));
-    plan.runbook = vec![
-        Step::new(
-            "delete-proxy-public",
-            format!(
-                "take the old hub offline: delete `svc proxy-public` in namespace `{}` of `{}`",
-                mv.hub, src.name
-            ),
-        )
-        .destructive(),
-        Step::new(
-            "stop-old-hub",
-            format!(
-                "scale the old hub's Deployment in `{}` to 0 and wait",
-                mv.hub
-            ),
-        )
-        .destructive(),
-        Step::new(
-            "copy-hub-db",
-            format!("copy and check the hub database into the new hub `{name}`, restart it"),
-        )
-        .destructive(),
-        Step::new(
-            "delete-user-pods",
-            format!(
-                "delete the user pods (label `component=singleuser-server`) in `{}` of `{}`",
-                mv.hub, src.name
-            ),
-        )
-        .destructive(),
-        Step::new(
-            "sync-homes:final",
-            format!(
-                "final copy of the home directories from `{}` to `{}`",
-                src.name, tgt.name
-            ),
-        ),
-        Step::new(
-            "update-dns",
-            format!(
-                "point {} at the ingress of `{}` and wait until it resolves there",
-                final_domain
-                    .as_deref()
-                    .map(|d| format!("`{d}`"))
-                    .unwrap_or_else(|| "the domain".into()),
-                tgt.name
-            ),
-        ),
-    ];
+    plan.runbook = cutover_steps(src, tgt, mv, final_domain.as_deref());
     plan.notes.push(
         "merge this change after the runbook's `update-dns` step; while the old entry exists, a deploy of the source cluster re-creates `proxy-public`".into(),
     );
@@ -656,52 +759,8 @@ fn decommission(
         "What remains to retire after `{}` moved from `{}` to `{}`; nothing is deleted automatically.",
         mv.hub, src.name, tgt.name
     );
-    let mut steps = vec![
-        Step::new(
-            "manual:delete-old-release",
-            format!(
-                "uninstall the Helm release and delete the namespace `{}` in `{}`",
-                mv.hub, src.name
-            ),
-        ),
-        Step::new(
-            "manual:retire-home-share",
-            format!(
-                "retire the old home directories (`/export/{}` on the NFS server or share of `{}`) and any DataSync task",
-                mv.hub, src.name
-            ),
-        ),
-    ];
-    if src.hubs.is_empty() {
-        steps.extend([
-            Step::new(
-                "manual:retire-support-chart",
-                format!("uninstall the support chart of `{}`", src.name),
-            ),
-            Step::new(
-                "manual:remove-cluster-folder",
-                format!("remove `{}` from the repository in its own change", src.dir),
-            ),
-            Step::new(
-                "manual:retire-dns",
-                format!(
-                    "remove the DNS records (the wildcard) that point at `{}`",
-                    src.name
-                ),
-            ),
-            Step::new(
-                "manual:retire-nfs",
-                format!("delete the NFS server or file system of `{}`", src.name),
-            ),
-            Step::new(
-                "manual:retire-cloud-resources",
-                format!(
-                    "destroy the cloud resources of `{}` (terraform, the Kubernetes cluster, buckets, deployer credentials)",
-                    src.name
-                ),
-            ),
-        ]);
-    } else {
+    let steps = decommission_steps(src, mv);
+    if !src.hubs.is_empty() {
         plan.notes.push(format!(
             "`{}` still has hubs ({}): the cluster itself stays",
             src.name,

@@ -1,6 +1,7 @@
 //! A minimal, blocking Kubernetes REST client: the handful of calls the window needs
-//! (namespaces: list, get, delete; deployments: get, delete, `rollout restart`, wait until
-//! ready; pods: list), configured from the operator's kubeconfig.
+//! (namespaces: list, get, delete; deployments: get, delete, scale, `rollout restart`, wait
+//! until ready; pods: list, delete; services: get, delete), configured from the operator's
+//! kubeconfig.
 //!
 //! Why not kube-rs: it is async, so the crate would carry a tokio runtime (and hyper, tower,
 //! k8s-openapi's thousands of generated types) for eight REST calls; a cold build of that stack
@@ -186,6 +187,56 @@ impl Pod {
     }
 }
 
+/// A Service, as far as the hub move needs it: its load balancer's addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub namespace: String,
+    pub name: String,
+    /// `status.loadBalancer.ingress[*]`, in order.
+    pub ingress: Vec<LoadBalancerIngress>,
+}
+
+/// One address of a load balancer: an IP (GKE, Azure) or a hostname (AWS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadBalancerIngress {
+    Ip(String),
+    Hostname(String),
+}
+
+impl Service {
+    fn from_json(v: &Value) -> Option<Service> {
+        let ingress = v
+            .pointer("/status/loadBalancer/ingress")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| {
+                        let text = |k: &str| {
+                            i.get(k)
+                                .and_then(Value::as_str)
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_string)
+                        };
+                        text("ip")
+                            .map(LoadBalancerIngress::Ip)
+                            .or_else(|| text("hostname").map(LoadBalancerIngress::Hostname))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Service {
+            namespace: v
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            name: v.pointer("/metadata/name")?.as_str()?.to_string(),
+            ingress,
+        })
+    }
+}
+
 fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
         .map(|m| {
@@ -258,6 +309,19 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
         namespace: &str,
         label_selector: Option<&str>,
     ) -> Result<Vec<Pod>, ClientError>;
+    /// Deletes one pod; 404 is `AlreadyGone`.
+    fn delete_pod(&self, namespace: &str, name: &str) -> Result<Deleted, ClientError>;
+    /// `kubectl scale --replicas`: sets `spec.replicas`; returns the Deployment with its new
+    /// generation.
+    fn scale_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        replicas: i64,
+    ) -> Result<Deployment, ClientError>;
+    fn get_service(&self, namespace: &str, name: &str) -> Result<Option<Service>, ClientError>;
+    /// Deletes a Service; 404 is `AlreadyGone`.
+    fn delete_service(&self, namespace: &str, name: &str) -> Result<Deleted, ClientError>;
 
     /// Polls a Deployment until its rollout of at least `generation` is complete
     /// (`Deployment::is_ready`), calling `seen` with each state; gives up after `timeout`.
@@ -915,6 +979,16 @@ impl KubeClient {
         }
     }
 
+    /// A DELETE whose 404 means the object is already gone.
+    fn delete(&self, path: &str, action: &str) -> Result<Deleted, ClientError> {
+        let reply = self.call("DELETE", path, None)?;
+        match reply.status {
+            404 => Ok(Deleted::AlreadyGone),
+            _ if reply.ok() => Ok(Deleted::Deleting),
+            _ => Err(self.refused(&reply, action)),
+        }
+    }
+
     fn bad_answer(&self, what: &str) -> ClientError {
         ClientError::new(
             None,
@@ -1043,22 +1117,13 @@ impl KubeApi for KubeClient {
     }
 
     fn delete_deployment(&self, namespace: &str, name: &str) -> Result<Deleted, ClientError> {
-        let reply = self.call(
-            "DELETE",
+        self.delete(
             &format!(
                 "{}?propagationPolicy=Background",
                 deployment_path(namespace, name)
             ),
-            None,
-        )?;
-        match reply.status {
-            404 => Ok(Deleted::AlreadyGone),
-            _ if reply.ok() => Ok(Deleted::Deleting),
-            _ => Err(self.refused(
-                &reply,
-                &format!("delete Deployment `{name}` in namespace `{namespace}`"),
-            )),
-        }
+            &format!("delete Deployment `{name}` in namespace `{namespace}`"),
+        )
     }
 
     fn restart_deployment(
@@ -1095,6 +1160,64 @@ impl KubeApi for KubeClient {
             Pod::from_json,
         )
     }
+
+    fn delete_pod(&self, namespace: &str, name: &str) -> Result<Deleted, ClientError> {
+        let path = format!(
+            "/api/v1/namespaces/{}/pods/{}",
+            encode(namespace),
+            encode(name)
+        );
+        self.delete(
+            &path,
+            &format!("delete pod `{name}` in namespace `{namespace}`"),
+        )
+    }
+
+    fn scale_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        replicas: i64,
+    ) -> Result<Deployment, ClientError> {
+        let patch = json!({"spec": {"replicas": replicas}});
+        let reply = self.call(
+            "PATCH",
+            &deployment_path(namespace, name),
+            Some(("application/merge-patch+json", patch.to_string())),
+        )?;
+        let action = format!("scale Deployment `{name}` in namespace `{namespace}` to {replicas}");
+        if !reply.ok() {
+            return Err(self.refused(&reply, &action));
+        }
+        Deployment::from_json(&reply.json()).ok_or_else(|| self.bad_answer(&action))
+    }
+
+    fn get_service(&self, namespace: &str, name: &str) -> Result<Option<Service>, ClientError> {
+        match self.get_json(
+            &service_path(namespace, name),
+            &format!("get Service `{name}` in namespace `{namespace}`"),
+        )? {
+            None => Ok(None),
+            Some(v) => Service::from_json(&v)
+                .map(Some)
+                .ok_or_else(|| self.bad_answer(&format!("Service `{namespace}/{name}`"))),
+        }
+    }
+
+    fn delete_service(&self, namespace: &str, name: &str) -> Result<Deleted, ClientError> {
+        self.delete(
+            &service_path(namespace, name),
+            &format!("delete Service `{name}` in namespace `{namespace}`"),
+        )
+    }
+}
+
+fn service_path(namespace: &str, name: &str) -> String {
+    format!(
+        "/api/v1/namespaces/{}/services/{}",
+        encode(namespace),
+        encode(name)
+    )
 }
 
 struct Credential {

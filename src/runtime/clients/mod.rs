@@ -1,5 +1,7 @@
 //! The clients the window's steps talk to the world through: the Kubernetes API (`kube`),
-//! Argo CD (`argocd`), mobu (`mobu`) and the hubs' health endpoints (`health`). Each is a
+//! Argo CD (`argocd`), mobu (`mobu`) and the hubs' health endpoints (`health`); for the hub
+//! move, files in pods through the operator's `kubectl` (`kubectl`) and name resolution
+//! (`dns`). Each is a
 //! trait (`KubeApi`, `ArgoCdApi`, `MobuApi`, `HealthApi`) with one blocking implementation
 //! over HTTP (`http`, on `ureq`), so steps take `&dyn KubeApi` and tests point the real
 //! implementations at doubles that speak the same REST over a real socket.
@@ -11,9 +13,11 @@
 //! (the steps).
 
 pub mod argocd;
+pub mod dns;
 pub mod health;
 pub mod http;
 pub mod kube;
+pub mod kubectl;
 pub mod mobu;
 pub mod postgres;
 pub mod vault;
@@ -21,9 +25,11 @@ pub mod vault;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use argocd::{ArgoCdApi, ArgoCdClient};
+pub use dns::{Resolver, SystemResolver};
 pub use health::{HealthApi, HealthClient};
 pub use http::ClientError;
 pub use kube::{KubeApi, KubeClient, KubeConfig};
+pub use kubectl::{Kubectl, PodFiles, PodRef};
 pub use mobu::{MobuApi, MobuClient};
 pub use postgres::{PostgresApi, PsqlClient};
 pub use vault::{VaultApi, VaultClient};

@@ -17,14 +17,29 @@
 //! | `vault-secret:<app>` | `vault` | add nublado v3's keys to `<vaultPathPrefix>/<app>`, keeping those there |
 //! | `vault-cleanup` | `vault` | save a 0600 copy, then delete every version of the v2 apps' secrets |
 //! | `database-cleanup` | `database` | refuse while connected, `pg_dump`, drop database `jupyterhub` and role `jovyan` |
+//!
+//! The hub move's steps work on two clusters at once (`MoveEnv`: the source and target sides):
+//!
+//! | id | module | does |
+//! |---|---|---|
+//! | `sync-homes`, `sync-homes:final` | `homes` | copy the hub's home directories from the source's share to the target's (parallel rsync, resumable) |
+//! | `delete-proxy-public` | `takedown` | delete `svc proxy-public` in the old hub's namespace |
+//! | `stop-old-hub` | `takedown` | scale Deployment `hub` to 0, wait until its pods are gone |
+//! | `copy-hub-db` | `hub_db` | copy `jupyterhub.sqlite` out (helper pod on PVC `hub-db-dir`), check it, copy it into the new hub, restart it |
+//! | `delete-user-pods` | `takedown` | delete the pods labelled `component=singleuser-server`, wait until gone |
+//! | `update-dns` | `dns` | read the target's ingress address, print the record, poll DNS until the domain resolves there |
 
 pub mod database;
+pub mod dns;
+pub mod homes;
 pub mod hub;
+pub mod hub_db;
 pub mod labs;
 pub mod manual;
 pub mod mobu;
 pub mod route;
 pub mod sync;
+pub mod takedown;
 pub mod vault;
 
 use std::path::PathBuf;
@@ -32,9 +47,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::clients::{ArgoCdApi, ClientError, HealthApi, HealthClient, KubeApi, MobuApi};
-use super::clients::{PostgresApi, VaultApi};
+use super::clients::{PodFiles, PostgresApi, Resolver, VaultApi};
 use super::{StepError, StepRunner};
 use crate::playbook::Step;
+use crate::sync_homes::Location;
 
 /// Poll intervals, time limits, retries and concurrency of the cluster steps. The defaults
 /// suit a real window; tests shrink them.
@@ -60,6 +76,9 @@ pub struct Timing {
     pub settle: Duration,
     /// How long a hub may take to answer on its route.
     pub route: Duration,
+    /// How long a new DNS record may take to be seen (the old record's TTL, usually 300 s,
+    /// plus the time to edit it).
+    pub dns: Duration,
 }
 
 impl Default for Timing {
@@ -74,6 +93,7 @@ impl Default for Timing {
             sync: Duration::from_secs(15 * 60),
             settle: Duration::from_secs(20),
             route: Duration::from_secs(5 * 60),
+            dns: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -120,6 +140,62 @@ pub struct StepEnv {
     pub postgres: Option<Arc<dyn PostgresApi>>,
     /// The variable holding the PostgreSQL password, as previews name it (empty: `PGPASSWORD`).
     pub postgres_password_var: String,
+    /// The two clusters of a hub move (`None` for the nublado playbook).
+    pub hub_move: Option<MoveEnv>,
+}
+
+/// One side of a hub move: a cluster, the hub's namespace there (= its name), the cluster's
+/// kube context and API, and where the hub's home directories live.
+#[derive(Debug, Clone, Default)]
+pub struct Side {
+    pub cluster: String,
+    pub namespace: String,
+    /// The configured kube context (`clusters.<cluster>.context`).
+    pub context: Option<String>,
+    pub kube: Option<Arc<dyn KubeApi>>,
+    /// `<clusters.<cluster>.homes>/<namespace>`: a local path or `host:path`.
+    pub homes: Option<Location>,
+}
+
+/// What the hub move's steps need besides `StepEnv`'s timings and backup directory.
+#[derive(Debug, Clone, Default)]
+pub struct MoveEnv {
+    pub source: Side,
+    pub target: Side,
+    /// The hub's final domain (the DNS record the cutover moves).
+    pub domain: String,
+    /// `kubectl cp`/`exec` for the database copy.
+    pub kubectl: Option<Arc<dyn PodFiles>>,
+    pub resolver: Option<Arc<dyn Resolver>>,
+    /// The final `sync-homes` deletes, in the target, files gone from the source.
+    pub delete_homes: bool,
+    /// rsync processes at once.
+    pub parallel: usize,
+    /// Where `sync-homes` keeps its per-directory journal.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Side {
+    /// The side's kube context, or the error of a step that needs it.
+    pub fn context(&self, step: &str) -> Result<&str, StepError> {
+        self.context.as_deref().ok_or_else(|| {
+            StepError::fatal(format!(
+                "step `{step}` needs the kube context of cluster `{}`: set it with `gitops-migrate config set clusters.{}.context NAME`",
+                self.cluster, self.cluster
+            ))
+        })
+    }
+
+    /// The side's Kubernetes API, or the error of a step that needs it.
+    pub fn kube(&self, step: &str) -> Result<Arc<dyn KubeApi>, StepError> {
+        self.context(step)?;
+        self.kube.clone().ok_or_else(|| {
+            StepError::fatal(format!(
+                "step `{step}` needs the Kubernetes API of cluster `{}` (its kube context could not be loaded)",
+                self.cluster
+            ))
+        })
+    }
 }
 
 /// Builds the runner of a planned step.
@@ -236,11 +312,100 @@ pub fn build(step: &Step, env: &StepEnv) -> Result<Box<dyn StepRunner>, StepErro
                 pg,
             )))
         }
+        "sync-homes"
+        | "delete-proxy-public"
+        | "stop-old-hub"
+        | "copy-hub-db"
+        | "delete-user-pods"
+        | "update-dns" => {
+            let mv = env.hub_move.as_ref().ok_or_else(|| {
+                StepError::fatal(format!(
+                    "step `{}` belongs to the hub-move playbook (it needs a source and a target cluster)",
+                    step.id
+                ))
+            })?;
+            build_move_step(step, kind, arg, env, mv)
+        }
         _ => Err(StepError::fatal(format!(
-            "unknown step `{}`: this version knows stop-mobu-flocks, restore-mobu, delete-hub-deployment:<namespace>, delete-lab-namespaces:<nublado2|nublado>, sync-app:<app>, check-route:<route>, manual:<what>, vault-secret:<app>, vault-cleanup and database-cleanup",
+            "unknown step `{}`: this version knows stop-mobu-flocks, restore-mobu, delete-hub-deployment:<namespace>, delete-lab-namespaces:<nublado2|nublado>, sync-app:<app>, check-route:<route>, manual:<what>, vault-secret:<app>, vault-cleanup, database-cleanup, and for hub-move sync-homes[:final], delete-proxy-public, stop-old-hub, copy-hub-db, delete-user-pods and update-dns",
             step.id
         ))),
     }
+}
+
+/// Builds a hub-move step.
+fn build_move_step(
+    step: &Step,
+    kind: &str,
+    arg: &str,
+    env: &StepEnv,
+    mv: &MoveEnv,
+) -> Result<Box<dyn StepRunner>, StepError> {
+    let id = step.id.as_str();
+    Ok(match kind {
+        "sync-homes" => Box::new(homes::SyncHomes::new(step, mv, arg == "final")?),
+        "delete-proxy-public" => Box::new(takedown::DeleteProxyPublic::new(
+            step,
+            env,
+            &mv.source,
+            mv.source.kube(id)?,
+        )),
+        "stop-old-hub" => Box::new(takedown::StopHub::new(
+            step,
+            env,
+            &mv.source,
+            mv.source.kube(id)?,
+        )),
+        "delete-user-pods" => Box::new(takedown::DeleteUserPods::new(
+            step,
+            env,
+            &mv.source,
+            mv.source.kube(id)?,
+        )),
+        "copy-hub-db" => {
+            let kubectl = mv
+                .kubectl
+                .clone()
+                .ok_or_else(|| StepError::fatal(format!("step `{id}` needs kubectl")))?;
+            let backups = env.backup_dir.clone().ok_or_else(|| {
+                StepError::fatal(format!(
+                    "step `{id}` needs a directory for the copies of the databases"
+                ))
+            })?;
+            Box::new(hub_db::CopyHubDb::new(
+                step,
+                env,
+                mv,
+                hub_db::Clusters {
+                    source: mv.source.kube(id)?,
+                    target: mv.target.kube(id)?,
+                    source_context: mv.source.context(id)?.to_string(),
+                    target_context: mv.target.context(id)?.to_string(),
+                },
+                kubectl,
+                backups,
+            ))
+        }
+        "update-dns" => {
+            if mv.domain.is_empty() {
+                return Err(StepError::fatal(format!(
+                    "step `{id}`: the hub has no domain in its cluster.yaml entry"
+                )));
+            }
+            let resolver = mv
+                .resolver
+                .clone()
+                .ok_or_else(|| StepError::fatal(format!("step `{id}` needs a resolver")))?;
+            Box::new(dns::UpdateDns::new(
+                step,
+                env,
+                mv,
+                mv.target.kube(id)?,
+                resolver,
+            ))
+        }
+        _ => unreachable!("only hub-move kinds reach here"),
+    })
 }
 
 /// The pause before retry number `attempt` (0-based): `base` doubled each time, at most 30 s.

@@ -1,0 +1,267 @@
+//! `exec hub-move STAGE --hub H --from A --to B [--new-name N]`: the window runbook of a hub
+//! move, across two clusters — the steps from the playbook (`hub_move::window`), a Kubernetes
+//! client per cluster from `clusters.<name>.context`, the home directories from
+//! `clusters.<name>.homes`, the operator's `kubectl` for the database copy and the system
+//! resolver for the DNS step.
+//!
+//! Every call names its cluster's context, so the current context does not matter; the check
+//! before the first mutating step makes sure both contexts are configured and in the
+//! kubeconfig, and shows their API servers.
+
+use std::sync::Arc;
+
+use super::{ExecArgs, Prepared};
+use crate::cli::{Exit, Output, repo_root};
+use crate::config::ClusterSettings;
+use crate::playbook::hub_move::{self, Move, STAGES, Stage};
+use crate::repo::{self, Repo};
+use crate::runtime::Operator;
+use crate::runtime::clients::{KubeConfig, Kubectl, SystemResolver};
+use crate::runtime::steps::{MoveEnv, Side, StepEnv};
+use crate::sync_homes::Location;
+
+fn usage(out: &mut Output, message: &str) -> Exit {
+    out.error(message);
+    Exit::Input
+}
+
+/// The move named on the command line.
+fn the_move(args: &ExecArgs, out: &mut Output) -> Result<Move, Exit> {
+    let missing: Vec<&str> = [
+        ("--hub", &args.hub),
+        ("--from", &args.from),
+        ("--to", &args.to),
+    ]
+    .iter()
+    .filter(|(_, v)| v.as_deref().is_none_or(str::is_empty))
+    .map(|(f, _)| *f)
+    .collect();
+    if !missing.is_empty() {
+        return Err(usage(
+            out,
+            &format!(
+                "hub-move needs {}: --hub NAME --from CLUSTER --to CLUSTER [--new-name NAME]",
+                missing.join(", ")
+            ),
+        ));
+    }
+    Ok(Move {
+        hub: args.hub.clone().unwrap_or_default(),
+        from: args.from.clone().unwrap_or_default(),
+        to: args.to.clone().unwrap_or_default(),
+        new_name: args.new_name.clone(),
+        temp_domain: args.temp_domain.clone(),
+    })
+}
+
+/// One side: its context, API client and home directories; why a part is missing.
+fn side(
+    settings: &ClusterSettings,
+    namespace: &str,
+    kubeconfig: &Result<KubeConfig, String>,
+    missing: &mut Vec<String>,
+) -> Side {
+    let cluster = &settings.cluster;
+    let kube = match (&settings.context, kubeconfig) {
+        (None, _) => {
+            missing.push(format!(
+                "no kube context for cluster `{cluster}`: set it with `gitops-migrate config set clusters.{cluster}.context NAME`"
+            ));
+            None
+        }
+        (Some(_), Err(e)) => {
+            missing.push(format!("no kubeconfig: {e}"));
+            None
+        }
+        (Some(ctx), Ok(kc)) => match kc.client(Some(ctx)) {
+            Ok(c) => Some(Arc::new(c) as Arc<dyn crate::runtime::clients::KubeApi>),
+            Err(e) => {
+                missing.push(format!("no Kubernetes client for `{ctx}` ({cluster}): {e}"));
+                None
+            }
+        },
+    };
+    let homes = match &settings.homes {
+        None => {
+            missing.push(format!(
+                "no home directories for cluster `{cluster}`: set `gitops-migrate config set clusters.{cluster}.homes DIR` (a local path or host:path holding <hub>/ directories)"
+            ));
+            None
+        }
+        Some(h) => match Location::parse(&format!("{}/{namespace}", h.trim_end_matches('/'))) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                missing.push(format!("clusters.{cluster}.homes: {e}"));
+                None
+            }
+        },
+    };
+    Side {
+        cluster: cluster.clone(),
+        namespace: namespace.to_string(),
+        context: settings.context.clone(),
+        kube,
+        homes,
+    }
+}
+
+pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
+    let Some(stage) = Stage::from_name(&args.stage) else {
+        let names: Vec<&str> = STAGES.iter().map(|s| s.name()).collect();
+        let hint = crate::suggest::closest(&args.stage, names.iter().copied())
+            .map(|c| format!(" (did you mean `{c}`?)"))
+            .unwrap_or_default();
+        return Err(usage(
+            out,
+            &format!(
+                "unknown stage `{}`{hint}; the stages of hub-move are {}",
+                args.stage,
+                names.join(", ")
+            ),
+        ));
+    };
+    if !args.envs.is_empty() {
+        return Err(usage(
+            out,
+            "--env belongs to the nublado playbook; hub-move takes --hub NAME --from CLUSTER --to CLUSTER",
+        ));
+    }
+    if args.context.is_some() {
+        return Err(usage(
+            out,
+            "--context does not apply to hub-move: its steps run in two clusters, each with its configured context (`gitops-migrate config set clusters.<cluster>.context NAME`)",
+        ));
+    }
+    let mv = the_move(args, out)?;
+    let root = repo_root();
+    let infra = match repo::open(&root) {
+        Ok(Repo::Infrastructure(i)) => i,
+        Ok(Repo::Phalanx(_)) => {
+            return Err(usage(
+                out,
+                &format!(
+                    "{}: the hub-move playbook needs an infrastructure repository (config/clusters/*/cluster.yaml), and this is a Phalanx repository",
+                    root.display()
+                ),
+            ));
+        }
+        Err(e) => return Err(usage(out, &e.to_string())),
+    };
+    let window = hub_move::window(&infra, stage, &mv).map_err(|e| {
+        out.error(&e.to_string());
+        if e.is_input_error() {
+            Exit::Input
+        } else {
+            Exit::Refused
+        }
+    })?;
+
+    let config = super::load_config(infra.files.root(), args, out)?;
+    let (src_settings, tgt_settings) = (config.cluster(&mv.from), config.cluster(&mv.to));
+    let target = format!("{}.{}.to.{}", mv.hub, mv.from, mv.to);
+    let files = super::run_files(args, stage.name(), &target, out)?;
+    let state = super::state_dir(args, out)?;
+
+    let kubeconfig = KubeConfig::load().map_err(|e| e.to_string());
+    let mut missing = Vec::new();
+    let source = side(&src_settings, &mv.hub, &kubeconfig, &mut missing);
+    let target_side = side(&tgt_settings, mv.target_name(), &kubeconfig, &mut missing);
+    let mut step_env = StepEnv {
+        name: mv.hub.clone(),
+        backup_dir: Some(files.dir().join(format!("{target}-backups"))),
+        ..StepEnv::default()
+    };
+    if let Some(poll) = src_settings.poll_interval.or(tgt_settings.poll_interval) {
+        step_env.timing.poll = poll;
+    }
+    step_env.hub_move = Some(MoveEnv {
+        source,
+        target: target_side,
+        domain: window.domain.clone().unwrap_or_default(),
+        kubectl: Some(Arc::new(Kubectl::default())),
+        resolver: Some(Arc::new(SystemResolver)),
+        delete_homes: args.delete,
+        parallel: usize::from(args.parallel),
+        state_dir: Some(state),
+    });
+
+    let mut target_args = mv.args();
+    if args.delete {
+        target_args.push_str(" --delete");
+    }
+    let contexts = [
+        (mv.from.clone(), src_settings.context.clone()),
+        (mv.to.clone(), tgt_settings.context.clone()),
+    ];
+    let shown = contexts.clone();
+    // The setup and decommission windows copy files and ask the operator: no cluster call.
+    let uses_clusters = window
+        .steps
+        .iter()
+        .any(|s| !s.id.starts_with("manual:") && !s.id.starts_with("sync-homes"));
+    Ok(Prepared {
+        target,
+        target_args,
+        stage: stage.name(),
+        runbook: window.steps,
+        step_env,
+        missing,
+        secrets: Vec::new(),
+        context_check: Box::new(move |op: &mut dyn Operator| {
+            if uses_clusters {
+                check_contexts(&contexts, op)
+            } else {
+                Ok(())
+            }
+        }),
+        dry_run_note: Box::new(move |step: &str| {
+            if !uses_clusters {
+                return "This runbook makes no call to either cluster.".to_string();
+            }
+            let named: Vec<String> = shown
+                .iter()
+                .map(|(c, ctx)| match ctx {
+                    Some(x) => format!("`{c}` in context `{x}`"),
+                    None => format!("`{c}` (no context configured)"),
+                })
+                .collect();
+            format!(
+                "From `{step}` on, every call names its cluster's context: {}; the current context does not matter.",
+                named.join(" and ")
+            )
+        }),
+        files,
+    })
+}
+
+/// Both clusters' contexts configured, present in the kubeconfig, and their API servers shown.
+fn check_contexts(
+    contexts: &[(String, Option<String>)],
+    op: &mut dyn Operator,
+) -> Result<(), String> {
+    let kc = KubeConfig::load().map_err(|e| e.to_string())?;
+    for (cluster, ctx) in contexts {
+        let Some(ctx) = ctx else {
+            return Err(format!(
+                "no kube context is configured for cluster `{cluster}`: set it with `gitops-migrate config set clusters.{cluster}.context NAME`"
+            ));
+        };
+        if !kc.contexts().contains(&ctx.as_str()) {
+            return Err(format!(
+                "the kube context `{ctx}` of cluster `{cluster}` is not in your kubeconfig (contexts: {})",
+                kc.contexts().join(", ")
+            ));
+        }
+        let server = kc.server_url(ctx).unwrap_or("(no API server URL)");
+        op.say(&format!(
+            "cluster `{cluster}`: kube context `{ctx}` ({server})"
+        ));
+    }
+    if contexts[0].1 == contexts[1].1 {
+        return Err(format!(
+            "clusters `{}` and `{}` have the same kube context: a move goes between two clusters",
+            contexts[0].0, contexts[1].0
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,388 @@
+//! `exec PLAYBOOK STAGE TARGET…`: runs (or `--dry-run` previews) a stage's window runbook,
+//! with the journal, the lock, confirmations, the kube-context check and the final report.
+//!
+//! Each playbook prepares its run (`nublado`: one environment; `hub_move`: a hub and its two
+//! clusters) — the steps, their clients, the context check — and `drive` runs it through the
+//! engine the same way for both.
+
+mod hub_move;
+mod nublado;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{Exit, Output};
+use crate::config::Config;
+use crate::playbook::Step;
+use crate::runtime::engine::{self, ConsoleOperator, Display, ExecOptions, Redactor, RunStatus};
+use crate::runtime::journal::{self, Entry, Journal, RunFiles};
+use crate::runtime::lock::{self, Lock, LockError};
+use crate::runtime::steps::{self, StepEnv};
+use crate::runtime::{Operator, Outcome, Preview, StepError, StepRunner};
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The playbook: `nublado` or `hub-move`.
+    pub playbook: String,
+    /// The stage whose window runbook to run: nublado `enable-v3`, `make-default`,
+    /// `disable-v2`, …; hub-move `setup`, `cutover`, `decommission`.
+    pub stage: String,
+    /// nublado: the environment (exactly one: each environment's window is its own run).
+    #[arg(long = "env", value_name = "ENV")]
+    pub envs: Vec<String>,
+    /// hub-move: the hub to move (its name in the source cluster).
+    #[arg(long, value_name = "NAME")]
+    pub hub: Option<String>,
+    /// hub-move: the target cluster.
+    #[arg(long, value_name = "CLUSTER")]
+    pub to: Option<String>,
+    /// hub-move: the hub's name in the target cluster.
+    #[arg(long, value_name = "NAME")]
+    pub new_name: Option<String>,
+    /// hub-move: the temporary domain the new hub was deployed under at `setup`.
+    #[arg(long, value_name = "DOMAIN")]
+    pub temp_domain: Option<String>,
+    /// hub-move `cutover`: the final copy of the home directories deletes, in the target,
+    /// files gone from the source (asked before it runs).
+    #[arg(long)]
+    pub delete: bool,
+    /// hub-move: rsync processes at once for the home directories.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// Preview every step with read calls only (what it would touch, the equivalent commands);
+    /// change nothing, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm every destructive and manual step without asking (non-interactive runs).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Do not run again the steps the journal records as finished.
+    #[arg(long)]
+    pub resume: bool,
+    /// nublado: start at this step (an id, or a kind such as `delete-lab-namespaces`).
+    /// hub-move: the source cluster (the playbook's target syntax); start at a step with
+    /// --from-step.
+    #[arg(long, value_name = "STEP|CLUSTER")]
+    pub from: Option<String>,
+    /// Start at this step (an id, or a kind such as `delete-lab-namespaces`); for every
+    /// playbook.
+    #[arg(long, value_name = "STEP", conflicts_with = "only")]
+    pub from_step: Option<String>,
+    /// Run only this step (repeatable; an id, or a kind for every step of that kind).
+    #[arg(long, value_name = "STEP")]
+    pub only: Vec<String>,
+    /// Leave this step out (repeatable).
+    #[arg(long, value_name = "STEP")]
+    pub skip: Vec<String>,
+    /// nublado: run against this kube context instead of the configured one (its API server
+    /// is shown and must be confirmed; it must be the current context). The hub move uses
+    /// the contexts configured per cluster.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Keep the journal, lock and reports under DIR instead of the user's state directory.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The configuration file (default: `gitops-migrate.toml` at the repository root).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// A step that cannot be built in this version (its client or configuration is missing):
+/// listed by a dry run, refused by a run that selects it. The engine never calls it.
+struct Unavailable {
+    id: String,
+    title: String,
+    destructive: bool,
+    reason: String,
+}
+
+impl StepRunner for Unavailable {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn title(&self) -> String {
+        self.title.clone()
+    }
+    fn destructive(&self) -> bool {
+        self.destructive
+    }
+    fn preview(&self, _op: &mut dyn Operator) -> Result<Preview, StepError> {
+        Err(StepError::fatal(self.reason.clone()))
+    }
+    fn run(&self, _preview: &Preview, _op: &mut dyn Operator) -> Result<Outcome, StepError> {
+        Err(StepError::fatal(self.reason.clone()))
+    }
+}
+
+/// A run, prepared by its playbook.
+pub struct Prepared {
+    /// `idfdev`, `temple.2i2c-aws-us.to.ucmerced`: names the journal, lock and reports.
+    pub target: String,
+    /// `--env idfdev`: the target on the command line.
+    pub target_args: String,
+    pub stage: &'static str,
+    pub runbook: Vec<Step>,
+    pub step_env: StepEnv,
+    /// Why clients could not be made (shown when a step is not available).
+    pub missing: Vec<String>,
+    /// Every token and password the run may see, to redact.
+    pub secrets: Vec<String>,
+    pub context_check: engine::ContextCheck,
+    /// The dry run's last line, given the first mutating step.
+    pub dry_run_note: Box<dyn Fn(&str) -> String>,
+    pub files: RunFiles,
+}
+
+/// The configuration file (`--config`, else `gitops-migrate.toml` at the repository root).
+fn load_config(root: &Path, args: &ExecArgs, out: &mut Output) -> Result<Config, Exit> {
+    let path = Config::path_for(root, args.config.as_deref());
+    Config::load(&path).map_err(|e| {
+        out.error(&e.to_string());
+        Exit::Input
+    })
+}
+
+/// `--state-dir`, else the user's state directory.
+fn state_dir(args: &ExecArgs, out: &mut Output) -> Result<PathBuf, Exit> {
+    match &args.state_dir {
+        Some(d) => Ok(d.clone()),
+        None => journal::state_dir().map_err(|e| {
+            out.error(&e.to_string());
+            Exit::Input
+        }),
+    }
+}
+
+/// The journal, lock and reports of a run.
+fn run_files(
+    args: &ExecArgs,
+    stage: &str,
+    target: &str,
+    out: &mut Output,
+) -> Result<RunFiles, Exit> {
+    let dir = state_dir(args, out)?;
+    Ok(RunFiles::new(&dir, &args.playbook, stage, target))
+}
+
+pub fn run(args: ExecArgs, out: &mut Output) -> Exit {
+    let prepared = if args.playbook == crate::playbook::hub_move::PLAYBOOK {
+        hub_move::prepare(&args, out)
+    } else {
+        nublado::prepare(&args, out)
+    };
+    match prepared {
+        Ok(p) => drive(p, &args, out),
+        Err(code) => code,
+    }
+}
+
+/// Builds the runners, takes the lock, runs (or previews) the runbook and reports.
+fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
+    if p.runbook.is_empty() {
+        out.line(&format!(
+            "nothing to do: `{}` has no window steps for `{}`",
+            p.stage, p.target
+        ));
+        return Exit::Ok;
+    }
+    let mut unavailable = BTreeMap::new();
+    let runners: Vec<Box<dyn StepRunner>> = p
+        .runbook
+        .iter()
+        .map(|step| match steps::build(step, &p.step_env) {
+            Ok(r) => r,
+            Err(e) => {
+                unavailable.insert(step.id.clone(), e.message.clone());
+                Box::new(Unavailable {
+                    id: step.id.clone(),
+                    title: step.title.clone(),
+                    destructive: step.destructive,
+                    reason: e.message,
+                }) as Box<dyn StepRunner>
+            }
+        })
+        .collect();
+    if !unavailable.is_empty() {
+        for m in &p.missing {
+            out.warning(m);
+        }
+    }
+
+    // Where to start: `--from-step`, or nublado's `--from`.
+    let step_from = args.from_step.clone().or_else(|| {
+        (args.playbook != crate::playbook::hub_move::PLAYBOOK)
+            .then(|| args.from.clone())
+            .flatten()
+    });
+    let mut command = format!("{} {} {}", args.playbook, p.stage, p.target_args);
+    for (flag, values) in [("--only", &args.only), ("--skip", &args.skip)] {
+        for v in values {
+            command.push_str(&format!(" {flag} {v}"));
+        }
+    }
+    if let Some(f) = &step_from {
+        command.push_str(&format!(" --from-step {f}"));
+    }
+    if args.resume {
+        command.push_str(" --resume");
+    }
+    let files = &p.files;
+
+    let mut opts = ExecOptions {
+        command,
+        dry_run: args.dry_run,
+        yes: args.yes,
+        interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+        resume: args.resume,
+        from: step_from,
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        unavailable,
+        redactor: Redactor::new(p.secrets),
+        ..ExecOptions::default()
+    };
+    // Usage errors before the lock is taken.
+    let ids: Vec<String> = runners.iter().map(|r| r.id().to_string()).collect();
+    if let Err(e) = engine::select(&ids, &opts) {
+        out.error(&e.to_string());
+        return if e.is_usage() {
+            Exit::Input
+        } else {
+            Exit::Refused
+        };
+    }
+
+    let lock = if args.dry_run {
+        None
+    } else {
+        match Lock::acquire(&files.lock()) {
+            Ok(l) => {
+                if let Some(stale) = l.stale() {
+                    out.warning(&format!(
+                        "took over a stale lock: {stale} is gone (it was interrupted; --resume continues after its last finished step)"
+                    ));
+                }
+                Some(l)
+            }
+            Err(e @ LockError::Held { .. }) => {
+                out.error(&e.to_string());
+                return Exit::Refused;
+            }
+            Err(e) => {
+                out.error(&e.to_string());
+                return Exit::Refused;
+            }
+        }
+    };
+    let mut journal = match Journal::open(&files.journal()) {
+        Ok(j) => j,
+        Err(e) => {
+            out.error(&e.to_string());
+            return Exit::Refused;
+        }
+    };
+
+    opts.context_check = Some(p.context_check);
+    let lock_path = files.lock();
+    opts.on_stuck = Some(Arc::new(move |stuck: &engine::Stuck| {
+        let now = journal::rfc3339(std::time::SystemTime::now());
+        let message = format!(
+            "timed out: still running after its timeout of {}; the run was stopped",
+            crate::runtime::report::duration(stuck.timeout)
+        );
+        let _ = journal::append_to(
+            &stuck.journal,
+            &Entry::End {
+                at: now.clone(),
+                run: stuck.run.clone(),
+                step: stuck.step.clone(),
+                outcome: journal::EndOutcome::Failed,
+                duration_ms: u64::try_from(stuck.timeout.as_millis()).unwrap_or(u64::MAX),
+                attempts: 0,
+                touched: Vec::new(),
+                message: message.clone(),
+            },
+        );
+        let _ = journal::append_to(
+            &stuck.journal,
+            &Entry::RunEnd {
+                at: now,
+                run: stuck.run.clone(),
+                result: "timed-out".into(),
+            },
+        );
+        lock::release_path(&lock_path);
+        eprintln!(
+            "error: `{}` {message}; resume with --resume (steps are idempotent)",
+            stuck.step
+        );
+        std::process::exit(Exit::Refused as i32);
+    }));
+
+    let mut op = ConsoleOperator::stdio(Display::detect(out.quiet));
+    let result = engine::run(runners, &opts, &mut journal, &mut op);
+    drop(op);
+    let code = match result {
+        Ok(report) if report.dry_run => {
+            out.line(crate::runtime::report::dry_run(&report).trim_end());
+            let first_mutating = report.steps.iter().find(|s| {
+                s.mutates
+                    && !matches!(
+                        s.status,
+                        engine::StepStatus::Excluded { .. }
+                            | engine::StepStatus::AlreadyDone { .. }
+                    )
+            });
+            if let Some(step) = first_mutating {
+                out.line(&(p.dry_run_note)(&step.id));
+            }
+            if report.ok() { Exit::Ok } else { Exit::Refused }
+        }
+        Ok(report) => {
+            match &report.status {
+                RunStatus::Completed => out.note(&format!(
+                    "{} completed in {}",
+                    report.command,
+                    crate::runtime::report::duration(report.duration)
+                )),
+                RunStatus::Failed { step, error } => {
+                    out.error(&format!(
+                        "`{step}` failed: {error}; after fixing the cause, continue with --resume"
+                    ));
+                }
+                RunStatus::Declined { step } => {
+                    out.error(&format!(
+                        "stopped at `{step}`: not confirmed; continue with --resume"
+                    ));
+                }
+                RunStatus::Refused { reason } => {
+                    out.error(&format!("stopped before any change: {reason}"));
+                }
+            }
+            if let Some(path) = &report.report_path {
+                out.line(&format!("report: {}", path.display()));
+            }
+            if report.status == RunStatus::Completed {
+                Exit::Ok
+            } else {
+                Exit::Refused
+            }
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            if e.is_usage() {
+                Exit::Input
+            } else {
+                Exit::Refused
+            }
+        }
+    };
+    if let Some(l) = lock {
+        let _ = l.release();
+    }
+    code
+}

@@ -1,0 +1,320 @@
+//! `exec nublado STAGE --env ENV`: the window runbook of one environment — its steps from
+//! the plan (`stages::runbook`), its clients from `gitops-migrate.toml` and the environment
+//! file, and the check that the current kube context is the environment's.
+//!
+//! The runbook is derived from the stage and the environment whatever the checkout's state:
+//! the window comes after the stage's pull request is merged, when the files already show the
+//! next state.
+
+use std::sync::Arc;
+
+use super::{ExecArgs, Prepared};
+use crate::cli::stage::{nublado_stage, open_phalanx};
+use crate::cli::{Exit, Output};
+use crate::config::{EnvSettings, TokenSource};
+use crate::playbook::nublado::stages::{self, STAGES};
+use crate::playbook::nublado::{State, environment_state};
+use crate::repo::phalanx::Environment;
+use crate::repo::{self, Phalanx};
+use crate::runtime::Operator;
+use crate::runtime::clients::{
+    ArgoCdClient, HealthClient, KubeConfig, MobuClient, PsqlClient, VaultClient,
+};
+use crate::runtime::engine;
+use crate::runtime::steps::StepEnv;
+use crate::runtime::steps::vault::SecretKey;
+
+/// Progress of an environment along the migration (to tell "the PR is merged" from "not yet").
+fn order(state: State) -> Option<usize> {
+    match state {
+        State::Complete => Some(STAGES.len()),
+        s => s
+            .next_stage()
+            .and_then(|n| STAGES.iter().position(|st| st.name() == n)),
+    }
+}
+
+/// The names of mobu's autostart flocks in the environment's mobu values.
+fn mobu_flocks(p: &Phalanx, env: &Environment) -> Vec<String> {
+    if !env.enabled.contains("mobu") {
+        return Vec::new();
+    }
+    let Some(doc) = p
+        .values_file("mobu", &env.name)
+        .and_then(|rel| p.files.doc(rel))
+    else {
+        return Vec::new();
+    };
+    repo::lookup(doc, "config.autostart")
+        .and_then(|n| n.as_sequence())
+        .map(|seq| {
+            seq.items
+                .iter()
+                .filter_map(|item| {
+                    item.value
+                        .as_mapping()?
+                        .get("name")?
+                        .value
+                        .scalar_text()
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Connects the clients of the steps from the environment's settings: the Kubernetes API of
+/// `kube_context`, Argo CD and mobu with their tokens (read from the environment or the
+/// configured files, never from arguments), the hubs' health at `health_url`; the names of
+/// the token variables (for the previews' commands) and the configured poll interval and
+/// settle window. A client that cannot be made is left out, with a line saying why;
+/// `steps::build` then reports the steps that need it as not available.
+fn connect(settings: &EnvSettings, kube_context: Option<&str>, env: &mut StepEnv) -> Vec<String> {
+    let mut why = Vec::new();
+    let key = |field: &str| format!("environments.{}.{field}", settings.env);
+    match kube_context {
+        None => why.push(format!(
+            "no kube context: set it with `gitops-migrate config set {} NAME` (or pass --context NAME)",
+            key("context")
+        )),
+        Some(ctx) => match KubeConfig::load().and_then(|kc| kc.client(Some(ctx))) {
+            Ok(c) => env.kube = Some(Arc::new(c)),
+            Err(e) => why.push(format!("no Kubernetes client for `{ctx}`: {e}")),
+        },
+    }
+    let mut token = |what: &str, field: &str, url: &Option<String>, source: &TokenSource| {
+        let Some(url) = url else {
+            why.push(format!(
+                "no {what} URL: the environment has no fqdn; set `{}`",
+                key(&format!("{field}_url"))
+            ));
+            return None;
+        };
+        match source.read() {
+            Ok(Some(t)) => Some((url.clone(), t)),
+            Ok(None) => {
+                why.push(format!(
+                    "no {what} token: set ${} (or `{}`)",
+                    source.var,
+                    key(&format!("{field}_token_file"))
+                ));
+                None
+            }
+            Err(e) => {
+                why.push(format!("no {what} token: {e}"));
+                None
+            }
+        }
+    };
+    if let Some((url, t)) = token(
+        "Argo CD",
+        "argocd",
+        &settings.argocd_url,
+        &settings.argocd_token,
+    ) {
+        env.argocd = Some(Arc::new(ArgoCdClient::new(&url, t)));
+    }
+    if let Some((url, t)) = token("mobu", "mobu", &settings.mobu_url, &settings.mobu_token) {
+        env.mobu = Some(Arc::new(MobuClient::new(&url, t)));
+    }
+    // Vault, for `vault-secret` and `vault-cleanup`.
+    if let Some(prefix) = &settings.vault_path_prefix {
+        env.vault_path_prefix = prefix.clone();
+        env.slack_webhook_source = SecretKey::parse(&settings.slack_webhook_source, prefix);
+    }
+    env.hub_db_password_file = settings.hub_db_password_file.clone();
+    if let Some((url, t)) = token("Vault", "vault", &settings.vault_url, &settings.vault_token) {
+        env.vault = Some(Arc::new(VaultClient::new(&url, t)));
+    }
+    // The PostgreSQL server of v2's database, for `database-cleanup`.
+    env.postgres_password_var = settings.postgres_password.var.clone();
+    match &settings.postgres_url {
+        None => why.push(format!(
+            "no PostgreSQL server: set `{}` to its postgresql:// URL",
+            key("postgres_admin_url")
+        )),
+        Some(url) => {
+            let password = settings.postgres_password.read().ok().flatten();
+            match PsqlClient::new(url, password) {
+                Ok(c) => env.postgres = Some(Arc::new(c)),
+                Err(e) => why.push(format!("no PostgreSQL client: {e}")),
+            }
+        }
+    }
+    env.argocd_token_var = settings.argocd_token.var.clone();
+    env.mobu_token_var = settings.mobu_token.var.clone();
+    if let Some(url) = &settings.health_url {
+        env.health = Some(Arc::new(HealthClient::new(url)));
+    }
+    if let Some(poll) = settings.poll_interval {
+        env.timing.poll = poll;
+    }
+    if let Some(settle) = settings.sync_settle {
+        env.timing.settle = settle;
+    }
+    why
+}
+
+/// Resolves the stage and the environment, refuses a window that comes before its stage's
+/// merge, and builds the runbook's steps with their clients.
+pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
+    let stage = nublado_stage(&args.playbook, &args.stage, out)?;
+    let env_name = match args.envs.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            out.error("no environment given: exec runs one environment's window, use --env ENV");
+            return Err(Exit::Input);
+        }
+        _ => {
+            out.error("exec runs one environment's window at a time: give exactly one --env ENV");
+            return Err(Exit::Input);
+        }
+    };
+    if args.hub.is_some() || args.to.is_some() {
+        out.error("--hub and --to belong to the hub-move playbook");
+        return Err(Exit::Input);
+    }
+    let p = open_phalanx(out)?;
+    let root = p.files.root().to_path_buf();
+    let Some(env) = p.env(&env_name) else {
+        let hint =
+            crate::suggest::closest(&env_name, p.environments.iter().map(|e| e.name.as_str()))
+                .map(|c| format!(" (did you mean `{c}`?)"))
+                .unwrap_or_default();
+        out.error(&format!("unknown environment `{env_name}`{hint}"));
+        return Err(Exit::Input);
+    };
+
+    // The window follows the merge of the stage's pull request.
+    let state = environment_state(&p, env);
+    if let Some(from) = stage.from_state() {
+        let (now, needed) = (order(state.state), order(from));
+        let behind = match (now, needed) {
+            (Some(a), Some(b)) => a < b,
+            _ => true,
+        };
+        if behind {
+            let msg = format!(
+                "`{env_name}` is `{}` ({}): the window of `{}` runs once the environment is past `{from}` in the checkout{}",
+                state.state,
+                state.reason,
+                stage.name(),
+                state
+                    .state
+                    .next_stage()
+                    .map(|n| format!("; its next stage is `{n}`"))
+                    .unwrap_or_default()
+            );
+            if args.dry_run {
+                out.warning(&msg);
+            } else {
+                out.error(&msg);
+                return Err(Exit::Refused);
+            }
+        } else if now == needed {
+            out.warning(&format!(
+                "`{env_name}` is still `{}` in this checkout: merge the pull request of `{}` (and pull) before the window; Argo CD syncs what is merged",
+                state.state,
+                stage.name()
+            ));
+        }
+    }
+
+    let config = super::load_config(&root, args, out)?;
+    let settings = config.environment(&p, env);
+    let kube_context = args.context.clone().or_else(|| settings.context.clone());
+
+    let runbook = stages::runbook(&p, stage, env);
+    let mut step_env = StepEnv {
+        name: env.name.clone(),
+        fqdn: env.fqdn.clone().unwrap_or_default(),
+        mobu_flocks: mobu_flocks(&p, env),
+        ..StepEnv::default()
+    };
+    let files = super::run_files(args, stage.name(), &env_name, out)?;
+    // Copies of what the cleanup steps delete go beside the journal.
+    step_env.backup_dir = Some(files.dir().join(format!("{env_name}-backups")));
+    let missing = connect(&settings, kube_context.as_deref(), &mut step_env);
+
+    let dry_run_note = {
+        let ctx = kube_context.clone();
+        let flagged = args.context.is_some();
+        let env_name = env_name.clone();
+        Box::new(move |step: &str| match &ctx {
+            Some(c) => format!(
+                "Before `{step}`, the current kube context must be `{c}`{}.",
+                if flagged {
+                    " (from --context; its API server is shown and confirmed)"
+                } else {
+                    ""
+                }
+            ),
+            None => format!(
+                "No kube context is configured for `{env_name}`: a run stops before `{step}` (`gitops-migrate config set environments.{env_name}.context NAME`, or --context NAME)."
+            ),
+        }) as Box<dyn Fn(&str) -> String>
+    };
+    Ok(Prepared {
+        target_args: format!("--env {env_name}"),
+        target: env_name.clone(),
+        stage: stage.name(),
+        runbook,
+        step_env,
+        missing,
+        secrets: settings.token_values(),
+        context_check: context_check(env_name, args.context.clone(), settings.context.clone()),
+        dry_run_note,
+        files,
+    })
+}
+
+/// The check before the first mutating step: the current kube context must be the expected
+/// one (`--context`, else the configured one); `--context` shows its API server and asks.
+fn context_check(
+    env: String,
+    flag: Option<String>,
+    configured: Option<String>,
+) -> engine::ContextCheck {
+    Box::new(move |op: &mut dyn Operator| {
+        let (expected, source) = match (&flag, &configured) {
+            (Some(f), _) => (f.clone(), "from --context".to_string()),
+            (None, Some(c)) => (c.clone(), "configured".to_string()),
+            (None, None) => {
+                return Err(format!(
+                    "no kube context is configured for `{env}`: set it with `gitops-migrate config set environments.{env}.context NAME`, or pass --context NAME"
+                ));
+            }
+        };
+        let kc = KubeConfig::load().map_err(|e| e.to_string())?;
+        if !kc.contexts().contains(&expected.as_str()) {
+            return Err(format!(
+                "the kube context `{expected}` ({source}) is not in your kubeconfig (contexts: {})",
+                kc.contexts().join(", ")
+            ));
+        }
+        let current = kc.current_context().unwrap_or("(none)").to_string();
+        if current != expected {
+            return Err(format!(
+                "the current kube context is `{current}`, but `{env}` runs in `{expected}` ({source}); switch with `kubectl config use-context {expected}`"
+            ));
+        }
+        let server = kc
+            .server_url(&expected)
+            .unwrap_or("(no API server URL)")
+            .to_string();
+        if flag.is_some() {
+            if let Some(c) = configured.as_ref().filter(|c| **c != expected) {
+                op.say(&format!(
+                    "note: --context `{expected}` replaces the configured context `{c}`"
+                ));
+            }
+            if !op.confirm(&format!(
+                "--context `{expected}`: API server {server}. Make the changes of `{env}` there?"
+            )) {
+                return Err(format!("--context `{expected}` was not confirmed"));
+            }
+        }
+        op.say(&format!("kube context `{expected}` ({server}) checked"));
+        Ok(())
+    })
+}

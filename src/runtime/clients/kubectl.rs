@@ -1,0 +1,246 @@
+//! Files in pods, through the operator's own `kubectl`: `kubectl cp` out of and into a pod,
+//! `kubectl exec`, and a short-lived helper pod (`apply`, `wait`, `delete`). The hub move's
+//! database step needs these, and they are the one part of the Kubernetes API that is not
+//! plain JSON (`cp` and `exec` stream over SPDY/websocket upgrades), so the operator's
+//! `kubectl` does it — with the same kubeconfig and credential plugins as the REST client.
+//!
+//! Owns: the command lines (every one names its `--context` and `--namespace`, so the current
+//! context never matters) and what their failures mean. Does not own: what to copy or check
+//! (`steps::hub_db`). No token ever appears in an argument: `kubectl` reads the kubeconfig.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::http::ClientError;
+
+/// A container of a pod in a cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRef {
+    pub context: String,
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+}
+
+impl PodRef {
+    /// `ctx/ns/pod` for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "pod `{}/{}` of `{}`",
+            self.namespace, self.pod, self.context
+        )
+    }
+}
+
+/// What the database step does in pods. Implemented by `Kubectl`; tests put a stand-in
+/// `kubectl` on `PATH` that serves files from a temporary directory.
+pub trait PodFiles: Send + Sync + fmt::Debug {
+    /// `kubectl cp POD:REMOTE LOCAL`.
+    fn copy_out(&self, at: &PodRef, remote: &str, local: &Path) -> Result<(), ClientError>;
+    /// `kubectl cp LOCAL POD:REMOTE`.
+    fn copy_in(&self, at: &PodRef, local: &Path, remote: &str) -> Result<(), ClientError>;
+    /// `kubectl exec POD -c C -- ARGV…`; its standard output.
+    fn exec(&self, at: &PodRef, argv: &[&str]) -> Result<String, ClientError>;
+    /// `kubectl apply -f -` of one manifest (JSON), in a context and namespace.
+    fn apply(&self, context: &str, namespace: &str, manifest: &Value) -> Result<(), ClientError>;
+    /// `kubectl wait --for=condition=Ready pod/NAME`.
+    fn wait_ready(
+        &self,
+        context: &str,
+        namespace: &str,
+        pod: &str,
+        timeout: Duration,
+    ) -> Result<(), ClientError>;
+    /// `kubectl delete pod NAME --ignore-not-found`.
+    fn delete_pod(&self, context: &str, namespace: &str, pod: &str) -> Result<(), ClientError>;
+    /// The equivalent command line of a call, for previews.
+    fn command_line(&self, args: &[&str]) -> String {
+        format!("kubectl {}", args.join(" "))
+    }
+}
+
+/// The operator's `kubectl` (from `PATH`, or the program named by `$KUBECTL`).
+#[derive(Debug, Clone)]
+pub struct Kubectl {
+    program: PathBuf,
+}
+
+impl Default for Kubectl {
+    fn default() -> Self {
+        Kubectl {
+            program: std::env::var_os("KUBECTL")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("kubectl")),
+        }
+    }
+}
+
+fn base(context: &str, namespace: &str) -> Vec<String> {
+    vec![
+        "--context".into(),
+        context.into(),
+        "--namespace".into(),
+        namespace.into(),
+    ]
+}
+
+impl Kubectl {
+    pub fn new(program: impl Into<PathBuf>) -> Kubectl {
+        Kubectl {
+            program: program.into(),
+        }
+    }
+
+    fn run(&self, args: &[String], stdin: Option<&[u8]>) -> Result<String, ClientError> {
+        let shown = format!("kubectl {}", args.join(" "));
+        let mut child = Command::new(&self.program)
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                ClientError::new(
+                    Some(0),
+                    format!(
+                        "cannot run `{}` ({e}); install kubectl or set $KUBECTL",
+                        self.program.display()
+                    ),
+                )
+            })?;
+        if let Some(input) = stdin
+            && let Some(mut pipe) = child.stdin.take()
+        {
+            pipe.write_all(input)
+                .map_err(|e| ClientError::new(None, format!("`{shown}`: {e}")))?;
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| ClientError::new(None, format!("`{shown}`: {e}")))?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        // "Unable to connect", "i/o timeout", "connection refused": worth another try.
+        let transient = ["Unable to connect", "timeout", "connection refused", "EOF"]
+            .iter()
+            .any(|m| said.contains(m));
+        let mut e = ClientError::new(
+            if transient { None } else { Some(0) },
+            format!(
+                "`{shown}` failed ({}): {}",
+                out.status,
+                if said.is_empty() { "no message" } else { &said }
+            ),
+        );
+        e.said = said;
+        Err(e)
+    }
+}
+
+impl PodFiles for Kubectl {
+    fn copy_out(&self, at: &PodRef, remote: &str, local: &Path) -> Result<(), ClientError> {
+        let mut a = base(&at.context, &at.namespace);
+        a.extend([
+            "cp".into(),
+            "-c".into(),
+            at.container.clone(),
+            format!("{}:{remote}", at.pod),
+            local.display().to_string(),
+        ]);
+        self.run(&a, None).map(|_| ())
+    }
+
+    fn copy_in(&self, at: &PodRef, local: &Path, remote: &str) -> Result<(), ClientError> {
+        let mut a = base(&at.context, &at.namespace);
+        a.extend([
+            "cp".into(),
+            "-c".into(),
+            at.container.clone(),
+            local.display().to_string(),
+            format!("{}:{remote}", at.pod),
+        ]);
+        self.run(&a, None).map(|_| ())
+    }
+
+    fn exec(&self, at: &PodRef, argv: &[&str]) -> Result<String, ClientError> {
+        let mut a = base(&at.context, &at.namespace);
+        a.extend([
+            "exec".into(),
+            at.pod.clone(),
+            "-c".into(),
+            at.container.clone(),
+            "--".into(),
+        ]);
+        a.extend(argv.iter().map(|s| s.to_string()));
+        self.run(&a, None)
+    }
+
+    fn apply(&self, context: &str, namespace: &str, manifest: &Value) -> Result<(), ClientError> {
+        let mut a = base(context, namespace);
+        a.extend(["apply".into(), "-f".into(), "-".into()]);
+        self.run(&a, Some(manifest.to_string().as_bytes()))
+            .map(|_| ())
+    }
+
+    fn wait_ready(
+        &self,
+        context: &str,
+        namespace: &str,
+        pod: &str,
+        timeout: Duration,
+    ) -> Result<(), ClientError> {
+        let mut a = base(context, namespace);
+        a.extend([
+            "wait".into(),
+            "--for=condition=Ready".into(),
+            format!("pod/{pod}"),
+            format!("--timeout={}s", timeout.as_secs().max(1)),
+        ]);
+        self.run(&a, None).map(|_| ())
+    }
+
+    fn delete_pod(&self, context: &str, namespace: &str, pod: &str) -> Result<(), ClientError> {
+        let mut a = base(context, namespace);
+        a.extend([
+            "delete".into(),
+            "pod".into(),
+            pod.into(),
+            "--ignore-not-found".into(),
+            "--wait=false".into(),
+        ]);
+        self.run(&a, None).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_program_is_a_clear_error() {
+        let k = Kubectl::new("/nonexistent/kubectl");
+        let at = PodRef {
+            context: "c".into(),
+            namespace: "n".into(),
+            pod: "p".into(),
+            container: "hub".into(),
+        };
+        let e = k.exec(&at, &["true"]).unwrap_err();
+        assert!(
+            e.message.contains("install kubectl or set $KUBECTL"),
+            "{e:?}"
+        );
+        assert!(!e.retryable());
+    }
+}

@@ -1,0 +1,737 @@
+//! `exec hub-move` end to end: the built binary moves hub `prod` from cluster `temple` to
+//! `newcluster` of a temporary copy of `fixtures/infrastructure`, with
+//!
+//! - two Kubernetes API doubles (`tests/support`), one per cluster, each its own kube context;
+//! - the stand-in `kubectl` of `tests/standins/kubectl` first on `PATH`, serving each
+//!   namespace's PVC `hub-db-dir` from a temporary directory;
+//! - real sqlite databases (made and checked with the `sqlite3` CLI), real rsync between
+//!   local home directories, and the system resolver (the hub's domain is set to `localhost`).
+//!
+//! The database step's two cases (a good database copied and checked, a corrupt one refused
+//! before anything reaches the new hub), the whole cutover window, the setup window, and the
+//! DNS step's wait (with a resolver double, at library level).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gitops_migrate::playbook::Step;
+use gitops_migrate::runtime::clients::{KubeClient, Resolver};
+use gitops_migrate::runtime::steps::{self, MoveEnv, Side, StepEnv, Timing};
+use gitops_migrate::runtime::{Action, StepRunner};
+use support::{KUBE_TOKEN, Platform, Recorder};
+
+mod common;
+use common::copy_dir;
+
+const SRC_CTX: &str = "temple-admin";
+const TGT_CTX: &str = "newcluster-admin";
+/// The new hub's pod in the target double (`add_deployment` names pods `<name>-7d9f8c-<i>`).
+const NEW_HUB_POD: &str = "hub-7d9f8c-0";
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gitops-migrate"))
+}
+
+fn sqlite(db: &Path, sql: &str) -> String {
+    let o = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3 is installed (scripts/test installs it)");
+    assert!(
+        o.status.success(),
+        "sqlite3 {sql}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A hub database with `users` rows (JupyterHub's table, reduced to what the checks read).
+fn hub_db(path: &Path, users: &[&str]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut sql = String::from(
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name VARCHAR(255) UNIQUE, admin BOOLEAN, last_activity DATETIME);",
+    );
+    for (i, u) in users.iter().enumerate() {
+        sql.push_str(&format!(
+            "INSERT INTO users VALUES ({}, '{u}', 0, '2026-11-20 10:00:00');",
+            i + 1
+        ));
+    }
+    // Enough rows to span several pages, so a damaged page is caught.
+    sql.push_str("CREATE TABLE oauth_codes (id INTEGER PRIMARY KEY, code TEXT);");
+    sql.push_str(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 400) \
+         INSERT INTO oauth_codes SELECT i, hex(randomblob(64)) FROM n;",
+    );
+    sqlite(path, &sql);
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// Everything under a directory: relative path → content.
+fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(root).sort_by_file_name() {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            out.insert(rel, std::fs::read(e.path()).unwrap());
+        }
+    }
+    out
+}
+
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// A move in progress: the repository (setup applied), the two clusters, the homes, the
+/// stand-in's files and the state directory.
+struct Move {
+    repo: tempfile::TempDir,
+    work: tempfile::TempDir,
+    source: Platform,
+    target: Platform,
+}
+
+impl Move {
+    fn new() -> Move {
+        let repo = tempfile::tempdir().unwrap();
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/infrastructure"),
+            repo.path(),
+        );
+        let work = tempfile::tempdir().unwrap();
+        let m = Move {
+            repo,
+            work,
+            source: Platform::start(),
+            target: Platform::start(),
+        };
+        // The hub's domain resolves through /etc/hosts, to the target's ingress below.
+        let r = m.gm(&[
+            "edit",
+            "set",
+            "config/clusters/temple/cluster.yaml",
+            "hubs[name=prod].domain",
+            "localhost",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let r = m.gm(&[
+            "apply",
+            "hub-move",
+            "setup",
+            "--hub",
+            "prod",
+            "--from",
+            "temple",
+            "--to",
+            "newcluster",
+            "--temp-domain",
+            "next.temple.2i2c.cloud",
+        ]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
+        let w = m.work.path();
+        write(
+            &w.join("kube/config"),
+            &format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: {SRC_CTX}\nclusters:\n  - name: temple\n    cluster:\n      server: {}\n  - name: newcluster\n    cluster:\n      server: {}\ncontexts:\n  - name: {SRC_CTX}\n    context:\n      cluster: temple\n      user: admin\n  - name: {TGT_CTX}\n    context:\n      cluster: newcluster\n      user: admin\nusers:\n  - name: admin\n    user:\n      token: {KUBE_TOKEN}\n",
+                m.source.url, m.target.url
+            ),
+        );
+        write(
+            &m.repo.path().join("gitops-migrate.toml"),
+            &format!(
+                "[clusters.temple]\ncontext = \"{SRC_CTX}\"\nhomes = \"{}\"\npoll_interval_ms = 20\n\n[clusters.newcluster]\ncontext = \"{TGT_CTX}\"\nhomes = \"{}\"\n",
+                w.join("nfs-temple").display(),
+                w.join("nfs-newcluster").display()
+            ),
+        );
+        // Home directories of the old hub (and another hub's, never touched).
+        for (rel, text) in [
+            ("nfs-temple/prod/alice/notebook.ipynb", "{\"cells\": []}\n"),
+            ("nfs-temple/prod/alice/data/results.csv", "a,b\n1,2\n"),
+            ("nfs-temple/prod/user-402i2c-2eorg/.bashrc", "export A=1\n"),
+            ("nfs-temple/prod/_shared/course/README.md", "# Course\n"),
+            ("nfs-temple/staging/carol/x.txt", "staging\n"),
+        ] {
+            write(&w.join(rel), text);
+        }
+        // The clusters: the old hub running with users; the new hub deployed (setup).
+        let s = &m.source;
+        s.add_namespace("prod", &[]);
+        s.add_deployment("prod", "hub", 1, &[("component", "hub")]);
+        s.add_service("prod", "proxy-public", Some("203.0.113.9"), None);
+        s.add_pod(
+            "prod",
+            "jupyter-alice",
+            &[("component", "singleuser-server")],
+        );
+        s.add_pod(
+            "prod",
+            "jupyter-user-402i2c-2eorg",
+            &[("component", "singleuser-server")],
+        );
+        s.add_pod(
+            "prod",
+            "jupyterhub-groups-exporter-5b7c9",
+            &[("app", "jupyterhub-groups-exporter")],
+        );
+        let t = &m.target;
+        t.add_namespace("prod", &[]);
+        t.add_deployment("prod", "hub", 1, &[("component", "hub")]);
+        t.add_service("support", "cluster-entrypoint", Some("127.0.0.1"), None);
+        // The stand-in kubectl's view: each namespace's hub-db-dir and its pods.
+        let k = w.join("kubectl");
+        hub_db(
+            &k.join(SRC_CTX).join("prod/hub-db-dir/jupyterhub.sqlite"),
+            &["alice", "user@2i2c.org", "admin"],
+        );
+        write(
+            &k.join(SRC_CTX).join("prod/hub-db-dir/jupyterhub.log"),
+            "[I 2026-11-20 hub] started\n",
+        );
+        std::fs::create_dir_all(k.join(SRC_CTX).join("prod/pods")).unwrap();
+        hub_db(
+            &k.join(TGT_CTX).join("prod/hub-db-dir/jupyterhub.sqlite"),
+            &[],
+        );
+        write(&k.join(TGT_CTX).join("prod/pods").join(NEW_HUB_POD), "");
+        m
+    }
+
+    fn kubectl_root(&self) -> PathBuf {
+        self.work.path().join("kubectl")
+    }
+
+    fn volume(&self, ctx: &str) -> PathBuf {
+        self.kubectl_root().join(ctx).join("prod/hub-db-dir")
+    }
+
+    fn calls(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(self.kubectl_root().join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn state(&self) -> PathBuf {
+        self.work.path().join("state")
+    }
+
+    fn gm(&self, args: &[&str]) -> Ran {
+        let standins = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standins");
+        let path = format!(
+            "{}:{}",
+            standins.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new(bin())
+            .arg("-C")
+            .arg(self.repo.path())
+            .args(["--color", "never"])
+            .args(args)
+            .env("PATH", path)
+            .env("KUBECONFIG", self.work.path().join("kube/config"))
+            .env("STANDIN_KUBECTL_ROOT", self.kubectl_root())
+            .env_remove("KUBECTL")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn exec(&self, stage: &str, extra: &[&str]) -> Ran {
+        let state = self.state().display().to_string();
+        let mut args = vec![
+            "exec",
+            "hub-move",
+            stage,
+            "--hub",
+            "prod",
+            "--from",
+            "temple",
+            "--to",
+            "newcluster",
+            "--state-dir",
+            &state,
+        ];
+        args.extend_from_slice(extra);
+        self.gm(&args)
+    }
+
+    /// The run's copies of the databases.
+    fn backups(&self) -> PathBuf {
+        self.state()
+            .join("runs/hub-move/cutover/prod.temple.to.newcluster-backups/hub-db")
+    }
+}
+
+#[test]
+fn the_cutover_window_moves_the_hub_end_to_end() {
+    let m = Move::new();
+    let before = std::fs::read(m.volume(SRC_CTX).join("jupyterhub.sqlite")).unwrap();
+
+    // A dry run touches nothing and names every step's objects and commands.
+    let dry = m.exec("cutover", &["--dry-run"]);
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    for expected in [
+        "delete-proxy-public",
+        "service/prod/proxy-public",
+        "kubectl --context temple-admin --namespace prod delete svc proxy-public",
+        "stop-old-hub",
+        "kubectl --context temple-admin --namespace prod scale deployment hub --replicas=0",
+        "copy-hub-db",
+        "pod/prod/hub-7d9f8c-0:/srv/jupyterhub/jupyterhub.sqlite",
+        "delete-user-pods",
+        "pod/prod/jupyter-alice",
+        "sync-homes:final",
+        "update-dns",
+    ] {
+        assert!(dry.stdout.contains(expected), "{expected}:\n{}", dry.stdout);
+    }
+    assert!(
+        !dry.stdout.contains("jupyterhub-groups-exporter"),
+        "{}",
+        dry.stdout
+    );
+    assert!(m.source.has_service("prod", "proxy-public"));
+    assert!(m.calls().is_empty(), "a dry run runs no kubectl");
+
+    let r = m.exec("cutover", &["--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
+    // The old hub: offline, stopped, its users' pods gone (and only those).
+    assert!(!m.source.has_service("prod", "proxy-public"));
+    assert_eq!(m.source.deployment_replicas("prod", "hub"), Some(0));
+    let left = m.source.pod_names("prod");
+    assert_eq!(left, vec!["jupyterhub-groups-exporter-5b7c9".to_string()]);
+
+    // The database: copied byte for byte, the old one untouched, the new hub's own saved.
+    let moved = std::fs::read(m.volume(TGT_CTX).join("jupyterhub.sqlite")).unwrap();
+    assert_eq!(moved, before);
+    assert_eq!(
+        std::fs::read(m.volume(SRC_CTX).join("jupyterhub.sqlite")).unwrap(),
+        before
+    );
+    assert_eq!(
+        sqlite(
+            &m.volume(TGT_CTX).join("jupyterhub.sqlite"),
+            "SELECT name FROM users ORDER BY id;"
+        ),
+        "alice\nuser@2i2c.org\nadmin\n"
+    );
+    assert!(m.volume(TGT_CTX).join("jupyterhub.log").is_file());
+    assert!(
+        !m.volume(TGT_CTX)
+            .join("jupyterhub.sqlite.incoming")
+            .exists()
+    );
+    let saved = m.backups().join("target/jupyterhub.sqlite");
+    assert_eq!(
+        sqlite(&saved, "SELECT count(*) FROM users;").trim(),
+        "0",
+        "the new hub's own database is kept"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(m.backups().join("source/jupyterhub.sqlite"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // The helper pod was made with the PVC read-only, and deleted.
+    let applied: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            m.kubectl_root()
+                .join(SRC_CTX)
+                .join("prod/applied-gitops-migrate-hub-db.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let claim = &applied["spec"]["volumes"][0]["persistentVolumeClaim"];
+    assert_eq!(claim["claimName"], "hub-db-dir");
+    assert_eq!(claim["readOnly"], true);
+    assert!(
+        !m.kubectl_root()
+            .join(SRC_CTX)
+            .join("prod/pods/gitops-migrate-hub-db")
+            .exists()
+    );
+    // Every kubectl call named its context and namespace.
+    for call in m.calls() {
+        assert!(call.contains(&"--context".to_string()), "{call:?}");
+        assert!(call.contains(&"--namespace".to_string()), "{call:?}");
+    }
+    // The new hub restarted on it.
+    assert!(
+        m.target
+            .deployment_annotations("prod", "hub")
+            .contains_key("kubectl.kubernetes.io/restartedAt")
+    );
+
+    // The home directories: identical, the other hub's untouched.
+    let w = m.work.path();
+    assert_eq!(
+        tree(&w.join("nfs-temple/prod")),
+        tree(&w.join("nfs-newcluster/prod"))
+    );
+    assert!(!w.join("nfs-newcluster/staging").exists());
+
+    // The summary of the database step, in the report.
+    let report_line = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    let report = std::fs::read_to_string(report_line).unwrap();
+    assert!(
+        report.contains("3 users") && report.contains("integrity ok"),
+        "{report}"
+    );
+    assert!(
+        report.contains("already the ingress of `newcluster`"),
+        "{report}"
+    );
+
+    // Everything done: a second run finds nothing to do in any step.
+    let again = m.exec("cutover", &["--yes"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("copying again would lose their changes"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        std::fs::read(m.volume(TGT_CTX).join("jupyterhub.sqlite")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn a_corrupt_database_is_refused_before_the_new_hub_is_touched() {
+    let m = Move::new();
+    // The old hub is stopped; its database file is damaged in the middle.
+    let r = m.exec("cutover", &["--only", "stop-old-hub", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let db = m.volume(SRC_CTX).join("jupyterhub.sqlite");
+    let mut bytes = std::fs::read(&db).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid - 2048..mid + 2048] {
+        *b = 0xA5;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let target_before = std::fs::read(m.volume(TGT_CTX).join("jupyterhub.sqlite")).unwrap();
+
+    let r = m.exec("cutover", &["--only", "copy-hub-db", "--yes"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("refused: the copy of the old hub's database is not sound"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("nothing was copied into the new hub"),
+        "{}",
+        r.stderr
+    );
+    // Nothing reached the new hub: no call in its context, its file and Deployment unchanged.
+    assert!(
+        m.calls().iter().all(|c| !c.contains(&TGT_CTX.to_string())),
+        "{:?}",
+        m.calls()
+    );
+    assert_eq!(
+        std::fs::read(m.volume(TGT_CTX).join("jupyterhub.sqlite")).unwrap(),
+        target_before
+    );
+    assert!(m.target.deployment_annotations("prod", "hub").is_empty());
+    // The helper pod is gone even though the step failed.
+    assert!(
+        !m.kubectl_root()
+            .join(SRC_CTX)
+            .join("prod/pods/gitops-migrate-hub-db")
+            .exists()
+    );
+}
+
+#[test]
+fn the_database_is_not_copied_while_the_old_hub_runs() {
+    let m = Move::new();
+    let r = m.exec("cutover", &["--only", "copy-hub-db", "--yes"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("the old hub still runs") && r.stderr.contains("stop-old-hub"),
+        "{}",
+        r.stderr
+    );
+    assert!(m.calls().is_empty(), "{:?}", m.calls());
+}
+
+#[test]
+fn the_setup_window_copies_the_homes_and_asks_for_the_manual_steps() {
+    let m = Move::new();
+    // A file only in the target survives the initial copy (no deletion).
+    write(
+        &m.work
+            .path()
+            .join("nfs-newcluster/prod/alice/only-in-target.txt"),
+        "new\n",
+    );
+    let r = m.exec("setup", &["--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let w = m.work.path();
+    let mut expected = tree(&w.join("nfs-temple/prod"));
+    expected.insert("alice/only-in-target.txt".into(), b"new\n".to_vec());
+    assert_eq!(tree(&w.join("nfs-newcluster/prod")), expected);
+    assert!(
+        r.stderr.contains(
+            "Done by hand: deploy the new hub: `deployer deploy newcluster prod`, then log in to it? yes (--yes)"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("Done by hand: check the Grafana dashboards of `newcluster`?"),
+        "{}",
+        r.stderr
+    );
+    // Nothing was asked of the clusters.
+    assert!(m.source.mutations().is_empty() && m.target.mutations().is_empty());
+}
+
+#[test]
+fn hub_move_exec_refuses_what_does_not_apply() {
+    let m = Move::new();
+    let r = m.exec("cutover", &["--env", "idfdev"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--env belongs to the nublado playbook"),
+        "{}",
+        r.stderr
+    );
+    let r = m.exec("cutover", &["--context", "x"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--context does not apply to hub-move"),
+        "{}",
+        r.stderr
+    );
+    let r = m.exec("cutovr", &[]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("did you mean `cutover`"), "{}", r.stderr);
+    let r = m.gm(&[
+        "exec", "hub-move", "cutover", "--hub", "prod", "--from", "temple",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("hub-move needs --to"), "{}", r.stderr);
+    // decommission before cutover: the old entry is still there.
+    let r = m.exec("decommission", &["--dry-run"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("needs `cutover` first"), "{}", r.stderr);
+}
+
+// --- the DNS step, with a resolver double -------------------------------------------------
+
+/// Answers from a script: the domain's addresses change after `flip` lookups.
+#[derive(Debug)]
+struct Script {
+    lookups: Mutex<u32>,
+    flip: u32,
+    before: Vec<IpAddr>,
+    after: Vec<IpAddr>,
+    names: BTreeMap<String, Vec<IpAddr>>,
+}
+
+impl Resolver for Script {
+    fn resolve(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+        if let Some(ips) = self.names.get(host) {
+            return Ok(ips.clone());
+        }
+        let mut n = self.lookups.lock().unwrap();
+        *n += 1;
+        Ok(if *n > self.flip {
+            self.after.clone()
+        } else {
+            self.before.clone()
+        })
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn dns_step(target: &Platform, resolver: Arc<Script>) -> Box<dyn StepRunner> {
+    let env = StepEnv {
+        name: "prod".into(),
+        timing: Timing {
+            poll: Duration::from_millis(10),
+            dns: Duration::from_secs(5),
+            ..Timing::default()
+        },
+        hub_move: Some(MoveEnv {
+            target: Side {
+                cluster: "newcluster".into(),
+                namespace: "prod".into(),
+                context: Some(TGT_CTX.into()),
+                kube: Some(Arc::new(KubeClient::with_token(
+                    &target.url,
+                    Some(KUBE_TOKEN.into()),
+                ))),
+                homes: None,
+            },
+            domain: "hub.example.org".into(),
+            resolver: Some(resolver),
+            ..MoveEnv::default()
+        }),
+        ..StepEnv::default()
+    };
+    steps::build(&Step::new("update-dns", "point the domain"), &env).unwrap()
+}
+
+#[test]
+fn update_dns_prints_the_a_record_and_waits_until_it_resolves_there() {
+    let target = Platform::start();
+    target.add_service("support", "cluster-entrypoint", Some("198.51.100.7"), None);
+    let script = Arc::new(Script {
+        lookups: Mutex::new(0),
+        flip: 4,
+        before: vec![ip("203.0.113.9")],
+        after: vec![ip("198.51.100.7")],
+        names: BTreeMap::new(),
+    });
+    let step = dns_step(&target, script.clone());
+    let mut op = Recorder::yes();
+    let preview = step.preview(&mut op).unwrap();
+    assert!(
+        preview
+            .commands
+            .iter()
+            .any(|c| c == "(at the DNS provider) hub.example.org. 300 IN A 198.51.100.7"),
+        "{:?}",
+        preview.commands
+    );
+    let out = step.run(&preview, &mut op).unwrap();
+    assert!(
+        out.summary.contains("resolves to 198.51.100.7"),
+        "{}",
+        out.summary
+    );
+    assert_eq!(
+        op.questions.len(),
+        1,
+        "the operator confirms the record is set"
+    );
+    assert!(
+        op.said[0].contains("hub.example.org. 300 IN A 198.51.100.7"),
+        "{:?}",
+        op.said
+    );
+    assert!(
+        op.progress.iter().any(|p| p.3.contains("203.0.113.9")),
+        "progress shows what it resolves to meanwhile: {:?}",
+        op.progress
+    );
+    assert!(*script.lookups.lock().unwrap() > 4);
+}
+
+#[test]
+fn update_dns_uses_a_cname_for_a_hostname_and_the_older_service_name() {
+    let target = Platform::start();
+    let elb = "a1b2.elb.us-west-2.amazonaws.com";
+    target.add_service(
+        "support",
+        "support-ingress-nginx-controller",
+        None,
+        Some(elb),
+    );
+    let script = Arc::new(Script {
+        lookups: Mutex::new(0),
+        flip: 0,
+        before: vec![],
+        after: vec![ip("192.0.2.20"), ip("192.0.2.21")],
+        names: BTreeMap::from([(elb.to_string(), vec![ip("192.0.2.21"), ip("192.0.2.22")])]),
+    });
+    let step = dns_step(&target, script);
+    let mut op = Recorder::yes();
+    let preview = step.preview(&mut op).unwrap();
+    // Already resolving to the load balancer: nothing to do.
+    match &preview.action {
+        Action::Skip { reason } => assert!(
+            reason.contains("hub.example.org. 300 IN CNAME a1b2.elb.us-west-2.amazonaws.com."),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn update_dns_gives_up_after_its_time_with_the_record_to_check() {
+    let target = Platform::start();
+    target.add_service("support", "cluster-entrypoint", Some("198.51.100.7"), None);
+    let script = Arc::new(Script {
+        lookups: Mutex::new(0),
+        flip: u32::MAX,
+        before: vec![ip("203.0.113.9")],
+        after: vec![],
+        names: BTreeMap::new(),
+    });
+    let step = dns_step(&target, script);
+    let mut op = Recorder::yes();
+    let preview = step.preview(&mut op).unwrap();
+    let start = std::time::Instant::now();
+    let e = step.run(&preview, &mut op).unwrap_err();
+    assert!(start.elapsed() >= Duration::from_secs(5));
+    assert!(
+        e.message
+            .contains("hub.example.org resolves to 203.0.113.9")
+            && e.message.contains("--resume polls again"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn update_dns_without_an_ingress_says_what_is_missing() {
+    let target = Platform::start();
+    let script = Arc::new(Script {
+        lookups: Mutex::new(0),
+        flip: 0,
+        before: vec![],
+        after: vec![],
+        names: BTreeMap::new(),
+    });
+    let step = dns_step(&target, script);
+    let e = step.preview(&mut Recorder::yes()).unwrap_err();
+    assert!(
+        e.message
+            .contains("no ingress Service in namespace `support`")
+            && e.message
+                .contains("cluster-entrypoint or support-ingress-nginx-controller"),
+        "{}",
+        e.message
+    );
+}
