@@ -374,12 +374,17 @@ fn storage_is_told_from_both_hubs_volumes() {
             evidence: vec!["NFS 10.87.86.26:/share1/home".into()]
         }
     );
-    // idfprod: the created v3 values file has no volumes yet: assumed shared.
+    // idfprod: the created v3 values file has v2's volumes, translated: the same exports.
     let ev = plan(&p, "enable-v3", &["idfprod"]);
-    let s = announce::storage(&p, &ev, "idfprod");
-    assert!(
-        matches!(&s, Storage::Assumed { reason } if reason.contains("no nublado v3 lab volumes")),
-        "{s:?}"
+    assert_eq!(
+        announce::storage(&p, &ev, "idfprod"),
+        Storage::Shared {
+            evidence: vec![
+                "NFS 10.13.105.122:/share1/home".into(),
+                "NFS 10.13.105.122:/share1/project".into(),
+                "NFS 10.13.105.122:/share1/datasets".into(),
+            ]
+        }
     );
     assert!(
         announce::announcement(&p, &ev)
@@ -460,10 +465,20 @@ fn announcements_carry_the_addresses_the_placeholder_and_the_warning() {
 // ---------------------------------------------------------------------------------------------
 // The command line: apply, then plan says nothing to do; status moves on; validate is clean
 
-fn apply_and_check(fixture_name: &str, stage_name: &str, env: &str, next_state: &str) {
+/// Applies a stage (with `extra` options) and checks it is then done, in the next state, with
+/// no new validation errors.
+fn apply_and_check(
+    fixture_name: &str,
+    stage_name: &str,
+    env: &str,
+    extra: &[&str],
+    next_state: &str,
+) {
     let dir = copy(fixture_name);
     let before = validate_errors(dir.path());
-    let (code, stdout, stderr) = gm(dir.path(), &["apply", "nublado", stage_name, "--env", env]);
+    let mut args = vec!["apply", "nublado", stage_name, "--env", env];
+    args.extend(extra);
+    let (code, stdout, stderr) = gm(dir.path(), &args);
     assert_eq!(
         code, 0,
         "{fixture_name} apply {stage_name} {env}: {stdout}{stderr}"
@@ -493,17 +508,31 @@ fn apply_and_check(fixture_name: &str, stage_name: &str, env: &str, next_state: 
 
 #[test]
 fn apply_then_plan_is_nothing_to_do_and_status_shows_the_next_state() {
-    for (fx, stage_name, env, next) in [
-        ("phalanx", "enable-v3", "idfprod", "v3-beside"),
-        ("phalanx", "enable-v3", "tucson-teststand", "v3-beside"),
-        ("phalanx", "make-default", "idfdev", "v3-default"),
-        ("phalanx", "disable-v2", "idfint", "v2-disabled"),
-        ("phalanx", "drop-v2-values", "usdfdev", "complete"),
-        ("phalanx-format-a", "enable-v3", "idfprod", "v3-beside"),
-        ("phalanx-format-a", "make-default", "idfdev", "v3-default"),
-        ("phalanx-format-a", "disable-v2", "idfint", "v2-disabled"),
+    // tucson-teststand mounts a PersistentVolumeClaim: its storage class is the operator's answer.
+    let pvc: &[&str] = &["--pvc-storage-class", "repo=rook-cephfs"];
+    for (fx, stage_name, env, extra, next) in [
+        ("phalanx", "enable-v3", "idfprod", &[][..], "v3-beside"),
+        ("phalanx", "enable-v3", "tucson-teststand", pvc, "v3-beside"),
+        ("phalanx", "make-default", "idfdev", &[], "v3-default"),
+        ("phalanx", "disable-v2", "idfint", &[], "v2-disabled"),
+        ("phalanx", "drop-v2-values", "usdfdev", &[], "complete"),
+        ("phalanx-format-a", "enable-v3", "idfprod", &[], "v3-beside"),
+        (
+            "phalanx-format-a",
+            "make-default",
+            "idfdev",
+            &[],
+            "v3-default",
+        ),
+        (
+            "phalanx-format-a",
+            "disable-v2",
+            "idfint",
+            &[],
+            "v2-disabled",
+        ),
     ] {
-        apply_and_check(fx, stage_name, env, next);
+        apply_and_check(fx, stage_name, env, extra, next);
     }
 }
 
@@ -800,8 +829,13 @@ fn announce_prints_the_markdown_and_notes_on_storage() {
     let (code, stdout, stderr) = gm(&root, &["announce", "nublado", "enable-v3", "--all-ready"]);
     assert_eq!(code, 0, "{stderr}");
     snap!("cli_announce_enable_v3_all_ready", stdout);
-    assert!(stderr.contains("idfprod: storage of nublado v2 and v3 treated as shared"));
-    assert!(stderr.contains("tucson-teststand: storage of nublado v2 and v3 treated as shared"));
+    assert!(stderr.contains("idfprod: storage of nublado v2 and v3 shared: both hubs mount NFS 10.13.105.122:/share1/home"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "tucson-teststand: storage of nublado v2 and v3 shared: both hubs mount hostPath /jhome"
+        ),
+        "{stderr}"
+    );
 
     // An environment already past the stage: nothing to do.
     let (code, stdout, _) = gm(
@@ -837,6 +871,153 @@ fn announce_prints_the_markdown_and_notes_on_storage() {
 
 // ---------------------------------------------------------------------------------------------
 // Bugs found in the stages, kept as failing tests until fixed.
+
+/// tucson-teststand mounts the PersistentVolumeClaim `butler-repo` read-only at `/repo`:
+/// unanswered, the mount is not written and the result would not validate, so `apply` refuses;
+/// answered with `--pvc-storage-class`, it is written read-only with that class.
+#[test]
+fn enable_v3_takes_the_pvc_answers_from_the_command_line() {
+    let dir = copy("phalanx");
+    commit_all(dir.path());
+    let (code, stdout, stderr) = gm(
+        dir.path(),
+        &["plan", "nublado", "enable-v3", "--env", "tucson-teststand"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("Lab volumes of `tucson-teststand`: nublado v2 mounts → nublado v3:\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("--pvc-storage-class repo=CLASS"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("the result would not validate (1 new errors)"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("[nublado-v3-mount] `/repo` is mounted in nublado v2"),
+        "{stdout}"
+    );
+    let before = tree(dir.path());
+    let (code, _, stderr) = gm(
+        dir.path(),
+        &["apply", "nublado", "enable-v3", "--env", "tucson-teststand"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("nothing was written"), "{stderr}");
+    assert_eq!(tree(dir.path()), before);
+
+    // Answered: by the volume's name here (its claim's name would do too).
+    let p = phalanx(dir.path());
+    let mut opts = Options::default();
+    opts.answers
+        .storage_class
+        .insert("repo".into(), "rook-cephfs".into());
+    let plan = stages::plan(
+        &p,
+        stage("enable-v3"),
+        &["tucson-teststand".to_string()],
+        &opts,
+    )
+    .unwrap();
+    let diff = plan.changes.diff(false);
+    assert!(
+        diff.contains(
+            "+        - containerPath: \"/repo\"\n\
+             +          mode: \"ro\"\n\
+             +          source:\n\
+             +            type: \"persistentVolumeClaim\"\n\
+             +            storageClassName: \"rook-cephfs\"\n"
+        ),
+        "{diff}"
+    );
+    assert!(
+        !plan
+            .todo
+            .iter()
+            .any(|t| t.contains("PersistentVolumeClaim"))
+    );
+    let body = report::pr_body(&plan);
+    assert!(
+        body.contains(
+            "Generated by `gitops-migrate pr nublado enable-v3 --env tucson-teststand --pvc-storage-class repo=rook-cephfs`"
+        ),
+        "{body}"
+    );
+    assert!(body.contains("| `/repo` readOnly (line 29) |"), "{body}");
+    let (code, stdout, stderr) = gm(
+        dir.path(),
+        &[
+            "apply",
+            "nublado",
+            "enable-v3",
+            "--env",
+            "tucson-teststand",
+            "--pvc-storage-class",
+            "butler-repo=rook-cephfs",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    // Answers that answer nothing, or a malformed one, are input errors.
+    let dir = copy("phalanx");
+    for (args, want) in [
+        (
+            &[
+                "plan",
+                "nublado",
+                "enable-v3",
+                "--env",
+                "idfprod",
+                "--pvc-storage-class",
+                "repo=x",
+            ][..],
+            "`repo` (given to a --pvc-… option) is not a nublado2 PersistentVolumeClaim volume that `enable-v3` translates for `idfprod`; it translates none",
+        ),
+        (
+            &[
+                "plan",
+                "nublado",
+                "make-default",
+                "--env",
+                "idfdev",
+                "--pvc-size",
+                "repo=1Gi",
+            ],
+            "answer `enable-v3`, not `make-default`",
+        ),
+        (
+            &[
+                "plan",
+                "nublado",
+                "enable-v3",
+                "--env",
+                "tucson-teststand",
+                "--pvc-access-modes",
+                "repo=ReadWriteSome",
+            ],
+            "`ReadWriteSome` is not an access mode",
+        ),
+        (
+            &[
+                "plan",
+                "nublado",
+                "enable-v3",
+                "--env",
+                "tucson-teststand",
+                "--pvc-size",
+                "repo",
+            ],
+            "expected NAME=SIZE",
+        ),
+    ] {
+        let (code, _, stderr) = gm(dir.path(), args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+}
 
 #[test]
 fn enable_v3_leaves_postgres_alone_when_v3_uses_an_external_database() {

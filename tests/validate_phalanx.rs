@@ -71,6 +71,8 @@ fn each_real_mistake_is_caught_at_its_line() {
         "nublado-hub-route applications/nublado/values-hubroute.yaml:10:14",
         "nublado-misplaced-key applications/nublado/values-misplaced.yaml:7:3",
         "nublado-misplaced-key applications/nublado/values-misplaced.yaml:8:3",
+        "nublado-v3-mount applications/nublado/values-mounts.yaml:8:7",
+        "nublado-v3-mount applications/nublado/values-mounts.yaml:15:11",
         "nublado-nfs-path applications/nublado/values-nfs.yaml:15:13",
         "nublado-shared-db applications/nublado/values-shareddb.yaml:10:12",
         "values-app-disabled applications/postgres/values-nfs.yaml:1:1",
@@ -175,6 +177,90 @@ fn fixing_a_mistake_clears_its_finding() {
     );
 }
 
+/// The two mistakes of hand translations: a lost mount and a read-only flag turned writable,
+/// each named with the v2 line it comes from; a correct translation clears both.
+#[test]
+fn v3_mounts_must_match_the_v2_mounts() {
+    let all = findings(&fixture("phalanx-mistakes"));
+    let mounts: Vec<&Finding> = all
+        .iter()
+        .filter(|f| f.rule == "nublado-v3-mount")
+        .collect();
+    let lost = mounts[0];
+    assert_eq!(
+        lost.message,
+        "`/repo` is mounted in nublado v2 (PersistentVolumeClaim `butler-repo`) but nublado v3 has no lab volume at `/repo`: the mount is lost"
+    );
+    let hint = lost.hint.as_deref().unwrap();
+    assert!(hint.contains("read-only"), "{hint}");
+    assert!(
+        hint.ends_with("(the v2 mount: `applications/nublado2/values-mounts.yaml:21`)"),
+        "{hint}"
+    );
+    let writable = mounts[1];
+    assert_eq!(
+        writable.message,
+        "`/datasets` is read-only in nublado v2 (readOnly on its volume) but not in nublado v3 (no access mode is written, and the default is read-write): users can write to it"
+    );
+    assert_eq!(
+        writable.hint.as_deref(),
+        Some("set `mode: \"ro\"` (the v2 mount: `applications/nublado2/values-mounts.yaml:19`)")
+    );
+    assert_eq!(mounts.len(), 2);
+
+    // Translated correctly: the mode written and the mount back.
+    let dir = copy("phalanx-mistakes");
+    let file = dir.path().join("applications/nublado/values-mounts.yaml");
+    let mut f = YamlFile::load(&file).unwrap();
+    f.doc
+        .set(
+            0,
+            &YamlPath::parse("controller.config.lab.volumes[1].mode").unwrap(),
+            &ScalarValue::string("ro"),
+        )
+        .unwrap();
+    f.doc
+        .append(
+            0,
+            &YamlPath::parse("controller.config.lab.volumes").unwrap(),
+            &gitops_migrate::yaml::NewValue::Yaml(
+                "containerPath: \"/repo\"\nmode: \"ro\"\nsource:\n  type: \"persistentVolumeClaim\"\n  storageClassName: \"butler\"\n  accessModes: [\"ReadOnlyMany\"]\n  resources: {requests: {storage: \"1Gi\"}}\n".into(),
+            ),
+        )
+        .unwrap();
+    f.save().unwrap();
+    let left: Vec<String> = findings(dir.path())
+        .iter()
+        .filter(|f| f.rule == "nublado-v3-mount")
+        .map(brief)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // The same v3 entry made writable again, or pointed at another export, is caught.
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replacen("mode: \"ro\"", "mode: \"rw\"", 1).replacen(
+            "\"/share1/home\"",
+            "\"/share2/home\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let got: Vec<(String, Severity)> = findings(dir.path())
+        .iter()
+        .filter(|f| f.rule == "nublado-v3-mount")
+        .map(|f| (format!("{}:{}", f.line, f.col), f.severity))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("11:11".to_string(), Severity::Warning),
+            ("16:17".to_string(), Severity::Error),
+        ]
+    );
+}
+
 #[test]
 fn clean_fixtures_have_no_errors() {
     let a = findings(&fixture("phalanx-format-a"));
@@ -212,7 +298,7 @@ fn status_json_has_the_documented_shape() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["kind"], "phalanx");
     let envs = v["environments"].as_array().unwrap();
-    assert_eq!(envs.len(), 12);
+    assert_eq!(envs.len(), 13);
     for e in envs {
         let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["anomalies", "format", "name", "next_stage", "state"]);
@@ -380,6 +466,48 @@ fn the_2023_tree_shows_the_documented_real_mistakes() {
         ]
     );
     assert!(all.iter().any(|f| f.rule == "nublado-nfs-path"));
+    // Hand translations to v3: the `/repo` mount lost at USDF, read-only archive mounts made
+    // writable at the summit and the test stands; other NFS servers at the summit (warnings).
+    let mounts: Vec<String> = all
+        .iter()
+        .filter(|f| f.rule == "nublado-v3-mount")
+        .map(|f| {
+            let path = f.message.split('`').nth(1).unwrap_or("?");
+            let what = if f.message.contains("the mount is lost") {
+                "lost"
+            } else if f.message.contains("users can write to it") {
+                "writable"
+            } else {
+                "other storage"
+            };
+            format!(
+                "{} {} {path} {what}",
+                f.severity,
+                f.scope.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            "error base /data/lsstdata/BTS/auxtel writable",
+            "warning summit /home other storage",
+            "warning summit /project other storage",
+            "warning summit /scratch other storage",
+            "warning summit /repo/LSSTComCam other storage",
+            "error summit /readonly/lsstdata/other writable",
+            "warning summit /readonly/lsstdata/other other storage",
+            "error summit /readonly/lsstdata/comcam writable",
+            "error summit /readonly/lsstdata/auxtel writable",
+            "error summit /data/lsstdata/base/comcam writable",
+            "error summit /data/lsstdata/base/auxtel writable",
+            "warning summit /data/lsstdata/base/auxtel other storage",
+            "error tucson-teststand /data/lsstdata/TTS/auxtel writable",
+            "error tucson-teststand /data/lsstdata/TTS/comcam writable",
+            "error usdfdev /repo lost",
+            "error usdfprod /repo lost",
+        ]
+    );
     assert!(
         !all.iter()
             .any(|f| f.rule == "env-missing-values" || f.rule == "values-unknown-env")

@@ -4,10 +4,13 @@
 use clap::Args;
 
 use super::{Exit, Output, repo_root};
-use crate::playbook::StagePlan;
 use crate::playbook::check::{dirty_paths, new_errors};
 use crate::playbook::hub_move::{self, Move};
 use crate::playbook::nublado::stages::{self, Options, STAGES, Stage};
+use crate::playbook::nublado::translate::{
+    Answers, parse_access_modes, parse_size, parse_storage_class,
+};
+use crate::playbook::{StagePlan, report};
 use crate::repo::{self, Phalanx, Repo};
 
 /// The playbooks the tool knows, with their stages and targets.
@@ -62,9 +65,30 @@ pub struct StageArgs {
     /// serves the final one (e.g. next.<domain>, inside the target's wildcard).
     #[arg(long, value_name = "DOMAIN")]
     pub temp_domain: Option<String>,
+    /// nublado `enable-v3`: the storage class of the v3 lab volume for a nublado2
+    /// PersistentVolumeClaim volume (NAME: the volume or its claimName; repeatable).
+    #[arg(long = "pvc-storage-class", value_name = "NAME=CLASS", value_parser = parse_storage_class)]
+    pub pvc_storage_class: Vec<(String, String)>,
+    /// nublado `enable-v3`: the access modes of that volume's claims [default: the v2
+    /// user_resources_template's, else ReadWriteMany].
+    #[arg(long = "pvc-access-modes", value_name = "NAME=MODE[,MODE]", value_parser = parse_access_modes)]
+    pub pvc_access_modes: Vec<(String, Vec<String>)>,
+    /// nublado `enable-v3`: the size its claims request [default: the v2
+    /// user_resources_template's, else 1Gi].
+    #[arg(long = "pvc-size", value_name = "NAME=SIZE", value_parser = parse_size)]
+    pub pvc_size: Vec<(String, String)>,
 }
 
 impl StageArgs {
+    /// The answers given for nublado2's PersistentVolumeClaim volumes.
+    pub fn answers(&self) -> Answers {
+        Answers {
+            storage_class: self.pvc_storage_class.iter().cloned().collect(),
+            access_modes: self.pvc_access_modes.iter().cloned().collect(),
+            size: self.pvc_size.iter().cloned().collect(),
+        }
+    }
+
     /// The move named by the hub-move options; `None` (with the error printed) when one of
     /// `--hub`, `--from`, `--to` is missing.
     pub fn hub_move(&self, out: &mut Output) -> Option<Move> {
@@ -170,6 +194,7 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
     let opts = Options {
         force: args.force,
         all_ready: args.all_ready,
+        answers: args.answers(),
     };
     match stages::plan(&p, stage, &args.envs, &opts) {
         Ok(plan) => Ok((Repo::Phalanx(p), plan)),
@@ -193,6 +218,10 @@ fn load_hub_move(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
     let Some(mv) = args.hub_move(out) else {
         return Err(Exit::Input);
     };
+    if !args.answers().is_empty() {
+        out.error("--pvc-storage-class, --pvc-access-modes and --pvc-size are options of `nublado enable-v3`");
+        return Err(Exit::Input);
+    }
     let root = repo_root();
     let infra = match repo::open(&root) {
         Ok(Repo::Infrastructure(i)) => i,
@@ -224,6 +253,9 @@ fn load_hub_move(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
 /// The outline printed under the diff: what is still to do, the checklist, the runbook.
 pub fn outline(plan: &StagePlan) -> String {
     let mut s = String::new();
+    for t in &plan.tables {
+        s.push_str(&format!("\n{}:\n{}", t.title, report::table_text(t)));
+    }
     let list = |s: &mut String, title: &str, items: &[String]| {
         if !items.is_empty() {
             s.push_str(&format!("\n{title}:\n"));

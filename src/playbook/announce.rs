@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 
 use super::StagePlan;
 use super::nublado::routes::{BASE_URL, DEFAULT_ROUTE, normalize};
+use super::nublado::volumes::{V2Lab, V2Source, V3Lab, V3Source};
 use super::nublado::{V2, V3};
 use crate::repo::{Phalanx, lookup};
 use crate::yaml::{Document, Node};
@@ -200,150 +201,93 @@ fn route_before(p: &Phalanx, app: &str, env: &str) -> String {
     super::nublado::routes::hub_route(p, app, env).route
 }
 
-fn text_at(node: &Node, key: &str) -> Option<String> {
-    node.as_mapping()?
-        .get(key)?
-        .value
-        .scalar_text()
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-}
-
-fn map_at<'n>(node: &'n Node, key: &str) -> Option<&'n Node> {
-    let v = &node.as_mapping()?.get(key)?.value;
-    v.as_mapping().map(|_| v)
-}
-
-fn items(node: Option<&Node>) -> Vec<&Node> {
-    node.and_then(Node::as_sequence)
-        .map(|s| s.items.iter().map(|i| &i.value).collect())
-        .unwrap_or_default()
+/// The first of the environment's values file and the chart defaults (as the stage leaves
+/// them) that sets `path`.
+fn doc_with(p: &Phalanx, plan: &StagePlan, app: &str, env: &str, path: &str) -> Option<Document> {
+    let env_rel = format!("applications/{app}/values-{env}.yaml");
+    [env_rel, p.chart_defaults(app)]
+        .iter()
+        .filter_map(|rel| doc_after(p, plan, rel))
+        .find(|doc| lookup(doc, path).is_some_and(|n| n.as_mapping().is_some()))
 }
 
 /// A nublado v3 source: `{type: nfs, server, serverPath}`, `{type: hostPath, path}`, …
-fn v3_source(source: &Node) -> Source {
-    let kind = text_at(source, "type").unwrap_or_default();
-    match kind.as_str() {
-        "nfs" => match (
-            text_at(source, "server"),
-            // `path` for NFS is a known mistake; the storage meant is the same.
-            text_at(source, "serverPath").or_else(|| text_at(source, "path")),
-        ) {
-            (Some(server), Some(path)) => Source::Nfs { server, path },
-            _ => Source::Opaque {
-                what: "an incomplete NFS source".into(),
-            },
+fn v3_source(source: &V3Source) -> Source {
+    match source {
+        // `path` for NFS is a known mistake; the storage meant is the same.
+        V3Source::Nfs {
+            server: Some(server),
+            path: Some(path),
+        } => Source::Nfs {
+            server: server.clone(),
+            path: path.clone(),
         },
-        "hostPath" => match text_at(source, "path") {
-            Some(path) => Source::HostPath { path },
-            None => Source::Opaque {
-                what: "an incomplete hostPath source".into(),
-            },
+        V3Source::Nfs { .. } => Source::Opaque {
+            what: "an incomplete NFS source".into(),
         },
-        "persistentVolumeClaim" => Source::Opaque {
+        V3Source::HostPath { path: Some(path) } => Source::HostPath { path: path.clone() },
+        V3Source::HostPath { path: None } => Source::Opaque {
+            what: "an incomplete hostPath source".into(),
+        },
+        V3Source::Pvc { storage_class } => Source::Opaque {
             what: format!(
                 "a PVC of storage class `{}`",
-                text_at(source, "storageClassName").unwrap_or_else(|| "?".into())
+                storage_class.as_deref().unwrap_or("?")
             ),
         },
-        other => Source::Opaque {
-            what: format!("a `{other}` source"),
+        V3Source::Other { kind } => Source::Opaque {
+            what: format!("a `{kind}` source"),
         },
     }
 }
 
-/// The v3 labs' mounts: nublado controller 0.x (one entry per mount with `containerPath` and
-/// `source`) or nublado 4.x (`volumes` with `name` and `source`, `volumeMounts`).
+/// The v3 labs' mounts, in either syntax of the nublado chart.
 fn v3_mounts(p: &Phalanx, plan: &StagePlan, env: &str) -> Vec<Mount> {
-    let lab = setting_after(p, plan, V3, env, "controller.config.lab", |n| {
-        n.as_mapping().map(|_| n.clone())
-    });
-    let Some(lab) = lab else { return Vec::new() };
-    let lab_map = lab.as_mapping().expect("checked above");
-    let volumes = items(lab_map.get("volumes").map(|e| &e.value));
-    let mounts = items(lab_map.get("volumeMounts").map(|e| &e.value));
-    let mut out = Vec::new();
-    if mounts.is_empty() {
-        for v in volumes {
-            if let Some(source) = map_at(v, "source") {
-                out.push(Mount {
-                    container_path: text_at(v, "containerPath").unwrap_or_default(),
-                    source: v3_source(source),
-                });
-            }
-        }
-    } else {
-        for m in mounts {
-            let name = text_at(m, "volumeName");
-            let source = volumes
-                .iter()
-                .find(|v| text_at(v, "name") == name)
-                .and_then(|v| map_at(v, "source"));
-            if let Some(source) = source {
-                out.push(Mount {
-                    container_path: text_at(m, "containerPath").unwrap_or_default(),
-                    source: v3_source(source),
-                });
-            }
-        }
-    }
-    out
+    let Some(doc) = doc_with(p, plan, V3, env, "controller.config.lab") else {
+        return Vec::new();
+    };
+    V3Lab::from_nublado(&doc)
+        .mounts
+        .iter()
+        .filter_map(|m| {
+            Some(Mount {
+                container_path: m.container_path.clone(),
+                source: v3_source(m.source.as_ref()?),
+            })
+        })
+        .collect()
 }
 
 /// The v2 labs' mounts: `config.volumes` (Kubernetes volumes) joined to `config.volume_mounts`
 /// by name.
 fn v2_mounts(p: &Phalanx, plan: &StagePlan, env: &str) -> Vec<Mount> {
-    let config = setting_after(p, plan, V2, env, "config", |n| {
-        n.as_mapping().map(|_| n.clone())
-    });
-    let Some(config) = config else {
+    let Some(doc) = doc_with(p, plan, V2, env, "config") else {
         return Vec::new();
     };
-    let m = config.as_mapping().expect("checked above");
-    let volumes = items(m.get("volumes").map(|e| &e.value));
-    let mounts = items(m.get("volume_mounts").map(|e| &e.value));
-    let source = |v: &Node| -> Source {
-        if let Some(nfs) = map_at(v, "nfs") {
-            match (text_at(nfs, "server"), text_at(nfs, "path")) {
-                (Some(server), Some(path)) => Source::Nfs { server, path },
-                _ => Source::Opaque {
-                    what: "an incomplete NFS volume".into(),
+    let lab = V2Lab::from_nublado2(&doc);
+    lab.mounts
+        .iter()
+        .filter_map(|m| {
+            let v = lab.volume(&m.name)?;
+            let source = match &v.source {
+                V2Source::Nfs { server, path } => Source::Nfs {
+                    server: server.clone(),
+                    path: path.clone(),
                 },
-            }
-        } else if let Some(hp) = map_at(v, "hostPath") {
-            match text_at(hp, "path") {
-                Some(path) => Source::HostPath { path },
-                None => Source::Opaque {
-                    what: "an incomplete hostPath volume".into(),
+                V2Source::HostPath { path, .. } => Source::HostPath { path: path.clone() },
+                V2Source::Pvc { claim } => Source::Opaque {
+                    what: format!("the PVC `{claim}`"),
                 },
-            }
-        } else if let Some(pvc) = map_at(v, "persistentVolumeClaim") {
-            Source::Opaque {
-                what: format!(
-                    "the PVC `{}`",
-                    text_at(pvc, "claimName").unwrap_or_else(|| "?".into())
-                ),
-            }
-        } else {
-            Source::Opaque {
-                what: format!(
-                    "the volume `{}`",
-                    text_at(v, "name").unwrap_or_else(|| "?".into())
-                ),
-            }
-        }
-    };
-    let mut out = Vec::new();
-    for m in mounts {
-        let name = text_at(m, "name");
-        if let Some(v) = volumes.iter().find(|v| text_at(v, "name") == name) {
-            out.push(Mount {
-                container_path: normalize(&text_at(m, "mountPath").unwrap_or_default()),
-                source: source(v),
-            });
-        }
-    }
-    out
+                V2Source::Other { .. } => Source::Opaque {
+                    what: format!("the volume `{}`", v.name),
+                },
+            };
+            Some(Mount {
+                container_path: m.container_path(),
+                source,
+            })
+        })
+        .collect()
 }
 
 fn dedup(v: &mut Vec<String>) {

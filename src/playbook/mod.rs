@@ -42,6 +42,16 @@ impl Step {
     }
 }
 
+/// A table shown beside the diff and in the pull request body (the v2 mounts and the v3 lab
+/// volumes they became).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub title: String,
+    pub columns: Vec<String>,
+    /// Cells in markdown (code spans in backticks), as many as `columns`.
+    pub rows: Vec<Vec<String>>,
+}
+
 /// What one stage does for its targets.
 #[derive(Debug, Clone)]
 pub struct StagePlan {
@@ -70,6 +80,11 @@ pub struct StagePlan {
     pub rollback: Vec<String>,
     /// Anything else worth knowing (mobu must be restarted, a warning under `--force`).
     pub notes: Vec<String>,
+    /// Tables for the reviewer, shown beside the diff.
+    pub tables: Vec<Table>,
+    /// Options the stage was planned with beyond its targets (`--pvc-storage-class …`), for
+    /// the command that reproduces it.
+    pub extra_args: Vec<String>,
     /// The command-line arguments naming the target, when they are not `--env` per target
     /// (`--hub H --from A --to B` for `hub-move`).
     pub target_args: Option<String>,
@@ -93,6 +108,8 @@ impl StagePlan {
             verify: Vec::new(),
             rollback: Vec::new(),
             notes: Vec::new(),
+            tables: Vec::new(),
+            extra_args: Vec::new(),
             target_args: None,
             merge_after_window: false,
         }

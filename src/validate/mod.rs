@@ -87,6 +87,7 @@ rules! {
     NUBLADO_MISPLACED_KEY = "nublado-misplaced-key", Error, "`jupyterhub.baseUrl` or `jupyterhub.db` instead of `jupyterhub.hub.…`";
     NUBLADO_SHARED_DB = "nublado-shared-db", Error, "nublado v3 uses v2's `jupyterhub` database while v2 is enabled";
     NUBLADO_NFS_PATH = "nublado-nfs-path", Error, "an NFS lab volume source has `path` instead of `serverPath`";
+    NUBLADO_V3_MOUNT = "nublado-v3-mount", Error, "a nublado v2 lab mount has no nublado v3 lab volume with the same path, access mode and source (other storage of the same kind: warning)";
     MOBU_UNKNOWN_OPTION = "mobu-unknown-option", Error, "a mobu business option mobu does not know";
     MOBU_CACHEMACHINE_NOT_LAB = "mobu-cachemachine-not-lab", Error, "`use_cachemachine` on a business type that does not use labs";
     MOBU_CACHEMACHINE_REMOVED = "mobu-cachemachine-removed", Error, "`use_cachemachine` with mobu 7 or later, which removed it";

@@ -1,10 +1,13 @@
 //! The nublado v2 → v3 migration of a Phalanx environment: where each environment stands
-//! (`state`) and the routes of its two hubs (`routes`). The stages that move an environment
-//! forward build on these.
+//! (`state`), the routes of its two hubs (`routes`) and their lab volumes (`volumes`). The
+//! stages that move an environment forward build on these; `enable-v3` writes v3's lab
+//! settings translated from v2's (`translate`).
 
 pub mod routes;
 pub mod stages;
 pub mod state;
+pub mod translate;
+pub mod volumes;
 
 pub use routes::{HubRoute, Routes};
 pub use state::{EnvState, State, environment_state};

@@ -3,7 +3,7 @@
 //!
 //! | stage | from state | edits |
 //! |---|---|---|
-//! | `enable-v3` | `v2-only` | enable nublado; v3 on `/n3` with `HUB_ROUTE: "/n3/hub"`; its own database |
+//! | `enable-v3` | `v2-only` | enable nublado; v3 on `/n3` with `HUB_ROUTE: "/n3/hub"`; its own database; a new v3 values file with the lab settings translated from v2 (`translate`) |
 //! | `make-default` | `v3-beside` | v3 back to the default route; v2 to `/n2`; mobu off cachemachine |
 //! | `disable-v2` | `v3-default` | disable nublado2, cachemachine, moneypenny; drop v2 mobu flocks |
 //! | `drop-v2-values` | `v2-disabled` | delete the three applications' values files |
@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 
 use super::routes::{BASE_URL, DEFAULT_ROUTE, HUB_ROUTE, expected_hub_route};
 use super::state::{State, environment_state};
+use super::translate::{self, Answers, Translation};
 use super::{MOBU_LAB_TYPES, V2, V2_APPS, V3};
 use crate::playbook::workspace::{Workspace, WorkspaceError};
 use crate::playbook::{StagePlan, Step};
@@ -115,8 +116,26 @@ pub enum StageError {
     FinishBlocked { pending: Vec<(String, State)> },
     #[error("`finish` takes no environment")]
     FinishTakesNoEnv,
+    #[error(
+        "--pvc-storage-class, --pvc-access-modes and --pvc-size answer `enable-v3`, not `{stage}`"
+    )]
+    AnswersNotForStage { stage: &'static str },
+    #[error("`{name}` (given to a --pvc-… option) is not a nublado2 PersistentVolumeClaim volume that `enable-v3` translates for {envs}; {}", known_claims(.known))]
+    UnusedAnswer {
+        name: String,
+        envs: String,
+        known: Vec<String>,
+    },
     #[error(transparent)]
     Edit(#[from] WorkspaceError),
+}
+
+fn known_claims(known: &[String]) -> String {
+    if known.is_empty() {
+        "it translates none".into()
+    } else {
+        format!("it translates {}", known.join(", "))
+    }
 }
 
 fn next_advice(next: &Option<&'static str>) -> String {
@@ -131,7 +150,11 @@ impl StageError {
     pub fn is_input_error(&self) -> bool {
         matches!(
             self,
-            StageError::UnknownEnv { .. } | StageError::NoTargets | StageError::FinishTakesNoEnv
+            StageError::UnknownEnv { .. }
+                | StageError::NoTargets
+                | StageError::FinishTakesNoEnv
+                | StageError::AnswersNotForStage { .. }
+                | StageError::UnusedAnswer { .. }
         )
     }
 }
@@ -142,6 +165,9 @@ pub struct Options {
     pub force: bool,
     /// Every environment whose next stage is this one.
     pub all_ready: bool,
+    /// `enable-v3`: the operator's answers for what the translation of v2's lab volumes
+    /// cannot decide.
+    pub answers: Answers,
 }
 
 /// Which environments a stage runs for: the named ones, or every ready one.
@@ -196,6 +222,11 @@ pub fn plan(
     envs: &[String],
     opts: &Options,
 ) -> Result<StagePlan, StageError> {
+    if stage != Stage::EnableV3 && !opts.answers.is_empty() {
+        return Err(StageError::AnswersNotForStage {
+            stage: stage.name(),
+        });
+    }
     let targets = targets(p, stage, envs, opts)?;
     let mut ws = Workspace::new(p.files.root(), &p.files);
     let mut plan = StagePlan::new(
@@ -239,15 +270,20 @@ pub fn plan(
         ));
         ready.push(*env);
     }
+    let mut claims = Vec::new();
     for env in &ready {
         match stage {
-            Stage::EnableV3 => enable_v3(p, env, &mut ws, &mut plan)?,
+            Stage::EnableV3 => {
+                claims.extend(enable_v3(p, env, &mut ws, &mut plan, &opts.answers)?);
+            }
             Stage::MakeDefault => make_default(p, env, &mut ws, &mut plan)?,
             Stage::DisableV2 => disable_v2(p, env, &mut ws, &mut plan)?,
             Stage::DropV2Values => drop_v2_values(p, env, &mut ws, &mut plan),
             Stage::Finish => unreachable!(),
         }
     }
+    check_answers(&opts.answers, &claims, &ready)?;
+    plan.extra_args = opts.answers.args();
     plan.changes = ws.changes;
     plan.targets = ready.iter().map(|e| e.name.clone()).collect();
     window(stage, &ready, &mut plan);
@@ -255,6 +291,30 @@ pub fn plan(
     dedup(&mut plan.notes);
     dedup(&mut plan.checklist);
     Ok(plan)
+}
+
+/// Every answer must name a PVC volume (or its claim) that the translation met.
+fn check_answers(
+    answers: &Answers,
+    claims: &[(String, String)],
+    envs: &[&Environment],
+) -> Result<(), StageError> {
+    let known = |n: &str| claims.iter().any(|(v, c)| v == n || c == n);
+    match answers.names().into_iter().find(|n| !known(n)) {
+        None => Ok(()),
+        Some(name) => Err(StageError::UnusedAnswer {
+            name: name.to_string(),
+            envs: envs
+                .iter()
+                .map(|e| format!("`{}`", e.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+            known: claims
+                .iter()
+                .map(|(v, c)| format!("`{v}` (claim `{c}`)"))
+                .collect(),
+        }),
+    }
 }
 
 fn dedup(v: &mut Vec<String>) {
@@ -312,25 +372,28 @@ fn values_rel(app: &str, env: &str) -> String {
     format!("applications/{app}/values-{env}.yaml")
 }
 
+/// Enables v3 beside v2. A new v3 values file gets the site's lab settings translated from
+/// v2's; returns the (volume, claim) of the v2 PVC volumes the translation met, which the
+/// operator's answers may name.
 fn enable_v3(
     p: &Phalanx,
     env: &Environment,
     ws: &mut Workspace<'_>,
     plan: &mut StagePlan,
-) -> Result<(), StageError> {
-    plan.summary = "Runs nublado v3 beside nublado v2: v3 is enabled on the route /n3 (with its labs' HUB_ROUTE to match) while v2 keeps the default route /nb, so users can try v3 before it becomes the default.".into();
+    answers: &Answers,
+) -> Result<Vec<(String, String)>, StageError> {
+    plan.summary = "Runs nublado v3 beside nublado v2: v3 is enabled on the route /n3 (with its labs' HUB_ROUTE to match) while v2 keeps the default route /nb, so users can try v3 before it becomes the default. A new v3 values file carries the site's lab volumes, environment variables, image source and home-directory initialisation, translated from the v2 settings.".into();
     set_app(p, env, ws, V3, true)?;
     let rel = values_rel(V3, &env.name);
     let hub_route = expected_hub_route(BESIDE_ROUTE);
+    let mut claims = Vec::new();
     if !ws.exists(&rel) {
-        let header = format!(
-            "# Nublado v3 for {env}.\n\
-             # Still to supply from the environment's v2 settings, in v3 syntax: lab volumes\n\
-             # (controller.config.lab.volumes), the image source (controller.config.images)\n\
-             # and home directory initialisation (controller.config.lab.initContainers).\n",
-            env = env.name
-        );
-        let mut doc = Document::parse(header).expect("a comment parses");
+        let tr = translate::for_environment(p, &env.name, answers);
+        let mut doc =
+            Document::parse(new_values_text(&env.name, &tr)).map_err(|e| WorkspaceError {
+                file: rel.clone(),
+                error: format!("the translated values do not parse: {e}"),
+            })?;
         set(&mut doc, HUB_ROUTE, &ScalarValue::double_quoted(&hub_route))
             .and_then(|_| {
                 set(
@@ -344,16 +407,20 @@ fn enable_v3(
                 error: e.to_string(),
             })?;
         ws.create(&rel, doc.text().to_string());
-        plan.todo.push(format!(
-            "`{rel}` was created with the route settings only: add the site's lab volumes (`controller.config.lab.volumes`), image source (`controller.config.images`) and home directory initialisation (`controller.config.lab.initContainers`) from `applications/nublado2/values-{}.yaml`, in v3 syntax",
-            env.name
-        ));
+        plan.todo
+            .extend(tr.untranslated.iter().map(|u| u.to_string()));
+        plan.notes.extend(tr.notes.iter().cloned());
+        plan.tables.push(tr.table(&env.name));
+        claims = tr.claims;
     } else {
         ws.edit(&rel, |doc| {
             let a = set(doc, BASE_URL, &ScalarValue::double_quoted(BESIDE_ROUTE))?;
             let b = set(doc, HUB_ROUTE, &ScalarValue::double_quoted(&hub_route))?;
             Ok(a || b)
         })?;
+        plan.notes.push(format!(
+            "`{rel}` exists already: its lab settings are kept as they are (nothing is translated from v2); `gitops-migrate validate` compares its lab volumes with v2's mounts (`nublado-v3-mount`)"
+        ));
     }
     // v3 never shares v2's `jupyterhub` database.
     let db = v3_db_url(p, ws, &env.name);
@@ -434,7 +501,27 @@ fn enable_v3(
         "`{}`: announce the new route /n3 and the window to users (`gitops-migrate announce nublado enable-v3 --env {}`)",
         env.name, env.name
     ));
-    Ok(())
+    Ok(claims)
+}
+
+/// A new v3 values file: a header, then the translated `controller:` block.
+fn new_values_text(env: &str, tr: &Translation) -> String {
+    let controller = tr.controller_yaml();
+    let mut text = match controller {
+        Some(_) => format!(
+            "# Nublado v3 for {env}: lab volumes, environment variables, image source and\n\
+             # home-directory initialisation translated from its nublado v2 settings.\n"
+        ),
+        None => format!("# Nublado v3 for {env}.\n"),
+    };
+    if !tr.untranslated.is_empty() {
+        text.push_str(
+            "# Some v2 settings could not be translated: `gitops-migrate plan` and the pull\n\
+             # request list them.\n",
+        );
+    }
+    text.push_str(&controller.unwrap_or_default());
+    text
 }
 
 /// v3's database URL after the stage's edits so far: the environment's values, else the chart

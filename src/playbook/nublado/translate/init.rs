@@ -1,0 +1,120 @@
+//! moneypenny's commissioning containers as nublado v3 init containers, which run before every
+//! lab start (moneypenny ran them once, when a user was first seen).
+//!
+//! Owns: reading `orders.commission` and `orders.volumes`. Does not own: translating the
+//! volumes themselves (`Translation::mount`, shared with the lab volumes).
+
+use super::{Answers, File, InitContainer, Translation};
+use crate::playbook::nublado::volumes::{V2Lab, items, read_mounts, read_volumes};
+use crate::repo::lookup;
+use crate::yaml::Node;
+
+impl Translation {
+    /// moneypenny's commissioning containers as v3 init containers.
+    pub(super) fn init_containers(&mut self, f: File<'_>, answers: &Answers) {
+        let lab = V2Lab {
+            volumes: read_volumes(f.doc, lookup(f.doc, "orders.volumes")),
+            mounts: Vec::new(),
+        };
+        for c in items(lookup(f.doc, "orders.commission")) {
+            let line = f.line(c).unwrap_or(1);
+            let text = |k: &str| {
+                c.as_mapping()
+                    .and_then(|m| m.get(k))
+                    .and_then(|e| e.value.scalar_text())
+                    .map(str::to_string)
+            };
+            let (Some(name), Some(image)) = (text("name"), text("image")) else {
+                self.push_item(
+                    f,
+                    line,
+                    "a commissioning container without `name` or `image`".into(),
+                    "add the init container by hand",
+                );
+                continue;
+            };
+            let user = lookup_in(c, &["securityContext", "runAsUser"])
+                .and_then(|n| n.scalar_text().map(str::to_string));
+            let privileged = user.as_deref() == Some("0");
+            if let Some(u) = user.as_deref().filter(|u| *u != "0" && *u != "1000") {
+                self.push_item(
+                    f,
+                    line,
+                    format!("the commissioning container `{name}` runs as UID {u}"),
+                    "nublado v3 runs an init container as root (`privileged: true`) or as UID 1000: choose one",
+                );
+            }
+            for e in c
+                .as_mapping()
+                .map(|m| m.entries.as_slice())
+                .unwrap_or_default()
+            {
+                let key = e.key.scalar_text().unwrap_or("?");
+                if !["name", "image", "securityContext", "volumeMounts"].contains(&key) {
+                    self.push_item(
+                        f,
+                        f.doc.line_of(e.key.span.start),
+                        format!("the commissioning container `{name}` sets `{key}`"),
+                        "nublado v3 init containers take a name, an image, `privileged` and volumes only: make the image do without it",
+                    );
+                }
+            }
+            let mounts = read_mounts(
+                f.doc,
+                c.as_mapping()
+                    .and_then(|m| m.get("volumeMounts"))
+                    .map(|e| &e.value),
+            );
+            let mut volumes = Vec::new();
+            for m in &mounts {
+                let out = self.mount(f, &lab, m, answers, &[]);
+                match out.volume {
+                    Some(v) => volumes.push(v),
+                    None => self.push_item(
+                        f,
+                        m.pos.line,
+                        format!("the commissioning container `{name}` mounts `{}` at `{}`: {}", m.name, m.mount_path, out.notes.join("; ")),
+                        "add this volume to the init container by hand (a PersistentVolumeClaim is answered with `--pvc-storage-class`)",
+                    ),
+                }
+            }
+            self.init_containers.push(InitContainer {
+                name,
+                image,
+                privileged,
+                volumes,
+            });
+        }
+        if !self.init_containers.is_empty() {
+            self.notes.push(format!(
+                "moneypenny's commissioning containers ({}) become init containers, which nublado v3 runs before every lab start rather than once per new user: their images must do nothing when the home directory exists",
+                self.init_containers
+                    .iter()
+                    .map(|c| format!("`{}`", c.image))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let retire = lookup(f.doc, "orders")
+            .and_then(Node::as_mapping)
+            .and_then(|m| m.get("retire"));
+        if let Some(retire) = retire
+            && retire
+                .value
+                .as_sequence()
+                .is_some_and(|s| !s.items.is_empty())
+        {
+            self.push_item(
+                f,
+                f.doc.line_of(retire.key.span.start),
+                "moneypenny's `retire` containers ran when a user was retired".into(),
+                "nublado v3 has no equivalent: handle departed users' home directories another way",
+            );
+        }
+    }
+}
+
+fn lookup_in<'n>(node: &'n Node, keys: &[&str]) -> Option<&'n Node> {
+    keys.iter()
+        .try_fold(node, |n, k| n.as_mapping()?.get(k).map(|e| &e.value))
+}
