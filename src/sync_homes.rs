@@ -2,7 +2,8 @@
 //! `_shared-public` and whatever else is at the top level) from SRC to DST with parallel
 //! rsync processes, one per top-level entry, resumable per entry.
 //!
-//! Owns: parsing SRC/DST (a local path or `host:path`, the transport being rsync's own ssh),
+//! Owns: parsing SRC/DST (a local path or `host:path`, the transport being rsync's own ssh,
+//! or the remote shell named by `RSYNC_RSH`, which our own `ssh host mkdir -p` also uses),
 //! enumerating SRC's top-level entries (`read_dir` locally, `rsync --list-only host:path/`
 //! remotely), the activity filter (`--active-within` from the hub database or the JupyterHub
 //! API, with kubespawner's legacy username escaping), the worker pool of rsync processes with
@@ -598,15 +599,21 @@ fn run_rsync(args: &[String]) -> Result<u64, String> {
         return Ok(stats_bytes(&String::from_utf8_lossy(&o.stdout)));
     }
     let err = String::from_utf8_lossy(&o.stderr);
-    let last: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = last
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    // The cause (`rsync: [sender] link_stat "…" failed: …`) comes before rsync's summary
+    // (`rsync error: some files/attrs were not transferred (code 23)`): keep both.
+    let mut shown: Vec<&str> = lines
         .iter()
-        .rev()
+        .filter(|l| l.starts_with("rsync: ") && !l.starts_with("rsync: connection unexpectedly"))
         .take(2)
-        .rev()
         .copied()
-        .collect::<Vec<_>>()
-        .join(" / ");
+        .collect();
+    if let Some(last) = lines.last()
+        && !shown.contains(last)
+    {
+        shown.push(last);
+    }
+    let tail = shown.join(" / ");
     Err(match o.status.code() {
         Some(c) => format!("rsync exited {c}: {tail}"),
         None => format!("rsync was killed: {tail}"),
@@ -621,6 +628,25 @@ fn append(file: &mut File, line: &JournalLine) -> Result<(), SyncError> {
         .map_err(|e| SyncError::Failed(format!("cannot write the journal: {e}")))
 }
 
+/// `'text'` for a POSIX shell (a `'` becomes `'\''`).
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// The remote shell rsync uses: `RSYNC_RSH` (words split at spaces), else `ssh`.
+fn remote_shell() -> Vec<String> {
+    let words: Vec<String> = std::env::var("RSYNC_RSH")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if words.is_empty() {
+        vec!["ssh".to_string()]
+    } else {
+        words
+    }
+}
+
 /// Creates DST when it is missing (locally, or with `ssh host mkdir -p`).
 fn ensure_dst(dst: &Location) -> Result<(), SyncError> {
     match dst {
@@ -630,16 +656,22 @@ fn ensure_dst(dst: &Location) -> Result<(), SyncError> {
             if path.is_empty() || path == "/" {
                 return Ok(());
             }
-            let st = Command::new("ssh")
-                .args([host.as_str(), "mkdir", "-p", "--", path.as_str()])
+            // The remote shell reads one command line: the path is quoted for it.
+            let shell = remote_shell();
+            let o = Command::new(&shell[0])
+                .args(&shell[1..])
+                .args([host.as_str(), "mkdir", "-p", "--", &shell_quote(path)])
                 .stdin(Stdio::null())
-                .status()
-                .map_err(|e| SyncError::Failed(format!("cannot run ssh: {e}")))?;
-            if st.success() {
+                .output()
+                .map_err(|e| SyncError::Failed(format!("cannot run {}: {e}", shell[0])))?;
+            if o.status.success() {
                 Ok(())
             } else {
                 Err(SyncError::Failed(format!(
-                    "ssh {host} mkdir -p {path} failed"
+                    "{} {host} mkdir -p {} failed: {}",
+                    shell[0],
+                    shell_quote(path),
+                    String::from_utf8_lossy(&o.stderr).trim()
                 )))
             }
         }
@@ -807,6 +839,13 @@ pub fn human_bytes(b: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_paths_are_quoted_for_the_remote_shell() {
+        assert_eq!(shell_quote("/export/new dir"), "'/export/new dir'");
+        assert_eq!(shell_quote("/x/$(reboot);*"), "'/x/$(reboot);*'");
+        assert_eq!(shell_quote("/it's"), "'/it'\\''s'");
+    }
 
     #[test]
     fn escapes_like_kubespawner() {

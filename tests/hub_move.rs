@@ -11,6 +11,9 @@ use gitops_migrate::playbook::hub_move::{self, Move, Stage};
 use gitops_migrate::repo::{self, Infrastructure, Repo};
 use gitops_migrate::validate::{self, Severity, rule};
 
+mod common;
+use common::{copy_dir, tree};
+
 macro_rules! snap {
     ($name:expr, $value:expr) => {
         insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
@@ -19,22 +22,9 @@ macro_rules! snap {
     };
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e.unwrap();
-        let rel = e.path().strip_prefix(from).unwrap();
-        let t = to.join(rel);
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&t).unwrap();
-        } else if e.file_type().is_file() {
-            std::fs::copy(e.path(), &t).unwrap();
-        }
-    }
-}
-
 fn fixture_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy_tree(
+    copy_dir(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/infrastructure"),
         dir.path(),
     );
@@ -55,6 +45,7 @@ fn mv(hub: &str, from: &str, to: &str, new_name: Option<&str>, temp: Option<&str
         to: to.into(),
         new_name: new_name.map(str::to_string),
         temp_domain: temp.map(str::to_string),
+        reencrypt: false,
     }
 }
 
@@ -239,18 +230,7 @@ fn bin() -> PathBuf {
 }
 
 fn run(root: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .arg("-C")
-        .arg(root)
-        .args(["--color", "never"])
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_with_path(root, &std::env::var("PATH").unwrap_or_default(), &[], args)
 }
 
 #[test]
@@ -329,7 +309,7 @@ fn corpus_setup_then_cutover() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    copy_tree(&corpus, dir.path());
+    copy_dir(&corpus, dir.path());
     let m = mv(
         "research",
         "temple",
@@ -350,4 +330,124 @@ fn corpus_setup_then_cutover() {
         p.changes.ops().len()
     );
     assert!(plan(dir.path(), Stage::Cutover, &m).is_nothing_to_do());
+}
+
+/// `gitops-migrate -C root ARGS` with `PATH` set to `path`, and the stand-in sops's settings.
+fn run_with_path(
+    root: &Path,
+    path: &str,
+    envs: &[(&str, &str)],
+    args: &[&str],
+) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .arg("-C")
+        .arg(root)
+        .args(["--color", "never"])
+        .args(args)
+        .env("PATH", path)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn setup_reencrypts_for_the_targets_keys_only_when_asked() {
+    let dir = fixture_copy();
+    let root = dir.path();
+    // The repository's secrets move to another key: the copied file's key no longer matches.
+    let sops = root.join(".sops.yaml");
+    let text = std::fs::read_to_string(&sops).unwrap().replacen(
+        "cryptoKeys/similar-hubs",
+        "cryptoKeys/newcluster-hubs",
+        1,
+    );
+    std::fs::write(&sops, text).unwrap();
+    let enc = "config/clusters/newcluster/enc-prod.secret.values.yaml";
+    let m = mv(
+        "prod",
+        "temple",
+        "newcluster",
+        None,
+        Some("next.temple.2i2c.cloud"),
+    );
+
+    // Without --reencrypt: the command is listed, the file copied as it is.
+    let p = plan(root, Stage::Setup, &m);
+    assert!(
+        p.todo
+            .iter()
+            .any(|t| t.contains(&format!("`sops updatekeys -y {enc}`"))),
+        "{:#?}",
+        p.todo
+    );
+
+    let args = [
+        "apply",
+        "hub-move",
+        "setup",
+        "--hub",
+        "prod",
+        "--from",
+        "temple",
+        "--to",
+        "newcluster",
+        "--temp-domain",
+        "next.temple.2i2c.cloud",
+        "--reencrypt",
+    ];
+    let standins = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standins");
+    let system = std::env::var("PATH").unwrap_or_default();
+    let before = tree(root);
+
+    // No sops on PATH: refused, nothing written.
+    let (code, _, err) = run_with_path(root, "/nonexistent", &[], &args);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--reencrypt: cannot run sops"), "{err}");
+    assert_eq!(tree(root), before);
+
+    // sops without access to the old key: refused with its message, nothing written.
+    let path = format!("{}:{system}", standins.display());
+    let (code, _, err) = run_with_path(root, &path, &[("STANDIN_SOPS_FAIL", "1")], &args);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "`sops updatekeys -y {enc}` failed: Could not decrypt the data key"
+        )),
+        "{err}"
+    );
+    assert_eq!(tree(root), before);
+
+    // With sops: the copy is re-encrypted for the target's key, the source file untouched.
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("sops-calls.log");
+    let log_s = log.display().to_string();
+    let (code, out, err) = run_with_path(root, &path, &[("STANDIN_SOPS_LOG", &log_s)], &args);
+    assert_eq!(code, 0, "{out}{err}");
+    let copied = std::fs::read_to_string(root.join(enc)).unwrap();
+    assert!(
+        copied.contains("resource_id: projects/example-infra/locations/global/keyRings/sops-keys/cryptoKeys/newcluster-hubs"),
+        "{copied}"
+    );
+    let original =
+        std::fs::read_to_string(root.join("config/clusters/temple/enc-prod.secret.values.yaml"))
+            .unwrap();
+    assert!(original.contains("cryptoKeys/similar-hubs"));
+    // The values themselves are the source's (sops re-encrypts the data key only).
+    let values = |t: &str| {
+        t.lines()
+            .filter(|l| l.contains("ENC[AES256_GCM"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(values(&copied), values(&original));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("updatekeys -y {enc}\n")
+    );
+    assert!(out.contains("re-encrypted for the target's keys"), "{out}");
 }

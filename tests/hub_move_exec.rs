@@ -27,7 +27,7 @@ use gitops_migrate::runtime::{Action, StepRunner};
 use support::{KUBE_TOKEN, Platform, Recorder};
 
 mod common;
-use common::copy_dir;
+use common::{copy_dir, tree};
 
 const SRC_CTX: &str = "temple-admin";
 const TGT_CTX: &str = "newcluster-admin";
@@ -76,19 +76,6 @@ fn hub_db(path: &Path, users: &[&str]) {
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
-}
-
-/// Everything under a directory: relative path → content.
-fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for e in walkdir::WalkDir::new(root).sort_by_file_name() {
-        let e = e.unwrap();
-        if e.file_type().is_file() {
-            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
-            out.insert(rel, std::fs::read(e.path()).unwrap());
-        }
-    }
-    out
 }
 
 struct Ran {

@@ -9,87 +9,15 @@
 //! file `README.txt`.
 
 use std::fs;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+mod common;
+use common::homes::{ODD, differences, generate, real_rsync};
+
 const BIN: &str = env!("CARGO_BIN_EXE_gitops-migrate");
-
-const ODD: [&str; 6] = [
-    "user-402i2c-2eorg",
-    "first-2elast",
-    "a-2db-2dc",
-    "-42ob",
-    "x9",
-    "0-5f0",
-];
-
-/// A tree of `n` users plus the odd names, `_shared` and `_shared-public`.
-fn generate(root: &Path, n: usize) -> Vec<String> {
-    let mut names: Vec<String> = (0..n).map(|i| format!("user{i:04}")).collect();
-    names.extend(ODD.iter().map(|s| s.to_string()));
-    names.push("_shared".into());
-    names.push("_shared-public".into());
-    for (i, name) in names.iter().enumerate() {
-        let home = root.join(name);
-        fs::create_dir_all(home.join(".jupyter/lab/workspaces")).unwrap();
-        fs::create_dir_all(home.join("projects/deep/er/still")).unwrap();
-        fs::write(
-            home.join("notebook.ipynb"),
-            format!("{{\"user\": \"{name}\"}}\n"),
-        )
-        .unwrap();
-        fs::write(
-            home.join("projects/deep/er/still/data.csv"),
-            "x,y\n".repeat(i % 50 + 1),
-        )
-        .unwrap();
-        fs::write(home.join(".jupyter/lab/workspaces/default.json"), "{}").unwrap();
-        let private = home.join(".ssh-key");
-        fs::write(&private, "secret").unwrap();
-        fs::set_permissions(&private, fs::Permissions::from_mode(0o600)).unwrap();
-        symlink("projects/deep/er/still/data.csv", home.join("data")).unwrap();
-        symlink("/nonexistent/target", home.join("dangling")).unwrap();
-        if i % 7 == 0 {
-            fs::hard_link(home.join("notebook.ipynb"), home.join("hardlink.ipynb")).unwrap();
-        }
-    }
-    // Top-level entries that are not directories: copied as themselves.
-    fs::write(root.join("README.txt"), "homes of the hub\n").unwrap();
-    symlink("/nonexistent/home", root.join("lost-link")).unwrap();
-    names.push("README.txt".into());
-    names.push("lost-link".into());
-    names.sort();
-    names
-}
-
-/// What `rsync -anc --delete --itemize-changes SRC/ DST/` would change (the top directory's
-/// own time left out): empty when DST equals SRC.
-fn differences(src: &Path, dst: &Path) -> Vec<String> {
-    let o = Command::new(real_rsync())
-        .args(["-anciHAX", "--delete", "--numeric-ids"])
-        .arg(format!("{}/", src.display()))
-        .arg(format!("{}/", dst.display()))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .filter(|l| !l.ends_with(" ./"))
-        .map(str::to_string)
-        .collect()
-}
-
-fn real_rsync() -> PathBuf {
-    let o = Command::new("sh")
-        .args(["-c", "command -v rsync"])
-        .output()
-        .unwrap();
-    let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    assert!(!p.is_empty(), "rsync is not installed");
-    PathBuf::from(p)
-}
 
 struct Fixture {
     _tmp: tempfile::TempDir,

@@ -65,6 +65,11 @@ pub struct StageArgs {
     /// serves the final one (e.g. next.<domain>, inside the target's wildcard).
     #[arg(long, value_name = "DOMAIN")]
     pub temp_domain: Option<String>,
+    /// hub-move `setup`: re-encrypt copied `enc-*` files whose keys differ from the target's
+    /// `.sops.yaml` creation rule with `sops updatekeys -y` (sops on PATH, with access to
+    /// both keys); without it, the commands are listed.
+    #[arg(long)]
+    pub reencrypt: bool,
     /// nublado `enable-v3`: the storage class of the v3 lab volume for a nublado2
     /// PersistentVolumeClaim volume (NAME: the volume or its claimName; repeatable).
     #[arg(long = "pvc-storage-class", value_name = "NAME=CLASS", value_parser = parse_storage_class)]
@@ -114,6 +119,7 @@ impl StageArgs {
             to: self.to.clone().unwrap_or_default(),
             new_name: self.new_name.clone(),
             temp_domain: self.temp_domain.clone(),
+            reencrypt: self.reencrypt,
         })
     }
 }

@@ -1,5 +1,10 @@
 //! Helpers every integration test may use (the HTTP doubles live in `tests/support/`).
 
+#![allow(dead_code)]
+
+pub mod homes;
+
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Copies a directory tree (files and folders; fixtures hold nothing else).
@@ -14,4 +19,20 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), target).unwrap();
         }
     }
+}
+
+/// Every file under `root` (relative path → content).
+pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(root)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path().strip_prefix(root).unwrap().display().to_string(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
 }

@@ -51,6 +51,7 @@ fn the_move(args: &ExecArgs, out: &mut Output) -> Result<Move, Exit> {
         to: args.to.clone().unwrap_or_default(),
         new_name: args.new_name.clone(),
         temp_domain: args.temp_domain.clone(),
+        reencrypt: false,
     })
 }
 

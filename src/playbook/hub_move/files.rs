@@ -1,6 +1,6 @@
 //! The text work of a move: the entry's text as written in the source `cluster.yaml`, file
-//! names for `--new-name`, the hard-coded domain in values files, and the keys in a sops file's
-//! metadata.
+//! names for `--new-name`, the hard-coded domain in values files, the keys in a sops file's
+//! metadata, and `sops updatekeys` run on a copy (`--reencrypt`).
 
 use std::collections::BTreeSet;
 
@@ -221,6 +221,38 @@ pub fn sops_metadata_keys(text: &str) -> BTreeSet<(String, String)> {
         }
     }
     out
+}
+
+/// The encrypted `content` of `rel` re-encrypted for the creation rule of `root/.sops.yaml`
+/// (`sops updatekeys -y`), on a copy in a temporary directory laid out like the repository,
+/// so the work tree is written only when the stage is applied, as any other change. sops
+/// decrypts the data key with the operator's access to the old key; plaintext never reaches
+/// a file.
+pub fn sops_updatekeys(root: &std::path::Path, rel: &str, content: &str) -> Result<String, String> {
+    let tmp = tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+    let config = root.join(".sops.yaml");
+    std::fs::copy(&config, tmp.path().join(".sops.yaml"))
+        .map_err(|e| format!("cannot read {}: {e}", config.display()))?;
+    let file = tmp.path().join(rel);
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(&file, content).map_err(|e| format!("{}: {e}", file.display()))?;
+    let out = std::process::Command::new("sops")
+        .args(["updatekeys", "-y", rel])
+        .current_dir(tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| {
+            format!("cannot run sops ({e}); install sops 3, or leave out --reencrypt and run the listed `sops updatekeys -y` commands")
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "`sops updatekeys -y {rel}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))
 }
 
 #[cfg(test)]

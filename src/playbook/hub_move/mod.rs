@@ -70,6 +70,8 @@ pub struct Move {
     pub to: String,
     pub new_name: Option<String>,
     pub temp_domain: Option<String>,
+    /// Re-encrypt copied `enc-*` files for the target's keys (`sops updatekeys -y`).
+    pub reencrypt: bool,
 }
 
 impl Move {
@@ -86,6 +88,9 @@ impl Move {
         }
         if let Some(d) = &self.temp_domain {
             s.push_str(&format!(" --temp-domain {d}"));
+        }
+        if self.reencrypt {
+            s.push_str(" --reencrypt");
         }
         s
     }
@@ -129,6 +134,8 @@ pub enum MoveError {
     },
     #[error("cannot read `{0}`")]
     Unreadable(String),
+    #[error("--reencrypt: {0}")]
+    Reencrypt(String),
     #[error(transparent)]
     Edit(#[from] WorkspaceError),
 }
@@ -310,9 +317,22 @@ fn setup(
             }
             Some(_) => return Err(MoveError::FileExists { file: to_rel }),
             None => {
-                ws.create(&to_rel, wanted);
-                if f.is_encrypted() {
-                    sops_check(infra, &to_rel, &content, plan);
+                let needs_keys =
+                    f.is_encrypted() && !sops_keys_match(infra, &to_rel, &content, plan);
+                if needs_keys && mv.reencrypt {
+                    let text = files::sops_updatekeys(infra.files.root(), &to_rel, &wanted)
+                        .map_err(MoveError::Reencrypt)?;
+                    plan.notes.push(format!(
+                        "`{to_rel}`: re-encrypted for the target's keys (`sops updatekeys -y {to_rel}`)"
+                    ));
+                    ws.create(&to_rel, text);
+                } else {
+                    if needs_keys {
+                        plan.todo.push(format!(
+                            "`{to_rel}`: re-encrypt it for the target: `sops updatekeys -y {to_rel}` (or plan again with --reencrypt)"
+                        ));
+                    }
+                    ws.create(&to_rel, wanted);
                 }
             }
         }
@@ -607,8 +627,14 @@ fn copied_content(
     Ok(text)
 }
 
-/// Compares the target's sops creation rule with the keys the file was encrypted for.
-fn sops_check(infra: &Infrastructure, to_rel: &str, content: &str, plan: &mut StagePlan) {
+/// Compares the target's sops creation rule with the keys the file was encrypted for; notes
+/// the answer, and whether the file needs new keys.
+fn sops_keys_match(
+    infra: &Infrastructure,
+    to_rel: &str,
+    content: &str,
+    plan: &mut StagePlan,
+) -> bool {
     let rule = infra.sops_rules.iter().find(|r| {
         r.path_regex.is_empty()
             || regex::Regex::new(&r.path_regex).is_ok_and(|re| re.is_match(to_rel))
@@ -622,7 +648,7 @@ fn sops_check(infra: &Infrastructure, to_rel: &str, content: &str, plan: &mut St
         plan.notes.push(format!(
             "`{to_rel}`: copied encrypted as it is (the target's creation rule uses the keys it was encrypted for)"
         ));
-        return;
+        return true;
     }
     let why = match rule {
         None => "no creation rule of `.sops.yaml` matches it".to_string(),
@@ -631,9 +657,8 @@ fn sops_check(infra: &Infrastructure, to_rel: &str, content: &str, plan: &mut St
             r.path_regex
         ),
     };
-    plan.todo.push(format!(
-        "`{to_rel}`: {why}; re-encrypt it for the target: `sops updatekeys -y {to_rel}`"
-    ));
+    plan.notes.push(format!("`{to_rel}`: {why}"));
+    false
 }
 
 fn cutover(

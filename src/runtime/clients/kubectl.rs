@@ -99,6 +99,8 @@ impl Kubectl {
 
     fn run(&self, args: &[String], stdin: Option<&[u8]>) -> Result<String, ClientError> {
         let shown = format!("kubectl {}", args.join(" "));
+        // Status `Some(0)`: kubectl answered (or could not start) and another try would not
+        // help; `None`: no answer from the cluster, worth another try.
         let mut child = Command::new(&self.program)
             .args(args)
             .stdin(if stdin.is_some() {

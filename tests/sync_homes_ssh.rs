@@ -1,0 +1,540 @@
+//! `sync-homes` with a remote SRC or DST (`host:path`) against a real OpenSSH server that
+//! each test starts on 127.0.0.1 (its own host key, client key, config and free port; killed
+//! when the test ends), with the real `rsync` and `ssh`.
+//!
+//! The binary reaches the server through `RSYNC_RSH="ssh -F <client config>"`, where the
+//! config names the host `gm-test`: rsync uses that remote shell for its transfers, and
+//! sync-homes uses it for `rsync --list-only gm-test:SRC/` and `ssh gm-test mkdir -p DST`.
+//! Every ssh connection shows up in the server's log as an `Accepted publickey` line, which
+//! tells how many rsync (or mkdir) processes a run started over ssh.
+//!
+//! The server needs `/usr/sbin/sshd` (Debian's `openssh-server`, which `scripts/test`
+//! installs). When it cannot start, the tests fail: they never skip.
+
+use std::fs;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::homes::{ODD, differences, generate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gitops-migrate");
+const SSHD: &str = "/usr/sbin/sshd";
+const HOST: &str = "gm-test";
+
+/// The checks the comparison cannot miss but a reader may want spelled out.
+fn assert_copied_as_they_are(dst: &Path) {
+    for odd in ODD {
+        assert!(dst.join(odd).join("notebook.ipynb").is_file(), "{odd}");
+    }
+    assert!(dst.join("_shared").is_dir() && dst.join("_shared-public").is_dir());
+    assert_eq!(
+        fs::read_to_string(dst.join("README.txt")).unwrap(),
+        "homes of the hub\n"
+    );
+    let lost = fs::symlink_metadata(dst.join("lost-link")).unwrap();
+    assert!(
+        lost.file_type().is_symlink(),
+        "a top-level symlink stays one"
+    );
+    let mode = fs::metadata(dst.join("user0001/.ssh-key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let dangling = fs::symlink_metadata(dst.join("user0001/dangling")).unwrap();
+    assert!(dangling.file_type().is_symlink());
+    use std::os::unix::fs::MetadataExt;
+    let a = fs::metadata(dst.join("user0000/notebook.ipynb")).unwrap();
+    let b = fs::metadata(dst.join("user0000/hardlink.ipynb")).unwrap();
+    assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()), "hard link kept");
+}
+
+// --- the OpenSSH server ------------------------------------------------------------------
+
+/// A real `sshd` on 127.0.0.1, for the current user only, with throwaway keys.
+struct Sshd {
+    child: Child,
+    /// Holds the keys, configs, pid file and log.
+    dir: tempfile::TempDir,
+    log: PathBuf,
+    /// `ssh -F` config naming the host `gm-test`.
+    client_config: PathBuf,
+}
+
+fn run_ok(cmd: &mut Command, what: &str) {
+    let o = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        o.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A port nothing listens on (bound then released).
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn is_root() -> bool {
+    let o = Command::new("id").arg("-u").output().unwrap();
+    String::from_utf8_lossy(&o.stdout).trim() == "0"
+}
+
+/// An ssh client config for `gm-test` at `127.0.0.1:port` with the client key.
+fn client_config(path: &Path, port: u16, key: &Path) {
+    let text = format!(
+        "Host {HOST}\n\
+         \x20 HostName 127.0.0.1\n\
+         \x20 Port {port}\n\
+         \x20 IdentityFile {key}\n\
+         \x20 IdentitiesOnly yes\n\
+         \x20 BatchMode yes\n\
+         \x20 ConnectTimeout 10\n\
+         \x20 StrictHostKeyChecking no\n\
+         \x20 UserKnownHostsFile /dev/null\n\
+         \x20 LogLevel ERROR\n",
+        key = key.display()
+    );
+    fs::write(path, text).unwrap();
+}
+
+/// Waits until `port` answers with an SSH banner; an error (with the server's log) when the
+/// server exits first or `timeout` passes.
+fn wait_ready(child: &mut Child, port: u16, log: &Path, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let log_text = || fs::read_to_string(log).unwrap_or_default();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Err(format!("sshd exited ({status}): {}", log_text()));
+        }
+        if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut banner = [0u8; 4];
+            if s.read_exact(&mut banner).is_ok() && banner == *b"SSH-" {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "sshd did not accept connections on port {port} within {timeout:?}: {}",
+                log_text()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Sshd {
+    /// Starts the server and waits until it accepts connections; panics (fails the test)
+    /// with the reason when it cannot.
+    fn start() -> Sshd {
+        assert!(
+            Path::new(SSHD).is_file(),
+            "{SSHD} is missing: install openssh-server (scripts/test does) to run these tests"
+        );
+        // sshd started by root refuses to run without its privilege separation directory,
+        // which Debian creates only when the service starts (never in a container).
+        if is_root() && !Path::new("/run/sshd").is_dir() {
+            fs::create_dir_all("/run/sshd").unwrap();
+            fs::set_permissions("/run/sshd", fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert!(
+            !d.display().to_string().contains(char::is_whitespace),
+            "RSYNC_RSH is split at spaces: the temporary directory must have none"
+        );
+        for key in ["host_key", "client_key"] {
+            run_ok(
+                Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", "", "-C", key, "-f"])
+                    .arg(d.join(key)),
+                "ssh-keygen",
+            );
+        }
+        fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+
+        // The port is free when chosen; another process may take it before sshd binds it,
+        // so a server that exits at once is started again on another port.
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let config = d.join("sshd_config");
+            fs::write(
+                &config,
+                format!(
+                    "Port {port}\n\
+                     ListenAddress 127.0.0.1\n\
+                     HostKey {d}/host_key\n\
+                     PidFile {d}/sshd.pid\n\
+                     AuthorizedKeysFile {d}/authorized_keys\n\
+                     PubkeyAuthentication yes\n\
+                     PasswordAuthentication no\n\
+                     KbdInteractiveAuthentication no\n\
+                     StrictModes no\n\
+                     UsePAM no\n\
+                     PermitRootLogin yes\n\
+                     PrintMotd no\n\
+                     MaxStartups 100\n\
+                     LogLevel INFO\n",
+                    d = d.display()
+                ),
+            )
+            .unwrap();
+            let log = d.join(format!("sshd-{port}.log"));
+            // sshd re-executes itself, so it must be started with an absolute path.
+            let mut child = Command::new(SSHD)
+                .args(["-D", "-e", "-p", &port.to_string(), "-f"])
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {SSHD}: {e}"));
+            match wait_ready(&mut child, port, &log, Duration::from_secs(20)) {
+                Ok(()) => {
+                    let client = d.join("ssh_config");
+                    client_config(&client, port, &d.join("client_key"));
+                    return Sshd {
+                        child,
+                        dir,
+                        log,
+                        client_config: client,
+                    };
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_error = e;
+                }
+            }
+        }
+        panic!(
+            "the OpenSSH server could not start (install openssh-server; scripts/test does):\n\
+             {last_error}"
+        );
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How many ssh logins the server accepted so far.
+    fn logins(&self) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains("Accepted publickey"))
+            .count()
+    }
+
+    /// The remote shell for `RSYNC_RSH`.
+    fn rsh(&self) -> String {
+        format!("ssh -F {}", self.client_config.display())
+    }
+
+    /// A remote shell for the same host name and key, at a port nothing listens on.
+    fn unreachable_rsh(&self) -> String {
+        let config = self.dir.path().join("ssh_config_closed");
+        client_config(&config, free_port(), &self.dir.path().join("client_key"));
+        format!("ssh -F {}", config.display())
+    }
+
+    /// Runs a command on the server (as the current user), checking it works.
+    fn ssh(&self, command: &str) -> String {
+        let o = Command::new("ssh")
+            .arg("-F")
+            .arg(&self.client_config)
+            .args([HOST, command])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "ssh {HOST} {command}: {}\nsshd log:\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            self.log_text()
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// --- running the binary ------------------------------------------------------------------
+
+struct Fixture {
+    sshd: Sshd,
+    tmp: tempfile::TempDir,
+    src: PathBuf,
+    state: PathBuf,
+}
+
+impl Fixture {
+    fn new(n: usize) -> (Fixture, Vec<String>) {
+        let sshd = Sshd::start();
+        // The server really logs us in and runs commands.
+        assert_eq!(sshd.ssh("echo ok").trim(), "ok");
+        let tmp = tempfile::tempdir().unwrap();
+        let src = tmp.path().join("src");
+        let names = generate(&src, n);
+        let f = Fixture {
+            sshd,
+            state: tmp.path().join("state"),
+            src,
+            tmp,
+        };
+        (f, names)
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    /// `gm-test:<absolute path>`.
+    fn remote(p: &Path) -> String {
+        format!("{HOST}:{}", p.display())
+    }
+
+    fn cmd(&self, src: &str, dst: &str, extra: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("sync-homes")
+            .arg(src)
+            .arg(dst)
+            .arg("--state-dir")
+            .arg(&self.state)
+            .args(extra)
+            .env("RSYNC_RSH", self.sshd.rsh())
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("JUPYTERHUB_TOKEN")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, src: &str, dst: &str, extra: &[&str]) -> Output {
+        self.cmd(src, dst, extra).output().unwrap()
+    }
+
+    fn journal(&self) -> Vec<serde_json::Value> {
+        let dir = self.state.join("sync-homes");
+        let mut lines = Vec::new();
+        for e in fs::read_dir(dir).unwrap() {
+            let text = fs::read_to_string(e.unwrap().path()).unwrap();
+            lines.extend(text.lines().map(|l| serde_json::from_str(l).unwrap()));
+        }
+        lines
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+fn both(o: &Output) -> String {
+    format!("stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o))
+}
+
+// --- the tests ---------------------------------------------------------------------------
+
+#[test]
+fn a_remote_source_is_listed_and_copied_over_ssh_identically() {
+    let (f, names) = Fixture::new(200);
+    let dst = f.path("dst");
+    let src = Fixture::remote(&f.src);
+    let before = f.sshd.logins();
+    let o = f.run(&src, dst.to_str().unwrap(), &["--parallel", "4"]);
+    assert!(o.status.success(), "{}", both(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "sync-homes {src} → {}: {} copied, 0 skipped as finished, 0 failed",
+            dst.display(),
+            names.len()
+        )),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(differences(&f.src, &dst), Vec::<String>::new());
+    assert_copied_as_they_are(&dst);
+    // One login for the listing, one per entry: every copy went over ssh.
+    assert_eq!(f.sshd.logins() - before, names.len() + 1);
+    let mut done: Vec<String> = f
+        .journal()
+        .iter()
+        .filter(|l| l["event"] == "done")
+        .map(|l| l["dir"].as_str().unwrap().to_string())
+        .collect();
+    done.sort();
+    assert_eq!(done, names, "every entry journaled as done");
+}
+
+#[test]
+fn a_remote_destination_is_created_over_ssh_filled_and_a_rerun_skips_it() {
+    let (f, names) = Fixture::new(120);
+    fs::create_dir_all(f.path("remote")).unwrap();
+    // A space and a `;` in the path: quoted for the remote shell, never split or run.
+    let deeper = f.path("remote/new dir/deeper;x");
+    let dst = Fixture::remote(&deeper);
+    let src = f.src.to_str().unwrap();
+    let before = f.sshd.logins();
+    let o = f.run(src, &dst, &["--parallel", "4"]);
+    assert!(o.status.success(), "{}", both(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "sync-homes {src} → {dst}: {} copied, 0 skipped as finished, 0 failed",
+            names.len()
+        )),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(differences(&f.src, &deeper), Vec::<String>::new());
+    assert_copied_as_they_are(&deeper);
+    assert_eq!(
+        fs::read_dir(f.path("remote")).unwrap().count(),
+        1,
+        "only `new dir` was made"
+    );
+    // `mkdir -p` over ssh, then one rsync per entry.
+    assert_eq!(f.sshd.logins() - before, names.len() + 1);
+
+    // The rerun skips every finished entry: only the `mkdir -p` logs in, no rsync runs.
+    let before = f.sshd.logins();
+    let o = f.run(src, &dst, &["--parallel", "4"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let n = names.len();
+    assert!(
+        stdout(&o).contains(&format!(
+            "0 copied, {n} skipped as finished, 0 failed; 0 B transferred"
+        )),
+        "{}",
+        both(&o)
+    );
+    assert!(
+        stderr(&o).contains(&format!(
+            "{n} of {n} entries finished in an earlier run are skipped"
+        )),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(f.sshd.logins() - before, 1, "only the mkdir -p");
+    assert_eq!(differences(&f.src, &deeper), Vec::<String>::new());
+    let ends: Vec<_> = f
+        .journal()
+        .into_iter()
+        .filter(|l| l["event"] == "run-end")
+        .collect();
+    assert_eq!(ends.len(), 2);
+    assert_eq!(ends[1]["copied"], 0);
+    assert_eq!(ends[1]["skipped"], n);
+}
+
+#[test]
+fn dry_run_with_a_remote_source_lists_the_entries_and_copies_nothing() {
+    let (f, names) = Fixture::new(40);
+    let dst = f.path("dst");
+    let src = Fixture::remote(&f.src);
+    let before = f.sshd.logins();
+    let o = f.run(&src, dst.to_str().unwrap(), &["--dry-run"]);
+    assert!(o.status.success(), "{}", both(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "sync-homes {src} → {}: {} to copy, 0 finished in an earlier run",
+            dst.display(),
+            names.len()
+        )),
+        "{out}"
+    );
+    let listed: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("  would copy  "))
+        .collect();
+    assert_eq!(listed, names, "{out}");
+    // The first entry (`-42ob`, a directory) with the remote source spelled out.
+    assert!(
+        out.contains(&format!(
+            "  each with: rsync -aHAX --numeric-ids --partial --stats {src}/-42ob/ {}/-42ob/",
+            dst.display()
+        )),
+        "{out}"
+    );
+    assert!(!dst.exists(), "nothing copied");
+    assert!(!f.state.join("sync-homes").exists(), "no journal");
+    assert_eq!(f.sshd.logins() - before, 1, "only the listing");
+}
+
+#[test]
+fn both_remote_is_refused_before_any_connection() {
+    let (f, _) = Fixture::new(3);
+    let before = f.sshd.logins();
+    let src = Fixture::remote(&f.src);
+    let dst = Fixture::remote(&f.path("dst"));
+    let o = f.run(&src, &dst, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert!(
+        stderr(&o).contains(&format!("{src} and {dst} are both remote")),
+        "{}",
+        both(&o)
+    );
+    assert!(!f.path("dst").exists());
+    assert!(!f.state.exists());
+    assert_eq!(f.sshd.logins(), before);
+}
+
+#[test]
+fn an_unreachable_host_fails_clearly_and_writes_nothing() {
+    let (f, _) = Fixture::new(3);
+    let rsh = f.sshd.unreachable_rsh();
+
+    // Remote source: the listing fails, naming the source.
+    let src = Fixture::remote(&f.src);
+    let dst = f.path("dst");
+    let o = f
+        .cmd(&src, dst.to_str().unwrap(), &[])
+        .env("RSYNC_RSH", &rsh)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("cannot list {src}")), "{err}");
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(!dst.exists(), "nothing written");
+    assert!(!f.state.exists(), "no journal");
+
+    // Remote destination: creating it fails, naming it; nothing is written either.
+    let remote_dst = Fixture::remote(&f.path("elsewhere"));
+    let o = f
+        .cmd(f.src.to_str().unwrap(), &remote_dst, &[])
+        .env("RSYNC_RSH", &rsh)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", both(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "ssh {HOST} mkdir -p '{}' failed: ssh: connect to host 127.0.0.1 port",
+            f.path("elsewhere").display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(!f.path("elsewhere").exists());
+    assert!(!f.state.exists(), "no journal");
+    assert_eq!(f.sshd.logins(), 1, "only the fixture's own check logged in");
+}
