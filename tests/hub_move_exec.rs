@@ -344,6 +344,11 @@ fn the_cutover_window_moves_the_hub_end_to_end() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
+    let dir_mode = std::fs::metadata(m.backups().join("source"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o777, 0o700);
     // The helper pod was made with the PVC read-only, and deleted.
     let applied: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(

@@ -67,8 +67,7 @@ fn hub_move_announcement(
     args: &StageArgs,
     out: &mut Output,
 ) -> Exit {
-    let (Some(stage), Some(mv)) = (hub_move::Stage::from_name(plan.stage), args.hub_move(out))
-    else {
+    let (Some(stage), Ok(mv)) = (hub_move::Stage::from_name(plan.stage), args.hub_move(out)) else {
         return Exit::Input;
     };
     match hub_move::announcement(infra, stage, &mv) {

@@ -11,7 +11,7 @@ use crate::playbook::nublado::translate::{
     Answers, parse_access_modes, parse_size, parse_storage_class,
 };
 use crate::playbook::{StagePlan, report};
-use crate::repo::{self, Phalanx, Repo};
+use crate::repo::{self, Infrastructure, Phalanx, Repo};
 
 /// The playbooks the tool knows, with their stages and targets.
 pub const PLAYBOOKS: &[(&str, &str, &str)] = &[
@@ -94,34 +94,48 @@ impl StageArgs {
         }
     }
 
-    /// The move named by the hub-move options; `None` (with the error printed) when one of
-    /// `--hub`, `--from`, `--to` is missing.
-    pub fn hub_move(&self, out: &mut Output) -> Option<Move> {
-        let missing: Vec<&str> = [
-            ("--hub", &self.hub),
-            ("--from", &self.from),
-            ("--to", &self.to),
-        ]
+    /// The move named by the hub-move options, or the usage error printed.
+    pub fn hub_move(&self, out: &mut Output) -> Result<Move, Exit> {
+        let mut mv = named_move(
+            [&self.hub, &self.from, &self.to],
+            &self.new_name,
+            &self.temp_domain,
+            out,
+        )?;
+        mv.reencrypt = self.reencrypt;
+        Ok(mv)
+    }
+}
+
+/// The move named by `--hub`, `--from`, `--to` (all required, not empty), `--new-name` and
+/// `--temp-domain`, for the stage commands and `exec`; the usage error printed when one of
+/// the three is missing.
+pub fn named_move(
+    [hub, from, to]: [&Option<String>; 3],
+    new_name: &Option<String>,
+    temp_domain: &Option<String>,
+    out: &mut Output,
+) -> Result<Move, Exit> {
+    let missing: Vec<&str> = [("--hub", hub), ("--from", from), ("--to", to)]
         .iter()
-        .filter(|(_, v)| v.is_none())
+        .filter(|(_, v)| v.as_deref().is_none_or(str::is_empty))
         .map(|(n, _)| *n)
         .collect();
-        if !missing.is_empty() {
-            out.error(&format!(
-                "hub-move needs {}: --hub NAME --from CLUSTER --to CLUSTER [--new-name NAME] [--temp-domain DOMAIN]",
-                missing.join(", ")
-            ));
-            return None;
-        }
-        Some(Move {
-            hub: self.hub.clone().unwrap_or_default(),
-            from: self.from.clone().unwrap_or_default(),
-            to: self.to.clone().unwrap_or_default(),
-            new_name: self.new_name.clone(),
-            temp_domain: self.temp_domain.clone(),
-            reencrypt: self.reencrypt,
-        })
+    if !missing.is_empty() {
+        out.error(&format!(
+            "hub-move needs {}: --hub NAME --from CLUSTER --to CLUSTER [--new-name NAME] [--temp-domain DOMAIN]",
+            missing.join(", ")
+        ));
+        return Err(Exit::Input);
     }
+    Ok(Move {
+        hub: hub.clone().unwrap_or_default(),
+        from: from.clone().unwrap_or_default(),
+        to: to.clone().unwrap_or_default(),
+        new_name: new_name.clone(),
+        temp_domain: temp_domain.clone(),
+        reencrypt: false,
+    })
 }
 
 pub fn playbooks(out: &mut Output) -> Exit {
@@ -168,6 +182,32 @@ pub fn nublado_stage(playbook: &str, stage: &str, out: &mut Output) -> Result<St
     }
     let names: Vec<&str> = STAGES.iter().map(|s| s.name()).collect();
     Stage::from_name(stage).ok_or_else(|| unknown_stage("nublado", stage, &names, out))
+}
+
+/// One of the hub-move playbook's stages, or the usage error printed.
+pub fn hub_move_stage(stage: &str, out: &mut Output) -> Result<hub_move::Stage, Exit> {
+    let names: Vec<&str> = hub_move::STAGES.iter().map(|s| s.name()).collect();
+    hub_move::Stage::from_name(stage)
+        .ok_or_else(|| unknown_stage(hub_move::PLAYBOOK, stage, &names, out))
+}
+
+/// The infrastructure repository the hub-move commands work on, or the input error printed.
+pub fn open_infrastructure(out: &mut Output) -> Result<Infrastructure, Exit> {
+    let root = repo_root();
+    match repo::open(&root) {
+        Ok(Repo::Infrastructure(i)) => Ok(i),
+        Ok(Repo::Phalanx(_)) => {
+            out.error(&format!(
+                "{}: the hub-move playbook needs an infrastructure repository (config/clusters/*/cluster.yaml), and this is a Phalanx repository",
+                root.display()
+            ));
+            Err(Exit::Input)
+        }
+        Err(e) => {
+            out.error(&e.to_string());
+            Err(Exit::Input)
+        }
+    }
 }
 
 /// The Phalanx repository the commands work on, or the input error printed.
@@ -217,32 +257,13 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
 
 /// Loads an infrastructure repository and plans a hub-move stage.
 fn load_hub_move(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan), Exit> {
-    let names: Vec<&str> = hub_move::STAGES.iter().map(|s| s.name()).collect();
-    let Some(stage) = hub_move::Stage::from_name(&args.stage) else {
-        return Err(unknown_stage(hub_move::PLAYBOOK, &args.stage, &names, out));
-    };
-    let Some(mv) = args.hub_move(out) else {
-        return Err(Exit::Input);
-    };
+    let stage = hub_move_stage(&args.stage, out)?;
+    let mv = args.hub_move(out)?;
     if !args.answers().is_empty() {
         out.error("--pvc-storage-class, --pvc-access-modes and --pvc-size are options of `nublado enable-v3`");
         return Err(Exit::Input);
     }
-    let root = repo_root();
-    let infra = match repo::open(&root) {
-        Ok(Repo::Infrastructure(i)) => i,
-        Ok(Repo::Phalanx(_)) => {
-            out.error(&format!(
-                "{}: the hub-move playbook needs an infrastructure repository (config/clusters/*/cluster.yaml), and this is a Phalanx repository",
-                root.display()
-            ));
-            return Err(Exit::Input);
-        }
-        Err(e) => {
-            out.error(&e.to_string());
-            return Err(Exit::Input);
-        }
-    };
+    let infra = open_infrastructure(out)?;
     match hub_move::plan(&infra, stage, &mv) {
         Ok(plan) => Ok((Repo::Infrastructure(infra), plan)),
         Err(e) => {

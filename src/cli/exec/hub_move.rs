@@ -11,48 +11,19 @@
 use std::sync::Arc;
 
 use super::{ExecArgs, Prepared};
-use crate::cli::{Exit, Output, repo_root};
+use crate::cli::stage::{hub_move_stage, named_move, open_infrastructure};
+use crate::cli::{Exit, Output};
 use crate::config::ClusterSettings;
-use crate::playbook::hub_move::{self, Move, STAGES, Stage};
-use crate::repo::{self, Repo};
+use crate::playbook::hub_move;
 use crate::runtime::Operator;
 use crate::runtime::clients::{KubeConfig, Kubectl, SystemResolver};
+use crate::runtime::journal::RunFiles;
 use crate::runtime::steps::{MoveEnv, Side, StepEnv};
 use crate::sync_homes::Location;
 
 fn usage(out: &mut Output, message: &str) -> Exit {
     out.error(message);
     Exit::Input
-}
-
-/// The move named on the command line.
-fn the_move(args: &ExecArgs, out: &mut Output) -> Result<Move, Exit> {
-    let missing: Vec<&str> = [
-        ("--hub", &args.hub),
-        ("--from", &args.from),
-        ("--to", &args.to),
-    ]
-    .iter()
-    .filter(|(_, v)| v.as_deref().is_none_or(str::is_empty))
-    .map(|(f, _)| *f)
-    .collect();
-    if !missing.is_empty() {
-        return Err(usage(
-            out,
-            &format!(
-                "hub-move needs {}: --hub NAME --from CLUSTER --to CLUSTER [--new-name NAME]",
-                missing.join(", ")
-            ),
-        ));
-    }
-    Ok(Move {
-        hub: args.hub.clone().unwrap_or_default(),
-        from: args.from.clone().unwrap_or_default(),
-        to: args.to.clone().unwrap_or_default(),
-        new_name: args.new_name.clone(),
-        temp_domain: args.temp_domain.clone(),
-        reencrypt: false,
-    })
 }
 
 /// One side: its context, API client and home directories; why a part is missing.
@@ -107,20 +78,7 @@ fn side(
 }
 
 pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
-    let Some(stage) = Stage::from_name(&args.stage) else {
-        let names: Vec<&str> = STAGES.iter().map(|s| s.name()).collect();
-        let hint = crate::suggest::closest(&args.stage, names.iter().copied())
-            .map(|c| format!(" (did you mean `{c}`?)"))
-            .unwrap_or_default();
-        return Err(usage(
-            out,
-            &format!(
-                "unknown stage `{}`{hint}; the stages of hub-move are {}",
-                args.stage,
-                names.join(", ")
-            ),
-        ));
-    };
+    let stage = hub_move_stage(&args.stage, out)?;
     if !args.envs.is_empty() {
         return Err(usage(
             out,
@@ -133,21 +91,13 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
             "--context does not apply to hub-move: its steps run in two clusters, each with its configured context (`gitops-migrate config set clusters.<cluster>.context NAME`)",
         ));
     }
-    let mv = the_move(args, out)?;
-    let root = repo_root();
-    let infra = match repo::open(&root) {
-        Ok(Repo::Infrastructure(i)) => i,
-        Ok(Repo::Phalanx(_)) => {
-            return Err(usage(
-                out,
-                &format!(
-                    "{}: the hub-move playbook needs an infrastructure repository (config/clusters/*/cluster.yaml), and this is a Phalanx repository",
-                    root.display()
-                ),
-            ));
-        }
-        Err(e) => return Err(usage(out, &e.to_string())),
-    };
+    let mv = named_move(
+        [&args.hub, &args.from, &args.to],
+        &args.new_name,
+        &args.temp_domain,
+        out,
+    )?;
+    let infra = open_infrastructure(out)?;
     let window = hub_move::window(&infra, stage, &mv).map_err(|e| {
         out.error(&e.to_string());
         if e.is_input_error() {
@@ -160,8 +110,8 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
     let config = super::load_config(infra.files.root(), args, out)?;
     let (src_settings, tgt_settings) = (config.cluster(&mv.from), config.cluster(&mv.to));
     let target = format!("{}.{}.to.{}", mv.hub, mv.from, mv.to);
-    let files = super::run_files(args, stage.name(), &target, out)?;
     let state = super::state_dir(args, out)?;
+    let files = RunFiles::new(&state, &args.playbook, stage.name(), &target);
 
     let kubeconfig = KubeConfig::load().map_err(|e| e.to_string());
     let mut missing = Vec::new();

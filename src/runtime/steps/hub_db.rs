@@ -314,8 +314,7 @@ impl StepRunner for CopyHubDb {
 
         // 2. Out of the old hub.
         let src_dir = self.backups.join("source");
-        std::fs::create_dir_all(&src_dir)
-            .map_err(|e| fatal(format!("cannot create {}: {e}", src_dir.display())))?;
+        private_dir(&src_dir)?;
         op.say(&format!(
             "copying {DB_FILE} out of PVC `{DB_PVC}` in namespace `{}` of `{}`",
             self.source_ns, self.source_cluster
@@ -342,8 +341,7 @@ impl StepRunner for CopyHubDb {
         let tgt_dir = self.backups.join("target");
         let saved = tgt_dir.join(DB_FILE);
         if has_db && !saved.exists() {
-            std::fs::create_dir_all(&tgt_dir)
-                .map_err(|e| fatal(format!("cannot create {}: {e}", tgt_dir.display())))?;
+            private_dir(&tgt_dir)?;
             k.copy_out(&new, &remote(DB_FILE), &saved)?;
             restrict(&saved)?;
         }
@@ -416,6 +414,18 @@ impl StepRunner for CopyHubDb {
             ),
         })
     }
+}
+
+/// The copies' folder, 0700: kubectl writes the files with the umask's mode, and nobody else
+/// may read them before `restrict` makes them 0600.
+fn private_dir(path: &Path) -> Result<(), StepError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .and_then(|()| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)))
+        .map_err(|e| fatal(format!("cannot create {}: {e}", path.display())))
 }
 
 /// The copies hold user data: 0600.
