@@ -10,6 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use tempfile::TempDir;
 
+mod common;
+
 const NUBLADO: &str = "phalanx/applications/nublado/values-idfdev.yaml";
 const MOBU: &str = "phalanx/applications/mobu/values-idfdev.yaml";
 const MALFORMED: &str = "yaml/malformed.yaml";
@@ -975,18 +977,7 @@ fn check_missing_path_is_an_input_error() {
 
 #[test]
 fn check_corpus_round_trips() {
-    let corpus = manifest_dir().join("../shared/corpus");
-    if !corpus.is_dir() {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "CI is set but the corpus is absent at {}; CI must provide it",
-                corpus.display()
-            );
-        }
-        eprintln!(
-            "notice: skipping check_corpus_round_trips: no corpus at {}",
-            corpus.display()
-        );
+    if common::shared_data("corpus").is_none() {
         return;
     }
     let run = gm(manifest_dir(), &["edit", "check", "../shared/corpus"]);

@@ -298,16 +298,9 @@ fn cli_refusals_apply_then_plan() {
 
 #[test]
 fn corpus_setup_then_cutover() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/infrastructure-2026");
-    if !corpus.is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but {} is absent",
-            corpus.display()
-        );
-        eprintln!("skipped: {} is absent", corpus.display());
+    let Some(corpus) = common::shared_data("corpus/infrastructure-2026") else {
         return;
-    }
+    };
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&corpus, dir.path());
     let m = mv(

@@ -20,6 +20,8 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path as FsPath, PathBuf};
 
+mod common;
+
 use gitops_migrate::yaml::{
     Data, Document, Mapping, Node, NodeKind, Path, ScalarStyle, ScalarValue, Segment, Sequence,
     reference_load,
@@ -111,15 +113,10 @@ fn pools() -> Pools {
         .partition(|p| p.starts_with(fixtures_dir.join("yaml")));
     let (edge_cases, skipped_edge) = load_samples(root, edge);
     let (fixtures, skipped_fixtures) = load_samples(root, other);
-    let corpus_dir = root.join("..").join("shared").join("corpus");
-    let (corpus, skipped_corpus) = if corpus_dir.is_dir() {
-        load_samples(&corpus_dir, files_under(&corpus_dir, &["yaml", "yml"]))
-    } else {
-        eprintln!(
-            "note: {} is absent; editing the fixtures only",
-            corpus_dir.display()
-        );
-        (Vec::new(), 0)
+    // Without the corpus the fixtures are still edited; `shared_data` prints the notice.
+    let (corpus, skipped_corpus) = match common::shared_data("corpus") {
+        Some(corpus_dir) => load_samples(&corpus_dir, files_under(&corpus_dir, &["yaml", "yml"])),
+        None => (Vec::new(), 0),
     };
     eprintln!(
         "proptest_edits: {} edge-case fixtures, {} other fixtures, {} corpus files \

@@ -1051,19 +1051,9 @@ fn enable_v3_leaves_postgres_alone_when_v3_uses_an_external_database() {
 
 #[test]
 fn corpus_next_stage_of_every_environment_applies_cleanly() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/phalanx-2023-08");
-    if !corpus.is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but {} is absent",
-            corpus.display()
-        );
-        eprintln!(
-            "skipping: {} is absent (the public corpus is outside the project)",
-            corpus.display()
-        );
+    let Some(corpus) = common::shared_data("corpus/phalanx-2023-08") else {
         return;
-    }
+    };
     let dir = copy_of(&corpus);
     let root = dir.path();
     let todo: Vec<(String, String)> = status(root)

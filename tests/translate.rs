@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+mod common;
+
 use gitops_migrate::playbook::nublado::translate::{self, Answers, File, Translation, V2Files};
 use gitops_migrate::playbook::nublado::volumes::{self, Syntax, V2Lab, V3Lab};
 use gitops_migrate::playbook::report;
@@ -13,17 +15,7 @@ use gitops_migrate::repo::{self, Phalanx, Repo};
 use gitops_migrate::yaml::Document;
 
 fn corpus() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/phalanx-2023-08");
-    if p.is_dir() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the corpus {} is missing on CI",
-        p.display()
-    );
-    eprintln!("notice: {} is absent; skipping", p.display());
-    None
+    common::shared_data("corpus/phalanx-2023-08")
 }
 
 fn phalanx(root: &Path) -> Phalanx {

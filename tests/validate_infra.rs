@@ -8,6 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use gitops_migrate::repo::{self, Infrastructure, Repo};
 use gitops_migrate::validate::{self, Finding, Severity, rule};
 
@@ -571,19 +573,9 @@ fn status_json_mistakes() {
 /// by hand: 171 hubs, each with the four keys, no name or domain repeated).
 #[test]
 fn corpus_infrastructure_2026() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/infrastructure-2026");
-    if !corpus.is_dir() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but {} is absent",
-            corpus.display()
-        );
-        eprintln!(
-            "skipping: {} is absent (the corpus lives outside the project)",
-            corpus.display()
-        );
+    let Some(corpus) = common::shared_data("corpus/infrastructure-2026") else {
         return;
-    }
+    };
     let repo = open(&corpus);
     let i = infra(&repo);
     assert!(i.clusters.len() >= 30, "{} clusters", i.clusters.len());

@@ -372,19 +372,7 @@ fn an_unreadable_file_is_an_input_error() {
 }
 
 fn corpus(name: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
-        .join(name);
-    if p.is_dir() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "the corpus {} is missing on CI",
-        p.display()
-    );
-    eprintln!("notice: {} is absent; skipping", p.display());
-    None
+    common::shared_data(&format!("corpus/{name}"))
 }
 
 #[test]

@@ -8,6 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 use gitops_migrate::repo::Files;
 use gitops_migrate::repo::files::yaml_files;
 use gitops_migrate::validate::{Finding, Severity, render, yaml_rules};
@@ -322,18 +324,7 @@ fn the_readme_rule_table_matches_the_registry() {
 // --- the public corpus -----------------------------------------------------------------------
 
 fn corpus(name: &str) -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/corpus")
-        .join(name);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "NOTICE: {} is absent; skipping the corpus test",
-            dir.display()
-        );
-        None
-    }
+    common::shared_data(&format!("corpus/{name}"))
 }
 
 /// The files with YAML findings, and the rules found in them.

@@ -5,7 +5,56 @@
 pub mod homes;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The variable that makes the `../shared/` data required: set (to anything but empty or
+/// `0`) by `.ci/run`, so that CI fails rather than skips when the data is missing.
+pub const REQUIRE_SHARED: &str = "GITOPS_MIGRATE_REQUIRE_CORPUS";
+
+/// When set, the file each skip notice is also appended to (`scripts/test` prints it after
+/// the run, since the test runner hides the output of passing tests).
+pub const SKIP_LOG: &str = "GITOPS_MIGRATE_SKIP_LOG";
+
+/// `../shared/<rel>` beside the crate: the public corpus trees (`corpus/…`) and the official
+/// YAML test suite (`yaml-test-suite`). They live outside the project, so a clone alone does
+/// not have them.
+///
+/// Returns the folder when it is there. When it is absent the calling test is skipped: it
+/// prints a notice naming itself and the folder (and records it in `$GITOPS_MIGRATE_SKIP_LOG`)
+/// and gets `None`, so it returns early. With `GITOPS_MIGRATE_REQUIRE_CORPUS` set, as in CI,
+/// an absent folder fails the test instead, naming the folder.
+pub fn shared_data(rel: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(rel);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let required = std::env::var(REQUIRE_SHARED).is_ok_and(|v| !v.is_empty() && v != "0");
+    assert!(
+        !required,
+        "{} is absent, and {REQUIRE_SHARED} is set: this test needs the shared data (CI provides ../shared/ beside the crate)",
+        dir.display()
+    );
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let notice = format!("skipped {test}: {} is absent", dir.display());
+    eprintln!("notice: {notice}");
+    if let Some(log) = std::env::var_os(SKIP_LOG).filter(|v| !v.is_empty()) {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("{SKIP_LOG}={}: {e}", Path::new(&log).display()));
+        // One write per line (appends of a line are atomic across the parallel tests).
+        file.write_all(format!("{notice}\n").as_bytes())
+            .expect("write the skip log");
+    }
+    None
+}
 
 /// Copies a directory tree (files and folders; fixtures hold nothing else).
 pub fn copy_dir(from: &Path, to: &Path) {
