@@ -9,7 +9,8 @@ use std::process::Command;
 use gitops_migrate::config::{Config, Key, TokenSource};
 use gitops_migrate::repo::{self, Phalanx, Repo};
 
-mod common;
+use crate::common;
+use crate::common::snapshot;
 use common::copy_dir;
 
 fn repo_copy() -> tempfile::TempDir {
@@ -47,12 +48,6 @@ fn gm(repo: &Path, args: &[&str]) -> Ran {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-fn snapshot(name: &str, text: &str) {
-    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-        insta::assert_snapshot!(name, text);
-    });
 }
 
 const EDITED: &str = r#"# Site settings for the window runbooks.

@@ -8,16 +8,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
+use crate::common;
 
 use gitops_migrate::repo::{self, Infrastructure, Repo};
 use gitops_migrate::validate::{self, Finding, Severity, rule};
 
 macro_rules! snap {
     ($name:expr, $value:expr) => {
-        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-            insta::assert_snapshot!(format!("validate_infra__{}", $name), $value);
-        });
+        crate::common::snapshot(&format!("validate_infra__{}", $name), $value)
     };
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use tempfile::TempDir;
 
-mod common;
+use crate::common;
 
 const NUBLADO: &str = "phalanx/applications/nublado/values-idfdev.yaml";
 const MOBU: &str = "phalanx/applications/mobu/values-idfdev.yaml";
@@ -19,9 +19,7 @@ const FLOW: &str = "yaml/flow-values.yaml";
 
 macro_rules! snap {
     ($name:expr, $value:expr) => {
-        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-            insta::assert_snapshot!(format!("cli_edit__{}", $name), $value);
-        });
+        crate::common::snapshot(&format!("cli_edit__{}", $name), $value)
     };
 }
 

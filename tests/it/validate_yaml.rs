@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod common;
+use crate::common;
 
 use gitops_migrate::repo::Files;
 use gitops_migrate::repo::files::yaml_files;
@@ -16,9 +16,7 @@ use gitops_migrate::validate::{Finding, Severity, render, yaml_rules};
 
 macro_rules! snap {
     ($name:literal, $value:expr) => {
-        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-            insta::assert_snapshot!(concat!("validate_yaml__", $name), $value);
-        })
+        crate::common::snapshot(concat!("validate_yaml__", $name), $value)
     };
 }
 

@@ -53,9 +53,7 @@ fn diff(name: &str, before: &str, after: &str) -> String {
 
 macro_rules! snap {
     ($name:literal, $value:expr) => {
-        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-            insta::assert_snapshot!(concat!("yaml_edit__", $name), $value);
-        })
+        crate::common::snapshot(concat!("yaml_edit__", $name), $value)
     };
 }
 

@@ -9,7 +9,7 @@ use gitops_migrate::repo::{self, Repo};
 use gitops_migrate::validate::{self, Finding, Severity};
 use gitops_migrate::yaml::{Path as YamlPath, ScalarValue, YamlFile};
 
-mod common;
+use crate::common;
 use common::copy_dir;
 
 fn fixture(name: &str) -> PathBuf {
@@ -44,9 +44,7 @@ fn gm(dir: &Path, args: &[&str]) -> (i32, String, String) {
 
 macro_rules! snap {
     ($name:literal, $value:expr) => {
-        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-            insta::assert_snapshot!(concat!("validate_phalanx__", $name), $value);
-        })
+        crate::common::snapshot(concat!("validate_phalanx__", $name), $value)
     };
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-mod common;
+use crate::common;
 use common::homes::{ODD, differences, generate, real_rsync};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gitops-migrate");

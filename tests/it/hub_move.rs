@@ -11,14 +11,12 @@ use gitops_migrate::playbook::hub_move::{self, Move, Stage};
 use gitops_migrate::repo::{self, Infrastructure, Repo};
 use gitops_migrate::validate::{self, Severity, rule};
 
-mod common;
+use crate::common;
 use common::{copy_dir, tree};
 
 macro_rules! snap {
     ($name:expr, $value:expr) => {
-        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-            insta::assert_snapshot!(format!("hub_move__{}", $name), $value);
-        });
+        crate::common::snapshot(&format!("hub_move__{}", $name), $value)
     };
 }
 

@@ -3,7 +3,7 @@
 //! only; snapshots of what it touches and the equivalent commands), its run, the faults it
 //! must survive or refuse, and idempotence. The clients are the real ones.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,9 +23,7 @@ const INSTANCE: (&str, &str) = ("argocd.argoproj.io/instance", "nublado-users");
 
 macro_rules! snap {
     ($name:expr, $value:expr) => {
-        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-            insta::assert_snapshot!(format!("cluster_steps__{}", $name), $value);
-        });
+        crate::common::snapshot(&format!("cluster_steps__{}", $name), $value)
     };
 }
 

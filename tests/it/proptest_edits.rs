@@ -20,7 +20,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path as FsPath, PathBuf};
 
-mod common;
+use crate::common;
 
 use gitops_migrate::yaml::{
     Data, Document, Mapping, Node, NodeKind, Path, ScalarStyle, ScalarValue, Segment, Sequence,

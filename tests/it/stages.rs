@@ -15,7 +15,7 @@ use gitops_migrate::playbook::nublado::stages::{self, Options, Stage};
 use gitops_migrate::playbook::report;
 use gitops_migrate::repo::{self, Phalanx, Repo};
 
-mod common;
+use crate::common;
 use common::copy_dir;
 
 // ---------------------------------------------------------------------------------------------
@@ -168,9 +168,7 @@ fn status(dir: &Path) -> BTreeMap<String, (String, Option<String>)> {
 
 macro_rules! snap {
     ($name:expr, $value:expr) => {
-        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-            insta::assert_snapshot!(format!("stages__{}", $name), $value);
-        })
+        crate::common::snapshot(&format!("stages__{}", $name), $value)
     };
 }
 

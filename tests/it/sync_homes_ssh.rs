@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 use common::homes::{ODD, differences, generate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_gitops-migrate");

@@ -1,7 +1,7 @@
 //! `exec hub-move` end to end: the built binary moves hub `prod` from cluster `temple` to
 //! `newcluster` of a temporary copy of `fixtures/infrastructure`, with
 //!
-//! - two Kubernetes API doubles (`tests/support`), one per cluster, each its own kube context;
+//! - two Kubernetes API doubles (`tests/it/support`), one per cluster, each its own kube context;
 //! - the stand-in `kubectl` of `tests/standins/kubectl` first on `PATH`, serving each
 //!   namespace's PVC `hub-db-dir` from a temporary directory;
 //! - real sqlite databases (made and checked with the `sqlite3` CLI), real rsync between
@@ -11,7 +11,7 @@
 //! before anything reaches the new hub), the whole cutover window, the setup window, and the
 //! DNS step's wait (with a resolver double, at library level).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -26,7 +26,7 @@ use gitops_migrate::runtime::steps::{self, MoveEnv, Side, StepEnv, Timing};
 use gitops_migrate::runtime::{Action, StepRunner};
 use support::{KUBE_TOKEN, Platform, Recorder};
 
-mod common;
+use crate::common;
 use common::{copy_dir, tree};
 
 const SRC_CTX: &str = "temple-admin";

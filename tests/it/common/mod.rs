@@ -1,4 +1,4 @@
-//! Helpers every integration test may use (the HTTP doubles live in `tests/support/`).
+//! Helpers every integration test may use (the HTTP doubles live in `tests/it/support/`).
 
 #![allow(dead_code)]
 
@@ -20,9 +20,10 @@ pub const SKIP_LOG: &str = "GITOPS_MIGRATE_SKIP_LOG";
 /// YAML test suite (`yaml-test-suite`). They live outside the project, so a clone alone does
 /// not have them.
 ///
-/// Returns the folder when it is there. When it is absent the calling test is skipped: it
-/// prints a notice naming itself and the folder (and records it in `$GITOPS_MIGRATE_SKIP_LOG`)
-/// and gets `None`, so it returns early. With `GITOPS_MIGRATE_REQUIRE_CORPUS` set, as in CI,
+/// Returns the folder when it is there. When it is absent the calling test skips what needs
+/// it: a notice naming the test and the folder is printed (and recorded in
+/// `$GITOPS_MIGRATE_SKIP_LOG`) and `None` returned, so the test returns early (or, like the
+/// property test, goes on with the fixtures only). With `GITOPS_MIGRATE_REQUIRE_CORPUS` set, as in CI,
 /// an absent folder fails the test instead, naming the folder.
 pub fn shared_data(rel: &str) -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -41,7 +42,7 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
         .name()
         .unwrap_or("a test")
         .to_string();
-    let notice = format!("skipped {test}: {} is absent", dir.display());
+    let notice = format!("{test}: ../shared/{rel} is absent; its checks on it were skipped");
     eprintln!("notice: {notice}");
     if let Some(log) = std::env::var_os(SKIP_LOG).filter(|v| !v.is_empty()) {
         let mut file = std::fs::OpenOptions::new()
@@ -54,6 +55,14 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
             .expect("write the skip log");
     }
     None
+}
+
+/// Asserts `value` against the snapshot `snapshots/<name>.snap` at the crate's top level.
+/// Names carry their test module as a prefix (`cli_edit__set_scalar_diff`).
+pub fn snapshot(name: &str, value: impl AsRef<str>) {
+    insta::with_settings!({snapshot_path => "../../../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!(name, value.as_ref());
+    });
 }
 
 /// Copies a directory tree (files and folders; fixtures hold nothing else).

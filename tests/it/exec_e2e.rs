@@ -1,11 +1,11 @@
-//! `exec` end to end: the built binary against the HTTP doubles of `tests/support` (the
+//! `exec` end to end: the built binary against the HTTP doubles of `tests/it/support` (the
 //! Kubernetes API, Argo CD, mobu and the hubs' health on one 127.0.0.1 socket), in a temporary
 //! copy of `fixtures/phalanx` where the stage has been applied (the window follows the merge),
 //! configured with `config set`, with `KUBECONFIG` pointing at the double and the tokens in
 //! environment variables. Dry-run snapshots of every stage with a window, a full run, a crash
 //! (SIGKILL) and `--resume`, a wrong kube context, injected faults, and a scan for secrets.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{ARGOCD_TOKEN, KUBE_TOKEN, MOBU_TOKEN, Platform};
 
-mod common;
+use crate::common;
+use crate::common::snapshot;
 use common::copy_dir;
 
 /// The environment variables the configuration names for the tokens.
@@ -310,12 +311,6 @@ impl Window {
         assert!(path.starts_with(self.state.path()), "{}", path.display());
         std::fs::read_to_string(path).unwrap()
     }
-}
-
-fn snapshot(name: &str, text: &str) {
-    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-        insta::assert_snapshot!(name, text);
-    });
 }
 
 // ---------------------------------------------------------------------------------------------

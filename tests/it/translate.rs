@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-mod common;
+use crate::common;
 
 use gitops_migrate::playbook::nublado::translate::{self, Answers, File, Translation, V2Files};
 use gitops_migrate::playbook::nublado::volumes::{self, Syntax, V2Lab, V3Lab};
@@ -74,9 +74,7 @@ fn every_v2_environment_of_the_corpus_is_translated_with_what_is_left() {
     );
     for env in &envs {
         let t = translate::for_environment(&p, env, &Answers::default());
-        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-            insta::assert_snapshot!(format!("translate__corpus_2023_{env}"), render(env, &t));
-        });
+        common::snapshot(&format!("translate__corpus_2023_{env}"), render(env, &t));
         // Every v2 mount has a row, and every one not written is listed for the operator.
         let v2 = p.values_file("nublado2", env).unwrap();
         let lab = V2Lab::from_nublado2(p.files.doc(v2).unwrap());

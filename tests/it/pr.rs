@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-mod common;
+use crate::common;
 use common::copy_dir;
 
 const TOKEN: &str = "ghp_TESTtoken0123456789abcdefDoNotPrint";
@@ -26,9 +26,7 @@ const STAGE: &[&str] = &["pr", "nublado", "make-default", "--env", "idfdev"];
 
 macro_rules! snap {
     ($name:expr, $value:expr) => {
-        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-            insta::assert_snapshot!(format!("pr__{}", $name), $value);
-        });
+        crate::common::snapshot(&format!("pr__{}", $name), $value)
     };
 }
 
