@@ -55,6 +55,7 @@ impl Files {
                             at: None,
                             message: "not UTF-8 text".into(),
                             syntax: true,
+                            libyaml: false,
                         }),
                     });
                 };

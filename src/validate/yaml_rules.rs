@@ -41,10 +41,17 @@ pub fn check_file(file: &Loaded) -> Vec<Finding> {
             truthy(rel, doc, &pos, &mut out);
         }
         // The editor's parser refuses a few valid constructs (explicit `? ` keys): when the
-        // independent parser reads the file, it is valid YAML the editor cannot edit.
-        Err(e) if e.syntax && (file.text.is_empty() || reference_load(&file.text).is_err()) => {
+        // independent parser reads the file, it is valid YAML the editor cannot edit. What
+        // libyaml rejects (a tab where it wants spaces) is an error whatever yaml-rust2 says:
+        // Helm could not load the file.
+        Err(e)
+            if e.libyaml
+                || (e.syntax && (file.text.is_empty() || reference_load(&file.text).is_err())) =>
+        {
             let (line, col) = e.at.unwrap_or((1, 1));
-            let hint = if file.text.is_empty() {
+            let hint = if let Some(h) = e.hint() {
+                h
+            } else if file.text.is_empty() {
                 "save the file as UTF-8 text"
             } else {
                 "fix the YAML here; until the file parses, no other rule can check its content"

@@ -6,11 +6,12 @@
 
 use std::collections::HashMap;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::ScanError;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
-use yaml_rust2::{ScanError, Yaml};
 
 use super::path::Segment;
+use super::resolve;
 use super::tree::{Doc, Node, NodeKind, ScalarStyle};
 
 /// A YAML value. Floats are kept as their canonical text so that `Data` is `Ord`; mapping
@@ -24,6 +25,9 @@ pub enum Data {
     Str(String),
     Seq(Vec<Data>),
     Map(Vec<(Data, Data)>),
+    /// A value with a tag the core schema does not resolve (`!!binary`, `!local`), or with a
+    /// standard tag that does not fit its text (`!!int two`): the full tag and the value.
+    Tagged(String, Box<Data>),
 }
 
 impl Data {
@@ -31,6 +35,7 @@ impl Data {
     pub fn canonical(&self) -> Data {
         match self {
             Data::Seq(v) => Data::Seq(v.iter().map(Data::canonical).collect()),
+            Data::Tagged(t, d) => Data::Tagged(t.clone(), Box::new(d.canonical())),
             Data::Map(m) => {
                 let mut m: Vec<_> = m
                     .iter()
@@ -77,49 +82,14 @@ impl Data {
     }
 }
 
-/// What a plain scalar means (`true`, `5`, `~`, or a string).
+/// What a plain scalar means (`true`, `5`, `~`, or a string) under the YAML 1.2 core schema.
 pub fn resolve_plain(value: &str) -> Data {
-    resolve_scalar(value, ScalarStyle::Plain, None)
+    resolve::core(value)
 }
 
-/// Resolves a scalar the way the YAML 1.2 core schema (as yaml-rust2 implements it) does.
+/// What a scalar of this style and (full) tag means.
 pub fn resolve_scalar(value: &str, style: ScalarStyle, tag: Option<&str>) -> Data {
-    if style != ScalarStyle::Plain {
-        return Data::Str(value.to_string());
-    }
-    match tag {
-        Some("!!str") => Data::Str(value.to_string()),
-        Some("!!bool" | "!!int" | "!!float" | "!!null") | None => from_yaml(&Yaml::from_str(value)),
-        Some(_) => Data::Str(value.to_string()),
-    }
-}
-
-fn float_text(s: &str) -> String {
-    match s.parse::<f64>() {
-        Ok(f) if f.is_nan() => "nan".into(),
-        Ok(f) => format!("{f:?}"),
-        Err(_) => match s.trim_start_matches(['+', '-']) {
-            ".inf" | ".Inf" | ".INF" if s.starts_with('-') => "-inf".into(),
-            ".inf" | ".Inf" | ".INF" => "inf".into(),
-            _ => "nan".into(),
-        },
-    }
-}
-
-fn from_yaml(y: &Yaml) -> Data {
-    match y {
-        Yaml::Real(s) => Data::Float(float_text(s)),
-        Yaml::Integer(i) => Data::Int(*i),
-        Yaml::String(s) => Data::Str(s.clone()),
-        Yaml::Boolean(b) => Data::Bool(*b),
-        Yaml::Array(a) => Data::Seq(a.iter().map(from_yaml).collect()),
-        Yaml::Hash(h) => Data::Map(
-            h.iter()
-                .map(|(k, v)| (from_yaml(k), from_yaml(v)))
-                .collect(),
-        ),
-        Yaml::Null | Yaml::BadValue | Yaml::Alias(_) => Data::Null,
-    }
+    resolve::scalar(value, style == ScalarStyle::Plain, tag)
 }
 
 /// The data of our tree. Aliases are replaced by a copy of their anchored node.
@@ -140,17 +110,23 @@ fn node_data(node: &Node, anchors: &mut HashMap<String, Data>) -> Data {
         NodeKind::Null => resolve_scalar("", ScalarStyle::Plain, node.tag.as_deref()),
         NodeKind::Scalar(s) => resolve_scalar(&s.value, s.style, node.tag.as_deref()),
         NodeKind::Alias(name) => anchors.get(name).cloned().unwrap_or(Data::Null),
-        NodeKind::Mapping(m) => Data::Map(
-            m.entries
-                .iter()
-                .map(|e| (node_data(&e.key, anchors), node_data(&e.value, anchors)))
-                .collect(),
+        NodeKind::Mapping(m) => resolve::collection(
+            Data::Map(
+                m.entries
+                    .iter()
+                    .map(|e| (node_data(&e.key, anchors), node_data(&e.value, anchors)))
+                    .collect(),
+            ),
+            node.tag.as_deref(),
         ),
-        NodeKind::Sequence(s) => Data::Seq(
-            s.items
-                .iter()
-                .map(|i| node_data(&i.value, anchors))
-                .collect(),
+        NodeKind::Sequence(s) => resolve::collection(
+            Data::Seq(
+                s.items
+                    .iter()
+                    .map(|i| node_data(&i.value, anchors))
+                    .collect(),
+            ),
+            node.tag.as_deref(),
         ),
     };
     if let Some(a) = &node.anchor {
@@ -168,25 +144,91 @@ pub struct ReferenceError {
     pub message: String,
 }
 
-/// Loads a stream with the independent parser (yaml-rust2's scanner and parser).
+/// Loads a stream with the independent parser (yaml-rust2's scanner and parser), with scalars
+/// resolved by `resolve` (the core schema and full tags, as for our tree).
+///
+/// Where yaml-rust2 itself is wrong, this loader compensates:
+/// - a UTF-8 byte-order mark is part of the stream's encoding, not of its first key: it is
+///   removed before parsing (yaml-rust2 reads it as content);
+/// - characters YAML forbids (form feed, escape, DEL, C1 controls, U+FFFE…) are refused, as
+///   libyaml and PyYAML refuse them (yaml-rust2 accepts them);
+/// - a `|` or `>` block scalar that runs to the end of a text without a final line break gets
+///   one line break too many from yaml-rust2 (`a: |\n  x` reads `"x\n"`; the spec, libyaml and
+///   PyYAML read `"x"`): it is taken off.
 pub fn reference_load(text: &str) -> Result<Vec<Data>, ReferenceError> {
+    let (body, bom) = match text.strip_prefix('\u{feff}') {
+        Some(rest) => (rest, true),
+        None => (text, false),
+    };
+    if let Some((offset, c)) = resolve::first_unprintable(text) {
+        let before = &text[..offset];
+        let line = before.matches('\n').count();
+        let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+            .chars()
+            .count();
+        return Err(ReferenceError {
+            line,
+            col,
+            message: format!(
+                "{} is not allowed in YAML (only printable characters, tab and line breaks)",
+                resolve::describe_char(c)
+            ),
+        });
+    }
     let mut loader = Loader::default();
-    let mut parser = Parser::new_from_str(text);
-    let to_err = |e: &ScanError| ReferenceError {
-        line: e.marker().line().saturating_sub(1),
-        col: e.marker().col(),
-        message: e.info().to_string(),
+    let mut parser = Parser::new_from_str(body);
+    let to_err = |e: &ScanError| {
+        let line = e.marker().line().saturating_sub(1);
+        ReferenceError {
+            line,
+            col: e.marker().col() + usize::from(bom && line == 0),
+            message: e.info().to_string(),
+        }
     };
     parser.load(&mut loader, true).map_err(|e| to_err(&e))?;
+    if let Some(col) = loader.last_block_scalar
+        && !body.ends_with(['\n', '\r'])
+        && block_scalar_reaches_end(body, col)
+        && let Some(Data::Str(s)) = loader.docs.last_mut().and_then(last_leaf)
+        && s.ends_with('\n')
+    {
+        s.pop();
+    }
     Ok(loader.docs)
+}
+
+/// Whether the last line of `text` belongs to a block scalar whose content is indented to
+/// `col`: it is blank, or indented at least that far.
+fn block_scalar_reaches_end(text: &str, col: usize) -> bool {
+    let last = &text[text.rfind('\n').map_or(0, |i| i + 1)..];
+    last.trim().is_empty() || last.len() - last.trim_start_matches(' ').len() >= col
+}
+
+/// The last scalar of a document in document order (the last value of the last entries).
+fn last_leaf(d: &mut Data) -> Option<&mut Data> {
+    match d {
+        Data::Seq(v) => v.last_mut().and_then(last_leaf),
+        Data::Map(m) => m.last_mut().and_then(|(_, v)| last_leaf(v)),
+        Data::Tagged(_, inner) => last_leaf(inner),
+        other => Some(other),
+    }
+}
+
+/// A full tag from yaml-rust2's: the handle is already replaced by its `%TAG` prefix
+/// (`tag:yaml.org,2002:` for `!!`), `!` for a local tag, empty for a verbatim tag or the
+/// non-specific `!`.
+fn full_tag(t: &Tag) -> String {
+    format!("{}{}", t.handle, t.suffix)
 }
 
 #[derive(Default)]
 struct Loader {
     docs: Vec<Data>,
-    stack: Vec<(Data, usize)>,
+    stack: Vec<(Data, usize, Option<String>)>,
     keys: Vec<Option<Data>>,
     anchors: HashMap<usize, Data>,
+    /// The content column of the last event when it was a block scalar.
+    last_block_scalar: Option<usize>,
 }
 
 impl Loader {
@@ -195,9 +237,9 @@ impl Loader {
             self.anchors.insert(anchor, node.clone());
         }
         match self.stack.last_mut() {
-            None => self.stack.push((node, 0)),
-            Some((Data::Seq(v), _)) => v.push(node),
-            Some((Data::Map(m), _)) => {
+            None => self.stack.push((node, 0, None)),
+            Some((Data::Seq(v), ..)) => v.push(node),
+            Some((Data::Map(m), ..)) => {
                 let slot = self.keys.last_mut().expect("a mapping has a key slot");
                 match slot.take() {
                     None => *slot = Some(node),
@@ -210,39 +252,41 @@ impl Loader {
 }
 
 impl MarkedEventReceiver for Loader {
-    fn on_event(&mut self, ev: Event, _mark: Marker) {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if !matches!(
+            ev,
+            Event::SequenceEnd | Event::MappingEnd | Event::DocumentEnd | Event::StreamEnd
+        ) {
+            self.last_block_scalar = None;
+        }
         match ev {
             Event::DocumentEnd => {
-                let doc = self.stack.pop().map_or(Data::Null, |(d, _)| d);
+                let doc = self.stack.pop().map_or(Data::Null, |(d, ..)| d);
                 self.docs.push(doc);
                 self.anchors.clear();
             }
-            Event::SequenceStart(aid, _) => self.stack.push((Data::Seq(Vec::new()), aid)),
-            Event::MappingStart(aid, _) => {
-                self.stack.push((Data::Map(Vec::new()), aid));
+            Event::SequenceStart(aid, tag) => {
+                self.stack
+                    .push((Data::Seq(Vec::new()), aid, tag.as_ref().map(full_tag)));
+            }
+            Event::MappingStart(aid, tag) => {
+                self.stack
+                    .push((Data::Map(Vec::new()), aid, tag.as_ref().map(full_tag)));
                 self.keys.push(None);
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 if matches!(ev, Event::MappingEnd) {
                     self.keys.pop();
                 }
-                let (node, aid) = self.stack.pop().expect("balanced events");
-                self.insert(node, aid);
+                let (node, aid, tag) = self.stack.pop().expect("balanced events");
+                self.insert(resolve::collection(node, tag.as_deref()), aid);
             }
             Event::Scalar(v, style, aid, tag) => {
-                let style = if style == TScalarStyle::Plain {
-                    ScalarStyle::Plain
-                } else {
-                    ScalarStyle::DoubleQuoted
-                };
-                let tag = tag.map(|t| {
-                    if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" {
-                        format!("!!{}", t.suffix)
-                    } else {
-                        format!("{}{}", t.handle, t.suffix)
-                    }
-                });
-                let node = resolve_scalar(&v, style, tag.as_deref());
+                if matches!(style, TScalarStyle::Literal | TScalarStyle::Folded) {
+                    self.last_block_scalar = Some(mark.col());
+                }
+                let tag = tag.as_ref().map(full_tag);
+                let node = resolve::scalar(&v, style == TScalarStyle::Plain, tag.as_deref());
                 self.insert(node, aid);
             }
             Event::Alias(id) => {

@@ -21,6 +21,15 @@ pub struct SyntaxError {
     pub line: usize,
     pub col: usize,
     pub message: String,
+    /// Valid YAML 1.2 that libyaml, and so Helm, rejects (a tab where it wants spaces).
+    pub libyaml: bool,
+}
+
+impl SyntaxError {
+    /// What to do about it, when there is more to say than the message.
+    pub fn hint(&self) -> Option<&'static str> {
+        self.libyaml.then_some(super::parse::TAB_HINT)
+    }
 }
 
 /// Why a lookup or an edit cannot be done. Every variant leaves the document unchanged.
@@ -115,6 +124,7 @@ impl Document {
                     line,
                     col,
                     message: e.message,
+                    libyaml: e.libyaml,
                 })
             }
         }
@@ -312,6 +322,7 @@ impl Document {
                     at: Some(self.lines().line_col(t.start)),
                     message: "overlapping tokens".into(),
                     syntax: false,
+                    libyaml: false,
                 });
             }
             check_trivia(&self.text, pos, t.start)?;
@@ -331,6 +342,7 @@ impl Document {
             at: Some((e.line + 1, e.col + 1)),
             message: format!("the reference parser rejects it: {}", e.message),
             syntax: true,
+            libyaml: false,
         })?;
         let ours: Vec<Data> = self.data().iter().map(Data::canonical).collect();
         let theirs: Vec<Data> = reference.iter().map(Data::canonical).collect();
@@ -342,6 +354,7 @@ impl Document {
                     first_difference(&ours, &theirs)
                 ),
                 syntax: false,
+                libyaml: false,
             });
         }
         let emitted = self.emit()?;
@@ -350,6 +363,7 @@ impl Document {
                 at: None,
                 message: "re-emitted text differs".into(),
                 syntax: false,
+                libyaml: false,
             });
         }
         Ok(())
@@ -363,6 +377,25 @@ pub struct CheckError {
     pub message: String,
     /// The text is not valid YAML (as opposed to valid YAML the editor cannot reproduce).
     pub syntax: bool,
+    /// Valid YAML 1.2 that libyaml, and so Helm, rejects: an error whatever the reference
+    /// parser says.
+    pub libyaml: bool,
+}
+
+impl CheckError {
+    /// A problem without a position that is not a syntax error.
+    pub fn other(message: impl Into<String>) -> CheckError {
+        CheckError {
+            at: None,
+            message: message.into(),
+            syntax: false,
+            libyaml: false,
+        }
+    }
+
+    pub fn hint(&self) -> Option<&'static str> {
+        self.libyaml.then_some(super::parse::TAB_HINT)
+    }
 }
 
 impl From<SyntaxError> for CheckError {
@@ -371,6 +404,7 @@ impl From<SyntaxError> for CheckError {
             at: Some((e.line, e.col)),
             message: e.message,
             syntax: true,
+            libyaml: e.libyaml,
         }
     }
 }
@@ -405,6 +439,12 @@ fn check_trivia(text: &str, from: usize, to: usize) -> Result<(), CheckError> {
                     i += 1;
                 }
             }
+            b'!' if b.get(i + 1) == Some(&b'<') => {
+                while i < to && b[i] != b'>' {
+                    i += 1;
+                }
+                i += 1;
+            }
             b'&' | b'!' => {
                 while i < to && !matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | b',' | b']' | b'}') {
                     i += 1;
@@ -416,6 +456,7 @@ fn check_trivia(text: &str, from: usize, to: usize) -> Result<(), CheckError> {
                     at: Some(Lines::new(text).line_col(i)),
                     message: "the editor did not read this text".into(),
                     syntax: false,
+                    libyaml: false,
                 });
             }
         }

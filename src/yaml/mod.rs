@@ -15,6 +15,7 @@ mod file;
 mod lines;
 mod parse;
 mod path;
+pub mod resolve;
 mod scalar;
 mod style;
 mod tree;

@@ -6,6 +6,7 @@
 //! anything about editing. It covers what values files use; explicit keys (`? `) and
 //! multi-line keys are refused with a clear message rather than guessed at.
 
+use super::resolve;
 use super::tree::*;
 
 /// A syntax error at a byte offset of the text.
@@ -13,22 +14,148 @@ use super::tree::*;
 pub struct SyntaxError {
     pub offset: usize,
     pub message: String,
+    /// The text is valid YAML 1.2 that libyaml (the origin of the Go YAML library Helm uses,
+    /// and PyYAML's C loader) rejects: a tab where it wants spaces.
+    pub libyaml: bool,
 }
+
+/// The hint for every error libyaml would raise on a tab.
+pub const TAB_HINT: &str = "YAML 1.2 allows a tab here, but libyaml and the Go YAML library Helm uses reject the file: replace the tab with spaces (or delete the whitespace)";
 
 type Result<T> = std::result::Result<T, SyntaxError>;
 
 /// Parses a whole stream into its documents.
 pub fn parse_stream(text: &str) -> Result<Vec<Doc>> {
+    if let Some((offset, c)) = resolve::first_unprintable(text) {
+        return Err(SyntaxError {
+            offset,
+            message: format!(
+                "{} is not allowed in YAML (only printable characters, tab and line breaks)",
+                resolve::describe_char(c)
+            ),
+            libyaml: false,
+        });
+    }
     let mut p = Parser {
         src: text,
         b: text.as_bytes(),
         pos: 0,
         depth: 0,
+        tag_handles: Vec::new(),
     };
     if text.starts_with('\u{feff}') {
         p.pos = 3;
     }
-    p.stream()
+    let docs = p.stream()?;
+    check_tabs(text, &docs)?;
+    Ok(docs)
+}
+
+/// Tabs that YAML 1.2 allows but libyaml rejects, outside flow collections and the content
+/// of quoted and block scalars: in the whitespace that starts a line (a line of only
+/// whitespace included), and right after a block sequence's `-`. libyaml lets the whitespace
+/// that follows a plain scalar hold tabs at or right of the enclosing block's indentation plus
+/// one, and skips tabs on the line after a `%` directive; so does this check.
+fn check_tabs(text: &str, docs: &[Doc]) -> Result<()> {
+    /// Byte ranges whose line starts are inside a scalar or a flow collection (`None`), or
+    /// after a plain scalar (`Some(column)`: tabs left of it are refused).
+    struct Zones {
+        ranges: Vec<(Span, Option<usize>)>,
+        dashes: Vec<usize>,
+    }
+    fn visit(node: &Node, min_col: usize, b: &[u8], z: &mut Zones) {
+        match &node.kind {
+            NodeKind::Scalar(s) if s.style == ScalarStyle::Plain => {
+                let mut end = s.content.end;
+                while end < b.len() && (is_blank(b[end]) || is_break(b[end])) {
+                    end += 1;
+                }
+                z.ranges.push((s.content.start..end + 1, Some(min_col)));
+            }
+            NodeKind::Scalar(s) => z.ranges.push((s.content.clone(), None)),
+            NodeKind::Mapping(m) if m.flow => z.ranges.push((node.span.clone(), None)),
+            NodeKind::Sequence(s) if s.flow => z.ranges.push((node.span.clone(), None)),
+            NodeKind::Mapping(m) => {
+                for e in &m.entries {
+                    visit(&e.value, m.indent + 1, b, z);
+                }
+            }
+            NodeKind::Sequence(s) => {
+                z.dashes.extend(s.items.iter().filter_map(|i| i.dash));
+                for i in &s.items {
+                    visit(&i.value, s.indent + 1, b, z);
+                }
+            }
+            NodeKind::Null | NodeKind::Alias(_) => {}
+        }
+    }
+    if !text.contains('\t') {
+        return Ok(());
+    }
+    let b = text.as_bytes();
+    let mut z = Zones {
+        ranges: Vec::new(),
+        dashes: Vec::new(),
+    };
+    for doc in docs {
+        if let Some(root) = &doc.root {
+            visit(root, 0, b, &mut z);
+        }
+    }
+    let tab_error = |offset: usize, message: &str| {
+        Err(SyntaxError {
+            offset,
+            message: message.into(),
+            libyaml: true,
+        })
+    };
+    let mut line_start = 0;
+    let mut after_directive = false;
+    while line_start < b.len() {
+        let zone = z
+            .ranges
+            .iter()
+            .find(|(r, _)| r.start < line_start && line_start < r.end);
+        let mut i = line_start;
+        while i < b.len() && is_blank(b[i]) {
+            i += 1;
+        }
+        let min_col = match zone {
+            Some((_, None)) => None,
+            Some((_, Some(c))) => Some(*c),
+            None if after_directive => None,
+            None => Some(usize::MAX),
+        };
+        if let Some(min_col) = min_col
+            && let Some(t) = b[line_start..i].iter().position(|&c| c == b'\t')
+            && t < min_col
+        {
+            let blank_line = i == b.len() || is_break(b[i]);
+            return tab_error(
+                line_start + t,
+                if blank_line {
+                    "a tab on a line of only whitespace"
+                } else {
+                    "a tab in the indentation of a line"
+                },
+            );
+        }
+        after_directive = b.get(line_start) == Some(&b'%');
+        line_start = match b[i..].iter().position(|&c| c == b'\n') {
+            Some(n) => i + n + 1,
+            None => b.len(),
+        };
+    }
+    for dash in z.dashes {
+        let mut i = dash + 1;
+        while i < b.len() && is_blank(b[i]) {
+            if b[i] == b'\t' {
+                return tab_error(i, "a tab after a sequence item's '-'");
+            }
+            i += 1;
+        }
+    }
+    Ok(())
 }
 
 const MAX_DEPTH: usize = 256;
@@ -38,6 +165,8 @@ struct Parser<'a> {
     b: &'a [u8],
     pos: usize,
     depth: usize,
+    /// The `%TAG` handles of the current document, with their prefixes.
+    tag_handles: Vec<(String, String)>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -80,6 +209,7 @@ impl<'a> Parser<'a> {
         Err(SyntaxError {
             offset,
             message: message.into(),
+            libyaml: false,
         })
     }
 
@@ -148,8 +278,9 @@ impl<'a> Parser<'a> {
         loop {
             let doc_start = self.pos;
             self.skip_trivia();
+            self.tag_handles.clear();
             while self.peek() == b'%' && self.col(self.pos) == 0 {
-                self.skip_to_break();
+                self.directive()?;
                 self.skip_trivia();
             }
             if self.eof() {
@@ -197,6 +328,68 @@ impl<'a> Parser<'a> {
         Ok(docs)
     }
 
+    /// A `%` directive line: `%TAG` handles are kept for the document that follows; other
+    /// directives (`%YAML`) are read past.
+    fn directive(&mut self) -> Result<()> {
+        let start = self.pos;
+        self.skip_to_break();
+        let line = self.src[start..self.pos].trim_end_matches('\r');
+        let line = line.split(" #").next().unwrap_or(line);
+        let mut words = line.split([' ', '\t']).filter(|w| !w.is_empty());
+        if words.next() == Some("%TAG") {
+            match (words.next(), words.next(), words.next()) {
+                (Some(handle), Some(prefix), None)
+                    if handle.starts_with('!') && handle.ends_with('!') =>
+                {
+                    self.tag_handles
+                        .push((handle.to_string(), prefix.to_string()));
+                }
+                _ => {
+                    return self.err(
+                        start,
+                        "a %TAG directive needs a handle (`!x!`) and a prefix",
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The full tag for the tag text at `start..self.pos`: `!!int` is
+    /// `tag:yaml.org,2002:int`, a `%TAG` handle is replaced by its prefix, a verbatim tag is
+    /// its content, `!x` stays a local tag and `!` the non-specific tag.
+    fn full_tag(&self, start: usize) -> Result<String> {
+        let text = &self.src[start..self.pos];
+        if let Some(v) = text.strip_prefix("!<") {
+            return Ok(percent_decode(v.strip_suffix('>').unwrap_or(v)));
+        }
+        if text == "!" {
+            return Ok(text.to_string());
+        }
+        let (handle, suffix) = match text[1..].find('!') {
+            Some(i) => text.split_at(i + 2),
+            None => ("!", &text[1..]),
+        };
+        let defined = self
+            .tag_handles
+            .iter()
+            .rev()
+            .find(|(h, _)| h == handle)
+            .map(|(_, p)| p.as_str());
+        let prefix = match (defined, handle) {
+            (Some(p), _) => p,
+            (None, "!!") => resolve::CORE_PREFIX,
+            (None, "!") => "!",
+            (None, _) => {
+                return self.err(
+                    start,
+                    format!("the tag handle `{handle}` is not declared by a %TAG directive"),
+                );
+            }
+        };
+        Ok(format!("{prefix}{}", percent_decode(suffix)))
+    }
+
     fn expect_line_end(&mut self, what: &str) -> Result<()> {
         self.skip_blanks();
         if !self.at_line_end() {
@@ -218,19 +411,21 @@ impl<'a> Parser<'a> {
             self.pos = save;
             return Ok(None);
         }
-        self.block_node(-1, save).map(Some)
+        self.block_node(-1, save, false).map(Some)
     }
 
     /// A node that starts on a fresh line at the current position; `n` is the indentation of
     /// the enclosing block (-1 at the top level).
-    fn block_node(&mut self, n: i64, header_end: usize) -> Result<Node> {
+    /// `mapping_value`: the node is the value of a block mapping entry, so a `- ` sequence at
+    /// the entry's own column may follow properties that stand on their own line.
+    fn block_node(&mut self, n: i64, header_end: usize, mapping_value: bool) -> Result<Node> {
         self.enter()?;
-        let result = self.block_node_inner(n, header_end);
+        let result = self.block_node_inner(n, header_end, mapping_value);
         self.depth -= 1;
         result
     }
 
-    fn block_node_inner(&mut self, n: i64, header_end: usize) -> Result<Node> {
+    fn block_node_inner(&mut self, n: i64, header_end: usize, mapping_value: bool) -> Result<Node> {
         let c = self.col(self.pos);
         if self.at_dash_entry(self.pos) {
             return self.block_sequence(c, header_end);
@@ -247,7 +442,7 @@ impl<'a> Parser<'a> {
             self.skip_blanks();
             if self.at_line_end() {
                 let props_end = self.pos_trim_back(self.pos);
-                return self.node_below_properties(n, start, props_end, anchor, tag, false);
+                return self.node_below_properties(n, start, props_end, anchor, tag, mapping_value);
             }
         }
         let mut node = self.inline_scalar_or_flow(n)?;
@@ -284,7 +479,7 @@ impl<'a> Parser<'a> {
         let mut node = if (c as i64) == n {
             self.block_sequence(c, props_end)?
         } else {
-            self.block_node(n, props_end)?
+            self.block_node(n, props_end, false)?
         };
         set_properties(&mut node, start, anchor, tag, self)?;
         Ok(node)
@@ -386,10 +581,20 @@ impl<'a> Parser<'a> {
                 }
                 b'!' if tag.is_none() => {
                     let s = self.pos;
-                    while !is_ws_or_end(self.peek()) && !is_flow_indicator(self.peek()) {
+                    if self.at(s + 1) == b'<' {
+                        while !is_ws_or_end(self.peek()) && self.peek() != b'>' {
+                            self.pos += 1;
+                        }
+                        if self.peek() != b'>' {
+                            return self.err(s, "unterminated verbatim tag (missing '>')");
+                        }
                         self.pos += 1;
+                    } else {
+                        while !is_ws_or_end(self.peek()) && !is_flow_indicator(self.peek()) {
+                            self.pos += 1;
+                        }
                     }
-                    tag = Some(self.src[s..self.pos].to_string());
+                    tag = Some(self.full_tag(s)?);
                 }
                 _ => return Ok((anchor, tag)),
             }
@@ -532,7 +737,7 @@ impl<'a> Parser<'a> {
             let c = self.col(self.pos);
             if !self.eof() && !self.at_doc_marker(self.pos) {
                 if c as i64 > n {
-                    return self.block_node(n, after);
+                    return self.block_node(n, after, ctx == ValueCtx::MappingValue);
                 }
                 if c as i64 == n && ctx == ValueCtx::MappingValue && self.at_dash_entry(self.pos) {
                     return self.block_sequence(c, after);
@@ -644,6 +849,10 @@ impl<'a> Parser<'a> {
             b'*' => self.alias()?,
             b'"' => self.double_quoted()?,
             b'\'' => self.single_quoted()?,
+            // In block context `:`, `-` and `?` start a plain scalar before any non-blank.
+            b':' | b'-' | b'?' if !is_ws_or_end(self.at(self.pos + 1)) => {
+                return self.plain_block(n);
+            }
             _ if can_start_plain(c, self.at(self.pos + 1)) => return self.plain_block(n),
             _ => {
                 return self.err(
@@ -973,9 +1182,10 @@ impl<'a> Parser<'a> {
             return self.err(self.pos, "invalid block scalar header");
         }
         let mut content_end = header_end;
-        let base = if n >= 0 { n as usize } else { 0 };
-        let mut indent = if increment > 0 { base + increment } else { 0 };
-        let min_indent = (n + 1).max(1) as usize;
+        // The content's column: the enclosing block's plus the header's increment, or found
+        // from the first non-empty line (0 for a document-level scalar written flush).
+        let mut indent = (increment > 0).then(|| (n + increment as i64).max(0) as usize);
+        let min_indent = (n + 1).max(0) as usize;
         let mut string = String::new();
         let mut leading_break = String::new();
         let mut trailing_breaks = String::new();
@@ -983,7 +1193,8 @@ impl<'a> Parser<'a> {
         if !self.eof() {
             self.consume_break();
             self.block_scalar_breaks(&mut indent, &mut trailing_breaks, min_indent)?;
-            while self.col(self.pos) == indent && !self.eof() {
+            while Some(self.col(self.pos)) == indent && !self.eof() && !self.at_doc_marker(self.pos)
+            {
                 let trailing_blank = is_blank(self.peek());
                 if !literal && leading_break.starts_with('\n') && !leading_blank && !trailing_blank
                 {
@@ -1011,6 +1222,21 @@ impl<'a> Parser<'a> {
                 leading_break.push('\n');
                 self.block_scalar_breaks(&mut indent, &mut trailing_breaks, min_indent)?;
             }
+        }
+        if self.eof()
+            && !self.src.ends_with(['\n', '\r'])
+            && self.src[self.line_start(self.pos)..]
+                .trim_matches(' ')
+                .is_empty()
+            && self.line_start(self.pos) < self.pos
+        {
+            return self.err(
+                self.line_start(self.pos),
+                "the block scalar ends the file with a line of only spaces and no line break; \
+                 YAML readers disagree on its value (libyaml reads no final line break, the YAML \
+                 1.2 reference parser one), so the editor will not edit this file: end it with a \
+                 line break",
+            );
         }
         if chomp != Chomp::Strip {
             string.push_str(&leading_break);
@@ -1052,21 +1278,23 @@ impl<'a> Parser<'a> {
     /// the indentation from the first content line when the header gave none.
     fn block_scalar_breaks(
         &mut self,
-        indent: &mut usize,
+        indent: &mut Option<usize>,
         breaks: &mut String,
         min_indent: usize,
     ) -> Result<()> {
         let mut max_indent = 0;
+        let below = |p: &Self, i: &Option<usize>| i.is_none_or(|i| p.col(p.pos) < i);
         loop {
-            while (*indent == 0 || self.col(self.pos) < *indent) && self.peek() == b' ' {
+            while below(self, indent) && self.peek() == b' ' {
                 self.pos += 1;
             }
             max_indent = max_indent.max(self.col(self.pos));
-            if (*indent == 0 || self.col(self.pos) < *indent) && self.peek() == b'\t' {
-                return self.err(
-                    self.pos,
-                    "found a tab where a block scalar's indentation was expected",
-                );
+            if below(self, indent) && self.peek() == b'\t' {
+                return Err(SyntaxError {
+                    offset: self.pos,
+                    message: "a tab where a block scalar's indentation is expected".into(),
+                    libyaml: true,
+                });
             }
             if !is_break(self.peek()) {
                 break;
@@ -1074,8 +1302,8 @@ impl<'a> Parser<'a> {
             self.consume_break();
             breaks.push('\n');
         }
-        if *indent == 0 {
-            *indent = max_indent.max(min_indent);
+        if indent.is_none() {
+            *indent = Some(max_indent.max(min_indent));
         }
         Ok(())
     }
@@ -1267,6 +1495,27 @@ impl<'a> Parser<'a> {
         set_properties(&mut node, start, anchor, tag, self)?;
         Ok(node)
     }
+}
+
+/// `%21` and other URI escapes of a tag, decoded.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
 /// Whether a plain scalar may start with `c` followed by `next`.

@@ -27,3 +27,4 @@ mod validate_phalanx;
 mod validate_yaml;
 mod vault_postgres;
 mod yaml_edits;
+mod yaml_suite;

@@ -434,6 +434,7 @@ fn to_json(d: &Data) -> Value {
         Data::Int(i) => json!(i),
         Data::Float(f) => Value::String(f.clone()),
         Data::Str(s) => Value::String(s.clone()),
+        Data::Tagged(_, inner) => to_json(inner),
         Data::Seq(v) => Value::Array(v.iter().map(to_json).collect()),
         Data::Map(m) => Value::Object(
             m.iter()
