@@ -16,6 +16,7 @@ use super::data::{self, Change, Data, comparable};
 use super::document::{Document, EditError, Resolved, Via};
 use super::lines::Lines;
 use super::path::{Path, Segment};
+use super::resolve;
 use super::scalar::{ScalarValue, block_text, plain_safe, single_quoted};
 use super::style::Style;
 use super::tree::{Mapping, Node, NodeKind, ScalarStyle, Sequence};
@@ -653,6 +654,8 @@ impl Document {
                                 None => format!("{text}{comment}"),
                             };
                             range.end = range.end.max(h);
+                            let (range, text) =
+                                self.retag(node, range, text, value, &shown, line)?;
                             return self.finish_replace(range, text, node, change);
                         }
                     }
@@ -667,7 +670,71 @@ impl Document {
                 (node.span.end..node.span.end, text)
             }
         };
+        let (range, text) = self.retag(node, range, text, value, &shown, line)?;
         self.finish_replace(range, text, node, change)
+    }
+
+    /// A replaced value keeps its tag when the tag still fits it (`!!int 1` set to `2`); a
+    /// standard tag that does not (`!!int 1` set to `two`, `!!null ""` set to `value`) is
+    /// dropped with the old text; any other tag (`!secret`, `!!binary`'s application
+    /// meaning aside) is a refusal, since only its application knows what it means.
+    fn retag(
+        &self,
+        node: &Node,
+        range: Range<usize>,
+        text: String,
+        value: &ScalarValue,
+        shown: &str,
+        line: usize,
+    ) -> Result<(Range<usize>, String), EditError> {
+        let Some(tag) = &node.tag else {
+            return Ok((range, text));
+        };
+        let written = text.trim_start();
+        let plain = !written.starts_with(['"', '\'', '|', '>']);
+        let decoded = match &value.data {
+            Data::Str(s) => s.clone(),
+            _ => written.to_string(),
+        };
+        if resolve::scalar(&decoded, plain, Some(tag)) == value.data {
+            return Ok((range, text));
+        }
+        if !tag.starts_with(resolve::CORE_PREFIX) {
+            return Err(EditError::Unsupported {
+                path: shown.to_string(),
+                reason: format!(
+                    "carries the tag `{tag}` (line {line}), which would not fit the new value; only the application that reads it knows what it needs: edit this value by hand"
+                ),
+            });
+        }
+        // The tag token: the property that starts with `!` before the content.
+        let props_end = match &node.kind {
+            NodeKind::Scalar(s) => s.content.start,
+            _ => node.span.end,
+        };
+        let props = &self.text[node.span.start..props_end];
+        let Some(at) = props
+            .char_indices()
+            .find(|&(i, c)| c == '!' && (i == 0 || props[..i].ends_with([' ', '\t'])))
+            .map(|(i, _)| node.span.start + i)
+        else {
+            return Ok((range, text));
+        };
+        let mut end = at;
+        let b = self.text.as_bytes();
+        while end < props_end && !matches!(b[end], b' ' | b'\t' | b'\n' | b'\r') {
+            end += 1;
+        }
+        let token_end = end;
+        while end < props_end && matches!(b[end], b' ' | b'\t') {
+            end += 1;
+        }
+        let kept = &self.text[end..range.start];
+        let mut new = format!("{kept}{text}");
+        if kept.is_empty() && token_end == end && at > 0 && matches!(b[at - 1], b' ' | b'\t') {
+            new = new.trim_start_matches(' ').to_string();
+        }
+        Ok((at..range.end, new))
     }
 
     fn finish_replace(

@@ -4,15 +4,17 @@
 //! Owns: `ScalarValue` (what the user asked for), quoting and escaping, literal blocks. Does not
 //! own: choosing the style (`style.rs` detects the file's; `edit.rs` keeps the replaced value's).
 
-use super::data::{Data, resolve_scalar};
+use super::data::Data;
 use super::parse::{can_start_plain, parse_stream};
+use super::resolve::{self, is_yaml11_break, printable, readers_agree};
 use super::tree::{NodeKind, ScalarStyle};
 
 /// A scalar to write: its data, and the exact plain text for non-strings (`1.0` stays `1.0`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScalarValue {
     pub data: Data,
-    /// Plain text of a non-string value, as given.
+    /// Plain text of a non-string value: as given when every reader reads it as that value
+    /// (`1.0` stays `1.0`), else its canonical spelling (`null`, `true`, `15` for `0o17`).
     plain: Option<String>,
     /// A style the user asked for by quoting the value.
     pub explicit_style: Option<ScalarStyle>,
@@ -85,11 +87,23 @@ impl ScalarValue {
                 "VALUE `{arg}` is not one plain YAML scalar; quote it or pass --string to store it as text"
             ));
         }
-        let data = resolve_scalar(arg, ScalarStyle::Plain, None);
-        let plain = (!matches!(data, Data::Str(_))).then(|| arg.to_string());
+        let data = resolve::core(arg);
+        if let Data::Str(_) = data {
+            return Ok(ScalarValue {
+                data,
+                plain: None,
+                explicit_style: None,
+            });
+        }
+        let plain = plain_text_of(&data, arg).ok_or_else(|| {
+            format!(
+                "VALUE `{arg}` reads as {} in YAML 1.2 but differently for the YAML 1.1 readers Helm and yamllint use, and has no spelling they all read alike; write the value another way or pass --string",
+                describe(&data)
+            )
+        })?;
         Ok(ScalarValue {
             data,
-            plain,
+            plain: Some(plain),
             explicit_style: None,
         })
     }
@@ -120,14 +134,64 @@ impl ScalarValue {
     }
 }
 
+/// How a non-string value is written plain: `given` when every reader reads it as `data`, else
+/// the canonical spelling (`null`, `true`, `15`, `1000.0`) if they all read that alike.
+fn plain_text_of(data: &Data, given: &str) -> Option<String> {
+    let text = match data {
+        Data::Null => "null".to_string(),
+        Data::Bool(b) => b.to_string(),
+        _ if readers_agree(given).as_ref() == Some(data) => given.to_string(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) => match f.as_str() {
+            "inf" => ".inf".into(),
+            "-inf" => "-.inf".into(),
+            "nan" => ".nan".into(),
+            _ => {
+                let f: f64 = f.parse().ok()?;
+                let debug = format!("{f:?}");
+                match debug.split_once('e') {
+                    Some((m, e)) => {
+                        let m = if m.contains('.') {
+                            m.to_string()
+                        } else {
+                            format!("{m}.0")
+                        };
+                        let e = if e.starts_with('-') {
+                            e.to_string()
+                        } else {
+                            format!("+{e}")
+                        };
+                        format!("{m}e{e}")
+                    }
+                    None => debug,
+                }
+            }
+        },
+        _ => return None,
+    };
+    (readers_agree(&text).as_ref() == Some(data)).then_some(text)
+}
+
+fn describe(d: &Data) -> String {
+    match d {
+        Data::Null => "null".into(),
+        Data::Bool(b) => format!("the boolean {b}"),
+        Data::Int(i) => format!("the integer {i}"),
+        Data::Float(f) => format!("the float {f}"),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Whether `s` reads back as the same string when written plain, for YAML 1.2 and for the
-/// YAML 1.1 readers that Helm and yamllint use (`yes`, `on`, `0755` are not strings there).
+/// YAML 1.1 readers that Helm and yamllint use (`yes`, `on`, `0755`, `2024-01-01` are not
+/// strings there). The one rule for plain values and keys alike.
 pub fn plain_safe(s: &str, flow: bool) -> bool {
     let b = s.as_bytes();
     if s.is_empty() || s.trim() != s || !can_start_plain(b[0], b.get(1).copied().unwrap_or(0)) {
         return false;
     }
-    if s.chars().any(|c| c.is_control())
+    if s.chars()
+        .any(|c| c.is_control() || !printable(c) || is_yaml11_break(c) || c == '\u{feff}')
         || s.contains(": ")
         || s.contains(":\t")
         || s.ends_with(':')
@@ -139,76 +203,14 @@ pub fn plain_safe(s: &str, flow: bool) -> bool {
     if flow && (s.contains([',', '[', ']', '{', '}']) || s.contains(':')) {
         return false;
     }
-    if !matches!(resolve_scalar(s, ScalarStyle::Plain, None), Data::Str(_)) {
-        return false;
-    }
-    let lower = s.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "y" | "n"
-            | "yes"
-            | "no"
-            | "on"
-            | "off"
-            | "true"
-            | "false"
-            | "null"
-            | "~"
-            | ".inf"
-            | "-.inf"
-            | "+.inf"
-            | ".nan"
-            | "<<"
-            | "="
-    ) {
-        return false;
-    }
-    !numeric_in_some_yaml(s)
+    readers_agree(s) == Some(Data::Str(s.to_string()))
 }
 
-/// Whether a YAML 1.1 or 1.2 reader (Helm's, yamllint's, PyYAML's) takes `s` for a number:
-/// `0755`, `1_000`, `0b101`, `0x1F`, `1e3`, `.5`, `1:30` (sexagesimal). An IP address is not.
-fn numeric_in_some_yaml(s: &str) -> bool {
-    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let Some(first) = unsigned.bytes().next() else {
-        return false;
-    };
-    if !(first.is_ascii_digit() || (first == b'.' && unsigned.len() > 1)) {
-        return false;
-    }
-    let plain = unsigned.replace('_', "");
-    for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
-        if let Some(digits) = plain.strip_prefix(prefix) {
-            return !digits.is_empty() && u64::from_str_radix(digits, radix).is_ok();
-        }
-    }
-    if plain.parse::<f64>().is_ok() {
-        return true;
-    }
-    // Sexagesimal: 190:20:30 or 1:30.5
-    let mut parts = plain.split(':');
-    let head = parts.next().unwrap_or("");
-    let rest: Vec<&str> = parts.collect();
-    !rest.is_empty()
-        && !head.is_empty()
-        && head.bytes().all(|c| c.is_ascii_digit())
-        && rest.iter().enumerate().all(|(i, p)| {
-            let int = if i + 1 == rest.len() {
-                p.split('.').next().unwrap_or("")
-            } else {
-                p
-            };
-            !int.is_empty()
-                && int.len() <= 2
-                && int.bytes().all(|c| c.is_ascii_digit())
-                && p[int.len()..]
-                    .bytes()
-                    .all(|c| c.is_ascii_digit() || c == b'.')
-        })
-}
-
+/// Whether single quotes can hold `s`: printable characters on one line, none of which a
+/// YAML 1.1 reader takes for a line break.
 fn single_quotable(s: &str) -> bool {
-    !s.chars().any(|c| c.is_control())
+    !s.chars()
+        .any(|c| c.is_control() || !printable(c) || is_yaml11_break(c) || c == '\u{feff}')
 }
 
 pub fn single_quoted(s: &str) -> String {
@@ -226,7 +228,10 @@ pub fn double_quoted(s: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             '\0' => out.push_str("\\0"),
-            c if c.is_control() => {
+            '\u{85}' => out.push_str("\\N"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if c.is_control() || !printable(c) || c == '\u{feff}' => {
                 let n = c as u32;
                 if n <= 0xff {
                     out.push_str(&format!("\\x{n:02x}"));
@@ -242,10 +247,19 @@ pub fn double_quoted(s: &str) -> String {
 }
 
 /// A literal block scalar (`|`, `|-` or `|+`) whose content lines are indented by `indent`
-/// spaces; `None` when the value cannot be written that way (leading blanks on its first line,
-/// control characters).
+/// spaces; `None` when the value cannot be written that way: leading blanks on its first line,
+/// a line ending in blanks (trailing spaces the hooks would flag), control characters or
+/// characters YAML 1.1 readers take for line breaks.
 pub fn block_text(s: &str, indent: usize) -> Option<String> {
-    if s.starts_with([' ', '\t']) || s.chars().any(|c| c.is_control() && c != '\n') {
+    if s.starts_with([' ', '\t'])
+        || s.chars().any(|c| {
+            (c.is_control() && c != '\n' && c != '\t')
+                || !printable(c)
+                || is_yaml11_break(c)
+                || c == '\u{feff}'
+        })
+        || s.split('\n').any(|l| l.ends_with([' ', '\t']))
+    {
         return None;
     }
     let body = s.trim_end_matches('\n');
