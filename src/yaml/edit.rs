@@ -47,10 +47,17 @@ impl NewValue {
                         e.message
                     )
                 })?;
-                match docs.as_slice() {
-                    [d] => Ok(d.clone()),
-                    _ => Err("the value must be exactly one YAML document".into()),
+                let d = match docs.as_slice() {
+                    [d] => d.clone(),
+                    _ => return Err("the value must be exactly one YAML document".into()),
+                };
+                if let Some(k) = duplicate_key(&d) {
+                    return Err(format!(
+                        "the value has the key `{}` twice; YAML readers disagree on which one counts",
+                        k.key_text().unwrap_or_else(|| format!("{k:?}"))
+                    ));
                 }
+                Ok(d)
             }
         }
     }
@@ -137,6 +144,11 @@ impl Document {
     /// changed.
     fn commit(&mut self, doc: usize, plan: Plan) -> Result<bool, EditError> {
         let mut splices = plan.splices;
+        if self.uses_crlf() {
+            for s in &mut splices {
+                s.text = crlf(&s.text);
+            }
+        }
         splices.sort_by_key(|s| (s.range.start, s.range.end));
         let verify = |m: String| EditError::Verify(m);
         for w in splices.windows(2) {
@@ -199,6 +211,14 @@ impl Document {
         }
         *self = reparsed;
         Ok(true)
+    }
+
+    /// Whether the file ends its lines with CRLF (its first line break is one): new lines
+    /// are written the same way.
+    fn uses_crlf(&self) -> bool {
+        self.text
+            .find('\n')
+            .is_some_and(|i| i > 0 && self.text.as_bytes()[i - 1] == b'\r')
     }
 
     // ----- positions -------------------------------------------------------------------
@@ -276,10 +296,11 @@ impl Document {
 
     /// Removing whole lines `first..=last`, plus the blank lines after them when a blank line
     /// or the header of the block (`first_child`) stands before them, so that no double blank
-    /// line, nor a blank line right under the header, is left.
+    /// line, nor a blank line right under the header, is left; when nothing but blank lines
+    /// follows, the blank lines before go too, so that the file does not end with one.
     fn remove_lines(
         &self,
-        first: usize,
+        mut first: usize,
         mut last: usize,
         first_child: bool,
     ) -> (Splice, Range<usize>) {
@@ -288,6 +309,12 @@ impl Document {
         if separated {
             while last + 1 < l.count() && l.is_blank(last + 1) {
                 last += 1;
+            }
+        }
+        if (last + 1..l.count()).all(|i| l.is_blank(i)) {
+            last = l.count().saturating_sub(1).max(last);
+            while first > 0 && l.is_blank(first - 1) {
+                first -= 1;
             }
         }
         let mut range = self.line_region(first, last);
@@ -879,7 +906,7 @@ impl Document {
                         child_col
                     };
                     out.push('\n');
-                    out.push_str(&reindent(t, c));
+                    out.push_str(&reindent(t, c, style));
                 }
             }
         }
@@ -963,8 +990,11 @@ impl Document {
                 let floor = self.item_floor(s, j);
                 let first = Self::owned_start(&l, l.line_of(dash), floor);
                 let last = self.last_line(item.content_end());
-                let (splice, region) = self.remove_lines(first, last, j == 0);
-                if s.items.len() > 1 {
+                // Removing the only item leaves `[]` on the key's line: the blank lines after the
+                // item separate the next group and stay.
+                let only = s.items.len() == 1;
+                let (splice, region) = self.remove_lines(first, last, j == 0 && !only);
+                if !only {
                     return Ok(Plan {
                         splices: vec![splice],
                         region,
@@ -1165,10 +1195,24 @@ fn item_block(value: &NewValue, col: usize, style: &Style) -> String {
     match value {
         NewValue::Scalar(v) => format!("{pad}- {}\n", scalar_text(v, col + 2, style)),
         NewValue::Yaml(t) => {
-            let body = reindent(t, col + 2);
+            let body = reindent(t, col + 2, style);
             format!("{pad}- {}", &body[col + 2..])
         }
     }
+}
+
+/// `text` with every line feed that is not already one written as CRLF.
+fn crlf(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut prev = '\0';
+    for c in text.chars() {
+        if c == '\n' && prev != '\r' {
+            out.push('\r');
+        }
+        out.push(c);
+        prev = c;
+    }
+    out
 }
 
 /// A flow collection on one line (`{user: "x", db: "y"}`), written after its key as it is.
@@ -1177,24 +1221,83 @@ fn is_one_line_flow(text: &str) -> bool {
     !t.contains('\n') && (t.starts_with('{') || t.starts_with('['))
 }
 
-/// `text` moved so that its least-indented lines start at column `col`.
-fn reindent(text: &str, col: usize) -> String {
+/// The first key that appears twice in one mapping of `d`.
+fn duplicate_key(d: &Data) -> Option<&Data> {
+    match d {
+        Data::Map(m) => m
+            .iter()
+            .enumerate()
+            .find(|(i, (k, _))| m[..*i].iter().any(|(k2, _)| k2 == k))
+            .map(|(_, (k, _))| k)
+            .or_else(|| m.iter().find_map(|(_, v)| duplicate_key(v))),
+        Data::Seq(v) => v.iter().find_map(duplicate_key),
+        Data::Tagged(_, inner) => duplicate_key(inner),
+        _ => None,
+    }
+}
+
+/// `text` (a block of YAML) laid out in the file's style with its top collection at column
+/// `col`: nested mappings `style.indent` deeper than their key, sequences under a key flush or
+/// indented as the file writes them, items' content two columns right of the dash. Lines
+/// inside a collection (scalar continuations, block scalars, comments) move with it.
+fn reindent(text: &str, col: usize, style: &Style) -> String {
+    /// (span, shift) of every block collection, parents before children.
+    fn visit(node: &Node, new_col: usize, style: &Style, out: &mut Vec<(Range<usize>, isize)>) {
+        let (indent, children): (usize, Vec<&Node>) = match &node.kind {
+            NodeKind::Mapping(m) if !m.flow => {
+                (m.indent, m.entries.iter().map(|e| &e.value).collect())
+            }
+            NodeKind::Sequence(s) if !s.flow => {
+                (s.indent, s.items.iter().map(|i| &i.value).collect())
+            }
+            _ => return,
+        };
+        out.push((node.span.clone(), new_col as isize - indent as isize));
+        let in_mapping = matches!(node.kind, NodeKind::Mapping(_));
+        for child in children {
+            let child_col = match &child.kind {
+                NodeKind::Sequence(_) if in_mapping && style.flush_sequences => new_col,
+                _ if in_mapping => new_col + style.indent,
+                _ => new_col + 2,
+            };
+            visit(child, child_col, style, out);
+        }
+    }
     let min = text
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| l.len() - l.trim_start_matches(' ').len())
         .min()
         .unwrap_or(0);
-    let pad = " ".repeat(col);
+    let mut shifts = Vec::new();
+    if let Ok(doc) = Document::parse(text)
+        && let Some(root) = doc.root(0)
+    {
+        visit(root, col, style, &mut shifts);
+    }
+    let base = col as isize - min as isize;
     let mut out = String::new();
-    for line in text.trim_end_matches('\n').lines() {
-        if line.trim().is_empty() {
-            out.push('\n');
-        } else {
-            out.push_str(&pad);
-            out.push_str(&line[min..]);
-            out.push('\n');
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let start = offset;
+        offset += line.len();
+        if body.trim().is_empty() {
+            if offset <= text.trim_end_matches('\n').len() {
+                out.push('\n');
+            }
+            continue;
         }
+        let old = body.len() - body.trim_start_matches(' ').len();
+        let shift = shifts
+            .iter()
+            .rev()
+            .find(|(r, _)| r.start <= start + old && start + old < r.end.max(r.start + 1))
+            .map_or(base, |(_, d)| *d);
+        let new = (old as isize + shift).max(0) as usize;
+        out.push_str(&" ".repeat(new));
+        out.push_str(&body[old..]);
+        out.push('\n');
     }
     out
 }
