@@ -4,9 +4,13 @@
 //! They follow yamllint's `syntax`, `key-duplicates`, `truthy` (with Phalanx's
 //! `allowed-values: ['true', 'false']` and `check-keys: true`), `trailing-spaces` and
 //! `new-line-at-end-of-file` rules, so that a tree that passes yamllint with Phalanx's
-//! `.yamllint.yml` has no finding here. One deliberate difference: `y`, `Y`, `n` and `N` are
-//! truthy too, as in the YAML 1.1 boolean type and in the Go YAML library Helm uses (yamllint
-//! does not flag them).
+//! `.yamllint.yml` has no finding here. yamllint's directive comments (`# yamllint
+//! disable-line`, `# yamllint disable rule:truthy` … `# yamllint enable`, `# yamllint
+//! disable-file` on the first line) switch those four rules off where yamllint would; they
+//! never hide a `yaml-syntax` error. Deliberate differences: `y`, `Y`, `n` and `N` are truthy
+//! too, as in the YAML 1.1 boolean type and in the Go YAML library Helm uses (yamllint does not
+//! flag them); a tab that libyaml (and so Helm) rejects is a `yaml-syntax` error even where
+//! yamllint's pure-Python reader accepts it, and `disable-file` does not hide it.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -82,8 +86,120 @@ pub fn check_file(file: &Loaded) -> Vec<Finding> {
     }
     trailing_space(rel, &file.text, &mut out);
     final_newline(rel, &file.text, &mut out);
+    let directives = Directives::read(&file.text, file.doc.as_ref().ok());
+    out.retain(|f| !directives.disables(f.rule, f.line));
     out.sort_by_key(|f| (f.line, f.col));
     out
+}
+
+/// The rules that mirror yamllint's, by yamllint's rule id, as bits.
+const MIRRORED: &[(&str, &str)] = &[
+    ("truthy", rule::YAML_TRUTHY),
+    ("key-duplicates", rule::YAML_DUPLICATE_KEY),
+    ("trailing-spaces", rule::YAML_TRAILING_SPACE),
+    ("new-line-at-end-of-file", rule::YAML_FINAL_NEWLINE),
+];
+const ALL_MIRRORED: u8 = (1 << MIRRORED.len()) - 1;
+
+/// Where yamllint's directive comments switch the mirrored rules off, line by line, read as
+/// yamllint reads them: `# yamllint disable[ rule:ID…]` and `# yamllint enable[ rule:ID…]`
+/// from their line on (a finding on the comment's own line counts as after it),
+/// `# yamllint disable-line[ rule:ID…]` for its own line (after content) or the next line (on
+/// a line of its own), and `# yamllint disable-file` as the first line of the file. The exact
+/// spelling matters, as in yamllint (`# yamllint`, one space).
+struct Directives {
+    /// Bits of `MIRRORED` switched off on each line (zero-based).
+    lines: Vec<u8>,
+}
+
+impl Directives {
+    fn read(text: &str, doc: Option<&Document>) -> Directives {
+        let n = text.split('\n').count();
+        if text
+            .lines()
+            .next()
+            .and_then(|l| l.trim_end().strip_prefix('#'))
+            .is_some_and(|r| r.trim_start() == "yamllint disable-file")
+        {
+            return Directives {
+                lines: vec![ALL_MIRRORED; n],
+            };
+        }
+        if !text.contains("# yamllint ") {
+            return Directives { lines: Vec::new() };
+        }
+        // Text where a `#` does not start a comment: quoted and block scalars.
+        let mut scalars: Vec<std::ops::Range<usize>> = Vec::new();
+        for d in doc.map(Document::docs).unwrap_or_default() {
+            if let Some(root) = &d.root {
+                root.walk(&mut |node| {
+                    if let NodeKind::Scalar(s) = &node.kind
+                        && s.style != ScalarStyle::Plain
+                    {
+                        scalars.push(s.content.clone());
+                    }
+                });
+            }
+        }
+        let mut lines = vec![0u8; n];
+        let (mut block, mut next_line) = (0u8, 0u8);
+        let mut offset = 0;
+        for (i, line) in text.split('\n').enumerate() {
+            let mut this_line = next_line;
+            next_line = 0;
+            let comment = line.char_indices().find(|&(j, c)| {
+                c == '#'
+                    && (j == 0 || line[..j].ends_with([' ', '\t']))
+                    && !scalars.iter().any(|r| r.contains(&(offset + j)))
+            });
+            if let Some((j, _)) = comment {
+                let c = line[j..].trim_end_matches('\r');
+                let inline = !line[..j].trim().is_empty();
+                if let Some(mask) = directive(c, "disable") {
+                    block |= mask;
+                } else if let Some(mask) = directive(c, "enable") {
+                    block &= !mask;
+                } else if let Some(mask) = directive(c, "disable-line") {
+                    if inline {
+                        this_line |= mask;
+                    } else {
+                        next_line |= mask;
+                    }
+                }
+            }
+            lines[i] = block | this_line;
+            offset += line.len() + 1;
+        }
+        Directives { lines }
+    }
+
+    /// Whether `rule` is switched off on one-based `line`.
+    fn disables(&self, rule: &str, line: usize) -> bool {
+        let Some(bit) = MIRRORED.iter().position(|(_, r)| *r == rule) else {
+            return false;
+        };
+        self.lines
+            .get(line.wrapping_sub(1))
+            .is_some_and(|m| m & (1 << bit) != 0)
+    }
+}
+
+/// The rules a `# yamllint <verb>[ rule:ID…]` comment names (every mirrored rule when it
+/// names none; rules this tool does not mirror count for nothing).
+fn directive(comment: &str, verb: &str) -> Option<u8> {
+    let rest = comment.strip_prefix("# yamllint ")?.strip_prefix(verb)?;
+    let rest = rest.trim_end();
+    if rest.is_empty() {
+        return Some(ALL_MIRRORED);
+    }
+    let mut mask = 0;
+    for item in rest.strip_prefix(' ')?.split(' ') {
+        let id = item.strip_prefix("rule:").filter(|id| !id.is_empty())?;
+        if let Some(bit) = MIRRORED.iter().position(|(y, _)| *y == id) {
+            mask |= 1 << bit;
+        }
+    }
+    Some(mask)
 }
 
 /// Line and column of byte offsets, with the index of line starts built on first use (most

@@ -6,7 +6,15 @@
 //! 2. that data is the old data plus the intended change, computed by a model of our own on
 //!    `Data` (documents that became null or an empty mapping count as absent);
 //! 3. every old line that was deleted or replaced lies in the region the edit may touch
-//!    (computed here from the tree), and every other old line is kept, unchanged and in order.
+//!    (computed here from the tree), and every other old line is kept, unchanged and in order;
+//! 4. an independent YAML 1.1 reader, PyYAML (libyaml's loader, as Helm's Go YAML library and
+//!    yamllint read), reads the new text as the old text's data (as PyYAML reads it) plus the
+//!    change: a plain `2024-01-01`, `yes` or `0755` written for a string fails here.
+//!
+//! The new values include strings that only a YAML 1.1 reader takes for something else
+//! (dates, timestamps, `Null`, `yes`, `0755`, `1:30`), tags, characters YAML forbids or YAML
+//! 1.1 reads as line breaks, and trailing blanks in multi-line strings. PyYAML is required when
+//! `CI` is set (`scripts/test` installs it); elsewhere its absence is a notice.
 //!
 //! An edit that fails must leave the text unchanged; an edit the documentation says is refused
 //! (replacing a collection, going through an alias, inserting or removing inside a flow
@@ -22,16 +30,16 @@ use std::path::{Path as FsPath, PathBuf};
 
 use crate::common;
 
+use crate::pyyaml_oracle::PyYaml;
 use gitops_migrate::yaml::{
     Data, Document, Mapping, Node, NodeKind, Path, ScalarStyle, ScalarValue, Segment, Sequence,
-    reference_load,
+    reference_load, resolve,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use rayon::prelude::*;
 use similar::{DiffOp, TextDiff};
-use yaml_rust2::Yaml;
 
 // ----- the files -------------------------------------------------------------------------
 
@@ -202,13 +210,71 @@ const NEW_KEYS: &[&str] = &[
     "dotted.key",
     "1",
     "mid",
+    "2024-06-30",
+    "Null",
+    "yes",
+    "0755",
+    "tab\tkey",
 ];
 
-const VALUES: usize = 22;
+/// Strings a YAML 1.1 reader takes for something else when written plain, tags, characters
+/// YAML forbids or YAML 1.1 reads as line breaks, and blanks a block scalar would leave at
+/// line ends.
+const TRICKY_STRINGS: &[&str] = &[
+    "2024-01-01",
+    "2001-12-14t21:59:43.10-05:00",
+    "2001-12-14 21:59:43.10 -5",
+    "Null",
+    "NULL",
+    "~",
+    "yes",
+    "Yes",
+    "y",
+    "N",
+    "off",
+    "0755",
+    "0o17",
+    "1_000",
+    "1:30",
+    "1e3",
+    "=",
+    "<<",
+    "!!int 5",
+    "!local x",
+    "&anchor",
+    "*alias",
+    "form\x0cfeed",
+    "\x1b[0m escape",
+    "bell\x07",
+    "delete\x7f",
+    "c1\u{85}next line",
+    "line\u{2028}separator",
+    "para\u{2029}graph",
+    "non\u{fffe}character",
+    "\u{feff}bom",
+    "tab\tinside",
+    "trailing  \nspaces\n",
+    "first\n\nthird\n\n",
+];
+
+/// Plain arguments that read differently for YAML 1.1 readers, as `edit set` takes them.
+const TRICKY_ARGS: &[&str] = &[
+    "Null", "NULL", "TRUE", "False", "0o17", "1e3", "0x1F", "+12", ".inf",
+];
+
+const BASIC_VALUES: usize = 22;
+const VALUES: usize = BASIC_VALUES + TRICKY_STRINGS.len() + TRICKY_ARGS.len();
 
 fn value(i: usize) -> ScalarValue {
     let arg = |s: &str| ScalarValue::from_arg(s, false).expect("a plain scalar");
-    match i % VALUES {
+    let i = i % VALUES;
+    if i >= BASIC_VALUES + TRICKY_STRINGS.len() {
+        return arg(TRICKY_ARGS[i - BASIC_VALUES - TRICKY_STRINGS.len()]);
+    }
+    if i >= BASIC_VALUES {
+        return ScalarValue::string(TRICKY_STRINGS[i - BASIC_VALUES]);
+    }
+    match i {
         0 => ScalarValue::string("true"),
         1 => ScalarValue::string("a: b"),
         2 => ScalarValue::string("{{ x }}"),
@@ -352,9 +418,9 @@ fn usable_key(key: &Node) -> bool {
     match &key.kind {
         NodeKind::Null => true,
         NodeKind::Scalar(s) if s.style != ScalarStyle::Plain => true,
-        NodeKind::Scalar(s) => match Yaml::from_str(&s.value) {
-            Yaml::String(_) => true,
-            Yaml::Integer(i) => i.to_string() == s.value,
+        NodeKind::Scalar(s) => match resolve::core(&s.value) {
+            Data::Str(_) => true,
+            Data::Int(i) => i.to_string() == s.value,
             _ => false,
         },
         _ => false,
@@ -436,7 +502,7 @@ fn selector(s: &Sequence, j: usize) -> Option<Segment> {
     };
     if !usable_key(&e.key)
         || e.value.tag.is_some()
-        || (v.style == ScalarStyle::Plain && !matches!(Yaml::from_str(&v.value), Yaml::String(_)))
+        || (v.style == ScalarStyle::Plain && !matches!(resolve::core(&v.value), Data::Str(_)))
     {
         return None;
     }
@@ -1078,7 +1144,12 @@ fn outcome(result: &Result<bool, gitops_migrate::yaml::EditError>) -> String {
 }
 
 /// Runs one case: the file and its operations, checking every step.
-fn run_case(sample: &Sample, ops: &[Op], stats: &Stats) -> Result<(), TestCaseError> {
+fn run_case(
+    sample: &Sample,
+    ops: &[Op],
+    stats: &Stats,
+    oracle: &RefCell<Option<PyYaml>>,
+) -> Result<(), TestCaseError> {
     let mut doc = Document::parse(sample.text.as_str()).expect("samples parse");
     let mut data = reference_load(doc.text()).expect("samples load");
     let mut log: Vec<String> = Vec::new();
@@ -1212,6 +1283,45 @@ fn run_case(sample: &Sample, ops: &[Op], stats: &Stats) -> Result<(), TestCaseEr
         if let Err(m) = check_lines(&old, &new, &expect) {
             return Err(fail(m, &new));
         }
+
+        // 4. PyYAML reads the old data (as it reads it) plus the change.
+        if let Some(py) = oracle.borrow_mut().as_mut() {
+            let outcome = match py.load(&old) {
+                Err(_) => "skipped: PyYAML does not read the original",
+                Ok(mut expected) => {
+                    if expected.is_empty() {
+                        expected.push(Data::Null);
+                    }
+                    let applied = match &edit {
+                        Edit::Set(path, v) => model_set(&mut expected[0], path, &v.data),
+                        Edit::Remove(path) => model_remove(&mut expected[0], path),
+                    };
+                    match py.load(&new) {
+                        Err(e) => {
+                            return Err(fail(format!("PyYAML rejects the result: {e}"), &new));
+                        }
+                        Ok(_) if applied.is_none() => {
+                            "skipped: the path goes through a key YAML 1.1 reads as another type"
+                        }
+                        Ok(got) if comparable(&got) != comparable(&expected) => {
+                            return Err(fail(
+                                format!(
+                                    "PyYAML does not read the old data plus the change\n  expected: {:?}\n  actual:   {:?}",
+                                    comparable(&expected),
+                                    comparable(&got)
+                                ),
+                                &new,
+                            ));
+                        }
+                        Ok(_) => "checked",
+                    }
+                }
+            };
+            *stats
+                .borrow_mut()
+                .entry(("PyYAML oracle", outcome.to_string()))
+                .or_default() += 1;
+        }
         data = actual;
     }
     Ok(())
@@ -1238,11 +1348,24 @@ fn random_edits_keep_data_and_untouched_lines() {
         proptest::collection::vec(op_strategy(), 1..=6),
     );
     let stats = Stats::default();
+    let oracle = RefCell::new(PyYaml::start());
+    match oracle.borrow().as_ref() {
+        Some(py) => eprintln!("proptest_edits: PyYAML oracle with {}", py.loader),
+        None => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "python3 with PyYAML is required in CI (scripts/test installs it)"
+            );
+            eprintln!(
+                "notice: python3 with PyYAML is not available; the YAML 1.1 oracle is skipped"
+            );
+        }
+    }
     let result = runner.run(&strategy, |(pool, file, ops)| {
-        run_case(pools.pick(pool, &file), &ops, &stats)
+        run_case(pools.pick(pool, &file), &ops, &stats, &oracle)
     });
     for ((kind, outcome), n) in stats.borrow().iter() {
-        eprintln!("  {kind:<28} {outcome:<24} {n:>6}");
+        eprintln!("  {kind:<34} {outcome:<70} {n:>6}");
     }
     match result {
         Ok(()) => {}

@@ -356,6 +356,17 @@ fn phalanx_2026_corpus_findings_are_yamllints() {
     compare_with_yamllint(&dir, &f);
 }
 
+/// The infrastructure tree has no yamllint configuration: yamllint runs with the mirrored rules
+/// as Phalanx configures them, and finds what `validate` finds.
+#[test]
+fn infrastructure_2026_corpus_findings_are_yamllints() {
+    let Some(dir) = corpus("infrastructure-2026") else {
+        return;
+    };
+    let f = yaml_findings(&dir);
+    compare_with_yamllint(&dir, &f);
+}
+
 #[test]
 fn phalanx_2023_corpus_has_no_yaml_finding() {
     let Some(dir) = corpus("phalanx-2023-08") else {
@@ -366,16 +377,61 @@ fn phalanx_2023_corpus_has_no_yaml_finding() {
     compare_with_yamllint(&dir, &f);
 }
 
-/// When yamllint is installed, its `truthy`, `key-duplicates`, `trailing-spaces`,
-/// `new-line-at-end-of-file` and syntax problems under the tree's own `.yamllint.yml` are
-/// exactly our findings.
-fn compare_with_yamllint(dir: &Path, ours: &[Finding]) {
-    let out = Command::new("yamllint")
-        .args(["-f", "parsable", "-c", ".yamllint.yml", "."])
+/// The rules of Phalanx's `.yamllint.yml` that the `yaml-*` rules mirror, for a tree that has
+/// no yamllint configuration of its own.
+pub const MIRRORED_RULES: &str = "{rules: {truthy: {allowed-values: ['true', 'false'], check-keys: true}, key-duplicates: enable, trailing-spaces: enable, new-line-at-end-of-file: enable}}";
+
+/// yamllint, run with `args` in `dir`: `None` (with a notice) when it is not installed,
+/// except with `CI` set, where its absence fails the test (`scripts/test` installs it).
+fn run_yamllint(dir: &Path, args: &[&str]) -> Option<std::process::Output> {
+    match Command::new("yamllint")
+        .args(args)
         .current_dir(dir)
-        .output();
-    let Ok(out) = out else {
-        eprintln!("NOTICE: yamllint is not installed; skipping the comparison with it");
+        .output()
+    {
+        Ok(out) => Some(out),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "yamllint is required in CI ({e}); scripts/test installs it with pip"
+            );
+            eprintln!("notice: yamllint is not installed; skipping the comparison with it");
+            None
+        }
+    }
+}
+
+/// yamllint's problems (`line:col`) on one file holding `text`, with the configuration `config`
+/// (yamllint's `-d`).
+pub fn yamllint(text: &[u8], config: &str) -> Option<Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("f.yaml"), text).unwrap();
+    let out = run_yamllint(dir.path(), &["-f", "parsable", "-d", config, "f.yaml"])?;
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.splitn(4, ':');
+                parts.next()?;
+                Some(format!("{}:{}", parts.next()?, parts.next()?))
+            })
+            .collect(),
+    )
+}
+
+/// When yamllint is installed (always in CI), its `truthy`, `key-duplicates`,
+/// `trailing-spaces`, `new-line-at-end-of-file` and syntax problems under the tree's own
+/// `.yamllint.yml` (or the mirrored rules, for a tree without one) are exactly our findings.
+fn compare_with_yamllint(dir: &Path, ours: &[Finding]) {
+    let config = if dir.join(".yamllint.yml").exists() {
+        vec!["-c", ".yamllint.yml"]
+    } else {
+        vec!["-d", MIRRORED_RULES]
+    };
+    let mut args = vec!["-f", "parsable"];
+    args.extend(config);
+    args.push(".");
+    let Some(out) = run_yamllint(dir, &args) else {
         return;
     };
     let rules = [
