@@ -15,8 +15,7 @@ use super::style::{self, Style};
 use super::tree::{Doc, Entry, Item, Mapping, Node, NodeKind, Sequence};
 
 /// A YAML syntax error, with one-based line and column.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{line}:{col}: {message}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
     pub line: usize,
     pub col: usize,
@@ -24,6 +23,18 @@ pub struct SyntaxError {
     /// Valid YAML 1.2 that libyaml, and so Helm, rejects (a tab where it wants spaces).
     pub libyaml: bool,
 }
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.col, self.message)?;
+        match self.hint() {
+            Some(hint) => write!(f, "\n  hint: {hint}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for SyntaxError {}
 
 impl SyntaxError {
     /// What to do about it, when there is more to say than the message.
@@ -412,8 +423,12 @@ impl From<SyntaxError> for CheckError {
 impl fmt::Display for CheckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.at {
-            Some((line, col)) => write!(f, "{line}:{col}: {}", self.message),
-            None => f.write_str(&self.message),
+            Some((line, col)) => write!(f, "{line}:{col}: {}", self.message)?,
+            None => f.write_str(&self.message)?,
+        }
+        match self.hint() {
+            Some(hint) => write!(f, "\n  hint: {hint}"),
+            None => Ok(()),
         }
     }
 }

@@ -27,7 +27,7 @@ pub enum FileError {
     },
     #[error("{path}: not UTF-8 text")]
     NotUtf8 { path: String },
-    #[error("{path}:{}:{}: {}", .error.line, .error.col, .error.message)]
+    #[error("{path}:{error}")]
     Syntax { path: String, error: SyntaxError },
     #[error("{path}:{error}")]
     Invalid { path: String, error: CheckError },

@@ -6,7 +6,9 @@
 //!
 //! Data flow: `parse` (text → `tree`), `document` (lookups, round-trip check), `edit`
 //! (splices + verification, using `style` and `scalar` for new text), `data` (plain data from
-//! both parsers), `file` (reading and atomic writing).
+//! both parsers), `resolve` (what a scalar means to each kind of reader: the YAML 1.2 core
+//! schema, PyYAML's and Helm's YAML 1.1, tags, the characters YAML allows; the one place that
+//! decides whether a scalar may be written plain), `file` (reading and atomic writing).
 
 mod data;
 mod document;

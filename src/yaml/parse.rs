@@ -1,8 +1,9 @@
 //! The YAML parser: text in, a tree of byte spans out (`tree.rs`).
 //!
 //! Owns: reading block and flow collections, the five scalar styles with their decoding,
-//! properties (anchors, tags), aliases and multi-document streams, and reporting syntax errors
-//! by byte offset. Does not own: deciding what a plain scalar means (`data.rs` resolves it) or
+//! properties (anchors; tags resolved to full tags with `%TAG` directives), aliases and
+//! multi-document streams, and reporting syntax errors by byte offset: characters YAML
+//! forbids, and tabs that YAML 1.2 allows but libyaml (so Helm) rejects, flagged as such. Does not own: deciding what a plain scalar means (`data.rs` resolves it) or
 //! anything about editing. It covers what values files use; explicit keys (`? `) and
 //! multi-line keys are refused with a clear message rather than guessed at.
 
