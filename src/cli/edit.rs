@@ -273,7 +273,7 @@ fn check_file(file: &FsPath) -> Result<(), CheckError> {
         at: None,
         message,
         syntax: false,
-        libyaml: false,
+        libyaml: None,
     };
     let bytes = std::fs::read(file).map_err(|e| fail(format!("cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8 text".into()))?;

@@ -55,7 +55,7 @@ impl Files {
                             at: None,
                             message: "not UTF-8 text".into(),
                             syntax: true,
-                            libyaml: false,
+                            libyaml: None,
                         }),
                     });
                 };

@@ -49,7 +49,7 @@ pub fn check_file(file: &Loaded) -> Vec<Finding> {
         // libyaml rejects (a tab where it wants spaces) is an error whatever yaml-rust2 says:
         // Helm could not load the file.
         Err(e)
-            if e.libyaml
+            if e.libyaml.is_some()
                 || (e.syntax && (file.text.is_empty() || reference_load(&file.text).is_err())) =>
         {
             let (line, col) = e.at.unwrap_or((1, 1));

@@ -21,7 +21,7 @@ pub struct SyntaxError {
     pub col: usize,
     pub message: String,
     /// Valid YAML 1.2 that libyaml, and so Helm, rejects (a tab where it wants spaces).
-    pub libyaml: bool,
+    pub libyaml: Option<&'static str>,
 }
 
 impl fmt::Display for SyntaxError {
@@ -39,7 +39,7 @@ impl std::error::Error for SyntaxError {}
 impl SyntaxError {
     /// What to do about it, when there is more to say than the message.
     pub fn hint(&self) -> Option<&'static str> {
-        self.libyaml.then_some(super::parse::TAB_HINT)
+        self.libyaml
     }
 }
 
@@ -333,7 +333,7 @@ impl Document {
                     at: Some(self.lines().line_col(t.start)),
                     message: "overlapping tokens".into(),
                     syntax: false,
-                    libyaml: false,
+                    libyaml: None,
                 });
             }
             check_trivia(&self.text, pos, t.start)?;
@@ -353,7 +353,7 @@ impl Document {
             at: Some((e.line + 1, e.col + 1)),
             message: format!("the reference parser rejects it: {}", e.message),
             syntax: true,
-            libyaml: false,
+            libyaml: None,
         })?;
         let ours: Vec<Data> = self.data().iter().map(Data::canonical).collect();
         let theirs: Vec<Data> = reference.iter().map(Data::canonical).collect();
@@ -365,7 +365,7 @@ impl Document {
                     first_difference(&ours, &theirs)
                 ),
                 syntax: false,
-                libyaml: false,
+                libyaml: None,
             });
         }
         let emitted = self.emit()?;
@@ -374,7 +374,7 @@ impl Document {
                 at: None,
                 message: "re-emitted text differs".into(),
                 syntax: false,
-                libyaml: false,
+                libyaml: None,
             });
         }
         Ok(())
@@ -390,7 +390,7 @@ pub struct CheckError {
     pub syntax: bool,
     /// Valid YAML 1.2 that libyaml, and so Helm, rejects: an error whatever the reference
     /// parser says.
-    pub libyaml: bool,
+    pub libyaml: Option<&'static str>,
 }
 
 impl CheckError {
@@ -400,12 +400,12 @@ impl CheckError {
             at: None,
             message: message.into(),
             syntax: false,
-            libyaml: false,
+            libyaml: None,
         }
     }
 
     pub fn hint(&self) -> Option<&'static str> {
-        self.libyaml.then_some(super::parse::TAB_HINT)
+        self.libyaml
     }
 }
 
@@ -471,7 +471,7 @@ fn check_trivia(text: &str, from: usize, to: usize) -> Result<(), CheckError> {
                     at: Some(Lines::new(text).line_col(i)),
                     message: "the editor did not read this text".into(),
                     syntax: false,
-                    libyaml: false,
+                    libyaml: None,
                 });
             }
         }

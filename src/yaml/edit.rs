@@ -331,10 +331,21 @@ impl Document {
         )
     }
 
-    /// Refuses an edit inside a node whose anchor is used by aliases: the aliases would
-    /// change too.
+    /// Refuses an edit inside a node whose anchor is used by aliases (the aliases would
+    /// change too), or inside a mapping written with explicit `? ` keys.
     fn check_anchors(&self, doc: usize, r: &Resolved<'_>, shown: &str) -> Result<(), EditError> {
         for (node, _) in &r.chain {
+            if let NodeKind::Mapping(m) = &node.kind
+                && let Some(e) = m.entries.iter().find(|e| e.explicit)
+            {
+                return Err(EditError::Unsupported {
+                    path: shown.to_string(),
+                    reason: format!(
+                        "goes through a mapping with an explicit key (`? `, line {}), which the editor reads but does not edit",
+                        self.line_of(e.key.span.start.saturating_sub(2))
+                    ),
+                });
+            }
             if let Some(anchor) = &node.anchor {
                 let n = self.aliases_of(doc, anchor);
                 if n > 0 {

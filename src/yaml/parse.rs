@@ -2,10 +2,12 @@
 //!
 //! Owns: reading block and flow collections, the five scalar styles with their decoding,
 //! properties (anchors; tags resolved to full tags with `%TAG` directives), aliases and
-//! multi-document streams, and reporting syntax errors by byte offset: characters YAML
-//! forbids, and tabs that YAML 1.2 allows but libyaml (so Helm) rejects, flagged as such. Does not own: deciding what a plain scalar means (`data.rs` resolves it) or
-//! anything about editing. It covers what values files use; explicit keys (`? `) and
-//! multi-line keys are refused with a clear message rather than guessed at.
+//! multi-document streams, explicit `? ` keys, and reporting syntax errors by byte offset:
+//! characters YAML forbids, and what YAML 1.2 allows but libyaml (so Helm) rejects (tabs
+//! where it wants spaces, unknown directives, anchor names with punctuation, flush
+//! document-level block scalars), flagged as such. Does not own: deciding what a plain scalar
+//! means (`resolve.rs`) or anything about editing. Implicit keys on several lines, empty keys
+//! and collections as implicit keys are refused with a clear message rather than guessed at.
 
 use super::resolve;
 use super::tree::*;
@@ -16,12 +18,23 @@ pub struct SyntaxError {
     pub offset: usize,
     pub message: String,
     /// The text is valid YAML 1.2 that libyaml (the origin of the Go YAML library Helm uses,
-    /// and PyYAML's C loader) rejects: a tab where it wants spaces.
-    pub libyaml: bool,
+    /// and PyYAML's C loader) rejects, with the hint that says what to do: a tab where it
+    /// wants spaces, an unknown directive, an anchor name with punctuation, a document-level
+    /// block scalar written flush.
+    pub libyaml: Option<&'static str>,
 }
 
 /// The hint for every error libyaml would raise on a tab.
 pub const TAB_HINT: &str = "YAML 1.2 allows a tab here, but libyaml and the Go YAML library Helm uses reject the file: replace the tab with spaces (or delete the whitespace)";
+const DIRECTIVE_HINT: &str = "YAML 1.2 allows this directive, but libyaml and the Go YAML library Helm uses know only `%YAML 1.1`, `%YAML 1.2` and `%TAG`: delete it";
+const ANCHOR_HINT: &str = "YAML 1.2 allows this name, but libyaml and the Go YAML library Helm uses take only letters, digits, `_` and `-` in anchor and alias names: rename it";
+const FLUSH_BLOCK_HINT: &str = "YAML 1.2 allows a document-level block scalar written at column 1, but libyaml and the Go YAML library Helm uses need its lines indented: indent them";
+
+/// Whether libyaml takes `name` as an anchor or alias name.
+fn libyaml_anchor_name(name: &str) -> bool {
+    name.bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+}
 
 type Result<T> = std::result::Result<T, SyntaxError>;
 
@@ -34,7 +47,7 @@ pub fn parse_stream(text: &str) -> Result<Vec<Doc>> {
                 "{} is not allowed in YAML (only printable characters, tab and line breaks)",
                 resolve::describe_char(c)
             ),
-            libyaml: false,
+            libyaml: None,
         });
     }
     let mut p = Parser {
@@ -107,7 +120,7 @@ fn check_tabs(text: &str, docs: &[Doc]) -> Result<()> {
         Err(SyntaxError {
             offset,
             message: message.into(),
-            libyaml: true,
+            libyaml: Some(TAB_HINT),
         })
     };
     let mut line_start = 0;
@@ -174,6 +187,9 @@ struct Parser<'a> {
 enum ValueCtx {
     MappingValue,
     SequenceItem,
+    /// After `? ` or an explicit entry's `: `: a compact collection may follow on the same
+    /// line, and a sequence may start below at the indicator's column.
+    Explicit,
 }
 
 fn is_blank(c: u8) -> bool {
@@ -210,7 +226,7 @@ impl<'a> Parser<'a> {
         Err(SyntaxError {
             offset,
             message: message.into(),
-            libyaml: false,
+            libyaml: None,
         })
     }
 
@@ -337,7 +353,23 @@ impl<'a> Parser<'a> {
         let line = self.src[start..self.pos].trim_end_matches('\r');
         let line = line.split(" #").next().unwrap_or(line);
         let mut words = line.split([' ', '\t']).filter(|w| !w.is_empty());
-        if words.next() == Some("%TAG") {
+        let name = words.next().unwrap_or("%");
+        let libyaml = |message: String| {
+            Err(SyntaxError {
+                offset: start,
+                message,
+                libyaml: Some(DIRECTIVE_HINT),
+            })
+        };
+        if name == "%YAML" {
+            let version = words.next().unwrap_or("");
+            if !matches!(version, "1.1" | "1.2") {
+                return libyaml(format!("libyaml rejects the YAML version `{version}`"));
+            }
+        } else if name != "%TAG" {
+            return libyaml(format!("libyaml rejects the directive `{name}`"));
+        }
+        if name == "%TAG" {
             match (words.next(), words.next(), words.next()) {
                 (Some(handle), Some(prefix), None)
                     if handle.starts_with('!') && handle.ends_with('!') =>
@@ -431,10 +463,7 @@ impl<'a> Parser<'a> {
         if self.at_dash_entry(self.pos) {
             return self.block_sequence(c, header_end);
         }
-        if self.peek() == b'?' && is_ws_or_end(self.at(self.pos + 1)) {
-            return self.err(self.pos, "explicit keys ('? ') are not supported");
-        }
-        if self.implicit_key_ahead() {
+        if self.at_explicit_key(self.pos) || self.implicit_key_ahead() {
             return self.block_mapping(c, header_end);
         }
         let start = self.pos;
@@ -578,6 +607,16 @@ impl<'a> Parser<'a> {
                     if self.pos == s {
                         return self.err(s - 1, "empty anchor name");
                     }
+                    if !libyaml_anchor_name(&self.src[s..self.pos]) {
+                        return Err(SyntaxError {
+                            offset: s - 1,
+                            message: format!(
+                                "the anchor name `{}` has characters libyaml rejects",
+                                &self.src[s..self.pos]
+                            ),
+                            libyaml: Some(ANCHOR_HINT),
+                        });
+                    }
                     anchor = Some(self.src[s..self.pos].to_string());
                 }
                 b'!' if tag.is_none() => {
@@ -613,24 +652,36 @@ impl<'a> Parser<'a> {
         let mut entries = Vec::new();
         let mut end;
         loop {
-            let key = self.block_key()?;
-            self.skip_blanks();
-            if self.peek() != b':' {
-                return self.err(self.pos, "expected ':' after the key");
-            }
-            let colon = self.pos;
-            self.pos += 1;
-            let value = self.value(indent as i64, ValueCtx::MappingValue)?;
-            end = if value.span.is_empty() {
-                colon + 1
+            if self.at_explicit_key(self.pos) {
+                let entry = self.explicit_entry(indent)?;
+                end = entry
+                    .value
+                    .span
+                    .end
+                    .max(entry.colon.map_or(0, |c| c + 1))
+                    .max(entry.key.span.end);
+                entries.push(entry);
             } else {
-                value.span.end
-            };
-            entries.push(Entry {
-                key,
-                colon: Some(colon),
-                value,
-            });
+                let key = self.block_key()?;
+                self.skip_blanks();
+                if self.peek() != b':' {
+                    return self.err(self.pos, "expected ':' after the key");
+                }
+                let colon = self.pos;
+                self.pos += 1;
+                let value = self.value(indent as i64, ValueCtx::MappingValue)?;
+                end = if value.span.is_empty() {
+                    colon + 1
+                } else {
+                    value.span.end
+                };
+                entries.push(Entry {
+                    key,
+                    colon: Some(colon),
+                    value,
+                    explicit: false,
+                });
+            }
             let save = self.pos;
             self.skip_trivia();
             if self.eof() || self.at_doc_marker(self.pos) {
@@ -658,10 +709,7 @@ impl<'a> Parser<'a> {
                     "a sequence item cannot follow a mapping entry at the same indentation",
                 );
             }
-            if self.peek() == b'?' && is_ws_or_end(self.at(self.pos + 1)) {
-                return self.err(self.pos, "explicit keys ('? ') are not supported");
-            }
-            if !self.implicit_key_ahead() {
+            if !self.at_explicit_key(self.pos) && !self.implicit_key_ahead() {
                 return self.err(self.pos, "expected 'key: value' in a mapping");
             }
         }
@@ -675,6 +723,42 @@ impl<'a> Parser<'a> {
                 header_end,
                 entries,
             }),
+        })
+    }
+
+    fn at_explicit_key(&self, pos: usize) -> bool {
+        self.at(pos) == b'?' && is_ws_or_end(self.at(pos + 1))
+    }
+
+    /// An explicit entry of a block mapping at `indent`: `? key` (a node on the same line or
+    /// the lines below, possibly empty), then, at the same column, `: value` or nothing.
+    fn explicit_entry(&mut self, indent: usize) -> Result<Entry> {
+        self.pos += 1;
+        let key = self.value(indent as i64, ValueCtx::Explicit)?;
+        let save = self.pos;
+        self.skip_trivia();
+        if !self.eof()
+            && self.col(self.pos) == indent
+            && self.peek() == b':'
+            && is_ws_or_end(self.at(self.pos + 1))
+        {
+            let colon = self.pos;
+            self.pos += 1;
+            let value = self.value(indent as i64, ValueCtx::Explicit)?;
+            return Ok(Entry {
+                key,
+                colon: Some(colon),
+                value,
+                explicit: true,
+            });
+        }
+        self.pos = save;
+        let end = key.span.end;
+        Ok(Entry {
+            key,
+            colon: None,
+            value: null_at(end),
+            explicit: true,
         })
     }
 
@@ -738,9 +822,9 @@ impl<'a> Parser<'a> {
             let c = self.col(self.pos);
             if !self.eof() && !self.at_doc_marker(self.pos) {
                 if c as i64 > n {
-                    return self.block_node(n, after, ctx == ValueCtx::MappingValue);
+                    return self.block_node(n, after, ctx != ValueCtx::SequenceItem);
                 }
-                if c as i64 == n && ctx == ValueCtx::MappingValue && self.at_dash_entry(self.pos) {
+                if c as i64 == n && ctx != ValueCtx::SequenceItem && self.at_dash_entry(self.pos) {
                     return self.block_sequence(c, after);
                 }
             }
@@ -748,11 +832,11 @@ impl<'a> Parser<'a> {
             return Ok(null_at(after));
         }
         let c = self.col(self.pos);
-        if ctx == ValueCtx::SequenceItem {
+        if ctx != ValueCtx::MappingValue {
             if self.at_dash_entry(self.pos) {
                 return self.block_sequence(c, after);
             }
-            if self.implicit_key_ahead() {
+            if self.at_explicit_key(self.pos) || self.implicit_key_ahead() {
                 return self.block_mapping(c, after);
             }
         } else {
@@ -775,7 +859,7 @@ impl<'a> Parser<'a> {
                     props_end,
                     anchor,
                     tag,
-                    ctx == ValueCtx::MappingValue,
+                    ctx != ValueCtx::SequenceItem,
                 );
             }
         }
@@ -882,6 +966,16 @@ impl<'a> Parser<'a> {
         }
         if self.pos == s + 1 {
             return self.err(s, "empty alias name");
+        }
+        if !libyaml_anchor_name(&self.src[s + 1..self.pos]) {
+            return Err(SyntaxError {
+                offset: s,
+                message: format!(
+                    "the alias name `{}` has characters libyaml rejects",
+                    &self.src[s + 1..self.pos]
+                ),
+                libyaml: Some(ANCHOR_HINT),
+            });
         }
         Ok(Node {
             span: s..self.pos,
@@ -1224,6 +1318,13 @@ impl<'a> Parser<'a> {
                 self.block_scalar_breaks(&mut indent, &mut trailing_breaks, min_indent)?;
             }
         }
+        if n < 0 && indent == Some(0) && !string.is_empty() {
+            return Err(SyntaxError {
+                offset: header_end,
+                message: "a document-level block scalar whose lines start at column 1".into(),
+                libyaml: Some(FLUSH_BLOCK_HINT),
+            });
+        }
         if self.eof()
             && !self.src.ends_with(['\n', '\r'])
             && self.src[self.line_start(self.pos)..]
@@ -1294,7 +1395,7 @@ impl<'a> Parser<'a> {
                 return Err(SyntaxError {
                     offset: self.pos,
                     message: "a tab where a block scalar's indentation is expected".into(),
-                    libyaml: true,
+                    libyaml: Some(TAB_HINT),
                 });
             }
             if !is_break(self.peek()) {
@@ -1369,6 +1470,7 @@ impl<'a> Parser<'a> {
                             key: value,
                             colon: Some(colon),
                             value: v,
+                            explicit: false,
                         }],
                     }),
                 };
@@ -1443,7 +1545,12 @@ impl<'a> Parser<'a> {
             } else {
                 (None, null_at(key.span.end))
             };
-            entries.push(Entry { key, colon, value });
+            entries.push(Entry {
+                key,
+                colon,
+                value,
+                explicit: false,
+            });
             self.flow_trivia();
             match self.peek() {
                 b',' => self.pos += 1,

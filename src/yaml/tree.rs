@@ -61,9 +61,12 @@ pub struct Mapping {
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub key: Node,
-    /// Offset of the `:` indicator (absent for a flow entry written as a bare key).
+    /// Offset of the `:` indicator (absent for a flow entry written as a bare key, and for an
+    /// explicit `? key` without a value).
     pub colon: Option<usize>,
     pub value: Node,
+    /// Written with the explicit-key indicator (`? key` / `: value`): read, never edited.
+    pub explicit: bool,
 }
 
 #[derive(Debug, Clone)]

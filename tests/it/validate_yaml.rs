@@ -103,14 +103,23 @@ fn text_that_is_not_utf8_is_a_syntax_error_at_the_start() {
 
 #[test]
 fn valid_yaml_the_editor_cannot_edit_is_a_warning() {
-    // Explicit keys are valid YAML that the editor's parser does not read.
-    let f = one("? a\n: b\n");
-    assert_eq!(at(&f), ["yaml-syntax 1:1"]);
+    // A flow sequence as a key is valid YAML that the editor's parser does not read.
+    let f = one("[a, b]: c\n");
+    assert_eq!(at(&f), ["yaml-syntax 1:7"]);
     assert_eq!(f[0].severity, Severity::Warning);
     assert!(
         f[0].message.contains("the editor cannot edit this file"),
         "{}",
         f[0].message
+    );
+}
+
+#[test]
+fn explicit_keys_are_read_and_checked() {
+    // `? ` keys are read (their duplicates and truthy values checked), though not edited.
+    assert_eq!(
+        at(&one("? a\n: yes\n? a\n: 2\n")),
+        ["yaml-truthy 2:3", "yaml-duplicate-key 3:3"]
     );
 }
 

@@ -8,8 +8,8 @@
 //!   `yaml-syntax` finding) and then read exactly as the suite says (the data of its
 //!   `test.event` stream, and of `in.json` when there is one), or refused. Refused valid cases
 //!   are either YAML 1.2 that libyaml (and so Helm's Go YAML library) rejects, reported as
-//!   errors and listed in `LIBYAML_REJECTS`, or constructs the editor does not edit (explicit
-//!   `? ` keys, multi-line keys…), reported as warnings.
+//!   errors and listed in `LIBYAML_REJECTS`, or constructs the editor does not read (empty
+//!   keys, flow collections as keys…), reported as warnings.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -20,11 +20,29 @@ use serde_json::Value;
 
 use crate::common;
 
-/// Valid YAML 1.2 cases that libyaml rejects (PyYAML's C loader on the same text says so), so
-/// that Helm could not load them: `validate` reports them as `yaml-syntax` errors.
+/// Valid YAML 1.2 cases that libyaml rejects (PyYAML's C loader on the same text says so) or
+/// reads otherwise (Y2GN), so that Helm could not load them as written: `validate` reports
+/// them as `yaml-syntax` errors.
 const LIBYAML_REJECTS: &[(&str, &str)] = &[
+    ("2LFX", "a reserved directive (`%FOO`)"),
+    ("2SXE", "an anchor name with punctuation"),
+    ("6LVF", "a reserved directive (`%FOO`)"),
+    ("8XYN", "an anchor name with punctuation"),
+    ("BEC7", "`%YAML 1.3`"),
+    ("DK3J", "a document-level block scalar written flush"),
+    ("FP8R", "a document-level block scalar written flush"),
+    ("M7A3", "a document-level block scalar written flush"),
+    ("MUS6/05", "a reserved directive (`%YAM`)"),
+    ("MUS6/06", "a reserved directive (`%YAMLL`)"),
+    ("W4TN", "a document-level block scalar written flush"),
+    ("W5VH", "an anchor name with punctuation"),
+    (
+        "Y2GN",
+        "an anchor name with `:` (libyaml reads `&an` and the value `:chor value`)",
+    ),
     ("6BCT", "a tab after a sequence dash"),
     ("6CA3", "a tab in the indentation of a line"),
+    ("A2M4", "a tab after a sequence dash"),
     (
         "96NN/00",
         "a tab where a block scalar's indentation is expected",
