@@ -1023,10 +1023,20 @@ impl Document {
                 };
                 let colon = pm.entries[pi].colon.expect("block entries have a colon");
                 let key_line = l.line_of(colon);
+                // `[]` goes after the key's colon, or after the sequence's own `&anchor` or
+                // `!tag` when they stand on the key's line.
+                let seq = r.chain[r.chain.len() - 2].0;
+                let at = if l.line_of(seq.span.start) == key_line {
+                    let props = &self.text[seq.span.start..l.end(key_line)];
+                    let props = props.split(" #").next().unwrap_or(props);
+                    seq.span.start + props.trim_end().len()
+                } else {
+                    colon + 1
+                };
                 Ok(Plan {
                     splices: vec![
                         Splice {
-                            range: colon + 1..colon + 1,
+                            range: at..at,
                             text: " []".into(),
                         },
                         splice,

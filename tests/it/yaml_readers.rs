@@ -194,6 +194,18 @@ fn a_tag_that_no_longer_fits_the_new_value_is_dropped() {
 }
 
 #[test]
+fn an_emptied_sequence_keeps_its_tag_and_anchor() {
+    assert_eq!(
+        remove("list: !!seq\n  - a\nb: 1\n", "list[0]"),
+        "list: !!seq []\nb: 1\n"
+    );
+    assert_eq!(
+        remove("list: &x # c\n  - a\nb: 1\n", "list[0]"),
+        "list: &x [] # c\nb: 1\n"
+    );
+}
+
+#[test]
 fn an_applications_own_tag_is_a_refusal_that_changes_nothing() {
     let before = "password: !secret vault/path\n";
     let mut d = Document::parse(before).unwrap();
