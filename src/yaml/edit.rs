@@ -362,6 +362,25 @@ impl Document {
         Ok(())
     }
 
+    /// The last line of a value ending on `line`: for a `|+` or `>+` block scalar, whose
+    /// trailing empty lines are part of its value, the last of those; new text goes after them.
+    fn kept_lines_end(&self, line: usize, value: &Node) -> usize {
+        let NodeKind::Scalar(s) = &value.kind else {
+            return line;
+        };
+        let header = self.text[s.content.clone()].lines().next().unwrap_or("");
+        let header = header.split(" #").next().unwrap_or(header);
+        if !matches!(s.style, ScalarStyle::Literal | ScalarStyle::Folded) || !header.contains('+') {
+            return line;
+        }
+        let l = self.lines();
+        let mut end = line;
+        while end + 1 < l.count() && l.is_blank(end + 1) {
+            end += 1;
+        }
+        end
+    }
+
     /// The last line of the comment lines right below `line` that are indented deeper than
     /// `indent`: they close the block above (commented-out keys, notes), so new text goes
     /// after them.
@@ -828,7 +847,10 @@ impl Document {
         let l = self.lines();
         let n = m.entries.len();
         let first_line = self.entry_owned_start(m, 0).saturating_sub(1);
-        let last_entry_end = self.last_line(m.entries[n - 1].content_end());
+        let last_entry_end = self.kept_lines_end(
+            self.last_line(m.entries[n - 1].content_end()),
+            &m.entries[n - 1].value,
+        );
         let last_line = (self.trailing_comments_end(last_entry_end, m.indent) + 1)
             .min(l.count().saturating_sub(1));
         let region = self.line_region(first_line, last_line.max(first_line));
@@ -867,7 +889,10 @@ impl Document {
             .max_by_key(|(i, g)| (score(g), *i))
             .expect("a block mapping has entries");
         let after = |i: usize| {
-            let end = self.last_line(m.entries[i].content_end());
+            let end = self.kept_lines_end(
+                self.last_line(m.entries[i].content_end()),
+                &m.entries[i].value,
+            );
             l.end_with_break(self.trailing_comments_end(end, m.indent))
         };
         let last = *g.last().unwrap();
@@ -1112,8 +1137,10 @@ impl Document {
                     });
                 }
                 let last_item = s.items.last().expect("block sequences have items");
-                let last =
-                    self.trailing_comments_end(self.last_line(last_item.content_end()), s.indent);
+                let last = self.trailing_comments_end(
+                    self.kept_lines_end(self.last_line(last_item.content_end()), &last_item.value),
+                    s.indent,
+                );
                 let first = l.line_of(s.items[0].start());
                 let at = l.end_with_break(last);
                 Ok(Plan {

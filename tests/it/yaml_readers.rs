@@ -449,6 +449,18 @@ fn append_yaml_follows_the_files_sequence_style_and_refuses_duplicate_keys() {
 }
 
 #[test]
+fn new_keys_and_items_go_after_the_empty_lines_a_keep_block_holds() {
+    assert_eq!(
+        set("a:\n  x: |+\n    one\n\nb: 1\n", "a.w", arg("2")),
+        "a:\n  x: |+\n    one\n\n  w: 2\nb: 1\n"
+    );
+    let mut d = Document::parse("l:\n- |+\n  x\n\n").unwrap();
+    d.append(0, &p("l"), &NewValue::Scalar(string("z")))
+        .unwrap();
+    assert_eq!(d.text(), "l:\n- |+\n  x\n\n- z\n");
+}
+
+#[test]
 fn crlf_files_get_crlf_lines() {
     let before = "a: 1\r\nb: 2\r\n";
     assert_eq!(set(before, "c", arg("3")), "a: 1\r\nb: 2\r\nc: 3\r\n");
