@@ -3,15 +3,15 @@
 //! nublado hubs' routes and databases, and mobu's flocks against its version.
 
 use super::{Finding, Severity, rule};
-use crate::playbook::nublado::routes::{
+use crate::repo::nublado::database::database_name;
+use crate::repo::nublado::routes::{
     DEFAULT_ROUTE, expected_hub_route, lab_hub_route, normalize, routes,
 };
-use crate::playbook::nublado::stages::database_name;
-use crate::playbook::nublado::state::{State, environment_state};
-use crate::playbook::nublado::volumes::{
+use crate::repo::nublado::state::{State, environment_state};
+use crate::repo::nublado::volumes::{
     self, Difference, Pos, Syntax, V2Lab, V2Mount, V2Source, V2Volume, V3Lab, V3Mount,
 };
-use crate::playbook::nublado::{MOBU_LAB_TYPES, V2, V2_APPS, V3};
+use crate::repo::nublado::{MOBU_LAB_TYPES, V2, V2_APPS, V3};
 use crate::repo::phalanx::{EnvFile, Environment, FlagForm, Format, Setting};
 use crate::repo::{Phalanx, lookup};
 use crate::suggest::closest;

@@ -20,6 +20,8 @@ use crate::playbook::{StagePlan, Step};
 use crate::repo::phalanx::{Environment, Format};
 use crate::repo::{Phalanx, lookup};
 use crate::suggest::closest;
+
+pub use crate::repo::nublado::database::{IN_CLUSTER_HOST, database_host, database_name};
 use crate::yaml::{Document, EditError, NewValue, Node, Path, ScalarValue};
 
 /// The route v3 runs on beside v2, and the route v2 moves to.
@@ -536,24 +538,6 @@ fn v3_db_url(p: &Phalanx, ws: &Workspace<'_>, env: &str) -> Option<String> {
             })
     };
     from(&values_rel(V3, env)).or_else(|| from(&p.chart_defaults(V3)))
-}
-
-/// The in-cluster PostgreSQL server's service.
-pub const IN_CLUSTER_HOST: &str = "postgres.postgres";
-
-/// `postgresql://user@host:5432/db` → `host`.
-pub fn database_host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    Some(host.split(':').next().unwrap_or(host))
-}
-
-/// `postgresql://user@host/db?x` → `db`.
-pub fn database_name(url: &str) -> Option<&str> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let path = rest.split_once('/')?.1;
-    Some(path.split(['?', '#']).next().unwrap_or(path))
 }
 
 fn make_default(

@@ -6,8 +6,8 @@
 
 use super::emit::Value;
 use super::{File, Translation, Untranslated};
-use crate::playbook::nublado::volumes::items;
 use crate::repo::lookup;
+use crate::repo::nublado::volumes::items;
 use crate::yaml::{Document, Node};
 
 impl Translation {

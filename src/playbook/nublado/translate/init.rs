@@ -5,8 +5,8 @@
 //! volumes themselves (`Translation::mount`, shared with the lab volumes).
 
 use super::{Answers, File, InitContainer, Translation};
-use crate::playbook::nublado::volumes::{V2Lab, items, read_mounts, read_volumes};
 use crate::repo::lookup;
+use crate::repo::nublado::volumes::{V2Lab, items, read_mounts, read_volumes};
 use crate::yaml::Node;
 
 impl Translation {
