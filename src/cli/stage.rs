@@ -214,7 +214,7 @@ pub fn open_infrastructure(out: &mut Output) -> Result<Infrastructure, Exit> {
 pub fn open_phalanx(out: &mut Output) -> Result<Phalanx, Exit> {
     let root = repo_root();
     match repo::open(&root) {
-        Ok(Repo::Phalanx(p)) => Ok(p),
+        Ok(Repo::Phalanx(p)) => model_readable(&p, out).map(|()| p),
         Ok(Repo::Infrastructure(_)) => {
             out.error(&format!(
                 "{}: the nublado playbook needs a Phalanx repository, and this is an infrastructure repository",
@@ -227,6 +227,21 @@ pub fn open_phalanx(out: &mut Output) -> Result<Phalanx, Exit> {
             Err(Exit::Input)
         }
     }
+}
+
+/// Every file the nublado model reads can be read, or each that cannot is printed
+/// (`file:line:col: message`) and the input error returned: a state, route or database read
+/// from a broken file would be made up.
+pub fn model_readable(p: &Phalanx, out: &mut Output) -> Result<(), Exit> {
+    let errors = crate::repo::nublado::unreadable_files(p);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    for e in &errors {
+        out.error(&e.to_string());
+    }
+    out.note("fix the file(s) first: nothing can be said about the environments while the nublado model cannot read them");
+    Err(Exit::Input)
 }
 
 /// Loads the repository and plans the stage; prints the error and returns the exit code on

@@ -686,6 +686,68 @@ fn unknown_stage_and_missing_target_exit_2() {
     assert!(stderr.contains("unknown playbook `hub-mover`"), "{stderr}");
 }
 
+/// A values or environment file the nublado model reads that does not parse (or that the
+/// editor cannot read) is an input error for `status` and every stage command: exit 2 with
+/// `file:line:col`, no derived state (no made-up `conflict`, no `none`), nothing written.
+#[test]
+fn broken_model_files_are_input_errors_not_derived_states() {
+    let broken: [(&str, &str, &str); 5] = [
+        (
+            "applications/nublado/values-idfdev.yaml",
+            "jupyterhub:\n  hub: [unclosed\n",
+            "applications/nublado/values-idfdev.yaml:2:8:",
+        ),
+        (
+            "environments/values-idfint.yaml",
+            "name: idfint\napplications:\n  nublado: true\n  nublado: true\n\tbad\n",
+            "environments/values-idfint.yaml:",
+        ),
+        (
+            "applications/postgres/values-idfprod.yaml",
+            "jupyterhub_db: {user: \"jovyan\"\n",
+            "applications/postgres/values-idfprod.yaml:",
+        ),
+        (
+            "applications/mobu/Chart.yaml",
+            "appVersion: [6\n",
+            "applications/mobu/Chart.yaml:",
+        ),
+        // Valid YAML the editor refuses to read (an explicit `? ` key): the model cannot see
+        // into it either.
+        (
+            "applications/nublado2/values-idfdev.yaml",
+            "? jupyterhub\n: {hub: {baseUrl: /n2}}\n",
+            "applications/nublado2/values-idfdev.yaml:",
+        ),
+    ];
+    for (file, text, at) in broken {
+        let dir = copy("phalanx");
+        std::fs::write(dir.path().join(file), text).unwrap();
+        let before = tree(dir.path());
+        let runs: [&[&str]; 6] = [
+            &["status"],
+            &["status", "--format", "json"],
+            &["plan", "nublado", "make-default", "--env", "idfdev"],
+            &["apply", "nublado", "disable-v2", "--env", "idfint"],
+            &["announce", "nublado", "enable-v3", "--env", "idfprod"],
+            &["plan", "nublado", "finish"],
+        ];
+        for args in runs {
+            let (code, stdout, stderr) = gm(dir.path(), args);
+            assert_eq!(code, 2, "{file}: {args:?}: {stdout}{stderr}");
+            assert_eq!(stdout, "", "{file}: {args:?}: a state was derived");
+            assert!(stderr.contains(at), "{file}: {args:?}: {stderr}");
+            assert!(!stderr.contains("conflict"), "{file}: {args:?}: {stderr}");
+        }
+        assert_eq!(tree(dir.path()), before, "{file}: something was written");
+        // `validate` still reports the file as a finding (an error when it is not YAML, a
+        // warning when only the editor cannot read it), as the pre-commit hook must.
+        let (code, stdout, _) = gm(dir.path(), &["validate", file]);
+        assert!(code == 0 || code == 1, "{file}: {stdout}");
+        assert!(stdout.contains("yaml-syntax"), "{file}: {stdout}");
+    }
+}
+
 #[test]
 fn dirty_files_refuse_apply_unless_allow_dirty() {
     let dir = copy("phalanx");

@@ -30,3 +30,55 @@ pub const MOBU_LAB_TYPES: [&str; 4] = [
     "NubladoPythonLoop",
     "NotebookRunnerCounting",
 ];
+
+/// The applications whose files the nublado model reads (besides the environment files).
+pub const MODEL_APPS: [&str; 6] = [
+    "nublado",
+    "nublado2",
+    "cachemachine",
+    "moneypenny",
+    "mobu",
+    "postgres",
+];
+
+/// The files the nublado model reads that cannot be read: an environment file (or the defaults
+/// file), or a `Chart.yaml`, `values.yaml` or `values-<env>.yaml` of the applications in
+/// `MODEL_APPS`, that is not valid YAML or that the editor cannot read. While one is there,
+/// states, routes and databases would be made up from what is missing, so `status` and the
+/// stage commands refuse to derive anything (an input error naming `file:line:col`).
+pub fn unreadable_files(p: &crate::repo::Phalanx) -> Vec<crate::repo::RepoError> {
+    let env_files = p
+        .environments
+        .iter()
+        .map(|e| e.file.rel.clone())
+        .chain([p.defaults.rel.clone()]);
+    let app_files = MODEL_APPS
+        .iter()
+        .filter_map(|a| p.applications.get(*a))
+        .flat_map(|a| {
+            [
+                format!("{}/Chart.yaml", a.dir),
+                format!("{}/values.yaml", a.dir),
+            ]
+            .into_iter()
+            .chain(a.values.values().cloned())
+        });
+    let mut out = Vec::new();
+    for rel in env_files.chain(app_files) {
+        if let Some(Err(e)) = p.files.get(&rel).map(|l| &l.doc) {
+            let (line, col) = e.at.unwrap_or((1, 1));
+            let message = if e.syntax {
+                e.message.clone()
+            } else {
+                format!("the editor cannot read this file: {}", e.message)
+            };
+            out.push(crate::repo::RepoError::Malformed {
+                path: rel,
+                line,
+                col,
+                message,
+            });
+        }
+    }
+    out
+}
