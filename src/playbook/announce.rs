@@ -14,6 +14,7 @@ use super::StagePlan;
 use super::nublado::routes::{BASE_URL, DEFAULT_ROUTE, normalize};
 use super::nublado::volumes::{V2Lab, V2Source, V3Lab, V3Source};
 use super::nublado::{V2, V3};
+use crate::repo::nublado::controller::ChartVersion;
 use crate::repo::{Phalanx, lookup};
 use crate::yaml::{Document, Node};
 
@@ -246,7 +247,7 @@ fn v3_mounts(p: &Phalanx, plan: &StagePlan, env: &str) -> Vec<Mount> {
     let Some(doc) = doc_with(p, plan, V3, env, "controller.config.lab") else {
         return Vec::new();
     };
-    V3Lab::from_nublado(&doc)
+    V3Lab::from_nublado(&doc, ChartVersion::of(p).syntax)
         .mounts
         .iter()
         .filter_map(|m| {

@@ -3,11 +3,11 @@
 //! nublado hubs' routes and databases, and mobu's flocks against its version.
 
 use super::{Finding, Severity, rule};
+use crate::repo::nublado::controller::{self, ChartVersion};
 use crate::repo::nublado::database::database_name;
 use crate::repo::nublado::routes::{
     DEFAULT_ROUTE, expected_hub_route, lab_hub_route, normalize, routes,
 };
-use crate::repo::nublado::state::{State, environment_state};
 use crate::repo::nublado::volumes::{
     self, Difference, Pos, Syntax, V2Lab, V2Mount, V2Source, V2Volume, V3Lab, V3Mount,
 };
@@ -28,7 +28,47 @@ pub fn check(p: &Phalanx) -> Vec<Finding> {
     }
     values_files_rules(p, &mut out);
     misplaced_keys(p, &mut out);
+    controller_keys(p, &mut out);
     out
+}
+
+/// Keys of the v3 lab volumes, volume mounts and image settings that the nublado chart
+/// version in the repository does not read (snake_case keys, keys of another version's
+/// syntax, typos): the controller ignores or refuses them, silently either way.
+fn controller_keys(p: &Phalanx, out: &mut Vec<Finding>) {
+    let Some(app) = p.applications.get(V3) else {
+        return;
+    };
+    let chart = ChartVersion::of(p);
+    let defaults = p.chart_defaults(V3);
+    for (env, rel) in app
+        .values
+        .iter()
+        .map(|(e, r)| (Some(e.as_str()), r.as_str()))
+        .chain([(None, defaults.as_str())])
+    {
+        let Some(doc) = doc_of(p, rel) else { continue };
+        for u in controller::unknown_keys(doc, &chart) {
+            let mut f = Finding::at(
+                rule::NUBLADO_V3_UNKNOWN_KEY,
+                rel,
+                doc,
+                u.offset,
+                format!(
+                    "`{}` is not a key of `{}` in {}: the controller does not read it",
+                    u.key,
+                    u.parent,
+                    chart.name()
+                ),
+            )
+            .hint(u.hint)
+            .subject(format!("{}.{}", u.parent, u.key));
+            if let Some(env) = env {
+                f = f.scope(env);
+            }
+            out.push(f);
+        }
+    }
 }
 
 fn doc_of<'a>(p: &'a Phalanx, rel: &str) -> Option<&'a Document> {
@@ -282,14 +322,16 @@ fn nublado_rules(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
                 ),
             )
             .hint(hint)
-            .scope(&env.name),
+            .scope(&env.name)
+            .subject(format!("{} same route", env.name)),
         );
     } else if v2_on && r.v3.route != DEFAULT_ROUTE && r.v2.route != DEFAULT_ROUTE {
         let (file, line, col) = locate(p, env, V3, r.v3.setting.as_ref());
         out.push(
             Finding::at_line(rule::NUBLADO_ROUTE_CLASH, &file, line, col, format!("neither hub is on the default route `{DEFAULT_ROUTE}` in `{}` (nublado `{}`, nublado2 `{}`)", env.name, r.v3.route, r.v2.route))
                 .hint("one of the two hubs serves the default route: v2 until `make-default`, v3 after it")
-                .scope(&env.name),
+                .scope(&env.name)
+                .subject(format!("{} no default route", env.name)),
         );
     }
     if let Some(hr) = lab_hub_route(p, &env.name)
@@ -308,7 +350,8 @@ fn nublado_rules(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
             out.push(
                 Finding::at_line(rule::NUBLADO_HUB_ROUTE, &file, line, col, format!("`HUB_ROUTE` is `{value}`{how} but the v3 hub is on `{}`: labs would talk to the wrong hub", r.v3.route))
                     .hint(format!("set `controller.config.lab.env.HUB_ROUTE: \"{want}\"` in `applications/nublado/values-{}.yaml`", env.name))
-                    .scope(&env.name),
+                    .scope(&env.name)
+                    .subject(env.name.clone()),
             );
         }
     }
@@ -337,17 +380,11 @@ fn nublado_rules(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
     v3_mounts(p, env, out);
 }
 
-/// Every v2 lab mount of an environment that runs v3 (from `v3-beside` on, while v2's values
-/// file is there) has a v3 lab volume at the same path, with the same access mode and source.
-/// Mounts of volume types v3 cannot express are the translation's business, not this rule's.
+/// Every v2 lab mount of an environment that runs v3 (in whatever state, `conflict` included,
+/// while v2's values file is there) has a v3 lab volume at the same path, with the same access
+/// mode and source, as the nublado chart's version reads its volumes. Mounts of volume types v3
+/// cannot express are the translation's business, not this rule's.
 fn v3_mounts(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
-    let state = environment_state(p, env).state;
-    if !matches!(
-        state,
-        State::V3Beside | State::V3Default | State::V2Disabled
-    ) {
-        return;
-    }
     let (Some(v2_rel), Some(v3_rel)) = (p.values_file(V2, &env.name), p.values_file(V3, &env.name))
     else {
         return;
@@ -356,7 +393,7 @@ fn v3_mounts(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
         return;
     };
     let v2 = V2Lab::from_nublado2(v2_doc);
-    let v3 = V3Lab::from_nublado(v3_doc);
+    let v3 = V3Lab::from_nublado(v3_doc, ChartVersion::of(p).syntax);
     let claims = volumes::template_claims(v2_doc);
     let class = |claim: &str| {
         claims
@@ -420,6 +457,17 @@ impl MountAt<'_> {
 
     /// The v3 source that stands for the v2 volume's, as it is written.
     fn wanted_source(&self) -> String {
+        if self.v3.syntax == Syntax::Legacy {
+            return match &self.volume.source {
+                V2Source::Nfs { server, path } => {
+                    format!("`server: \"{server}\", serverPath: \"{path}\"`")
+                }
+                V2Source::HostPath { path, .. } => {
+                    format!("`server: \"\", serverPath: \"{path}\"` (a hostPath)")
+                }
+                _ => "none that the controller before 0.4 can express (it has NFS and hostPath volumes only)".into(),
+            };
+        }
         match &self.volume.source {
             V2Source::Nfs { server, path } => {
                 format!("`{{type: \"nfs\", server: \"{server}\", serverPath: \"{path}\"}}`")
@@ -441,7 +489,9 @@ impl MountAt<'_> {
 
     fn mode_fix(&self) -> String {
         match (self.v3.syntax, self.read_only()) {
-            (Syntax::Flat, ro) => format!("set `mode: \"{}\"`", if ro { "ro" } else { "rw" }),
+            (Syntax::Flat | Syntax::Legacy, ro) => {
+                format!("set `mode: \"{}\"`", if ro { "ro" } else { "rw" })
+            }
             (Syntax::Split, ro) => format!("set `readOnly: {ro}` on the `volumeMounts` entry"),
         }
     }
@@ -462,7 +512,7 @@ impl MountAt<'_> {
         let (pos, message, hint) = match d {
             Difference::Lost => {
                 let list = match self.v3.syntax {
-                    Syntax::Flat => "`controller.config.lab.volumes`",
+                    Syntax::Flat | Syntax::Legacy => "`controller.config.lab.volumes`",
                     Syntax::Split => "`controller.config.lab.volumes` and `volumeMounts`",
                 };
                 (
@@ -555,7 +605,8 @@ impl MountAt<'_> {
             message,
         )
         .hint(hint)
-        .scope(self.env);
+        .scope(self.env)
+        .subject(format!("{} {path} {d:?}", self.env));
         if *d == Difference::SourceStorage {
             f.severity(Severity::Warning)
         } else {

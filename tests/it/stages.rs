@@ -14,6 +14,7 @@ use gitops_migrate::playbook::nublado::environment_state;
 use gitops_migrate::playbook::nublado::stages::{self, Options, Stage};
 use gitops_migrate::playbook::report;
 use gitops_migrate::repo::{self, Phalanx, Repo};
+use gitops_migrate::validate;
 
 use crate::common;
 use common::copy_dir;
@@ -746,6 +747,91 @@ fn broken_model_files_are_input_errors_not_derived_states() {
         assert!(code == 0 || code == 1, "{file}: {stdout}");
         assert!(stdout.contains("yaml-syntax"), "{file}: {stdout}");
     }
+}
+
+/// `conflict` hides nothing: the mount findings of an environment in `conflict` are judged
+/// (status and validate show them), so the hotfix that ends the conflict finds them "known",
+/// not new, and `apply --force` writes it. Findings are told apart by identity, so a hotfix
+/// that rewrites the line a finding is on (and so its wording) does not make it new either.
+#[test]
+fn fixing_a_conflict_uncovers_no_new_errors() {
+    let dir = copy("phalanx");
+    let v2 = dir.path().join("applications/nublado2/values-idfdev.yaml");
+    let text = std::fs::read_to_string(&v2).unwrap();
+    std::fs::write(
+        &v2,
+        text.replace(
+            "      mountPath: /home\n",
+            "      mountPath: /home\n      readOnly: true\n",
+        ),
+    )
+    .unwrap();
+    let v3 = dir.path().join("applications/nublado/values-idfdev.yaml");
+    let text = std::fs::read_to_string(&v3).unwrap();
+    std::fs::write(
+        &v3,
+        text.replace("baseUrl: \"/n3\"", "baseUrl: \"/nb\"")
+            .replace("HUB_ROUTE: \"/n3/hub\"", "HUB_ROUTE: \"/nb/hub\""),
+    )
+    .unwrap();
+    // In `conflict`, the read-only flag lost at /home is reported all the same.
+    let (code, stdout, stderr) = gm(dir.path(), &["status", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let idfdev = v["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "idfdev")
+        .unwrap();
+    assert_eq!(idfdev["state"], "conflict");
+    let rules: Vec<&str> = idfdev["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"nublado-route-clash"), "{rules:?}");
+    assert!(rules.contains(&"nublado-v3-mount"), "{rules:?}");
+    // The hotfix (v3 back on /n3) ends the conflict and is written: the mount error was known.
+    let (code, stdout, stderr) = gm(
+        dir.path(),
+        &[
+            "apply",
+            "nublado",
+            "enable-v3",
+            "--env",
+            "idfdev",
+            "--force",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(status(dir.path())["idfdev"].0, "v3-beside");
+    let after = validate_errors(dir.path());
+    assert!(
+        after
+            .iter()
+            .any(|(rule, _, m)| rule == "nublado-v3-mount" && m.contains("`/home` is read-only")),
+        "{after:?}"
+    );
+    // A hotfix that writes the access mode the entry already had changes the finding's wording
+    // (from "no access mode is written" to "it is writable"), not its identity.
+    let before = validate::validate(&repo::open(dir.path()).unwrap());
+    let text = std::fs::read_to_string(&v3).unwrap();
+    std::fs::write(&v3, text.replace("          mode: \"rw\"\n", "")).unwrap();
+    let without_mode = validate::validate(&repo::open(dir.path()).unwrap());
+    let lost = |fs: &[validate::Finding]| {
+        fs.iter()
+            .find(|f| f.rule == "nublado-v3-mount")
+            .map(|f| f.message.clone())
+            .unwrap()
+    };
+    assert_ne!(lost(&before), lost(&without_mode));
+    assert_eq!(
+        validate::new_errors(&before, without_mode.clone()),
+        Vec::new()
+    );
+    assert_eq!(validate::new_errors(&without_mode, before), Vec::new());
 }
 
 #[test]

@@ -139,7 +139,7 @@ fn translated_values_read_back_match_every_v2_mount_in_both_syntaxes() {
         for syntax in [Syntax::Flat, Syntax::Split] {
             let t = translate::translate(&files, syntax, &answers);
             let text = t.controller_yaml().unwrap_or_default();
-            let back = V3Lab::from_nublado(&Document::parse(text.as_str()).unwrap());
+            let back = V3Lab::from_nublado(&Document::parse(text.as_str()).unwrap(), syntax);
             assert_eq!(back.syntax, syntax, "{env}");
             let mut checked = 0;
             for m in &lab.mounts {

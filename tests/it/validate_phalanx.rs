@@ -499,3 +499,196 @@ fn the_2023_tree_shows_the_documented_real_mistakes() {
             .any(|f| f.rule == "env-missing-values" || f.rule == "values-unknown-env")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The nublado controller's syntax follows the chart's appVersion
+
+/// `fixtures/phalanx` with the nublado chart at `version` and `idfdev`'s lab volumes from
+/// `fixtures/nublado-syntax/values-idfdev-<syntax>.yaml` (and its matching nublado2 mounts).
+fn with_syntax(version: &str, syntax: &str) -> tempfile::TempDir {
+    let dir = copy("phalanx");
+    let chart = dir.path().join("applications/nublado/Chart.yaml");
+    let text = std::fs::read_to_string(&chart).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("appVersion:") {
+                format!("appVersion: {version}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&chart, text).unwrap();
+    let syntaxes = fixture("nublado-syntax");
+    std::fs::copy(
+        syntaxes.join(format!("values-idfdev-{syntax}.yaml")),
+        dir.path().join("applications/nublado/values-idfdev.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        syntaxes.join("nublado2-values-idfdev.yaml"),
+        dir.path().join("applications/nublado2/values-idfdev.yaml"),
+    )
+    .unwrap();
+    dir
+}
+
+/// The findings of the version rules (`nublado-v3-mount`, `nublado-v3-unknown-key`,
+/// `nublado-nfs-path`) in `idfdev`'s nublado values (the fixture's other environments keep
+/// their 0.x files whatever the version).
+fn version_findings(root: &Path) -> Vec<Finding> {
+    findings(root)
+        .into_iter()
+        .filter(|f| {
+            f.file == "applications/nublado/values-idfdev.yaml"
+                && matches!(
+                    f.rule,
+                    "nublado-v3-mount" | "nublado-v3-unknown-key" | "nublado-nfs-path"
+                )
+        })
+        .collect()
+}
+
+#[test]
+fn each_controller_syntax_is_read_by_the_chart_version() {
+    for (version, syntax) in [("0.3.2", "legacy"), ("0.7.1", "flat"), ("4.0.0", "split")] {
+        let dir = with_syntax(version, syntax);
+        let found: Vec<String> = version_findings(dir.path()).iter().map(brief).collect();
+        assert_eq!(found, Vec::<String>::new(), "{syntax} at {version}");
+        // The same mounts, read back: both there, the datasets read-only.
+        let (code, out, err) = gm(
+            dir.path(),
+            &["validate", "applications/nublado/values-idfdev.yaml"],
+        );
+        assert!(!out.contains("nublado-v3"), "{syntax}: {out}");
+        assert!(code == 0 || code == 1, "{err}");
+    }
+}
+
+#[test]
+fn a_file_in_another_versions_syntax_is_reported_not_misread() {
+    // (chart version, file syntax, the keys the version does not read)
+    let cases: [(&str, &str, &[&str]); 6] = [
+        ("0.7.1", "legacy", &["server", "serverPath"]),
+        (
+            "4.0.0",
+            "legacy",
+            &["containerPath", "server", "serverPath", "mode"],
+        ),
+        ("0.3.2", "flat", &["source"]),
+        ("4.0.0", "flat", &["containerPath", "mode"]),
+        (
+            "0.7.1",
+            "split",
+            &["name", "volumeMounts", "refreshInterval"],
+        ),
+        (
+            "0.3.2",
+            "split",
+            &["name", "source", "volumeMounts", "refreshInterval"],
+        ),
+    ];
+    for (version, syntax, keys) in cases {
+        let dir = with_syntax(version, syntax);
+        let all = version_findings(dir.path());
+        let unknown: Vec<&str> = all
+            .iter()
+            .filter(|f| f.rule == "nublado-v3-unknown-key")
+            .map(|f| f.message.split('`').nth(1).unwrap())
+            .collect();
+        let mut want = keys.to_vec();
+        // Every entry of the other syntax repeats its keys; compare the sets and the count.
+        want.sort();
+        let mut got = unknown.clone();
+        got.sort();
+        got.dedup();
+        want.dedup();
+        assert_eq!(got, want, "{syntax} at {version}: {all:#?}");
+        assert!(
+            all.iter()
+                .filter(|f| f.rule == "nublado-v3-unknown-key")
+                .all(|f| f.severity == Severity::Error
+                    && f.file == "applications/nublado/values-idfdev.yaml"),
+            "{all:#?}"
+        );
+        // What the version reads from the file is not the v2 mounts: they are reported lost
+        // or without their source, never silently taken for mounted.
+        assert!(
+            all.iter().any(|f| f.rule == "nublado-v3-mount"),
+            "{syntax} at {version}: {all:#?}"
+        );
+    }
+}
+
+#[test]
+fn snake_case_image_keys_name_their_camel_case() {
+    let dir = with_syntax("0.7.1", "flat");
+    let rel = "applications/nublado/values-idfdev.yaml";
+    let path = dir.path().join(rel);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("numReleases: 1", "num_releases: 1");
+    std::fs::write(&path, text).unwrap();
+    let found = version_findings(dir.path());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(
+        brief(&found[0]),
+        format!("nublado-v3-unknown-key {rel}:9:7")
+    );
+    assert_eq!(
+        found[0].message,
+        "`num_releases` is not a key of `controller.config.images` in nublado 0.7.1: the controller does not read it"
+    );
+    assert_eq!(
+        found[0].hint.as_deref(),
+        Some("write `numReleases`: the controller reads camelCase keys only")
+    );
+}
+
+/// On the 2023 tree (nublado 0.7.1, the 0.x `source:` syntax) the version rules find nothing
+/// in files written for it: the only unknown keys are the snake_case `images` keys that base,
+/// summit and tucson-teststand really had (ignored by the controller for months).
+#[test]
+fn the_2023_tree_has_no_false_errors_from_the_version_rules() {
+    let Some(root) = corpus("phalanx-2023-08") else {
+        return;
+    };
+    let all = findings(&root);
+    let unknown: Vec<String> = all
+        .iter()
+        .filter(|f| f.rule == "nublado-v3-unknown-key")
+        .map(|f| format!("{} {}", f.file, f.message.split('`').nth(1).unwrap()))
+        .collect();
+    let mut want = Vec::new();
+    for env in ["base", "summit", "tucson-teststand"] {
+        for key in [
+            "num_releases",
+            "num_weeklies",
+            "num_dailies",
+            "recommended_tag",
+        ] {
+            want.push(format!("applications/nublado/values-{env}.yaml {key}"));
+        }
+    }
+    assert_eq!(unknown, want);
+    // Every mount finding is one the hand translations really made (listed in
+    // `the_2023_tree_shows_the_documented_real_mistakes`), none from misreading the syntax:
+    // no mount is "lost" where the v3 file has a volume at that path.
+    for f in all.iter().filter(|f| f.rule == "nublado-v3-mount") {
+        assert!(
+            !f.message.contains("no source"),
+            "a v3 volume read without its source: {f:?}"
+        );
+    }
+    // The 2026 tree (nublado 15.1.0, the 4.x syntax) has none at all.
+    let Some(root) = corpus("phalanx-2026") else {
+        return;
+    };
+    let errors: Vec<String> = findings(&root)
+        .iter()
+        .filter(|f| f.rule.starts_with("nublado-v3"))
+        .map(brief)
+        .collect();
+    assert_eq!(errors, Vec::<String>::new());
+}

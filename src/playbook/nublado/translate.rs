@@ -31,9 +31,10 @@ use std::fmt;
 
 use self::emit::{Value, render};
 use self::images::pinned_images;
+use super::V2;
 use super::volumes::{Syntax, TemplateClaim, V2Lab, V2Mount, V2Source, V2Volume, template_claims};
-use super::{V2, V3};
 use crate::playbook::Table;
+use crate::repo::nublado::controller::ChartVersion;
 use crate::repo::{Phalanx, lookup};
 use crate::yaml::{Document, Node};
 
@@ -255,6 +256,33 @@ impl LabVolume {
         )
     }
 
+    /// The entry before 0.4: `{containerPath, server, serverPath, mode}` (a hostPath has an
+    /// empty `server`; no subPath, no claims: `Translation::mount` never makes those).
+    fn legacy_value(&self) -> Value {
+        let (server, path) = match &self.source {
+            Source::Nfs {
+                server,
+                server_path,
+            } => (server.as_str(), server_path.as_str()),
+            Source::HostPath { path } => ("", path.as_str()),
+            Source::Pvc { .. } => unreachable!("the controller before 0.4 has no claims"),
+        };
+        Value::map([
+            ("containerPath", Value::str(&self.container_path)),
+            ("server", Value::str(server)),
+            ("serverPath", Value::str(path)),
+            ("mode", Value::str(self.mode())),
+        ])
+    }
+
+    /// The entry of the syntax's one-list form: before 0.4 or 0.x.
+    fn entry_value(&self, syntax: Syntax) -> Value {
+        match syntax {
+            Syntax::Legacy => self.legacy_value(),
+            _ => self.flat_value(),
+        }
+    }
+
     /// The 0.x entry: `{containerPath, subPath, mode, source}`.
     fn flat_value(&self) -> Value {
         let mut m = vec![("containerPath", Value::str(&self.container_path))];
@@ -385,20 +413,8 @@ pub fn for_environment(p: &Phalanx, env: &str, answers: &Answers) -> Translation
         cachemachine: file("cachemachine"),
         moneypenny: file("moneypenny"),
     };
-    let chart = format!("applications/{V3}/Chart.yaml");
-    let (syntax, why) = match p.app_version(V3) {
-        Some(v) => {
-            let text = v.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
-            (
-                Syntax::for_version(&v),
-                format!("`{chart}` has appVersion {text}"),
-            )
-        }
-        None => (
-            Syntax::Flat,
-            format!("`{chart}` has no appVersion, so the 2023 syntax is assumed"),
-        ),
-    };
+    let chart = ChartVersion::of(p);
+    let (syntax, why) = (chart.syntax, chart.why);
     let mut t = translate(&files, syntax, answers);
     t.notes.insert(
         0,
@@ -463,6 +479,8 @@ pub fn translate(files: &V2Files<'_>, syntax: Syntax, answers: &Answers) -> Tran
 struct Mounted {
     volume: Option<LabVolume>,
     notes: Vec<String>,
+    /// Not written, and already listed for the operator.
+    listed: bool,
 }
 
 /// A v2 PVC volume waiting for the operator's storage class, with its mounts.
@@ -503,6 +521,7 @@ impl Translation {
             });
             match (out.volume, volume) {
                 (Some(v), _) => self.volumes.push(v),
+                (None, _) if out.listed => {}
                 (None, volume) => self.unwritten(f, m, volume, &mut pending),
             }
         }
@@ -576,8 +595,25 @@ impl Translation {
             return Mounted {
                 volume: None,
                 notes,
+                listed: false,
             };
         };
+        if self.syntax == Syntax::Legacy
+            && let Some(why) = legacy_limit(m, vol)
+        {
+            notes.push(why.clone());
+            self.push_item(
+                f,
+                m.pos.line,
+                format!("`{}` {why}", m.mount_path),
+                "upgrade the nublado chart to 0.4 or later (the `source:` syntax), or provide the data another way; until then the mount is not written",
+            );
+            return Mounted {
+                volume: None,
+                notes,
+                listed: true,
+            };
+        }
         let container_path = m.container_path();
         if container_path != m.mount_path {
             notes.push("trailing `/` dropped".into());
@@ -623,6 +659,7 @@ impl Translation {
                 source,
             }),
             notes,
+            listed: false,
         }
     }
 
@@ -754,6 +791,20 @@ impl Translation {
             format!("{list} {} outside this translation", if rest.len() == 1 { "is" } else { "are" }),
             "carry over by hand what nublado v3 still needs (lab sizes in `controller.config.lab.sizes`, secrets in `controller.config.lab.secrets`, files in `controller.config.lab.files`, the pull secret in `controller.config.lab.pullSecret`)",
         );
+    }
+}
+
+/// Why the controller before 0.4 cannot mount a v2 mount, if it cannot: it has NFS and
+/// hostPath volumes only, without subPath.
+fn legacy_limit(m: &V2Mount, vol: &V2Volume) -> Option<String> {
+    match (&vol.source, &m.sub_path) {
+        (V2Source::Pvc { claim }, _) => Some(format!(
+            "mounts the PersistentVolumeClaim `{claim}`, and the controller before 0.4 has NFS and hostPath volumes only"
+        )),
+        (V2Source::Nfs { .. } | V2Source::HostPath { .. }, Some(sub)) => Some(format!(
+            "mounts the subPath `{sub}`, which the controller before 0.4 cannot"
+        )),
+        _ => None,
     }
 }
 
@@ -918,11 +969,16 @@ impl Translation {
             lab.push(("initContainers", Value::Seq(containers)));
         }
         match self.syntax {
-            Syntax::Flat if !self.volumes.is_empty() => lab.push((
+            Syntax::Flat | Syntax::Legacy if !self.volumes.is_empty() => lab.push((
                 "volumes",
-                Value::Seq(self.volumes.iter().map(LabVolume::flat_value).collect()),
+                Value::Seq(
+                    self.volumes
+                        .iter()
+                        .map(|v| v.entry_value(self.syntax))
+                        .collect(),
+                ),
             )),
-            Syntax::Flat => {}
+            Syntax::Flat | Syntax::Legacy => {}
             Syntax::Split => {
                 if !names.is_empty() {
                     lab.push((
@@ -956,7 +1012,7 @@ impl Translation {
     fn init_value(&self, c: &InitContainer, name_of: &dyn Fn(&LabVolume) -> String) -> Value {
         let mut m = vec![("name", Value::str(&c.name))];
         match self.syntax {
-            Syntax::Flat => m.push(("image", Value::str(&c.image))),
+            Syntax::Flat | Syntax::Legacy => m.push(("image", Value::str(&c.image))),
             Syntax::Split => {
                 let (repository, tag) = c.image_parts();
                 m.push((
@@ -971,9 +1027,14 @@ impl Translation {
         m.push(("privileged", Value::Bool(c.privileged)));
         if !c.volumes.is_empty() {
             match self.syntax {
-                Syntax::Flat => m.push((
+                Syntax::Flat | Syntax::Legacy => m.push((
                     "volumes",
-                    Value::Seq(c.volumes.iter().map(LabVolume::flat_value).collect()),
+                    Value::Seq(
+                        c.volumes
+                            .iter()
+                            .map(|v| v.entry_value(self.syntax))
+                            .collect(),
+                    ),
                 )),
                 Syntax::Split => m.push((
                     "volumeMounts",

@@ -7,6 +7,7 @@
 //! Owns: reading these settings with their file positions and the chart versions they depend
 //! on. Does not own: judging them (`validate`) or changing them (`playbook::nublado`).
 
+pub mod controller;
 pub mod database;
 pub mod routes;
 pub mod state;

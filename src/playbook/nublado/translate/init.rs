@@ -6,6 +6,7 @@
 
 use super::{Answers, File, InitContainer, Translation};
 use crate::repo::lookup;
+use crate::repo::nublado::controller::Syntax;
 use crate::repo::nublado::volumes::{V2Lab, items, read_mounts, read_volumes};
 use crate::yaml::Node;
 
@@ -66,6 +67,15 @@ impl Translation {
                     .map(|e| &e.value),
             );
             let mut volumes = Vec::new();
+            if self.syntax == Syntax::Legacy && !mounts.is_empty() {
+                self.push_item(
+                    f,
+                    line,
+                    format!("the commissioning container `{name}` mounts volumes, and the controller before 0.4 mounts none in init containers"),
+                    "upgrade the nublado chart to 0.4 or later, or make the image find the home directories another way",
+                );
+                continue;
+            }
             for m in &mounts {
                 let out = self.mount(f, &lab, m, answers, &[]);
                 match out.volume {
