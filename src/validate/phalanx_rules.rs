@@ -5,13 +5,14 @@
 use super::{Finding, Severity, rule};
 use crate::repo::nublado::controller::{self, ChartVersion};
 use crate::repo::nublado::database::database_name;
+use crate::repo::nublado::mobu::{self, Cachemachine, GLOBAL_CACHEMACHINE, Mobu};
 use crate::repo::nublado::routes::{
     DEFAULT_ROUTE, expected_hub_route, lab_hub_route, normalize, routes,
 };
 use crate::repo::nublado::volumes::{
     self, Difference, Pos, Syntax, V2Lab, V2Mount, V2Source, V2Volume, V3Lab, V3Mount,
 };
-use crate::repo::nublado::{MOBU_LAB_TYPES, V2, V2_APPS, V3};
+use crate::repo::nublado::{V2, V2_APPS, V3};
 use crate::repo::phalanx::{EnvFile, Environment, FlagForm, Format, Setting};
 use crate::repo::{Phalanx, lookup};
 use crate::suggest::closest;
@@ -676,139 +677,100 @@ fn misplaced_keys(p: &Phalanx, out: &mut Vec<Finding>) {
     }
 }
 
-/// Business types that query TAP.
-const TAP_TYPES: [&str; 2] = ["TAPQueryRunner", "TAPQuerySetRunner"];
-/// Options mobu 6 accepts for lab business types (it forbids others).
-const LAB_OPTIONS_6: [&str; 19] = [
-    "cachemachine_image_policy",
-    "delete_lab",
-    "delete_timeout",
-    "error_idle_time",
-    "execution_idle_time",
-    "get_node",
-    "idle_time",
-    "image",
-    "jitter",
-    "jupyter_timeout",
-    "max_executions",
-    "max_websocket_message_size",
-    "repo_branch",
-    "repo_url",
-    "spawn_settle_time",
-    "spawn_timeout",
-    "url_prefix",
-    "use_cachemachine",
-    "working_directory",
-];
-/// Options mobu 6 accepts for TAP business types.
-const TAP_OPTIONS_6: [&str; 3] = ["query_set", "queries", "sync"];
-
-/// mobu's flocks: options it does not know (checked against mobu 6, whose options are
-/// known; later versions changed them), and `use_cachemachine` where it does not belong.
+/// mobu's flocks, judged against the mobu version in `applications/mobu/Chart.yaml`: options
+/// it does not take (mobu refuses to start), `use_cachemachine` where it does not belong, and
+/// lab flocks that rely on cachemachine (per flock from mobu 6, through the global
+/// `config.useCachemachine` in mobu 5) while cachemachine is disabled.
 fn mobu_rules(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
-    if !env.enabled.contains("mobu") {
-        return;
-    }
-    let Some(rel) = p.values_file("mobu", &env.name) else {
+    let Some(mobu) = Mobu::of(p, &env.name) else {
         return;
     };
-    let Some(doc) = doc_of(p, rel) else { return };
-    let Some(flocks) = lookup(doc, "config.autostart").and_then(Node::as_sequence) else {
-        return;
-    };
-    let version = p.app_version("mobu");
-    let major = version.as_ref().and_then(|v| v.first().copied());
+    let (rel, doc) = (mobu.rel, mobu.doc);
+    let version = mobu.version.clone().unwrap_or_default();
+    let major = mobu.major();
     let cachemachine_on = env.enabled.contains("cachemachine");
-    for flock in &flocks.items {
-        let Some(fm) = flock.value.as_mapping() else {
-            continue;
-        };
-        let name = fm
-            .get("name")
-            .and_then(|e| e.value.scalar_text())
-            .unwrap_or("?");
-        let Some(business) = fm.get("business").and_then(|e| e.value.as_mapping()) else {
-            continue;
-        };
-        let Some(type_entry) = business.get("type") else {
-            continue;
-        };
-        let btype = type_entry.value.scalar_text().unwrap_or("");
-        let is_lab = MOBU_LAB_TYPES.contains(&btype);
-        let options = business.get("options").and_then(|e| e.value.as_mapping());
-        let use_cm = options.and_then(|o| o.get("use_cachemachine"));
-        let scoped = |f: Finding| f.scope(&env.name);
+    let scoped = |f: Finding, flock: &str, what: &str| {
+        f.scope(&env.name)
+            .subject(format!("{} flock {flock} {what}", env.name))
+    };
+    for flock in &mobu.flocks {
+        let name = flock.name.as_str();
+        let btype = flock.business.as_str();
+        let use_cm = flock.option("use_cachemachine");
         if let Some(uc) = use_cm {
-            if !is_lab {
+            if !flock.is_lab() {
                 out.push(scoped(
-                    Finding::at(rule::MOBU_CACHEMACHINE_NOT_LAB, rel, doc, uc.key.span.start, format!("flock `{name}`: `use_cachemachine` is not an option of `{btype}`; mobu refuses to start"))
+                    Finding::at(rule::MOBU_CACHEMACHINE_NOT_LAB, rel, doc, uc.key_offset, format!("flock `{name}`: `use_cachemachine` is not an option of `{btype}`; mobu refuses to start"))
                         .hint("remove `use_cachemachine` from this flock"),
+                    name,
+                    "use_cachemachine",
                 ));
             } else if major.is_some_and(|m| m >= 7) {
                 out.push(scoped(
-                    Finding::at(rule::MOBU_CACHEMACHINE_REMOVED, rel, doc, uc.key.span.start, format!("flock `{name}`: mobu {} removed `use_cachemachine`; mobu refuses to start", version_text(&version)))
+                    Finding::at(rule::MOBU_CACHEMACHINE_REMOVED, rel, doc, uc.key_offset, format!("flock `{name}`: mobu {} removed `use_cachemachine`; mobu refuses to start", mobu.version_text()))
                         .hint("remove `use_cachemachine`"),
+                    name,
+                    "use_cachemachine",
                 ));
-            }
-        }
-        if is_lab && major.is_none_or(|m| m < 7) && !cachemachine_on {
-            let relies = match use_cm {
-                Some(uc) => crate::repo::phalanx::as_bool(&uc.value) != Some(false),
-                None => true,
-            };
-            if relies {
-                let (at, how) = match use_cm {
-                    Some(uc) => (uc.value.span.start, "`use_cachemachine: true`"),
-                    None => (
-                        type_entry.key.span.start,
-                        "by default (`use_cachemachine` defaults to true in mobu 6)",
-                    ),
-                };
+            } else if major == Some(5) {
                 out.push(scoped(
-                    Finding::at(rule::MOBU_CACHEMACHINE_DISABLED, rel, doc, at, format!("flock `{name}` relies on cachemachine {how}, but cachemachine is not enabled in `{}`", env.name))
-                        .hint("set `business.options.use_cachemachine: false` for this flock"),
+                    Finding::at(rule::MOBU_UNKNOWN_OPTION, rel, doc, uc.key_offset, format!("flock `{name}`: `use_cachemachine` is not an option of `{btype}` in mobu {}; mobu refuses to start", mobu.version_text()))
+                        .hint(format!("remove it: mobu 5 uses cachemachine for every lab flock or none, with the global `{GLOBAL_CACHEMACHINE}`")),
+                    name,
+                    "use_cachemachine",
                 ));
             }
         }
-        if major.is_some_and(|m| m < 7)
-            && let Some(options) = options
+        if !cachemachine_on
+            && let Cachemachine::Uses { how, at } = mobu.cachemachine(p, &env.name, flock)
         {
-            let known: &[&str] = if is_lab {
-                &LAB_OPTIONS_6
-            } else if TAP_TYPES.contains(&btype) {
-                &TAP_OPTIONS_6
+            let hint = if major == Some(5) {
+                format!(
+                    "set `{GLOBAL_CACHEMACHINE}: false` in `{rel}` (mobu 5 has no per-flock setting)"
+                )
             } else {
-                continue;
+                "set `business.options.use_cachemachine: false` for this flock".to_string()
             };
-            for e in &options.entries {
-                let Some(key) = e.key.scalar_text() else {
-                    continue;
-                };
-                if key == "use_cachemachine" || known.contains(&key) {
-                    continue;
-                }
-                let mut f = Finding::at(
-                    rule::MOBU_UNKNOWN_OPTION,
-                    rel,
-                    doc,
-                    e.key.span.start,
-                    format!(
-                        "flock `{name}`: `{key}` is not an option of `{btype}` in mobu {}; mobu refuses to start",
-                        version_text(&version)
-                    ),
-                );
-                if let Some(c) = closest(key, known.iter().copied()) {
-                    f = f.hint(format!("did you mean `{c}`?"));
-                }
-                out.push(scoped(f));
+            out.push(scoped(
+                Finding::at(rule::MOBU_CACHEMACHINE_DISABLED, rel, doc, at, format!("flock `{name}` relies on cachemachine {how}, but cachemachine is not enabled in `{}`", env.name))
+                    .hint(hint),
+                name,
+                "cachemachine",
+            ));
+        }
+        let known: Option<Vec<&str>> = if flock.is_lab() {
+            mobu::lab_options(&version)
+        } else if mobu::TAP_TYPES.contains(&btype) {
+            mobu::tap_options(&version, btype).map(<[&str]>::to_vec)
+        } else {
+            None
+        };
+        let Some(known) = known else { continue };
+        for o in &flock.options {
+            // `use_cachemachine` has its own findings above.
+            if o.key == "use_cachemachine" {
+                continue;
             }
+            if known.contains(&o.key.as_str()) {
+                continue;
+            }
+            let mut f = Finding::at(
+                rule::MOBU_UNKNOWN_OPTION,
+                rel,
+                doc,
+                o.key_offset,
+                format!(
+                    "flock `{name}`: `{}` is not an option of `{btype}` in mobu {}; mobu refuses to start",
+                    o.key,
+                    mobu.version_text()
+                ),
+            );
+            if btype == "TAPQueryRunner" && o.key == "query_set" && major.is_some_and(|m| m >= 7) {
+                f = f.hint("mobu 7 renamed the business that runs a query set `TAPQuerySetRunner`: change the flock's `type`");
+            } else if let Some(c) = closest(&o.key, known.iter().copied()) {
+                f = f.hint(format!("did you mean `{c}`?"));
+            }
+            out.push(scoped(f, name, &o.key));
         }
     }
-}
-
-fn version_text(v: &Option<Vec<u64>>) -> String {
-    v.as_ref().map_or_else(
-        || "?".into(),
-        |v| v.iter().map(u64::to_string).collect::<Vec<_>>().join("."),
-    )
 }

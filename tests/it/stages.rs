@@ -834,6 +834,123 @@ fn fixing_a_conflict_uncovers_no_new_errors() {
     assert_eq!(validate::new_errors(&without_mode, before), Vec::new());
 }
 
+/// A mobu flock that evidently tests nublado v2 (its user says `nublado2`) stays on v2 at
+/// `/n2`, with cachemachine, at `make-default`, and goes at `disable-v2`; the plan says so.
+/// The other lab flocks follow v3 off cachemachine.
+#[test]
+fn a_flock_that_tests_v2_is_kept_on_n2_then_removed() {
+    let dir = copy("phalanx");
+    let mobu = dir.path().join("applications/mobu/values-idfdev.yaml");
+    let text = std::fs::read_to_string(&mobu).unwrap();
+    let text = text.replace(
+        "    - name: \"tap\"\n",
+        "    # The weekly test of nublado v2.
+    - name: \"weekly\"
+      count: 1
+      user_spec: {username_prefix: \"bot-mobu-nublado2\"}
+      scopes: [\"exec:notebook\"]
+      business:
+        type: \"JupyterPythonLoop\"
+      restart: true
+    - name: \"tap\"\n",
+    );
+    std::fs::write(&mobu, &text).unwrap();
+    let p = phalanx(dir.path());
+    let plan = plan(&p, "make-default", &["idfdev"]);
+    let after = plan
+        .changes
+        .content("applications/mobu/values-idfdev.yaml")
+        .unwrap()
+        .unwrap()
+        .to_string();
+    let doc = gitops_migrate::yaml::Document::parse(after.as_str()).unwrap();
+    let get = |path: &str| repo::lookup_str(&doc, path);
+    assert_eq!(
+        get("config.autostart[name=weekly].business.options.url_prefix").as_deref(),
+        Some("/n2")
+    );
+    assert_eq!(
+        get("config.autostart[name=weekly].business.options.use_cachemachine"),
+        None
+    );
+    assert_eq!(
+        get("config.autostart[name=recommended].business.options.use_cachemachine").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        get("config.autostart[name=nublado3].business.options.url_prefix"),
+        None
+    );
+    assert!(
+        plan.notes.iter().any(|n| n.contains("mobu flock `weekly` tests nublado v2 (the name or a user says `nublado2`): kept on v2 at /n2 with cachemachine; `disable-v2` removes it")),
+        "{:#?}",
+        plan.notes
+    );
+    // Through `make-default` to `disable-v2`, which removes the flock.
+    let (code, out, err) = gm(
+        dir.path(),
+        &["apply", "nublado", "make-default", "--env", "idfdev"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let p = phalanx(dir.path());
+    let plan = super::stages::plan(&p, "disable-v2", &["idfdev"]);
+    let after = plan
+        .changes
+        .content("applications/mobu/values-idfdev.yaml")
+        .unwrap()
+        .unwrap()
+        .to_string();
+    assert!(!after.contains("weekly"), "{after}");
+    assert!(!after.contains("bot-mobu-nublado2"), "{after}");
+    assert!(after.contains("name: \"recommended\""), "{after}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("mobu flock `weekly` tested nublado v2 and is removed")),
+        "{:#?}",
+        plan.notes
+    );
+}
+
+/// mobu 5 switches cachemachine for every flock at once (`config.useCachemachine`): the stage
+/// sets it, and says what that means for a flock kept on v2.
+#[test]
+fn mobu_5_goes_off_cachemachine_globally_at_make_default() {
+    let dir = copy("phalanx");
+    let chart = dir.path().join("applications/mobu/Chart.yaml");
+    let text = std::fs::read_to_string(&chart)
+        .unwrap()
+        .replace("appVersion: 6.1.1", "appVersion: 5.1.0");
+    std::fs::write(&chart, text).unwrap();
+    let mobu = dir.path().join("applications/mobu/values-idfdev.yaml");
+    let text = std::fs::read_to_string(&mobu)
+        .unwrap()
+        .replace("          use_cachemachine: false\n", "")
+        .replace("name: \"recommended\"", "name: \"nublado2-recommended\"");
+    std::fs::write(&mobu, text).unwrap();
+    let p = phalanx(dir.path());
+    let plan = plan(&p, "make-default", &["idfdev"]);
+    let after = plan
+        .changes
+        .content("applications/mobu/values-idfdev.yaml")
+        .unwrap()
+        .unwrap()
+        .to_string();
+    assert!(after.contains("  useCachemachine: false\n"), "{after}");
+    assert!(
+        !after.contains("use_cachemachine"),
+        "mobu 5 has no per-flock option: {after}"
+    );
+    assert!(
+        plan.todo.iter().any(
+            |t| t.contains("mobu 5 has one cachemachine setting for every flock")
+                && t.contains("`nublado2-recommended`")
+        ),
+        "{:#?}",
+        plan.todo
+    );
+}
+
 #[test]
 fn dirty_files_refuse_apply_unless_allow_dirty() {
     let dir = copy("phalanx");

@@ -133,11 +133,24 @@ fn mobu_7_removed_use_cachemachine() {
         .filter(|f| f.rule.starts_with("mobu-"))
         .map(brief)
         .collect();
-    // mobu 7: `use_cachemachine` is gone everywhere; the mobu 6 option list no longer applies,
-    // and no flock relies on cachemachine.
+    // mobu 7: `use_cachemachine` is gone everywhere and no flock relies on cachemachine; its
+    // own option list applies: `TAPQueryRunner` now runs listed `queries` (the query-set
+    // runner became `TAPQuerySetRunner`), and the typo is still no option.
     assert_eq!(
         got,
-        ["mobu-cachemachine-not-lab applications/mobu/values-mobu-tap.yaml:12:11"]
+        [
+            "mobu-unknown-option applications/mobu/values-mobu-tap.yaml:11:11",
+            "mobu-cachemachine-not-lab applications/mobu/values-mobu-tap.yaml:12:11",
+            "mobu-unknown-option applications/mobu/values-mobu-typo.yaml:12:11"
+        ]
+    );
+    let tap = findings(dir.path())
+        .into_iter()
+        .find(|f| f.rule == "mobu-unknown-option" && f.file.ends_with("values-mobu-tap.yaml"))
+        .unwrap();
+    assert!(
+        tap.hint.as_deref().unwrap().contains("`TAPQuerySetRunner`"),
+        "{tap:?}"
     );
     let typo = dir.path().join("applications/mobu/values-mobu-typo.yaml");
     let text = std::fs::read_to_string(&typo)
@@ -153,6 +166,69 @@ fn mobu_7_removed_use_cachemachine() {
         got,
         ["mobu-cachemachine-removed applications/mobu/values-mobu-typo.yaml:12:11"]
     );
+}
+
+/// mobu 5 chose cachemachine for every flock with one global setting, `config.useCachemachine`
+/// (chart default `true`), and had no per-flock option: the rules read each version its way.
+#[test]
+fn mobu_5_uses_its_global_cachemachine_setting() {
+    let dir = copy("phalanx-mistakes");
+    let chart = dir.path().join("applications/mobu/Chart.yaml");
+    let text = std::fs::read_to_string(&chart)
+        .unwrap()
+        .replace("appVersion: 6.1.1", "appVersion: 5.1.0");
+    std::fs::write(&chart, text).unwrap();
+    let mobu = |dir: &Path| -> Vec<(String, String)> {
+        findings(dir)
+            .iter()
+            .filter(|f| f.rule.starts_with("mobu-") && f.file.ends_with("values-nocache.yaml"))
+            .map(|f| (brief(f), f.hint.clone().unwrap_or_default()))
+            .collect()
+    };
+    // By default the flock relies on cachemachine through the global setting, and cachemachine
+    // is not enabled in `nocache`.
+    let got = mobu(dir.path());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0].0,
+        "mobu-cachemachine-disabled applications/mobu/values-nocache.yaml:9:9"
+    );
+    assert!(
+        got[0].1.contains("`config.useCachemachine: false`"),
+        "{got:?}"
+    );
+    // Switched off globally: nothing to say (mobu 6's rules would flag the flock: it has no
+    // `use_cachemachine: false`).
+    let values = dir.path().join("applications/mobu/values-nocache.yaml");
+    let text = std::fs::read_to_string(&values).unwrap();
+    std::fs::write(&values, format!("{}  useCachemachine: false\n", text)).unwrap();
+    assert_eq!(mobu(dir.path()), Vec::<(String, String)>::new());
+    // A per-flock `use_cachemachine` is no option of mobu 5: mobu refuses to start.
+    let text = std::fs::read_to_string(&values).unwrap().replace(
+        "          repo_branch: \"prod\"\n",
+        "          repo_branch: \"prod\"\n          use_cachemachine: false\n",
+    );
+    std::fs::write(&values, text).unwrap();
+    let got = mobu(dir.path());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].0.starts_with("mobu-unknown-option"), "{got:?}");
+    assert!(
+        got[0].1.contains("global `config.useCachemachine`"),
+        "{got:?}"
+    );
+    // mobu 6.0 did not yet take `jupyter_timeout` (6.1 added it).
+    let text = std::fs::read_to_string(&chart)
+        .unwrap()
+        .replace("appVersion: 5.1.0", "appVersion: 6.0.0");
+    std::fs::write(&chart, text).unwrap();
+    let text = std::fs::read_to_string(&values).unwrap().replace(
+        "use_cachemachine: false\n",
+        "use_cachemachine: false\n          jupyter_timeout: 60\n",
+    );
+    std::fs::write(&values, text).unwrap();
+    let got = mobu(dir.path());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].0.starts_with("mobu-unknown-option"), "{got:?}");
 }
 
 #[test]

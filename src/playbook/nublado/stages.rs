@@ -14,9 +14,10 @@ use std::collections::BTreeSet;
 use super::routes::{BASE_URL, DEFAULT_ROUTE, HUB_ROUTE, expected_hub_route};
 use super::state::{State, environment_state};
 use super::translate::{self, Answers, Translation};
-use super::{MOBU_LAB_TYPES, V2, V2_APPS, V3};
+use super::{V2, V2_APPS, V3};
 use crate::playbook::workspace::{Workspace, WorkspaceError};
 use crate::playbook::{StagePlan, Step};
+use crate::repo::nublado::mobu::{Cachemachine, Flock, GLOBAL_CACHEMACHINE, Mobu};
 use crate::repo::phalanx::{Environment, Format};
 use crate::repo::{Phalanx, lookup};
 use crate::suggest::closest;
@@ -585,75 +586,173 @@ fn make_default(
     Ok(())
 }
 
-/// The lab flocks of mobu's values for an environment: (index, name, business type, options).
-fn lab_flocks(doc: &Document) -> Vec<(usize, String, Option<String>)> {
-    let Some(flocks) = lookup(doc, "config.autostart").and_then(Node::as_sequence) else {
-        return Vec::new();
-    };
-    flocks
-        .items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| {
-            let m = item.value.as_mapping()?;
-            let name = m.get("name")?.value.scalar_text()?.to_string();
-            let business = m.get("business")?.value.as_mapping()?;
-            let btype = business.get("type")?.value.scalar_text()?.to_string();
-            if !MOBU_LAB_TYPES.contains(&btype.as_str()) {
-                return None;
-            }
-            let prefix = business
-                .get("options")
-                .and_then(|o| o.value.as_mapping())
-                .and_then(|o| o.get("url_prefix"))
-                .and_then(|e| e.value.scalar_text())
-                .map(str::to_string);
-            Some((i, name, prefix))
-        })
-        .collect()
+/// `a`, `b` and `c` as code spans.
+fn names<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    items
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
+/// "flock" or "flocks", and "it" or "them".
+fn flocks_word(n: usize) -> (&'static str, &'static str) {
+    if n == 1 {
+        ("flock", "it")
+    } else {
+        ("flocks", "them")
+    }
+}
+
+/// mobu at `make-default`: the lab flocks follow v3 to the default route and off cachemachine
+/// (per flock from mobu 6, `use_cachemachine` removed from mobu 7, the global
+/// `config.useCachemachine` in mobu 5), except the flocks that evidently test nublado v2 (their
+/// name or user says `nublado2`), which are kept on v2 at `/n2` until `disable-v2` removes them.
 fn mobu_make_default(
     p: &Phalanx,
     env: &Environment,
     ws: &mut Workspace<'_>,
     plan: &mut StagePlan,
 ) -> Result<(), StageError> {
-    if !env.enabled.contains("mobu") {
-        return Ok(());
-    }
-    let rel = values_rel("mobu", &env.name);
-    let Some(doc) = ws.text(&rel).and_then(|t| Document::parse(t).ok()) else {
+    let Some(mobu) = Mobu::of(p, &env.name) else {
         return Ok(());
     };
-    let major = p.app_version("mobu").and_then(|v| v.first().copied());
-    let flocks = lab_flocks(&doc);
-    if flocks.is_empty() {
+    let labs: Vec<&Flock> = mobu.flocks.iter().filter(|f| f.is_lab()).collect();
+    if labs.is_empty() {
         return Ok(());
     }
-    let changed = ws.edit(&rel, |doc| {
+    let major = mobu.major();
+    let (v2, v3): (Vec<&Flock>, Vec<&Flock>) = labs.into_iter().partition(|f| f.tests_v2());
+    let global_on = mobu.global_cachemachine(p, &env.name).0;
+    let changed = ws.edit(mobu.rel, |doc| {
         let mut changed = false;
-        for (i, _, prefix) in &flocks {
-            let options = format!("config.autostart[{i}].business.options");
-            if major.is_some_and(|m| m >= 7) {
-                changed |= remove_if_present(doc, &format!("{options}.use_cachemachine"))?;
-            } else {
-                changed |= set(
-                    doc,
-                    &format!("{options}.use_cachemachine"),
-                    &ScalarValue::bool(false),
-                )?;
+        for f in &v3 {
+            let options = format!("config.autostart[{}].business.options", f.index);
+            match major {
+                Some(m) if m >= 7 => {
+                    changed |= remove_if_present(doc, &format!("{options}.use_cachemachine"))?;
+                }
+                Some(5) => {}
+                _ => {
+                    changed |= set(
+                        doc,
+                        &format!("{options}.use_cachemachine"),
+                        &ScalarValue::bool(false),
+                    )?;
+                }
             }
-            if prefix.as_deref().map(super::routes::normalize).as_deref() == Some(BESIDE_ROUTE) {
+            if f.url_prefix().as_deref() == Some(BESIDE_ROUTE) {
                 changed |= remove_if_present(doc, &format!("{options}.url_prefix"))?;
             }
         }
+        for f in &v2 {
+            let options = format!("config.autostart[{}].business.options", f.index);
+            changed |= set(
+                doc,
+                &format!("{options}.url_prefix"),
+                &ScalarValue::string(V2_ROUTE),
+            )?;
+        }
+        if major == Some(5) && !v3.is_empty() && global_on {
+            changed |= set(doc, GLOBAL_CACHEMACHINE, &ScalarValue::bool(false))?;
+        }
         Ok(changed)
     })?;
+    if !v2.is_empty() {
+        let (word, them) = flocks_word(v2.len());
+        let list = names(v2.iter().map(|f| f.name.as_str()));
+        plan.notes.push(format!(
+            "`{}`: mobu {word} {list} {} nublado v2 (the name or a user says `nublado2`): kept on v2 at /n2 with cachemachine; `disable-v2` removes {them}",
+            env.name,
+            if v2.len() == 1 { "tests" } else { "test" },
+        ));
+        if major == Some(5) && !v3.is_empty() {
+            plan.todo.push(format!(
+                "`{}`: mobu 5 has one cachemachine setting for every flock (`{GLOBAL_CACHEMACHINE}`), now `false` for the flocks that follow v3: the v2 {word} {list} can no longer ask cachemachine for images. Upgrade mobu to 6 (per-flock `use_cachemachine`) to keep testing v2, or remove {them}",
+                mobu.rel,
+            ));
+        }
+    }
     if changed {
         plan.notes.push(format!(
             "`{}`: mobu reads its flocks only when it starts; the runbook restarts it (an Argo CD sync of an unchanged application does not)",
             env.name
+        ));
+    }
+    Ok(())
+}
+
+/// mobu at `disable-v2`: the flocks that test v2 (aimed at `/n2`, or named for `nublado2`) go;
+/// the lab flocks left stop relying on cachemachine, which this stage disables.
+fn mobu_disable_v2(
+    p: &Phalanx,
+    env: &Environment,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+) -> Result<(), StageError> {
+    let Some(mobu) = Mobu::of(p, &env.name) else {
+        return Ok(());
+    };
+    let v2: Vec<&Flock> = mobu
+        .flocks
+        .iter()
+        .filter(|f| f.is_lab() && (f.url_prefix().as_deref() == Some(V2_ROUTE) || f.tests_v2()))
+        .collect();
+    let cached: Vec<&Flock> = mobu
+        .flocks
+        .iter()
+        .filter(|f| !v2.iter().any(|x| x.index == f.index))
+        .filter(|f| {
+            matches!(
+                mobu.cachemachine(p, &env.name, f),
+                Cachemachine::Uses { .. }
+            )
+        })
+        .collect();
+    if v2.is_empty() && cached.is_empty() {
+        return Ok(());
+    }
+    let major = mobu.major();
+    ws.edit(mobu.rel, |doc| {
+        for f in &cached {
+            if major == Some(5) {
+                set(doc, GLOBAL_CACHEMACHINE, &ScalarValue::bool(false))?;
+            } else {
+                set(
+                    doc,
+                    &format!(
+                        "config.autostart[{}].business.options.use_cachemachine",
+                        f.index
+                    ),
+                    &ScalarValue::bool(false),
+                )?;
+            }
+        }
+        for f in v2.iter().rev() {
+            doc.remove(0, &path(&format!("config.autostart[{}]", f.index)))?;
+        }
+        Ok(true)
+    })?;
+    if !v2.is_empty() {
+        let (word, _) = flocks_word(v2.len());
+        plan.notes.push(format!(
+            "`{}`: mobu {word} {} tested nublado v2 and {} removed; the runbook restarts mobu",
+            env.name,
+            names(v2.iter().map(|f| f.name.as_str())),
+            if v2.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    if !cached.is_empty() {
+        let (word, _) = flocks_word(cached.len());
+        plan.notes.push(format!(
+            "`{}`: mobu {word} {} still relied on cachemachine, which this stage disables: switched off ({})",
+            env.name,
+            names(cached.iter().map(|f| f.name.as_str())),
+            if major == Some(5) {
+                format!("mobu 5's global `{GLOBAL_CACHEMACHINE}: false`")
+            } else {
+                "`use_cachemachine: false`".to_string()
+            }
         ));
     }
     Ok(())
@@ -665,37 +764,13 @@ fn disable_v2(
     ws: &mut Workspace<'_>,
     plan: &mut StagePlan,
 ) -> Result<(), StageError> {
-    plan.summary = "Disables nublado v2 with cachemachine and moneypenny, whose work nublado v3 does itself; mobu flocks still aimed at v2 (/n2) are removed.".into();
+    plan.summary = "Disables nublado v2 with cachemachine and moneypenny, whose work nublado v3 does itself; mobu flocks that test v2 (aimed at /n2, or named for nublado2) are removed.".into();
     for app in V2_APPS {
         if env.enabled.contains(app) {
             set_app(p, env, ws, app, false)?;
         }
     }
-    if env.enabled.contains("mobu") {
-        let rel = values_rel("mobu", &env.name);
-        if let Some(doc) = ws.text(&rel).and_then(|t| Document::parse(t).ok()) {
-            let v2_flocks: Vec<(usize, String)> = lab_flocks(&doc)
-                .into_iter()
-                .filter(|(_, _, prefix)| {
-                    prefix.as_deref().map(super::routes::normalize).as_deref() == Some(V2_ROUTE)
-                })
-                .map(|(i, n, _)| (i, n))
-                .collect();
-            if !v2_flocks.is_empty() {
-                ws.edit(&rel, |doc| {
-                    for (i, _) in v2_flocks.iter().rev() {
-                        doc.remove(0, &path(&format!("config.autostart[{i}]")))?;
-                    }
-                    Ok(true)
-                })?;
-                plan.notes.push(format!(
-                    "`{}`: mobu flocks {} tested nublado v2 and are removed; the runbook restarts mobu",
-                    env.name,
-                    v2_flocks.iter().map(|(_, n)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                ));
-            }
-        }
-    }
+    mobu_disable_v2(p, env, ws, plan)?;
     let left: Vec<String> = V2_APPS
         .iter()
         .map(|a| values_rel(a, &env.name))

@@ -201,12 +201,7 @@ pub fn hub_database(p: &Phalanx, app: &str, env: &str) -> Option<HubDatabase> {
             app: app.to_string(),
             version: version.map_or_else(
                 || "(no appVersion)".to_string(),
-                |v| {
-                    format!(
-                        "{}",
-                        v.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
-                    )
-                },
+                |v| super::controller::version_text(&v),
             ),
         },
     })

@@ -9,6 +9,7 @@
 
 pub mod controller;
 pub mod database;
+pub mod mobu;
 pub mod routes;
 pub mod state;
 pub mod volumes;
