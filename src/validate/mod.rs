@@ -90,7 +90,9 @@ rules! {
     NUBLADO_ROUTE_CLASH = "nublado-route-clash", Error, "nublado and nublado2 resolve to the same route";
     NUBLADO_HUB_ROUTE = "nublado-hub-route", Error, "`HUB_ROUTE` is not the hub's `baseUrl` + `/hub`";
     NUBLADO_MISPLACED_KEY = "nublado-misplaced-key", Error, "`jupyterhub.baseUrl` or `jupyterhub.db` instead of `jupyterhub.hub.…`";
-    NUBLADO_SHARED_DB = "nublado-shared-db", Error, "nublado v3 uses v2's `jupyterhub` database while v2 is enabled";
+    NUBLADO_SHARED_DB = "nublado-shared-db", Error, "nublado v3 uses v2's database (same server and database) while v2 is enabled";
+    NUBLADO_DB_SERVER = "nublado-db-server", Error, "nublado v3's database is on the in-cluster PostgreSQL server (often the chart default) but the environment does not run `postgres`";
+    NUBLADO_DB_BLOCK = "nublado-db-block", Error, "nublado v3's in-cluster database (or its role) is created by no `*_db` block of the environment's postgres values";
     NUBLADO_NFS_PATH = "nublado-nfs-path", Error, "an NFS lab volume source has `path` instead of `serverPath`";
     NUBLADO_V3_UNKNOWN_KEY = "nublado-v3-unknown-key", Error, "a key of the v3 lab volumes, volume mounts or `images` that the nublado chart's version does not read (snake_case, another version's syntax, a typo)";
     NUBLADO_V3_MOUNT = "nublado-v3-mount", Error, "a nublado v2 lab mount has no nublado v3 lab volume with the same path, access mode and source (other storage of the same kind: warning)";

@@ -4,7 +4,7 @@
 
 use super::{Finding, Severity, rule};
 use crate::repo::nublado::controller::{self, ChartVersion};
-use crate::repo::nublado::database::database_name;
+use crate::repo::nublado::database::{self, HubDatabase, UrlSource};
 use crate::repo::nublado::mobu::{self, Cachemachine, GLOBAL_CACHEMACHINE, Mobu};
 use crate::repo::nublado::routes::{
     DEFAULT_ROUTE, expected_hub_route, lab_hub_route, normalize, routes,
@@ -356,29 +356,107 @@ fn nublado_rules(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
             );
         }
     }
-    if v2_on
-        && let Some(url) = p.setting(V3, &env.name, "jupyterhub.hub.db.url")
-        && let Some(text) = url.text()
-        && database_name(text) == Some("jupyterhub")
-    {
-        let (file, line, col) = locate(p, env, V3, Some(&url));
-        let how = if p.values_file(V3, &env.name) == Some(url.rel) {
-            ""
-        } else {
-            " (from the chart defaults)"
-        };
-        out.push(
-            Finding::at_line(rule::NUBLADO_SHARED_DB, &file, line, col, format!("nublado v3 uses the `jupyterhub` database of nublado v2{how}, which is still enabled in `{}`", env.name))
-                .hint("give v3 its own database: `jupyterhub.hub.db.url: \"postgresql://nublado3@postgres.postgres/nublado3\"` and `nublado3_db` in the postgres values")
-                .scope(&env.name),
-        );
-    }
+    hub_database(p, env, v2_on, out);
     if let Some(rel) = p.values_file(V3, &env.name)
         && let Some(doc) = doc_of(p, rel)
     {
         nfs_paths(doc, rel, &env.name, out);
     }
     v3_mounts(p, env, out);
+}
+
+/// nublado v3's hub database (its effective URL: the environment's values, else the chart
+/// default of the version in the repository): not v2's own (same server and database) while v2
+/// runs; on the in-cluster server only where the environment runs it; and there, created by a
+/// `*_db` block of the postgres values (the server makes nothing else).
+fn hub_database(p: &Phalanx, env: &Environment, v2_on: bool, out: &mut Vec<Finding>) {
+    let v3 = database::v3_hub_database(p, &env.name);
+    let at = |db: &HubDatabase| -> (String, usize, usize) {
+        match &db.source {
+            UrlSource::Values { file, line } => {
+                let col = p
+                    .setting(V3, &env.name, database::URL_PATH)
+                    .map_or(1, |s| s.position().1);
+                (file.clone(), *line, col)
+            }
+            _ => locate(p, env, V3, None),
+        }
+    };
+    let how = if v3.source.is_default() {
+        format!(" ({})", v3.source.describe())
+    } else {
+        String::new()
+    };
+    let parts = v3.parts();
+    if v2_on {
+        let v2 = database::v2_hub_database(p, &env.name);
+        let v2_parts = v2.parts();
+        if parts.server() == v2_parts.server() && parts.database == v2_parts.database {
+            let (file, line, col) = at(&v3);
+            let theirs = v2_parts.with(database::V3_ROLE, database::V3_DATABASE);
+            out.push(
+                Finding::at_line(rule::NUBLADO_SHARED_DB, &file, line, col, format!(
+                    "nublado v3 uses nublado v2's database `{}` on `{}`{how}, while v2 is still enabled in `{}`",
+                    parts.database.unwrap_or("?"), parts.server(), env.name
+                ))
+                .hint(format!(
+                    "give v3 its own database on the same server: `jupyterhub.hub.db.url: \"{theirs}\"`{}",
+                    if parts.is_in_cluster() { " and `nublado3_db: {user: \"nublado3\", db: \"nublado3\"}` in the postgres values" } else { " (a database your DBAs create)" }
+                ))
+                .scope(&env.name)
+                .subject(format!("{} shared database", env.name)),
+            );
+        }
+    }
+    if !parts.is_in_cluster() {
+        return;
+    }
+    if !database::has_in_cluster_server(p, &env.name) {
+        let (file, line, col) = at(&v3);
+        out.push(
+            Finding::at_line(rule::NUBLADO_DB_SERVER, &file, line, col, format!(
+                "nublado v3's database is on the in-cluster PostgreSQL server `{}`{how}, but `{}` does not run the `postgres` application",
+                parts.host, env.name
+            ))
+            .hint("set `jupyterhub.hub.db.url` to the server your DBAs provide (`enable-v3 --hub-db-url URL` writes it), or enable `postgres` with a `*_db` block for v3")
+            .scope(&env.name)
+            .subject(format!("{} no in-cluster server", env.name)),
+        );
+        return;
+    }
+    let blocks = database::in_cluster_databases(p, &env.name);
+    let pg = p.values_file(database::POSTGRES, &env.name).map_or_else(
+        || format!("applications/postgres/values-{}.yaml", env.name),
+        str::to_string,
+    );
+    let name = parts.database.unwrap_or("");
+    let made_db = blocks.iter().any(|b| b.database.as_deref() == Some(name));
+    let made_user = parts
+        .user
+        .is_none_or(|u| blocks.iter().any(|b| b.user.as_deref() == Some(u)));
+    if made_db && made_user {
+        return;
+    }
+    let missing = match (made_db, made_user) {
+        (false, _) => format!("no `*_db` block of `{pg}` creates the database `{name}`"),
+        _ => format!(
+            "no `*_db` block of `{pg}` creates the role `{}`",
+            parts.user.unwrap_or("")
+        ),
+    };
+    let (file, line, col) = at(&v3);
+    out.push(
+        Finding::at_line(rule::NUBLADO_DB_BLOCK, &file, line, col, format!(
+            "nublado v3's database `{name}` is on the in-cluster PostgreSQL server{how}, but {missing}: the server never creates it"
+        ))
+        .hint(format!(
+            "add `{}_db: {{user: \"{}\", db: \"{name}\"}}` to `{pg}`, or point `jupyterhub.hub.db.url` at a database a block creates",
+            name,
+            parts.user.unwrap_or(name)
+        ))
+        .scope(&env.name)
+        .subject(format!("{} database block", env.name)),
+    );
 }
 
 /// Every v2 lab mount of an environment that runs v3 (in whatever state, `conflict` included,

@@ -66,6 +66,7 @@ fn each_real_mistake_is_caught_at_its_line() {
         "mobu-cachemachine-not-lab applications/mobu/values-mobu-tap.yaml:12:11",
         "mobu-unknown-option applications/mobu/values-mobu-typo.yaml:12:11",
         "mobu-cachemachine-disabled applications/mobu/values-nocache.yaml:9:9",
+        "nublado-db-block applications/nublado/values-dbblock.yaml:6:12",
         "nublado-hub-route applications/nublado/values-hubroute.yaml:10:14",
         "nublado-misplaced-key applications/nublado/values-misplaced.yaml:7:3",
         "nublado-misplaced-key applications/nublado/values-misplaced.yaml:8:3",
@@ -231,6 +232,105 @@ fn mobu_5_uses_its_global_cachemachine_setting() {
     assert!(got[0].0.starts_with("mobu-unknown-option"), "{got:?}");
 }
 
+/// The hub databases: `nublado-shared-db` compares server and database (v3 on another server's
+/// `jupyterhub` shares nothing); an in-cluster URL (the chart default, typically) without the
+/// in-cluster server is its own finding; an in-cluster database no `*_db` block creates is one.
+#[test]
+fn hub_database_rules_compare_server_and_database() {
+    let db_rules = |dir: &Path| -> Vec<(String, String)> {
+        findings(dir)
+            .iter()
+            .filter(|f| {
+                f.scope.as_deref() == Some("shareddb")
+                    && matches!(
+                        f.rule,
+                        "nublado-shared-db" | "nublado-db-server" | "nublado-db-block"
+                    )
+            })
+            .map(|f| (f.rule.to_string(), f.message.clone()))
+            .collect()
+    };
+    let dir = copy("phalanx-mistakes");
+    let v3 = dir.path().join("applications/nublado/values-shareddb.yaml");
+    let original = std::fs::read_to_string(&v3).unwrap();
+    assert_eq!(
+        db_rules(dir.path()),
+        [(
+            "nublado-shared-db".to_string(),
+            "nublado v3 uses nublado v2's database `jupyterhub` on `postgres.postgres`, while v2 is still enabled in `shareddb`".to_string()
+        )]
+    );
+    // The same database name on another server is not v2's database.
+    std::fs::write(
+        &v3,
+        original.replace(
+            "jovyan@postgres.postgres/jupyterhub",
+            "nublado3@db.example.org/jupyterhub",
+        ),
+    )
+    .unwrap();
+    assert_eq!(db_rules(dir.path()), Vec::new());
+    // v2 on an external server: v3 on the same server and database shares it.
+    let v2 = dir
+        .path()
+        .join("applications/nublado2/values-shareddb.yaml");
+    let text = std::fs::read_to_string(&v2).unwrap();
+    std::fs::write(
+        &v2,
+        format!("{text}\njupyterhub:\n  hub:\n    db:\n      url: \"postgresql://jovyan@db.example.org/jupyterhub\"\n"),
+    )
+    .unwrap();
+    let got = db_rules(dir.path());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].1.contains("`jupyterhub` on `db.example.org`"),
+        "{got:?}"
+    );
+    // The chart-default in-cluster URL where the environment runs no `postgres`.
+    std::fs::write(&v2, text).unwrap();
+    std::fs::write(&v3, "controller: {}\n").unwrap();
+    let chart = dir.path().join("applications/nublado/values.yaml");
+    let defaults = std::fs::read_to_string(&chart).unwrap();
+    std::fs::write(
+        &chart,
+        defaults.replace(
+            "nublado3@db.example.org/jupyterhub",
+            "nublado3@postgres.postgres/jupyterhub",
+        ),
+    )
+    .unwrap();
+    let env = dir.path().join("environments/values-shareddb.yaml");
+    let env_text = std::fs::read_to_string(&env).unwrap();
+    std::fs::write(&env, env_text.replace("  postgres: true\n", "")).unwrap();
+    let got = db_rules(dir.path());
+    let rules: Vec<&str> = got.iter().map(|(r, _)| r.as_str()).collect();
+    assert!(rules.contains(&"nublado-db-server"), "{got:?}");
+    let server = &got
+        .iter()
+        .find(|(r, _)| r == "nublado-db-server")
+        .unwrap()
+        .1;
+    assert!(
+        server.contains("(the chart default (`applications/nublado/values.yaml:17`)), but `shareddb` does not run the `postgres` application"),
+        "{server}"
+    );
+    // With the server back, the chart default names `jupyterhub` as `nublado3`: a block
+    // creates the database but none the role.
+    std::fs::write(&env, env_text).unwrap();
+    let got = db_rules(dir.path());
+    let block = got
+        .iter()
+        .find(|(r, _)| r == "nublado-db-block")
+        .map(|(_, m)| m.as_str());
+    assert_eq!(
+        block,
+        Some(
+            "nublado v3's database `jupyterhub` is on the in-cluster PostgreSQL server (the chart default (`applications/nublado/values.yaml:17`)), but no `*_db` block of `applications/postgres/values-shareddb.yaml` creates the role `nublado3`: the server never creates it"
+        ),
+        "{got:?}"
+    );
+}
+
 #[test]
 fn fixing_a_mistake_clears_its_finding() {
     let dir = copy("phalanx-mistakes");
@@ -372,7 +472,7 @@ fn status_json_has_the_documented_shape() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["kind"], "phalanx");
     let envs = v["environments"].as_array().unwrap();
-    assert_eq!(envs.len(), 13);
+    assert_eq!(envs.len(), 14);
     for e in envs {
         let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["anomalies", "format", "name", "next_stage", "state"]);
