@@ -10,6 +10,9 @@ use crate::playbook::hub_move;
 use crate::repo::{Infrastructure, Repo};
 
 pub fn run(args: StageArgs, out: &mut Output) -> Exit {
+    if let Err(code) = super::stage::refuse_json(&args, "announce", out) {
+        return code;
+    }
     let (p, plan) = match load_plan(&args, out) {
         Ok(x) => x,
         Err(code) => return code,

@@ -6,6 +6,7 @@ use clap::Args;
 use super::{Exit, Output, repo_root};
 use crate::playbook::check::{dirty_paths, new_errors};
 use crate::playbook::hub_move::{self, Move};
+use crate::playbook::nublado::hub_db::parse_url as parse_hub_db_url;
 use crate::playbook::nublado::stages::{self, Options, STAGES, Stage};
 use crate::playbook::nublado::translate::{
     Answers, parse_access_modes, parse_size, parse_storage_class,
@@ -82,6 +83,21 @@ pub struct StageArgs {
     /// user_resources_template's, else 1Gi].
     #[arg(long = "pvc-size", value_name = "NAME=SIZE", value_parser = parse_size)]
     pub pvc_size: Vec<(String, String)>,
+    /// nublado `enable-v3`: nublado v3's hub database [default: its own database `nublado3`
+    /// on the server of v2's (the in-cluster one gets its `nublado3_db` block)]. No password:
+    /// v3 reads it from Vault.
+    #[arg(long = "hub-db-url", value_name = "URL", value_parser = parse_hub_db_url)]
+    pub hub_db_url: Option<String>,
+    /// `plan`: the plan as text, or as one JSON object (the change, the account of every
+    /// setting, what is still to supply, the runbook).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
 }
 
 impl StageArgs {
@@ -256,6 +272,7 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
         force: args.force,
         all_ready: args.all_ready,
         answers: args.answers(),
+        hub_db_url: args.hub_db_url.clone(),
     };
     match stages::plan(&p, stage, &args.envs, &opts) {
         Ok(plan) => Ok((Repo::Phalanx(p), plan)),
@@ -274,8 +291,8 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
 fn load_hub_move(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan), Exit> {
     let stage = hub_move_stage(&args.stage, out)?;
     let mv = args.hub_move(out)?;
-    if !args.answers().is_empty() {
-        out.error("--pvc-storage-class, --pvc-access-modes and --pvc-size are options of `nublado enable-v3`");
+    if !args.answers().is_empty() || args.hub_db_url.is_some() {
+        out.error("--pvc-storage-class, --pvc-access-modes, --pvc-size and --hub-db-url are options of `nublado enable-v3`");
         return Err(Exit::Input);
     }
     let infra = open_infrastructure(out)?;
@@ -306,6 +323,15 @@ pub fn outline(plan: &StagePlan) -> String {
             }
         }
     };
+    if !plan.ledger.entries.is_empty() {
+        s.push_str(&format!(
+            "\nAccount of every setting ({}):\n",
+            plan.ledger.counts()
+        ));
+        for line in plan.ledger.summary_lines() {
+            s.push_str(&format!("  - {line}\n"));
+        }
+    }
     list(&mut s, "Still to supply in the files", &plan.todo);
     list(&mut s, "Before the window", &plan.checklist);
     if !plan.runbook.is_empty() {
@@ -405,6 +431,22 @@ pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if args.format == PlanFormat::Json {
+        let errors = new_errors(&p, &plan.changes).unwrap_or_default();
+        let refs = match &p {
+            Repo::Phalanx(ph) if plan.stage == "finish" => stages::remaining_references(ph, &plan),
+            _ => Vec::new(),
+        };
+        out.line(
+            &serde_json::to_string_pretty(&report::plan_json(&plan, &errors, &refs))
+                .expect("the plan serializes"),
+        );
+        return if args.strict && !refs.is_empty() {
+            Exit::Refused
+        } else {
+            Exit::Ok
+        };
+    }
     if plan.is_nothing_to_do() {
         return nothing_to_do(&plan, out);
     }
@@ -431,7 +473,21 @@ pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
     remaining(&p, &plan, &args, out)
 }
 
+/// `--format json` is `plan`'s; the other stage commands refuse it.
+pub fn refuse_json(args: &StageArgs, command: &str, out: &mut Output) -> Result<(), Exit> {
+    if args.format == PlanFormat::Json {
+        out.error(&format!(
+            "--format json is an option of `plan`, not `{command}`"
+        ));
+        return Err(Exit::Input);
+    }
+    Ok(())
+}
+
 pub fn apply(args: StageArgs, out: &mut Output) -> Exit {
+    if let Err(code) = refuse_json(&args, "apply", out) {
+        return code;
+    }
     let (p, plan) = match load_plan(&args, out) {
         Ok(x) => x,
         Err(code) => return code,

@@ -6,6 +6,7 @@
 pub mod announce;
 pub mod check;
 pub mod hub_move;
+pub mod ledger;
 pub mod nublado;
 pub mod report;
 pub mod workspace;
@@ -90,6 +91,8 @@ pub struct StagePlan {
     pub target_args: Option<String>,
     /// The change is merged after the window (a hub move's cutover), not before it.
     pub merge_after_window: bool,
+    /// What the stage did with every setting of the files it moves, translates or deletes.
+    pub ledger: ledger::Ledger,
 }
 
 impl StagePlan {
@@ -112,6 +115,7 @@ impl StagePlan {
             extra_args: Vec::new(),
             target_args: None,
             merge_after_window: false,
+            ledger: ledger::Ledger::default(),
         }
     }
 

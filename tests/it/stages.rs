@@ -818,7 +818,14 @@ fn fixing_a_conflict_uncovers_no_new_errors() {
     // (from "no access mode is written" to "it is writable"), not its identity.
     let before = validate::validate(&repo::open(dir.path()).unwrap());
     let text = std::fs::read_to_string(&v3).unwrap();
-    std::fs::write(&v3, text.replace("          mode: \"rw\"\n", "")).unwrap();
+    std::fs::write(
+        &v3,
+        text.replace(
+            "containerPath: \"/home\"\n          mode: \"rw\"\n",
+            "containerPath: \"/home\"\n",
+        ),
+    )
+    .unwrap();
     let without_mode = validate::validate(&repo::open(dir.path()).unwrap());
     let lost = |fs: &[validate::Finding]| {
         fs.iter()

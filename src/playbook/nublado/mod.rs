@@ -5,6 +5,7 @@
 //!
 //! The model's modules are re-exported here so that the playbook's callers name one place.
 
+pub mod hub_db;
 pub mod stages;
 pub mod translate;
 

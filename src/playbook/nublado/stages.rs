@@ -11,12 +11,14 @@
 
 use std::collections::BTreeSet;
 
+use super::hub_db::{self, HubDbPlan};
 use super::routes::{BASE_URL, DEFAULT_ROUTE, HUB_ROUTE, expected_hub_route};
 use super::state::{State, environment_state};
 use super::translate::{self, Answers, Translation};
 use super::{V2, V2_APPS, V3};
 use crate::playbook::workspace::{Workspace, WorkspaceError};
 use crate::playbook::{StagePlan, Step};
+use crate::repo::nublado::database;
 use crate::repo::nublado::mobu::{Cachemachine, Flock, GLOBAL_CACHEMACHINE, Mobu};
 use crate::repo::phalanx::{Environment, Format};
 use crate::repo::{Phalanx, lookup};
@@ -28,8 +30,8 @@ use crate::yaml::{Document, EditError, NewValue, Node, Path, ScalarValue};
 /// The route v3 runs on beside v2, and the route v2 moves to.
 pub const BESIDE_ROUTE: &str = "/n3";
 pub const V2_ROUTE: &str = "/n2";
-/// v3's own database on the in-cluster PostgreSQL server.
-pub const V3_DB_URL: &str = "postgresql://nublado3@postgres.postgres/nublado3";
+/// Where a hub's database URL is written.
+const DB_URL: &str = database::URL_PATH;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -120,7 +122,7 @@ pub enum StageError {
     #[error("`finish` takes no environment")]
     FinishTakesNoEnv,
     #[error(
-        "--pvc-storage-class, --pvc-access-modes and --pvc-size answer `enable-v3`, not `{stage}`"
+        "--pvc-storage-class, --pvc-access-modes, --pvc-size and --hub-db-url answer `enable-v3`, not `{stage}`"
     )]
     AnswersNotForStage { stage: &'static str },
     #[error("`{name}` (given to a --pvc-… option) is not a nublado2 PersistentVolumeClaim volume that `enable-v3` translates for {envs}; {}", known_claims(.known))]
@@ -171,6 +173,9 @@ pub struct Options {
     /// `enable-v3`: the operator's answers for what the translation of v2's lab volumes
     /// cannot decide.
     pub answers: Answers,
+    /// `enable-v3`: v3's hub database URL (`--hub-db-url`), instead of the one derived from
+    /// v2's.
+    pub hub_db_url: Option<String>,
 }
 
 /// Which environments a stage runs for: the named ones, or every ready one.
@@ -225,7 +230,7 @@ pub fn plan(
     envs: &[String],
     opts: &Options,
 ) -> Result<StagePlan, StageError> {
-    if stage != Stage::EnableV3 && !opts.answers.is_empty() {
+    if stage != Stage::EnableV3 && (!opts.answers.is_empty() || opts.hub_db_url.is_some()) {
         return Err(StageError::AnswersNotForStage {
             stage: stage.name(),
         });
@@ -277,7 +282,7 @@ pub fn plan(
     for env in &ready {
         match stage {
             Stage::EnableV3 => {
-                claims.extend(enable_v3(p, env, &mut ws, &mut plan, &opts.answers)?);
+                claims.extend(enable_v3(p, env, &mut ws, &mut plan, opts)?);
             }
             Stage::MakeDefault => make_default(p, env, &mut ws, &mut plan)?,
             Stage::DisableV2 => disable_v2(p, env, &mut ws, &mut plan)?,
@@ -375,123 +380,65 @@ fn values_rel(app: &str, env: &str) -> String {
     format!("applications/{app}/values-{env}.yaml")
 }
 
-/// Enables v3 beside v2. A new v3 values file gets the site's lab settings translated from
-/// v2's; returns the (volume, claim) of the v2 PVC volumes the translation met, which the
-/// operator's answers may name.
+/// Enables v3 beside v2, with the site's v2 settings translated: a new v3 values file gets all
+/// of them; an existing one keeps what it has and gets what it lacks. v3's hub database
+/// follows v2's (`hub_db`). Every v2 setting is accounted for in the plan's ledger, checked
+/// against the v3 values file as the stage leaves it. Returns the (volume, claim) of the v2
+/// PVC volumes the translation met, which the operator's answers may name.
 fn enable_v3(
     p: &Phalanx,
     env: &Environment,
     ws: &mut Workspace<'_>,
     plan: &mut StagePlan,
-    answers: &Answers,
+    opts: &Options,
 ) -> Result<Vec<(String, String)>, StageError> {
-    plan.summary = "Runs nublado v3 beside nublado v2: v3 is enabled on the route /n3 (with its labs' HUB_ROUTE to match) while v2 keeps the default route /nb, so users can try v3 before it becomes the default. A new v3 values file carries the site's lab volumes, environment variables, image source and home-directory initialisation, translated from the v2 settings.".into();
+    plan.summary = "Runs nublado v3 beside nublado v2: v3 is enabled on the route /n3 (with its labs' HUB_ROUTE to match) while v2 keeps the default route /nb, so users can try v3 before it becomes the default. The v3 values carry the site's lab volumes, environment variables, image source, home-directory initialisation and hub settings, translated from v2's, and v3's own hub database on v2's server; every v2 setting is accounted for.".into();
     set_app(p, env, ws, V3, true)?;
     let rel = values_rel(V3, &env.name);
     let hub_route = expected_hub_route(BESIDE_ROUTE);
-    let mut claims = Vec::new();
+    let db = hub_db::plan(p, &env.name, opts.hub_db_url.as_deref());
+    let tr = translate::for_environment_with(p, &env.name, &opts.answers, db.clone());
+    let routes = |doc: &mut Document| -> Result<bool, EditError> {
+        let a = set(doc, BASE_URL, &ScalarValue::double_quoted(BESIDE_ROUTE))?;
+        let b = set(doc, HUB_ROUTE, &ScalarValue::double_quoted(&hub_route))?;
+        Ok(a || b)
+    };
     if !ws.exists(&rel) {
-        let tr = translate::for_environment(p, &env.name, answers);
         let mut doc =
             Document::parse(new_values_text(&env.name, &tr)).map_err(|e| WorkspaceError {
                 file: rel.clone(),
                 error: format!("the translated values do not parse: {e}"),
             })?;
-        set(&mut doc, HUB_ROUTE, &ScalarValue::double_quoted(&hub_route))
-            .and_then(|_| {
-                set(
-                    &mut doc,
-                    BASE_URL,
-                    &ScalarValue::double_quoted(BESIDE_ROUTE),
-                )
-            })
-            .map_err(|e| WorkspaceError {
-                file: rel.clone(),
-                error: e.to_string(),
-            })?;
+        routes(&mut doc).map_err(|e| WorkspaceError {
+            file: rel.clone(),
+            error: e.to_string(),
+        })?;
         ws.create(&rel, doc.text().to_string());
-        plan.todo
-            .extend(tr.untranslated.iter().map(|u| u.to_string()));
-        plan.notes.extend(tr.notes.iter().cloned());
-        plan.tables.push(tr.table(&env.name));
-        claims = tr.claims;
     } else {
-        ws.edit(&rel, |doc| {
-            let a = set(doc, BASE_URL, &ScalarValue::double_quoted(BESIDE_ROUTE))?;
-            let b = set(doc, HUB_ROUTE, &ScalarValue::double_quoted(&hub_route))?;
-            Ok(a || b)
+        let given = opts.hub_db_url.clone();
+        let added = ws.edit(&rel, |doc| {
+            let mut changed = routes(doc)?;
+            if let Some(url) = &given {
+                changed |= set(doc, DB_URL, &ScalarValue::double_quoted(url.as_str()))?;
+            }
+            changed |= tr.merge_into(doc)?;
+            Ok(changed)
         })?;
         plan.notes.push(format!(
-            "`{rel}` exists already: its lab settings are kept as they are (nothing is translated from v2); `gitops-migrate validate` compares its lab volumes with v2's mounts (`nublado-v3-mount`)"
+            "`{rel}` exists already: the settings it has are kept as they are{}; the account below compares every v2 setting with it, and `gitops-migrate validate` its lab volumes with v2's mounts (`nublado-v3-mount`)",
+            if added { ", and those it lacked are added from the translation" } else { "" }
         ));
     }
-    // v3 never shares v2's `jupyterhub` database.
-    let db = v3_db_url(p, ws, &env.name);
-    let on_v2_db = db.as_deref().and_then(database_name) == Some("jupyterhub");
-    // v3 uses the in-cluster server when its URL names it (or names nothing yet).
-    let in_cluster = db
-        .as_deref()
-        .is_none_or(|u| database_host(u) == Some(IN_CLUSTER_HOST));
-    if env.enabled.contains("postgres") && in_cluster {
-        let pg = values_rel("postgres", &env.name);
-        if ws.exists(&pg) {
-            ws.edit(&pg, |doc| {
-                // In the style of the file's other databases: `jupyterhub_db: {user: …, db: …}`.
-                let flow = lookup(doc, "jupyterhub_db")
-                    .or_else(|| lookup(doc, "gafaelfawr_db"))
-                    .and_then(Node::as_mapping)
-                    .is_some_and(|m| m.flow);
-                if flow && lookup(doc, "nublado3_db").is_none() {
-                    let q = match doc.style().quote {
-                        crate::yaml::ScalarStyle::SingleQuoted => "'",
-                        crate::yaml::ScalarStyle::Plain => "",
-                        _ => "\"",
-                    };
-                    let value = format!("{{user: {q}nublado3{q}, db: {q}nublado3{q}}}");
-                    return doc.set_value(0, &path("nublado3_db"), &NewValue::Yaml(value));
-                }
-                let a = set(doc, "nublado3_db.user", &ScalarValue::string("nublado3"))?;
-                let b = set(doc, "nublado3_db.db", &ScalarValue::string("nublado3"))?;
-                Ok(a || b)
-            })?;
-        } else {
-            let mut doc = Document::parse(String::new()).expect("empty parses");
-            set(
-                &mut doc,
-                "nublado3_db.user",
-                &ScalarValue::double_quoted("nublado3"),
-            )
-            .and_then(|_| {
-                set(
-                    &mut doc,
-                    "nublado3_db.db",
-                    &ScalarValue::double_quoted("nublado3"),
-                )
-            })
-            .map_err(|e| WorkspaceError {
-                file: pg.clone(),
-                error: e.to_string(),
-            })?;
-            ws.create(&pg, doc.text().to_string());
-        }
-        if on_v2_db || db.is_none() {
-            ws.edit(&rel, |doc| {
-                set(
-                    doc,
-                    "jupyterhub.hub.db.url",
-                    &ScalarValue::double_quoted(V3_DB_URL),
-                )
-            })?;
-        }
-        plan.checklist.push(format!(
-            "`{}`: the in-cluster PostgreSQL server creates the `nublado3` database and role when the postgres application syncs; put the role's password in Vault as `hub_db_password`",
-            env.name
-        ));
-    } else if on_v2_db {
-        plan.todo.push(format!(
-            "`{rel}`: set `jupyterhub.hub.db.url` to the database your DBAs provide for nublado v3 (v3 must not share nublado v2's `jupyterhub` database)"
-        ));
-    }
+    // The ledger says what the v3 file holds after the stage, not what was meant.
+    let mut ledger = tr.ledger.clone();
+    let after = ws.text(&rel).and_then(|t| Document::parse(t).ok());
+    ledger.verify(&rel, after.as_ref());
+    plan.todo
+        .extend(ledger.operator_items().into_iter().map(ToString::to_string));
+    plan.ledger.extend(ledger);
+    plan.notes.extend(tr.notes.iter().cloned());
+    plan.tables.push(tr.table(&env.name));
+    hub_database(p, env, ws, plan, &db)?;
     let prefix = env
         .vault_path_prefix
         .clone()
@@ -504,16 +451,108 @@ fn enable_v3(
         "`{}`: announce the new route /n3 and the window to users (`gitops-migrate announce nublado enable-v3 --env {}`)",
         env.name, env.name
     ));
-    Ok(claims)
+    Ok(tr.claims)
 }
 
-/// A new v3 values file: a header, then the translated `controller:` block.
+/// Where v3's hub database goes: the `*_db` block the in-cluster server needs (in the style of
+/// the file's other blocks), the DBA request for an external server, or the question when
+/// nothing can be derived.
+fn hub_database(
+    p: &Phalanx,
+    env: &Environment,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+    db: &HubDbPlan,
+) -> Result<(), StageError> {
+    plan.notes.push(format!(
+        "`{}`: v3's hub database: {}",
+        env.name,
+        db.describe()
+    ));
+    if let Some(request) = db.dba_request(&env.name) {
+        plan.checklist.push(request);
+    }
+    if let HubDbPlan::NoServer { .. } = db {
+        plan.todo.push(format!(
+            "`{}`: nublado v3 needs a hub database — {}",
+            values_rel(V3, &env.name),
+            db.describe()
+        ));
+    }
+    let Some((key, user, name)) = db.block().cloned() else {
+        if db.is_in_cluster() {
+            plan.checklist.push(format!(
+                "`{}`: the in-cluster PostgreSQL server already creates v3's database; put the password of its role in Vault as `hub_db_password`",
+                env.name
+            ));
+        }
+        return Ok(());
+    };
+    let pg = values_rel(database::POSTGRES, &env.name);
+    if ws.exists(&pg) {
+        ws.edit(&pg, |doc| {
+            // In the style of the file's other databases: `jupyterhub_db: {user: …, db: …}`.
+            let flow = lookup(doc, "jupyterhub_db")
+                .or_else(|| lookup(doc, "gafaelfawr_db"))
+                .and_then(Node::as_mapping)
+                .is_some_and(|m| m.flow);
+            if flow && lookup(doc, &key).is_none() {
+                let q = match doc.style().quote {
+                    crate::yaml::ScalarStyle::SingleQuoted => "'",
+                    crate::yaml::ScalarStyle::Plain => "",
+                    _ => "\"",
+                };
+                let value = format!("{{user: {q}{user}{q}, db: {q}{name}{q}}}");
+                return doc.set_value(0, &path(&key), &NewValue::Yaml(value));
+            }
+            let a = set(
+                doc,
+                &format!("{key}.user"),
+                &ScalarValue::string(user.as_str()),
+            )?;
+            let b = set(
+                doc,
+                &format!("{key}.db"),
+                &ScalarValue::string(name.as_str()),
+            )?;
+            Ok(a || b)
+        })?;
+    } else {
+        let mut doc = Document::parse(String::new()).expect("empty parses");
+        set(
+            &mut doc,
+            &format!("{key}.user"),
+            &ScalarValue::double_quoted(user.as_str()),
+        )
+        .and_then(|_| {
+            set(
+                &mut doc,
+                &format!("{key}.db"),
+                &ScalarValue::double_quoted(name.as_str()),
+            )
+        })
+        .map_err(|e| WorkspaceError {
+            file: pg.clone(),
+            error: e.to_string(),
+        })?;
+        ws.create(&pg, doc.text().to_string());
+    }
+    plan.checklist.push(format!(
+        "`{}`: the in-cluster PostgreSQL server creates the `{name}` database and the `{user}` role when the `postgres` application syncs (the window runbook syncs it and checks the role); put the role's password in Vault as `hub_db_password`",
+        env.name
+    ));
+    let _ = p;
+    Ok(())
+}
+
+/// A new v3 values file: a header, then the translated values.
 fn new_values_text(env: &str, tr: &Translation) -> String {
-    let controller = tr.controller_yaml();
-    let mut text = match controller {
+    let body = tr.values_yaml();
+    let mut text = match body {
         Some(_) => format!(
-            "# Nublado v3 for {env}: lab volumes, environment variables, image source and\n\
-             # home-directory initialisation translated from its nublado v2 settings.\n"
+            "# Nublado v3 for {env}: lab volumes, environment variables, image source,\n\
+             # home-directory initialisation and hub settings translated from its nublado v2\n\
+             # settings.\n"
         ),
         None => format!("# Nublado v3 for {env}.\n"),
     };
@@ -523,22 +562,8 @@ fn new_values_text(env: &str, tr: &Translation) -> String {
              # request list them.\n",
         );
     }
-    text.push_str(&controller.unwrap_or_default());
+    text.push_str(&body.unwrap_or_default());
     text
-}
-
-/// v3's database URL after the stage's edits so far: the environment's values, else the chart
-/// default.
-fn v3_db_url(p: &Phalanx, ws: &Workspace<'_>, env: &str) -> Option<String> {
-    let from = |rel: &str| {
-        ws.text(rel)
-            .and_then(|t| Document::parse(t).ok())
-            .and_then(|d| {
-                lookup(&d, "jupyterhub.hub.db.url")
-                    .and_then(|n| n.scalar_text().map(str::to_string))
-            })
-    };
-    from(&values_rel(V3, env)).or_else(|| from(&p.chart_defaults(V3)))
 }
 
 fn make_default(
@@ -1160,7 +1185,7 @@ pub fn remaining_references(p: &Phalanx, plan: &StagePlan) -> Vec<String> {
 }
 
 /// `word` in `line`, not as part of a longer name (`nublado2` is not in `nublado20`).
-fn contains_word(line: &str, word: &str) -> bool {
+pub fn contains_word(line: &str, word: &str) -> bool {
     line.match_indices(word).any(|(i, _)| {
         let before = line[..i].chars().next_back();
         let after = line[i + word.len()..].chars().next();

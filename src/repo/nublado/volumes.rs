@@ -73,6 +73,8 @@ impl V2Source {
 /// One entry of a v2 `volumes` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V2Volume {
+    /// Its PATH in the values file (`config.volumes[2]`).
+    pub path: String,
     pub name: String,
     pub source: V2Source,
     /// `readOnly: true` on the source (NFS and PVC sources have it).
@@ -83,6 +85,8 @@ pub struct V2Volume {
 /// One entry of a v2 `volume_mounts` (or `volumeMounts`) list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V2Mount {
+    /// Its PATH in the values file (`config.volume_mounts[0]`).
+    pub path: String,
     pub name: String,
     /// As written (a trailing `/` included).
     pub mount_path: String,
@@ -110,8 +114,8 @@ impl V2Lab {
     /// nublado2's lab volumes: `config.volumes` and `config.volume_mounts`.
     pub fn from_nublado2(doc: &Document) -> V2Lab {
         V2Lab {
-            volumes: read_volumes(doc, lookup(doc, "config.volumes")),
-            mounts: read_mounts(doc, lookup(doc, "config.volume_mounts")),
+            volumes: read_volumes(doc, "config.volumes"),
+            mounts: read_mounts(doc, "config.volume_mounts"),
         }
     }
 
@@ -160,14 +164,16 @@ pub fn items(node: Option<&Node>) -> Vec<&Node> {
         .unwrap_or_default()
 }
 
-/// Kubernetes volumes (`- name: …` with one source key each).
-pub fn read_volumes(doc: &Document, list: Option<&Node>) -> Vec<V2Volume> {
-    items(list)
+/// Kubernetes volumes (`- name: …` with one source key each) of the list at PATH `list`.
+pub fn read_volumes(doc: &Document, list: &str) -> Vec<V2Volume> {
+    items(lookup(doc, list))
         .into_iter()
-        .filter_map(|v| {
+        .enumerate()
+        .filter_map(|(i, v)| {
             let name = text(v, "name")?;
             let (source, read_only) = v2_source(v);
             Some(V2Volume {
+                path: format!("{list}[{i}]"),
                 name,
                 source,
                 read_only,
@@ -232,12 +238,14 @@ fn v2_source(v: &Node) -> (V2Source, bool) {
     (V2Source::Other { kind }, false)
 }
 
-/// Kubernetes volume mounts (`- name: …` with `mountPath`).
-pub fn read_mounts(doc: &Document, list: Option<&Node>) -> Vec<V2Mount> {
-    items(list)
+/// Kubernetes volume mounts (`- name: …` with `mountPath`) of the list at PATH `list`.
+pub fn read_mounts(doc: &Document, list: &str) -> Vec<V2Mount> {
+    items(lookup(doc, list))
         .into_iter()
-        .filter_map(|m| {
+        .enumerate()
+        .filter_map(|(i, m)| {
             Some(V2Mount {
+                path: format!("{list}[{i}]"),
                 name: text(m, "name")?,
                 mount_path: text(m, "mountPath")?,
                 sub_path: text(m, "subPath"),
