@@ -335,7 +335,15 @@ pub fn outline(plan: &StagePlan) -> String {
     list(&mut s, "Still to supply in the files", &plan.todo);
     list(&mut s, "Before the window", &plan.checklist);
     if !plan.runbook.is_empty() {
-        s.push_str(&format!("\nWindow runbook ({}):\n", plan.exec_command()));
+        let commands = plan.exec_commands();
+        if commands.len() > 1 {
+            s.push_str("\nWindow runbook, one run each:\n");
+            for c in &commands {
+                s.push_str(&format!("    {c}\n"));
+            }
+        } else {
+            s.push_str(&format!("\nWindow runbook ({}):\n", plan.exec_command()));
+        }
         let width = plan.runbook.iter().map(|st| st.id.len()).max().unwrap_or(0);
         for (i, st) in plan.runbook.iter().enumerate() {
             let asks = if st.destructive { " (asks first)" } else { "" };
@@ -448,7 +456,12 @@ pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
         };
     }
     if plan.is_nothing_to_do() {
-        return nothing_to_do(&plan, out);
+        let code = nothing_to_do(&plan, out);
+        // `finish` done: what still names the retired applications counts all the same.
+        return match remaining(&p, &plan, &args, out) {
+            Exit::Ok => code,
+            refused => refused,
+        };
     }
     out.line(&heading(&plan));
     out.line("");
@@ -493,7 +506,11 @@ pub fn apply(args: StageArgs, out: &mut Output) -> Exit {
         Err(code) => return code,
     };
     if plan.is_nothing_to_do() {
-        return nothing_to_do(&plan, out);
+        let code = nothing_to_do(&plan, out);
+        return match remaining(&p, &plan, &args, out) {
+            Exit::Ok => code,
+            refused => refused,
+        };
     }
     let root = p.files().root();
     let paths: Vec<&str> = plan.changes.paths().into_iter().collect();

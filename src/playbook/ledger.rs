@@ -282,6 +282,31 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Entries for the settings a stage removes without replacing them: every leaf under the
+    /// PATHs `paths` of `doc` (`.` for the whole file), each obsolete for `why`.
+    pub fn removed(file: &str, doc: &Document, paths: &[&str], why: &str) -> Ledger {
+        let mut claims = Claims::new(file);
+        for p in paths {
+            claims.claim(p, Fate::obsolete(why));
+        }
+        let prefixes: Vec<Vec<Segment>> = paths
+            .iter()
+            .filter_map(|p| Path::parse(p).ok().map(|p| p.0))
+            .collect();
+        let entries = claims
+            .settle(doc, |_| Fate::obsolete(why))
+            .into_iter()
+            .filter(|e| {
+                let segs = Path::parse(&e.path).map(|p| p.0).unwrap_or_default();
+                prefixes.iter().any(|p| segs.starts_with(p))
+            })
+            .collect();
+        Ledger {
+            entries,
+            items: Vec::new(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty() && self.items.is_empty()
     }

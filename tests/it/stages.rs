@@ -207,7 +207,14 @@ fn complete_all(root: &Path) {
         }
         for (env, stage_name) in next {
             let p = phalanx(root);
-            let plan = plan(&p, stage_name, &[&env]);
+            // A mount v3 lost (a claim left unanswered at `enable-v3`) keeps `drop-v2-values`
+            // from deleting its evidence; these runs go through with --force.
+            let opts = Options {
+                force: stage_name == "drop-v2-values",
+                ..Options::default()
+            };
+            let plan = stages::plan(&p, stage(stage_name), std::slice::from_ref(&env), &opts)
+                .unwrap_or_else(|e| panic!("{stage_name} {env}: {e}"));
             plan.changes
                 .apply(root)
                 .unwrap_or_else(|e| panic!("{stage_name} {env}: {e}"));
@@ -559,7 +566,15 @@ fn finish_applies_then_has_nothing_to_do_and_validates() {
     );
     let (code, stdout, stderr) = gm(dir.path(), &["plan", "nublado", "finish"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(stdout.trim(), "nothing to do");
+    // Nothing left to change; what still names the applications is listed all the same, and
+    // makes `--strict` fail.
+    assert!(stdout.starts_with("nothing to do\n"), "{stdout}");
+    assert!(
+        stdout.contains("References to nublado2, cachemachine or moneypenny that remain (2)"),
+        "{stdout}"
+    );
+    let (code, _, _) = gm(dir.path(), &["plan", "nublado", "finish", "--strict"]);
+    assert_eq!(code, 1);
     let new: Vec<_> = validate_errors(dir.path())
         .difference(&before)
         .cloned()
@@ -1107,15 +1122,20 @@ fn announce_prints_the_markdown_and_notes_on_storage() {
         "{stderr}"
     );
 
-    // An environment already past the stage: nothing to do.
-    let (code, stdout, _) = gm(
+    // An environment already past the stage (applied or merged: the window is still to come)
+    // is announced all the same, with the stage's own routes, and no --force.
+    let (code, stdout, stderr) = gm(
         &root,
         &["announce", "nublado", "enable-v3", "--env", "idfdev"],
     );
-    assert_eq!(code, 0);
-    assert_eq!(
-        stdout.trim(),
-        "nothing to do: idfdev already past `enable-v3`"
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("https://data-dev.lsst.cloud/n3/"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("idfdev already past `enable-v3` in this checkout (applied or merged)"),
+        "{stderr}"
     );
 
     // A stage users do not see.

@@ -15,12 +15,15 @@ use super::hub_db::{self, HubDbPlan};
 use super::routes::{BASE_URL, DEFAULT_ROUTE, HUB_ROUTE, expected_hub_route};
 use super::state::{State, environment_state};
 use super::translate::{self, Answers, Translation};
+use super::volumes;
 use super::{V2, V2_APPS, V3};
+use crate::playbook::ledger::Ledger;
 use crate::playbook::workspace::{Workspace, WorkspaceError};
 use crate::playbook::{StagePlan, Step};
+use crate::repo::nublado::controller::ChartVersion;
 use crate::repo::nublado::database;
 use crate::repo::nublado::mobu::{Cachemachine, Flock, GLOBAL_CACHEMACHINE, Mobu};
-use crate::repo::phalanx::{Environment, Format};
+use crate::repo::phalanx::{AppFlag, Environment, FlagForm, Format};
 use crate::repo::{Phalanx, lookup};
 use crate::suggest::closest;
 
@@ -121,6 +124,10 @@ pub enum StageError {
     FinishBlocked { pending: Vec<(String, State)> },
     #[error("`finish` takes no environment")]
     FinishTakesNoEnv,
+    #[error("`drop-v2-values` would delete the evidence of open `nublado-v3-mount` errors in `{env}` (v2's mounts that v3 lost or made writable); fix them in the v3 values first, or use --force (the plan then repeats them):
+{}", .findings.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("
+"))]
+    EvidenceWouldGo { env: String, findings: Vec<String> },
     #[error(
         "--pvc-storage-class, --pvc-access-modes, --pvc-size and --hub-db-url answer `enable-v3`, not `{stage}`"
     )]
@@ -245,6 +252,8 @@ pub fn plan(
     if stage == Stage::Finish {
         finish(p, &mut ws, &mut plan, opts)?;
         plan.changes = ws.changes;
+        window(p, stage, &[], &mut plan);
+        dedup(&mut plan.notes);
         return Ok(plan);
     }
     let expected = stage
@@ -286,7 +295,7 @@ pub fn plan(
             }
             Stage::MakeDefault => make_default(p, env, &mut ws, &mut plan)?,
             Stage::DisableV2 => disable_v2(p, env, &mut ws, &mut plan)?,
-            Stage::DropV2Values => drop_v2_values(p, env, &mut ws, &mut plan),
+            Stage::DropV2Values => drop_v2_values(p, env, &mut ws, &mut plan, opts)?,
             Stage::Finish => unreachable!(),
         }
     }
@@ -294,7 +303,7 @@ pub fn plan(
     plan.extra_args = opts.answers.args();
     plan.changes = ws.changes;
     plan.targets = ready.iter().map(|e| e.name.clone()).collect();
-    window(stage, &ready, &mut plan);
+    window(p, stage, &ready, &mut plan);
     dedup(&mut plan.todo);
     dedup(&mut plan.notes);
     dedup(&mut plan.checklist);
@@ -815,14 +824,96 @@ fn disable_v2(
     Ok(())
 }
 
-fn drop_v2_values(_p: &Phalanx, env: &Environment, ws: &mut Workspace<'_>, plan: &mut StagePlan) {
-    plan.summary = "Deletes the values files of nublado v2, cachemachine and moneypenny, which no longer deploy in this environment.".into();
+/// Deletes the three applications' values files, once nothing in them is still the evidence of
+/// an open mistake: while `validate` reports `nublado-v3-mount` errors for the environment (a
+/// v2 mount v3 lost, or made writable), the stage refuses (`--force` deletes them anyway, and
+/// the plan repeats the findings). The ledger compares every v2 setting with the v3 values as
+/// they are: what v3 lacks is listed before it is deleted.
+fn drop_v2_values(
+    p: &Phalanx,
+    env: &Environment,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+    opts: &Options,
+) -> Result<(), StageError> {
+    plan.summary = "Deletes the values files of nublado v2, cachemachine and moneypenny, which no longer deploy in this environment; every v2 setting is compared with the v3 values first.".into();
+    let open: Vec<String> = crate::validate::phalanx_rules::check(p)
+        .into_iter()
+        .filter(|f| {
+            f.rule == crate::validate::rule::NUBLADO_V3_MOUNT
+                && f.severity == crate::validate::Severity::Error
+                && f.scope.as_deref() == Some(env.name.as_str())
+        })
+        .map(|f| format!("`{}:{}`: {}", f.file, f.line, f.message))
+        .collect();
+    if !open.is_empty() {
+        if !opts.force {
+            return Err(StageError::EvidenceWouldGo {
+                env: env.name.clone(),
+                findings: open,
+            });
+        }
+        plan.notes.push(format!(
+            "--force: `{}` still has {} `nublado-v3-mount` error{} whose evidence (v2's mounts) this stage deletes: {}",
+            env.name,
+            open.len(),
+            if open.len() == 1 { "" } else { "s" },
+            open.join("; ")
+        ));
+        plan.todo.extend(open.iter().map(|f| {
+            format!("{f} — fix it in the v3 values: the v2 mount it is judged against goes with this change")
+        }));
+    }
+    // What v3 holds of every v2 setting, before the v2 files go.
+    let answers = answers_from_v3(p, &env.name);
+    let tr = translate::for_environment(p, &env.name, &answers);
+    let mut ledger = tr.ledger;
+    let v3 = values_rel(V3, &env.name);
+    let doc = ws.text(&v3).and_then(|t| Document::parse(t).ok());
+    ledger.verify(&v3, doc.as_ref());
+    plan.todo
+        .extend(ledger.operator_items().into_iter().map(ToString::to_string));
+    plan.ledger.extend(ledger);
     for app in V2_APPS {
         let rel = values_rel(app, &env.name);
         if ws.exists(&rel) {
             ws.delete(&rel);
         }
     }
+    Ok(())
+}
+
+/// The storage classes v3's lab volumes use where v2 mounted a PersistentVolumeClaim at the
+/// same path, as the answers the translation would have needed.
+fn answers_from_v3(p: &Phalanx, env: &str) -> Answers {
+    let mut answers = Answers::default();
+    let (Some(v2), Some(v3)) = (
+        p.values_file(V2, env).and_then(|r| p.files.doc(r)),
+        p.values_file(V3, env).and_then(|r| p.files.doc(r)),
+    ) else {
+        return answers;
+    };
+    let v2 = volumes::V2Lab::from_nublado2(v2);
+    let v3 = volumes::V3Lab::from_nublado(v3, ChartVersion::of(p).syntax);
+    for m in &v2.mounts {
+        let Some(vol) = v2.volume(&m.name) else {
+            continue;
+        };
+        if let (
+            volumes::V2Source::Pvc { .. },
+            Some(volumes::V3Source::Pvc {
+                storage_class: Some(class),
+            }),
+        ) = (
+            &vol.source,
+            v3.at(&m.mount_path).and_then(|x| x.source.as_ref()),
+        ) {
+            answers
+                .storage_class
+                .insert(vol.name.clone(), class.clone());
+        }
+    }
+    answers
 }
 
 /// The steps the runbooks are made of.
@@ -834,6 +925,7 @@ mod steps {
             "vault-secret:nublado",
             "create the Vault secret `<vaultPathPrefix>/nublado` (generated keys; existing keys kept)",
         )
+        .off_cluster()
     }
 
     pub fn vault_cleanup() -> Step {
@@ -842,6 +934,7 @@ mod steps {
             "save a private copy of the nublado2, cachemachine and moneypenny Vault secrets, then delete them",
         )
         .destructive()
+        .off_cluster()
     }
 
     pub fn database_cleanup() -> Step {
@@ -850,6 +943,15 @@ mod steps {
             "pg_dump v2's `jupyterhub` database to a private file, then drop it and the `jovyan` role (refused while clients are connected)",
         )
         .destructive()
+        .off_cluster()
+    }
+
+    pub fn check_db_role(role: &str) -> Step {
+        Step::new(
+            format!("check-db-role:{role}"),
+            format!("check that the in-cluster PostgreSQL server has the role `{role}` (nublado v3's hub connects as it)"),
+        )
+        .off_cluster()
     }
 
     pub fn stop_mobu() -> Step {
@@ -888,11 +990,12 @@ mod steps {
             "manual:test-lab",
             format!("spawn a lab on {route}, run a cell and a terminal command, shut it down"),
         )
+        .off_cluster()
     }
 }
 
 /// The window runbook of a stage.
-fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
+fn window(p: &Phalanx, stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
     use steps::*;
     let mobu = envs.iter().any(|e| e.enabled.contains("mobu"));
     let envs_text = envs
@@ -910,17 +1013,53 @@ fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
     if mobu && matches!(stage, Stage::EnableV3 | Stage::MakeDefault) {
         steps.push(stop_mobu());
     }
+    // v3's database on the in-cluster server: the postgres values gained (or have) its block,
+    // which only a sync of `postgres` turns into a database and a role.
+    let postgres_edited = plan
+        .changes
+        .paths()
+        .iter()
+        .any(|p| p.starts_with("applications/postgres/"));
+    let in_cluster_roles: Vec<String> = envs
+        .iter()
+        .filter_map(|e| {
+            let db = hub_db::plan(p, &e.name, None);
+            let url = db.url().map(str::to_string)?;
+            (db.is_in_cluster() || postgres_edited).then(|| {
+                database::DbUrl::parse(&url)
+                    .user
+                    .unwrap_or(database::V3_ROLE)
+                    .to_string()
+            })
+        })
+        .collect();
+    let mut roles: Vec<String> = in_cluster_roles;
+    roles.sort();
+    roles.dedup();
     match stage {
-        Stage::EnableV3 => steps.extend([
-            delete_hub("nublado2", "disable logins"),
-            delete_labs("nublado2", v2_labs),
-            sync("science-platform", "creates the `nublado` application"),
+        Stage::EnableV3 => {
+            steps.extend([
+                delete_hub("nublado2", "disable logins"),
+                delete_labs("nublado2", v2_labs),
+                sync("science-platform", "creates the `nublado` application"),
+            ]);
+            if postgres_edited || !roles.is_empty() {
+                steps.push(sync(
+                    "postgres",
+                    "creates nublado v3's database and role from the `*_db` block of its values",
+                ));
+                for role in &roles {
+                    steps.push(check_db_role(role));
+                }
+            }
+            steps.extend([
             sync("nublado", "starts nublado v3 on /n3"),
             check_route(BESIDE_ROUTE, "v3"),
             test_lab(BESIDE_ROUTE),
             sync("nublado2", "brings back the v2 hub on /nb"),
             check_route(DEFAULT_ROUTE, "v2"),
-        ]),
+            ]);
+        }
         Stage::MakeDefault => steps.extend([
             delete_hub("nublado2", "disable logins to v2"),
             delete_hub("nublado", "disable logins to v3"),
@@ -943,7 +1082,24 @@ fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
             .destructive(),
             delete_labs("nublado2", "delete the remaining v2 lab namespaces `nublado2-<user>`"),
         ]),
-        Stage::Finish => steps.extend([vault_cleanup(), database_cleanup()]),
+        Stage::Finish => {
+            steps.push(vault_cleanup());
+            // The cleanup never drops a database nublado v3 uses: where v3 is on v2's
+            // `jupyterhub` (an environment's run), the step is left out.
+            let in_use = v3_on_v2_database(p);
+            let keep = !envs.is_empty()
+                && envs
+                    .iter()
+                    .all(|e| in_use.iter().any(|(x, _)| *x == e.name));
+            if keep {
+                plan.notes.push(format!(
+                    "`database-cleanup` is left out: nublado v3 in {} uses the `jupyterhub` database",
+                    names(envs.iter().map(|e| e.name.as_str()))
+                ));
+            } else {
+                steps.push(database_cleanup());
+            }
+        }
         Stage::DropV2Values => {}
     }
     let mobu_changed = plan
@@ -1025,7 +1181,7 @@ pub fn runbook(p: &Phalanx, stage: Stage, env: &Environment) -> Vec<Step> {
         return plan.runbook;
     }
     let mut scratch = StagePlan::new("nublado", stage.name(), vec![env.name.clone()]);
-    window(stage, &[env], &mut scratch);
+    window(p, stage, &[env], &mut scratch);
     let mut out = scratch.runbook;
     if env.enabled.contains("mobu")
         && matches!(stage, Stage::MakeDefault | Stage::DisableV2)
@@ -1097,37 +1253,33 @@ fn finish(
             ws.delete(&crate::repo::files::relative(root, entry.path()));
         }
     }
-    // Their defaults (with their `# --` doc comments).
-    let defaults = p.defaults.rel.clone();
-    if ws.exists(&defaults) {
-        let format = p.defaults.format;
-        ws.edit(&defaults, |doc| {
+    // Their flags: the defaults (with their `# --` doc comments) and every environment file
+    // (Format A keeps a disabled application's block; Format C may keep a `false` line).
+    for file in std::iter::once(&p.defaults).chain(p.environments.iter().map(|e| &e.file)) {
+        if !ws.exists(&file.rel) {
+            continue;
+        }
+        let flags: Vec<&AppFlag> = file
+            .flags
+            .iter()
+            .filter(|f| V2_APPS.contains(&f.app.as_str()))
+            .collect();
+        if flags.is_empty() {
+            continue;
+        }
+        ws.edit(&file.rel, |doc| {
             let mut changed = false;
-            for app in V2_APPS {
-                let key = match format {
-                    Format::A => app.to_string(),
-                    _ => format!("applications.{app}"),
+            for f in &flags {
+                let key = match f.form {
+                    FlagForm::Block => f.app.clone(),
+                    _ => format!("applications.{}", f.app),
                 };
                 changed |= remove_if_present(doc, &key)?;
             }
             Ok(changed)
         })?;
     }
-    // v2's database in the in-cluster PostgreSQL settings.
-    if let Some(pg) = p.applications.get("postgres") {
-        let mut files: Vec<&String> = pg.values.values().collect();
-        let defaults = p.chart_defaults("postgres");
-        files.push(&defaults);
-        for rel in files {
-            if ws.exists(rel) {
-                ws.edit(rel, |doc| remove_if_present(doc, "jupyterhub_db"))?;
-            }
-        }
-        let secrets = "applications/postgres/secrets.yaml";
-        if ws.exists(secrets) {
-            ws.edit(secrets, |doc| remove_if_present(doc, "jupyterhub_password"))?;
-        }
-    }
+    finish_databases(p, ws, plan)?;
     // Template conditions and scrape targets that name nublado2.
     for entry in walkdir::WalkDir::new(&templates).into_iter().flatten() {
         if entry.file_type().is_file() {
@@ -1150,7 +1302,148 @@ fn finish(
     }
     plan.checklist
         .push("remove the `nublado2` secret from Vault for every environment".into());
-    plan.checklist.push("after a `pg_dump`, drop the `jupyterhub` database and the `jovyan` role where the in-cluster PostgreSQL server ran them (refuse while clients are connected)".into());
+    plan.ledger = finish_ledger(p, ws);
+    // The window runs per environment: each that ran nublado v2 (now `complete`).
+    plan.exec_targets = p
+        .environments
+        .iter()
+        .filter(|e| environment_state(p, e).state == State::Complete)
+        .map(|e| e.name.clone())
+        .collect();
+    Ok(())
+}
+
+/// What `finish` removes, setting by setting: every YAML file it deletes (the applications'
+/// charts and values, their Application templates), the flags of the three applications in the
+/// environment files, and v2's `jupyterhub_db` blocks and password.
+fn finish_ledger(p: &Phalanx, ws: &Workspace<'_>) -> Ledger {
+    let mut ledger = Ledger::default();
+    let original = |rel: &str| -> Option<Document> {
+        let text = match p.files.get(rel) {
+            Some(l) => l.text.clone(),
+            None => std::fs::read_to_string(p.files.root().join(rel)).ok()?,
+        };
+        Document::parse(text).ok()
+    };
+    for op in ws.changes.ops() {
+        let rel = op.path();
+        if !(rel.ends_with(".yaml") || rel.ends_with(".yml")) {
+            continue;
+        }
+        let Some(doc) = original(rel) else { continue };
+        match op {
+            crate::change::FileOp::Delete { .. } => {
+                let app = rel.split('/').nth(1).unwrap_or("");
+                ledger.extend(Ledger::removed(
+                    rel,
+                    &doc,
+                    &["."],
+                    &format!("`{app}` is retired: its chart, values and Application go"),
+                ));
+            }
+            _ => {
+                let after = ws.text(rel).and_then(|t| Document::parse(t).ok());
+                let gone = |path: &str| {
+                    lookup(&doc, path).is_some()
+                        && after.as_ref().is_none_or(|a| lookup(a, path).is_none())
+                };
+                let mut paths: Vec<String> = Vec::new();
+                for app in V2_APPS {
+                    for key in [app.to_string(), format!("applications.{app}")] {
+                        if gone(&key) {
+                            paths.push(key);
+                        }
+                    }
+                }
+                for key in ["jupyterhub_db", "jupyterhub_password"] {
+                    if gone(key) {
+                        paths.push(key.to_string());
+                    }
+                }
+                if !paths.is_empty() {
+                    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+                    ledger.extend(Ledger::removed(
+                        rel,
+                        &doc,
+                        &refs,
+                        "a setting of the retired nublado v2 (its flag, its session database), which no environment uses any more",
+                    ));
+                }
+            }
+        }
+    }
+    ledger
+}
+
+/// The environments whose nublado v3 uses v2's `jupyterhub` database on the in-cluster server
+/// (its effective URL: the values file, else the chart default of the version in the
+/// repository), with where that URL comes from. `finish` keeps their `jupyterhub_db` and the
+/// cleanup keeps their database.
+pub fn v3_on_v2_database(p: &Phalanx) -> Vec<(String, String)> {
+    p.environments
+        .iter()
+        .filter(|e| e.enabled.contains(V3))
+        .filter_map(|e| {
+            let db = database::v3_hub_database(p, &e.name);
+            db.is_in_cluster_v2_database()
+                .then(|| (e.name.clone(), db.source.describe()))
+        })
+        .collect()
+}
+
+/// v2's database in the in-cluster PostgreSQL settings goes (`jupyterhub_db`, its password),
+/// except where nublado v3 still uses it: there it stays, and the plan says why.
+fn finish_databases(
+    p: &Phalanx,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+) -> Result<(), StageError> {
+    let Some(pg) = p.applications.get(database::POSTGRES) else {
+        return Ok(());
+    };
+    let in_use = v3_on_v2_database(p);
+    for (env, rel) in &pg.values {
+        if !ws.exists(rel) {
+            continue;
+        }
+        match in_use.iter().find(|(e, _)| e == env) {
+            Some((_, source)) => {
+                if ws
+                    .text(rel)
+                    .and_then(|t| Document::parse(t).ok())
+                    .is_some_and(|d| lookup(&d, "jupyterhub_db").is_some())
+                {
+                    plan.notes.push(format!(
+                        "`{rel}`: `jupyterhub_db` stays: nublado v3 in `{env}` uses the `jupyterhub` database of the in-cluster server ({source}); move v3 to its own database before retiring it"
+                    ));
+                }
+            }
+            None => {
+                ws.edit(rel, |doc| remove_if_present(doc, "jupyterhub_db"))?;
+            }
+        }
+    }
+    if in_use.is_empty() {
+        let defaults = p.chart_defaults(database::POSTGRES);
+        if ws.exists(&defaults) {
+            ws.edit(&defaults, |doc| remove_if_present(doc, "jupyterhub_db"))?;
+        }
+        let secrets = "applications/postgres/secrets.yaml";
+        if ws.exists(secrets) {
+            ws.edit(secrets, |doc| remove_if_present(doc, "jupyterhub_password"))?;
+        }
+        plan.checklist.push("after a `pg_dump`, drop the `jupyterhub` database and the `jovyan` role where the in-cluster PostgreSQL server ran them (refuse while clients are connected): the window's `database-cleanup` step".into());
+    } else {
+        let kept: Vec<&str> = in_use.iter().map(|(e, _)| e.as_str()).collect();
+        plan.notes.push(format!(
+            "the postgres chart's `jupyterhub_db` default and the `jupyterhub_password` secret stay while nublado v3 uses the `jupyterhub` database ({})",
+            names(kept.iter().copied())
+        ));
+        plan.checklist.push(format!(
+            "after a `pg_dump`, drop the `jupyterhub` database and the `jovyan` role where the in-cluster PostgreSQL server ran them (refuse while clients are connected), except in {}, whose nublado v3 uses it: the window's `database-cleanup` step, which those environments' runbooks leave out",
+            names(kept.iter().copied())
+        ));
+    }
     Ok(())
 }
 
