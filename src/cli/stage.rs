@@ -86,7 +86,8 @@ pub struct StageArgs {
     /// nublado `enable-v3`: nublado v3's hub database [default: its own database `nublado3`
     /// on the server of v2's (the in-cluster one gets its `nublado3_db` block)]. No password:
     /// v3 reads it from Vault.
-    #[arg(long = "hub-db-url", value_name = "URL", value_parser = parse_hub_db_url)]
+    // Checked in `load_plan`, not by clap: clap would echo a URL carrying a password.
+    #[arg(long = "hub-db-url", value_name = "URL")]
     pub hub_db_url: Option<String>,
     /// `plan`: the plan as text, or as one JSON object (the change, the account of every
     /// setting, what is still to supply, the runbook).
@@ -267,6 +268,12 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
         return load_hub_move(args, out);
     }
     let stage = nublado_stage(&args.playbook, &args.stage, out)?;
+    if let Some(url) = &args.hub_db_url
+        && let Err(e) = parse_hub_db_url(url)
+    {
+        out.error(&format!("--hub-db-url: {e}"));
+        return Err(Exit::Input);
+    }
     let p = open_phalanx(out)?;
     let opts = Options {
         force: args.force,
