@@ -868,3 +868,55 @@ fn the_2023_tree_has_no_false_errors_from_the_version_rules() {
         .collect();
     assert_eq!(errors, Vec::<String>::new());
 }
+
+/// `validate --new-since REV` (the pre-commit hook's `HEAD`) reports only the findings the
+/// repository did not have at REV, told by rule, file and subject: an error that was there
+/// does not fail a commit that merely touches (or moves) it; one the commit adds does.
+#[test]
+fn new_since_reports_only_the_findings_a_change_adds() {
+    let dir = copy("phalanx-mistakes");
+    let root = dir.path();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.org"])
+            .args(["-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q"]);
+    // Before the first commit every finding is new.
+    let (code, _, _) = gm(root, &["validate", "--new-since", "HEAD"]);
+    assert_eq!(code, 1);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "mistakes"]);
+    let (code, out, err) = gm(root, &["validate", "--new-since", "HEAD"]);
+    assert_eq!((code, out.trim()), (0, "no findings"), "{err}");
+    assert!(err.contains("already had at HEAD not shown"), "{err}");
+    // Moving an error two lines down is no new error.
+    let mounts = root.join("applications/nublado/values-mounts.yaml");
+    let text = std::fs::read_to_string(&mounts).unwrap();
+    std::fs::write(&mounts, format!("# Moved.\n# Down.\n{text}")).unwrap();
+    let file = "applications/nublado/values-mounts.yaml";
+    let (code, out, _) = gm(root, &["validate", "--new-since", "HEAD", file]);
+    assert_eq!((code, out.trim()), (0, "no findings"));
+    // Without --new-since the file's errors are reported as before.
+    let (code, _, _) = gm(root, &["validate", file]);
+    assert_eq!(code, 1);
+    // A mistake the change adds is reported.
+    let mobu = root.join("applications/mobu/values-nocache.yaml");
+    let text = std::fs::read_to_string(&mobu)
+        .unwrap()
+        .replace("repo_branch:", "repo_brunch:");
+    std::fs::write(&mobu, text).unwrap();
+    let (code, out, _) = gm(root, &["validate", "--new-since", "HEAD"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("`repo_brunch` is not an option"), "{out}");
+    assert!(out.contains("1 error, 0 warnings in 1 file"), "{out}");
+    let (code, _, err) = gm(root, &["validate", "--new-since", "no-such-rev"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no commit `no-such-rev`"), "{err}");
+}
