@@ -235,3 +235,23 @@ pub fn summarize(findings: &[Finding]) -> Summary {
         files: files.len(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The rules read the repository model (`repo`, including the nublado model); they never
+    /// reach into the migrations (`playbook`), which build on them.
+    #[test]
+    fn validate_does_not_import_playbook() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/validate");
+        let import = concat!("crate::", "playbook");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains(import),
+                "{} imports playbook",
+                path.display()
+            );
+        }
+    }
+}

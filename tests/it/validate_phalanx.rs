@@ -881,11 +881,20 @@ fn new_since_reports_only_the_findings_a_change_adds() {
             .arg("-C")
             .arg(root)
             .args(["-c", "user.name=T", "-c", "user.email=t@example.org"])
-            .args(["-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"])
+            .args([
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "init.defaultBranch=main",
+            ])
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     git(&["init", "-q"]);
     // Before the first commit every finding is new.
