@@ -77,6 +77,15 @@ fn plan(p: &Phalanx, stage_name: &str, envs: &[&str]) -> StagePlan {
         .unwrap_or_else(|e| panic!("{stage_name} {envs:?}: {e}"))
 }
 
+/// The text a plan leaves in `rel` (which it must change).
+fn changed(plan: &StagePlan, rel: &str) -> String {
+    plan.changes
+        .content(rel)
+        .unwrap_or_else(|| panic!("{rel} is not changed"))
+        .unwrap_or_else(|| panic!("{rel} is deleted"))
+        .to_string()
+}
+
 /// Runs the built binary in `dir` (`-C dir`), without color.
 fn gm(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_gitops-migrate"))
@@ -879,12 +888,7 @@ fn a_flock_that_tests_v2_is_kept_on_n2_then_removed() {
     std::fs::write(&mobu, &text).unwrap();
     let p = phalanx(dir.path());
     let plan = plan(&p, "make-default", &["idfdev"]);
-    let after = plan
-        .changes
-        .content("applications/mobu/values-idfdev.yaml")
-        .unwrap()
-        .unwrap()
-        .to_string();
+    let after = changed(&plan, "applications/mobu/values-idfdev.yaml");
     let doc = gitops_migrate::yaml::Document::parse(after.as_str()).unwrap();
     let get = |path: &str| repo::lookup_str(&doc, path);
     assert_eq!(
@@ -916,12 +920,7 @@ fn a_flock_that_tests_v2_is_kept_on_n2_then_removed() {
     assert_eq!(code, 0, "{out}{err}");
     let p = phalanx(dir.path());
     let plan = super::stages::plan(&p, "disable-v2", &["idfdev"]);
-    let after = plan
-        .changes
-        .content("applications/mobu/values-idfdev.yaml")
-        .unwrap()
-        .unwrap()
-        .to_string();
+    let after = changed(&plan, "applications/mobu/values-idfdev.yaml");
     assert!(!after.contains("weekly"), "{after}");
     assert!(!after.contains("bot-mobu-nublado2"), "{after}");
     assert!(after.contains("name: \"recommended\""), "{after}");
@@ -952,12 +951,7 @@ fn mobu_5_goes_off_cachemachine_globally_at_make_default() {
     std::fs::write(&mobu, text).unwrap();
     let p = phalanx(dir.path());
     let plan = plan(&p, "make-default", &["idfdev"]);
-    let after = plan
-        .changes
-        .content("applications/mobu/values-idfdev.yaml")
-        .unwrap()
-        .unwrap()
-        .to_string();
+    let after = changed(&plan, "applications/mobu/values-idfdev.yaml");
     assert!(after.contains("  useCachemachine: false\n"), "{after}");
     assert!(
         !after.contains("use_cachemachine"),
@@ -1563,12 +1557,7 @@ fn an_external_hub_database_stays_external() {
         "summit runs postgres too"
     );
     let plan = plan(&p, "enable-v3", &["summit"]);
-    let v3 = plan
-        .changes
-        .content("applications/nublado/values-summit.yaml")
-        .unwrap()
-        .unwrap()
-        .to_string();
+    let v3 = changed(&plan, "applications/nublado/values-summit.yaml");
     assert!(
         v3.contains("url: \"postgresql://nublado3@postgresdb01.cp.lsst.org/nublado3\""),
         "{v3}"

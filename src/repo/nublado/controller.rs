@@ -226,84 +226,83 @@ pub fn unknown_keys(doc: &Document, chart: &ChartVersion) -> Vec<UnknownKey> {
             } else {
                 (syntax.volume_keys(), "lab volume")
             };
-            for e in &m.entries {
-                let Some(k) = e.key.scalar_text() else {
-                    continue;
-                };
-                if !known.contains(&k) {
-                    out.push(UnknownKey {
-                        offset: e.key.span.start,
-                        key: k.to_string(),
-                        parent: at.clone(),
-                        hint: key_hint(k, known, role, chart),
-                    });
-                }
-            }
+            unknown_in(m, known, &at, role, chart, &|_| false, &mut out);
             if let Some(source) = m.get("source").and_then(|e| e.value.as_mapping()) {
-                let kind = source
-                    .get("type")
-                    .and_then(|e| e.value.scalar_text())
-                    .unwrap_or("");
+                let kind = type_of(source);
                 let Some(known) = syntax.source_keys(kind) else {
                     continue;
                 };
-                let nfs_path_rule = kind == "nfs" && source.get("serverPath").is_none();
-                for e in &source.entries {
-                    let Some(k) = e.key.scalar_text() else {
-                        continue;
-                    };
-                    if known.contains(&k) || (nfs_path_rule && k == "path") {
-                        continue;
-                    }
-                    out.push(UnknownKey {
-                        offset: e.key.span.start,
-                        key: k.to_string(),
-                        parent: format!("{at}.source"),
-                        hint: key_hint(k, known, &format!("`{kind}` source"), chart),
-                    });
-                }
+                // An NFS `path` instead of `serverPath` has its own rule.
+                let nfs_path = kind == "nfs" && source.get("serverPath").is_none();
+                let what = format!("`{kind}` source");
+                let skip = |k: &str| nfs_path && k == "path";
+                unknown_in(
+                    source,
+                    known,
+                    &format!("{at}.source"),
+                    &what,
+                    chart,
+                    &skip,
+                    &mut out,
+                );
             }
         }
     }
     let images = "controller.config.images";
     if let Some(m) = lookup(doc, images).and_then(Node::as_mapping) {
         let known = chart.image_keys();
-        for e in &m.entries {
-            let Some(k) = e.key.scalar_text() else {
-                continue;
-            };
-            if !known.contains(&k) {
-                out.push(UnknownKey {
-                    offset: e.key.span.start,
-                    key: k.to_string(),
-                    parent: images.to_string(),
-                    hint: key_hint(k, known, "image setting", chart),
-                });
-            }
-        }
+        unknown_in(
+            m,
+            known,
+            images,
+            "image setting",
+            chart,
+            &|_| false,
+            &mut out,
+        );
         if let Some(source) = m.get("source").and_then(|e| e.value.as_mapping()) {
-            let kind = source
-                .get("type")
-                .and_then(|e| e.value.scalar_text())
-                .unwrap_or("");
+            let kind = type_of(source);
             if let Some(known) = image_source_keys(kind) {
-                for e in &source.entries {
-                    let Some(k) = e.key.scalar_text() else {
-                        continue;
-                    };
-                    if !known.contains(&k) {
-                        out.push(UnknownKey {
-                            offset: e.key.span.start,
-                            key: k.to_string(),
-                            parent: format!("{images}.source"),
-                            hint: key_hint(k, known, &format!("`{kind}` image source"), chart),
-                        });
-                    }
-                }
+                let what = format!("`{kind}` image source");
+                let parent = format!("{images}.source");
+                unknown_in(source, known, &parent, &what, chart, &|_| false, &mut out);
             }
         }
     }
     out
+}
+
+/// The keys of `m` that are not `known` (nor skipped), as unknown keys of `parent`.
+fn unknown_in(
+    m: &crate::yaml::Mapping,
+    known: &[&str],
+    parent: &str,
+    what: &str,
+    chart: &ChartVersion,
+    skip: &dyn Fn(&str) -> bool,
+    out: &mut Vec<UnknownKey>,
+) {
+    for e in &m.entries {
+        let Some(k) = e.key.scalar_text() else {
+            continue;
+        };
+        if !known.contains(&k) && !skip(k) {
+            out.push(UnknownKey {
+                offset: e.key.span.start,
+                key: k.to_string(),
+                parent: parent.to_string(),
+                hint: key_hint(k, known, what, chart),
+            });
+        }
+    }
+}
+
+/// The `type` of a source mapping (`""` without one).
+fn type_of(source: &crate::yaml::Mapping) -> &str {
+    source
+        .get("type")
+        .and_then(|e| e.value.scalar_text())
+        .unwrap_or("")
 }
 
 /// The lists of a lab (or of an init container) the syntax has, into `lists`; a list it does
