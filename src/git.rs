@@ -241,6 +241,24 @@ impl Git {
             .then(|| String::from_utf8_lossy(&ran.stdout).trim().to_string()))
     }
 
+    /// Writes the files of `commit` under `dir` (through a temporary index: the repository's
+    /// own index, `HEAD` and work tree are not touched).
+    pub fn checkout_to(&self, commit: &str, dir: &Path) -> Result<(), GitError> {
+        let ix = self.with_env("GIT_INDEX_FILE", dir.join(".gitops-migrate-index"));
+        ix.run(&["read-tree", commit])?;
+        let mut prefix = dir
+            .join("tree")
+            .into_os_string()
+            .into_string()
+            .map_err(|_| GitError::Failed {
+                command: "checkout-index".into(),
+                stderr: "the temporary directory's path is not UTF-8".into(),
+            })?;
+        prefix.push('/');
+        ix.run(&["checkout-index", "-a", "-f", &format!("--prefix={prefix}")])?;
+        Ok(())
+    }
+
     /// The tree of a commit.
     pub fn tree_of(&self, commit: &str) -> Result<String, GitError> {
         self.run(&["rev-parse", &format!("{commit}^{{tree}}")])

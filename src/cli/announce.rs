@@ -10,11 +10,15 @@ use crate::playbook::hub_move;
 use crate::repo::{Infrastructure, Repo};
 
 pub fn run(args: StageArgs, out: &mut Output) -> Exit {
+    if let Err(code) = super::stage::refuse_json(&args, "announce", out) {
+        return code;
+    }
     let (p, plan) = match load_plan(&args, out) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    if plan.is_nothing_to_do() {
+    // A nublado stage already applied or merged is still announced: the window is to come.
+    if plan.is_nothing_to_do() && (plan.playbook != "nublado" || plan.already_done.is_empty()) {
         let who = if plan.already_done.is_empty() {
             String::new()
         } else {
@@ -43,7 +47,7 @@ pub fn run(args: StageArgs, out: &mut Output) -> Exit {
     }
     if !plan.already_done.is_empty() {
         out.note(&format!(
-            "not announced: {} already past `{}`",
+            "{} already past `{}` in this checkout (applied or merged): announced as the stage the window carries out",
             plan.already_done.join(", "),
             plan.stage
         ));

@@ -99,6 +99,9 @@ fn short(sha: &str) -> &str {
 }
 
 pub fn run(args: PrArgs, out: &mut Output) -> Exit {
+    if let Err(code) = super::stage::refuse_json(&args.stage, "pr", out) {
+        return code;
+    }
     let (p, plan) = match load_plan(&args.stage, out) {
         Ok(x) => x,
         Err(code) => return code,

@@ -6,6 +6,7 @@ use clap::Args;
 use super::{Exit, Output, repo_root};
 use crate::playbook::check::{dirty_paths, new_errors};
 use crate::playbook::hub_move::{self, Move};
+use crate::playbook::nublado::hub_db::parse_url as parse_hub_db_url;
 use crate::playbook::nublado::stages::{self, Options, STAGES, Stage};
 use crate::playbook::nublado::translate::{
     Answers, parse_access_modes, parse_size, parse_storage_class,
@@ -82,6 +83,22 @@ pub struct StageArgs {
     /// user_resources_template's, else 1Gi].
     #[arg(long = "pvc-size", value_name = "NAME=SIZE", value_parser = parse_size)]
     pub pvc_size: Vec<(String, String)>,
+    /// nublado `enable-v3`: nublado v3's hub database [default: its own database `nublado3`
+    /// on the server of v2's (the in-cluster one gets its `nublado3_db` block)]. No password:
+    /// v3 reads it from Vault.
+    // Checked in `load_plan`, not by clap: clap would echo a URL carrying a password.
+    #[arg(long = "hub-db-url", value_name = "URL")]
+    pub hub_db_url: Option<String>,
+    /// `plan`: the plan as text, or as one JSON object (the change, the account of every
+    /// setting, what is still to supply, the runbook).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
 }
 
 impl StageArgs {
@@ -214,7 +231,7 @@ pub fn open_infrastructure(out: &mut Output) -> Result<Infrastructure, Exit> {
 pub fn open_phalanx(out: &mut Output) -> Result<Phalanx, Exit> {
     let root = repo_root();
     match repo::open(&root) {
-        Ok(Repo::Phalanx(p)) => Ok(p),
+        Ok(Repo::Phalanx(p)) => model_readable(&p, out).map(|()| p),
         Ok(Repo::Infrastructure(_)) => {
             out.error(&format!(
                 "{}: the nublado playbook needs a Phalanx repository, and this is an infrastructure repository",
@@ -229,6 +246,21 @@ pub fn open_phalanx(out: &mut Output) -> Result<Phalanx, Exit> {
     }
 }
 
+/// Every file the nublado model reads can be read, or each that cannot is printed
+/// (`file:line:col: message`) and the input error returned: a state, route or database read
+/// from a broken file would be made up.
+pub fn model_readable(p: &Phalanx, out: &mut Output) -> Result<(), Exit> {
+    let errors = crate::repo::nublado::unreadable_files(p);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    for e in &errors {
+        out.error(&e.to_string());
+    }
+    out.note("fix the file(s) first: nothing can be said about the environments while the nublado model cannot read them");
+    Err(Exit::Input)
+}
+
 /// Loads the repository and plans the stage; prints the error and returns the exit code on
 /// failure.
 pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan), Exit> {
@@ -236,11 +268,18 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
         return load_hub_move(args, out);
     }
     let stage = nublado_stage(&args.playbook, &args.stage, out)?;
+    if let Some(url) = &args.hub_db_url
+        && let Err(e) = parse_hub_db_url(url)
+    {
+        out.error(&format!("--hub-db-url: {e}"));
+        return Err(Exit::Input);
+    }
     let p = open_phalanx(out)?;
     let opts = Options {
         force: args.force,
         all_ready: args.all_ready,
         answers: args.answers(),
+        hub_db_url: args.hub_db_url.clone(),
     };
     match stages::plan(&p, stage, &args.envs, &opts) {
         Ok(plan) => Ok((Repo::Phalanx(p), plan)),
@@ -259,8 +298,8 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
 fn load_hub_move(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan), Exit> {
     let stage = hub_move_stage(&args.stage, out)?;
     let mv = args.hub_move(out)?;
-    if !args.answers().is_empty() {
-        out.error("--pvc-storage-class, --pvc-access-modes and --pvc-size are options of `nublado enable-v3`");
+    if !args.answers().is_empty() || args.hub_db_url.is_some() {
+        out.error("--pvc-storage-class, --pvc-access-modes, --pvc-size and --hub-db-url are options of `nublado enable-v3`");
         return Err(Exit::Input);
     }
     let infra = open_infrastructure(out)?;
@@ -291,10 +330,27 @@ pub fn outline(plan: &StagePlan) -> String {
             }
         }
     };
+    if !plan.ledger.entries.is_empty() {
+        s.push_str(&format!(
+            "\nAccount of every setting ({}):\n",
+            plan.ledger.counts()
+        ));
+        for line in plan.ledger.summary_lines() {
+            s.push_str(&format!("  - {line}\n"));
+        }
+    }
     list(&mut s, "Still to supply in the files", &plan.todo);
     list(&mut s, "Before the window", &plan.checklist);
     if !plan.runbook.is_empty() {
-        s.push_str(&format!("\nWindow runbook ({}):\n", plan.exec_command()));
+        let commands = plan.exec_commands();
+        if commands.len() > 1 {
+            s.push_str("\nWindow runbook, one run each:\n");
+            for c in &commands {
+                s.push_str(&format!("    {c}\n"));
+            }
+        } else {
+            s.push_str(&format!("\nWindow runbook ({}):\n", plan.exec_command()));
+        }
         let width = plan.runbook.iter().map(|st| st.id.len()).max().unwrap_or(0);
         for (i, st) in plan.runbook.iter().enumerate() {
             let asks = if st.destructive { " (asks first)" } else { "" };
@@ -390,8 +446,29 @@ pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if args.format == PlanFormat::Json {
+        let errors = new_errors(&p, &plan.changes).unwrap_or_default();
+        let refs = match &p {
+            Repo::Phalanx(ph) if plan.stage == "finish" => stages::remaining_references(ph, &plan),
+            _ => Vec::new(),
+        };
+        out.line(
+            &serde_json::to_string_pretty(&report::plan_json(&plan, &errors, &refs))
+                .expect("the plan serializes"),
+        );
+        return if args.strict && !refs.is_empty() {
+            Exit::Refused
+        } else {
+            Exit::Ok
+        };
+    }
     if plan.is_nothing_to_do() {
-        return nothing_to_do(&plan, out);
+        let code = nothing_to_do(&plan, out);
+        // `finish` done: what still names the retired applications counts all the same.
+        return match remaining(&p, &plan, &args, out) {
+            Exit::Ok => code,
+            refused => refused,
+        };
     }
     out.line(&heading(&plan));
     out.line("");
@@ -416,13 +493,31 @@ pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
     remaining(&p, &plan, &args, out)
 }
 
+/// `--format json` is `plan`'s; the other stage commands refuse it.
+pub fn refuse_json(args: &StageArgs, command: &str, out: &mut Output) -> Result<(), Exit> {
+    if args.format == PlanFormat::Json {
+        out.error(&format!(
+            "--format json is an option of `plan`, not `{command}`"
+        ));
+        return Err(Exit::Input);
+    }
+    Ok(())
+}
+
 pub fn apply(args: StageArgs, out: &mut Output) -> Exit {
+    if let Err(code) = refuse_json(&args, "apply", out) {
+        return code;
+    }
     let (p, plan) = match load_plan(&args, out) {
         Ok(x) => x,
         Err(code) => return code,
     };
     if plan.is_nothing_to_do() {
-        return nothing_to_do(&plan, out);
+        let code = nothing_to_do(&plan, out);
+        return match remaining(&p, &plan, &args, out) {
+            Exit::Ok => code,
+            refused => refused,
+        };
     }
     let root = p.files().root();
     let paths: Vec<&str> = plan.changes.paths().into_iter().collect();

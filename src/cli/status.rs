@@ -147,15 +147,10 @@ pub fn run(args: StatusArgs, out: &mut Output) -> Exit {
             return Exit::Input;
         }
     };
-    if let Repo::Phalanx(p) = &repo {
-        // An environment file that does not parse has no state: the repository cannot be read.
-        for env in p.environments.iter().map(|e| &e.file).chain([&p.defaults]) {
-            if let Some(Err(e)) = p.files.get(&env.rel).map(|l| &l.doc) {
-                let (line, col) = e.at.unwrap_or((1, 1));
-                out.error(&format!("{}:{line}:{col}: {}", env.rel, e.message));
-                return Exit::Input;
-            }
-        }
+    if let Repo::Phalanx(p) = &repo
+        && let Err(code) = super::stage::model_readable(p, out)
+    {
+        return code;
     }
     let findings = validate::validate(&repo);
     let report = match &repo {

@@ -18,6 +18,12 @@ pub struct ValidateArgs {
     /// annotations.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Report only the findings the repository did not have at REV (a commit, `HEAD` for a
+    /// pre-commit hook): a finding is the same when its rule, file and subject are, wherever
+    /// its line moved and whatever state the environment is in. Before a first commit, `HEAD`
+    /// has no findings.
+    #[arg(long, value_name = "REV")]
+    pub new_since: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,6 +79,32 @@ pub fn run(args: ValidateArgs, out: &mut Output) -> Exit {
             .filter(|f| scopes.iter().any(|s| s.covers(&f.file)))
             .collect()
     };
+    let findings = match &args.new_since {
+        None => findings,
+        Some(rev) => match findings_at(&root, rev) {
+            Ok(known) => {
+                let known: std::collections::BTreeSet<_> =
+                    known.iter().map(rules::Finding::identity).collect();
+                let before = findings.len();
+                let new: Vec<_> = findings
+                    .into_iter()
+                    .filter(|f| !known.contains(&f.identity()))
+                    .collect();
+                if before > new.len() {
+                    out.note(&format!(
+                        "{} finding{} the repository already had at {rev} not shown",
+                        before - new.len(),
+                        if before - new.len() == 1 { "" } else { "s" }
+                    ));
+                }
+                new
+            }
+            Err(e) => {
+                out.error(&format!("--new-since {rev}: {e}"));
+                return Exit::Input;
+            }
+        },
+    };
     let text = match args.format {
         Format::Human => render::human(&findings, out.color()),
         Format::Json => render::json(&findings),
@@ -85,6 +117,28 @@ pub fn run(args: ValidateArgs, out: &mut Output) -> Exit {
         Exit::Refused
     } else {
         Exit::Ok
+    }
+}
+
+/// Every finding of the repository at `root` as commit `rev` has it (none for `HEAD` before a
+/// first commit).
+fn findings_at(root: &Path, rev: &str) -> Result<Vec<rules::Finding>, String> {
+    let (git, prefix) = crate::git::Git::open(root).map_err(|e| e.to_string())?;
+    let Some(commit) = git.resolve_commit(rev).map_err(|e| e.to_string())? else {
+        // Before the first commit `HEAD` names nothing yet: every finding is new.
+        if rev == "HEAD" {
+            return Ok(Vec::new());
+        }
+        return Err(format!("no commit `{rev}` in this repository"));
+    };
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    git.checkout_to(&commit, tmp.path())
+        .map_err(|e| e.to_string())?;
+    let then = tmp.path().join("tree").join(prefix.trim_end_matches('/'));
+    match repo::open(&then) {
+        Ok(r) => Ok(rules::validate(&r)),
+        // Not yet a repository of a known kind at `rev`: everything is new.
+        Err(_) => Ok(Vec::new()),
     }
 }
 

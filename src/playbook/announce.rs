@@ -14,6 +14,7 @@ use super::StagePlan;
 use super::nublado::routes::{BASE_URL, DEFAULT_ROUTE, normalize};
 use super::nublado::volumes::{V2Lab, V2Source, V3Lab, V3Source};
 use super::nublado::{V2, V3};
+use crate::repo::nublado::controller::ChartVersion;
 use crate::repo::{Phalanx, lookup};
 use crate::yaml::{Document, Node};
 
@@ -23,7 +24,7 @@ pub const WINDOW: &str = "<date and time of the window>";
 /// The announcement for the stage's environments (one section each), or `None` when the stage
 /// changes nothing users see (`drop-v2-values`, `finish`) or has nothing to do.
 pub fn announcement(p: &Phalanx, plan: &StagePlan) -> Option<String> {
-    if plan.playbook != "nublado" || plan.is_nothing_to_do() {
+    if plan.playbook != "nublado" {
         return None;
     }
     let envs = announced_envs(plan);
@@ -40,6 +41,7 @@ pub fn announcement(p: &Phalanx, plan: &StagePlan) -> Option<String> {
                 plan,
                 env,
                 fqdn: &fqdn,
+                done: plan.already_done.iter().any(|d| d == env),
             };
             match plan.stage {
                 "enable-v3" => Some(enable_v3(&ctx)),
@@ -56,13 +58,17 @@ pub fn announcement(p: &Phalanx, plan: &StagePlan) -> Option<String> {
     }
 }
 
-/// The environments the stage changes (its targets, less those already past it).
+/// The environments the announcement is for: the stage's targets, those it changes and those
+/// already past it (the stage applied or merged: the files show it done, and the window, which
+/// the announcement is about, is still to come).
 pub fn announced_envs(plan: &StagePlan) -> Vec<&str> {
-    plan.targets
-        .iter()
-        .filter(|t| !plan.already_done.contains(t))
-        .map(String::as_str)
-        .collect()
+    let mut out: Vec<&str> = plan.targets.iter().map(String::as_str).collect();
+    for t in &plan.already_done {
+        if !out.contains(&t.as_str()) {
+            out.push(t);
+        }
+    }
+    out
 }
 
 /// Whether the labs of the two hubs see the same files.
@@ -246,7 +252,7 @@ fn v3_mounts(p: &Phalanx, plan: &StagePlan, env: &str) -> Vec<Mount> {
     let Some(doc) = doc_with(p, plan, V3, env, "controller.config.lab") else {
         return Vec::new();
     };
-    V3Lab::from_nublado(&doc)
+    V3Lab::from_nublado(&doc, ChartVersion::of(p).syntax)
         .mounts
         .iter()
         .filter_map(|m| {
@@ -364,9 +370,34 @@ struct Ctx<'a> {
     plan: &'a StagePlan,
     env: &'a str,
     fqdn: &'a str,
+    /// The files already show the stage done (applied or merged): the routes are the stage's
+    /// own, not read from the files.
+    done: bool,
 }
 
 impl Ctx<'_> {
+    /// A hub's route after the stage.
+    fn after(&self, app: &str) -> String {
+        match (self.done, self.plan.stage, app) {
+            (true, "enable-v3", a) if a == V3 => "/n3".into(),
+            (true, "enable-v3", _) => DEFAULT_ROUTE.into(),
+            (true, "make-default" | "disable-v2", a) if a == V3 => DEFAULT_ROUTE.into(),
+            (true, _, _) => "/n2".into(),
+            (false, ..) => route_after(self.p, self.plan, app, self.env),
+        }
+    }
+
+    /// A hub's route before the stage.
+    fn before(&self, app: &str) -> String {
+        match (self.done, self.plan.stage, app) {
+            (true, "make-default", a) if a == V3 => "/n3".into(),
+            (true, "make-default", _) => DEFAULT_ROUTE.into(),
+            (true, "disable-v2", a) if a == V2 => "/n2".into(),
+            (true, ..) => self.after(app),
+            (false, ..) => route_before(self.p, app, self.env),
+        }
+    }
+
     fn url(&self, route: &str) -> String {
         let route = if route == "/" { "" } else { route };
         format!("<https://{}{route}/>", self.fqdn)
@@ -422,8 +453,8 @@ fn title(ctx: &Ctx<'_>, what: &str) -> String {
 }
 
 fn enable_v3(ctx: &Ctx<'_>) -> String {
-    let v3 = route_after(ctx.p, ctx.plan, V3, ctx.env);
-    let v2 = route_after(ctx.p, ctx.plan, V2, ctx.env);
+    let v3 = ctx.after(V3);
+    let v2 = ctx.after(V2);
     let mut out = title(
         ctx,
         &format!("try the new version of the Notebook service at {v3}"),
@@ -448,9 +479,9 @@ fn enable_v3(ctx: &Ctx<'_>) -> String {
 }
 
 fn make_default(ctx: &Ctx<'_>) -> String {
-    let v3_before = route_before(ctx.p, V3, ctx.env);
-    let v3 = route_after(ctx.p, ctx.plan, V3, ctx.env);
-    let v2 = route_after(ctx.p, ctx.plan, V2, ctx.env);
+    let v3_before = ctx.before(V3);
+    let v3 = ctx.after(V3);
+    let v2 = ctx.after(V2);
     let mut out = title(
         ctx,
         &format!("{v3} becomes the new version of the Notebook service; the old one moves to {v2}"),
@@ -508,8 +539,8 @@ fn storage_section(ctx: &Ctx<'_>, out: &mut String, when: &str, from: &str, to: 
 }
 
 fn disable_v2(ctx: &Ctx<'_>) -> String {
-    let v2 = route_before(ctx.p, V2, ctx.env);
-    let v3 = route_after(ctx.p, ctx.plan, V3, ctx.env);
+    let v2 = ctx.before(V2);
+    let v3 = ctx.after(V3);
     let mut out = title(
         ctx,
         &format!("the old version of the Notebook service at {v2} is retired"),

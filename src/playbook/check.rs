@@ -1,23 +1,19 @@
 //! Checks around a stage's change before it is written: the result must validate with no new
 //! errors, and the files it touches must have no uncommitted changes.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::change::ChangeSet;
 use crate::repo::{self, Repo, RepoError};
-use crate::validate::{self, Finding, Severity};
+use crate::validate::{self, Finding};
 
 /// The errors the repository (as loaded) would have after the change that it does not have
-/// now. The change is applied to a copy of the repository (Git metadata left out).
+/// now, told by identity (`Finding::identity`: rule, file, subject), whatever the line or the
+/// environment's state. The change is applied to a copy of the repository (Git metadata left
+/// out).
 pub fn new_errors(before: &Repo, changes: &ChangeSet) -> Result<Vec<Finding>, RepoError> {
     let root = before.files().root();
-    let key = |f: &Finding| (f.rule, f.file.clone(), f.message.clone());
-    let known: BTreeSet<_> = validate::validate(before)
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .map(key)
-        .collect();
+    let known = validate::validate(before);
     let copy = tempfile::tempdir().map_err(|source| RepoError::Unreadable {
         path: "(temporary copy)".into(),
         source,
@@ -33,10 +29,7 @@ pub fn new_errors(before: &Repo, changes: &ChangeSet) -> Result<Vec<Finding>, Re
             source: std::io::Error::other(e.to_string()),
         })?;
     let after = repo::open(copy.path())?;
-    Ok(validate::validate(&after)
-        .into_iter()
-        .filter(|f| f.severity == Severity::Error && !known.contains(&key(f)))
-        .collect())
+    Ok(validate::new_errors(&known, validate::validate(&after)))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {

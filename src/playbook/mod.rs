@@ -6,6 +6,7 @@
 pub mod announce;
 pub mod check;
 pub mod hub_move;
+pub mod ledger;
 pub mod nublado;
 pub mod report;
 pub mod workspace;
@@ -25,6 +26,10 @@ pub struct Step {
     pub title: String,
     /// Whether it deletes or stops something (it asks before it runs).
     pub destructive: bool,
+    /// Whether it acts on the Kubernetes cluster (through its API, Argo CD or the services
+    /// in it); a runbook with no such step needs no kube context (Vault, PostgreSQL and
+    /// manual steps act elsewhere).
+    pub cluster: bool,
 }
 
 impl Step {
@@ -33,11 +38,18 @@ impl Step {
             id: id.into(),
             title: title.into(),
             destructive: false,
+            cluster: true,
         }
     }
 
     pub fn destructive(mut self) -> Step {
         self.destructive = true;
+        self
+    }
+
+    /// The step acts outside the Kubernetes cluster (Vault, PostgreSQL, a person).
+    pub fn off_cluster(mut self) -> Step {
+        self.cluster = false;
         self
     }
 }
@@ -90,6 +102,11 @@ pub struct StagePlan {
     pub target_args: Option<String>,
     /// The change is merged after the window (a hub move's cutover), not before it.
     pub merge_after_window: bool,
+    /// What the stage did with every setting of the files it moves, translates or deletes.
+    pub ledger: ledger::Ledger,
+    /// The targets whose window runs `exec` once each when they are not `targets` (a
+    /// repository-wide stage such as nublado's `finish`, whose cleanup runs per environment).
+    pub exec_targets: Vec<String>,
 }
 
 impl StagePlan {
@@ -112,6 +129,8 @@ impl StagePlan {
             extra_args: Vec::new(),
             target_args: None,
             merge_after_window: false,
+            ledger: ledger::Ledger::default(),
+            exec_targets: Vec::new(),
         }
     }
 
@@ -142,7 +161,12 @@ impl StagePlan {
                 self.playbook, self.stage
             );
         }
-        let env = match self.targets.as_slice() {
+        let targets = if self.targets.is_empty() {
+            &self.exec_targets
+        } else {
+            &self.targets
+        };
+        let env = match targets.as_slice() {
             [one] => one.as_str(),
             _ => "<env>",
         };
@@ -152,15 +176,21 @@ impl StagePlan {
         )
     }
 
-    /// One `exec` command per environment of the plan.
+    /// One `exec` command per environment of the plan (for a repository-wide stage, per
+    /// environment whose window it implies).
     pub fn exec_commands(&self) -> Vec<String> {
         if self.target_args.is_some() {
             return vec![self.exec_command()];
         }
-        if self.targets.is_empty() {
+        let targets = if self.targets.is_empty() {
+            &self.exec_targets
+        } else {
+            &self.targets
+        };
+        if targets.is_empty() {
             return vec![self.exec_command()];
         }
-        self.targets
+        targets
             .iter()
             .map(|t| {
                 format!(

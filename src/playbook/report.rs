@@ -88,6 +88,58 @@ fn bullets(out: &mut String, items: &[String]) {
     }
 }
 
+/// The plan as one JSON object, for `plan --format json`: the stage and its targets, the files
+/// it changes, the account of every setting (counts per file, and every leaf with its fate),
+/// what is still to supply, the runbook, and the errors the result would have.
+pub fn plan_json(
+    plan: &StagePlan,
+    new_errors: &[crate::validate::Finding],
+    references: &[String],
+) -> serde_json::Value {
+    let changes: Vec<serde_json::Value> = plan
+        .changes
+        .ops()
+        .iter()
+        .map(|op| {
+            let what = match op {
+                FileOp::Edit { .. } => "edit",
+                FileOp::Create { .. } => "create",
+                FileOp::Delete { .. } => "delete",
+            };
+            serde_json::json!({"path": op.path(), "op": what})
+        })
+        .collect();
+    let files: Vec<serde_json::Value> = plan
+        .ledger
+        .counts_by_file()
+        .into_iter()
+        .map(|(file, counts)| serde_json::json!({"file": file, "counts": counts}))
+        .collect();
+    serde_json::json!({
+        "playbook": plan.playbook,
+        "stage": plan.stage,
+        "targets": plan.targets,
+        "already_done": plan.already_done,
+        "nothing_to_do": plan.is_nothing_to_do(),
+        "changes": changes,
+        "ledger": {
+            "counts": plan.ledger.counts(),
+            "files": files,
+            "entries": plan.ledger.entries,
+            "items": plan.ledger.items,
+        },
+        "still_to_supply": plan.todo,
+        "checklist": plan.checklist,
+        "runbook": plan.runbook,
+        "exec": plan.exec_commands(),
+        "verify": plan.verify,
+        "rollback": plan.rollback,
+        "notes": plan.notes,
+        "new_errors": new_errors,
+        "remaining_references": references,
+    })
+}
+
 /// The pull request body, in markdown.
 pub fn pr_body(plan: &StagePlan) -> String {
     let mut out = String::new();
@@ -115,6 +167,16 @@ pub fn pr_body(plan: &StagePlan) -> String {
     }
     for t in &plan.tables {
         out.push_str(&format!("\n## {}\n\n{}", t.title, table_markdown(t)));
+    }
+    if !plan.ledger.entries.is_empty() {
+        out.push_str(&format!(
+            "\n## Account of every setting\n\n{}: every setting of the files this stage moves, translates or deletes.\n\n",
+            plan.ledger.counts()
+        ));
+        bullets(&mut out, &plan.ledger.summary_lines());
+        out.push_str("\n<details><summary>Every setting</summary>\n\n");
+        bullets(&mut out, &plan.ledger.detail_lines());
+        out.push_str("\n</details>\n");
     }
     if !plan.todo.is_empty() {
         out.push_str("\n## Still to supply before merging\n\n");

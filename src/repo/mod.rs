@@ -1,13 +1,16 @@
 //! What a repository is: its kind, detected from its layout, and the model loaded from its
-//! files. `phalanx` reads a Phalanx repository (environments, applications, values files);
-//! `infra` reads a 2i2c-style infrastructure repository (clusters and their hubs).
+//! files. `phalanx` reads a Phalanx repository (environments, applications, values files) and
+//! `nublado` the nublado model over it (each environment's migration state, the hubs' routes,
+//! lab volumes and databases, mobu's flocks); `infra` reads a 2i2c-style infrastructure
+//! repository (clusters and their hubs).
 //!
 //! Owns: detection, loading, and the errors that mean "this repository cannot be read".
-//! Does not own: judging the files (`validate`) or migration state (`playbook`). Helm and
+//! Does not own: judging the files (`validate`) or changing them (`playbook`). Helm and
 //! Jinja templates are never parsed.
 
 pub mod files;
 pub mod infra;
+pub mod nublado;
 pub mod phalanx;
 
 use std::path::{Path, PathBuf};

@@ -46,6 +46,11 @@ pub struct Finding {
     /// `status`).
     #[serde(skip)]
     pub scope: Option<String>,
+    /// What the finding is about, in words that do not change when the file is edited around
+    /// it (`idfdev /home read-only lost`); the message when `None`. With the rule and the
+    /// file it is the finding's identity (`Finding::identity`).
+    #[serde(skip)]
+    pub subject: Option<String>,
 }
 
 /// A rule of the registry: its id, default severity and what it checks.
@@ -85,8 +90,11 @@ rules! {
     NUBLADO_ROUTE_CLASH = "nublado-route-clash", Error, "nublado and nublado2 resolve to the same route";
     NUBLADO_HUB_ROUTE = "nublado-hub-route", Error, "`HUB_ROUTE` is not the hub's `baseUrl` + `/hub`";
     NUBLADO_MISPLACED_KEY = "nublado-misplaced-key", Error, "`jupyterhub.baseUrl` or `jupyterhub.db` instead of `jupyterhub.hub.…`";
-    NUBLADO_SHARED_DB = "nublado-shared-db", Error, "nublado v3 uses v2's `jupyterhub` database while v2 is enabled";
+    NUBLADO_SHARED_DB = "nublado-shared-db", Error, "nublado v3 uses v2's database (same server and database) while v2 is enabled";
+    NUBLADO_DB_SERVER = "nublado-db-server", Error, "nublado v3's database is on the in-cluster PostgreSQL server (often the chart default) but the environment does not run `postgres`";
+    NUBLADO_DB_BLOCK = "nublado-db-block", Error, "nublado v3's in-cluster database (or its role) is created by no `*_db` block of the environment's postgres values";
     NUBLADO_NFS_PATH = "nublado-nfs-path", Error, "an NFS lab volume source has `path` instead of `serverPath`";
+    NUBLADO_V3_UNKNOWN_KEY = "nublado-v3-unknown-key", Error, "a key of the v3 lab volumes, volume mounts or `images` that the nublado chart's version does not read (snake_case, another version's syntax, a typo)";
     NUBLADO_V3_MOUNT = "nublado-v3-mount", Error, "a nublado v2 lab mount has no nublado v3 lab volume with the same path, access mode and source (other storage of the same kind: warning)";
     MOBU_UNKNOWN_OPTION = "mobu-unknown-option", Error, "a mobu business option mobu does not know";
     MOBU_CACHEMACHINE_NOT_LAB = "mobu-cachemachine-not-lab", Error, "`use_cachemachine` on a business type that does not use labs";
@@ -132,6 +140,7 @@ impl Finding {
             message: message.into(),
             hint: None,
             scope: None,
+            subject: None,
         }
     }
 
@@ -149,6 +158,36 @@ impl Finding {
         self.severity = severity;
         self
     }
+
+    pub fn subject(mut self, subject: impl Into<String>) -> Finding {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    /// Which finding this is, whatever its line or wording: the rule, the file and the subject
+    /// (the message when the rule gives none). Two runs of `validate` (before and after a
+    /// change) report "the same" finding when their identities are equal; this is how "new"
+    /// errors are told, never by the state the environment is in.
+    pub fn identity(&self) -> (&'static str, &str, &str) {
+        (
+            self.rule,
+            &self.file,
+            self.subject.as_deref().unwrap_or(&self.message),
+        )
+    }
+}
+
+/// The errors of `after` whose identity `before` does not have.
+pub fn new_errors(before: &[Finding], after: Vec<Finding>) -> Vec<Finding> {
+    let known: std::collections::BTreeSet<_> = before
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(Finding::identity)
+        .collect();
+    after
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error && !known.contains(&f.identity()))
+        .collect()
 }
 
 /// Every finding of every rule, sorted by file, line, column and rule.
@@ -194,5 +233,25 @@ pub fn summarize(findings: &[Finding]) -> Summary {
             .filter(|f| f.severity == Severity::Warning)
             .count(),
         files: files.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The rules read the repository model (`repo`, including the nublado model); they never
+    /// reach into the migrations (`playbook`), which build on them.
+    #[test]
+    fn validate_does_not_import_playbook() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/validate");
+        let import = concat!("crate::", "playbook");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains(import),
+                "{} imports playbook",
+                path.display()
+            );
+        }
     }
 }

@@ -3,15 +3,16 @@
 //! nublado hubs' routes and databases, and mobu's flocks against its version.
 
 use super::{Finding, Severity, rule};
-use crate::playbook::nublado::routes::{
+use crate::repo::nublado::controller::{self, ChartVersion};
+use crate::repo::nublado::database::{self, HubDatabase, UrlSource};
+use crate::repo::nublado::mobu::{self, Cachemachine, GLOBAL_CACHEMACHINE, Mobu};
+use crate::repo::nublado::routes::{
     DEFAULT_ROUTE, expected_hub_route, lab_hub_route, normalize, routes,
 };
-use crate::playbook::nublado::stages::database_name;
-use crate::playbook::nublado::state::{State, environment_state};
-use crate::playbook::nublado::volumes::{
+use crate::repo::nublado::volumes::{
     self, Difference, Pos, Syntax, V2Lab, V2Mount, V2Source, V2Volume, V3Lab, V3Mount,
 };
-use crate::playbook::nublado::{MOBU_LAB_TYPES, V2, V2_APPS, V3};
+use crate::repo::nublado::{V2, V2_APPS, V3};
 use crate::repo::phalanx::{EnvFile, Environment, FlagForm, Format, Setting};
 use crate::repo::{Phalanx, lookup};
 use crate::suggest::closest;
@@ -28,7 +29,47 @@ pub fn check(p: &Phalanx) -> Vec<Finding> {
     }
     values_files_rules(p, &mut out);
     misplaced_keys(p, &mut out);
+    controller_keys(p, &mut out);
     out
+}
+
+/// Keys of the v3 lab volumes, volume mounts and image settings that the nublado chart
+/// version in the repository does not read (snake_case keys, keys of another version's
+/// syntax, typos): the controller ignores or refuses them, silently either way.
+fn controller_keys(p: &Phalanx, out: &mut Vec<Finding>) {
+    let Some(app) = p.applications.get(V3) else {
+        return;
+    };
+    let chart = ChartVersion::of(p);
+    let defaults = p.chart_defaults(V3);
+    for (env, rel) in app
+        .values
+        .iter()
+        .map(|(e, r)| (Some(e.as_str()), r.as_str()))
+        .chain([(None, defaults.as_str())])
+    {
+        let Some(doc) = doc_of(p, rel) else { continue };
+        for u in controller::unknown_keys(doc, &chart) {
+            let mut f = Finding::at(
+                rule::NUBLADO_V3_UNKNOWN_KEY,
+                rel,
+                doc,
+                u.offset,
+                format!(
+                    "`{}` is not a key of `{}` in {}: the controller does not read it",
+                    u.key,
+                    u.parent,
+                    chart.name()
+                ),
+            )
+            .hint(u.hint)
+            .subject(format!("{}.{}", u.parent, u.key));
+            if let Some(env) = env {
+                f = f.scope(env);
+            }
+            out.push(f);
+        }
+    }
 }
 
 fn doc_of<'a>(p: &'a Phalanx, rel: &str) -> Option<&'a Document> {
@@ -282,14 +323,16 @@ fn nublado_rules(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
                 ),
             )
             .hint(hint)
-            .scope(&env.name),
+            .scope(&env.name)
+            .subject(format!("{} same route", env.name)),
         );
     } else if v2_on && r.v3.route != DEFAULT_ROUTE && r.v2.route != DEFAULT_ROUTE {
         let (file, line, col) = locate(p, env, V3, r.v3.setting.as_ref());
         out.push(
             Finding::at_line(rule::NUBLADO_ROUTE_CLASH, &file, line, col, format!("neither hub is on the default route `{DEFAULT_ROUTE}` in `{}` (nublado `{}`, nublado2 `{}`)", env.name, r.v3.route, r.v2.route))
                 .hint("one of the two hubs serves the default route: v2 until `make-default`, v3 after it")
-                .scope(&env.name),
+                .scope(&env.name)
+                .subject(format!("{} no default route", env.name)),
         );
     }
     if let Some(hr) = lab_hub_route(p, &env.name)
@@ -308,27 +351,12 @@ fn nublado_rules(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
             out.push(
                 Finding::at_line(rule::NUBLADO_HUB_ROUTE, &file, line, col, format!("`HUB_ROUTE` is `{value}`{how} but the v3 hub is on `{}`: labs would talk to the wrong hub", r.v3.route))
                     .hint(format!("set `controller.config.lab.env.HUB_ROUTE: \"{want}\"` in `applications/nublado/values-{}.yaml`", env.name))
-                    .scope(&env.name),
+                    .scope(&env.name)
+                    .subject(env.name.clone()),
             );
         }
     }
-    if v2_on
-        && let Some(url) = p.setting(V3, &env.name, "jupyterhub.hub.db.url")
-        && let Some(text) = url.text()
-        && database_name(text) == Some("jupyterhub")
-    {
-        let (file, line, col) = locate(p, env, V3, Some(&url));
-        let how = if p.values_file(V3, &env.name) == Some(url.rel) {
-            ""
-        } else {
-            " (from the chart defaults)"
-        };
-        out.push(
-            Finding::at_line(rule::NUBLADO_SHARED_DB, &file, line, col, format!("nublado v3 uses the `jupyterhub` database of nublado v2{how}, which is still enabled in `{}`", env.name))
-                .hint("give v3 its own database: `jupyterhub.hub.db.url: \"postgresql://nublado3@postgres.postgres/nublado3\"` and `nublado3_db` in the postgres values")
-                .scope(&env.name),
-        );
-    }
+    hub_database(p, env, v2_on, out);
     if let Some(rel) = p.values_file(V3, &env.name)
         && let Some(doc) = doc_of(p, rel)
     {
@@ -337,17 +365,105 @@ fn nublado_rules(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
     v3_mounts(p, env, out);
 }
 
-/// Every v2 lab mount of an environment that runs v3 (from `v3-beside` on, while v2's values
-/// file is there) has a v3 lab volume at the same path, with the same access mode and source.
-/// Mounts of volume types v3 cannot express are the translation's business, not this rule's.
-fn v3_mounts(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
-    let state = environment_state(p, env).state;
-    if !matches!(
-        state,
-        State::V3Beside | State::V3Default | State::V2Disabled
-    ) {
+/// nublado v3's hub database (its effective URL: the environment's values, else the chart
+/// default of the version in the repository): not v2's own (same server and database) while v2
+/// runs; on the in-cluster server only where the environment runs it; and there, created by a
+/// `*_db` block of the postgres values (the server makes nothing else).
+fn hub_database(p: &Phalanx, env: &Environment, v2_on: bool, out: &mut Vec<Finding>) {
+    let v3 = database::v3_hub_database(p, &env.name);
+    let at = |db: &HubDatabase| -> (String, usize, usize) {
+        match &db.source {
+            UrlSource::Values { file, line } => {
+                let col = p
+                    .setting(V3, &env.name, database::URL_PATH)
+                    .map_or(1, |s| s.position().1);
+                (file.clone(), *line, col)
+            }
+            _ => locate(p, env, V3, None),
+        }
+    };
+    let how = if v3.source.is_default() {
+        format!(" ({})", v3.source.describe())
+    } else {
+        String::new()
+    };
+    let parts = v3.parts();
+    if v2_on {
+        let v2 = database::v2_hub_database(p, &env.name);
+        let v2_parts = v2.parts();
+        if parts.server() == v2_parts.server() && parts.database == v2_parts.database {
+            let (file, line, col) = at(&v3);
+            let theirs = v2_parts.with(database::V3_ROLE, database::V3_DATABASE);
+            out.push(
+                Finding::at_line(rule::NUBLADO_SHARED_DB, &file, line, col, format!(
+                    "nublado v3 uses nublado v2's database `{}` on `{}`{how}, while v2 is still enabled in `{}`",
+                    parts.database.unwrap_or("?"), parts.server(), env.name
+                ))
+                .hint(format!(
+                    "give v3 its own database on the same server: `jupyterhub.hub.db.url: \"{theirs}\"`{}",
+                    if parts.is_in_cluster() { " and `nublado3_db: {user: \"nublado3\", db: \"nublado3\"}` in the postgres values" } else { " (a database your DBAs create)" }
+                ))
+                .scope(&env.name)
+                .subject(format!("{} shared database", env.name)),
+            );
+        }
+    }
+    if !parts.is_in_cluster() {
         return;
     }
+    if !database::has_in_cluster_server(p, &env.name) {
+        let (file, line, col) = at(&v3);
+        out.push(
+            Finding::at_line(rule::NUBLADO_DB_SERVER, &file, line, col, format!(
+                "nublado v3's database is on the in-cluster PostgreSQL server `{}`{how}, but `{}` does not run the `postgres` application",
+                parts.host, env.name
+            ))
+            .hint("set `jupyterhub.hub.db.url` to the server your DBAs provide (`enable-v3 --hub-db-url URL` writes it), or enable `postgres` with a `*_db` block for v3")
+            .scope(&env.name)
+            .subject(format!("{} no in-cluster server", env.name)),
+        );
+        return;
+    }
+    let blocks = database::in_cluster_databases(p, &env.name);
+    let pg = p.values_file(database::POSTGRES, &env.name).map_or_else(
+        || format!("applications/postgres/values-{}.yaml", env.name),
+        str::to_string,
+    );
+    let name = parts.database.unwrap_or("");
+    let made_db = blocks.iter().any(|b| b.database.as_deref() == Some(name));
+    let made_user = parts
+        .user
+        .is_none_or(|u| blocks.iter().any(|b| b.user.as_deref() == Some(u)));
+    if made_db && made_user {
+        return;
+    }
+    let missing = match (made_db, made_user) {
+        (false, _) => format!("no `*_db` block of `{pg}` creates the database `{name}`"),
+        _ => format!(
+            "no `*_db` block of `{pg}` creates the role `{}`",
+            parts.user.unwrap_or("")
+        ),
+    };
+    let (file, line, col) = at(&v3);
+    out.push(
+        Finding::at_line(rule::NUBLADO_DB_BLOCK, &file, line, col, format!(
+            "nublado v3's database `{name}` is on the in-cluster PostgreSQL server{how}, but {missing}: the server never creates it"
+        ))
+        .hint(format!(
+            "add `{}_db: {{user: \"{}\", db: \"{name}\"}}` to `{pg}`, or point `jupyterhub.hub.db.url` at a database a block creates",
+            name,
+            parts.user.unwrap_or(name)
+        ))
+        .scope(&env.name)
+        .subject(format!("{} database block", env.name)),
+    );
+}
+
+/// Every v2 lab mount of an environment that runs v3 (in whatever state, `conflict` included,
+/// while v2's values file is there) has a v3 lab volume at the same path, with the same access
+/// mode and source, as the nublado chart's version reads its volumes. Mounts of volume types v3
+/// cannot express are the translation's business, not this rule's.
+fn v3_mounts(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
     let (Some(v2_rel), Some(v3_rel)) = (p.values_file(V2, &env.name), p.values_file(V3, &env.name))
     else {
         return;
@@ -356,7 +472,7 @@ fn v3_mounts(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
         return;
     };
     let v2 = V2Lab::from_nublado2(v2_doc);
-    let v3 = V3Lab::from_nublado(v3_doc);
+    let v3 = V3Lab::from_nublado(v3_doc, ChartVersion::of(p).syntax);
     let claims = volumes::template_claims(v2_doc);
     let class = |claim: &str| {
         claims
@@ -420,6 +536,17 @@ impl MountAt<'_> {
 
     /// The v3 source that stands for the v2 volume's, as it is written.
     fn wanted_source(&self) -> String {
+        if self.v3.syntax == Syntax::Legacy {
+            return match &self.volume.source {
+                V2Source::Nfs { server, path } => {
+                    format!("`server: \"{server}\", serverPath: \"{path}\"`")
+                }
+                V2Source::HostPath { path, .. } => {
+                    format!("`server: \"\", serverPath: \"{path}\"` (a hostPath)")
+                }
+                _ => "none that the controller before 0.4 can express (it has NFS and hostPath volumes only)".into(),
+            };
+        }
         match &self.volume.source {
             V2Source::Nfs { server, path } => {
                 format!("`{{type: \"nfs\", server: \"{server}\", serverPath: \"{path}\"}}`")
@@ -441,7 +568,9 @@ impl MountAt<'_> {
 
     fn mode_fix(&self) -> String {
         match (self.v3.syntax, self.read_only()) {
-            (Syntax::Flat, ro) => format!("set `mode: \"{}\"`", if ro { "ro" } else { "rw" }),
+            (Syntax::Flat | Syntax::Legacy, ro) => {
+                format!("set `mode: \"{}\"`", if ro { "ro" } else { "rw" })
+            }
             (Syntax::Split, ro) => format!("set `readOnly: {ro}` on the `volumeMounts` entry"),
         }
     }
@@ -462,7 +591,7 @@ impl MountAt<'_> {
         let (pos, message, hint) = match d {
             Difference::Lost => {
                 let list = match self.v3.syntax {
-                    Syntax::Flat => "`controller.config.lab.volumes`",
+                    Syntax::Flat | Syntax::Legacy => "`controller.config.lab.volumes`",
                     Syntax::Split => "`controller.config.lab.volumes` and `volumeMounts`",
                 };
                 (
@@ -555,7 +684,8 @@ impl MountAt<'_> {
             message,
         )
         .hint(hint)
-        .scope(self.env);
+        .scope(self.env)
+        .subject(format!("{} {path} {d:?}", self.env));
         if *d == Difference::SourceStorage {
             f.severity(Severity::Warning)
         } else {
@@ -625,139 +755,100 @@ fn misplaced_keys(p: &Phalanx, out: &mut Vec<Finding>) {
     }
 }
 
-/// Business types that query TAP.
-const TAP_TYPES: [&str; 2] = ["TAPQueryRunner", "TAPQuerySetRunner"];
-/// Options mobu 6 accepts for lab business types (it forbids others).
-const LAB_OPTIONS_6: [&str; 19] = [
-    "cachemachine_image_policy",
-    "delete_lab",
-    "delete_timeout",
-    "error_idle_time",
-    "execution_idle_time",
-    "get_node",
-    "idle_time",
-    "image",
-    "jitter",
-    "jupyter_timeout",
-    "max_executions",
-    "max_websocket_message_size",
-    "repo_branch",
-    "repo_url",
-    "spawn_settle_time",
-    "spawn_timeout",
-    "url_prefix",
-    "use_cachemachine",
-    "working_directory",
-];
-/// Options mobu 6 accepts for TAP business types.
-const TAP_OPTIONS_6: [&str; 3] = ["query_set", "queries", "sync"];
-
-/// mobu's flocks: options it does not know (checked against mobu 6, whose options are
-/// known; later versions changed them), and `use_cachemachine` where it does not belong.
+/// mobu's flocks, judged against the mobu version in `applications/mobu/Chart.yaml`: options
+/// it does not take (mobu refuses to start), `use_cachemachine` where it does not belong, and
+/// lab flocks that rely on cachemachine (per flock from mobu 6, through the global
+/// `config.useCachemachine` in mobu 5) while cachemachine is disabled.
 fn mobu_rules(p: &Phalanx, env: &Environment, out: &mut Vec<Finding>) {
-    if !env.enabled.contains("mobu") {
-        return;
-    }
-    let Some(rel) = p.values_file("mobu", &env.name) else {
+    let Some(mobu) = Mobu::of(p, &env.name) else {
         return;
     };
-    let Some(doc) = doc_of(p, rel) else { return };
-    let Some(flocks) = lookup(doc, "config.autostart").and_then(Node::as_sequence) else {
-        return;
-    };
-    let version = p.app_version("mobu");
-    let major = version.as_ref().and_then(|v| v.first().copied());
+    let (rel, doc) = (mobu.rel, mobu.doc);
+    let version = mobu.version.clone().unwrap_or_default();
+    let major = mobu.major();
     let cachemachine_on = env.enabled.contains("cachemachine");
-    for flock in &flocks.items {
-        let Some(fm) = flock.value.as_mapping() else {
-            continue;
-        };
-        let name = fm
-            .get("name")
-            .and_then(|e| e.value.scalar_text())
-            .unwrap_or("?");
-        let Some(business) = fm.get("business").and_then(|e| e.value.as_mapping()) else {
-            continue;
-        };
-        let Some(type_entry) = business.get("type") else {
-            continue;
-        };
-        let btype = type_entry.value.scalar_text().unwrap_or("");
-        let is_lab = MOBU_LAB_TYPES.contains(&btype);
-        let options = business.get("options").and_then(|e| e.value.as_mapping());
-        let use_cm = options.and_then(|o| o.get("use_cachemachine"));
-        let scoped = |f: Finding| f.scope(&env.name);
+    let scoped = |f: Finding, flock: &str, what: &str| {
+        f.scope(&env.name)
+            .subject(format!("{} flock {flock} {what}", env.name))
+    };
+    for flock in &mobu.flocks {
+        let name = flock.name.as_str();
+        let btype = flock.business.as_str();
+        let use_cm = flock.option("use_cachemachine");
         if let Some(uc) = use_cm {
-            if !is_lab {
+            if !flock.is_lab() {
                 out.push(scoped(
-                    Finding::at(rule::MOBU_CACHEMACHINE_NOT_LAB, rel, doc, uc.key.span.start, format!("flock `{name}`: `use_cachemachine` is not an option of `{btype}`; mobu refuses to start"))
+                    Finding::at(rule::MOBU_CACHEMACHINE_NOT_LAB, rel, doc, uc.key_offset, format!("flock `{name}`: `use_cachemachine` is not an option of `{btype}`; mobu refuses to start"))
                         .hint("remove `use_cachemachine` from this flock"),
+                    name,
+                    "use_cachemachine",
                 ));
             } else if major.is_some_and(|m| m >= 7) {
                 out.push(scoped(
-                    Finding::at(rule::MOBU_CACHEMACHINE_REMOVED, rel, doc, uc.key.span.start, format!("flock `{name}`: mobu {} removed `use_cachemachine`; mobu refuses to start", version_text(&version)))
+                    Finding::at(rule::MOBU_CACHEMACHINE_REMOVED, rel, doc, uc.key_offset, format!("flock `{name}`: mobu {} removed `use_cachemachine`; mobu refuses to start", mobu.version_text()))
                         .hint("remove `use_cachemachine`"),
+                    name,
+                    "use_cachemachine",
                 ));
-            }
-        }
-        if is_lab && major.is_none_or(|m| m < 7) && !cachemachine_on {
-            let relies = match use_cm {
-                Some(uc) => crate::repo::phalanx::as_bool(&uc.value) != Some(false),
-                None => true,
-            };
-            if relies {
-                let (at, how) = match use_cm {
-                    Some(uc) => (uc.value.span.start, "`use_cachemachine: true`"),
-                    None => (
-                        type_entry.key.span.start,
-                        "by default (`use_cachemachine` defaults to true in mobu 6)",
-                    ),
-                };
+            } else if major == Some(5) {
                 out.push(scoped(
-                    Finding::at(rule::MOBU_CACHEMACHINE_DISABLED, rel, doc, at, format!("flock `{name}` relies on cachemachine {how}, but cachemachine is not enabled in `{}`", env.name))
-                        .hint("set `business.options.use_cachemachine: false` for this flock"),
+                    Finding::at(rule::MOBU_UNKNOWN_OPTION, rel, doc, uc.key_offset, format!("flock `{name}`: `use_cachemachine` is not an option of `{btype}` in mobu {}; mobu refuses to start", mobu.version_text()))
+                        .hint(format!("remove it: mobu 5 uses cachemachine for every lab flock or none, with the global `{GLOBAL_CACHEMACHINE}`")),
+                    name,
+                    "use_cachemachine",
                 ));
             }
         }
-        if major.is_some_and(|m| m < 7)
-            && let Some(options) = options
+        if !cachemachine_on
+            && let Cachemachine::Uses { how, at } = mobu.cachemachine(p, &env.name, flock)
         {
-            let known: &[&str] = if is_lab {
-                &LAB_OPTIONS_6
-            } else if TAP_TYPES.contains(&btype) {
-                &TAP_OPTIONS_6
+            let hint = if major == Some(5) {
+                format!(
+                    "set `{GLOBAL_CACHEMACHINE}: false` in `{rel}` (mobu 5 has no per-flock setting)"
+                )
             } else {
-                continue;
+                "set `business.options.use_cachemachine: false` for this flock".to_string()
             };
-            for e in &options.entries {
-                let Some(key) = e.key.scalar_text() else {
-                    continue;
-                };
-                if key == "use_cachemachine" || known.contains(&key) {
-                    continue;
-                }
-                let mut f = Finding::at(
-                    rule::MOBU_UNKNOWN_OPTION,
-                    rel,
-                    doc,
-                    e.key.span.start,
-                    format!(
-                        "flock `{name}`: `{key}` is not an option of `{btype}` in mobu {}; mobu refuses to start",
-                        version_text(&version)
-                    ),
-                );
-                if let Some(c) = closest(key, known.iter().copied()) {
-                    f = f.hint(format!("did you mean `{c}`?"));
-                }
-                out.push(scoped(f));
+            out.push(scoped(
+                Finding::at(rule::MOBU_CACHEMACHINE_DISABLED, rel, doc, at, format!("flock `{name}` relies on cachemachine {how}, but cachemachine is not enabled in `{}`", env.name))
+                    .hint(hint),
+                name,
+                "cachemachine",
+            ));
+        }
+        let known: Option<Vec<&str>> = if flock.is_lab() {
+            mobu::lab_options(&version)
+        } else if mobu::TAP_TYPES.contains(&btype) {
+            mobu::tap_options(&version, btype).map(<[&str]>::to_vec)
+        } else {
+            None
+        };
+        let Some(known) = known else { continue };
+        for o in &flock.options {
+            // `use_cachemachine` has its own findings above.
+            if o.key == "use_cachemachine" {
+                continue;
             }
+            if known.contains(&o.key.as_str()) {
+                continue;
+            }
+            let mut f = Finding::at(
+                rule::MOBU_UNKNOWN_OPTION,
+                rel,
+                doc,
+                o.key_offset,
+                format!(
+                    "flock `{name}`: `{}` is not an option of `{btype}` in mobu {}; mobu refuses to start",
+                    o.key,
+                    mobu.version_text()
+                ),
+            );
+            if btype == "TAPQueryRunner" && o.key == "query_set" && major.is_some_and(|m| m >= 7) {
+                f = f.hint("mobu 7 renamed the business that runs a query set `TAPQuerySetRunner`: change the flock's `type`");
+            } else if let Some(c) = closest(&o.key, known.iter().copied()) {
+                f = f.hint(format!("did you mean `{c}`?"));
+            }
+            out.push(scoped(f, name, &o.key));
         }
     }
-}
-
-fn version_text(v: &Option<Vec<u64>>) -> String {
-    v.as_ref().map_or_else(
-        || "?".into(),
-        |v| v.iter().map(u64::to_string).collect::<Vec<_>>().join("."),
-    )
 }

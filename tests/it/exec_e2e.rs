@@ -402,6 +402,15 @@ fn dry_run_finish_lists_the_cleanup_steps() {
     for step in ["vault-cleanup", "database-cleanup", "not available"] {
         assert!(r.stdout.contains(step), "{step}:\n{}", r.stdout);
     }
+    // Vault and PostgreSQL steps only: no kube context is needed, none is asked for.
+    assert!(
+        r.stdout.contains(
+            "No step of this runbook acts on the Kubernetes cluster: no kube context is needed"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stderr.contains("no kube context"), "{}", r.stderr);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ use gitops_migrate::playbook::nublado::environment_state;
 use gitops_migrate::playbook::nublado::stages::{self, Options, Stage};
 use gitops_migrate::playbook::report;
 use gitops_migrate::repo::{self, Phalanx, Repo};
+use gitops_migrate::validate;
 
 use crate::common;
 use common::copy_dir;
@@ -74,6 +75,15 @@ fn plan(p: &Phalanx, stage_name: &str, envs: &[&str]) -> StagePlan {
     let envs: Vec<String> = envs.iter().map(|e| e.to_string()).collect();
     stages::plan(p, stage(stage_name), &envs, &Options::default())
         .unwrap_or_else(|e| panic!("{stage_name} {envs:?}: {e}"))
+}
+
+/// The text a plan leaves in `rel` (which it must change).
+fn changed(plan: &StagePlan, rel: &str) -> String {
+    plan.changes
+        .content(rel)
+        .unwrap_or_else(|| panic!("{rel} is not changed"))
+        .unwrap_or_else(|| panic!("{rel} is deleted"))
+        .to_string()
 }
 
 /// Runs the built binary in `dir` (`-C dir`), without color.
@@ -206,7 +216,14 @@ fn complete_all(root: &Path) {
         }
         for (env, stage_name) in next {
             let p = phalanx(root);
-            let plan = plan(&p, stage_name, &[&env]);
+            // A mount v3 lost (a claim left unanswered at `enable-v3`) keeps `drop-v2-values`
+            // from deleting its evidence; these runs go through with --force.
+            let opts = Options {
+                force: stage_name == "drop-v2-values",
+                ..Options::default()
+            };
+            let plan = stages::plan(&p, stage(stage_name), std::slice::from_ref(&env), &opts)
+                .unwrap_or_else(|e| panic!("{stage_name} {env}: {e}"));
             plan.changes
                 .apply(root)
                 .unwrap_or_else(|e| panic!("{stage_name} {env}: {e}"));
@@ -558,7 +575,15 @@ fn finish_applies_then_has_nothing_to_do_and_validates() {
     );
     let (code, stdout, stderr) = gm(dir.path(), &["plan", "nublado", "finish"]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(stdout.trim(), "nothing to do");
+    // Nothing left to change; what still names the applications is listed all the same, and
+    // makes `--strict` fail.
+    assert!(stdout.starts_with("nothing to do\n"), "{stdout}");
+    assert!(
+        stdout.contains("References to nublado2, cachemachine or moneypenny that remain (2)"),
+        "{stdout}"
+    );
+    let (code, _, _) = gm(dir.path(), &["plan", "nublado", "finish", "--strict"]);
+    assert_eq!(code, 1);
     let new: Vec<_> = validate_errors(dir.path())
         .difference(&before)
         .cloned()
@@ -684,6 +709,262 @@ fn unknown_stage_and_missing_target_exit_2() {
     let (code, _, stderr) = gm(dir.path(), &["plan", "hub-mover", "setup"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("unknown playbook `hub-mover`"), "{stderr}");
+}
+
+/// A values or environment file the nublado model reads that does not parse (or that the
+/// editor cannot read) is an input error for `status` and every stage command: exit 2 with
+/// `file:line:col`, no derived state (no made-up `conflict`, no `none`), nothing written.
+#[test]
+fn broken_model_files_are_input_errors_not_derived_states() {
+    let broken: [(&str, &str, &str); 5] = [
+        (
+            "applications/nublado/values-idfdev.yaml",
+            "jupyterhub:\n  hub: [unclosed\n",
+            "applications/nublado/values-idfdev.yaml:2:8:",
+        ),
+        (
+            "environments/values-idfint.yaml",
+            "name: idfint\napplications:\n  nublado: true\n  nublado: true\n\tbad\n",
+            "environments/values-idfint.yaml:",
+        ),
+        (
+            "applications/postgres/values-idfprod.yaml",
+            "jupyterhub_db: {user: \"jovyan\"\n",
+            "applications/postgres/values-idfprod.yaml:",
+        ),
+        (
+            "applications/mobu/Chart.yaml",
+            "appVersion: [6\n",
+            "applications/mobu/Chart.yaml:",
+        ),
+        // Valid YAML the editor refuses to read (an explicit `? ` key): the model cannot see
+        // into it either.
+        (
+            "applications/nublado2/values-idfdev.yaml",
+            "? jupyterhub\n: {hub: {baseUrl: /n2}}\n",
+            "applications/nublado2/values-idfdev.yaml:",
+        ),
+    ];
+    for (file, text, at) in broken {
+        let dir = copy("phalanx");
+        std::fs::write(dir.path().join(file), text).unwrap();
+        let before = tree(dir.path());
+        let runs: [&[&str]; 6] = [
+            &["status"],
+            &["status", "--format", "json"],
+            &["plan", "nublado", "make-default", "--env", "idfdev"],
+            &["apply", "nublado", "disable-v2", "--env", "idfint"],
+            &["announce", "nublado", "enable-v3", "--env", "idfprod"],
+            &["plan", "nublado", "finish"],
+        ];
+        for args in runs {
+            let (code, stdout, stderr) = gm(dir.path(), args);
+            assert_eq!(code, 2, "{file}: {args:?}: {stdout}{stderr}");
+            assert_eq!(stdout, "", "{file}: {args:?}: a state was derived");
+            assert!(stderr.contains(at), "{file}: {args:?}: {stderr}");
+            assert!(!stderr.contains("conflict"), "{file}: {args:?}: {stderr}");
+        }
+        assert_eq!(tree(dir.path()), before, "{file}: something was written");
+        // `validate` still reports the file as a finding (an error when it is not YAML, a
+        // warning when only the editor cannot read it), as the pre-commit hook must.
+        let (code, stdout, _) = gm(dir.path(), &["validate", file]);
+        assert!(code == 0 || code == 1, "{file}: {stdout}");
+        assert!(stdout.contains("yaml-syntax"), "{file}: {stdout}");
+    }
+}
+
+/// `conflict` hides nothing: the mount findings of an environment in `conflict` are judged
+/// (status and validate show them), so the hotfix that ends the conflict finds them "known",
+/// not new, and `apply --force` writes it. Findings are told apart by identity, so a hotfix
+/// that rewrites the line a finding is on (and so its wording) does not make it new either.
+#[test]
+fn fixing_a_conflict_uncovers_no_new_errors() {
+    let dir = copy("phalanx");
+    let v2 = dir.path().join("applications/nublado2/values-idfdev.yaml");
+    let text = std::fs::read_to_string(&v2).unwrap();
+    std::fs::write(
+        &v2,
+        text.replace(
+            "      mountPath: /home\n",
+            "      mountPath: /home\n      readOnly: true\n",
+        ),
+    )
+    .unwrap();
+    let v3 = dir.path().join("applications/nublado/values-idfdev.yaml");
+    let text = std::fs::read_to_string(&v3).unwrap();
+    std::fs::write(
+        &v3,
+        text.replace("baseUrl: \"/n3\"", "baseUrl: \"/nb\"")
+            .replace("HUB_ROUTE: \"/n3/hub\"", "HUB_ROUTE: \"/nb/hub\""),
+    )
+    .unwrap();
+    // In `conflict`, the read-only flag lost at /home is reported all the same.
+    let (code, stdout, stderr) = gm(dir.path(), &["status", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let idfdev = v["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "idfdev")
+        .unwrap();
+    assert_eq!(idfdev["state"], "conflict");
+    let rules: Vec<&str> = idfdev["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"nublado-route-clash"), "{rules:?}");
+    assert!(rules.contains(&"nublado-v3-mount"), "{rules:?}");
+    // The hotfix (v3 back on /n3) ends the conflict and is written: the mount error was known.
+    let (code, stdout, stderr) = gm(
+        dir.path(),
+        &[
+            "apply",
+            "nublado",
+            "enable-v3",
+            "--env",
+            "idfdev",
+            "--force",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(status(dir.path())["idfdev"].0, "v3-beside");
+    let after = validate_errors(dir.path());
+    assert!(
+        after
+            .iter()
+            .any(|(rule, _, m)| rule == "nublado-v3-mount" && m.contains("`/home` is read-only")),
+        "{after:?}"
+    );
+    // A hotfix that writes the access mode the entry already had changes the finding's wording
+    // (from "no access mode is written" to "it is writable"), not its identity.
+    let before = validate::validate(&repo::open(dir.path()).unwrap());
+    let text = std::fs::read_to_string(&v3).unwrap();
+    std::fs::write(
+        &v3,
+        text.replace(
+            "containerPath: \"/home\"\n          mode: \"rw\"\n",
+            "containerPath: \"/home\"\n",
+        ),
+    )
+    .unwrap();
+    let without_mode = validate::validate(&repo::open(dir.path()).unwrap());
+    let lost = |fs: &[validate::Finding]| {
+        fs.iter()
+            .find(|f| f.rule == "nublado-v3-mount")
+            .map(|f| f.message.clone())
+            .unwrap()
+    };
+    assert_ne!(lost(&before), lost(&without_mode));
+    assert_eq!(
+        validate::new_errors(&before, without_mode.clone()),
+        Vec::new()
+    );
+    assert_eq!(validate::new_errors(&without_mode, before), Vec::new());
+}
+
+/// A mobu flock that evidently tests nublado v2 (its user says `nublado2`) stays on v2 at
+/// `/n2`, with cachemachine, at `make-default`, and goes at `disable-v2`; the plan says so.
+/// The other lab flocks follow v3 off cachemachine.
+#[test]
+fn a_flock_that_tests_v2_is_kept_on_n2_then_removed() {
+    let dir = copy("phalanx");
+    let mobu = dir.path().join("applications/mobu/values-idfdev.yaml");
+    let text = std::fs::read_to_string(&mobu).unwrap();
+    let text = text.replace(
+        "    - name: \"tap\"\n",
+        "    # The weekly test of nublado v2.
+    - name: \"weekly\"
+      count: 1
+      user_spec: {username_prefix: \"bot-mobu-nublado2\"}
+      scopes: [\"exec:notebook\"]
+      business:
+        type: \"JupyterPythonLoop\"
+      restart: true
+    - name: \"tap\"\n",
+    );
+    std::fs::write(&mobu, &text).unwrap();
+    let p = phalanx(dir.path());
+    let plan = plan(&p, "make-default", &["idfdev"]);
+    let after = changed(&plan, "applications/mobu/values-idfdev.yaml");
+    let doc = gitops_migrate::yaml::Document::parse(after.as_str()).unwrap();
+    let get = |path: &str| repo::lookup_str(&doc, path);
+    assert_eq!(
+        get("config.autostart[name=weekly].business.options.url_prefix").as_deref(),
+        Some("/n2")
+    );
+    assert_eq!(
+        get("config.autostart[name=weekly].business.options.use_cachemachine"),
+        None
+    );
+    assert_eq!(
+        get("config.autostart[name=recommended].business.options.use_cachemachine").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        get("config.autostart[name=nublado3].business.options.url_prefix"),
+        None
+    );
+    assert!(
+        plan.notes.iter().any(|n| n.contains("mobu flock `weekly` tests nublado v2 (the name or a user says `nublado2`): kept on v2 at /n2 with cachemachine; `disable-v2` removes it")),
+        "{:#?}",
+        plan.notes
+    );
+    // Through `make-default` to `disable-v2`, which removes the flock.
+    let (code, out, err) = gm(
+        dir.path(),
+        &["apply", "nublado", "make-default", "--env", "idfdev"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let p = phalanx(dir.path());
+    let plan = super::stages::plan(&p, "disable-v2", &["idfdev"]);
+    let after = changed(&plan, "applications/mobu/values-idfdev.yaml");
+    assert!(!after.contains("weekly"), "{after}");
+    assert!(!after.contains("bot-mobu-nublado2"), "{after}");
+    assert!(after.contains("name: \"recommended\""), "{after}");
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("mobu flock `weekly` tested nublado v2 and is removed")),
+        "{:#?}",
+        plan.notes
+    );
+}
+
+/// mobu 5 switches cachemachine for every flock at once (`config.useCachemachine`): the stage
+/// sets it, and says what that means for a flock kept on v2.
+#[test]
+fn mobu_5_goes_off_cachemachine_globally_at_make_default() {
+    let dir = copy("phalanx");
+    let chart = dir.path().join("applications/mobu/Chart.yaml");
+    let text = std::fs::read_to_string(&chart)
+        .unwrap()
+        .replace("appVersion: 6.1.1", "appVersion: 5.1.0");
+    std::fs::write(&chart, text).unwrap();
+    let mobu = dir.path().join("applications/mobu/values-idfdev.yaml");
+    let text = std::fs::read_to_string(&mobu)
+        .unwrap()
+        .replace("          use_cachemachine: false\n", "")
+        .replace("name: \"recommended\"", "name: \"nublado2-recommended\"");
+    std::fs::write(&mobu, text).unwrap();
+    let p = phalanx(dir.path());
+    let plan = plan(&p, "make-default", &["idfdev"]);
+    let after = changed(&plan, "applications/mobu/values-idfdev.yaml");
+    assert!(after.contains("  useCachemachine: false\n"), "{after}");
+    assert!(
+        !after.contains("use_cachemachine"),
+        "mobu 5 has no per-flock option: {after}"
+    );
+    assert!(
+        plan.todo.iter().any(
+            |t| t.contains("mobu 5 has one cachemachine setting for every flock")
+                && t.contains("`nublado2-recommended`")
+        ),
+        "{:#?}",
+        plan.todo
+    );
 }
 
 #[test]
@@ -835,15 +1116,20 @@ fn announce_prints_the_markdown_and_notes_on_storage() {
         "{stderr}"
     );
 
-    // An environment already past the stage: nothing to do.
-    let (code, stdout, _) = gm(
+    // An environment already past the stage (applied or merged: the window is still to come)
+    // is announced all the same, with the stage's own routes, and no --force.
+    let (code, stdout, stderr) = gm(
         &root,
         &["announce", "nublado", "enable-v3", "--env", "idfdev"],
     );
-    assert_eq!(code, 0);
-    assert_eq!(
-        stdout.trim(),
-        "nothing to do: idfdev already past `enable-v3`"
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("https://data-dev.lsst.cloud/n3/"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("idfdev already past `enable-v3` in this checkout (applied or merged)"),
+        "{stderr}"
     );
 
     // A stage users do not see.
@@ -1102,4 +1388,426 @@ fn corpus_next_stage_of_every_environment_applies_cleanly() {
             "{env} still waits for {stage_name}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every setting accounted for, on the public corpus
+
+/// The lines of a section of `plan`'s output (its title, up to the next blank line).
+fn section(stdout: &str, title: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in stdout.lines() {
+        if line.starts_with(title) {
+            inside = true;
+        } else if inside && line.is_empty() {
+            break;
+        }
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `env` of a copy of the 2023 tree set back to `v2-only`: nublado disabled (Format A) and its
+/// v3 values file gone, as before its operators enabled v3 by hand.
+fn back_to_v2_only(root: &Path, env: &str) {
+    let env_file = root.join(format!("environments/values-{env}.yaml"));
+    let text = std::fs::read_to_string(&env_file).unwrap();
+    let text = text.replacen("nublado:\n  enabled: true", "nublado:\n  enabled: false", 1);
+    std::fs::write(&env_file, text).unwrap();
+    let _ = std::fs::remove_file(root.join(format!("applications/nublado/values-{env}.yaml")));
+    let v2 = root.join(format!("applications/nublado2/values-{env}.yaml"));
+    let text = std::fs::read_to_string(&v2).unwrap();
+    std::fs::write(&v2, text.replace("    baseUrl: \"/n2\"\n", "")).unwrap();
+}
+
+/// What `plan nublado enable-v3` says of every v2 setting and what it leaves to the operator,
+/// for three environments of the 2023 tree: two still on v2 (`ccin2p3`, a hostPath site;
+/// `roe`), and `usdfprod` as it was before its own v3 (claims, a Jinja-free template, an
+/// in-cluster database).
+#[test]
+fn still_to_supply_for_three_environments_of_the_2023_tree() {
+    let Some(corpus) = common::shared_data("corpus/phalanx-2023-08") else {
+        return;
+    };
+    let dir = copy_of(&corpus);
+    let root = dir.path();
+    back_to_v2_only(root, "usdfprod");
+    assert_eq!(status(root)["usdfprod"].0, "v2-only");
+    for env in ["ccin2p3", "roe", "usdfprod"] {
+        let (code, stdout, stderr) = gm(root, &["plan", "nublado", "enable-v3", "--env", env]);
+        assert_eq!(code, 0, "{env}: {stderr}");
+        let text = format!(
+            "{}\n{}",
+            section(&stdout, "Account of every setting"),
+            section(&stdout, "Still to supply in the files")
+        );
+        snap!(&format!("still_to_supply_2023_{env}"), text);
+        // The same account as JSON: every leaf once, the items listed.
+        let (code, json, _) = gm(
+            root,
+            &[
+                "plan",
+                "nublado",
+                "enable-v3",
+                "--env",
+                env,
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(code, 0);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let counts = &v["ledger"]["counts"];
+        let total: u64 = ["translated", "carried", "obsolete", "for-the-operator"]
+            .iter()
+            .map(|k| counts[k].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            total as usize,
+            v["ledger"]["entries"].as_array().unwrap().len()
+        );
+        assert!(
+            v["still_to_supply"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| stdout.contains(t.as_str().unwrap())),
+            "{env}"
+        );
+    }
+}
+
+/// On a copy of today's tree, `finish` keeps `jupyterhub_db` where nublado v3's effective
+/// database is the in-cluster `jupyterhub` (the chart default, for `ukidacdev` and
+/// `ukidacprod`), says why, and leaves `database-cleanup` out of their windows; elsewhere the
+/// block goes. The result validates with no new error.
+#[test]
+fn finish_keeps_jupyterhub_db_where_v3_uses_it_on_the_2026_tree() {
+    let Some(corpus) = common::shared_data("corpus/phalanx-2026") else {
+        return;
+    };
+    let dir = copy_of(&corpus);
+    let root = dir.path();
+    let (code, stdout, stderr) = gm(root, &["plan", "nublado", "finish"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stdout.contains("would not validate"), "{stdout}");
+    for env in ["ukidacdev", "ukidacprod"] {
+        assert!(
+            !stdout.contains(&format!("--- a/applications/postgres/values-{env}.yaml")),
+            "{env}: {stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("`applications/postgres/values-{env}.yaml`: `jupyterhub_db` stays: nublado v3 in `{env}` uses the `jupyterhub` database of the in-cluster server (the chart default (`applications/nublado/values.yaml:606`))")),
+            "{env}: {stdout}"
+        );
+    }
+    for env in ["ccin2p3", "usdfdev", "usdfint", "usdfprod", "usdf-tel-rsp"] {
+        assert!(
+            stdout.contains(&format!("--- a/applications/postgres/values-{env}.yaml")),
+            "{env}: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("except in `ukidacdev`, `ukidacprod`, whose nublado v3 uses it"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("    gitops-migrate exec nublado finish --env ukidacdev\n"),
+        "{stdout}"
+    );
+    let p = phalanx(root);
+    for (env, cleanup) in [("ukidacdev", false), ("usdfprod", true)] {
+        let steps = stages::runbook(&p, stage("finish"), p.env(env).unwrap());
+        let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids.contains(&"database-cleanup"), cleanup, "{env}: {ids:?}");
+        assert!(ids.contains(&"vault-cleanup"));
+        assert!(
+            steps.iter().all(|s| !s.cluster),
+            "{env}: no kube context needed"
+        );
+    }
+    let before = validate_errors(root);
+    let (code, out, err) = gm(root, &["apply", "nublado", "finish"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let kept =
+        std::fs::read_to_string(root.join("applications/postgres/values-ukidacdev.yaml")).unwrap();
+    assert!(kept.contains("jupyterhub_db:"), "{kept}");
+    let new: Vec<_> = validate_errors(root).difference(&before).cloned().collect();
+    assert!(new.is_empty(), "{new:?}");
+}
+
+/// v2's hub on an external server: v3 gets its own database on the same server (not the
+/// in-cluster one the environment also runs), the plan names the DBA request, and the postgres
+/// values stay as they are. `--hub-db-url` decides instead.
+#[test]
+fn an_external_hub_database_stays_external() {
+    let Some(corpus) = common::shared_data("corpus/phalanx-2023-08") else {
+        return;
+    };
+    let dir = copy_of(&corpus);
+    let root = dir.path();
+    back_to_v2_only(root, "summit");
+    let p = phalanx(root);
+    assert!(
+        p.is_enabled("summit", "postgres"),
+        "summit runs postgres too"
+    );
+    let plan = plan(&p, "enable-v3", &["summit"]);
+    let v3 = changed(&plan, "applications/nublado/values-summit.yaml");
+    assert!(
+        v3.contains("url: \"postgresql://nublado3@postgresdb01.cp.lsst.org/nublado3\""),
+        "{v3}"
+    );
+    assert!(
+        !plan
+            .changes
+            .paths()
+            .contains("applications/postgres/values-summit.yaml"),
+        "the in-cluster server is not v2's"
+    );
+    assert!(
+        plan.checklist.iter().any(|c| c.contains("ask your DBAs for the database `nublado3` owned by the role `nublado3` on `postgresdb01.cp.lsst.org`")),
+        "{:#?}",
+        plan.checklist
+    );
+    assert!(!plan.runbook.iter().any(|s| s.id == "sync-app:postgres"));
+    let before = validate_errors(root);
+    let (code, out, err) = gm(root, &["apply", "nublado", "enable-v3", "--env", "summit"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let new: Vec<_> = validate_errors(root).difference(&before).cloned().collect();
+    assert!(
+        new.iter()
+            .all(|(rule, _, _)| !rule.starts_with("nublado-db") && rule != "nublado-shared-db"),
+        "{new:?}"
+    );
+    // --hub-db-url decides instead; a URL with a password is refused before anything.
+    let dir = copy_of(&corpus);
+    back_to_v2_only(dir.path(), "summit");
+    let url = "postgresql://jhub3@db3.cp.lsst.org:5433/sessions";
+    let (code, out, err) = gm(
+        dir.path(),
+        &[
+            "plan",
+            "nublado",
+            "enable-v3",
+            "--env",
+            "summit",
+            "--hub-db-url",
+            url,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("url: \"{url}\"")), "{out}");
+    assert!(out.contains("ask your DBAs for the database `sessions` owned by the role `jhub3` on `db3.cp.lsst.org:5433`"), "{out}");
+    let (code, _, err) = gm(
+        dir.path(),
+        &[
+            "plan",
+            "nublado",
+            "enable-v3",
+            "--env",
+            "summit",
+            "--hub-db-url",
+            "postgresql://u:secret@h/d",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("carries a password"), "{err}");
+    assert!(
+        !err.contains("secret@"),
+        "the password is not echoed: {err}"
+    );
+    let (code, _, err) = gm(
+        dir.path(),
+        &[
+            "plan",
+            "nublado",
+            "make-default",
+            "--env",
+            "base",
+            "--hub-db-url",
+            url,
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+}
+
+/// A v3 values file made before `enable-v3` (to set the database URL, as operators did) no
+/// longer turns the translation off: what it lacks is added, what it has is kept and compared.
+#[test]
+fn a_pre_created_v3_values_file_gets_what_it_lacks() {
+    let dir = copy("phalanx");
+    let rel = "applications/nublado/values-idfprod.yaml";
+    std::fs::write(
+        dir.path().join(rel),
+        "jupyterhub:\n  hub:\n    db:\n      url: \"postgresql://nublado3@postgres.postgres/nublado3\"\n",
+    )
+    .unwrap();
+    let p = phalanx(dir.path());
+    let plan = plan(&p, "enable-v3", &["idfprod"]);
+    let after = plan.changes.content(rel).unwrap().unwrap().to_string();
+    for want in [
+        "url: \"postgresql://nublado3@postgres.postgres/nublado3\"",
+        "serverPath: \"/share1/home\"",
+        "initContainers:",
+        "pullSecret: \"pull-secret\"",
+        "baseUrl: \"/n3\"",
+        "HUB_ROUTE: \"/n3/hub\"",
+    ] {
+        assert!(after.contains(want), "{want}\n{after}");
+    }
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("exists already") && n.contains("those it lacked are added")),
+        "{:#?}",
+        plan.notes
+    );
+    // The ledger holds what the file holds: the volumes it now has are translated.
+    let c = plan.ledger.counts();
+    assert!(c.translated >= 20, "{c}");
+}
+
+/// `drop-v2-values` refuses to delete the evidence of open `nublado-v3-mount` errors; with
+/// `--force` it deletes them and the pull request repeats the findings.
+#[test]
+fn drop_v2_values_keeps_the_evidence_of_open_mount_errors() {
+    let dir = copy("phalanx");
+    // v2 mounts /scratch, which v3 does not.
+    let v2 = dir.path().join("applications/nublado2/values-usdfdev.yaml");
+    let text = std::fs::read_to_string(&v2).unwrap();
+    std::fs::write(
+        &v2,
+        format!(
+            "{}    - name: scratch\n      mountPath: /scratch\n",
+            text.replace(
+                "  volume_mounts:\n",
+                "    - name: scratch\n      nfs: {path: /scratch, server: 10.1.1.1}\n  volume_mounts:\n",
+            )
+        ),
+    )
+    .unwrap();
+    let before = tree(dir.path());
+    let (code, out, err) = gm(
+        dir.path(),
+        &["apply", "nublado", "drop-v2-values", "--env", "usdfdev"],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("`drop-v2-values` would delete the evidence of open `nublado-v3-mount` errors in `usdfdev`"), "{err}");
+    assert!(err.contains("`/scratch` is mounted in nublado v2"), "{err}");
+    assert_eq!(tree(dir.path()), before, "nothing written");
+    let p = phalanx(dir.path());
+    let forced = stages::plan(
+        &p,
+        stage("drop-v2-values"),
+        &["usdfdev".to_string()],
+        &Options {
+            force: true,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let body = report::pr_body(&forced);
+    assert!(
+        body.contains("--force: `usdfdev` still has 1 `nublado-v3-mount` error"),
+        "{body}"
+    );
+    assert!(
+        body.contains("- [ ] `applications/nublado/values-usdfdev.yaml:"),
+        "{body}"
+    );
+    assert!(
+        body.contains("`/scratch` is mounted in nublado v2"),
+        "{body}"
+    );
+    assert!(!forced.changes.is_empty());
+}
+
+/// `finish` on a Format A tree removes the three applications' blocks from every environment
+/// file (no `enabled: false` left, no unknown-application warnings); `--strict` fails while
+/// anything still names them, even once there is nothing left to change.
+#[test]
+fn format_a_finish_removes_the_blocks_and_strict_counts_what_remains() {
+    let dir = copy("phalanx-format-a");
+    complete_all(dir.path());
+    let (code, out, err) = gm(dir.path(), &["apply", "nublado", "finish"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for env in ["idfdev", "idfint", "idfprod"] {
+        let text =
+            std::fs::read_to_string(dir.path().join(format!("environments/values-{env}.yaml")))
+                .unwrap();
+        for app in ["nublado2:", "cachemachine:", "moneypenny:"] {
+            assert!(!text.contains(app), "{env}: {app}\n{text}");
+        }
+    }
+    let (code, out, _) = gm(dir.path(), &["validate"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("env-unknown-app"), "{out}");
+    // A comment still names nublado2: --strict fails although nothing is left to change.
+    let (code, out, _) = gm(dir.path(), &["plan", "nublado", "finish", "--strict"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("nothing to do"), "{out}");
+    assert!(out.contains("environments/values-idfdev.yaml:"), "{out}");
+    let (code, _, _) = gm(
+        dir.path(),
+        &["plan", "nublado", "finish", "--strict", "--format", "json"],
+    );
+    assert_eq!(code, 1);
+}
+
+/// `announce` before and after its stage is applied (or merged) prints the same announcement.
+#[test]
+fn announce_is_the_same_before_and_after_the_stage_is_applied() {
+    for (stage_name, env) in [
+        ("enable-v3", "idfprod"),
+        ("make-default", "idfdev"),
+        ("disable-v2", "idfint"),
+    ] {
+        let dir = copy("phalanx");
+        let (code, before, _) = gm(
+            dir.path(),
+            &["announce", "nublado", stage_name, "--env", env],
+        );
+        assert_eq!(code, 0);
+        let (code, out, err) = gm(dir.path(), &["apply", "nublado", stage_name, "--env", env]);
+        assert_eq!(code, 0, "{stage_name}: {out}{err}");
+        let (code, after, err) = gm(
+            dir.path(),
+            &["announce", "nublado", stage_name, "--env", env],
+        );
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(after, before, "{stage_name}");
+        assert!(err.contains("already past"), "{err}");
+    }
+}
+
+/// The window runbooks say what the change needs: `enable-v3` with an in-cluster database
+/// syncs `postgres` and checks v3's role before starting v3; with an external one it does not.
+#[test]
+fn enable_v3_syncs_postgres_and_checks_the_role_when_v3_is_on_the_in_cluster_server() {
+    let dir = copy("phalanx");
+    let p = phalanx(dir.path());
+    let plan = plan(&p, "enable-v3", &["idfprod"]);
+    let ids: Vec<&str> = plan.runbook.iter().map(|s| s.id.as_str()).collect();
+    let at = |id: &str| {
+        ids.iter()
+            .position(|x| *x == id)
+            .unwrap_or_else(|| panic!("{id}: {ids:?}"))
+    };
+    assert!(at("sync-app:science-platform") < at("sync-app:postgres"));
+    assert!(at("sync-app:postgres") < at("check-db-role:nublado3"));
+    assert!(at("check-db-role:nublado3") < at("sync-app:nublado"));
+    // After the merge (the files show `v3-beside`), the window is the same.
+    let (code, out, err) = gm(
+        dir.path(),
+        &["apply", "nublado", "enable-v3", "--env", "idfprod"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let p = phalanx(dir.path());
+    let steps = stages::runbook(&p, stage("enable-v3"), p.env("idfprod").unwrap());
+    assert_eq!(steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ids);
 }

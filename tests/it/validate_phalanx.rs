@@ -66,6 +66,7 @@ fn each_real_mistake_is_caught_at_its_line() {
         "mobu-cachemachine-not-lab applications/mobu/values-mobu-tap.yaml:12:11",
         "mobu-unknown-option applications/mobu/values-mobu-typo.yaml:12:11",
         "mobu-cachemachine-disabled applications/mobu/values-nocache.yaml:9:9",
+        "nublado-db-block applications/nublado/values-dbblock.yaml:6:12",
         "nublado-hub-route applications/nublado/values-hubroute.yaml:10:14",
         "nublado-misplaced-key applications/nublado/values-misplaced.yaml:7:3",
         "nublado-misplaced-key applications/nublado/values-misplaced.yaml:8:3",
@@ -133,11 +134,24 @@ fn mobu_7_removed_use_cachemachine() {
         .filter(|f| f.rule.starts_with("mobu-"))
         .map(brief)
         .collect();
-    // mobu 7: `use_cachemachine` is gone everywhere; the mobu 6 option list no longer applies,
-    // and no flock relies on cachemachine.
+    // mobu 7: `use_cachemachine` is gone everywhere and no flock relies on cachemachine; its
+    // own option list applies: `TAPQueryRunner` now runs listed `queries` (the query-set
+    // runner became `TAPQuerySetRunner`), and the typo is still no option.
     assert_eq!(
         got,
-        ["mobu-cachemachine-not-lab applications/mobu/values-mobu-tap.yaml:12:11"]
+        [
+            "mobu-unknown-option applications/mobu/values-mobu-tap.yaml:11:11",
+            "mobu-cachemachine-not-lab applications/mobu/values-mobu-tap.yaml:12:11",
+            "mobu-unknown-option applications/mobu/values-mobu-typo.yaml:12:11"
+        ]
+    );
+    let tap = findings(dir.path())
+        .into_iter()
+        .find(|f| f.rule == "mobu-unknown-option" && f.file.ends_with("values-mobu-tap.yaml"))
+        .unwrap();
+    assert!(
+        tap.hint.as_deref().unwrap().contains("`TAPQuerySetRunner`"),
+        "{tap:?}"
     );
     let typo = dir.path().join("applications/mobu/values-mobu-typo.yaml");
     let text = std::fs::read_to_string(&typo)
@@ -152,6 +166,168 @@ fn mobu_7_removed_use_cachemachine() {
     assert_eq!(
         got,
         ["mobu-cachemachine-removed applications/mobu/values-mobu-typo.yaml:12:11"]
+    );
+}
+
+/// mobu 5 chose cachemachine for every flock with one global setting, `config.useCachemachine`
+/// (chart default `true`), and had no per-flock option: the rules read each version its way.
+#[test]
+fn mobu_5_uses_its_global_cachemachine_setting() {
+    let dir = copy("phalanx-mistakes");
+    let chart = dir.path().join("applications/mobu/Chart.yaml");
+    let text = std::fs::read_to_string(&chart)
+        .unwrap()
+        .replace("appVersion: 6.1.1", "appVersion: 5.1.0");
+    std::fs::write(&chart, text).unwrap();
+    let mobu = |dir: &Path| -> Vec<(String, String)> {
+        findings(dir)
+            .iter()
+            .filter(|f| f.rule.starts_with("mobu-") && f.file.ends_with("values-nocache.yaml"))
+            .map(|f| (brief(f), f.hint.clone().unwrap_or_default()))
+            .collect()
+    };
+    // By default the flock relies on cachemachine through the global setting, and cachemachine
+    // is not enabled in `nocache`.
+    let got = mobu(dir.path());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0].0,
+        "mobu-cachemachine-disabled applications/mobu/values-nocache.yaml:9:9"
+    );
+    assert!(
+        got[0].1.contains("`config.useCachemachine: false`"),
+        "{got:?}"
+    );
+    // Switched off globally: nothing to say (mobu 6's rules would flag the flock: it has no
+    // `use_cachemachine: false`).
+    let values = dir.path().join("applications/mobu/values-nocache.yaml");
+    let text = std::fs::read_to_string(&values).unwrap();
+    std::fs::write(&values, format!("{}  useCachemachine: false\n", text)).unwrap();
+    assert_eq!(mobu(dir.path()), Vec::<(String, String)>::new());
+    // A per-flock `use_cachemachine` is no option of mobu 5: mobu refuses to start.
+    let text = std::fs::read_to_string(&values).unwrap().replace(
+        "          repo_branch: \"prod\"\n",
+        "          repo_branch: \"prod\"\n          use_cachemachine: false\n",
+    );
+    std::fs::write(&values, text).unwrap();
+    let got = mobu(dir.path());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].0.starts_with("mobu-unknown-option"), "{got:?}");
+    assert!(
+        got[0].1.contains("global `config.useCachemachine`"),
+        "{got:?}"
+    );
+    // mobu 6.0 did not yet take `jupyter_timeout` (6.1 added it).
+    let text = std::fs::read_to_string(&chart)
+        .unwrap()
+        .replace("appVersion: 5.1.0", "appVersion: 6.0.0");
+    std::fs::write(&chart, text).unwrap();
+    let text = std::fs::read_to_string(&values).unwrap().replace(
+        "use_cachemachine: false\n",
+        "use_cachemachine: false\n          jupyter_timeout: 60\n",
+    );
+    std::fs::write(&values, text).unwrap();
+    let got = mobu(dir.path());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].0.starts_with("mobu-unknown-option"), "{got:?}");
+}
+
+/// The hub databases: `nublado-shared-db` compares server and database (v3 on another server's
+/// `jupyterhub` shares nothing); an in-cluster URL (the chart default, typically) without the
+/// in-cluster server is its own finding; an in-cluster database no `*_db` block creates is one.
+#[test]
+fn hub_database_rules_compare_server_and_database() {
+    let db_rules = |dir: &Path| -> Vec<(String, String)> {
+        findings(dir)
+            .iter()
+            .filter(|f| {
+                f.scope.as_deref() == Some("shareddb")
+                    && matches!(
+                        f.rule,
+                        "nublado-shared-db" | "nublado-db-server" | "nublado-db-block"
+                    )
+            })
+            .map(|f| (f.rule.to_string(), f.message.clone()))
+            .collect()
+    };
+    let dir = copy("phalanx-mistakes");
+    let v3 = dir.path().join("applications/nublado/values-shareddb.yaml");
+    let original = std::fs::read_to_string(&v3).unwrap();
+    assert_eq!(
+        db_rules(dir.path()),
+        [(
+            "nublado-shared-db".to_string(),
+            "nublado v3 uses nublado v2's database `jupyterhub` on `postgres.postgres`, while v2 is still enabled in `shareddb`".to_string()
+        )]
+    );
+    // The same database name on another server is not v2's database.
+    std::fs::write(
+        &v3,
+        original.replace(
+            "jovyan@postgres.postgres/jupyterhub",
+            "nublado3@db.example.org/jupyterhub",
+        ),
+    )
+    .unwrap();
+    assert_eq!(db_rules(dir.path()), Vec::new());
+    // v2 on an external server: v3 on the same server and database shares it.
+    let v2 = dir
+        .path()
+        .join("applications/nublado2/values-shareddb.yaml");
+    let text = std::fs::read_to_string(&v2).unwrap();
+    std::fs::write(
+        &v2,
+        format!("{text}\njupyterhub:\n  hub:\n    db:\n      url: \"postgresql://jovyan@db.example.org/jupyterhub\"\n"),
+    )
+    .unwrap();
+    let got = db_rules(dir.path());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].1.contains("`jupyterhub` on `db.example.org`"),
+        "{got:?}"
+    );
+    // The chart-default in-cluster URL where the environment runs no `postgres`.
+    std::fs::write(&v2, text).unwrap();
+    std::fs::write(&v3, "controller: {}\n").unwrap();
+    let chart = dir.path().join("applications/nublado/values.yaml");
+    let defaults = std::fs::read_to_string(&chart).unwrap();
+    std::fs::write(
+        &chart,
+        defaults.replace(
+            "nublado3@db.example.org/jupyterhub",
+            "nublado3@postgres.postgres/jupyterhub",
+        ),
+    )
+    .unwrap();
+    let env = dir.path().join("environments/values-shareddb.yaml");
+    let env_text = std::fs::read_to_string(&env).unwrap();
+    std::fs::write(&env, env_text.replace("  postgres: true\n", "")).unwrap();
+    let got = db_rules(dir.path());
+    let rules: Vec<&str> = got.iter().map(|(r, _)| r.as_str()).collect();
+    assert!(rules.contains(&"nublado-db-server"), "{got:?}");
+    let server = &got
+        .iter()
+        .find(|(r, _)| r == "nublado-db-server")
+        .unwrap()
+        .1;
+    assert!(
+        server.contains("(the chart default (`applications/nublado/values.yaml:17`)), but `shareddb` does not run the `postgres` application"),
+        "{server}"
+    );
+    // With the server back, the chart default names `jupyterhub` as `nublado3`: a block
+    // creates the database but none the role.
+    std::fs::write(&env, env_text).unwrap();
+    let got = db_rules(dir.path());
+    let block = got
+        .iter()
+        .find(|(r, _)| r == "nublado-db-block")
+        .map(|(_, m)| m.as_str());
+    assert_eq!(
+        block,
+        Some(
+            "nublado v3's database `jupyterhub` is on the in-cluster PostgreSQL server (the chart default (`applications/nublado/values.yaml:17`)), but no `*_db` block of `applications/postgres/values-shareddb.yaml` creates the role `nublado3`: the server never creates it"
+        ),
+        "{got:?}"
     );
 }
 
@@ -296,7 +472,7 @@ fn status_json_has_the_documented_shape() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["kind"], "phalanx");
     let envs = v["environments"].as_array().unwrap();
-    assert_eq!(envs.len(), 13);
+    assert_eq!(envs.len(), 14);
     for e in envs {
         let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(keys, ["anomalies", "format", "name", "next_stage", "state"]);
@@ -498,4 +674,258 @@ fn the_2023_tree_shows_the_documented_real_mistakes() {
         !all.iter()
             .any(|f| f.rule == "env-missing-values" || f.rule == "values-unknown-env")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The nublado controller's syntax follows the chart's appVersion
+
+/// `fixtures/phalanx` with the nublado chart at `version` and `idfdev`'s lab volumes from
+/// `fixtures/nublado-syntax/values-idfdev-<syntax>.yaml` (and its matching nublado2 mounts).
+fn with_syntax(version: &str, syntax: &str) -> tempfile::TempDir {
+    let dir = copy("phalanx");
+    let chart = dir.path().join("applications/nublado/Chart.yaml");
+    let text = std::fs::read_to_string(&chart).unwrap();
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("appVersion:") {
+                format!("appVersion: {version}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&chart, text).unwrap();
+    let syntaxes = fixture("nublado-syntax");
+    std::fs::copy(
+        syntaxes.join(format!("values-idfdev-{syntax}.yaml")),
+        dir.path().join("applications/nublado/values-idfdev.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        syntaxes.join("nublado2-values-idfdev.yaml"),
+        dir.path().join("applications/nublado2/values-idfdev.yaml"),
+    )
+    .unwrap();
+    dir
+}
+
+/// The findings of the version rules (`nublado-v3-mount`, `nublado-v3-unknown-key`,
+/// `nublado-nfs-path`) in `idfdev`'s nublado values (the fixture's other environments keep
+/// their 0.x files whatever the version).
+fn version_findings(root: &Path) -> Vec<Finding> {
+    findings(root)
+        .into_iter()
+        .filter(|f| {
+            f.file == "applications/nublado/values-idfdev.yaml"
+                && matches!(
+                    f.rule,
+                    "nublado-v3-mount" | "nublado-v3-unknown-key" | "nublado-nfs-path"
+                )
+        })
+        .collect()
+}
+
+#[test]
+fn each_controller_syntax_is_read_by_the_chart_version() {
+    for (version, syntax) in [("0.3.2", "legacy"), ("0.7.1", "flat"), ("4.0.0", "split")] {
+        let dir = with_syntax(version, syntax);
+        let found: Vec<String> = version_findings(dir.path()).iter().map(brief).collect();
+        assert_eq!(found, Vec::<String>::new(), "{syntax} at {version}");
+        // The same mounts, read back: both there, the datasets read-only.
+        let (code, out, err) = gm(
+            dir.path(),
+            &["validate", "applications/nublado/values-idfdev.yaml"],
+        );
+        assert!(!out.contains("nublado-v3"), "{syntax}: {out}");
+        assert!(code == 0 || code == 1, "{err}");
+    }
+}
+
+#[test]
+fn a_file_in_another_versions_syntax_is_reported_not_misread() {
+    // (chart version, file syntax, the keys the version does not read)
+    let cases: [(&str, &str, &[&str]); 6] = [
+        ("0.7.1", "legacy", &["server", "serverPath"]),
+        (
+            "4.0.0",
+            "legacy",
+            &["containerPath", "server", "serverPath", "mode"],
+        ),
+        ("0.3.2", "flat", &["source"]),
+        ("4.0.0", "flat", &["containerPath", "mode"]),
+        (
+            "0.7.1",
+            "split",
+            &["name", "volumeMounts", "refreshInterval"],
+        ),
+        (
+            "0.3.2",
+            "split",
+            &["name", "source", "volumeMounts", "refreshInterval"],
+        ),
+    ];
+    for (version, syntax, keys) in cases {
+        let dir = with_syntax(version, syntax);
+        let all = version_findings(dir.path());
+        let unknown: Vec<&str> = all
+            .iter()
+            .filter(|f| f.rule == "nublado-v3-unknown-key")
+            .map(|f| f.message.split('`').nth(1).unwrap())
+            .collect();
+        let mut want = keys.to_vec();
+        // Every entry of the other syntax repeats its keys; compare the sets and the count.
+        want.sort();
+        let mut got = unknown.clone();
+        got.sort();
+        got.dedup();
+        want.dedup();
+        assert_eq!(got, want, "{syntax} at {version}: {all:#?}");
+        assert!(
+            all.iter()
+                .filter(|f| f.rule == "nublado-v3-unknown-key")
+                .all(|f| f.severity == Severity::Error
+                    && f.file == "applications/nublado/values-idfdev.yaml"),
+            "{all:#?}"
+        );
+        // What the version reads from the file is not the v2 mounts: they are reported lost
+        // or without their source, never silently taken for mounted.
+        assert!(
+            all.iter().any(|f| f.rule == "nublado-v3-mount"),
+            "{syntax} at {version}: {all:#?}"
+        );
+    }
+}
+
+#[test]
+fn snake_case_image_keys_name_their_camel_case() {
+    let dir = with_syntax("0.7.1", "flat");
+    let rel = "applications/nublado/values-idfdev.yaml";
+    let path = dir.path().join(rel);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("numReleases: 1", "num_releases: 1");
+    std::fs::write(&path, text).unwrap();
+    let found = version_findings(dir.path());
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(
+        brief(&found[0]),
+        format!("nublado-v3-unknown-key {rel}:9:7")
+    );
+    assert_eq!(
+        found[0].message,
+        "`num_releases` is not a key of `controller.config.images` in nublado 0.7.1: the controller does not read it"
+    );
+    assert_eq!(
+        found[0].hint.as_deref(),
+        Some("write `numReleases`: the controller reads camelCase keys only")
+    );
+}
+
+/// On the 2023 tree (nublado 0.7.1, the 0.x `source:` syntax) the version rules find nothing
+/// in files written for it: the only unknown keys are the snake_case `images` keys that base,
+/// summit and tucson-teststand really had (ignored by the controller for months).
+#[test]
+fn the_2023_tree_has_no_false_errors_from_the_version_rules() {
+    let Some(root) = corpus("phalanx-2023-08") else {
+        return;
+    };
+    let all = findings(&root);
+    let unknown: Vec<String> = all
+        .iter()
+        .filter(|f| f.rule == "nublado-v3-unknown-key")
+        .map(|f| format!("{} {}", f.file, f.message.split('`').nth(1).unwrap()))
+        .collect();
+    let mut want = Vec::new();
+    for env in ["base", "summit", "tucson-teststand"] {
+        for key in [
+            "num_releases",
+            "num_weeklies",
+            "num_dailies",
+            "recommended_tag",
+        ] {
+            want.push(format!("applications/nublado/values-{env}.yaml {key}"));
+        }
+    }
+    assert_eq!(unknown, want);
+    // Every mount finding is one the hand translations really made (listed in
+    // `the_2023_tree_shows_the_documented_real_mistakes`), none from misreading the syntax:
+    // no mount is "lost" where the v3 file has a volume at that path.
+    for f in all.iter().filter(|f| f.rule == "nublado-v3-mount") {
+        assert!(
+            !f.message.contains("no source"),
+            "a v3 volume read without its source: {f:?}"
+        );
+    }
+    // The 2026 tree (nublado 15.1.0, the 4.x syntax) has none at all.
+    let Some(root) = corpus("phalanx-2026") else {
+        return;
+    };
+    let errors: Vec<String> = findings(&root)
+        .iter()
+        .filter(|f| f.rule.starts_with("nublado-v3"))
+        .map(brief)
+        .collect();
+    assert_eq!(errors, Vec::<String>::new());
+}
+
+/// `validate --new-since REV` (the pre-commit hook's `HEAD`) reports only the findings the
+/// repository did not have at REV, told by rule, file and subject: an error that was there
+/// does not fail a commit that merely touches (or moves) it; one the commit adds does.
+#[test]
+fn new_since_reports_only_the_findings_a_change_adds() {
+    let dir = copy("phalanx-mistakes");
+    let root = dir.path();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.org"])
+            .args([
+                "-c",
+                "commit.gpgsign=false",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    // Before the first commit every finding is new.
+    let (code, _, _) = gm(root, &["validate", "--new-since", "HEAD"]);
+    assert_eq!(code, 1);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "mistakes"]);
+    let (code, out, err) = gm(root, &["validate", "--new-since", "HEAD"]);
+    assert_eq!((code, out.trim()), (0, "no findings"), "{err}");
+    assert!(err.contains("already had at HEAD not shown"), "{err}");
+    // Moving an error two lines down is no new error.
+    let mounts = root.join("applications/nublado/values-mounts.yaml");
+    let text = std::fs::read_to_string(&mounts).unwrap();
+    std::fs::write(&mounts, format!("# Moved.\n# Down.\n{text}")).unwrap();
+    let file = "applications/nublado/values-mounts.yaml";
+    let (code, out, _) = gm(root, &["validate", "--new-since", "HEAD", file]);
+    assert_eq!((code, out.trim()), (0, "no findings"));
+    // Without --new-since the file's errors are reported as before.
+    let (code, _, _) = gm(root, &["validate", file]);
+    assert_eq!(code, 1);
+    // A mistake the change adds is reported.
+    let mobu = root.join("applications/mobu/values-nocache.yaml");
+    let text = std::fs::read_to_string(&mobu)
+        .unwrap()
+        .replace("repo_branch:", "repo_brunch:");
+    std::fs::write(&mobu, text).unwrap();
+    let (code, out, _) = gm(root, &["validate", "--new-since", "HEAD"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("`repo_brunch` is not an option"), "{out}");
+    assert!(out.contains("1 error, 0 warnings in 1 file"), "{out}");
+    let (code, _, err) = gm(root, &["validate", "--new-since", "no-such-rev"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no commit `no-such-rev`"), "{err}");
 }

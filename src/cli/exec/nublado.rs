@@ -234,10 +234,16 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
     let files = super::run_files(args, stage.name(), &env_name, out)?;
     // Copies of what the cleanup steps delete go beside the journal.
     step_env.backup_dir = Some(files.dir().join(format!("{env_name}-backups")));
-    let missing = connect(&settings, kube_context.as_deref(), &mut step_env);
+    let mut missing = connect(&settings, kube_context.as_deref(), &mut step_env);
+    // A runbook whose steps all act outside the cluster (Vault, PostgreSQL, a person: `finish`)
+    // needs no kube context.
+    let needs_cluster = runbook.iter().any(|s| s.cluster);
+    if !needs_cluster {
+        missing.retain(|m| !m.starts_with("no kube context"));
+    }
 
     let dry_run_note = {
-        let ctx = kube_context.clone();
+        let ctx = kube_context.clone().filter(|_| needs_cluster);
         let flagged = args.context.is_some();
         let env_name = env_name.clone();
         Box::new(move |step: &str| match &ctx {
@@ -248,6 +254,9 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
                 } else {
                     ""
                 }
+            ),
+            None if !needs_cluster => format!(
+                "No step of this runbook acts on the Kubernetes cluster: no kube context is needed before `{step}`."
             ),
             None => format!(
                 "No kube context is configured for `{env_name}`: a run stops before `{step}` (`gitops-migrate config set environments.{env_name}.context NAME`, or --context NAME)."
@@ -262,7 +271,14 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         step_env,
         missing,
         secrets: settings.token_values(),
-        context_check: context_check(env_name, args.context.clone(), settings.context.clone()),
+        context_check: if needs_cluster {
+            context_check(env_name, args.context.clone(), settings.context.clone())
+        } else {
+            Box::new(|op: &mut dyn Operator| {
+                op.say("no step of this runbook acts on the Kubernetes cluster: no kube context is checked");
+                Ok(())
+            })
+        },
         dry_run_note,
         files,
     })

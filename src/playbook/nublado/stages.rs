@@ -11,22 +11,30 @@
 
 use std::collections::BTreeSet;
 
+use super::hub_db::{self, HubDbPlan};
 use super::routes::{BASE_URL, DEFAULT_ROUTE, HUB_ROUTE, expected_hub_route};
 use super::state::{State, environment_state};
 use super::translate::{self, Answers, Translation};
-use super::{MOBU_LAB_TYPES, V2, V2_APPS, V3};
+use super::volumes;
+use super::{V2, V2_APPS, V3};
+use crate::playbook::ledger::Ledger;
 use crate::playbook::workspace::{Workspace, WorkspaceError};
 use crate::playbook::{StagePlan, Step};
-use crate::repo::phalanx::{Environment, Format};
+use crate::repo::nublado::controller::ChartVersion;
+use crate::repo::nublado::database;
+use crate::repo::nublado::mobu::{Cachemachine, Flock, GLOBAL_CACHEMACHINE, Mobu};
+use crate::repo::phalanx::{AppFlag, Environment, FlagForm, Format};
 use crate::repo::{Phalanx, lookup};
 use crate::suggest::closest;
+
+pub use crate::repo::nublado::database::{IN_CLUSTER_HOST, database_host, database_name};
 use crate::yaml::{Document, EditError, NewValue, Node, Path, ScalarValue};
 
 /// The route v3 runs on beside v2, and the route v2 moves to.
 pub const BESIDE_ROUTE: &str = "/n3";
 pub const V2_ROUTE: &str = "/n2";
-/// v3's own database on the in-cluster PostgreSQL server.
-pub const V3_DB_URL: &str = "postgresql://nublado3@postgres.postgres/nublado3";
+/// Where a hub's database URL is written.
+const DB_URL: &str = database::URL_PATH;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -116,8 +124,12 @@ pub enum StageError {
     FinishBlocked { pending: Vec<(String, State)> },
     #[error("`finish` takes no environment")]
     FinishTakesNoEnv,
+    #[error("`drop-v2-values` would delete the evidence of open `nublado-v3-mount` errors in `{env}` (v2's mounts that v3 lost or made writable); fix them in the v3 values first, or use --force (the plan then repeats them):
+{}", .findings.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("
+"))]
+    EvidenceWouldGo { env: String, findings: Vec<String> },
     #[error(
-        "--pvc-storage-class, --pvc-access-modes and --pvc-size answer `enable-v3`, not `{stage}`"
+        "--pvc-storage-class, --pvc-access-modes, --pvc-size and --hub-db-url answer `enable-v3`, not `{stage}`"
     )]
     AnswersNotForStage { stage: &'static str },
     #[error("`{name}` (given to a --pvc-… option) is not a nublado2 PersistentVolumeClaim volume that `enable-v3` translates for {envs}; {}", known_claims(.known))]
@@ -168,6 +180,9 @@ pub struct Options {
     /// `enable-v3`: the operator's answers for what the translation of v2's lab volumes
     /// cannot decide.
     pub answers: Answers,
+    /// `enable-v3`: v3's hub database URL (`--hub-db-url`), instead of the one derived from
+    /// v2's.
+    pub hub_db_url: Option<String>,
 }
 
 /// Which environments a stage runs for: the named ones, or every ready one.
@@ -222,7 +237,7 @@ pub fn plan(
     envs: &[String],
     opts: &Options,
 ) -> Result<StagePlan, StageError> {
-    if stage != Stage::EnableV3 && !opts.answers.is_empty() {
+    if stage != Stage::EnableV3 && (!opts.answers.is_empty() || opts.hub_db_url.is_some()) {
         return Err(StageError::AnswersNotForStage {
             stage: stage.name(),
         });
@@ -237,6 +252,8 @@ pub fn plan(
     if stage == Stage::Finish {
         finish(p, &mut ws, &mut plan, opts)?;
         plan.changes = ws.changes;
+        window(p, stage, &[], &mut plan);
+        dedup(&mut plan.notes);
         return Ok(plan);
     }
     let expected = stage
@@ -274,11 +291,11 @@ pub fn plan(
     for env in &ready {
         match stage {
             Stage::EnableV3 => {
-                claims.extend(enable_v3(p, env, &mut ws, &mut plan, &opts.answers)?);
+                claims.extend(enable_v3(p, env, &mut ws, &mut plan, opts)?);
             }
             Stage::MakeDefault => make_default(p, env, &mut ws, &mut plan)?,
             Stage::DisableV2 => disable_v2(p, env, &mut ws, &mut plan)?,
-            Stage::DropV2Values => drop_v2_values(p, env, &mut ws, &mut plan),
+            Stage::DropV2Values => drop_v2_values(p, env, &mut ws, &mut plan, opts)?,
             Stage::Finish => unreachable!(),
         }
     }
@@ -286,7 +303,7 @@ pub fn plan(
     plan.extra_args = opts.answers.args();
     plan.changes = ws.changes;
     plan.targets = ready.iter().map(|e| e.name.clone()).collect();
-    window(stage, &ready, &mut plan);
+    window(p, stage, &ready, &mut plan);
     dedup(&mut plan.todo);
     dedup(&mut plan.notes);
     dedup(&mut plan.checklist);
@@ -372,123 +389,65 @@ fn values_rel(app: &str, env: &str) -> String {
     format!("applications/{app}/values-{env}.yaml")
 }
 
-/// Enables v3 beside v2. A new v3 values file gets the site's lab settings translated from
-/// v2's; returns the (volume, claim) of the v2 PVC volumes the translation met, which the
-/// operator's answers may name.
+/// Enables v3 beside v2, with the site's v2 settings translated: a new v3 values file gets all
+/// of them; an existing one keeps what it has and gets what it lacks. v3's hub database
+/// follows v2's (`hub_db`). Every v2 setting is accounted for in the plan's ledger, checked
+/// against the v3 values file as the stage leaves it. Returns the (volume, claim) of the v2
+/// PVC volumes the translation met, which the operator's answers may name.
 fn enable_v3(
     p: &Phalanx,
     env: &Environment,
     ws: &mut Workspace<'_>,
     plan: &mut StagePlan,
-    answers: &Answers,
+    opts: &Options,
 ) -> Result<Vec<(String, String)>, StageError> {
-    plan.summary = "Runs nublado v3 beside nublado v2: v3 is enabled on the route /n3 (with its labs' HUB_ROUTE to match) while v2 keeps the default route /nb, so users can try v3 before it becomes the default. A new v3 values file carries the site's lab volumes, environment variables, image source and home-directory initialisation, translated from the v2 settings.".into();
+    plan.summary = "Runs nublado v3 beside nublado v2: v3 is enabled on the route /n3 (with its labs' HUB_ROUTE to match) while v2 keeps the default route /nb, so users can try v3 before it becomes the default. The v3 values carry the site's lab volumes, environment variables, image source, home-directory initialisation and hub settings, translated from v2's, and v3's own hub database on v2's server; every v2 setting is accounted for.".into();
     set_app(p, env, ws, V3, true)?;
     let rel = values_rel(V3, &env.name);
     let hub_route = expected_hub_route(BESIDE_ROUTE);
-    let mut claims = Vec::new();
+    let db = hub_db::plan(p, &env.name, opts.hub_db_url.as_deref());
+    let tr = translate::for_environment_with(p, &env.name, &opts.answers, db.clone());
+    let routes = |doc: &mut Document| -> Result<bool, EditError> {
+        let a = set(doc, BASE_URL, &ScalarValue::double_quoted(BESIDE_ROUTE))?;
+        let b = set(doc, HUB_ROUTE, &ScalarValue::double_quoted(&hub_route))?;
+        Ok(a || b)
+    };
     if !ws.exists(&rel) {
-        let tr = translate::for_environment(p, &env.name, answers);
         let mut doc =
             Document::parse(new_values_text(&env.name, &tr)).map_err(|e| WorkspaceError {
                 file: rel.clone(),
                 error: format!("the translated values do not parse: {e}"),
             })?;
-        set(&mut doc, HUB_ROUTE, &ScalarValue::double_quoted(&hub_route))
-            .and_then(|_| {
-                set(
-                    &mut doc,
-                    BASE_URL,
-                    &ScalarValue::double_quoted(BESIDE_ROUTE),
-                )
-            })
-            .map_err(|e| WorkspaceError {
-                file: rel.clone(),
-                error: e.to_string(),
-            })?;
+        routes(&mut doc).map_err(|e| WorkspaceError {
+            file: rel.clone(),
+            error: e.to_string(),
+        })?;
         ws.create(&rel, doc.text().to_string());
-        plan.todo
-            .extend(tr.untranslated.iter().map(|u| u.to_string()));
-        plan.notes.extend(tr.notes.iter().cloned());
-        plan.tables.push(tr.table(&env.name));
-        claims = tr.claims;
     } else {
-        ws.edit(&rel, |doc| {
-            let a = set(doc, BASE_URL, &ScalarValue::double_quoted(BESIDE_ROUTE))?;
-            let b = set(doc, HUB_ROUTE, &ScalarValue::double_quoted(&hub_route))?;
-            Ok(a || b)
+        let given = opts.hub_db_url.clone();
+        let added = ws.edit(&rel, |doc| {
+            let mut changed = routes(doc)?;
+            if let Some(url) = &given {
+                changed |= set(doc, DB_URL, &ScalarValue::double_quoted(url.as_str()))?;
+            }
+            changed |= tr.merge_into(doc)?;
+            Ok(changed)
         })?;
         plan.notes.push(format!(
-            "`{rel}` exists already: its lab settings are kept as they are (nothing is translated from v2); `gitops-migrate validate` compares its lab volumes with v2's mounts (`nublado-v3-mount`)"
+            "`{rel}` exists already: the settings it has are kept as they are{}; the account below compares every v2 setting with it, and `gitops-migrate validate` its lab volumes with v2's mounts (`nublado-v3-mount`)",
+            if added { ", and those it lacked are added from the translation" } else { "" }
         ));
     }
-    // v3 never shares v2's `jupyterhub` database.
-    let db = v3_db_url(p, ws, &env.name);
-    let on_v2_db = db.as_deref().and_then(database_name) == Some("jupyterhub");
-    // v3 uses the in-cluster server when its URL names it (or names nothing yet).
-    let in_cluster = db
-        .as_deref()
-        .is_none_or(|u| database_host(u) == Some(IN_CLUSTER_HOST));
-    if env.enabled.contains("postgres") && in_cluster {
-        let pg = values_rel("postgres", &env.name);
-        if ws.exists(&pg) {
-            ws.edit(&pg, |doc| {
-                // In the style of the file's other databases: `jupyterhub_db: {user: …, db: …}`.
-                let flow = lookup(doc, "jupyterhub_db")
-                    .or_else(|| lookup(doc, "gafaelfawr_db"))
-                    .and_then(Node::as_mapping)
-                    .is_some_and(|m| m.flow);
-                if flow && lookup(doc, "nublado3_db").is_none() {
-                    let q = match doc.style().quote {
-                        crate::yaml::ScalarStyle::SingleQuoted => "'",
-                        crate::yaml::ScalarStyle::Plain => "",
-                        _ => "\"",
-                    };
-                    let value = format!("{{user: {q}nublado3{q}, db: {q}nublado3{q}}}");
-                    return doc.set_value(0, &path("nublado3_db"), &NewValue::Yaml(value));
-                }
-                let a = set(doc, "nublado3_db.user", &ScalarValue::string("nublado3"))?;
-                let b = set(doc, "nublado3_db.db", &ScalarValue::string("nublado3"))?;
-                Ok(a || b)
-            })?;
-        } else {
-            let mut doc = Document::parse(String::new()).expect("empty parses");
-            set(
-                &mut doc,
-                "nublado3_db.user",
-                &ScalarValue::double_quoted("nublado3"),
-            )
-            .and_then(|_| {
-                set(
-                    &mut doc,
-                    "nublado3_db.db",
-                    &ScalarValue::double_quoted("nublado3"),
-                )
-            })
-            .map_err(|e| WorkspaceError {
-                file: pg.clone(),
-                error: e.to_string(),
-            })?;
-            ws.create(&pg, doc.text().to_string());
-        }
-        if on_v2_db || db.is_none() {
-            ws.edit(&rel, |doc| {
-                set(
-                    doc,
-                    "jupyterhub.hub.db.url",
-                    &ScalarValue::double_quoted(V3_DB_URL),
-                )
-            })?;
-        }
-        plan.checklist.push(format!(
-            "`{}`: the in-cluster PostgreSQL server creates the `nublado3` database and role when the postgres application syncs; put the role's password in Vault as `hub_db_password`",
-            env.name
-        ));
-    } else if on_v2_db {
-        plan.todo.push(format!(
-            "`{rel}`: set `jupyterhub.hub.db.url` to the database your DBAs provide for nublado v3 (v3 must not share nublado v2's `jupyterhub` database)"
-        ));
-    }
+    // The ledger says what the v3 file holds after the stage, not what was meant.
+    let mut ledger = tr.ledger.clone();
+    let after = ws.text(&rel).and_then(|t| Document::parse(t).ok());
+    ledger.verify(&rel, after.as_ref());
+    plan.todo
+        .extend(ledger.operator_items().into_iter().map(ToString::to_string));
+    plan.ledger.extend(ledger);
+    plan.notes.extend(tr.notes.iter().cloned());
+    plan.tables.push(tr.table(&env.name));
+    hub_database(p, env, ws, plan, &db)?;
     let prefix = env
         .vault_path_prefix
         .clone()
@@ -501,16 +460,108 @@ fn enable_v3(
         "`{}`: announce the new route /n3 and the window to users (`gitops-migrate announce nublado enable-v3 --env {}`)",
         env.name, env.name
     ));
-    Ok(claims)
+    Ok(tr.claims)
 }
 
-/// A new v3 values file: a header, then the translated `controller:` block.
+/// Where v3's hub database goes: the `*_db` block the in-cluster server needs (in the style of
+/// the file's other blocks), the DBA request for an external server, or the question when
+/// nothing can be derived.
+fn hub_database(
+    p: &Phalanx,
+    env: &Environment,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+    db: &HubDbPlan,
+) -> Result<(), StageError> {
+    plan.notes.push(format!(
+        "`{}`: v3's hub database: {}",
+        env.name,
+        db.describe()
+    ));
+    if let Some(request) = db.dba_request(&env.name) {
+        plan.checklist.push(request);
+    }
+    if let HubDbPlan::NoServer { .. } = db {
+        plan.todo.push(format!(
+            "`{}`: nublado v3 needs a hub database — {}",
+            values_rel(V3, &env.name),
+            db.describe()
+        ));
+    }
+    let Some((key, user, name)) = db.block().cloned() else {
+        if db.is_in_cluster() {
+            plan.checklist.push(format!(
+                "`{}`: the in-cluster PostgreSQL server already creates v3's database; put the password of its role in Vault as `hub_db_password`",
+                env.name
+            ));
+        }
+        return Ok(());
+    };
+    let pg = values_rel(database::POSTGRES, &env.name);
+    if ws.exists(&pg) {
+        ws.edit(&pg, |doc| {
+            // In the style of the file's other databases: `jupyterhub_db: {user: …, db: …}`.
+            let flow = lookup(doc, "jupyterhub_db")
+                .or_else(|| lookup(doc, "gafaelfawr_db"))
+                .and_then(Node::as_mapping)
+                .is_some_and(|m| m.flow);
+            if flow && lookup(doc, &key).is_none() {
+                let q = match doc.style().quote {
+                    crate::yaml::ScalarStyle::SingleQuoted => "'",
+                    crate::yaml::ScalarStyle::Plain => "",
+                    _ => "\"",
+                };
+                let value = format!("{{user: {q}{user}{q}, db: {q}{name}{q}}}");
+                return doc.set_value(0, &path(&key), &NewValue::Yaml(value));
+            }
+            let a = set(
+                doc,
+                &format!("{key}.user"),
+                &ScalarValue::string(user.as_str()),
+            )?;
+            let b = set(
+                doc,
+                &format!("{key}.db"),
+                &ScalarValue::string(name.as_str()),
+            )?;
+            Ok(a || b)
+        })?;
+    } else {
+        let mut doc = Document::parse(String::new()).expect("empty parses");
+        set(
+            &mut doc,
+            &format!("{key}.user"),
+            &ScalarValue::double_quoted(user.as_str()),
+        )
+        .and_then(|_| {
+            set(
+                &mut doc,
+                &format!("{key}.db"),
+                &ScalarValue::double_quoted(name.as_str()),
+            )
+        })
+        .map_err(|e| WorkspaceError {
+            file: pg.clone(),
+            error: e.to_string(),
+        })?;
+        ws.create(&pg, doc.text().to_string());
+    }
+    plan.checklist.push(format!(
+        "`{}`: the in-cluster PostgreSQL server creates the `{name}` database and the `{user}` role when the `postgres` application syncs (the window runbook syncs it and checks the role); put the role's password in Vault as `hub_db_password`",
+        env.name
+    ));
+    let _ = p;
+    Ok(())
+}
+
+/// A new v3 values file: a header, then the translated values.
 fn new_values_text(env: &str, tr: &Translation) -> String {
-    let controller = tr.controller_yaml();
-    let mut text = match controller {
+    let body = tr.values_yaml();
+    let mut text = match body {
         Some(_) => format!(
-            "# Nublado v3 for {env}: lab volumes, environment variables, image source and\n\
-             # home-directory initialisation translated from its nublado v2 settings.\n"
+            "# Nublado v3 for {env}: lab volumes, environment variables, image source,\n\
+             # home-directory initialisation and hub settings translated from its nublado v2\n\
+             # settings.\n"
         ),
         None => format!("# Nublado v3 for {env}.\n"),
     };
@@ -520,40 +571,8 @@ fn new_values_text(env: &str, tr: &Translation) -> String {
              # request list them.\n",
         );
     }
-    text.push_str(&controller.unwrap_or_default());
+    text.push_str(&body.unwrap_or_default());
     text
-}
-
-/// v3's database URL after the stage's edits so far: the environment's values, else the chart
-/// default.
-fn v3_db_url(p: &Phalanx, ws: &Workspace<'_>, env: &str) -> Option<String> {
-    let from = |rel: &str| {
-        ws.text(rel)
-            .and_then(|t| Document::parse(t).ok())
-            .and_then(|d| {
-                lookup(&d, "jupyterhub.hub.db.url")
-                    .and_then(|n| n.scalar_text().map(str::to_string))
-            })
-    };
-    from(&values_rel(V3, env)).or_else(|| from(&p.chart_defaults(V3)))
-}
-
-/// The in-cluster PostgreSQL server's service.
-pub const IN_CLUSTER_HOST: &str = "postgres.postgres";
-
-/// `postgresql://user@host:5432/db` → `host`.
-pub fn database_host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    Some(host.split(':').next().unwrap_or(host))
-}
-
-/// `postgresql://user@host/db?x` → `db`.
-pub fn database_name(url: &str) -> Option<&str> {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let path = rest.split_once('/')?.1;
-    Some(path.split(['?', '#']).next().unwrap_or(path))
 }
 
 fn make_default(
@@ -601,75 +620,173 @@ fn make_default(
     Ok(())
 }
 
-/// The lab flocks of mobu's values for an environment: (index, name, business type, options).
-fn lab_flocks(doc: &Document) -> Vec<(usize, String, Option<String>)> {
-    let Some(flocks) = lookup(doc, "config.autostart").and_then(Node::as_sequence) else {
-        return Vec::new();
-    };
-    flocks
-        .items
-        .iter()
-        .enumerate()
-        .filter_map(|(i, item)| {
-            let m = item.value.as_mapping()?;
-            let name = m.get("name")?.value.scalar_text()?.to_string();
-            let business = m.get("business")?.value.as_mapping()?;
-            let btype = business.get("type")?.value.scalar_text()?.to_string();
-            if !MOBU_LAB_TYPES.contains(&btype.as_str()) {
-                return None;
-            }
-            let prefix = business
-                .get("options")
-                .and_then(|o| o.value.as_mapping())
-                .and_then(|o| o.get("url_prefix"))
-                .and_then(|e| e.value.scalar_text())
-                .map(str::to_string);
-            Some((i, name, prefix))
-        })
-        .collect()
+/// `a`, `b` and `c` as code spans.
+fn names<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    items
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
+/// "flock" or "flocks", and "it" or "them".
+fn flocks_word(n: usize) -> (&'static str, &'static str) {
+    if n == 1 {
+        ("flock", "it")
+    } else {
+        ("flocks", "them")
+    }
+}
+
+/// mobu at `make-default`: the lab flocks follow v3 to the default route and off cachemachine
+/// (per flock from mobu 6, `use_cachemachine` removed from mobu 7, the global
+/// `config.useCachemachine` in mobu 5), except the flocks that evidently test nublado v2 (their
+/// name or user says `nublado2`), which are kept on v2 at `/n2` until `disable-v2` removes them.
 fn mobu_make_default(
     p: &Phalanx,
     env: &Environment,
     ws: &mut Workspace<'_>,
     plan: &mut StagePlan,
 ) -> Result<(), StageError> {
-    if !env.enabled.contains("mobu") {
-        return Ok(());
-    }
-    let rel = values_rel("mobu", &env.name);
-    let Some(doc) = ws.text(&rel).and_then(|t| Document::parse(t).ok()) else {
+    let Some(mobu) = Mobu::of(p, &env.name) else {
         return Ok(());
     };
-    let major = p.app_version("mobu").and_then(|v| v.first().copied());
-    let flocks = lab_flocks(&doc);
-    if flocks.is_empty() {
+    let labs: Vec<&Flock> = mobu.flocks.iter().filter(|f| f.is_lab()).collect();
+    if labs.is_empty() {
         return Ok(());
     }
-    let changed = ws.edit(&rel, |doc| {
+    let major = mobu.major();
+    let (v2, v3): (Vec<&Flock>, Vec<&Flock>) = labs.into_iter().partition(|f| f.tests_v2());
+    let global_on = mobu.global_cachemachine(p, &env.name).0;
+    let changed = ws.edit(mobu.rel, |doc| {
         let mut changed = false;
-        for (i, _, prefix) in &flocks {
-            let options = format!("config.autostart[{i}].business.options");
-            if major.is_some_and(|m| m >= 7) {
-                changed |= remove_if_present(doc, &format!("{options}.use_cachemachine"))?;
-            } else {
-                changed |= set(
-                    doc,
-                    &format!("{options}.use_cachemachine"),
-                    &ScalarValue::bool(false),
-                )?;
+        for f in &v3 {
+            let options = format!("config.autostart[{}].business.options", f.index);
+            match major {
+                Some(m) if m >= 7 => {
+                    changed |= remove_if_present(doc, &format!("{options}.use_cachemachine"))?;
+                }
+                Some(5) => {}
+                _ => {
+                    changed |= set(
+                        doc,
+                        &format!("{options}.use_cachemachine"),
+                        &ScalarValue::bool(false),
+                    )?;
+                }
             }
-            if prefix.as_deref().map(super::routes::normalize).as_deref() == Some(BESIDE_ROUTE) {
+            if f.url_prefix().as_deref() == Some(BESIDE_ROUTE) {
                 changed |= remove_if_present(doc, &format!("{options}.url_prefix"))?;
             }
         }
+        for f in &v2 {
+            let options = format!("config.autostart[{}].business.options", f.index);
+            changed |= set(
+                doc,
+                &format!("{options}.url_prefix"),
+                &ScalarValue::string(V2_ROUTE),
+            )?;
+        }
+        if major == Some(5) && !v3.is_empty() && global_on {
+            changed |= set(doc, GLOBAL_CACHEMACHINE, &ScalarValue::bool(false))?;
+        }
         Ok(changed)
     })?;
+    if !v2.is_empty() {
+        let (word, them) = flocks_word(v2.len());
+        let list = names(v2.iter().map(|f| f.name.as_str()));
+        plan.notes.push(format!(
+            "`{}`: mobu {word} {list} {} nublado v2 (the name or a user says `nublado2`): kept on v2 at /n2 with cachemachine; `disable-v2` removes {them}",
+            env.name,
+            if v2.len() == 1 { "tests" } else { "test" },
+        ));
+        if major == Some(5) && !v3.is_empty() {
+            plan.todo.push(format!(
+                "`{}`: mobu 5 has one cachemachine setting for every flock (`{GLOBAL_CACHEMACHINE}`), now `false` for the flocks that follow v3: the v2 {word} {list} can no longer ask cachemachine for images. Upgrade mobu to 6 (per-flock `use_cachemachine`) to keep testing v2, or remove {them}",
+                mobu.rel,
+            ));
+        }
+    }
     if changed {
         plan.notes.push(format!(
             "`{}`: mobu reads its flocks only when it starts; the runbook restarts it (an Argo CD sync of an unchanged application does not)",
             env.name
+        ));
+    }
+    Ok(())
+}
+
+/// mobu at `disable-v2`: the flocks that test v2 (aimed at `/n2`, or named for `nublado2`) go;
+/// the lab flocks left stop relying on cachemachine, which this stage disables.
+fn mobu_disable_v2(
+    p: &Phalanx,
+    env: &Environment,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+) -> Result<(), StageError> {
+    let Some(mobu) = Mobu::of(p, &env.name) else {
+        return Ok(());
+    };
+    let v2: Vec<&Flock> = mobu
+        .flocks
+        .iter()
+        .filter(|f| f.is_lab() && (f.url_prefix().as_deref() == Some(V2_ROUTE) || f.tests_v2()))
+        .collect();
+    let cached: Vec<&Flock> = mobu
+        .flocks
+        .iter()
+        .filter(|f| !v2.iter().any(|x| x.index == f.index))
+        .filter(|f| {
+            matches!(
+                mobu.cachemachine(p, &env.name, f),
+                Cachemachine::Uses { .. }
+            )
+        })
+        .collect();
+    if v2.is_empty() && cached.is_empty() {
+        return Ok(());
+    }
+    let major = mobu.major();
+    ws.edit(mobu.rel, |doc| {
+        for f in &cached {
+            if major == Some(5) {
+                set(doc, GLOBAL_CACHEMACHINE, &ScalarValue::bool(false))?;
+            } else {
+                set(
+                    doc,
+                    &format!(
+                        "config.autostart[{}].business.options.use_cachemachine",
+                        f.index
+                    ),
+                    &ScalarValue::bool(false),
+                )?;
+            }
+        }
+        for f in v2.iter().rev() {
+            doc.remove(0, &path(&format!("config.autostart[{}]", f.index)))?;
+        }
+        Ok(true)
+    })?;
+    if !v2.is_empty() {
+        let (word, _) = flocks_word(v2.len());
+        plan.notes.push(format!(
+            "`{}`: mobu {word} {} tested nublado v2 and {} removed; the runbook restarts mobu",
+            env.name,
+            names(v2.iter().map(|f| f.name.as_str())),
+            if v2.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    if !cached.is_empty() {
+        let (word, _) = flocks_word(cached.len());
+        plan.notes.push(format!(
+            "`{}`: mobu {word} {} still relied on cachemachine, which this stage disables: switched off ({})",
+            env.name,
+            names(cached.iter().map(|f| f.name.as_str())),
+            if major == Some(5) {
+                format!("mobu 5's global `{GLOBAL_CACHEMACHINE}: false`")
+            } else {
+                "`use_cachemachine: false`".to_string()
+            }
         ));
     }
     Ok(())
@@ -681,37 +798,13 @@ fn disable_v2(
     ws: &mut Workspace<'_>,
     plan: &mut StagePlan,
 ) -> Result<(), StageError> {
-    plan.summary = "Disables nublado v2 with cachemachine and moneypenny, whose work nublado v3 does itself; mobu flocks still aimed at v2 (/n2) are removed.".into();
+    plan.summary = "Disables nublado v2 with cachemachine and moneypenny, whose work nublado v3 does itself; mobu flocks that test v2 (aimed at /n2, or named for nublado2) are removed.".into();
     for app in V2_APPS {
         if env.enabled.contains(app) {
             set_app(p, env, ws, app, false)?;
         }
     }
-    if env.enabled.contains("mobu") {
-        let rel = values_rel("mobu", &env.name);
-        if let Some(doc) = ws.text(&rel).and_then(|t| Document::parse(t).ok()) {
-            let v2_flocks: Vec<(usize, String)> = lab_flocks(&doc)
-                .into_iter()
-                .filter(|(_, _, prefix)| {
-                    prefix.as_deref().map(super::routes::normalize).as_deref() == Some(V2_ROUTE)
-                })
-                .map(|(i, n, _)| (i, n))
-                .collect();
-            if !v2_flocks.is_empty() {
-                ws.edit(&rel, |doc| {
-                    for (i, _) in v2_flocks.iter().rev() {
-                        doc.remove(0, &path(&format!("config.autostart[{i}]")))?;
-                    }
-                    Ok(true)
-                })?;
-                plan.notes.push(format!(
-                    "`{}`: mobu flocks {} tested nublado v2 and are removed; the runbook restarts mobu",
-                    env.name,
-                    v2_flocks.iter().map(|(_, n)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                ));
-            }
-        }
-    }
+    mobu_disable_v2(p, env, ws, plan)?;
     let left: Vec<String> = V2_APPS
         .iter()
         .map(|a| values_rel(a, &env.name))
@@ -731,14 +824,96 @@ fn disable_v2(
     Ok(())
 }
 
-fn drop_v2_values(_p: &Phalanx, env: &Environment, ws: &mut Workspace<'_>, plan: &mut StagePlan) {
-    plan.summary = "Deletes the values files of nublado v2, cachemachine and moneypenny, which no longer deploy in this environment.".into();
+/// Deletes the three applications' values files, once nothing in them is still the evidence of
+/// an open mistake: while `validate` reports `nublado-v3-mount` errors for the environment (a
+/// v2 mount v3 lost, or made writable), the stage refuses (`--force` deletes them anyway, and
+/// the plan repeats the findings). The ledger compares every v2 setting with the v3 values as
+/// they are: what v3 lacks is listed before it is deleted.
+fn drop_v2_values(
+    p: &Phalanx,
+    env: &Environment,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+    opts: &Options,
+) -> Result<(), StageError> {
+    plan.summary = "Deletes the values files of nublado v2, cachemachine and moneypenny, which no longer deploy in this environment; every v2 setting is compared with the v3 values first.".into();
+    let open: Vec<String> = crate::validate::phalanx_rules::check(p)
+        .into_iter()
+        .filter(|f| {
+            f.rule == crate::validate::rule::NUBLADO_V3_MOUNT
+                && f.severity == crate::validate::Severity::Error
+                && f.scope.as_deref() == Some(env.name.as_str())
+        })
+        .map(|f| format!("`{}:{}`: {}", f.file, f.line, f.message))
+        .collect();
+    if !open.is_empty() {
+        if !opts.force {
+            return Err(StageError::EvidenceWouldGo {
+                env: env.name.clone(),
+                findings: open,
+            });
+        }
+        plan.notes.push(format!(
+            "--force: `{}` still has {} `nublado-v3-mount` error{} whose evidence (v2's mounts) this stage deletes: {}",
+            env.name,
+            open.len(),
+            if open.len() == 1 { "" } else { "s" },
+            open.join("; ")
+        ));
+        plan.todo.extend(open.iter().map(|f| {
+            format!("{f} — fix it in the v3 values: the v2 mount it is judged against goes with this change")
+        }));
+    }
+    // What v3 holds of every v2 setting, before the v2 files go.
+    let answers = answers_from_v3(p, &env.name);
+    let tr = translate::for_environment(p, &env.name, &answers);
+    let mut ledger = tr.ledger;
+    let v3 = values_rel(V3, &env.name);
+    let doc = ws.text(&v3).and_then(|t| Document::parse(t).ok());
+    ledger.verify(&v3, doc.as_ref());
+    plan.todo
+        .extend(ledger.operator_items().into_iter().map(ToString::to_string));
+    plan.ledger.extend(ledger);
     for app in V2_APPS {
         let rel = values_rel(app, &env.name);
         if ws.exists(&rel) {
             ws.delete(&rel);
         }
     }
+    Ok(())
+}
+
+/// The storage classes v3's lab volumes use where v2 mounted a PersistentVolumeClaim at the
+/// same path, as the answers the translation would have needed.
+fn answers_from_v3(p: &Phalanx, env: &str) -> Answers {
+    let mut answers = Answers::default();
+    let (Some(v2), Some(v3)) = (
+        p.values_file(V2, env).and_then(|r| p.files.doc(r)),
+        p.values_file(V3, env).and_then(|r| p.files.doc(r)),
+    ) else {
+        return answers;
+    };
+    let v2 = volumes::V2Lab::from_nublado2(v2);
+    let v3 = volumes::V3Lab::from_nublado(v3, ChartVersion::of(p).syntax);
+    for m in &v2.mounts {
+        let Some(vol) = v2.volume(&m.name) else {
+            continue;
+        };
+        if let (
+            volumes::V2Source::Pvc { .. },
+            Some(volumes::V3Source::Pvc {
+                storage_class: Some(class),
+            }),
+        ) = (
+            &vol.source,
+            v3.at(&m.mount_path).and_then(|x| x.source.as_ref()),
+        ) {
+            answers
+                .storage_class
+                .insert(vol.name.clone(), class.clone());
+        }
+    }
+    answers
 }
 
 /// The steps the runbooks are made of.
@@ -750,6 +925,7 @@ mod steps {
             "vault-secret:nublado",
             "create the Vault secret `<vaultPathPrefix>/nublado` (generated keys; existing keys kept)",
         )
+        .off_cluster()
     }
 
     pub fn vault_cleanup() -> Step {
@@ -758,6 +934,7 @@ mod steps {
             "save a private copy of the nublado2, cachemachine and moneypenny Vault secrets, then delete them",
         )
         .destructive()
+        .off_cluster()
     }
 
     pub fn database_cleanup() -> Step {
@@ -766,6 +943,15 @@ mod steps {
             "pg_dump v2's `jupyterhub` database to a private file, then drop it and the `jovyan` role (refused while clients are connected)",
         )
         .destructive()
+        .off_cluster()
+    }
+
+    pub fn check_db_role(role: &str) -> Step {
+        Step::new(
+            format!("check-db-role:{role}"),
+            format!("check that the in-cluster PostgreSQL server has the role `{role}` (nublado v3's hub connects as it)"),
+        )
+        .off_cluster()
     }
 
     pub fn stop_mobu() -> Step {
@@ -804,11 +990,12 @@ mod steps {
             "manual:test-lab",
             format!("spawn a lab on {route}, run a cell and a terminal command, shut it down"),
         )
+        .off_cluster()
     }
 }
 
 /// The window runbook of a stage.
-fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
+fn window(p: &Phalanx, stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
     use steps::*;
     let mobu = envs.iter().any(|e| e.enabled.contains("mobu"));
     let envs_text = envs
@@ -826,17 +1013,53 @@ fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
     if mobu && matches!(stage, Stage::EnableV3 | Stage::MakeDefault) {
         steps.push(stop_mobu());
     }
+    // v3's database on the in-cluster server: the postgres values gained (or have) its block,
+    // which only a sync of `postgres` turns into a database and a role.
+    let postgres_edited = plan
+        .changes
+        .paths()
+        .iter()
+        .any(|p| p.starts_with("applications/postgres/"));
+    let in_cluster_roles: Vec<String> = envs
+        .iter()
+        .filter_map(|e| {
+            let db = hub_db::plan(p, &e.name, None);
+            let url = db.url().map(str::to_string)?;
+            (db.is_in_cluster() || postgres_edited).then(|| {
+                database::DbUrl::parse(&url)
+                    .user
+                    .unwrap_or(database::V3_ROLE)
+                    .to_string()
+            })
+        })
+        .collect();
+    let mut roles: Vec<String> = in_cluster_roles;
+    roles.sort();
+    roles.dedup();
     match stage {
-        Stage::EnableV3 => steps.extend([
-            delete_hub("nublado2", "disable logins"),
-            delete_labs("nublado2", v2_labs),
-            sync("science-platform", "creates the `nublado` application"),
+        Stage::EnableV3 => {
+            steps.extend([
+                delete_hub("nublado2", "disable logins"),
+                delete_labs("nublado2", v2_labs),
+                sync("science-platform", "creates the `nublado` application"),
+            ]);
+            if postgres_edited || !roles.is_empty() {
+                steps.push(sync(
+                    "postgres",
+                    "creates nublado v3's database and role from the `*_db` block of its values",
+                ));
+                for role in &roles {
+                    steps.push(check_db_role(role));
+                }
+            }
+            steps.extend([
             sync("nublado", "starts nublado v3 on /n3"),
             check_route(BESIDE_ROUTE, "v3"),
             test_lab(BESIDE_ROUTE),
             sync("nublado2", "brings back the v2 hub on /nb"),
             check_route(DEFAULT_ROUTE, "v2"),
-        ]),
+            ]);
+        }
         Stage::MakeDefault => steps.extend([
             delete_hub("nublado2", "disable logins to v2"),
             delete_hub("nublado", "disable logins to v3"),
@@ -859,7 +1082,24 @@ fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
             .destructive(),
             delete_labs("nublado2", "delete the remaining v2 lab namespaces `nublado2-<user>`"),
         ]),
-        Stage::Finish => steps.extend([vault_cleanup(), database_cleanup()]),
+        Stage::Finish => {
+            steps.push(vault_cleanup());
+            // The cleanup never drops a database nublado v3 uses: where v3 is on v2's
+            // `jupyterhub` (an environment's run), the step is left out.
+            let in_use = v3_on_v2_database(p);
+            let keep = !envs.is_empty()
+                && envs
+                    .iter()
+                    .all(|e| in_use.iter().any(|(x, _)| *x == e.name));
+            if keep {
+                plan.notes.push(format!(
+                    "`database-cleanup` is left out: nublado v3 in {} uses the `jupyterhub` database",
+                    names(envs.iter().map(|e| e.name.as_str()))
+                ));
+            } else {
+                steps.push(database_cleanup());
+            }
+        }
         Stage::DropV2Values => {}
     }
     let mobu_changed = plan
@@ -941,7 +1181,7 @@ pub fn runbook(p: &Phalanx, stage: Stage, env: &Environment) -> Vec<Step> {
         return plan.runbook;
     }
     let mut scratch = StagePlan::new("nublado", stage.name(), vec![env.name.clone()]);
-    window(stage, &[env], &mut scratch);
+    window(p, stage, &[env], &mut scratch);
     let mut out = scratch.runbook;
     if env.enabled.contains("mobu")
         && matches!(stage, Stage::MakeDefault | Stage::DisableV2)
@@ -1013,37 +1253,33 @@ fn finish(
             ws.delete(&crate::repo::files::relative(root, entry.path()));
         }
     }
-    // Their defaults (with their `# --` doc comments).
-    let defaults = p.defaults.rel.clone();
-    if ws.exists(&defaults) {
-        let format = p.defaults.format;
-        ws.edit(&defaults, |doc| {
+    // Their flags: the defaults (with their `# --` doc comments) and every environment file
+    // (Format A keeps a disabled application's block; Format C may keep a `false` line).
+    for file in std::iter::once(&p.defaults).chain(p.environments.iter().map(|e| &e.file)) {
+        if !ws.exists(&file.rel) {
+            continue;
+        }
+        let flags: Vec<&AppFlag> = file
+            .flags
+            .iter()
+            .filter(|f| V2_APPS.contains(&f.app.as_str()))
+            .collect();
+        if flags.is_empty() {
+            continue;
+        }
+        ws.edit(&file.rel, |doc| {
             let mut changed = false;
-            for app in V2_APPS {
-                let key = match format {
-                    Format::A => app.to_string(),
-                    _ => format!("applications.{app}"),
+            for f in &flags {
+                let key = match f.form {
+                    FlagForm::Block => f.app.clone(),
+                    _ => format!("applications.{}", f.app),
                 };
                 changed |= remove_if_present(doc, &key)?;
             }
             Ok(changed)
         })?;
     }
-    // v2's database in the in-cluster PostgreSQL settings.
-    if let Some(pg) = p.applications.get("postgres") {
-        let mut files: Vec<&String> = pg.values.values().collect();
-        let defaults = p.chart_defaults("postgres");
-        files.push(&defaults);
-        for rel in files {
-            if ws.exists(rel) {
-                ws.edit(rel, |doc| remove_if_present(doc, "jupyterhub_db"))?;
-            }
-        }
-        let secrets = "applications/postgres/secrets.yaml";
-        if ws.exists(secrets) {
-            ws.edit(secrets, |doc| remove_if_present(doc, "jupyterhub_password"))?;
-        }
-    }
+    finish_databases(p, ws, plan)?;
     // Template conditions and scrape targets that name nublado2.
     for entry in walkdir::WalkDir::new(&templates).into_iter().flatten() {
         if entry.file_type().is_file() {
@@ -1066,7 +1302,148 @@ fn finish(
     }
     plan.checklist
         .push("remove the `nublado2` secret from Vault for every environment".into());
-    plan.checklist.push("after a `pg_dump`, drop the `jupyterhub` database and the `jovyan` role where the in-cluster PostgreSQL server ran them (refuse while clients are connected)".into());
+    plan.ledger = finish_ledger(p, ws);
+    // The window runs per environment: each that ran nublado v2 (now `complete`).
+    plan.exec_targets = p
+        .environments
+        .iter()
+        .filter(|e| environment_state(p, e).state == State::Complete)
+        .map(|e| e.name.clone())
+        .collect();
+    Ok(())
+}
+
+/// What `finish` removes, setting by setting: every YAML file it deletes (the applications'
+/// charts and values, their Application templates), the flags of the three applications in the
+/// environment files, and v2's `jupyterhub_db` blocks and password.
+fn finish_ledger(p: &Phalanx, ws: &Workspace<'_>) -> Ledger {
+    let mut ledger = Ledger::default();
+    let original = |rel: &str| -> Option<Document> {
+        let text = match p.files.get(rel) {
+            Some(l) => l.text.clone(),
+            None => std::fs::read_to_string(p.files.root().join(rel)).ok()?,
+        };
+        Document::parse(text).ok()
+    };
+    for op in ws.changes.ops() {
+        let rel = op.path();
+        if !(rel.ends_with(".yaml") || rel.ends_with(".yml")) {
+            continue;
+        }
+        let Some(doc) = original(rel) else { continue };
+        match op {
+            crate::change::FileOp::Delete { .. } => {
+                let app = rel.split('/').nth(1).unwrap_or("");
+                ledger.extend(Ledger::removed(
+                    rel,
+                    &doc,
+                    &["."],
+                    &format!("`{app}` is retired: its chart, values and Application go"),
+                ));
+            }
+            _ => {
+                let after = ws.text(rel).and_then(|t| Document::parse(t).ok());
+                let gone = |path: &str| {
+                    lookup(&doc, path).is_some()
+                        && after.as_ref().is_none_or(|a| lookup(a, path).is_none())
+                };
+                let mut paths: Vec<String> = Vec::new();
+                for app in V2_APPS {
+                    for key in [app.to_string(), format!("applications.{app}")] {
+                        if gone(&key) {
+                            paths.push(key);
+                        }
+                    }
+                }
+                for key in ["jupyterhub_db", "jupyterhub_password"] {
+                    if gone(key) {
+                        paths.push(key.to_string());
+                    }
+                }
+                if !paths.is_empty() {
+                    let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+                    ledger.extend(Ledger::removed(
+                        rel,
+                        &doc,
+                        &refs,
+                        "a setting of the retired nublado v2 (its flag, its session database), which no environment uses any more",
+                    ));
+                }
+            }
+        }
+    }
+    ledger
+}
+
+/// The environments whose nublado v3 uses v2's `jupyterhub` database on the in-cluster server
+/// (its effective URL: the values file, else the chart default of the version in the
+/// repository), with where that URL comes from. `finish` keeps their `jupyterhub_db` and the
+/// cleanup keeps their database.
+pub fn v3_on_v2_database(p: &Phalanx) -> Vec<(String, String)> {
+    p.environments
+        .iter()
+        .filter(|e| e.enabled.contains(V3))
+        .filter_map(|e| {
+            let db = database::v3_hub_database(p, &e.name);
+            db.is_in_cluster_v2_database()
+                .then(|| (e.name.clone(), db.source.describe()))
+        })
+        .collect()
+}
+
+/// v2's database in the in-cluster PostgreSQL settings goes (`jupyterhub_db`, its password),
+/// except where nublado v3 still uses it: there it stays, and the plan says why.
+fn finish_databases(
+    p: &Phalanx,
+    ws: &mut Workspace<'_>,
+    plan: &mut StagePlan,
+) -> Result<(), StageError> {
+    let Some(pg) = p.applications.get(database::POSTGRES) else {
+        return Ok(());
+    };
+    let in_use = v3_on_v2_database(p);
+    for (env, rel) in &pg.values {
+        if !ws.exists(rel) {
+            continue;
+        }
+        match in_use.iter().find(|(e, _)| e == env) {
+            Some((_, source)) => {
+                if ws
+                    .text(rel)
+                    .and_then(|t| Document::parse(t).ok())
+                    .is_some_and(|d| lookup(&d, "jupyterhub_db").is_some())
+                {
+                    plan.notes.push(format!(
+                        "`{rel}`: `jupyterhub_db` stays: nublado v3 in `{env}` uses the `jupyterhub` database of the in-cluster server ({source}); move v3 to its own database before retiring it"
+                    ));
+                }
+            }
+            None => {
+                ws.edit(rel, |doc| remove_if_present(doc, "jupyterhub_db"))?;
+            }
+        }
+    }
+    if in_use.is_empty() {
+        let defaults = p.chart_defaults(database::POSTGRES);
+        if ws.exists(&defaults) {
+            ws.edit(&defaults, |doc| remove_if_present(doc, "jupyterhub_db"))?;
+        }
+        let secrets = "applications/postgres/secrets.yaml";
+        if ws.exists(secrets) {
+            ws.edit(secrets, |doc| remove_if_present(doc, "jupyterhub_password"))?;
+        }
+        plan.checklist.push("after a `pg_dump`, drop the `jupyterhub` database and the `jovyan` role where the in-cluster PostgreSQL server ran them (refuse while clients are connected): the window's `database-cleanup` step".into());
+    } else {
+        let kept: Vec<&str> = in_use.iter().map(|(e, _)| e.as_str()).collect();
+        plan.notes.push(format!(
+            "the postgres chart's `jupyterhub_db` default and the `jupyterhub_password` secret stay while nublado v3 uses the `jupyterhub` database ({})",
+            names(kept.iter().copied())
+        ));
+        plan.checklist.push(format!(
+            "after a `pg_dump`, drop the `jupyterhub` database and the `jovyan` role where the in-cluster PostgreSQL server ran them (refuse while clients are connected), except in {}, whose nublado v3 uses it: the window's `database-cleanup` step, which those environments' runbooks leave out",
+            names(kept.iter().copied())
+        ));
+    }
     Ok(())
 }
 
@@ -1101,7 +1478,7 @@ pub fn remaining_references(p: &Phalanx, plan: &StagePlan) -> Vec<String> {
 }
 
 /// `word` in `line`, not as part of a longer name (`nublado2` is not in `nublado20`).
-fn contains_word(line: &str, word: &str) -> bool {
+pub fn contains_word(line: &str, word: &str) -> bool {
     line.match_indices(word).any(|(i, _)| {
         let before = line[..i].chars().next_back();
         let after = line[i + word.len()..].chars().next();

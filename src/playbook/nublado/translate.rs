@@ -15,27 +15,36 @@
 //! storage class, access modes and a size (`Answers`, from the command line); unmounted volumes
 //! and other volume types are reported, never dropped silently.
 //!
+//! Every leaf of the v2 files is accounted for (`ledger`): the translation claims each one it
+//! translates (with where it went and the value it must have there), carries, finds obsolete or
+//! lists; what no rule claims is listed as unknown. Values that name v2 (`hub.nublado2`,
+//! `nublado2-…`, v2's secret mount) are rewritten where v3's name is known, listed otherwise.
+//!
 //! Owns: the translation, the operator's answers, the v3 YAML text it produces (double-quoted
-//! strings, as v3 values files are written), the side-by-side table of mounts, and the list of
-//! what could not be translated with its v2 file and line; the image settings (`images`), the
-//! init containers (`init`) and the YAML text (`emit`) are its submodules. Does not own:
-//! reading the volume models (`volumes.rs`) or editing files (`stages.rs` writes the text
-//! through the editor).
+//! strings, as v3 values files are written), the side-by-side table of mounts, and the ledger
+//! of every v2 setting; the image settings (`images`), the init containers (`init`), the hub's
+//! and nublado2's other settings (`hub`) and the YAML text (`emit`) are its submodules. Does not
+//! own: reading the volume models (`repo::nublado::volumes`), v3's database
+//! (`nublado::hub_db`) or editing files (`stages.rs` writes the text through the editor).
 
 mod emit;
+mod hub;
 mod images;
 mod init;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 use self::emit::{Value, render};
 use self::images::pinned_images;
+use super::V2;
+use super::hub_db::HubDbPlan;
 use super::volumes::{Syntax, TemplateClaim, V2Lab, V2Mount, V2Source, V2Volume, template_claims};
-use super::{V2, V3};
 use crate::playbook::Table;
+use crate::playbook::ledger::{Claims, Fate, Item, Ledger, Target};
+use crate::repo::nublado::controller::ChartVersion;
 use crate::repo::{Phalanx, lookup};
 use crate::yaml::{Document, Node};
+use crate::yaml::{Path as YamlPath, Segment};
 
 /// Access modes of a v3 PVC source when the operator names none and v2 shows none.
 pub const DEFAULT_ACCESS_MODE: &str = "ReadWriteMany";
@@ -255,6 +264,33 @@ impl LabVolume {
         )
     }
 
+    /// The entry before 0.4: `{containerPath, server, serverPath, mode}` (a hostPath has an
+    /// empty `server`; no subPath, no claims: `Translation::mount` never makes those).
+    fn legacy_value(&self) -> Value {
+        let (server, path) = match &self.source {
+            Source::Nfs {
+                server,
+                server_path,
+            } => (server.as_str(), server_path.as_str()),
+            Source::HostPath { path } => ("", path.as_str()),
+            Source::Pvc { .. } => unreachable!("the controller before 0.4 has no claims"),
+        };
+        Value::map([
+            ("containerPath", Value::str(&self.container_path)),
+            ("server", Value::str(server)),
+            ("serverPath", Value::str(path)),
+            ("mode", Value::str(self.mode())),
+        ])
+    }
+
+    /// The entry of the syntax's one-list form: before 0.4 or 0.x.
+    fn entry_value(&self, syntax: Syntax) -> Value {
+        match syntax {
+            Syntax::Legacy => self.legacy_value(),
+            _ => self.flat_value(),
+        }
+    }
+
     /// The 0.x entry: `{containerPath, subPath, mode, source}`.
     fn flat_value(&self) -> Value {
         let mut m = vec![("containerPath", Value::str(&self.container_path))];
@@ -304,23 +340,7 @@ impl InitContainer {
 
 /// Something the translation could not carry over mechanically: where it is in the v2 files
 /// and what the operator must decide.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Untranslated {
-    pub file: String,
-    /// `None` when the file or setting does not exist.
-    pub line: Option<usize>,
-    pub what: String,
-    pub decide: String,
-}
-
-impl fmt::Display for Untranslated {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "`{}:{l}`: {} — {}", self.file, self.what, self.decide),
-            None => write!(f, "`{}`: {} — {}", self.file, self.what, self.decide),
-        }
-    }
-}
+pub type Untranslated = Item;
 
 /// One row of the side-by-side table: a v2 mount (or unmounted volume) and what it became.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -348,6 +368,59 @@ pub struct Translation {
     pub notes: Vec<String>,
     /// The (volume, claimName) of each v2 PVC volume the translation met, for the answers.
     pub claims: Vec<(String, String)>,
+    /// The v3 values file the settings go to.
+    pub target: String,
+    /// v3 settings beside the lab volumes, environment, images and init containers (the
+    /// hub's, the proxy's, the lab's annotations, pull secret and sizes), as a tree.
+    extra: Value,
+    /// What became of each v2 file's settings, by path.
+    accounts: Vec<Claims>,
+    /// The v2 mounts written, with the volume each came from and its entry in `volumes`.
+    written: Vec<Written>,
+    /// The account of every setting of the v2 files (before it is checked against the v3
+    /// file as the stage leaves it).
+    pub ledger: Ledger,
+}
+
+/// A v2 mount written as a v3 lab volume.
+#[derive(Debug, Clone, PartialEq)]
+struct Written {
+    file: String,
+    mount: V2Mount,
+    volume: V2Volume,
+    /// The index in `Translation::volumes`, or in the init container's volumes.
+    index: usize,
+    /// The init container it is mounted in (moneypenny), if any.
+    init: Option<String>,
+}
+
+/// What the translation knows of the environment beyond its v2 files.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub syntax: Syntax,
+    /// `nublado 0.7.1`.
+    pub chart: String,
+    /// `applications/nublado/values-<env>.yaml`.
+    pub v3_file: String,
+    /// The nublado chart's `values.yaml`, to know where this version keeps its settings.
+    pub v3_chart: Option<&'a Document>,
+    pub vault_path_prefix: Option<String>,
+    /// v3's hub database, decided from v2's.
+    pub db: Option<HubDbPlan>,
+}
+
+impl Context<'_> {
+    /// A context for translating files alone (tests): the given syntax, nothing else known.
+    pub fn bare(syntax: Syntax) -> Context<'static> {
+        Context {
+            syntax,
+            chart: "the nublado chart".into(),
+            v3_file: "applications/nublado/values-x.yaml".into(),
+            v3_chart: None,
+            vault_path_prefix: None,
+            db: None,
+        }
+    }
 }
 
 /// One values file the translation reads.
@@ -371,8 +444,19 @@ pub struct V2Files<'a> {
     pub moneypenny: Option<File<'a>>,
 }
 
-/// Translates an environment of a Phalanx repository, in the syntax of its nublado chart.
+/// Translates an environment of a Phalanx repository, in the syntax of its nublado chart, with
+/// v3's hub database decided from v2's.
 pub fn for_environment(p: &Phalanx, env: &str, answers: &Answers) -> Translation {
+    for_environment_with(p, env, answers, super::hub_db::plan(p, env, None))
+}
+
+/// `for_environment`, with v3's hub database decided by the stage (`--hub-db-url`).
+pub fn for_environment_with(
+    p: &Phalanx,
+    env: &str,
+    answers: &Answers,
+    db: HubDbPlan,
+) -> Translation {
     let file = |app: &str| {
         let rel = p.values_file(app, env)?;
         Some(File {
@@ -385,41 +469,46 @@ pub fn for_environment(p: &Phalanx, env: &str, answers: &Answers) -> Translation
         cachemachine: file("cachemachine"),
         moneypenny: file("moneypenny"),
     };
-    let chart = format!("applications/{V3}/Chart.yaml");
-    let (syntax, why) = match p.app_version(V3) {
-        Some(v) => {
-            let text = v.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
-            (
-                Syntax::for_version(&v),
-                format!("`{chart}` has appVersion {text}"),
-            )
-        }
-        None => (
-            Syntax::Flat,
-            format!("`{chart}` has no appVersion, so the 2023 syntax is assumed"),
-        ),
+    let chart = ChartVersion::of(p);
+    let defaults = p.chart_defaults(super::V3);
+    let ctx = Context {
+        syntax: chart.syntax,
+        chart: chart.name(),
+        v3_file: format!("applications/{}/values-{env}.yaml", super::V3),
+        v3_chart: p.files.doc(&defaults),
+        vault_path_prefix: p.env(env).and_then(|e| e.vault_path_prefix.clone()),
+        db: Some(db),
     };
-    let mut t = translate(&files, syntax, answers);
+    let mut t = translate_with(&files, &ctx, answers);
     t.notes.insert(
         0,
         format!(
-            "`{env}`: lab volumes are written in the {} because {why}",
-            syntax.describe()
+            "`{env}`: lab volumes are written in the {} because {}",
+            chart.syntax.describe(),
+            chart.why
         ),
     );
     if files.nublado2.is_none() {
-        t.untranslated.push(Untranslated {
+        let item = Untranslated {
             file: format!("applications/{V2}/values-{env}.yaml"),
             line: None,
             what: "there is no nublado2 values file".into(),
             decide: "add the lab volumes and environment variables nublado v3 needs by hand".into(),
-        });
+        };
+        t.untranslated.push(item.clone());
+        t.ledger.items.push(item);
     }
     t
 }
 
-/// Translates the given v2 files into `syntax`.
+/// Translates the given v2 files into `syntax`, with nothing else known of the environment.
 pub fn translate(files: &V2Files<'_>, syntax: Syntax, answers: &Answers) -> Translation {
+    translate_with(files, &Context::bare(syntax), answers)
+}
+
+/// Translates the given v2 files in a context.
+pub fn translate_with(files: &V2Files<'_>, ctx: &Context<'_>, answers: &Answers) -> Translation {
+    let syntax = ctx.syntax;
     let mut t = Translation {
         syntax,
         nublado2: files.nublado2.map(|f| f.rel.to_string()),
@@ -431,31 +520,46 @@ pub fn translate(files: &V2Files<'_>, syntax: Syntax, answers: &Answers) -> Tran
         untranslated: Vec::new(),
         notes: Vec::new(),
         claims: Vec::new(),
+        target: ctx.v3_file.clone(),
+        extra: Value::Map(Vec::new()),
+        accounts: Vec::new(),
+        written: Vec::new(),
+        ledger: Ledger::default(),
     };
+    let mut loose = Vec::new();
     let mut pins = Vec::new();
     if let Some(f) = files.nublado2 {
         t.lab_volumes(f, answers);
         t.lab_env(f);
         pins = pinned_images(f);
-        t.outside(f);
+        t.hub_settings(f, ctx);
     }
     match files.cachemachine {
         Some(f) => t.images(f, &pins),
         None => {
-            t.untranslated.push(Untranslated {
+            let item = Untranslated {
                 file: "applications/cachemachine/".into(),
                 line: None,
                 what: "there are no cachemachine values for this environment".into(),
                 decide:
                     "set the image source and prepull settings (`controller.config.images`) by hand"
                         .into(),
-            });
+            };
+            t.untranslated.push(item.clone());
+            loose.push(item);
             t.unpinned(pins);
         }
     }
     if let Some(f) = files.moneypenny {
         t.init_containers(f, answers);
     }
+    if let Some(url) = ctx.db.as_ref().and_then(HubDbPlan::url) {
+        let path = YamlPath::parse("jupyterhub.hub.db.url").expect("a valid path");
+        t.extra.insert(&path.0, Value::str(url));
+    }
+    t.account_volumes();
+    t.ledger = t.settle(files);
+    t.ledger.items.extend(loose);
     t
 }
 
@@ -463,6 +567,8 @@ pub fn translate(files: &V2Files<'_>, syntax: Syntax, answers: &Answers) -> Tran
 struct Mounted {
     volume: Option<LabVolume>,
     notes: Vec<String>,
+    /// Not written, and already listed for the operator.
+    listed: bool,
 }
 
 /// A v2 PVC volume waiting for the operator's storage class, with its mounts.
@@ -470,16 +576,58 @@ struct Pending<'a> {
     volume: &'a V2Volume,
     claim: String,
     paths: Vec<String>,
+    /// The mounts' PATHs in the values file.
+    mounts: Vec<String>,
 }
 
 impl Translation {
-    fn push_item(&mut self, f: File<'_>, line: usize, what: String, decide: impl Into<String>) {
-        self.untranslated.push(Untranslated {
+    /// Lists something for the operator, about the settings at the PATHs `at` of `f` (their
+    /// leaves are then accounted as for the operator).
+    fn item(
+        &mut self,
+        f: File<'_>,
+        at: &[&str],
+        line: usize,
+        what: String,
+        decide: impl Into<String>,
+    ) {
+        let item = Untranslated {
             file: f.rel.to_string(),
             line: Some(line),
             what,
             decide: decide.into(),
-        });
+        };
+        for path in at {
+            self.claim(f.rel, path, Fate::operator(item.clone()));
+        }
+        self.untranslated.push(item);
+    }
+
+    /// What became of the setting at PATH `path` of `file` (and everything below it). A
+    /// setting listed for the operator stays listed, whatever is claimed of it afterwards.
+    fn claim(&mut self, file: &str, path: &str, fate: Fate) {
+        match self.accounts.iter_mut().find(|c| c.file == file) {
+            Some(c) => {
+                let listed = matches!(c.fate(path), Some(Fate::Operator { .. }));
+                if !listed || matches!(fate, Fate::Operator { .. }) {
+                    c.claim(path, fate);
+                }
+            }
+            None => {
+                let mut c = Claims::new(file);
+                c.claim(path, fate);
+                self.accounts.push(c);
+            }
+        }
+    }
+
+    /// A target in the v3 values file.
+    fn target(&self, path: String, value: Option<String>) -> Target {
+        Target {
+            file: self.target.clone(),
+            path,
+            value,
+        }
     }
 
     /// nublado2's lab volumes, one v3 entry per mount.
@@ -502,7 +650,18 @@ impl Translation {
                 note: out.notes.join("; "),
             });
             match (out.volume, volume) {
-                (Some(v), _) => self.volumes.push(v),
+                (Some(v), Some(vol)) => {
+                    self.written.push(Written {
+                        file: f.rel.to_string(),
+                        mount: m.clone(),
+                        volume: vol.clone(),
+                        index: self.volumes.len(),
+                        init: None,
+                    });
+                    self.volumes.push(v);
+                }
+                (Some(v), None) => self.volumes.push(v),
+                (None, _) if out.listed => {}
                 (None, volume) => self.unwritten(f, m, volume, &mut pending),
             }
         }
@@ -516,8 +675,9 @@ impl Translation {
                 v3: "not written".into(),
                 note: "no `volume_mounts` entry uses it".into(),
             });
-            self.push_item(
+            self.item(
                 f,
+                &[&v.path],
                 v.pos.line,
                 format!("the volume `{}` ({}) is not mounted by any `volume_mounts` entry", v.name, v.source.describe()),
                 "it was not carried over: add a v3 lab volume if labs should see it, or delete it from the v2 values",
@@ -537,23 +697,29 @@ impl Translation {
         match volume.map(|v| (v, &v.source)) {
             Some((vol, V2Source::Pvc { claim })) => {
                 match pending.iter_mut().find(|p| p.volume.name == vol.name) {
-                    Some(p) => p.paths.push(m.container_path()),
+                    Some(p) => {
+                        p.paths.push(m.container_path());
+                        p.mounts.push(m.path.clone());
+                    }
                     None => pending.push(Pending {
                         volume: vol,
                         claim: claim.clone(),
                         paths: vec![m.container_path()],
+                        mounts: vec![m.path.clone()],
                     }),
                 }
             }
-            Some((vol, V2Source::Other { kind })) => self.push_item(
+            Some((vol, V2Source::Other { kind })) => self.item(
                 f,
+                &[&m.path, &vol.path],
                 m.pos.line,
                 format!("`{}` mounts the volume `{}` of type {kind}", m.mount_path, vol.name),
                 "nublado v3 lab volumes are NFS, hostPath or PersistentVolumeClaim only: provide the data another way (for files, `controller.config.lab.files`) or leave the mount out",
             ),
             Some(_) => {}
-            None => self.push_item(
+            None => self.item(
                 f,
+                &[&m.path],
                 m.pos.line,
                 format!("`{}` mounts `{}`, which `config.volumes` does not define", m.mount_path, m.name),
                 "nublado v2 could not have mounted it either: define the volume's source in v3 or leave the mount out",
@@ -576,8 +742,26 @@ impl Translation {
             return Mounted {
                 volume: None,
                 notes,
+                listed: false,
             };
         };
+        if self.syntax == Syntax::Legacy
+            && let Some(why) = legacy_limit(m, vol)
+        {
+            notes.push(why.clone());
+            self.item(
+                f,
+                &[&m.path],
+                m.pos.line,
+                format!("`{}` {why}", m.mount_path),
+                "upgrade the nublado chart to 0.4 or later (the `source:` syntax), or provide the data another way; until then the mount is not written",
+            );
+            return Mounted {
+                volume: None,
+                notes,
+                listed: true,
+            };
+        }
         let container_path = m.container_path();
         if container_path != m.mount_path {
             notes.push("trailing `/` dropped".into());
@@ -623,6 +807,7 @@ impl Translation {
                 source,
             }),
             notes,
+            listed: false,
         }
     }
 
@@ -639,8 +824,10 @@ impl Translation {
         {
             return;
         }
-        self.push_item(
+        let at = format!("{}.hostPath.type", vol.path);
+        self.item(
             f,
+            &[&at],
             vol.pos.line,
             what,
             format!("v3 mounts `{path}` without that check: make sure it exists (as a {kind}) on every node that runs labs"),
@@ -678,8 +865,11 @@ impl Translation {
                 ));
             }
         }
-        self.push_item(
+        let mut at: Vec<&str> = vec![p.volume.path.as_str()];
+        at.extend(p.mounts.iter().map(String::as_str));
+        self.item(
             f,
+            &at,
             p.volume.pos.line,
             format!(
                 "{paths} mount{} the PersistentVolumeClaim `{}` (volume `{name}`)",
@@ -690,7 +880,8 @@ impl Translation {
         );
     }
 
-    /// nublado2's `config.lab_environment`, without Jinja-valued variables.
+    /// nublado2's `config.lab_environment`, without Jinja-valued variables; values naming v2
+    /// rewritten.
     fn lab_env(&mut self, f: File<'_>) {
         let Some(env) = lookup(f.doc, "config.lab_environment").and_then(Node::as_mapping) else {
             return;
@@ -699,17 +890,55 @@ impl Translation {
             let Some(key) = e.key.scalar_text() else {
                 continue;
             };
+            let at = YamlPath(vec![
+                Segment::Key("config".into()),
+                Segment::Key("lab_environment".into()),
+                Segment::Key(key.into()),
+            ])
+            .to_string();
             let line = f.doc.line_of(e.key.span.start);
             match e.value.scalar_text() {
-                Some(v) if is_jinja(v) => self.push_item(
+                Some(v) if is_jinja(v) => self.item(
                     f,
+                    &[&at],
                     line,
                     format!("the lab variable `{key}` is a Jinja template (`{v}`), which nublado v2 expanded for each user and v3 copies verbatim"),
                     "it was dropped: set it another way, or leave it out",
                 ),
-                Some(v) => self.env.push((key.to_string(), v.to_string())),
-                None => self.push_item(
+                Some(v) => match rewrite_v2_names(v) {
+                    Ok((value, how)) => {
+                        let to = self.target(
+                            YamlPath(vec![
+                                Segment::Key("controller".into()),
+                                Segment::Key("config".into()),
+                                Segment::Key("lab".into()),
+                                Segment::Key("env".into()),
+                                Segment::Key(key.into()),
+                            ])
+                            .to_string(),
+                            Some(value.clone()),
+                        );
+                        self.claim(
+                            f.rel,
+                            &at,
+                            Fate::Translated {
+                                to,
+                                note: (!how.is_empty()).then(|| how.join("; ")),
+                            },
+                        );
+                        self.env.push((key.to_string(), value));
+                    }
+                    Err(left) => self.item(
+                        f,
+                        &[&at],
+                        line,
+                        format!("the lab variable `{key}` names nublado v2 (`{left}`)"),
+                        "no nublado v3 equivalent is known: write v3's value in `controller.config.lab.env` by hand",
+                    ),
+                },
+                None => self.item(
                     f,
+                    &[&at],
                     line,
                     format!("the lab variable `{key}` is a {}, not a string", e.value.kind_name()),
                     "it was dropped: write its value as a string in `controller.config.lab.env`",
@@ -718,42 +947,254 @@ impl Translation {
         }
     }
 
-    /// nublado2 settings this translation does not cover, listed for the operator.
-    fn outside(&mut self, f: File<'_>) {
-        const COVERED: [&str; 6] = [
-            "volumes",
-            "volume_mounts",
-            "lab_environment",
-            "pinned_images",
-            // v2's own: the external URL and how cachemachine was asked for images.
-            "base_url",
-            "cachemachine_image_policy",
-        ];
-        let Some(config) = lookup(f.doc, "config").and_then(Node::as_mapping) else {
-            return;
+    /// The PATH in the v3 values of the entry a written mount became.
+    fn entry_path(&self, w: &Written) -> String {
+        let v = match &w.init {
+            Some(_) => {
+                let c = self
+                    .init_containers
+                    .iter()
+                    .find(|c| Some(&c.name) == w.init.as_ref());
+                match c.and_then(|c| c.volumes.get(w.index)) {
+                    Some(v) => v,
+                    None => return String::new(),
+                }
+            }
+            None => &self.volumes[w.index],
         };
-        let rest: Vec<(String, usize)> = config
-            .entries
-            .iter()
-            .filter_map(|e| {
-                let k = e.key.scalar_text()?;
-                (!COVERED.contains(&k)).then(|| (k.to_string(), f.doc.line_of(e.key.span.start)))
-            })
-            .collect();
-        let Some((_, first)) = rest.first() else {
-            return;
+        let list = match (&w.init, self.syntax) {
+            (None, Syntax::Split) => "controller.config.lab.volumeMounts".to_string(),
+            (None, _) => "controller.config.lab.volumes".to_string(),
+            (Some(name), syntax) => format!(
+                "{}.{}",
+                selected("controller.config.lab.initContainers", "name", name),
+                if syntax == Syntax::Split {
+                    "volumeMounts"
+                } else {
+                    "volumes"
+                }
+            ),
         };
-        let list = rest
-            .iter()
-            .map(|(k, l)| format!("`config.{k}` (line {l})"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        self.push_item(
-            f,
-            *first,
-            format!("{list} {} outside this translation", if rest.len() == 1 { "is" } else { "are" }),
-            "carry over by hand what nublado v3 still needs (lab sizes in `controller.config.lab.sizes`, secrets in `controller.config.lab.secrets`, files in `controller.config.lab.files`, the pull secret in `controller.config.lab.pullSecret`)",
-        );
+        selected(&list, "containerPath", &v.container_path)
+    }
+
+    /// Claims the leaves of every written mount and of the volumes they came from: each goes
+    /// to the entry (or the 4.x named volume) it became.
+    fn account_volumes(&mut self) {
+        let names = self.volume_names();
+        let written = std::mem::take(&mut self.written);
+        for w in &written {
+            let f = w.file.clone();
+            let entry = self.entry_path(w);
+            if entry.is_empty() {
+                continue;
+            }
+            let v = match &w.init {
+                Some(name) => self
+                    .init_containers
+                    .iter()
+                    .find(|c| &c.name == name)
+                    .and_then(|c| c.volumes.get(w.index))
+                    .cloned(),
+                None => self.volumes.get(w.index).cloned(),
+            };
+            let Some(v) = v else { continue };
+            let at = |field: &str| format!("{entry}.{field}");
+            let (mode_path, mode_value) = match self.syntax {
+                Syntax::Split => (at("readOnly"), v.read_only.to_string()),
+                _ => (at("mode"), v.mode().to_string()),
+            };
+            let source = match self.syntax {
+                Syntax::Legacy => entry.clone(),
+                Syntax::Flat => at("source"),
+                Syntax::Split => {
+                    let name = names
+                        .iter()
+                        .find(|(_, s)| *s == v.source)
+                        .map(|(n, _)| n.clone())
+                        .unwrap_or_default();
+                    format!(
+                        "{}.source",
+                        selected("controller.config.lab.volumes", "name", &name)
+                    )
+                }
+            };
+            let m = &w.mount;
+            let claims: Vec<(String, Target)> = vec![
+                (format!("{}.name", m.path), self.target(entry.clone(), None)),
+                (
+                    format!("{}.mountPath", m.path),
+                    self.target(at("containerPath"), Some(v.container_path.clone())),
+                ),
+                (
+                    format!("{}.subPath", m.path),
+                    self.target(at("subPath"), v.sub_path.clone()),
+                ),
+                (
+                    format!("{}.readOnly", m.path),
+                    self.target(mode_path.clone(), Some(mode_value.clone())),
+                ),
+            ];
+            for (path, to) in claims {
+                self.claim(&f, &path, Fate::translated(to));
+            }
+            // The volume's own leaves, once, to the first entry made from it.
+            let vp = &w.volume.path;
+            if written
+                .iter()
+                .position(|x| x.volume.path == w.volume.path && x.file == w.file)
+                != written.iter().position(|x| std::ptr::eq(x, w))
+            {
+                continue;
+            }
+            let src = |field: &str| {
+                if self.syntax == Syntax::Legacy {
+                    format!(
+                        "{source}.{}",
+                        if field == "path" { "serverPath" } else { field }
+                    )
+                } else {
+                    format!("{source}.{field}")
+                }
+            };
+            let mut vclaims: Vec<(String, Target, Option<String>)> = vec![(
+                format!("{vp}.name"),
+                self.target(entry.clone(), None),
+                Some("volumes and mounts join by name".into()),
+            )];
+            match (&w.volume.source, &v.source) {
+                (
+                    V2Source::Nfs { .. },
+                    Source::Nfs {
+                        server,
+                        server_path,
+                    },
+                ) => {
+                    vclaims.push((
+                        format!("{vp}.nfs.server"),
+                        self.target(src("server"), Some(server.clone())),
+                        None,
+                    ));
+                    vclaims.push((
+                        format!("{vp}.nfs.path"),
+                        self.target(src("serverPath"), Some(server_path.clone())),
+                        Some("NFS `path` → `serverPath`".into()),
+                    ));
+                    vclaims.push((
+                        format!("{vp}.nfs.readOnly"),
+                        self.target(mode_path.clone(), Some(mode_value.clone())),
+                        None,
+                    ));
+                }
+                (V2Source::HostPath { .. }, Source::HostPath { path }) => {
+                    let to = if self.syntax == Syntax::Legacy {
+                        src("serverPath")
+                    } else {
+                        src("path")
+                    };
+                    vclaims.push((
+                        format!("{vp}.hostPath.path"),
+                        self.target(to, Some(path.clone())),
+                        None,
+                    ));
+                }
+                (V2Source::Pvc { .. }, Source::Pvc { storage_class, .. }) => {
+                    vclaims.push((
+                        format!("{vp}.persistentVolumeClaim.claimName"),
+                        self.target(src("storageClassName"), Some(storage_class.clone())),
+                        Some("a claim per lab of the storage class answered with --pvc-storage-class".into()),
+                    ));
+                    vclaims.push((
+                        format!("{vp}.persistentVolumeClaim.readOnly"),
+                        self.target(mode_path.clone(), Some(mode_value.clone())),
+                        None,
+                    ));
+                }
+                _ => {}
+            }
+            for (path, to, note) in vclaims {
+                self.claim(&f, &path, Fate::Translated { to, note });
+            }
+        }
+        self.written = written;
+    }
+
+    /// The account of every leaf of the v2 files: the claims, and for what no rule claims, an
+    /// item saying it is unknown to the translation.
+    fn settle(&self, files: &V2Files<'_>) -> Ledger {
+        let mut ledger = Ledger::default();
+        for f in [files.nublado2, files.cachemachine, files.moneypenny]
+            .into_iter()
+            .flatten()
+        {
+            let claims = self
+                .accounts
+                .iter()
+                .find(|c| c.file == f.rel)
+                .cloned()
+                .unwrap_or_else(|| Claims::new(f.rel));
+            ledger.entries.extend(claims.settle(f.doc, |leaf| {
+                Fate::operator(Item {
+                    file: f.rel.to_string(),
+                    line: Some(leaf.line),
+                    what: format!(
+                        "`{}` is a setting this translation does not know",
+                        leaf.path_text()
+                    ),
+                    decide: "carry it over by hand if nublado v3 needs it".into(),
+                })
+            }));
+        }
+        ledger
+    }
+}
+
+/// `list[key=value]` as a PATH, quoted as needed.
+fn selected(list: &str, key: &str, value: &str) -> String {
+    format!(
+        "{list}{}",
+        Segment::Select {
+            key: key.into(),
+            value: value.into(),
+        }
+    )
+}
+
+/// A value of v2's with v3's names: `hub.nublado2` (v2's hub service) → `hub.nublado`,
+/// `nublado2-` (v2's lab namespaces) → `nublado-`, v2's secret mount → v3's. Returns the
+/// value and what was rewritten, or the part still naming v2 when there is no known
+/// equivalent.
+pub fn rewrite_v2_names(value: &str) -> Result<(String, Vec<String>), String> {
+    const REWRITES: [(&str, &str); 3] = [
+        ("hub.nublado2", "hub.nublado"),
+        (hub::V2_SECRET_MOUNT, hub::V3_SECRET_MOUNT),
+        ("nublado2-", "nublado-"),
+    ];
+    let mut out = value.to_string();
+    let mut how = Vec::new();
+    for (old, new) in REWRITES {
+        if out.contains(old) {
+            out = out.replace(old, new);
+            how.push(format!("`{old}` rewritten `{new}`"));
+        }
+    }
+    if super::stages::contains_word(&out, "nublado2") {
+        return Err(value.to_string());
+    }
+    Ok((out, how))
+}
+
+/// Why the controller before 0.4 cannot mount a v2 mount, if it cannot: it has NFS and
+/// hostPath volumes only, without subPath.
+fn legacy_limit(m: &V2Mount, vol: &V2Volume) -> Option<String> {
+    match (&vol.source, &m.sub_path) {
+        (V2Source::Pvc { claim }, _) => Some(format!(
+            "mounts the PersistentVolumeClaim `{claim}`, and the controller before 0.4 has NFS and hostPath volumes only"
+        )),
+        (V2Source::Nfs { .. } | V2Source::HostPath { .. }, Some(sub)) => Some(format!(
+            "mounts the subPath `{sub}`, which the controller before 0.4 cannot"
+        )),
+        _ => None,
     }
 }
 
@@ -860,14 +1301,12 @@ impl Translation {
             && self.env.is_empty()
             && self.images.is_empty()
             && self.init_containers.is_empty()
+            && self.extra == Value::Map(Vec::new())
     }
 
-    /// The translated settings as the `controller:` block of a v3 values file, or `None` when
-    /// there is nothing to write.
-    pub fn controller_yaml(&self) -> Option<String> {
-        if self.is_empty() {
-            return None;
-        }
+    /// Every v3 value the translation writes, as one tree: `controller` (the images and the
+    /// lab), then the hub's (`jupyterhub`) and the proxy's settings.
+    fn values(&self) -> Value {
         let mut config = Vec::new();
         if !self.images.is_empty() {
             config.push((
@@ -884,8 +1323,74 @@ impl Translation {
         if lab != Value::Map(Vec::new()) {
             config.push(("lab", lab));
         }
-        let root = Value::map([("controller", Value::map([("config", Value::map(config))]))]);
-        Some(render(&root))
+        let mut root = Value::Map(Vec::new());
+        if !config.is_empty() {
+            root = Value::map([("controller", Value::map([("config", Value::map(config))]))]);
+        }
+        root.merge(self.extra.clone());
+        root
+    }
+
+    /// The translated settings as the `controller:` block of a v3 values file, or `None` when
+    /// there is nothing to write there.
+    pub fn controller_yaml(&self) -> Option<String> {
+        let controller = self.values().get("controller")?.clone();
+        Some(render(&Value::map([("controller", controller)])))
+    }
+
+    /// Everything the translation writes, as the body of a v3 values file (`controller:`,
+    /// `jupyterhub:`, `proxy:`), or `None` when there is nothing.
+    pub fn values_yaml(&self) -> Option<String> {
+        let root = self.values();
+        (root != Value::Map(Vec::new())).then(|| render(&root))
+    }
+
+    /// Writes into an existing v3 values document what it lacks of the translation: each
+    /// missing key with its whole subtree; what the file already has stays as it is (the
+    /// ledger then compares it). Returns whether anything was added.
+    pub fn merge_into(&self, doc: &mut Document) -> Result<bool, crate::yaml::EditError> {
+        fn walk(
+            doc: &mut Document,
+            path: &mut Vec<Segment>,
+            value: &Value,
+        ) -> Result<bool, crate::yaml::EditError> {
+            let mut changed = false;
+            let Value::Map(entries) = value else {
+                return Ok(false);
+            };
+            for (k, v) in entries {
+                path.push(Segment::Key(k.clone()));
+                let here = YamlPath(path.clone());
+                match (doc.get(0, &here).ok().map(|n| n.as_mapping().is_some()), v) {
+                    (Some(true), Value::Map(_)) => changed |= walk(doc, path, v)?,
+                    (Some(_), _) => {}
+                    (None, v) => {
+                        let text = emit::render_value(v);
+                        let new = match v {
+                            Value::Map(_) | Value::Seq(_) if !text.starts_with(['{', '[']) => {
+                                crate::yaml::NewValue::Yaml(text)
+                            }
+                            Value::Str(s) => crate::yaml::NewValue::Scalar(
+                                crate::yaml::ScalarValue::double_quoted(s.as_str()),
+                            ),
+                            Value::Int(_) | Value::Bool(_) | Value::Raw(_) => {
+                                match crate::yaml::ScalarValue::from_arg(&text, false) {
+                                    Ok(v) => crate::yaml::NewValue::Scalar(v),
+                                    Err(_) => crate::yaml::NewValue::Scalar(
+                                        crate::yaml::ScalarValue::string(text),
+                                    ),
+                                }
+                            }
+                            _ => crate::yaml::NewValue::Yaml(text),
+                        };
+                        changed |= doc.set_value(0, &here, &new)?;
+                    }
+                }
+                path.pop();
+            }
+            Ok(changed)
+        }
+        walk(doc, &mut Vec::new(), &self.values())
     }
 
     fn lab_value(&self) -> Value {
@@ -918,11 +1423,16 @@ impl Translation {
             lab.push(("initContainers", Value::Seq(containers)));
         }
         match self.syntax {
-            Syntax::Flat if !self.volumes.is_empty() => lab.push((
+            Syntax::Flat | Syntax::Legacy if !self.volumes.is_empty() => lab.push((
                 "volumes",
-                Value::Seq(self.volumes.iter().map(LabVolume::flat_value).collect()),
+                Value::Seq(
+                    self.volumes
+                        .iter()
+                        .map(|v| v.entry_value(self.syntax))
+                        .collect(),
+                ),
             )),
-            Syntax::Flat => {}
+            Syntax::Flat | Syntax::Legacy => {}
             Syntax::Split => {
                 if !names.is_empty() {
                     lab.push((
@@ -956,7 +1466,7 @@ impl Translation {
     fn init_value(&self, c: &InitContainer, name_of: &dyn Fn(&LabVolume) -> String) -> Value {
         let mut m = vec![("name", Value::str(&c.name))];
         match self.syntax {
-            Syntax::Flat => m.push(("image", Value::str(&c.image))),
+            Syntax::Flat | Syntax::Legacy => m.push(("image", Value::str(&c.image))),
             Syntax::Split => {
                 let (repository, tag) = c.image_parts();
                 m.push((
@@ -971,9 +1481,14 @@ impl Translation {
         m.push(("privileged", Value::Bool(c.privileged)));
         if !c.volumes.is_empty() {
             match self.syntax {
-                Syntax::Flat => m.push((
+                Syntax::Flat | Syntax::Legacy => m.push((
                     "volumes",
-                    Value::Seq(c.volumes.iter().map(LabVolume::flat_value).collect()),
+                    Value::Seq(
+                        c.volumes
+                            .iter()
+                            .map(|v| v.entry_value(self.syntax))
+                            .collect(),
+                    ),
                 )),
                 Syntax::Split => m.push((
                     "volumeMounts",
@@ -1756,5 +2271,93 @@ autostart:
             ["--pvc-storage-class repo=rook", "--pvc-size home=2Gi"]
         );
         assert_eq!(a.names().into_iter().collect::<Vec<_>>(), ["home", "repo"]);
+    }
+
+    #[test]
+    fn values_naming_v2_are_rewritten_or_listed() {
+        assert_eq!(
+            rewrite_v2_names("hub.nublado2,.slac.stanford.edu"),
+            Ok((
+                "hub.nublado,.slac.stanford.edu".to_string(),
+                vec!["`hub.nublado2` rewritten `hub.nublado`".to_string()]
+            ))
+        );
+        assert_eq!(
+            rewrite_v2_names("/opt/lsst/software/jupyterlab/butler-secret/aws.ini")
+                .unwrap()
+                .0,
+            "/opt/lsst/software/jupyterlab/secrets/aws.ini"
+        );
+        assert_eq!(
+            rewrite_v2_names("nublado2-alice").unwrap().0,
+            "nublado-alice"
+        );
+        assert_eq!(
+            rewrite_v2_names("plain").unwrap(),
+            ("plain".to_string(), vec![])
+        );
+        assert_eq!(
+            rewrite_v2_names("http://nublado2.svc"),
+            Err("http://nublado2.svc".to_string())
+        );
+    }
+
+    #[test]
+    fn lab_annotations_and_the_culler_follow_the_chart() {
+        let text = "jupyterhub:
+  cull:
+    timeout: 432000
+  singleuser:
+    extraAnnotations:
+      k8s.v1.cni.cncf.io/networks: kube-system/dds
+    nodeSelector: {a: b}
+";
+        let d = doc(text);
+        let files = V2Files {
+            nublado2: Some(File { rel: V2, doc: &d }),
+            ..V2Files::default()
+        };
+        let t = translate(&files, Syntax::Flat, &Answers::default());
+        let y = t.values_yaml().unwrap();
+        assert!(
+            y.contains("    lab:\n      extraAnnotations:\n        k8s.v1.cni.cncf.io/networks: \"kube-system/dds\"\n"),
+            "{y}"
+        );
+        assert!(
+            y.contains("jupyterhub:\n  cull:\n    timeout: 432000\n"),
+            "{y}"
+        );
+        let kinds: Vec<(String, crate::playbook::ledger::Kind)> = t
+            .ledger
+            .entries
+            .iter()
+            .map(|e| (e.path.clone(), e.fate.kind()))
+            .collect();
+        use crate::playbook::ledger::Kind::*;
+        assert_eq!(
+            kinds,
+            [
+                ("jupyterhub.cull.timeout".to_string(), Carried),
+                (
+                    "jupyterhub.singleuser.extraAnnotations.\"k8s.v1.cni.cncf.io/networks\""
+                        .to_string(),
+                    Translated
+                ),
+                ("jupyterhub.singleuser.nodeSelector.a".to_string(), Operator),
+            ]
+        );
+        // A chart without `jupyterhub.cull` (a version that culls its own way): listed.
+        let chart = doc("controller: {}\nproxy:\n  ingress: {annotations: {}}\n");
+        let mut ctx = Context::bare(Syntax::Flat);
+        ctx.v3_chart = Some(&chart);
+        let t = translate_with(&files, &ctx, &Answers::default());
+        assert!(!t.values_yaml().unwrap().contains("cull"));
+        assert!(
+            t.untranslated
+                .iter()
+                .any(|u| u.what == "the lab culler setting `jupyterhub.cull.timeout`"),
+            "{:?}",
+            t.untranslated
+        );
     }
 }

@@ -17,6 +17,7 @@
 //! | `vault-secret:<app>` | `vault` | add nublado v3's keys to `<vaultPathPrefix>/<app>`, keeping those there |
 //! | `vault-cleanup` | `vault` | save a 0600 copy, then delete every version of the v2 apps' secrets |
 //! | `database-cleanup` | `database` | refuse while connected, `pg_dump`, drop database `jupyterhub` and role `jovyan` |
+//! | `check-db-role:<role>` | `db_role` | the in-cluster PostgreSQL server has the role nublado v3's hub connects as |
 //!
 //! The hub move's steps work on two clusters at once (`MoveEnv`: the source and target sides):
 //!
@@ -30,6 +31,7 @@
 //! | `update-dns` | `dns` | read the target's ingress address, print the record, poll DNS until the domain resolves there |
 
 pub mod database;
+pub mod db_role;
 pub mod dns;
 pub mod homes;
 pub mod hub;
@@ -312,6 +314,14 @@ pub fn build(step: &Step, env: &StepEnv) -> Result<Box<dyn StepRunner>, StepErro
                 pg,
             )))
         }
+        "check-db-role" => {
+            let role = needs_arg("role")?;
+            let pg = env
+                .postgres
+                .clone()
+                .ok_or_else(|| missing("a PostgreSQL server (its admin URL and password)"))?;
+            Ok(Box::new(db_role::DbRoleCheck::new(step, env, role, pg)))
+        }
         "sync-homes"
         | "delete-proxy-public"
         | "stop-old-hub"
@@ -327,7 +337,7 @@ pub fn build(step: &Step, env: &StepEnv) -> Result<Box<dyn StepRunner>, StepErro
             build_move_step(step, kind, arg, env, mv)
         }
         _ => Err(StepError::fatal(format!(
-            "unknown step `{}`: this version knows stop-mobu-flocks, restore-mobu, delete-hub-deployment:<namespace>, delete-lab-namespaces:<nublado2|nublado>, sync-app:<app>, check-route:<route>, manual:<what>, vault-secret:<app>, vault-cleanup, database-cleanup, and for hub-move sync-homes[:final], delete-proxy-public, stop-old-hub, copy-hub-db, delete-user-pods and update-dns",
+            "unknown step `{}`: this version knows stop-mobu-flocks, restore-mobu, delete-hub-deployment:<namespace>, delete-lab-namespaces:<nublado2|nublado>, sync-app:<app>, check-route:<route>, manual:<what>, vault-secret:<app>, vault-cleanup, database-cleanup, check-db-role:<role>, and for hub-move sync-homes[:final], delete-proxy-public, stop-old-hub, copy-hub-db, delete-user-pods and update-dns",
             step.id
         ))),
     }

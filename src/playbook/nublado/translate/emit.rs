@@ -9,6 +9,8 @@ pub(super) enum Value {
     Str(String),
     Int(i64),
     Bool(bool),
+    /// A plain scalar that is not a string (a number, a boolean, null), written as it was.
+    Raw(String),
     Seq(Vec<Value>),
     Map(Vec<(String, Value)>),
 }
@@ -36,10 +38,106 @@ impl Value {
             )),
             Value::Int(n) => Some(n.to_string()),
             Value::Bool(b) => Some(b.to_string()),
+            Value::Raw(t) => Some(t.clone()),
             Value::Seq(s) if s.is_empty() => Some("[]".into()),
             Value::Map(m) if m.is_empty() => Some("{}".into()),
             _ => None,
         }
+    }
+}
+
+impl Value {
+    /// A copy of a leaf of a values file: strings double-quoted, other plain scalars (numbers,
+    /// booleans) as they were written, empty collections as `{}` and `[]`.
+    pub(super) fn of_leaf(node: &crate::yaml::Node) -> Value {
+        use crate::yaml::{Data, NodeKind};
+        match &node.kind {
+            NodeKind::Scalar(s) if s.style == ScalarStyle::Plain => {
+                match crate::yaml::resolve_plain(&s.value) {
+                    Data::Str(t) => Value::Str(t),
+                    _ => Value::Raw(s.value.clone()),
+                }
+            }
+            NodeKind::Scalar(s) => Value::Str(s.value.clone()),
+            NodeKind::Mapping(_) => Value::Map(Vec::new()),
+            NodeKind::Sequence(_) => Value::Seq(Vec::new()),
+            NodeKind::Null | NodeKind::Alias(_) => Value::Raw("null".into()),
+        }
+    }
+
+    /// Sets the value at `path` (keys and sequence indexes) in this mapping, creating the
+    /// mappings and sequences on the way; a sequence index past the end appends.
+    pub(super) fn insert(&mut self, path: &[crate::yaml::Segment], value: Value) {
+        use crate::yaml::Segment;
+        let Some((first, rest)) = path.split_first() else {
+            *self = value;
+            return;
+        };
+        let fresh = |next: Option<&Segment>| match next {
+            Some(Segment::Index(_)) => Value::Seq(Vec::new()),
+            _ => Value::Map(Vec::new()),
+        };
+        match (self, first) {
+            (Value::Map(entries), Segment::Key(k)) => {
+                let i = match entries.iter().position(|(x, _)| x == k) {
+                    Some(i) => i,
+                    None => {
+                        entries.push((k.clone(), fresh(rest.first())));
+                        entries.len() - 1
+                    }
+                };
+                entries[i].1.insert(rest, value);
+            }
+            (Value::Seq(items), Segment::Index(i)) => {
+                if *i >= items.len() {
+                    items.push(fresh(rest.first()));
+                }
+                let at = (*i).min(items.len() - 1);
+                items[at].insert(rest, value);
+            }
+            (slot, _) => {
+                *slot = fresh(Some(first));
+                slot.insert(path, value);
+            }
+        }
+    }
+
+    /// Merges `other` into this mapping: mappings merge key by key, anything else replaces.
+    pub(super) fn merge(&mut self, other: Value) {
+        match (self, other) {
+            (Value::Map(mine), Value::Map(theirs)) => {
+                for (k, v) in theirs {
+                    match mine.iter_mut().find(|(x, _)| *x == k) {
+                        Some((_, slot)) => slot.merge(v),
+                        None => mine.push((k, v)),
+                    }
+                }
+            }
+            (slot, other) => *slot = other,
+        }
+    }
+
+    /// The entry at a key of this mapping.
+    pub(super) fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Map(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+/// The block text of one value (a mapping's entries, a sequence's items, or a scalar), to be
+/// inserted under a key by the editor.
+pub(super) fn render_value(value: &Value) -> String {
+    match (value.scalar(), value) {
+        (Some(s), _) => s,
+        (None, Value::Map(_)) => render(value),
+        (None, Value::Seq(items)) => {
+            let mut out = String::new();
+            write_items(&mut out, items, 0);
+            out
+        }
+        (None, _) => unreachable!("scalars have text"),
     }
 }
 

@@ -6,8 +6,9 @@
 
 use super::emit::Value;
 use super::{File, Translation, Untranslated};
-use crate::playbook::nublado::volumes::items;
+use crate::playbook::ledger::Fate;
 use crate::repo::lookup;
+use crate::repo::nublado::volumes::items;
 use crate::yaml::{Document, Node};
 
 impl Translation {
@@ -17,9 +18,21 @@ impl Translation {
             .and_then(Node::as_mapping)
             .map(|m| m.entries.as_slice())
             .unwrap_or_default();
+        let key_path = |k: &str| {
+            crate::yaml::Path(vec![
+                crate::yaml::Segment::Key("autostart".into()),
+                crate::yaml::Segment::Key(k.into()),
+            ])
+            .to_string()
+        };
         let Some(first) = entries.first() else {
-            self.push_item(
+            let at: Vec<&str> = lookup(f.doc, "autostart")
+                .map(|_| "autostart")
+                .into_iter()
+                .collect();
+            self.item(
                 f,
+                &at,
                 1,
                 "cachemachine's `autostart` names no images to prepull".into(),
                 "set the image source (`controller.config.images.source`) by hand",
@@ -28,13 +41,16 @@ impl Translation {
         };
         for extra in &entries[1..] {
             let key = extra.key.scalar_text().unwrap_or("?");
-            self.push_item(
+            self.item(
                 f,
+                &[&key_path(key)],
                 f.doc.line_of(extra.key.span.start),
                 format!("the autostart entry `{key}` is a second set of images"),
                 "nublado v3 prepulls from one image source: merge it into `controller.config.images` by hand or leave it out",
             );
         }
+        let at_entry = key_path(first.key.scalar_text().unwrap_or("?"));
+        let at_entry = at_entry.as_str();
         let node = &first.value;
         let line = f.doc.line_of(node.span.start);
         let json = match node
@@ -43,8 +59,9 @@ impl Translation {
         {
             Some(Ok(j)) => j,
             Some(Err(e)) => {
-                self.push_item(
+                self.item(
                     f,
+                    &[at_entry],
                     line + e.line(),
                     format!("the autostart entry is not valid JSON ({e})"),
                     "set `controller.config.images` by hand",
@@ -52,8 +69,9 @@ impl Translation {
                 return;
             }
             None => {
-                self.push_item(
+                self.item(
                     f,
+                    &[at_entry],
                     line,
                     format!(
                         "the autostart entry is a {}, not a JSON document",
@@ -71,8 +89,7 @@ impl Translation {
             .and_then(|l| l.as_object())
             .is_some_and(|l| !l.is_empty())
         {
-            self.push_item(
-                f,
+            self.item(f, &[at_entry],
                 at("labels"),
                 "cachemachine prepulled only on nodes with the given `labels`".into(),
                 "nublado v3 has no such setting under `controller.config.images`: restrict the nodes another way or accept prepulling on every node",
@@ -87,10 +104,9 @@ impl Translation {
             let kind = r.get("type").and_then(|t| t.as_str()).unwrap_or("?");
             match kind {
                 "RubinRepoMan" | "RubinRepoGar" if images.source.is_empty() => {
-                    self.repoman(f, r, kind, &at, &mut images);
+                    self.repoman(f, at_entry, r, kind, &at, &mut images);
                 }
-                "RubinRepoMan" | "RubinRepoGar" => self.push_item(
-                    f,
+                "RubinRepoMan" | "RubinRepoGar" => self.item(f, &[at_entry],
                     at("type"),
                     format!("a second `{kind}` repoman"),
                     "nublado v3 prepulls from one image source: the first was translated; move the images you need into it",
@@ -102,12 +118,12 @@ impl Translation {
                                 image_url: url.to_string(),
                                 file: f.rel.to_string(),
                                 line: at(url),
+                                path: at_entry.to_string(),
                             });
                         }
                     }
                 }
-                other => self.push_item(
-                    f,
+                other => self.item(f, &[at_entry],
                     at("type"),
                     format!("the repoman type `{other}` is unknown"),
                     "set `controller.config.images` by hand",
@@ -115,8 +131,7 @@ impl Translation {
             }
         }
         if images.source.is_empty() {
-            self.push_item(
-                f,
+            self.item(f, &[at_entry],
                 line,
                 "cachemachine has no RubinRepoMan or RubinRepoGar repoman to take the image source from".into(),
                 "set `controller.config.images.source` by hand",
@@ -125,16 +140,40 @@ impl Translation {
         }
         images.wanted_pins.extend(pins.iter().cloned());
         self.pins(&mut images);
+        let images_google = images.google;
         if images.google {
             self.google_account(f);
         }
         self.images = images.into_values();
+        let to = self.target("controller.config.images.source".into(), None);
+        self.claim(f.rel, at_entry, Fate::translated(to));
+        self.cachemachine_own(f, images_google);
+    }
+
+    /// cachemachine's own settings: its image and its service account mean nothing to v3,
+    /// except the Google account a Google image source needs (listed by `google_account`).
+    fn cachemachine_own(&mut self, f: File<'_>, google: bool) {
+        self.claim(
+            f.rel,
+            "image",
+            Fate::obsolete("cachemachine's own image: nublado v3's controller does its work"),
+        );
+        if !google {
+            self.claim(
+                f.rel,
+                "serviceAccount",
+                Fate::obsolete(
+                    "cachemachine's own service account: a Docker image source needs none in v3",
+                ),
+            );
+        }
     }
 
     /// One RubinRepoMan (Docker) or RubinRepoGar (Google Artifact Registry) repoman.
     fn repoman(
         &mut self,
         f: File<'_>,
+        at_entry: &str,
         r: &serde_json::Value,
         kind: &str,
         at: &dyn Fn(&str) -> usize,
@@ -165,8 +204,9 @@ impl Translation {
         for (v3, v2) in source_keys {
             match s(v2) {
                 Some(v) => out.source.push((v3, Value::Str(v))),
-                None => self.push_item(
+                None => self.item(
                     f,
+                    &[at_entry],
                     at("type"),
                     format!("the `{kind}` repoman has no `{v2}`"),
                     format!("set `controller.config.images.source.{v3}` by hand"),
@@ -178,8 +218,7 @@ impl Translation {
             if let Some(reg) = s("registry_url")
                 && expected.as_deref() != Some(reg.as_str())
             {
-                self.push_item(
-                    f,
+                self.item(f, &[at_entry],
                     at("registry_url"),
                     format!("`registry_url` is `{reg}`, not the registry of the location"),
                     "nublado v3 derives the registry from `location`: check that the location is right",
@@ -212,14 +251,16 @@ impl Translation {
             }
             match image_setting(key, value) {
                 Ok(Some((k, v))) => out.settings.push((k, v)),
-                Ok(None) => self.push_item(
+                Ok(None) => self.item(
                     f,
+                    &[at_entry],
                     at(key),
                     format!("the repoman setting `{key}` has no nublado v3 equivalent"),
                     "decide whether v3 needs it; it was not carried over",
                 ),
-                Err(why) => self.push_item(
+                Err(why) => self.item(
                     f,
+                    &[at_entry],
                     at(key),
                     format!("the repoman setting `{key}` {why}"),
                     "set it in `controller.config.images` by hand",
@@ -248,12 +289,19 @@ impl Translation {
                         tags.push(tag);
                     }
                 }
-                _ => self.untranslated.push(Untranslated {
-                    file: p.file.clone(),
-                    line: Some(p.line),
-                    what: format!("the pinned image `{}` is not a tag of the image source", p.image_url),
-                    decide: "nublado v3 pins tags of its one image source: leave it out, or move the image there".into(),
-                }),
+                (Some(r), None) if *r == repo => self
+                    .untranslated_pin(&p, format!("the pinned image `{}` has no tag", p.image_url)),
+                _ => self.untranslated_pin(
+                    &p,
+                    format!(
+                        "the pinned image `{}` is not a tag of the image source",
+                        p.image_url
+                    ),
+                ),
+            }
+            if self.images_pinned(&p, &images.reference) {
+                let to = self.target("controller.config.images.pin".into(), None);
+                self.claim(&p.file, &p.path, Fate::translated(to));
             }
         }
         if !tags.is_empty() {
@@ -264,12 +312,31 @@ impl Translation {
         }
     }
 
+    /// Whether a wanted pin became a `pin` tag.
+    fn images_pinned(&self, p: &Pin, reference: &Option<String>) -> bool {
+        let (repo, tag) = split_image(&p.image_url);
+        tag.is_some() && reference.as_deref() == Some(repo.as_str())
+    }
+
+    fn untranslated_pin(&mut self, p: &Pin, what: String) {
+        let item = Untranslated {
+            file: p.file.clone(),
+            line: Some(p.line),
+            what,
+            decide: "nublado v3 pins tags of its one image source: leave it out, or move the image there".into(),
+        };
+        self.claim(&p.file, &p.path, Fate::operator(item.clone()));
+        self.untranslated.push(item);
+    }
+
     /// A Google image source needs the controller's own service account.
     fn google_account(&mut self, f: File<'_>) {
         let annotation = lookup(
             f.doc,
             "serviceAccount.annotations.\"iam.gke.io/gcp-service-account\"",
         );
+        let account = "serviceAccount.annotations.\"iam.gke.io/gcp-service-account\"";
+        let at: Vec<&str> = annotation.map(|_| account).into_iter().collect();
         let (line, had) = match annotation {
             Some(n) => (
                 f.doc.line_of(n.span.start),
@@ -277,8 +344,7 @@ impl Translation {
             ),
             None => (1, String::new()),
         };
-        self.push_item(
-            f,
+        self.item(f, &at,
             line,
             format!("the image source is Google Artifact Registry{had}"),
             "set `controller.googleServiceAccount` to a Google service account bound to the `nublado-controller` Kubernetes service account with the Artifact Registry reader role",
@@ -347,18 +413,23 @@ pub(super) struct Pin {
     image_url: String,
     file: String,
     line: usize,
+    /// The setting it comes from (`config.pinned_images[0].image_url`, or cachemachine's
+    /// autostart entry).
+    path: String,
 }
 
 /// nublado2's `config.pinned_images`.
 pub(super) fn pinned_images(f: File<'_>) -> Vec<Pin> {
     items(lookup(f.doc, "config.pinned_images"))
         .into_iter()
-        .filter_map(|n| {
+        .enumerate()
+        .filter_map(|(i, n)| {
             let url = n.as_mapping()?.get("image_url")?.value.scalar_text()?;
             Some(Pin {
                 image_url: url.to_string(),
                 file: f.rel.to_string(),
                 line: f.doc.line_of(n.span.start),
+                path: format!("config.pinned_images[{i}].image_url"),
             })
         })
         .collect()

@@ -9,6 +9,7 @@
 //! counterpart (same path, access mode and source). Does not own: writing v3 values
 //! (`translate.rs`) or reporting findings (`validate`).
 
+pub use super::controller::Syntax;
 use super::routes::normalize;
 use crate::repo::lookup;
 use crate::repo::phalanx::as_bool;
@@ -72,6 +73,8 @@ impl V2Source {
 /// One entry of a v2 `volumes` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V2Volume {
+    /// Its PATH in the values file (`config.volumes[2]`).
+    pub path: String,
     pub name: String,
     pub source: V2Source,
     /// `readOnly: true` on the source (NFS and PVC sources have it).
@@ -82,6 +85,8 @@ pub struct V2Volume {
 /// One entry of a v2 `volume_mounts` (or `volumeMounts`) list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V2Mount {
+    /// Its PATH in the values file (`config.volume_mounts[0]`).
+    pub path: String,
     pub name: String,
     /// As written (a trailing `/` included).
     pub mount_path: String,
@@ -109,8 +114,8 @@ impl V2Lab {
     /// nublado2's lab volumes: `config.volumes` and `config.volume_mounts`.
     pub fn from_nublado2(doc: &Document) -> V2Lab {
         V2Lab {
-            volumes: read_volumes(doc, lookup(doc, "config.volumes")),
-            mounts: read_mounts(doc, lookup(doc, "config.volume_mounts")),
+            volumes: read_volumes(doc, "config.volumes"),
+            mounts: read_mounts(doc, "config.volume_mounts"),
         }
     }
 
@@ -159,14 +164,16 @@ pub fn items(node: Option<&Node>) -> Vec<&Node> {
         .unwrap_or_default()
 }
 
-/// Kubernetes volumes (`- name: …` with one source key each).
-pub fn read_volumes(doc: &Document, list: Option<&Node>) -> Vec<V2Volume> {
-    items(list)
+/// Kubernetes volumes (`- name: …` with one source key each) of the list at PATH `list`.
+pub fn read_volumes(doc: &Document, list: &str) -> Vec<V2Volume> {
+    items(lookup(doc, list))
         .into_iter()
-        .filter_map(|v| {
+        .enumerate()
+        .filter_map(|(i, v)| {
             let name = text(v, "name")?;
             let (source, read_only) = v2_source(v);
             Some(V2Volume {
+                path: format!("{list}[{i}]"),
                 name,
                 source,
                 read_only,
@@ -231,12 +238,14 @@ fn v2_source(v: &Node) -> (V2Source, bool) {
     (V2Source::Other { kind }, false)
 }
 
-/// Kubernetes volume mounts (`- name: …` with `mountPath`).
-pub fn read_mounts(doc: &Document, list: Option<&Node>) -> Vec<V2Mount> {
-    items(list)
+/// Kubernetes volume mounts (`- name: …` with `mountPath`) of the list at PATH `list`.
+pub fn read_mounts(doc: &Document, list: &str) -> Vec<V2Mount> {
+    items(lookup(doc, list))
         .into_iter()
-        .filter_map(|m| {
+        .enumerate()
+        .filter_map(|(i, m)| {
             Some(V2Mount {
+                path: format!("{list}[{i}]"),
                 name: text(m, "name")?,
                 mount_path: text(m, "mountPath")?,
                 sub_path: text(m, "subPath"),
@@ -302,37 +311,6 @@ pub fn template_claims(doc: &Document) -> Vec<TemplateClaim> {
             })
         })
         .collect()
-}
-
-/// Which syntax nublado v3's chart reads its lab volumes in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Syntax {
-    /// nublado controller 0.x: `volumes` of `{containerPath, subPath, mode, source}`.
-    Flat,
-    /// nublado 4.x and later: `volumes` of `{name, source}` and `volumeMounts` of
-    /// `{containerPath, subPath, readOnly, volumeName}`.
-    Split,
-}
-
-impl Syntax {
-    /// The syntax of a nublado `appVersion` (`[0, 7, 1]` → `Flat`).
-    pub fn for_version(version: &[u64]) -> Syntax {
-        match version.first() {
-            Some(major) if *major >= 4 => Syntax::Split,
-            _ => Syntax::Flat,
-        }
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            Syntax::Flat => {
-                "nublado controller 0.x syntax (`volumes` with `containerPath`, `mode`, `source`)"
-            }
-            Syntax::Split => {
-                "nublado 4.x syntax (`volumes` with `name` and `source`, `volumeMounts`)"
-            }
-        }
-    }
 }
 
 /// A nublado v3 lab volume source.
@@ -417,21 +395,26 @@ pub struct V3Lab {
 }
 
 impl V3Lab {
-    /// The lab mounts of a nublado values file (`controller.config.lab`).
-    pub fn from_nublado(doc: &Document) -> V3Lab {
+    /// The lab mounts of a nublado values file (`controller.config.lab`), read in the syntax
+    /// of the chart version (`controller::ChartVersion`): what that version mounts, whatever
+    /// the file looks like (entries of another syntax have no source for it).
+    pub fn from_nublado(doc: &Document, syntax: Syntax) -> V3Lab {
         let lab = lookup(doc, "controller.config.lab").and_then(Node::as_mapping);
         let entry = |k: &str| lab.and_then(|m| m.get(k));
         let volumes = entry("volumes");
-        match entry("volumeMounts") {
-            Some(mounts) => V3Lab {
-                syntax: Syntax::Split,
-                mounts: split_mounts(doc, &mounts.value, volumes.map(|e| &e.value)),
-                list_pos: Some(Pos::of(doc, mounts.key.span.start)),
+        let list_pos = |e: Option<&crate::yaml::Entry>| e.map(|e| Pos::of(doc, e.key.span.start));
+        match syntax {
+            Syntax::Split => V3Lab {
+                syntax,
+                mounts: entry("volumeMounts")
+                    .map(|m| split_mounts(doc, &m.value, volumes.map(|e| &e.value)))
+                    .unwrap_or_default(),
+                list_pos: list_pos(entry("volumeMounts").or(volumes)),
             },
-            None => V3Lab {
-                syntax: Syntax::Flat,
-                mounts: flat_mounts(doc, volumes.map(|e| &e.value)),
-                list_pos: volumes.map(|e| Pos::of(doc, e.key.span.start)),
+            Syntax::Flat | Syntax::Legacy => V3Lab {
+                syntax,
+                mounts: flat_mounts(doc, volumes.map(|e| &e.value), syntax),
+                list_pos: list_pos(volumes),
             },
         }
     }
@@ -453,19 +436,52 @@ fn key_pos(doc: &Document, node: &Node, key: &str) -> Option<Pos> {
     Some(Pos::of(doc, e.key.span.start))
 }
 
-fn flat_mounts(doc: &Document, volumes: Option<&Node>) -> Vec<V3Mount> {
+/// One entry per mount: the 0.x syntax (`source`) or the one before 0.4 (`server` and
+/// `serverPath` beside `containerPath`; an empty `server` is a hostPath).
+fn flat_mounts(doc: &Document, volumes: Option<&Node>, syntax: Syntax) -> Vec<V3Mount> {
     items(volumes)
         .into_iter()
-        .map(|v| V3Mount {
-            container_path: normalize(&text(v, "containerPath").unwrap_or_default()),
-            sub_path: text(v, "subPath"),
-            read_only: text(v, "mode").as_deref() == Some("ro"),
-            source: mapping_at(v, "source").map(V3Source::read),
-            pos: Pos::of(doc, v.span.start),
-            mode_pos: value_pos(doc, v, "mode"),
-            source_pos: key_pos(doc, v, "source"),
+        .map(|v| {
+            let (source, source_pos) = match syntax {
+                Syntax::Legacy => (
+                    legacy_source(v),
+                    key_pos(doc, v, "server").or_else(|| key_pos(doc, v, "serverPath")),
+                ),
+                _ => (
+                    mapping_at(v, "source").map(V3Source::read),
+                    key_pos(doc, v, "source"),
+                ),
+            };
+            V3Mount {
+                container_path: normalize(&text(v, "containerPath").unwrap_or_default()),
+                sub_path: (syntax != Syntax::Legacy)
+                    .then(|| text(v, "subPath"))
+                    .flatten(),
+                read_only: text(v, "mode").as_deref() == Some("ro"),
+                source,
+                pos: Pos::of(doc, v.span.start),
+                mode_pos: value_pos(doc, v, "mode"),
+                source_pos,
+            }
         })
         .collect()
+}
+
+/// The source of an entry before 0.4: NFS from `server` and `serverPath`, a hostPath at
+/// `serverPath` when `server` is empty.
+fn legacy_source(v: &Node) -> Option<V3Source> {
+    let m = v.as_mapping()?;
+    let server = m.get("server").and_then(|e| e.value.scalar_text());
+    let path = text(v, "serverPath");
+    match server {
+        Some("") => Some(V3Source::HostPath { path }),
+        Some(s) => Some(V3Source::Nfs {
+            server: Some(s.to_string()),
+            path,
+        }),
+        None if path.is_some() => Some(V3Source::HostPath { path }),
+        None => None,
+    }
 }
 
 fn split_mounts(doc: &Document, mounts: &Node, volumes: Option<&Node>) -> Vec<V3Mount> {
@@ -626,7 +642,7 @@ mod tests {
         - containerPath: \"/home\"
           source: {type: nfs, server: s, path: /h}
 ");
-        let lab = V3Lab::from_nublado(&flat);
+        let lab = V3Lab::from_nublado(&flat, Syntax::Flat);
         assert_eq!(lab.syntax, Syntax::Flat);
         let m = lab.at("/home/").unwrap();
         assert!(!m.read_only, "no mode means rw");
@@ -649,7 +665,7 @@ mod tests {
           volumeName: home
           readOnly: true
 ");
-        let lab = V3Lab::from_nublado(&split);
+        let lab = V3Lab::from_nublado(&split, Syntax::Split);
         assert_eq!(lab.syntax, Syntax::Split);
         assert_eq!(lab.list_pos, Some(Pos { line: 7, col: 7 }));
         let m = lab.at("/home").unwrap();
@@ -708,14 +724,17 @@ mod tests {
         let m = &v2.mounts[0];
         let none = |_: &str| None;
         assert_eq!(differences(&v2, m, None, none), [Difference::Lost]);
-        let v3 = V3Lab::from_nublado(&doc("controller:
+        let v3 = V3Lab::from_nublado(
+            &doc("controller:
   config:
     lab:
       volumes:
         - {containerPath: /a, subPath: x, mode: ro, source: {type: nfs, server: s, serverPath: /a/}}
         - {containerPath: /b, source: {type: hostPath, path: /a}}
         - {containerPath: /c, subPath: y, mode: rw, source: {type: nfs, server: t, serverPath: /a}}
-"));
+"),
+            Syntax::Flat,
+        );
         assert_eq!(differences(&v2, m, v3.at("/a"), none), []);
         assert_eq!(
             differences(&v2, m, v3.at("/b"), none),
