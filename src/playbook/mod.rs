@@ -25,6 +25,10 @@ pub struct Step {
     pub title: String,
     /// Whether it deletes or stops something (it asks before it runs).
     pub destructive: bool,
+    /// An Argo CD sync with prune, and what it may prune (`Application/nublado2`): anything
+    /// else Argo CD would prune stops the step. `None`: no prune.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune: Option<Vec<String>>,
 }
 
 impl Step {
@@ -33,10 +37,18 @@ impl Step {
             id: id.into(),
             title: title.into(),
             destructive: false,
+            prune: None,
         }
     }
 
     pub fn destructive(mut self) -> Step {
+        self.destructive = true;
+        self
+    }
+
+    /// A sync with prune of exactly these resources (`Kind/name`); destructive.
+    pub fn pruning(mut self, expected: impl IntoIterator<Item = impl Into<String>>) -> Step {
+        self.prune = Some(expected.into_iter().map(Into::into).collect());
         self.destructive = true;
         self
     }

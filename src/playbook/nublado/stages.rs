@@ -856,7 +856,7 @@ fn window(stage: Stage, envs: &[&Environment], plan: &mut StagePlan) {
                 "science-platform",
                 "with prune: deletes the nublado2, cachemachine and moneypenny applications",
             )
-            .destructive(),
+            .pruning(V2_APPS.map(|a| format!("Application/{a}"))),
             delete_labs("nublado2", "delete the remaining v2 lab namespaces `nublado2-<user>`"),
         ]),
         Stage::Finish => steps.extend([vault_cleanup(), database_cleanup()]),

@@ -11,7 +11,7 @@
 //! | `restore-mobu` | `mobu` | `rollout restart` of Deployment `mobu/mobu`, wait until ready |
 //! | `delete-hub-deployment:<ns>` | `hub` | delete Deployment `hub` in `<ns>`, wait for its pods |
 //! | `delete-lab-namespaces:<nublado2\|nublado>` | `labs` | delete the lab namespaces, wait until gone |
-//! | `sync-app:<app>` | `sync` | Argo CD sync (prune where planned), wait for Synced + Healthy |
+//! | `sync-app:<app>` | `sync` | Argo CD refresh, sync pinned to the merged commit (prune where planned, of exactly what the stage expects), wait for Synced + Healthy at that commit |
 //! | `check-route:<route>` | `route` | `GET https://<fqdn><route>/hub/health` until 200 |
 //! | `manual:<what>` | `manual` | the operator does it and confirms |
 //! | `vault-secret:<app>` | `vault` | add nublado v3's keys to `<vaultPathPrefix>/<app>`, keeping those there |
@@ -121,9 +121,8 @@ pub struct StepEnv {
     /// commands name them (empty: `ARGOCD_TOKEN`, `MOBU_TOKEN`). Never the tokens.
     pub argocd_token_var: String,
     pub mobu_token_var: String,
-    /// Applications to sync with prune, besides those whose planned step says "with prune"
-    /// (`science-platform` at `disable-v2`).
-    pub prune_apps: Vec<String>,
+    /// The merged commit the Argo CD syncs are pinned to (`None` with `--allow-unmerged`).
+    pub revision: Option<Revision>,
     pub timing: Timing,
     /// Vault (`vaultUrl` with its token), for `vault-secret` and `vault-cleanup`.
     pub vault: Option<Arc<dyn VaultApi>>,
@@ -142,6 +141,15 @@ pub struct StepEnv {
     pub postgres_password_var: String,
     /// The two clusters of a hub move (`None` for the nublado playbook).
     pub hub_move: Option<MoveEnv>,
+}
+
+/// A commit the window proved merged, and where it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    /// The full commit id.
+    pub commit: String,
+    /// `origin/main`.
+    pub source: String,
 }
 
 /// One side of a hub move: a cluster, the hub's namespace there (= its name), the cluster's
@@ -268,9 +276,7 @@ pub fn build(step: &Step, env: &StepEnv) -> Result<Box<dyn StepRunner>, StepErro
                 .argocd
                 .clone()
                 .ok_or_else(|| missing("Argo CD (its URL and token)"))?;
-            let prune =
-                env.prune_apps.iter().any(|a| a == app) || step.title.contains("with prune");
-            Ok(Box::new(sync::SyncApp::new(step, env, app, prune, api)))
+            Ok(Box::new(sync::SyncApp::new(step, env, app, api)))
         }
         "check-route" => {
             let route = needs_arg("route")?;
