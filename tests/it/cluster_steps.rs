@@ -1162,7 +1162,7 @@ fn argocd_answers_403_for_an_application_it_does_not_have() {
         .into_iter()
         .find(|r| r.path == "/argo-cd/api/v1/applications/nublado")
         .unwrap();
-    assert!(raw.query.get("project").is_none());
+    assert!(!raw.query.contains_key("project"));
     // With the project named, the real server answers 404.
     let http = gitops_migrate::runtime::clients::http::Http::new();
     let auth = format!("Bearer {ARGOCD_TOKEN}");
