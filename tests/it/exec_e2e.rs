@@ -1,8 +1,9 @@
 //! `exec` end to end: the built binary against the HTTP doubles of `tests/it/support` (the
 //! Kubernetes API, Argo CD, mobu and the hubs' health on one 127.0.0.1 socket), in a temporary
-//! copy of `fixtures/phalanx` where the stage has been applied (the window follows the merge),
-//! configured with `config set`, with `KUBECONFIG` pointing at the double and the tokens in
-//! environment variables. Dry-run snapshots of every stage with a window, a full run, a crash
+//! Git checkout of `fixtures/phalanx` whose stage has been merged (committed and pushed to a
+//! bare `origin`, and Argo CD's branch moved to that commit: the window follows the merge),
+//! configured with `config set` (the cluster's fingerprint recorded), with `KUBECONFIG`
+//! pointing at the double and the tokens in environment variables. Dry-run snapshots of every stage with a window, a full run, a crash
 //! (SIGKILL) and `--resume`, a wrong kube context, injected faults, and a scan for secrets.
 
 use crate::support;
@@ -78,6 +79,10 @@ struct Ran {
 /// kubeconfig and the double, seeded.
 struct Window {
     repo: tempfile::TempDir,
+    /// The bare `origin` of the checkout.
+    _origin: tempfile::TempDir,
+    /// The merged commit (Argo CD's branch points to it).
+    merged: String,
     state: tempfile::TempDir,
     kube: tempfile::TempDir,
     double: Platform,
@@ -100,8 +105,12 @@ impl Window {
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/phalanx"),
             repo.path(),
         );
-        let w = Window {
+        let origin = tempfile::tempdir().unwrap();
+        let published = common::git::publish(repo.path(), &origin.path().join("origin.git"));
+        let mut w = Window {
             repo,
+            _origin: origin,
+            merged: published,
             state: tempfile::tempdir().unwrap(),
             kube: tempfile::tempdir().unwrap(),
             double: Platform::start(),
@@ -135,11 +144,14 @@ impl Window {
         }
         w.write_kubeconfig(&[&w.context()], &w.context());
 
-        // The merge: the stage's change is in the checkout.
+        // The merge: the stage's change is on origin's main, and Argo CD's branch there.
         if merged {
             let r = w.gm(&["apply", "nublado", stage, "--env", env]);
             assert_eq!(r.code, 0, "apply: {}{}", r.stdout, r.stderr);
+            w.merged = common::git::merge(w.repo.path(), &format!("{stage} for {env}"));
         }
+        let d = &w.double;
+        d.merge_commit(&w.merged);
         let url = d.url.clone();
         for (field, value) in [
             ("context", w.context()),
@@ -150,6 +162,9 @@ impl Window {
             ("mobu_token_env", MOBU_VAR.into()),
             ("poll_interval_ms", "20".into()),
             ("sync_settle_ms", "100".into()),
+            // The cluster, as a first run recorded it.
+            ("api_server", d.url.clone()),
+            ("cluster_uid", d.kube_system_uid()),
         ] {
             let key = format!("environments.{env}.{field}");
             let r = w.gm(&["config", "set", &key, &value]);
@@ -248,7 +263,9 @@ impl Window {
     fn events(&self) -> Vec<(String, String, String)> {
         self.journal()
             .iter()
-            .filter(|e| e["step"].is_string())
+            .filter(|e| {
+                e["step"].is_string() && matches!(e["event"].as_str(), Some("start" | "end"))
+            })
             .map(|e| {
                 (
                     e["event"].as_str().unwrap_or_default().to_string(),
@@ -374,7 +391,7 @@ fn dry_run_make_default_names_flocks_namespaces_and_apps() {
         "nublado-users",
         "namespace/nublado\n",
         "fileservers",
-        "kube-system",
+        "namespace/kube-system",
     ] {
         assert!(!r.stdout.contains(never), "{never}:\n{}", r.stdout);
     }
@@ -457,7 +474,7 @@ fn assert_window_done(w: &Window) {
 #[test]
 fn full_run_of_make_default_on_idfdev() {
     let w = Window::new("make-default", "idfdev");
-    let r = w.exec(&["--yes"]);
+    let r = w.exec(&["--yes", "--yes-manual"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stderr
@@ -514,7 +531,7 @@ fn a_killed_run_resumes_without_repeating_finished_steps() {
     let w = Window::new("make-default", "idfdev");
     // The v2 labs take a while to go: the run is killed while it waits.
     w.double.terminating_for(Duration::from_secs(4));
-    let mut child = w.spawn_exec(&["--yes"]);
+    let mut child = w.spawn_exec(&["--yes", "--yes-manual"]);
     let t0 = Instant::now();
     loop {
         let events = w.events();
@@ -565,12 +582,13 @@ fn a_killed_run_resumes_without_repeating_finished_steps() {
     let flock_gets = count_before("GET", "/mobu/flocks/recommended");
     let hub_gets = count_before("GET", hub2);
 
-    let r = w.exec(&["--resume", "--yes"]);
+    let r = w.exec(&["--resume", "--yes", "--yes-manual"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("took over a stale lock"), "{}", r.stderr);
     for id in &finished {
         assert!(
-            r.stderr.contains(&format!("{id}: already done (")),
+            r.stderr
+                .contains(&format!("{id}: already done in this window (")),
             "{id}:\n{}",
             r.stderr
         );
@@ -615,7 +633,7 @@ fn a_killed_run_resumes_without_repeating_finished_steps() {
 fn a_wrong_kube_context_stops_before_any_mutation() {
     let w = Window::new("make-default", "idfdev");
     w.write_kubeconfig(&["e2e-idfdev", "e2e-other"], "e2e-other");
-    let r = w.exec(&["--yes"]);
+    let r = w.exec(&["--yes", "--yes-manual"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains(
@@ -644,8 +662,8 @@ fn a_failing_namespace_delete_and_a_busy_argocd_are_retried() {
     let w = Window::new("make-default", "idfdev");
     let d = &w.double;
     d.fail("DELETE", "/api/v1/namespaces/nublado2-alice", 500, 1);
-    d.argocd_busy("nublado2", Duration::from_millis(1500));
-    let r = w.exec(&["--yes"]);
+    d.argocd_busy("nublado2", Duration::from_secs(4));
+    let r = w.exec(&["--yes", "--yes-manual"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_window_done(&w);
     // The 500 was retried, on that namespace only.
@@ -671,7 +689,7 @@ fn no_token_reaches_the_output_the_journal_or_the_report_of_a_failed_run() {
     // resumes, with everything printed, journaled and reported scanned for the tokens.
     let w = Window::new("make-default", "idfdev");
     w.double.mobu_redirects(true);
-    let r = w.exec(&["--yes"]);
+    let r = w.exec(&["--yes", "--yes-manual"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains("`stop-mobu-flocks` failed"),
@@ -680,7 +698,7 @@ fn no_token_reaches_the_output_the_journal_or_the_report_of_a_failed_run() {
     );
     assert!(r.stdout.contains("report: "), "{}", r.stdout);
     w.double.mobu_redirects(false);
-    let r = w.exec(&["--resume", "--yes"]);
+    let r = w.exec(&["--resume", "--yes", "--yes-manual"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let dry = w.exec(&["--dry-run"]);
     assert_eq!(dry.code, 0, "{}", dry.stderr);

@@ -84,8 +84,9 @@ struct Ran {
     stderr: String,
 }
 
-/// A move in progress: the repository (setup applied), the two clusters, the homes, the
-/// stand-in's files and the state directory.
+/// A move in progress: the repository (setup applied and merged: pushed to its bare `origin`),
+/// the two clusters (each recorded with its fingerprint), the homes, the stand-in's files and
+/// the state directory.
 struct Move {
     repo: tempfile::TempDir,
     work: tempfile::TempDir,
@@ -95,6 +96,11 @@ struct Move {
 
 impl Move {
     fn new() -> Move {
+        Move::with_setup(true)
+    }
+
+    /// With the setup applied in the checkout; merged (pushed to `origin`) or not.
+    fn with_setup(merged: bool) -> Move {
         let repo = tempfile::tempdir().unwrap();
         copy_dir(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/infrastructure"),
@@ -116,6 +122,10 @@ impl Move {
             "localhost",
         ]);
         assert_eq!(r.code, 0, "{}", r.stderr);
+        let origin = m.work.path().join("origin.git");
+        if !merged {
+            common::git::publish(m.repo.path(), &origin);
+        }
         let r = m.gm(&[
             "apply",
             "hub-move",
@@ -130,6 +140,9 @@ impl Move {
             "next.temple.2i2c.cloud",
         ]);
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        if merged {
+            common::git::publish(m.repo.path(), &origin);
+        }
 
         let w = m.work.path();
         write(
@@ -142,9 +155,13 @@ impl Move {
         write(
             &m.repo.path().join("gitops-migrate.toml"),
             &format!(
-                "[clusters.temple]\ncontext = \"{SRC_CTX}\"\nhomes = \"{}\"\npoll_interval_ms = 20\n\n[clusters.newcluster]\ncontext = \"{TGT_CTX}\"\nhomes = \"{}\"\n",
+                "[clusters.temple]\ncontext = \"{SRC_CTX}\"\nhomes = \"{}\"\npoll_interval_ms = 20\napi_server = \"{}\"\ncluster_uid = \"{}\"\n\n[clusters.newcluster]\ncontext = \"{TGT_CTX}\"\nhomes = \"{}\"\napi_server = \"{}\"\ncluster_uid = \"{}\"\n",
                 w.join("nfs-temple").display(),
-                w.join("nfs-newcluster").display()
+                m.source.url,
+                m.source.kube_system_uid(),
+                w.join("nfs-newcluster").display(),
+                m.target.url,
+                m.target.kube_system_uid(),
             ),
         );
         // Home directories of the old hub (and another hub's, never touched).
@@ -491,7 +508,7 @@ fn the_setup_window_copies_the_homes_and_asks_for_the_manual_steps() {
             .join("nfs-newcluster/prod/alice/only-in-target.txt"),
         "new\n",
     );
-    let r = m.exec("setup", &["--yes"]);
+    let r = m.exec("setup", &["--yes-manual"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let w = m.work.path();
     let mut expected = tree(&w.join("nfs-temple/prod"));
@@ -499,7 +516,7 @@ fn the_setup_window_copies_the_homes_and_asks_for_the_manual_steps() {
     assert_eq!(tree(&w.join("nfs-newcluster/prod")), expected);
     assert!(
         r.stderr.contains(
-            "Done by hand: deploy the new hub: `deployer deploy newcluster prod`, then log in to it? yes (--yes)"
+            "Done by hand: deploy the new hub: `deployer deploy newcluster prod`, then log in to it? yes (--yes-manual)"
         ),
         "{}",
         r.stderr

@@ -8,19 +8,22 @@
 
 use std::sync::Arc;
 
-use super::{ExecArgs, Prepared};
+use std::time::Duration;
+
+use super::proof::Cluster;
+use super::{ContextCheck, ExecArgs, Prepared, merged};
 use crate::cli::stage::{nublado_stage, open_phalanx};
 use crate::cli::{Exit, Output};
-use crate::config::{EnvSettings, TokenSource};
-use crate::playbook::nublado::stages::{self, STAGES};
+use crate::config::{EnvSettings, Fingerprint, TokenSource};
+use crate::playbook::nublado::stages::{self, STAGES, Stage};
 use crate::playbook::nublado::{State, environment_state};
 use crate::repo::phalanx::Environment;
 use crate::repo::{self, Phalanx};
 use crate::runtime::Operator;
 use crate::runtime::clients::{
-    ArgoCdClient, HealthClient, KubeConfig, MobuClient, PsqlClient, VaultClient,
+    ArgoCdClient, HealthClient, KubeApi, KubeConfig, MobuClient, PsqlClient, VaultClient,
 };
-use crate::runtime::engine;
+use crate::runtime::lease;
 use crate::runtime::steps::StepEnv;
 use crate::runtime::steps::vault::SecretKey;
 
@@ -185,50 +188,67 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         return Err(Exit::Input);
     };
 
-    // The window follows the merge of the stage's pull request.
-    let state = environment_state(&p, env);
-    if let Some(from) = stage.from_state() {
-        let (now, needed) = (order(state.state), order(from));
-        let behind = match (now, needed) {
-            (Some(a), Some(b)) => a < b,
-            _ => true,
-        };
-        if behind {
-            let msg = format!(
-                "`{env_name}` is `{}` ({}): the window of `{}` runs once the environment is past `{from}` in the checkout{}",
-                state.state,
-                state.reason,
-                stage.name(),
-                state
-                    .state
-                    .next_stage()
-                    .map(|n| format!("; its next stage is `{n}`"))
-                    .unwrap_or_default()
-            );
-            if args.dry_run {
-                out.warning(&msg);
-            } else {
-                out.error(&msg);
-                return Err(Exit::Refused);
+    let config_path = crate::config::Config::path_for(&root, args.config.as_deref());
+    // Before any cluster call, a real run proves the stage merged on the remote's branch, and
+    // takes its runbook from there: the window acts on what is merged. A dry run reads the
+    // checkout only.
+    let checkout_runbook = stages::runbook(&p, stage, env);
+    super::check_selection(&checkout_runbook, args, out)?;
+    let has_window = !checkout_runbook.is_empty();
+    let mut notes = Vec::new();
+    let mut revision = None;
+    let fetched = if args.dry_run || !has_window {
+        None
+    } else {
+        match merged::fetch(&root, args) {
+            Ok(m) => Some(m),
+            Err(why) => {
+                notes.push(proved_or_refused(args, &why, out)?);
+                None
             }
-        } else if now == needed {
-            out.warning(&format!(
-                "`{env_name}` is still `{}` in this checkout: merge the pull request of `{}` (and pull) before the window; Argo CD syncs what is merged",
-                state.state,
-                stage.name()
-            ));
         }
+    };
+    let remote = match &fetched {
+        Some(m) => match Phalanx::load(&m.root) {
+            Ok(remote) => match merged_missing(&remote, stage, &env_name, &m.describe()) {
+                None => {
+                    notes.push(format!(
+                        "`{}` for `{env_name}` is merged: {}; the window acts on that commit and Argo CD syncs to it",
+                        stage.name(),
+                        m.describe()
+                    ));
+                    revision = Some(m.revision.clone());
+                    Some(remote)
+                }
+                Some(why) => {
+                    notes.push(proved_or_refused(args, &why, out)?);
+                    None
+                }
+            },
+            Err(e) => {
+                let why = format!("{} cannot be read: {e}", m.describe());
+                notes.push(proved_or_refused(args, &why, out)?);
+                None
+            }
+        },
+        None => None,
+    };
+    if remote.is_none() {
+        check_checkout(&p, stage, &env_name, args, out)?;
     }
+    let model = remote.as_ref().unwrap_or(&p);
+    let env = model.env(&env_name).unwrap_or(env);
 
     let config = super::load_config(&root, args, out)?;
-    let settings = config.environment(&p, env);
+    let settings = config.environment(model, env);
     let kube_context = args.context.clone().or_else(|| settings.context.clone());
 
-    let runbook = stages::runbook(&p, stage, env);
+    let runbook = stages::runbook(model, stage, env);
     let mut step_env = StepEnv {
         name: env.name.clone(),
         fqdn: env.fqdn.clone().unwrap_or_default(),
-        mobu_flocks: mobu_flocks(&p, env),
+        mobu_flocks: mobu_flocks(model, env),
+        revision,
         ..StepEnv::default()
     };
     let files = super::run_files(args, stage.name(), &env_name, out)?;
@@ -240,9 +260,18 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         let ctx = kube_context.clone();
         let flagged = args.context.is_some();
         let env_name = env_name.clone();
+        let merge = format!(
+            "A run first fetches `{}` and refuses unless `{}` for `{env_name}` is on {} (--allow-unmerged for a rehearsal); ",
+            args.remote,
+            stage.name(),
+            args.base
+                .as_deref()
+                .map(|b| format!("`{b}`"))
+                .unwrap_or_else(|| "its default branch".into())
+        );
         Box::new(move |step: &str| match &ctx {
             Some(c) => format!(
-                "Before `{step}`, the current kube context must be `{c}`{}.",
+                "{merge}before `{step}`, the current kube context must be `{c}`{}, its cluster the one recorded for `{env_name}` (API server and kube-system UID), and the run takes a lease there.",
                 if flagged {
                     " (from --context; its API server is shown and confirmed)"
                 } else {
@@ -250,10 +279,11 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
                 }
             ),
             None => format!(
-                "No kube context is configured for `{env_name}`: a run stops before `{step}` (`gitops-migrate config set environments.{env_name}.context NAME`, or --context NAME)."
+                "{merge}no kube context is configured for `{env_name}`: a run stops before `{step}` (`gitops-migrate config set environments.{env_name}.context NAME`, or --context NAME)."
             ),
         }) as Box<dyn Fn(&str) -> String>
     };
+    let kube = step_env.kube.clone();
     Ok(Prepared {
         target_args: format!("--env {env_name}"),
         target: env_name.clone(),
@@ -262,19 +292,138 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         step_env,
         missing,
         secrets: settings.token_values(),
-        context_check: context_check(env_name, args.context.clone(), settings.context.clone()),
+        notes,
+        context_check: context_check(
+            env_name,
+            args.context.clone(),
+            settings.context.clone(),
+            kube,
+            settings.fingerprint.clone(),
+            settings
+                .lease
+                .unwrap_or(Duration::from_secs(lease::DEFAULT_SECONDS)),
+        ),
+        config: config_path,
         dry_run_note,
         files,
     })
 }
 
+/// Without a proof of the merge: the note of `--allow-unmerged`, else the refusal (exit 1,
+/// nothing called).
+fn proved_or_refused(args: &ExecArgs, why: &str, out: &mut Output) -> Result<String, Exit> {
+    merged::unproved(args, why).map_err(|message| {
+        out.error(&message);
+        Exit::Refused
+    })
+}
+
+/// What of the stage is missing from the merged repository, if anything: the environment must
+/// be past the stage's from-state there (`finish`: `complete` or `none`).
+fn merged_missing(remote: &Phalanx, stage: Stage, env: &str, source: &str) -> Option<String> {
+    let Some(e) = remote.env(env) else {
+        return Some(format!("{source} has no environment `{env}`"));
+    };
+    let state = environment_state(remote, e);
+    let merged = match stage.from_state() {
+        Some(from) => matches!((order(state.state), order(from)), (Some(a), Some(b)) if a > b),
+        None => matches!(state.state, State::Complete | State::None),
+    };
+    if merged {
+        return None;
+    }
+    let files = stages::plan(
+        remote,
+        stage,
+        &[env.to_string()],
+        &stages::Options::default(),
+    )
+    .ok()
+    .map(|plan| {
+        plan.changes
+            .paths()
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    })
+    .filter(|p| !p.is_empty())
+    .map(|p| format!("; the stage would still change {}", p.join(", ")))
+    .unwrap_or_default();
+    Some(match stage.from_state() {
+        Some(_) => format!(
+            "the change of `{}` for `{env}` is not on {source}: there `{env}` is still `{}` ({}){files}",
+            stage.name(),
+            state.state,
+            state.reason
+        ),
+        None => format!(
+            "`finish`'s cleanup of `{env}` needs the environment `complete` on {source}, where it is `{}` ({})",
+            state.state, state.reason
+        ),
+    })
+}
+
+/// The checkout's state, when the merge is not proved (a dry run, `--allow-unmerged`): an
+/// environment not yet at the stage is refused (a dry run warns); one at the stage is a
+/// window before its merge, which a warning says.
+fn check_checkout(
+    p: &Phalanx,
+    stage: Stage,
+    env_name: &str,
+    args: &ExecArgs,
+    out: &mut Output,
+) -> Result<(), Exit> {
+    let Some(env) = p.env(env_name) else {
+        return Ok(());
+    };
+    let state = environment_state(p, env);
+    let Some(from) = stage.from_state() else {
+        return Ok(());
+    };
+    let (now, needed) = (order(state.state), order(from));
+    let behind = match (now, needed) {
+        (Some(a), Some(b)) => a < b,
+        _ => true,
+    };
+    if behind {
+        let msg = format!(
+            "`{env_name}` is `{}` ({}): the window of `{}` runs once the environment is past `{from}` in the checkout{}",
+            state.state,
+            state.reason,
+            stage.name(),
+            state
+                .state
+                .next_stage()
+                .map(|n| format!("; its next stage is `{n}`"))
+                .unwrap_or_default()
+        );
+        if args.dry_run {
+            out.warning(&msg);
+        } else {
+            out.error(&msg);
+            return Err(Exit::Refused);
+        }
+    } else if now == needed {
+        out.warning(&format!(
+            "`{env_name}` is still `{}` in this checkout: the window of `{}` comes after its pull request is merged (a run checks the remote; Argo CD syncs what is merged)",
+            state.state,
+            stage.name()
+        ));
+    }
+    Ok(())
+}
+
 /// The check before the first mutating step: the current kube context must be the expected
 /// one (`--context`, else the configured one); `--context` shows its API server and asks.
+/// Gives the environment's cluster, whose fingerprint and lease the run then proves.
 fn context_check(
     env: String,
     flag: Option<String>,
     configured: Option<String>,
-) -> engine::ContextCheck {
+    kube: Option<Arc<dyn KubeApi>>,
+    recorded: Fingerprint,
+    lease_duration: Duration,
+) -> ContextCheck {
     Box::new(move |op: &mut dyn Operator| {
         let (expected, source) = match (&flag, &configured) {
             (Some(f), _) => (f.clone(), "from --context".to_string()),
@@ -308,13 +457,24 @@ fn context_check(
                     "note: --context `{expected}` replaces the configured context `{c}`"
                 ));
             }
-            if !op.confirm(&format!(
+            if !op.verify(&format!(
                 "--context `{expected}`: API server {server}. Make the changes of `{env}` there?"
             )) {
                 return Err(format!("--context `{expected}` was not confirmed"));
             }
         }
         op.say(&format!("kube context `{expected}` ({server}) checked"));
-        Ok(())
+        let kube = kube.clone().ok_or_else(|| {
+            format!("no Kubernetes client for the kube context `{expected}` of `{env}`")
+        })?;
+        Ok(vec![Cluster {
+            label: format!("environment `{env}`"),
+            config_prefix: format!("environments.{env}"),
+            context: expected,
+            server,
+            kube,
+            recorded: recorded.clone(),
+            lease_duration,
+        }])
     })
 }

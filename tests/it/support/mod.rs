@@ -786,36 +786,37 @@ fn sweep(w: &mut World) {
     let mut pruned = Vec::new();
     let cached = w.repo_cache.clone();
     for a in w.apps.values_mut() {
-        if let Some(op) = a.op.as_mut() {
-            if op.phase == "Running" && now >= op.ends {
-                op.finished_at = Some(now_text());
-                if let Some(why) = op.fails.take() {
-                    op.phase = "Failed".into();
-                    op.message = why;
-                    continue;
+        if let Some(op) = a.op.as_mut()
+            && op.phase == "Running"
+            && now >= op.ends
+        {
+            op.finished_at = Some(now_text());
+            if let Some(why) = op.fails.take() {
+                op.phase = "Failed".into();
+                op.message = why;
+                continue;
+            }
+            op.phase = "Succeeded".into();
+            op.message = "successfully synced (all tasks run)".into();
+            if !op.foreign {
+                let id = a.history.last().map(|h| h.0).unwrap_or(0) + 1;
+                a.history.push((id, now_text(), op.revision.clone()));
+                // Compared with what the branch resolves to now.
+                a.sync = if op.revision == cached {
+                    "Synced"
+                } else {
+                    "OutOfSync"
                 }
-                op.phase = "Succeeded".into();
-                op.message = "successfully synced (all tasks run)".into();
-                if !op.foreign {
-                    let id = a.history.last().map(|h| h.0).unwrap_or(0) + 1;
-                    a.history.push((id, now_text(), op.revision.clone()));
-                    // Compared with what the branch resolves to now.
-                    a.sync = if op.revision == cached {
-                        "Synced"
-                    } else {
-                        "OutOfSync"
-                    }
-                    .into();
-                    if degraded_for > Duration::ZERO {
-                        a.health = "Degraded".into();
-                        a.degraded_until = Some(now + degraded_for);
-                    } else {
-                        a.health = "Healthy".into();
-                    }
-                    created.extend(a.creates.clone());
-                    if op.prune {
-                        pruned.extend(a.prunes.clone());
-                    }
+                .into();
+                if degraded_for > Duration::ZERO {
+                    a.health = "Degraded".into();
+                    a.degraded_until = Some(now + degraded_for);
+                } else {
+                    a.health = "Healthy".into();
+                }
+                created.extend(a.creates.clone());
+                if op.prune {
+                    pruned.extend(a.prunes.clone());
                 }
             }
         }
