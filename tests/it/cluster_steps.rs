@@ -434,9 +434,57 @@ fn delete_hub_deployment_deletes_it_waits_for_its_pods_and_is_idempotent() {
     );
     let out = run(r.as_ref(), &pv, &mut op);
     assert!(out.touched.is_empty());
+    assert!(
+        out.summary.starts_with(
+            "Deployment `hub` in namespace `nublado2` was already gone; no hub pod left after"
+        ),
+        "{}",
+        out.summary
+    );
+}
+
+#[test]
+fn a_deleted_hub_whose_pods_still_terminate_is_not_done() {
+    // v2's and v3's hubs: same pod names, two namespaces.
+    let p = Platform::start();
+    for ns in ["nublado2", "nublado"] {
+        p.add_deployment(ns, "hub", 1, &[("app", "jupyterhub"), ("component", "hub")]);
+    }
+    p.terminating_for(Duration::from_millis(600));
+    // An earlier run deleted v2's Deployment and was interrupted while its pod terminated.
+    KubeClient::with_token(&p.url, Some(KUBE_TOKEN.into()))
+        .delete_deployment("nublado2", "hub")
+        .unwrap();
+    assert_eq!(p.pod_names("nublado2"), ["hub-7d9f8c-0"]);
+    assert_eq!(p.pod_names("nublado"), ["hub-7d9f8c-0"]);
+    let r = runner(&p, "delete-hub-deployment:nublado2");
+    let mut op = Recorder::yes();
+    let pv = preview(&p, r.as_ref(), &mut op);
     assert_eq!(
-        out.summary,
-        "Deployment `hub` in namespace `nublado2` was already gone (logins are disabled)"
+        touches(&pv),
+        ["pod/nublado2/hub-7d9f8c-0 (hub, terminating)"],
+        "not done: its pod is still there"
+    );
+    let out = run(r.as_ref(), &pv, &mut op);
+    assert!(
+        out.summary.contains("no hub pod left after"),
+        "{}",
+        out.summary
+    );
+    assert!(p.pod_names("nublado2").is_empty());
+    // The pods were polled until gone, in v2's namespace only; v3's hub is untouched.
+    let polls = p
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v1/namespaces/nublado2/pods")
+        .count();
+    assert!(polls >= 2, "waited: {polls} polls");
+    assert_eq!(p.pod_names("nublado"), ["hub-7d9f8c-0"]);
+    assert!(p.has_deployment("nublado", "hub"));
+    assert_eq!(
+        p.mutations(),
+        ["DELETE /apis/apps/v1/namespaces/nublado2/deployments/hub"],
+        "only the idempotent delete of what is already gone (404)"
     );
 }
 

@@ -124,7 +124,12 @@ impl Window {
         }
         d.add_namespace(LAB_V2, &[]);
         d.add_namespace(LAB_V3, &[("nublado.lsst.io/category", "lab")]);
-        d.add_deployment("nublado2", "hub", 1, &[("app", "hub")]);
+        d.add_deployment(
+            "nublado2",
+            "hub",
+            1,
+            &[("app", "jupyterhub"), ("component", "hub")],
+        );
         d.add_deployment("mobu", "mobu", 1, &[("app", "mobu")]);
         for app in ["science-platform", "nublado2", "mobu"] {
             d.add_app(app, "Synced", "Healthy");
@@ -133,7 +138,12 @@ impl Window {
             // v3 is created by the sync of science-platform.
             d.app_creates("science-platform", "nublado");
         } else {
-            d.add_deployment("nublado", "hub", 1, &[("app", "hub")]);
+            d.add_deployment(
+                "nublado",
+                "hub",
+                1,
+                &[("app", "jupyterhub"), ("component", "hub")],
+            );
             d.add_app("nublado", "Synced", "Healthy");
         }
         for flock in ["recommended", "nublado3", "tap", "weekly"] {
