@@ -188,7 +188,6 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         resolver: Some(Arc::new(SystemResolver)),
         delete_homes: args.delete,
         parallel: usize::from(args.parallel),
-        state_dir: Some(state),
     });
 
     let mut target_args = mv.args();

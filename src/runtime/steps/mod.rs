@@ -22,10 +22,10 @@
 //!
 //! | id | module | does |
 //! |---|---|---|
-//! | `sync-homes`, `sync-homes:final` | `homes` | copy the hub's home directories from the source's share to the target's (parallel rsync, resumable) |
+//! | `sync-homes`, `sync-homes:final` | `homes` | copy the hub's home directories from the source's share to the target's (parallel rsync, every directory again in a new window, resumable within one) |
 //! | `delete-proxy-public` | `takedown` | delete `svc proxy-public` in the old hub's namespace |
 //! | `stop-old-hub` | `takedown` | scale Deployment `hub` to 0, wait until its pods are gone |
-//! | `copy-hub-db` | `hub_db` | copy `jupyterhub.sqlite` out (helper pod on PVC `hub-db-dir`), check it, copy it into the new hub, restart it |
+//! | `copy-hub-db` | `hub_db` | copy `jupyterhub.sqlite` out (helper pod on PVC `hub-db-dir`), check it, stop the new hub, write it through a helper pod on the new hub's volume, verify, start the new hub again |
 //! | `delete-user-pods` | `takedown` | delete the pods labelled `component=singleuser-server`, wait until gone |
 //! | `update-dns` | `dns` | read the target's ingress address, print the record, poll DNS until the domain resolves there |
 
@@ -179,8 +179,6 @@ pub struct MoveEnv {
     pub delete_homes: bool,
     /// rsync processes at once.
     pub parallel: usize,
-    /// Where `sync-homes` keeps its per-directory journal.
-    pub state_dir: Option<PathBuf>,
 }
 
 impl Side {

@@ -8,7 +8,7 @@
 //!   configurable delay (a second delete of a terminating namespace answers 409, as a real API
 //!   server does); deployments whose `rollout restart` (PATCH of the pod template annotation)
 //!   rolls out for a while before they are ready again, and whose scaling (PATCH of
-//!   `spec.replicas`) terminates pods; pods keyed by (namespace, name) (a Deployment's pods
+//!   `spec.replicas`) terminates pods, or rolls new ones out; pods keyed by (namespace, name) (a Deployment's pods
 //!   terminate after it is deleted; a pod delete terminates it); Services with a load
 //!   balancer's `ip` or `hostname` (get, delete); Leases (create: 409 `AlreadyExists` when
 //!   taken; update: 409 `Conflict` unless the request names the current `resourceVersion`);
@@ -1634,6 +1634,10 @@ fn kube(w: &mut World, req: &Request) -> Answer {
                     if let Some(r) = patch.pointer("/spec/replicas").and_then(Value::as_i64)
                         && r != d.replicas
                     {
+                        // Scaling up starts pods, which are ready after a rollout.
+                        if r > d.replicas {
+                            d.rollout_started = Some(Instant::now());
+                        }
                         d.replicas = r;
                         d.generation += 1;
                         let (selector, at) = (d.selector.clone(), now_text());
