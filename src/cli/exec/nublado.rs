@@ -249,6 +249,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         fqdn: env.fqdn.clone().unwrap_or_default(),
         mobu_flocks: mobu_flocks(model, env),
         revision,
+        v3_hub_database: stages::v3_hub_database(model, &env.name),
         ..StepEnv::default()
     };
     let files = super::run_files(args, stage.name(), &env_name, out)?;

@@ -556,6 +556,34 @@ pub fn database_name(url: &str) -> Option<&str> {
     Some(path.split(['?', '#']).next().unwrap_or(path))
 }
 
+/// The database nublado v3's hub uses in an environment, and where that is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubDatabase {
+    /// `jupyterhub.hub.db.url`.
+    pub url: String,
+    /// `applications/nublado/values-idfdev.yaml:33`.
+    pub source: String,
+}
+
+impl HubDatabase {
+    /// The database's name (`jupyterhub`), when the URL names one.
+    pub fn name(&self) -> Option<&str> {
+        database_name(&self.url)
+    }
+}
+
+/// nublado v3's hub database in `env` as it takes effect: `jupyterhub.hub.db.url` of
+/// `applications/nublado/values-<env>.yaml`, else of the chart defaults (`values.yaml`, which
+/// in several chart versions names v2's `jupyterhub` database). `None` when neither sets it.
+pub fn v3_hub_database(p: &Phalanx, env: &str) -> Option<HubDatabase> {
+    let setting = p.setting(V3, env, "jupyterhub.hub.db.url")?;
+    let (line, _) = setting.position();
+    Some(HubDatabase {
+        url: setting.text()?.to_string(),
+        source: format!("{}:{line}", setting.rel),
+    })
+}
+
 fn make_default(
     p: &Phalanx,
     env: &Environment,
@@ -1143,6 +1171,31 @@ mod tests {
         assert_eq!(
             database_host("postgresql://u@db.example.org:5432/x"),
             Some("db.example.org")
+        );
+    }
+
+    #[test]
+    fn v3_hub_database_from_the_values_file_else_the_chart_default() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/phalanx");
+        let p = Phalanx::load(&root).unwrap();
+        // idfdev sets its own database.
+        let own = v3_hub_database(&p, "idfdev").unwrap();
+        assert_eq!(own.url, "postgresql://nublado3@postgres.postgres/nublado3");
+        assert_eq!(own.name(), Some("nublado3"));
+        assert!(
+            own.source
+                .starts_with("applications/nublado/values-idfdev.yaml:"),
+            "{}",
+            own.source
+        );
+        // An environment without the key in its values file gets the chart default: v2's.
+        let default = v3_hub_database(&p, "idfprod").unwrap();
+        assert_eq!(default.name(), Some("jupyterhub"));
+        assert_eq!(default.source, "applications/nublado/values.yaml:51");
+        // An environment with no nublado at all has none either way: the chart default.
+        assert_eq!(
+            v3_hub_database(&p, "nowhere").map(|d| d.source),
+            Some("applications/nublado/values.yaml:51".to_string())
         );
     }
 

@@ -139,6 +139,9 @@ pub struct StepEnv {
     pub postgres: Option<Arc<dyn PostgresApi>>,
     /// The variable holding the PostgreSQL password, as previews name it (empty: `PGPASSWORD`).
     pub postgres_password_var: String,
+    /// nublado v3's hub database in the environment (`database-cleanup` never drops it);
+    /// `None`: it cannot be told, and `database-cleanup` refuses.
+    pub v3_hub_database: Option<crate::playbook::nublado::stages::HubDatabase>,
     /// The two clusters of a hub move (`None` for the nublado playbook).
     pub hub_move: Option<MoveEnv>,
 }
