@@ -889,6 +889,7 @@ pub fn run(
                     }
                     Ok(proof) => {
                         for text in proof.iter().map(|n| r.redact(n)) {
+                            sop.inner.say(&format!("note: {text}"));
                             sop.record(Entry::Note {
                                 at: journal::rfc3339(SystemTime::now()),
                                 run: run_id.clone(),

@@ -1564,3 +1564,123 @@ fn previews_name_the_configured_token_variables_never_the_tokens() {
         assert!(!text.contains(token));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The watchdog counts the machine's time, not the person's.
+
+/// A real step with a short timeout.
+struct ShortTimeout(Box<dyn StepRunner>, Duration);
+
+impl StepRunner for ShortTimeout {
+    fn id(&self) -> &str {
+        self.0.id()
+    }
+    fn title(&self) -> String {
+        self.0.title()
+    }
+    fn destructive(&self) -> bool {
+        self.0.destructive()
+    }
+    fn mutates(&self) -> bool {
+        self.0.mutates()
+    }
+    fn needs_person(&self) -> bool {
+        self.0.needs_person()
+    }
+    fn preview(
+        &self,
+        op: &mut dyn gitops_migrate::runtime::Operator,
+    ) -> Result<Preview, StepError> {
+        self.0.preview(op)
+    }
+    fn run(
+        &self,
+        p: &Preview,
+        op: &mut dyn gitops_migrate::runtime::Operator,
+    ) -> Result<gitops_migrate::runtime::Outcome, StepError> {
+        self.0.run(p, op)
+    }
+    fn timeout(&self) -> Duration {
+        self.1
+    }
+}
+
+/// A person who takes `think` to answer yes.
+struct SlowPerson {
+    think: Duration,
+    asked: Vec<String>,
+}
+
+impl gitops_migrate::runtime::Operator for SlowPerson {
+    fn confirm(&mut self, question: &str) -> bool {
+        self.asked.push(question.to_string());
+        std::thread::sleep(self.think);
+        true
+    }
+    fn progress(&mut self, _step: &str, _done: u64, _total: u64, _message: &str) {}
+    fn say(&mut self, _line: &str) {}
+}
+
+#[test]
+fn a_confirmation_left_unanswered_past_the_timeout_does_not_kill_the_step() {
+    use gitops_migrate::runtime::engine::{self, ExecOptions, RunStatus, Stuck};
+    let p = Platform::start();
+    p.add_deployment(
+        "nublado2",
+        "hub",
+        1,
+        &[("app", "jupyterhub"), ("component", "hub")],
+    );
+    let timeout = Duration::from_millis(1500);
+    let steps: Vec<Box<dyn StepRunner>> = vec![
+        Box::new(ShortTimeout(
+            runner(&p, "delete-hub-deployment:nublado2"),
+            timeout,
+        )),
+        // A manual step has no watchdog at all.
+        Box::new(ShortTimeout(
+            build(&Step::new("manual:test-lab", "spawn a lab"), &env(&p)).unwrap(),
+            Duration::from_millis(1),
+        )),
+    ];
+    let fired = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let f = fired.clone();
+    let opts = ExecOptions {
+        interactive: true,
+        stuck_grace: Duration::ZERO,
+        on_stuck: Some(Arc::new(move |s: &Stuck| {
+            f.lock().unwrap().push(s.step.clone())
+        })),
+        write_report: false,
+        ..ExecOptions::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal =
+        gitops_migrate::runtime::journal::Journal::open(&dir.path().join("j.jsonl")).unwrap();
+    // The operator thinks twice as long as the step may take.
+    let mut person = SlowPerson {
+        think: timeout * 2,
+        asked: Vec::new(),
+    };
+    p.clear_requests();
+    let started = Instant::now();
+    let report = engine::run(steps, &opts, &mut journal, &mut person).unwrap();
+    assert!(
+        started.elapsed() >= timeout * 4,
+        "both answers were waited for"
+    );
+    assert_eq!(report.status, RunStatus::Completed, "{:?}", report.status);
+    assert_eq!(person.asked.len(), 2);
+    assert!(
+        fired.lock().unwrap().is_empty(),
+        "the watchdog fired: {:?}",
+        fired.lock().unwrap()
+    );
+    // The step ran after the answer: the Deployment deleted, its pod waited for.
+    assert_eq!(
+        p.mutations(),
+        ["DELETE /apis/apps/v1/namespaces/nublado2/deployments/hub"]
+    );
+    assert!(!p.has_deployment("nublado2", "hub"));
+    assert!(p.pod_names("nublado2").is_empty());
+}

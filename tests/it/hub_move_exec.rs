@@ -868,3 +868,91 @@ fn update_dns_without_an_ingress_says_what_is_missing() {
         e.message
     );
 }
+
+// --- proof before mutation -------------------------------------------------------------------
+
+#[test]
+fn a_cutover_before_the_setup_is_merged_is_refused_before_any_call() {
+    // The setup is applied in the checkout only: origin's main does not list the new hub.
+    let m = Move::with_setup(false);
+    let r = m.exec("cutover", &["--yes", "--yes-manual"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "the `setup` of hub `prod` is not merged: `config/clusters/newcluster/cluster.yaml` has no hub `prod` there on origin/main at "
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(m.source.requests().is_empty(), "{:?}", m.source.mutations());
+    assert!(m.target.requests().is_empty(), "{:?}", m.target.mutations());
+    assert!(m.calls().is_empty(), "{:?}", m.calls());
+    assert!(m.source.has_service("prod", "proxy-public"));
+}
+
+#[test]
+fn two_contexts_that_reach_the_same_cluster_are_refused_before_any_change() {
+    let m = Move::new();
+    // Both contexts point at the source cluster's API server.
+    let config = m.work.path().join("kube/config");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace(&m.target.url, &m.source.url)).unwrap();
+    let r = m.exec("cutover", &["--yes", "--yes-manual"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "stopped before any change: cluster `temple` and cluster `newcluster` are the same cluster ({}, kube-system UID {})",
+            m.source.url,
+            m.source.kube_system_uid()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        m.source.mutations().is_empty(),
+        "{:?}",
+        m.source.mutations()
+    );
+    assert!(m.target.requests().is_empty());
+    assert!(m.calls().is_empty());
+    assert!(m.source.has_service("prod", "proxy-public"));
+}
+
+#[test]
+fn the_cutover_takes_a_lease_in_each_cluster_and_frees_them() {
+    let m = Move::new();
+    let r = m.exec("cutover", &["--only", "delete-proxy-public", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for (cluster, double) in [("temple", &m.source), ("newcluster", &m.target)] {
+        let lease = double
+            .lease(
+                "default",
+                "gitops-migrate-hub-move-prod-temple-to-newcluster",
+            )
+            .unwrap_or_else(|| panic!("no lease in {cluster}"));
+        assert!(
+            lease["spec"]["holderIdentity"].is_null(),
+            "released: {lease}"
+        );
+        assert_eq!(
+            lease["metadata"]["annotations"]["gitops-migrate/command"],
+            "hub-move cutover --hub prod --from temple --to newcluster --only delete-proxy-public"
+        );
+        assert!(
+            r.stderr.contains(&format!(
+                "note: cluster `{cluster}` is the recorded cluster: {}",
+                double.url
+            )),
+            "{}",
+            r.stderr
+        );
+    }
+    // The lease was taken before the first change.
+    let requests = m.source.requests();
+    let lease = requests
+        .iter()
+        .position(|r| r.path.contains("/leases"))
+        .unwrap();
+    let delete = requests.iter().position(|r| r.method == "DELETE").unwrap();
+    assert!(lease < delete);
+}
