@@ -533,7 +533,32 @@ struct StepOp<'a> {
     journal_error: Option<JournalError>,
 }
 
-impl StepOp<'_> {
+impl<'a> StepOp<'a> {
+    /// The operator of a run: `answering` is false for a dry run, which never asks.
+    fn new(
+        inner: &'a mut dyn Operator,
+        journal: &'a mut Journal,
+        opts: &'a ExecOptions,
+        run: &str,
+        window: &str,
+        answering: bool,
+    ) -> StepOp<'a> {
+        StepOp {
+            inner,
+            journal,
+            redactor: &opts.redactor,
+            run: run.to_string(),
+            window: window.to_string(),
+            yes: answering && opts.yes,
+            yes_manual: answering && opts.yes_manual,
+            interactive: answering && opts.interactive,
+            step: "proof".into(),
+            clock: None,
+            answers: Vec::new(),
+            journal_error: None,
+        }
+    }
+
     fn ask(&mut self, question: &str, manual: bool) -> bool {
         let q = self.redactor.redact(question);
         let (by, answer) = if !manual && self.yes {
@@ -747,20 +772,7 @@ pub fn run(
     };
 
     if opts.dry_run {
-        let mut sop = StepOp {
-            inner: op,
-            journal,
-            redactor: r,
-            run: run_id.clone(),
-            window: window.clone(),
-            yes: false,
-            yes_manual: false,
-            interactive: false,
-            step: String::new(),
-            clock: None,
-            answers: Vec::new(),
-            journal_error: None,
-        };
+        let mut sop = StepOp::new(op, journal, opts, &run_id, &window, false);
         for (step, rep) in steps.iter().zip(reports.iter_mut()) {
             if rep.status != StepStatus::NotRun {
                 continue;
@@ -843,20 +855,7 @@ pub fn run(
             text: n.clone(),
         })?;
     }
-    let mut sop = StepOp {
-        inner: op,
-        journal,
-        redactor: r,
-        run: run_id.clone(),
-        window: window.clone(),
-        yes: opts.yes,
-        yes_manual: opts.yes_manual,
-        interactive: opts.interactive,
-        step: "proof".into(),
-        clock: None,
-        answers: Vec::new(),
-        journal_error: None,
-    };
+    let mut sop = StepOp::new(op, journal, opts, &run_id, &window, true);
     if to_run == 0 {
         sop.inner
             .say("nothing to run: every selected step is already finished");

@@ -384,18 +384,8 @@ impl Journal {
     /// The last run that began but never ended (killed), or ended without completing:
     /// its id and result (`None` for a run that was killed).
     pub fn unfinished_run(&self) -> Option<(&str, Option<&str>)> {
-        let start = self.entries.iter().rev().find_map(|e| match e {
-            Entry::RunStart { run, .. } => Some(run.as_str()),
-            _ => None,
-        })?;
-        let end = self.entries.iter().rev().find_map(|e| match e {
-            Entry::RunEnd { run, result, .. } if run == start => Some(result.as_str()),
-            _ => None,
-        });
-        match end {
-            Some("completed") => None,
-            other => Some((start, other)),
-        }
+        self.last_run()
+            .filter(|(_, result)| *result != Some("completed"))
     }
 
     /// Appends one entry and flushes it to disk (fsync) before returning.

@@ -648,6 +648,20 @@ fn a_killed_run_resumes_without_repeating_finished_steps() {
     let r = w.exec(&["--resume", "--yes", "--yes-manual"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("took over a stale lock"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("note: --resume continues the window of run ")
+            && r.stderr
+                .contains("was interrupted; steps it finished are not run again"),
+        "{}",
+        r.stderr
+    );
+    // The interrupted run's lease is taken over at once: it is known to be gone.
+    assert!(
+        r.stderr.contains("the run interrupted on this machine"),
+        "{}",
+        r.stderr
+    );
     for id in &finished {
         assert!(
             r.stderr

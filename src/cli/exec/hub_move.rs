@@ -114,43 +114,29 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
     // Before any cluster call, a real run proves the stage's prerequisite merged on the
     // remote's branch, and takes its window from there.
     let mut notes = Vec::new();
-    let fetched = if args.dry_run {
-        None
-    } else {
-        match merged::fetch(&root, args) {
-            Ok(m) => Some(m),
-            Err(why) => {
-                notes.push(unproved(args, &why, out)?);
-                None
-            }
-        }
-    };
-    let remote = match &fetched {
-        Some(m) => match Infrastructure::load(&m.root) {
-            Ok(remote) => match hub_move::merged_missing(&remote, stage, &mv) {
-                None => {
-                    notes.push(format!(
-                        "what `{}` of hub `{}` needs is merged: {}; the window acts on that commit",
-                        stage.name(),
-                        mv.hub,
-                        m.describe()
-                    ));
-                    Some(remote)
-                }
-                Some(why) => {
-                    let why = format!("{why} on {}", m.describe());
-                    notes.push(unproved(args, &why, out)?);
-                    None
-                }
+    let mut remote = None;
+    if !args.dry_run {
+        let (proved, note) = merged::prove(
+            &root,
+            args,
+            out,
+            |dir| Infrastructure::load(dir).map_err(|e| e.to_string()),
+            |remote, source| {
+                hub_move::merged_missing(remote, stage, &mv).map(|why| format!("{why} on {source}"))
             },
-            Err(e) => {
-                let why = format!("{} cannot be read: {e}", m.describe());
-                notes.push(unproved(args, &why, out)?);
-                None
-            }
-        },
-        None => None,
-    };
+            |source| {
+                format!(
+                    "what `{}` of hub `{}` needs is merged: {source}; the window acts on that commit",
+                    stage.name(),
+                    mv.hub
+                )
+            },
+        )?;
+        notes.push(note);
+        remote = proved;
+    }
+    // The merged folder stays while its model is used.
+    let (remote, _merged) = remote.unzip();
     let model = remote.as_ref().unwrap_or(&infra);
     let window = hub_move::window(model, stage, &mv).map_err(|e| {
         out.error(&e.to_string());
@@ -210,6 +196,12 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         kube: side.kube.clone(),
     })
     .collect();
+    let (remote, stage_name) = (args.remote.clone(), stage.name());
+    let base = args
+        .base
+        .as_deref()
+        .map(|b| format!("`{b}`"))
+        .unwrap_or_else(|| "its default branch".into());
     let shown: Vec<(String, Option<String>)> = sides
         .iter()
         .map(|s| (s.settings.cluster.clone(), s.settings.context.clone()))
@@ -237,8 +229,11 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         }) as ContextCheck,
         config: config_path,
         dry_run_note: Box::new(move |step: &str| {
+            let merge = format!(
+                "A run first fetches `{remote}` and refuses unless what `{stage_name}` needs is merged on {base}. "
+            );
             if !uses_clusters {
-                return "This runbook makes no call to either cluster.".to_string();
+                return format!("{merge}This runbook makes no call to either cluster.");
             }
             let named: Vec<String> = shown
                 .iter()
@@ -248,20 +243,11 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
                 })
                 .collect();
             format!(
-                "From `{step}` on, every call names its cluster's context: {}; the current context does not matter.",
+                "{merge}From `{step}` on, every call names its cluster's context: {}; the current context does not matter; each cluster must be the one recorded for it (API server and kube-system UID), the two must differ, and the run takes a lease in each.",
                 named.join(" and ")
             )
         }),
         files,
-    })
-}
-
-/// Without a proof of the merge: the note of `--allow-unmerged`, else the refusal (exit 1,
-/// nothing called).
-fn unproved(args: &ExecArgs, why: &str, out: &mut Output) -> Result<String, Exit> {
-    merged::unproved(args, why).map_err(|message| {
-        out.error(&message);
-        Exit::Refused
     })
 }
 

@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use super::ExecArgs;
+use crate::cli::{Exit, Output};
 use crate::git::{self, Git};
 use crate::runtime::steps::Revision;
 
@@ -68,10 +69,49 @@ pub fn fetch(root: &Path, args: &ExecArgs) -> Result<Merged, String> {
     })
 }
 
+/// The proof, for a playbook: the merged repository fetched, loaded (`load`) and judged
+/// (`missing`: what the stage needs that is not there, given where it was read). Proved: the
+/// merged model (with its folder, kept while it is used) and the note that says so
+/// (`proved`, given where it was read). Not proved: with `--allow-unmerged`, no model and the
+/// note that says so; else the refusal is printed and the run exits 1, before any call.
+pub fn prove<M>(
+    root: &Path,
+    args: &ExecArgs,
+    out: &mut Output,
+    load: impl FnOnce(&Path) -> Result<M, String>,
+    missing: impl FnOnce(&M, &str) -> Option<String>,
+    proved: impl FnOnce(&str) -> String,
+) -> Result<(Option<(M, Merged)>, String), Exit> {
+    let unproved = |why: String, out: &mut Output| {
+        unproved(args, &why).map_err(|message| {
+            out.error(&message);
+            Exit::Refused
+        })
+    };
+    let m = match fetch(root, args) {
+        Ok(m) => m,
+        Err(why) => return Ok((None, unproved(why, out)?)),
+    };
+    let model = match load(&m.root) {
+        Ok(model) => model,
+        Err(e) => {
+            let why = format!("{} cannot be read: {e}", m.describe());
+            return Ok((None, unproved(why, out)?));
+        }
+    };
+    match missing(&model, &m.describe()) {
+        Some(why) => Ok((None, unproved(why, out)?)),
+        None => {
+            let note = proved(&m.describe());
+            Ok((Some((model, m)), note))
+        }
+    }
+}
+
 /// What a run records when the stage is not proved merged: refused (exit 1, nothing called)
 /// unless `--allow-unmerged`, which lets a rehearsal run and says so in the journal and the
 /// report.
-pub fn unproved(args: &ExecArgs, why: &str) -> Result<String, String> {
+fn unproved(args: &ExecArgs, why: &str) -> Result<String, String> {
     if args.allow_unmerged {
         Ok(format!(
             "--allow-unmerged: {why}; the window runs the checkout's runbook and its Argo CD syncs are not pinned (a rehearsal)"

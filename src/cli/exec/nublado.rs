@@ -196,43 +196,27 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
     super::check_selection(&checkout_runbook, args, out)?;
     let has_window = !checkout_runbook.is_empty();
     let mut notes = Vec::new();
-    let mut revision = None;
-    let fetched = if args.dry_run || !has_window {
-        None
-    } else {
-        match merged::fetch(&root, args) {
-            Ok(m) => Some(m),
-            Err(why) => {
-                notes.push(proved_or_refused(args, &why, out)?);
-                None
-            }
-        }
-    };
-    let remote = match &fetched {
-        Some(m) => match Phalanx::load(&m.root) {
-            Ok(remote) => match merged_missing(&remote, stage, &env_name, &m.describe()) {
-                None => {
-                    notes.push(format!(
-                        "`{}` for `{env_name}` is merged: {}; the window acts on that commit and Argo CD syncs to it",
-                        stage.name(),
-                        m.describe()
-                    ));
-                    revision = Some(m.revision.clone());
-                    Some(remote)
-                }
-                Some(why) => {
-                    notes.push(proved_or_refused(args, &why, out)?);
-                    None
-                }
+    let mut remote = None;
+    if !args.dry_run && has_window {
+        let (proved, note) = merged::prove(
+            &root,
+            args,
+            out,
+            |dir| Phalanx::load(dir).map_err(|e| e.to_string()),
+            |remote, source| merged_missing(remote, stage, &env_name, source),
+            |source| {
+                format!(
+                    "`{}` for `{env_name}` is merged: {source}; the window acts on that commit and Argo CD syncs to it",
+                    stage.name()
+                )
             },
-            Err(e) => {
-                let why = format!("{} cannot be read: {e}", m.describe());
-                notes.push(proved_or_refused(args, &why, out)?);
-                None
-            }
-        },
-        None => None,
-    };
+        )?;
+        notes.push(note);
+        remote = proved;
+    }
+    let revision = remote.as_ref().map(|(_, m)| m.revision.clone());
+    // The merged folder stays while its model is used.
+    let (remote, _merged) = remote.unzip();
     if remote.is_none() {
         check_checkout(&p, stage, &env_name, args, out)?;
     }
@@ -307,15 +291,6 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         config: config_path,
         dry_run_note,
         files,
-    })
-}
-
-/// Without a proof of the merge: the note of `--allow-unmerged`, else the refusal (exit 1,
-/// nothing called).
-fn proved_or_refused(args: &ExecArgs, why: &str, out: &mut Output) -> Result<String, Exit> {
-    merged::unproved(args, why).map_err(|message| {
-        out.error(&message);
-        Exit::Refused
     })
 }
 

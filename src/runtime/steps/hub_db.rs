@@ -346,12 +346,18 @@ impl StepRunner for CopyHubDb {
         let replicas = self.new_hub()?;
         let (sctx, sns) = (&self.clusters.source_context, &self.source_ns);
         let (tctx, tns) = (&self.clusters.target_context, &self.target_ns);
-        let k = |args: &[&str]| self.kubectl.command_line(args);
+        // `kubectl --context C --namespace N …` in the old and the new hub's namespaces.
+        let in_ns = |ctx: &str, ns: &str, rest: &[&str]| {
+            let mut args = vec!["--context", ctx, "--namespace", ns];
+            args.extend_from_slice(rest);
+            self.kubectl.command_line(&args)
+        };
+        let old = |rest: &[&str]| in_ns(sctx, sns, rest);
+        let new = |rest: &[&str]| in_ns(tctx, tns, rest);
         let local = self.backups.join("source").join(DB_FILE);
         let local = local.display().to_string();
         let helper_src = format!("{HELPER_POD}:{}", remote(DB_FILE));
         let helper_dst = format!("{HELPER_POD}:{}.incoming", remote(DB_FILE));
-        let replicas_text = replicas.to_string();
         let mut touches = vec![
             format!(
                 "deployment/{tns}/{HUB} (stopped while its database is replaced, then {replicas} replica{})",
@@ -371,56 +377,23 @@ impl StepRunner for CopyHubDb {
             commands: vec![
                 format!(
                     "{} (a pod mounting PVC {DB_PVC} read-only, image {HELPER_IMAGE})",
-                    k(&["--context", sctx, "--namespace", sns, "apply", "-f", "-"])
+                    old(&["apply", "-f", "-"])
                 ),
-                k(&[
-                    "--context",
-                    sctx,
-                    "--namespace",
-                    sns,
-                    "cp",
-                    "-c",
-                    "copy",
-                    &helper_src,
-                    &local,
-                ]),
+                old(&["cp", "-c", "copy", &helper_src, &local]),
                 format!(
                     "sqlite3 -readonly {local} 'PRAGMA integrity_check;' 'SELECT count(*) FROM users;'"
                 ),
-                k(&[
-                    "--context",
-                    tctx,
-                    "--namespace",
-                    tns,
-                    "scale",
-                    "deployment",
-                    HUB,
-                    "--replicas=0",
-                ]),
+                new(&["scale", "deployment", HUB, "--replicas=0"]),
                 format!(
                     "{} (a pod mounting PVC {DB_PVC}, once the new hub's pods are gone)",
-                    k(&["--context", tctx, "--namespace", tns, "apply", "-f", "-"])
+                    new(&["apply", "-f", "-"])
                 ),
-                k(&[
-                    "--context",
-                    tctx,
-                    "--namespace",
-                    tns,
-                    "cp",
-                    "-c",
-                    "copy",
-                    &local,
-                    &helper_dst,
-                ]),
-                k(&[
-                    "--context",
-                    tctx,
-                    "--namespace",
-                    tns,
+                new(&["cp", "-c", "copy", &local, &helper_dst]),
+                new(&[
                     "scale",
                     "deployment",
                     HUB,
-                    &format!("--replicas={replicas_text}"),
+                    &format!("--replicas={replicas}"),
                 ]),
             ],
         })
