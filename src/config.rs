@@ -14,6 +14,10 @@
 //! homes = "nfs-utoronto:/export/home-01/homes"   # <homes>/<hub>: the hub's home directories
 //! ```
 //!
+//! A cluster is identified by its API server and the UID of its `kube-system` namespace
+//! (`api_server`, `cluster_uid`): a window run records them on first use (a person confirms)
+//! and refuses, before any change, a cluster that does not match.
+//!
 //! Defaults come from the environment file: `https://<fqdn>/argo-cd`, `https://<fqdn>/mobu`,
 //! `https://<fqdn>` (the hubs' health), `vaultUrl`, `vaultPathPrefix`, and the token variables
 //! `ARGOCD_TOKEN`, `MOBU_TOKEN`, `VAULT_TOKEN`. `poll_interval_ms` and `sync_settle_ms` (whole
@@ -51,6 +55,10 @@ enum Kind {
     Text,
     /// A whole number of milliseconds, from 1 to 3,600,000 (an integer, or its digits).
     Millis,
+    /// A whole number of seconds, from 1 to 3600.
+    Seconds,
+    /// A Kubernetes UID (hex digits and dashes).
+    Uid,
 }
 
 struct Field {
@@ -64,6 +72,21 @@ const ENV_FIELDS: &[Field] = &[
         name: "context",
         kind: Kind::Context,
         about: "kube context of the environment's cluster (no default)",
+    },
+    Field {
+        name: "api_server",
+        kind: Kind::Url,
+        about: "the API server of the environment's cluster (recorded by the first window run)",
+    },
+    Field {
+        name: "cluster_uid",
+        kind: Kind::Uid,
+        about: "UID of that cluster's kube-system namespace: its fingerprint (recorded by the first window run)",
+    },
+    Field {
+        name: "lease_seconds",
+        kind: Kind::Seconds,
+        about: "how long a window's lease in the cluster outlives its last renewal (default 60)",
     },
     Field {
         name: "argocd_url",
@@ -167,6 +190,21 @@ const CLUSTER_FIELDS: &[Field] = &[
         about: "kube context of the cluster (for the hub move)",
     },
     Field {
+        name: "api_server",
+        kind: Kind::Url,
+        about: "the cluster's API server (recorded by the first window run)",
+    },
+    Field {
+        name: "cluster_uid",
+        kind: Kind::Uid,
+        about: "UID of the cluster's kube-system namespace: its fingerprint (recorded by the first window run)",
+    },
+    Field {
+        name: "lease_seconds",
+        kind: Kind::Seconds,
+        about: "how long a window's lease in the cluster outlives its last renewal (default 60)",
+    },
+    Field {
         name: "homes",
         kind: Kind::Text,
         about: "directory holding each hub's home directories (<homes>/<hub>), local or host:path",
@@ -178,11 +216,21 @@ const CLUSTER_FIELDS: &[Field] = &[
     },
 ];
 
+/// What identifies a cluster, as recorded: its API server and its `kube-system` UID.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub api_server: Option<String>,
+    pub uid: Option<String>,
+}
+
 /// The hub move's settings of one cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterSettings {
     pub cluster: String,
     pub context: Option<String>,
+    pub fingerprint: Fingerprint,
+    /// `lease_seconds`, when configured.
+    pub lease: Option<Duration>,
     /// The directory holding each hub's home directories (a local path or `host:path`).
     pub homes: Option<String>,
     pub poll_interval: Option<Duration>,
@@ -351,6 +399,19 @@ fn check_value(key: &Key, value: &str) -> Result<String, String> {
                 "`{v}` is not a number of milliseconds from 1 to {MAX_MILLIS}"
             )),
         },
+        Kind::Seconds => match v.parse::<u64>() {
+            Ok(s) if (1..=3600).contains(&s) => Ok(s.to_string()),
+            _ => Err(format!("`{v}` is not a number of seconds from 1 to 3600")),
+        },
+        Kind::Uid => {
+            if v.len() >= 8 && v.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                Ok(v.to_ascii_lowercase())
+            } else {
+                Err(format!(
+                    "`{v}` is not a Kubernetes UID (`kubectl get namespace kube-system -o jsonpath='{{.metadata.uid}}'`)"
+                ))
+            }
+        }
         Kind::Context | Kind::Text | Kind::File => {
             if v.contains(['\n', '\r']) {
                 Err("the value spans lines".into())
@@ -409,6 +470,10 @@ impl TokenSource {
 pub struct EnvSettings {
     pub env: String,
     pub context: Option<String>,
+    /// The cluster the environment was first seen on.
+    pub fingerprint: Fingerprint,
+    /// `lease_seconds`, when configured.
+    pub lease: Option<Duration>,
     /// `https://<fqdn>/argo-cd` unless configured (`None` without an fqdn).
     pub argocd_url: Option<String>,
     pub mobu_url: Option<String>,
@@ -565,7 +630,7 @@ impl Config {
             .as_table_like_mut()
             .ok_or_else(|| not_a_table(&format!("{}.{}", key.section, key.name)))?;
         let new_value = || match key.kind() {
-            Kind::Millis => value
+            Kind::Millis | Kind::Seconds => value
                 .parse::<i64>()
                 .map(Value::from)
                 .unwrap_or_else(|_| Value::from(value.as_str())),
@@ -650,6 +715,13 @@ impl Config {
         EnvSettings {
             env: env.name.clone(),
             context: get("context"),
+            fingerprint: Fingerprint {
+                api_server: get("api_server"),
+                uid: get("cluster_uid"),
+            },
+            lease: get("lease_seconds")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_secs),
             argocd_url: get("argocd_url")
                 .or_else(|| env.fqdn.as_ref().map(|f| format!("https://{f}/argo-cd")))
                 .map(|u| u.trim_end_matches('/').to_string()),
@@ -700,6 +772,7 @@ impl Config {
             "vault_path_prefix" => s.vault_path_prefix,
             "health_url" => s.health_url,
             "poll_interval_ms" => Some(Timing::default().poll.as_millis().to_string()),
+            "lease_seconds" => Some(crate::runtime::lease::DEFAULT_SECONDS.to_string()),
             "sync_settle_ms" => Some(Timing::default().settle.as_millis().to_string()),
             "argocd_token_env" => Some(s.argocd_token.var),
             "mobu_token_env" => Some(s.mobu_token.var),
@@ -722,6 +795,13 @@ impl Config {
         ClusterSettings {
             cluster: cluster.to_string(),
             context: get("context"),
+            fingerprint: Fingerprint {
+                api_server: get("api_server"),
+                uid: get("cluster_uid"),
+            },
+            lease: get("lease_seconds")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Duration::from_secs),
             homes: get("homes"),
             poll_interval: get("poll_interval_ms")
                 .and_then(|v| v.parse::<u64>().ok())
@@ -814,13 +894,15 @@ fn check(shown: &str, text: &str, root: &Table) -> Result<(), ConfigError> {
                 debug_assert!(fields.iter().any(|f| f.name == key.field));
                 let number = value
                     .as_integer()
-                    .filter(|_| key.kind() == Kind::Millis)
+                    .filter(|_| matches!(key.kind(), Kind::Millis | Kind::Seconds))
                     .map(|n| n.to_string());
                 let Some(v) = number.as_deref().or_else(|| value.as_str()) else {
                     return Err(ConfigError::BadValue {
                         key: full,
                         reason: if key.kind() == Kind::Millis {
                             "must be a whole number of milliseconds".into()
+                        } else if key.kind() == Kind::Seconds {
+                            "must be a whole number of seconds".into()
                         } else {
                             "must be a string".into()
                         },
@@ -871,6 +953,16 @@ mod tests {
         assert!(check_value(&ms, "0").is_err());
         assert!(check_value(&ms, "2s").is_err());
         assert!(check_value(&ms, "3600001").is_err());
+        let uid = Key::parse("clusters.temple.cluster_uid").unwrap();
+        assert_eq!(
+            check_value(&uid, "6F1C2A9E-0000-4000-8000-000000000001").unwrap(),
+            "6f1c2a9e-0000-4000-8000-000000000001"
+        );
+        assert!(check_value(&uid, "not a uid").is_err());
+        let lease = Key::parse("environments.x.lease_seconds").unwrap();
+        assert_eq!(check_value(&lease, "90").unwrap(), "90");
+        assert!(check_value(&lease, "0").is_err());
+        assert!(check_value(&lease, "3601").is_err());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Git for `pr`: the stage's commit on its own branch, and the push.
+//! Git for `pr` (the stage's commit on its own branch, and the push) and for `exec` (the
+//! repository as merged on the remote, read into a temporary folder).
 //!
 //! Everything goes through the real `git` command line, never a library: the user's own Git
 //! then does the work, with their credential helpers, SSH configuration, hooks and signing
@@ -459,6 +460,52 @@ pub fn redact_urls(text: &str) -> String {
     out
 }
 
+impl Git {
+    /// Writes the YAML files (`*.yaml`, `*.yml`) under `prefix` of `commit` into `dest`
+    /// (created), as they are in the commit, through a temporary index: the user's index and
+    /// work tree are not touched. `dest/<prefix>` is then the repository as of `commit`, for
+    /// the repository model to read.
+    pub fn export_yaml(&self, commit: &str, prefix: &str, dest: &Path) -> Result<(), GitError> {
+        let listing = self.run_raw(
+            &["ls-tree", "-r", "-z", "--full-tree", "--name-only", commit],
+            None,
+        )?;
+        if !listing.ok {
+            return Err(GitError::Failed {
+                command: format!("ls-tree -r {commit}"),
+                stderr: listing.stderr,
+            });
+        }
+        let mut paths = Vec::new();
+        for p in listing.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+            let text = String::from_utf8_lossy(p);
+            if text.starts_with(prefix) && (text.ends_with(".yaml") || text.ends_with(".yml")) {
+                paths.extend_from_slice(p);
+                paths.push(0);
+            }
+        }
+        std::fs::create_dir_all(dest).map_err(|e| GitError::Spawn {
+            command: "checkout-index (creating the folder)".into(),
+            source: e,
+        })?;
+        let tmp = tempfile::tempdir().map_err(|e| GitError::Spawn {
+            command: "read-tree (temporary index)".into(),
+            source: e,
+        })?;
+        let ix = self.with_env("GIT_INDEX_FILE", tmp.path().join("index"));
+        ix.run(&["read-tree", commit])?;
+        let mut to = dest.display().to_string();
+        if !to.ends_with('/') {
+            to.push('/');
+        }
+        ix.run_input(
+            &["checkout-index", "-z", "--stdin", &format!("--prefix={to}")],
+            Some(&paths),
+        )?;
+        Ok(())
+    }
+}
+
 /// The commit the stage's branch starts from.
 #[derive(Debug, Clone)]
 pub struct Base {
@@ -667,15 +714,15 @@ pub fn stage_commit(
         None => None,
     };
     let mut differ = Vec::new();
-    if let Some(c) = &local {
-        if git.tree_of(c)? != tree {
-            differ.push("locally".to_string());
-        }
+    if let Some(c) = &local
+        && git.tree_of(c)? != tree
+    {
+        differ.push("locally".to_string());
     }
-    if let (Some(c), Some(r)) = (&remote_commit, remote) {
-        if git.tree_of(c)? != tree {
-            differ.push(format!("on `{r}`"));
-        }
+    if let (Some(c), Some(r)) = (&remote_commit, remote)
+        && git.tree_of(c)? != tree
+    {
+        differ.push(format!("on `{r}`"));
     }
     let (commit, outcome) = if local.is_none() && remote_commit.is_none() {
         (

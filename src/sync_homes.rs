@@ -509,7 +509,9 @@ pub struct Options {
     pub parallel: usize,
     pub delete: bool,
     pub again: bool,
-    pub journal: PathBuf,
+    /// The per-entry journal; `None` when the caller records the finished entries itself
+    /// (the hub move's steps, in the runbook's journal).
+    pub journal: Option<PathBuf>,
     pub backoff: Duration,
 }
 
@@ -564,10 +566,9 @@ pub fn rsync_args(opts: &Options, e: &Entry) -> Vec<String> {
 
 /// Splits entries into those to copy and those finished in an earlier run.
 pub fn plan(opts: &Options, entries: Vec<Entry>) -> Result<(Vec<Entry>, Vec<String>), SyncError> {
-    let done = if opts.again {
-        BTreeSet::new()
-    } else {
-        finished(&opts.journal)?
+    let done = match (&opts.journal, opts.again) {
+        (Some(journal), false) => finished(journal)?,
+        _ => BTreeSet::new(),
     };
     let (skip, todo): (Vec<Entry>, Vec<Entry>) =
         entries.into_iter().partition(|e| done.contains(&e.name));
@@ -620,7 +621,10 @@ fn run_rsync(args: &[String]) -> Result<u64, String> {
     })
 }
 
-fn append(file: &mut File, line: &JournalLine) -> Result<(), SyncError> {
+fn append(file: &mut Option<File>, line: &JournalLine) -> Result<(), SyncError> {
+    let Some(file) = file else {
+        return Ok(());
+    };
     let mut s = serde_json::to_string(line).map_err(|e| SyncError::Failed(e.to_string()))?;
     s.push('\n');
     file.write_all(s.as_bytes())
@@ -687,15 +691,23 @@ pub fn sync(
     mut on_event: impl FnMut(&Event),
 ) -> Result<Summary, SyncError> {
     ensure_dst(&opts.dst)?;
-    if let Some(dir) = opts.journal.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| SyncError::Failed(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let mut journal = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&opts.journal)
-        .map_err(|e| SyncError::Failed(format!("{}: {e}", opts.journal.display())))?;
+    let mut journal = match &opts.journal {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    SyncError::Failed(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| SyncError::Failed(format!("{}: {e}", path.display())))?,
+            )
+        }
+        None => None,
+    };
     let now = || rfc3339(SystemTime::now());
     append(
         &mut journal,

@@ -139,13 +139,13 @@ pub fn run(args: PrArgs, out: &mut Output) -> Exit {
         },
         None => None,
     };
-    if let Some(api) = &args.github_api {
-        if !(api.starts_with("https://") || api.starts_with("http://")) {
-            say.error(&format!(
-                "--github-api `{api}`: expected an http(s) URL, e.g. https://github.example.org/api/v3"
-            ));
-            return Exit::Input;
-        }
+    if let Some(api) = &args.github_api
+        && !(api.starts_with("https://") || api.starts_with("http://"))
+    {
+        say.error(&format!(
+            "--github-api `{api}`: expected an http(s) URL, e.g. https://github.example.org/api/v3"
+        ));
+        return Exit::Input;
     }
     let root = p.files().root().to_path_buf();
     let (git, prefix) = match Git::open(&root) {

@@ -92,7 +92,7 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
         }
     };
     let opts = Options {
-        journal: sh::journal_path(&state, &src, &dst),
+        journal: Some(sh::journal_path(&state, &src, &dst)),
         src,
         dst,
         parallel: usize::from(args.parallel),
@@ -144,7 +144,10 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
             opts.dst,
             todo.len(),
             skipped.len(),
-            opts.journal.display()
+            opts.journal
+                .as_deref()
+                .map(|j| j.display().to_string())
+                .unwrap_or_default()
         ));
         if let Some(first) = todo.first() {
             out.line(&format!(

@@ -30,6 +30,10 @@ pub struct Step {
     /// in it); a runbook with no such step needs no kube context (Vault, PostgreSQL and
     /// manual steps act elsewhere).
     pub cluster: bool,
+    /// An Argo CD sync with prune, and what it may prune (`Application/nublado2`): anything
+    /// else Argo CD would prune stops the step. `None`: no prune.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune: Option<Vec<String>>,
 }
 
 impl Step {
@@ -39,6 +43,7 @@ impl Step {
             title: title.into(),
             destructive: false,
             cluster: true,
+            prune: None,
         }
     }
 
@@ -50,6 +55,13 @@ impl Step {
     /// The step acts outside the Kubernetes cluster (Vault, PostgreSQL, a person).
     pub fn off_cluster(mut self) -> Step {
         self.cluster = false;
+        self
+    }
+
+    /// A sync with prune of exactly these resources (`Kind/name`); destructive.
+    pub fn pruning(mut self, expected: impl IntoIterator<Item = impl Into<String>>) -> Step {
+        self.prune = Some(expected.into_iter().map(Into::into).collect());
+        self.destructive = true;
         self
     }
 }

@@ -1,10 +1,14 @@
 //! The engine that runs a runbook: selection (`--only`, `--from`, `--skip`, `--resume`),
-//! the dry run, confirmations, the kube-context check before the first mutation, retries with
-//! exponential backoff under each step's timeout, the journal and the final report.
+//! windows (a run without `--resume` starts a new one; `--resume` continues the last
+//! unfinished one and says so), the dry run, confirmations (destructive ones answered by
+//! `--yes`, a person's verifications only by `--yes-manual`, every answer journaled with who
+//! gave it), the proof before the first mutation (the caller's: cluster, merged revision,
+//! lease), retries with exponential backoff under each step's timeout, a watchdog that counts
+//! the machine's time and not a person's, the journal and the final report.
 //!
 //! Owns: the order of events of a run and what is recorded about it. Does not own: what a
-//! step does (`steps`), where the journal lives (`journal`), the lock (`lock`, taken by the
-//! caller), how the report reads (`report`).
+//! step does (`steps`), where the journal lives (`journal`), the lock and the lease (`lock`,
+//! `lease`, taken by the caller), how the report reads (`report`).
 //!
 //! Every text that leaves a step (touched objects, commands, summaries, errors, lines said to
 //! the operator) goes through the run's `Redactor` before it is printed, journaled or reported.
@@ -86,9 +90,16 @@ impl Redactor {
     }
 }
 
-/// The kube-context check run before the first mutating step: `Err` (with the reason) stops
-/// the run before anything is changed. It may ask the operator (`--context NAME`).
-pub type ContextCheck = Box<dyn Fn(&mut dyn Operator) -> Result<(), String>>;
+/// The proof run before the first mutating step: the right cluster (kube context, API server,
+/// fingerprint), alone (the lease). `Err` (with the reason) stops the run before anything is
+/// changed; `Ok` gives what was proved, for the journal and the report. It may ask the operator
+/// (`--context NAME`, a cluster seen for the first time).
+/// It gets the run's id (for the lease's holder).
+pub type ProofCheck = Box<dyn Fn(&mut dyn Operator, &str) -> Result<Vec<String>, String>>;
+
+/// Checked before every step once the proof holds (the lease is still held): `Err` stops the
+/// run.
+pub type Guard = Box<dyn Fn() -> Result<(), String>>;
 
 /// A step that is still running past its timeout (plus `ExecOptions::stuck_grace`).
 #[derive(Debug, Clone)]
@@ -108,12 +119,17 @@ pub type StuckHandler = Arc<dyn Fn(&Stuck) + Send + Sync>;
 pub struct ExecOptions {
     /// What is run, for the journal and the report: `nublado enable-v3 --env idfdev`.
     pub command: String,
+    /// The run's id, when the caller made it (to name the run in its lock); else a new one.
+    pub run_id: Option<String>,
     /// Preview only (read calls); never calls `run`, writes nothing.
     pub dry_run: bool,
-    /// Confirm every destructive and manual step without asking.
+    /// Confirm every destructive step without asking.
     pub yes: bool,
-    /// Whether there is a terminal to ask on. Without one and without `yes`, a run that has
-    /// destructive or manual steps is refused before anything runs.
+    /// Confirm a person's verifications (manual steps, a DNS record, a new cluster's
+    /// identity) without asking. `yes` never does.
+    pub yes_manual: bool,
+    /// Whether there is a terminal to ask on. Without one, a run that has destructive steps
+    /// without `yes`, or manual ones without `yes_manual`, is refused before anything runs.
     pub interactive: bool,
     /// Skip the steps the journal records as finished.
     pub resume: bool,
@@ -127,7 +143,11 @@ pub struct ExecOptions {
     /// How the engine waits between attempts (tests make it instant and record it).
     pub sleep: Box<dyn Fn(Duration)>,
     pub redactor: Redactor,
-    pub context_check: Option<ContextCheck>,
+    /// What the run proved before it started (the merged commit, or `--allow-unmerged`):
+    /// journaled and reported.
+    pub notes: Vec<String>,
+    pub proof: Option<ProofCheck>,
+    pub guard: Option<Guard>,
     pub on_stuck: Option<StuckHandler>,
     /// How long past its timeout a step may run before `on_stuck` is called.
     pub stuck_grace: Duration,
@@ -139,8 +159,10 @@ impl Default for ExecOptions {
     fn default() -> ExecOptions {
         ExecOptions {
             command: String::new(),
+            run_id: None,
             dry_run: false,
             yes: false,
+            yes_manual: false,
             interactive: false,
             resume: false,
             from: None,
@@ -150,7 +172,9 @@ impl Default for ExecOptions {
             backoff: Backoff::default(),
             sleep: Box::new(std::thread::sleep),
             redactor: Redactor::default(),
-            context_check: None,
+            notes: Vec::new(),
+            proof: None,
+            guard: None,
             on_stuck: None,
             stuck_grace: Duration::from_secs(5),
             write_report: true,
@@ -178,9 +202,12 @@ pub enum ExecError {
         if .steps.len() == 1 { "this step" } else { "these steps" },
         .steps.iter().map(|(id, why)| format!("`{id}` ({why})")).collect::<Vec<_>>().join(", "))]
     Unavailable { steps: Vec<(String, String)> },
-    #[error("no terminal to ask for confirmation of {}; nothing was run (pass --yes to confirm them without asking)",
-        .steps.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))]
-    NeedsConfirmation { steps: Vec<String> },
+    #[error("no terminal to ask for confirmation of {}; nothing was run (pass those flags to confirm without asking: --yes for destructive steps, --yes-manual for what only a person can check; or leave a step out with --skip)",
+        .steps.iter().map(|(s, flag)| format!("`{s}` ({flag})")).collect::<Vec<_>>().join(", "))]
+    NeedsConfirmation { steps: Vec<(String, &'static str)> },
+    #[error("nothing to resume: {}; run without --resume to start a new window",
+        match .last { Some(r) => format!("the last run of this runbook ({r}) completed"), None => "no run of this runbook was started yet".into() })]
+    NothingToResume { last: Option<String> },
     #[error(transparent)]
     Journal(#[from] JournalError),
     #[error("cannot write the report {}: {source}", path.display())]
@@ -262,6 +289,7 @@ pub struct StepReport {
     pub title: String,
     pub destructive: bool,
     pub mutates: bool,
+    pub needs_person: bool,
     pub status: StepStatus,
     pub duration: Duration,
     pub attempts: u32,
@@ -269,6 +297,8 @@ pub struct StepReport {
     pub touched: Vec<String>,
     /// The equivalent commands of its preview.
     pub commands: Vec<String>,
+    /// Who answered its questions: `confirmed by the operator`, `auto-confirmed (--yes)`.
+    pub answers: Vec<String>,
 }
 
 /// How a run ended.
@@ -283,7 +313,7 @@ pub enum RunStatus {
     Declined {
         step: String,
     },
-    /// Stopped before a mutation (the kube context did not match).
+    /// Stopped before a mutation (the proof failed: cluster, lease).
     Refused {
         reason: String,
     },
@@ -306,6 +336,8 @@ pub struct RunReport {
     pub command: String,
     /// The run's id (`20240501T120000Z-4242`).
     pub run: String,
+    /// The window it belongs to (its own id, or the resumed run's window).
+    pub window: String,
     pub dry_run: bool,
     pub started: SystemTime,
     pub duration: Duration,
@@ -395,28 +427,194 @@ pub fn select(ids: &[String], opts: &ExecOptions) -> Result<Vec<Option<String>>,
         .collect())
 }
 
-/// The operator as a step sees it: every text redacted; confirmations answered by `--yes`,
-/// or refused when there is no terminal.
+/// Who answered a question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    Operator,
+    Yes,
+    YesManual,
+    NoTerminal,
+}
+
+impl By {
+    fn journal_name(self) -> &'static str {
+        match self {
+            By::Operator => "operator",
+            By::Yes => "--yes",
+            By::YesManual => "--yes-manual",
+            By::NoTerminal => "no terminal",
+        }
+    }
+
+    /// How the report says it.
+    fn describe(self, answer: bool) -> String {
+        match (self, answer) {
+            (By::Operator, true) => "confirmed by the operator".into(),
+            (By::Operator, false) => "declined by the operator".into(),
+            (By::Yes, _) => "auto-confirmed (--yes)".into(),
+            (By::YesManual, _) => "auto-confirmed (--yes-manual)".into(),
+            (By::NoTerminal, _) => "not confirmed (no terminal to ask on)".into(),
+        }
+    }
+}
+
+/// A step's time as the watchdog counts it: the machine's, without the time spent waiting for
+/// a person's answer.
+#[derive(Debug, Clone)]
+struct StepClock(Arc<std::sync::Mutex<ClockState>>);
+
+#[derive(Debug)]
+struct ClockState {
+    started: Instant,
+    /// Time spent waiting for answers, finished questions only.
+    person: Duration,
+    /// A question is being asked since then.
+    asking_since: Option<Instant>,
+}
+
+impl StepClock {
+    fn start() -> StepClock {
+        StepClock(Arc::new(std::sync::Mutex::new(ClockState {
+            started: Instant::now(),
+            person: Duration::ZERO,
+            asking_since: None,
+        })))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ClockState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The machine's time so far.
+    fn machine(&self) -> Duration {
+        let s = self.state();
+        let asking = s.asking_since.map(|t| t.elapsed()).unwrap_or_default();
+        s.started
+            .elapsed()
+            .saturating_sub(s.person)
+            .saturating_sub(asking)
+    }
+
+    fn asking(&self) -> bool {
+        self.state().asking_since.is_some()
+    }
+
+    fn pause(&self) {
+        self.state().asking_since.get_or_insert_with(Instant::now);
+    }
+
+    fn resume(&self) {
+        let mut s = self.state();
+        if let Some(t) = s.asking_since.take() {
+            s.person += t.elapsed();
+        }
+    }
+}
+
+/// The operator as a step sees it: every text redacted; destructive confirmations answered by
+/// `--yes`, a person's verifications by `--yes-manual` only, both refused when there is no
+/// terminal; every answer journaled; the step's clock paused while a person is asked; the
+/// checkpoints of the window.
 struct StepOp<'a> {
     inner: &'a mut dyn Operator,
+    journal: &'a mut Journal,
     redactor: &'a Redactor,
+    run: String,
+    window: String,
     yes: bool,
+    yes_manual: bool,
     interactive: bool,
+    /// The step being run (`proof` before the first one).
+    step: String,
+    clock: Option<StepClock>,
+    /// The step's answers, for the report.
+    answers: Vec<String>,
+    /// A journal entry that could not be written (reported when the step ends).
+    journal_error: Option<JournalError>,
+}
+
+impl<'a> StepOp<'a> {
+    /// The operator of a run: `answering` is false for a dry run, which never asks.
+    fn new(
+        inner: &'a mut dyn Operator,
+        journal: &'a mut Journal,
+        opts: &'a ExecOptions,
+        run: &str,
+        window: &str,
+        answering: bool,
+    ) -> StepOp<'a> {
+        StepOp {
+            inner,
+            journal,
+            redactor: &opts.redactor,
+            run: run.to_string(),
+            window: window.to_string(),
+            yes: answering && opts.yes,
+            yes_manual: answering && opts.yes_manual,
+            interactive: answering && opts.interactive,
+            step: "proof".into(),
+            clock: None,
+            answers: Vec::new(),
+            journal_error: None,
+        }
+    }
+
+    fn ask(&mut self, question: &str, manual: bool) -> bool {
+        let q = self.redactor.redact(question);
+        let (by, answer) = if !manual && self.yes {
+            self.inner.say(&format!("{q} yes (--yes)"));
+            (By::Yes, true)
+        } else if manual && self.yes_manual {
+            self.inner.say(&format!("{q} yes (--yes-manual)"));
+            (By::YesManual, true)
+        } else if !self.interactive {
+            let hint = if manual {
+                "a person must confirm this: run on a terminal, or pass --yes-manual"
+            } else {
+                "pass --yes"
+            };
+            self.inner
+                .say(&format!("{q} no (no terminal to ask on; {hint})"));
+            (By::NoTerminal, false)
+        } else {
+            if let Some(c) = &self.clock {
+                c.pause();
+            }
+            let a = self.inner.confirm(&q);
+            if let Some(c) = &self.clock {
+                c.resume();
+            }
+            (By::Operator, a)
+        };
+        self.answers.push(by.describe(answer));
+        let entry = Entry::Confirm {
+            at: journal::rfc3339(SystemTime::now()),
+            run: self.run.clone(),
+            step: self.step.clone(),
+            by: by.journal_name().into(),
+            answer,
+            question: q.lines().next().unwrap_or_default().to_string(),
+        };
+        self.record(entry);
+        answer
+    }
+
+    fn record(&mut self, entry: Entry) {
+        if let Err(e) = self.journal.append(entry)
+            && self.journal_error.is_none()
+        {
+            self.journal_error = Some(e);
+        }
+    }
 }
 
 impl Operator for StepOp<'_> {
     fn confirm(&mut self, question: &str) -> bool {
-        let q = self.redactor.redact(question);
-        if self.yes {
-            self.inner.say(&format!("{q} yes (--yes)"));
-            true
-        } else if !self.interactive {
-            self.inner
-                .say(&format!("{q} no (no terminal to ask on; pass --yes)"));
-            false
-        } else {
-            self.inner.confirm(&q)
-        }
+        self.ask(question, false)
+    }
+
+    fn verify(&mut self, question: &str) -> bool {
+        self.ask(question, true)
     }
 
     fn progress(&mut self, step: &str, done: u64, total: u64, message: &str) {
@@ -428,11 +626,66 @@ impl Operator for StepOp<'_> {
         let l = self.redactor.redact(line);
         self.inner.say(&l);
     }
+
+    fn checkpoint(&mut self, item: &str) {
+        let entry = Entry::Checkpoint {
+            at: journal::rfc3339(SystemTime::now()),
+            run: self.run.clone(),
+            step: self.step.clone(),
+            item: self.redactor.redact(item),
+        };
+        self.record(entry);
+    }
+
+    fn checkpoints(&self) -> BTreeSet<String> {
+        self.journal.checkpoints(&self.step, &self.window)
+    }
+
+    fn done_in_earlier_window(&self) -> Option<String> {
+        self.journal
+            .done_in_another_window(&self.step, &self.window)
+    }
+}
+
+/// The window a run belongs to: with `--resume`, the window of the last unfinished run (an
+/// error when there is none: a finished window is not silently resumed); else a new one.
+fn window_of_run(
+    journal: &Journal,
+    opts: &ExecOptions,
+    run_id: &str,
+) -> Result<(String, Option<String>), ExecError> {
+    if !opts.resume {
+        return Ok((run_id.to_string(), None));
+    }
+    match journal.unfinished_run() {
+        Some((run, result)) => {
+            let window = journal.window_of(run).to_string();
+            let how = match result {
+                Some(r) => format!("ended `{r}`"),
+                None => "was interrupted".into(),
+            };
+            let note = format!(
+                "--resume continues the window of run {window}: its last run ({run}) {how}; steps it finished are not run again"
+            );
+            Ok((window, Some(note)))
+        }
+        None if opts.dry_run => Ok((
+            run_id.to_string(),
+            Some(
+                "nothing to resume: no unfinished run; a run would need to start without --resume"
+                    .into(),
+            ),
+        )),
+        None => Err(ExecError::NothingToResume {
+            last: journal.last_run().map(|(r, _)| r.to_string()),
+        }),
+    }
 }
 
 /// Runs (or, with `dry_run`, previews) a runbook. Errors are returned before anything runs
-/// (usage, unavailable steps, no terminal) or for a journal that cannot be written; a step that
-/// fails, a refusal and a "no" at a confirmation end the run with a report.
+/// (usage, unavailable steps, no terminal, nothing to resume) or for a journal that cannot be
+/// written; a step that fails, a refusal and a "no" at a confirmation end the run with a
+/// report.
 pub fn run(
     steps: Vec<Box<dyn StepRunner>>,
     opts: &ExecOptions,
@@ -443,8 +696,9 @@ pub fn run(
     let selection = select(&ids, opts)?;
     let started = SystemTime::now();
     let clock = Instant::now();
-    let run_id = format!("{}-{}", journal::compact_time(started), std::process::id());
+    let run_id = opts.run_id.clone().unwrap_or_else(|| new_run_id(started));
     let r = &opts.redactor;
+    let (window, resume_note) = window_of_run(journal, opts, &run_id)?;
     let mut reports: Vec<StepReport> = steps
         .iter()
         .zip(&selection)
@@ -453,7 +707,7 @@ pub fn run(
                 Some(reason) => StepStatus::Excluded {
                     reason: reason.clone(),
                 },
-                None => match (opts.resume, journal.finished(s.id())) {
+                None => match (opts.resume, journal.finished(s.id(), &window)) {
                     (true, Some(Entry::End { at, .. })) => {
                         StepStatus::AlreadyDone { at: at.clone() }
                     }
@@ -470,11 +724,13 @@ pub fn run(
                 title: r.redact(&s.title()),
                 destructive: s.destructive(),
                 mutates: s.mutates(),
+                needs_person: s.needs_person(),
                 status,
                 duration: Duration::ZERO,
                 attempts: 0,
                 touched: Vec::new(),
                 commands: Vec::new(),
+                answers: Vec::new(),
             }
         })
         .collect();
@@ -489,25 +745,22 @@ pub fn run(
         && let Some((run, result)) = journal.unfinished_run()
     {
         notes.push(format!(
-            "an earlier run ({run}) {}; this run starts from the beginning (--resume continues after its last finished step)",
+            "an earlier run ({run}) {}; this run starts a new window from the beginning (--resume continues after its last finished step)",
             match result {
                 Some(res) => format!("ended `{res}`"),
                 None => "was interrupted".into(),
             }
         ));
     }
-    let mut sop = StepOp {
-        inner: op,
-        redactor: r,
-        yes: opts.yes,
-        interactive: opts.interactive,
-    };
+    notes.extend(resume_note);
+    notes.extend(opts.notes.iter().map(|n| r.redact(n)));
     for n in &notes {
-        sop.inner.say(&format!("note: {n}"));
+        op.say(&format!("note: {n}"));
     }
     let mut report = RunReport {
         command: r.redact(&opts.command),
         run: run_id.clone(),
+        window: window.clone(),
         dry_run: opts.dry_run,
         started,
         duration: Duration::ZERO,
@@ -519,10 +772,12 @@ pub fn run(
     };
 
     if opts.dry_run {
+        let mut sop = StepOp::new(op, journal, opts, &run_id, &window, false);
         for (step, rep) in steps.iter().zip(reports.iter_mut()) {
             if rep.status != StepStatus::NotRun {
                 continue;
             }
+            sop.step = rep.id.clone();
             match step.preview(&mut sop) {
                 Ok(p) => {
                     rep.commands = r.all(&p.commands);
@@ -561,13 +816,19 @@ pub fn run(
     if !unavailable.is_empty() {
         return Err(ExecError::Unavailable { steps: unavailable });
     }
-    if !opts.yes && !opts.interactive {
-        let asks: Vec<String> = reports
+    if !opts.interactive {
+        let asks: Vec<(String, &'static str)> = reports
             .iter()
-            .filter(|s| {
-                s.status == StepStatus::NotRun && (s.destructive || s.id.starts_with("manual:"))
+            .filter(|s| s.status == StepStatus::NotRun)
+            .filter_map(|s| {
+                if s.needs_person && !opts.yes_manual {
+                    Some((s.id.clone(), "--yes-manual"))
+                } else if s.destructive && !opts.yes {
+                    Some((s.id.clone(), "--yes"))
+                } else {
+                    None
+                }
             })
-            .map(|s| s.id.clone())
             .collect();
         if !asks.is_empty() {
             return Err(ExecError::NeedsConfirmation { steps: asks });
@@ -585,18 +846,29 @@ pub fn run(
         host: journal::host_name(),
         user: journal::user_name(),
         command: r.redact(&opts.command),
+        window: Some(window.clone()),
     })?;
+    for n in &report.notes {
+        journal.append(Entry::Note {
+            at: journal::rfc3339(SystemTime::now()),
+            run: run_id.clone(),
+            text: n.clone(),
+        })?;
+    }
+    let mut sop = StepOp::new(op, journal, opts, &run_id, &window, true);
     if to_run == 0 {
         sop.inner
             .say("nothing to run: every selected step is already finished");
     }
-    let mut context_checked = false;
+    let mut proved = false;
     let mut position = 0;
     for (step, rep) in steps.iter().zip(reports.iter_mut()) {
         if rep.status != StepStatus::NotRun {
             if let StepStatus::AlreadyDone { at } = &rep.status {
-                sop.inner
-                    .say(&format!("{}: already done ({at}, journal)", rep.id));
+                sop.inner.say(&format!(
+                    "{}: already done in this window ({at}, journal)",
+                    rep.id
+                ));
             }
             continue;
         }
@@ -604,29 +876,60 @@ pub fn run(
             continue;
         }
         position += 1;
-        if step.mutates() && !context_checked {
-            if let Some(check) = &opts.context_check
-                && let Err(reason) = check(&mut sop)
-            {
-                let reason = r.redact(&reason);
-                report.status = RunStatus::Refused { reason };
-                continue;
+        if step.mutates() && !proved {
+            sop.step = "proof".into();
+            if let Some(prove) = &opts.proof {
+                match prove(&mut sop, &run_id) {
+                    Err(reason) => {
+                        report.status = RunStatus::Refused {
+                            reason: r.redact(&reason),
+                        };
+                        continue;
+                    }
+                    Ok(proof) => {
+                        for text in proof.iter().map(|n| r.redact(n)) {
+                            sop.inner.say(&format!("note: {text}"));
+                            sop.record(Entry::Note {
+                                at: journal::rfc3339(SystemTime::now()),
+                                run: run_id.clone(),
+                                text: text.clone(),
+                            });
+                            report.notes.push(text);
+                        }
+                    }
+                }
             }
-            context_checked = true;
+            proved = true;
         }
+        if proved
+            && let Some(guard) = &opts.guard
+            && let Err(reason) = guard()
+        {
+            report.status = RunStatus::Failed {
+                step: rep.id.clone(),
+                error: r.redact(&reason),
+            };
+            rep.status = StepStatus::Failed {
+                error: r.redact(&reason),
+            };
+            continue;
+        }
+        sop.step = rep.id.clone();
+        sop.answers.clear();
         sop.inner
             .say(&format!("[{position}/{to_run}] {}: {}", rep.id, rep.title));
-        journal.append(Entry::Start {
+        sop.record(Entry::Start {
             at: journal::rfc3339(SystemTime::now()),
             run: run_id.clone(),
             step: rep.id.clone(),
             title: rep.title.clone(),
-        })?;
+        });
         let t0 = Instant::now();
-        let result = run_step(step.as_ref(), opts, journal, &run_id, &mut sop)?;
+        let result = run_step(step.as_ref(), opts, &run_id, &mut sop)?;
         rep.duration = t0.elapsed();
         rep.attempts = result.attempts;
         rep.commands = result.commands;
+        rep.answers = std::mem::take(&mut sop.answers);
         let (outcome, message) = match result.status {
             Done(o) => {
                 rep.touched = r.all(&o.touched);
@@ -638,7 +941,7 @@ pub fn run(
                 if !summary.is_empty() {
                     line.push_str(&format!(": {summary}"));
                 }
-                if rep.duration > step.timeout() {
+                if result.machine > step.timeout() {
                     line.push_str(&format!(
                         " (longer than its timeout of {})",
                         super::report::duration(step.timeout())
@@ -676,7 +979,7 @@ pub fn run(
                 (EndOutcome::Declined, "declined by the operator".into())
             }
         };
-        journal.append(Entry::End {
+        sop.record(Entry::End {
             at: journal::rfc3339(SystemTime::now()),
             run: run_id.clone(),
             step: rep.id.clone(),
@@ -685,8 +988,15 @@ pub fn run(
             attempts: rep.attempts,
             touched: rep.touched.clone(),
             message,
-        })?;
+        });
+        if let Some(e) = sop.journal_error.take() {
+            return Err(e.into());
+        }
     }
+    if let Some(e) = sop.journal_error.take() {
+        return Err(e.into());
+    }
+    let journal = sop.journal;
     journal.append(Entry::RunEnd {
         at: journal::rfc3339(SystemTime::now()),
         run: run_id.clone(),
@@ -704,6 +1014,11 @@ pub fn run(
         report.report_path = Some(path);
     }
     Ok(report)
+}
+
+/// A run's id: its start and the process (`20240501T120000Z-4242`).
+pub fn new_run_id(started: SystemTime) -> String {
+    format!("{}-{}", journal::compact_time(started), std::process::id())
 }
 
 /// `<dir>/<journal stem>-<run>.md`.
@@ -734,50 +1049,89 @@ struct StepResult {
     status: Ended,
     attempts: u32,
     commands: Vec<String>,
+    /// The machine's time in the step (a person's answers left out).
+    machine: Duration,
 }
 
-/// A watchdog for one step: calls `on_stuck` unless dropped before the step's deadline
-/// (plus the grace).
+/// A watchdog for one step: calls `on_stuck` when the step's machine time passes its timeout
+/// (plus the grace), unless dropped first. Time spent waiting for a person's answer does not
+/// count; a manual step has none.
 fn watch(
     opts: &ExecOptions,
-    step: &str,
+    step: &dyn StepRunner,
     run: &str,
     journal: &Path,
-    timeout: Duration,
+    clock: &StepClock,
 ) -> Option<mpsc::Sender<()>> {
     let handler = opts.on_stuck.clone()?;
+    if step.needs_person() {
+        return None;
+    }
     let (tx, rx) = mpsc::channel::<()>();
+    let timeout = step.timeout();
     let stuck = Stuck {
-        step: step.to_string(),
+        step: step.id().to_string(),
         run: run.to_string(),
         timeout,
         journal: journal.to_path_buf(),
     };
     let limit = timeout.saturating_add(opts.stuck_grace);
+    let poll = (limit / 4).clamp(Duration::from_millis(5), Duration::from_secs(1));
+    let clock = clock.clone();
     std::thread::spawn(move || {
-        if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
-            handler(&stuck);
+        loop {
+            match rx.recv_timeout(poll) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if !clock.asking() && clock.machine() >= limit {
+                        handler(&stuck);
+                        return;
+                    }
+                }
+                _ => return,
+            }
         }
     });
     Some(tx)
 }
 
 /// One step: preview, confirmation (again if the preview grows), run; retryable failures are
-/// retried with backoff while the step's timeout allows.
+/// retried with backoff while the step's timeout allows. The timeout and the watchdog count
+/// the machine's time: a question waiting for its answer stops the clock.
 fn run_step(
     step: &dyn StepRunner,
     opts: &ExecOptions,
-    journal: &mut Journal,
     run_id: &str,
     op: &mut StepOp<'_>,
 ) -> Result<StepResult, ExecError> {
     let r = &opts.redactor;
     let timeout = step.timeout();
-    let start = Instant::now();
-    let _watchdog = watch(opts, step.id(), run_id, journal.path(), timeout);
+    let clock = StepClock::start();
+    op.clock = Some(clock.clone());
+    let journal_path = op.journal.path().to_path_buf();
+    let _watchdog = watch(opts, step, run_id, &journal_path, &clock);
+    let result = attempts(step, opts, run_id, op, &clock, timeout, r);
+    op.clock = None;
+    result
+}
+
+fn attempts(
+    step: &dyn StepRunner,
+    opts: &ExecOptions,
+    run_id: &str,
+    op: &mut StepOp<'_>,
+    clock: &StepClock,
+    timeout: Duration,
+    r: &Redactor,
+) -> Result<StepResult, ExecError> {
     let mut confirmed: Option<BTreeSet<String>> = None;
     let mut commands = Vec::new();
     let mut attempt = 0u32;
+    let end = |status: Ended, attempt: u32, commands: Vec<String>| StepResult {
+        status,
+        attempts: attempt,
+        commands,
+        machine: clock.machine(),
+    };
     loop {
         attempt += 1;
         let error: StepError = match step.preview(op) {
@@ -789,11 +1143,7 @@ fn run_step(
                 commands = r.all(&c);
                 match action {
                     Action::Skip { reason } => {
-                        return Ok(StepResult {
-                            status: Skip(reason),
-                            attempts: attempt,
-                            commands,
-                        });
+                        return Ok(end(Skip(reason), attempt, commands));
                     }
                     Action::Run { touches } => {
                         let shown = r.all(&touches);
@@ -805,11 +1155,7 @@ fn run_step(
                             if confirmed.is_none() || !new.is_empty() {
                                 let q = question(step, &shown, confirmed.is_some(), r);
                                 if !op.confirm(&q) {
-                                    return Ok(StepResult {
-                                        status: Decline,
-                                        attempts: attempt,
-                                        commands,
-                                    });
+                                    return Ok(end(Decline, attempt, commands));
                                 }
                                 confirmed
                                     .get_or_insert_with(BTreeSet::new)
@@ -821,13 +1167,7 @@ fn run_step(
                             commands: c,
                         };
                         match step.run(&preview, op) {
-                            Ok(o) => {
-                                return Ok(StepResult {
-                                    status: Done(o),
-                                    attempts: attempt,
-                                    commands,
-                                });
-                            }
+                            Ok(o) => return Ok(end(Done(o), attempt, commands)),
                             Err(e) => e,
                         }
                     }
@@ -835,28 +1175,29 @@ fn run_step(
             }
         };
         let message = r.redact(&error.message);
-        let fail = |m: String| StepResult {
-            status: Fail(m),
-            attempts: attempt,
-            commands: commands.clone(),
-        };
         if !error.retryable {
-            return Ok(fail(message));
+            return Ok(end(Fail(message), attempt, commands.clone()));
         }
         if attempt >= opts.backoff.attempts {
-            return Ok(fail(format!(
-                "{message} (gave up after {attempt} attempts)"
-            )));
+            return Ok(end(
+                Fail(format!("{message} (gave up after {attempt} attempts)")),
+                attempt,
+                commands.clone(),
+            ));
         }
         let wait = opts.backoff.delay(attempt);
-        if start.elapsed() + wait > timeout {
-            return Ok(fail(format!(
-                "timed out after {} ({attempt} attempt{}): {message}",
-                super::report::duration(timeout),
-                if attempt == 1 { "" } else { "s" }
-            )));
+        if clock.machine() + wait > timeout {
+            return Ok(end(
+                Fail(format!(
+                    "timed out after {} ({attempt} attempt{}): {message}",
+                    super::report::duration(timeout),
+                    if attempt == 1 { "" } else { "s" }
+                )),
+                attempt,
+                commands.clone(),
+            ));
         }
-        journal.append(Entry::Retry {
+        op.journal.append(Entry::Retry {
             at: journal::rfc3339(SystemTime::now()),
             run: run_id.to_string(),
             step: step.id().to_string(),
@@ -920,34 +1261,84 @@ impl Display {
     }
 }
 
-/// The operator at a console: questions and information on `err` (stderr), answers read from
-/// `input` (stdin), progress as bars or lines.
+/// The controlling terminal, opened for the questions, when the process has one: answers are
+/// read from it (not stdin) and questions written to it (not stderr), so that
+/// `exec … 2>&1 | tee window.log` still asks a person.
+pub fn open_terminal() -> Option<(std::fs::File, std::fs::File)> {
+    let read = std::fs::File::open("/dev/tty").ok()?;
+    if !read.is_terminal() {
+        return None;
+    }
+    let write = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
+    Some((read, write))
+}
+
+/// The operator at a console: information and progress on `err` (stderr); questions on the
+/// terminal when there is one, and their answers read from it; progress as bars or lines.
 pub struct ConsoleOperator {
     display: Display,
     input: Box<dyn BufRead>,
+    /// Where questions are written (the terminal, or `err`).
+    prompt: Option<Box<dyn Write>>,
     err: Box<dyn Write>,
+    /// Copy each question and its answer to `err`: it is a log, not the terminal.
+    log_answers: bool,
     bars: BTreeMap<String, indicatif::ProgressBar>,
     last_line: BTreeMap<String, Instant>,
 }
 
 impl ConsoleOperator {
-    /// On the process's stdin and stderr.
-    pub fn stdio(display: Display) -> ConsoleOperator {
-        ConsoleOperator::new(
-            display,
-            Box::new(std::io::BufReader::new(std::io::stdin())),
-            Box::new(std::io::stderr()),
-        )
+    /// Questions on the controlling terminal (`/dev/tty`), everything else on stderr; without
+    /// a terminal, every question is answered no.
+    pub fn terminal(display: Display) -> ConsoleOperator {
+        let stderr_is_tty = std::io::stderr().is_terminal();
+        match open_terminal() {
+            Some((read, write)) => {
+                let mut op = ConsoleOperator::new(
+                    display,
+                    Box::new(std::io::BufReader::new(read)),
+                    Box::new(std::io::stderr()),
+                );
+                op.prompt = Some(Box::new(write));
+                op.log_answers = !stderr_is_tty;
+                op
+            }
+            None => ConsoleOperator::new(
+                display,
+                Box::new(std::io::empty()),
+                Box::new(std::io::stderr()),
+            ),
+        }
     }
 
+    /// Questions and information on `err`, answers read from `input`.
     pub fn new(display: Display, input: Box<dyn BufRead>, err: Box<dyn Write>) -> ConsoleOperator {
         ConsoleOperator {
             display,
             input,
+            prompt: None,
             err,
+            log_answers: false,
             bars: BTreeMap::new(),
             last_line: BTreeMap::new(),
         }
+    }
+
+    /// Questions on `terminal`, answers from `input`, information on `err` (with a copy of
+    /// each question and answer, as a log).
+    pub fn with_terminal(
+        display: Display,
+        input: Box<dyn BufRead>,
+        terminal: Box<dyn Write>,
+        err: Box<dyn Write>,
+    ) -> ConsoleOperator {
+        let mut op = ConsoleOperator::new(display, input, err);
+        op.prompt = Some(terminal);
+        op.log_answers = true;
+        op
     }
 
     fn finish_bars(&mut self) {
@@ -960,14 +1351,26 @@ impl ConsoleOperator {
 impl Operator for ConsoleOperator {
     fn confirm(&mut self, question: &str) -> bool {
         self.finish_bars();
-        let _ = write!(self.err, "{question} [y/N] ");
-        let _ = self.err.flush();
+        let out: &mut dyn Write = match &mut self.prompt {
+            Some(t) => t.as_mut(),
+            None => self.err.as_mut(),
+        };
+        let _ = write!(out, "{question} [y/N] ");
+        let _ = out.flush();
         let mut answer = String::new();
-        if self.input.read_line(&mut answer).unwrap_or(0) == 0 {
-            let _ = writeln!(self.err);
-            return false;
+        let read = self.input.read_line(&mut answer).unwrap_or(0);
+        if read == 0 {
+            let _ = writeln!(out);
         }
-        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+        let yes = read > 0 && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+        if self.log_answers {
+            let _ = writeln!(
+                self.err,
+                "{question} {} (answered on the terminal)",
+                if yes { "yes" } else { "no" }
+            );
+        }
+        yes
     }
 
     fn progress(&mut self, step: &str, done: u64, total: u64, message: &str) {

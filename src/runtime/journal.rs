@@ -1,6 +1,13 @@
 //! The journal of a runbook: one JSON-lines file per (playbook, stage, target) under the
-//! user's state directory, recording every run's start and end and each step's start, retries
-//! and end (outcome, duration, what it touched). `--resume` reads it to skip finished steps.
+//! user's state directory, recording every run's start and end, what the run proved before its
+//! first change (notes), each step's start, retries, confirmations (who answered: the
+//! operator, `--yes` or `--yes-manual`), checkpoints (a unit of a long step's work done, such
+//! as one directory copied) and end (outcome, duration, what it touched).
+//!
+//! Runs belong to windows: a run without `--resume` starts a new window; `--resume` continues
+//! the window of the last unfinished run. A step is finished only within its window
+//! (`finished`, `checkpoints`): a new window redoes everything, so a cutover retried a week
+//! later copies what changed since, instead of trusting an older run's record.
 //!
 //! Owns: where the journal lives (`$XDG_STATE_HOME/gitops-migrate/runs/<playbook>/<stage>/
 //! <target>.jsonl`, else `~/.local/state/…`), appending with fsync, and reading it back
@@ -59,6 +66,35 @@ pub enum Entry {
         user: String,
         /// `nublado enable-v3 --env idfdev`, with the selection flags.
         command: String,
+        /// The window the run belongs to: its own id, or (with `--resume`) the window of the
+        /// run it continues. Absent in older journals: the run's own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        window: Option<String>,
+    },
+    /// Something the run proved or was told before its first change (the merged commit, the
+    /// cluster, the lease, `--allow-unmerged`).
+    Note {
+        at: String,
+        run: String,
+        text: String,
+    },
+    /// A question was answered.
+    Confirm {
+        at: String,
+        run: String,
+        step: String,
+        /// `operator` (a person at the terminal), `--yes` or `--yes-manual`, or `no terminal`.
+        by: String,
+        answer: bool,
+        /// The question's first line.
+        question: String,
+    },
+    /// A unit of a step's work is done (`sync-homes`: one directory copied).
+    Checkpoint {
+        at: String,
+        run: String,
+        step: String,
+        item: String,
     },
     /// A step begins.
     Start {
@@ -105,6 +141,20 @@ impl Entry {
                 Some(step)
             }
             _ => None,
+        }
+    }
+
+    /// The run an entry belongs to.
+    pub fn run(&self) -> &str {
+        match self {
+            Entry::RunStart { run, .. }
+            | Entry::Note { run, .. }
+            | Entry::Confirm { run, .. }
+            | Entry::Checkpoint { run, .. }
+            | Entry::Start { run, .. }
+            | Entry::Retry { run, .. }
+            | Entry::End { run, .. }
+            | Entry::RunEnd { run, .. } => run,
         }
     }
 }
@@ -251,18 +301,75 @@ impl Journal {
         self.torn.as_deref()
     }
 
-    /// The last entry about `step`, when it is a successful end: the step is finished.
-    pub fn finished(&self, step: &str) -> Option<&Entry> {
+    /// The window of a run: the window its start names, else the run itself.
+    pub fn window_of<'a>(&'a self, run: &'a str) -> &'a str {
+        self.entries
+            .iter()
+            .find_map(|e| match e {
+                Entry::RunStart {
+                    run: r,
+                    window: Some(w),
+                    ..
+                } if r == run => Some(w.as_str()),
+                _ => None,
+            })
+            .unwrap_or(run)
+    }
+
+    /// The runs of a window.
+    pub fn runs_of(&self, window: &str) -> Vec<&str> {
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::RunStart { run, .. } if self.window_of(run) == window => Some(run.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The last entry about `step` within `window`, when it is a successful end: the step is
+    /// finished in that window.
+    pub fn finished(&self, step: &str, window: &str) -> Option<&Entry> {
+        let runs = self.runs_of(window);
         self.entries
             .iter()
             .rev()
+            .filter(|e| runs.contains(&e.run()))
             .find(|e| e.step() == Some(step))
             .filter(|e| matches!(e, Entry::End { outcome, .. } if outcome.is_success()))
     }
 
-    /// The last run that began but never ended (killed), or ended without completing:
-    /// its id and result (`None` for a run that was killed).
-    pub fn unfinished_run(&self) -> Option<(&str, Option<&str>)> {
+    /// The items a step recorded done within `window` (`Checkpoint`).
+    pub fn checkpoints(&self, step: &str, window: &str) -> std::collections::BTreeSet<String> {
+        let runs = self.runs_of(window);
+        self.entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Checkpoint {
+                    run, step: s, item, ..
+                } if s == step && runs.contains(&run.as_str()) => Some(item.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// When `step` last finished with `done` in another window than `window` (its end time),
+    /// if it ever did.
+    pub fn done_in_another_window(&self, step: &str, window: &str) -> Option<String> {
+        self.entries.iter().rev().find_map(|e| match e {
+            Entry::End {
+                at,
+                run,
+                step: s,
+                outcome: EndOutcome::Done,
+                ..
+            } if s == step && self.window_of(run) != window => Some(at.clone()),
+            _ => None,
+        })
+    }
+
+    /// The last run, with its result (`None` for one that never ended: killed).
+    pub fn last_run(&self) -> Option<(&str, Option<&str>)> {
         let start = self.entries.iter().rev().find_map(|e| match e {
             Entry::RunStart { run, .. } => Some(run.as_str()),
             _ => None,
@@ -271,10 +378,14 @@ impl Journal {
             Entry::RunEnd { run, result, .. } if run == start => Some(result.as_str()),
             _ => None,
         });
-        match end {
-            Some("completed") => None,
-            other => Some((start, other)),
-        }
+        Some((start, end))
+    }
+
+    /// The last run that began but never ended (killed), or ended without completing:
+    /// its id and result (`None` for a run that was killed).
+    pub fn unfinished_run(&self) -> Option<(&str, Option<&str>)> {
+        self.last_run()
+            .filter(|(_, result)| *result != Some("completed"))
     }
 
     /// Appends one entry and flushes it to disk (fsync) before returning.

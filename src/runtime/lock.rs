@@ -1,15 +1,18 @@
-//! The lock that keeps two operators from running the same runbook at once: a file per
-//! (playbook, stage, target) next to the journal, created exclusively (`O_EXCL`) and holding
-//! the holder's pid, host, user and start time.
+//! The lock that keeps two runs of the same runbook on this machine apart: a file per
+//! (playbook, stage, target) next to the journal, held with the kernel's file lock
+//! (`File::try_lock`), holding the holder's pid, host, user and start time for messages.
 //!
-//! A second run refuses and names the holder. A lock whose process is gone (same host, and
-//! `kill(pid, 0)` says there is no such process) is stale: it is reported and taken over. A
-//! lock from another host cannot be checked and is never taken over. The lock is removed when
-//! the `Lock` is dropped (normal exit, errors, panics that unwind); after a crash or SIGKILL it
-//! stays, and the next run finds it stale.
+//! A second run refuses and names the holder. The kernel releases the lock when its process
+//! ends, however it ends (a crash, `kill -9`), so there are no pid heuristics: a lock file
+//! whose lock is free is not held, and what it still names is the run that was interrupted
+//! (reported, so the operator knows to `--resume`). The file is removed when the `Lock` is
+//! released (normal exit, errors, panics that unwind).
+//!
+//! One machine only: two operators, or one with two state directories, never see each other's
+//! file. The cluster's `Lease` (`lease`) is what keeps them apart.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -26,6 +29,9 @@ pub struct Holder {
     pub user: String,
     /// RFC 3339, UTC.
     pub started: String,
+    /// The run's id, when the holder is a window run.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub run: String,
 }
 
 impl std::fmt::Display for Holder {
@@ -44,25 +50,26 @@ impl std::fmt::Display for Holder {
 }
 
 impl Holder {
-    fn me() -> Holder {
+    fn me(run: &str) -> Holder {
         Holder {
             pid: std::process::id(),
             host: host_name(),
             user: user_name(),
             started: rfc3339(SystemTime::now()),
+            run: run.to_string(),
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("another run of this runbook is going on: {holder}; lock file {}", path.display())]
-    Held { holder: Holder, path: PathBuf },
-    #[error(
-        "{}: the lock file is unreadable ({reason}); if no run of this runbook is going on, remove it",
-        path.display()
-    )]
-    Unreadable { path: PathBuf, reason: String },
+    #[error("another run of this runbook is going on: {}; lock file {}",
+        .holder.as_ref().map(ToString::to_string).unwrap_or_else(|| "(its holder is not written yet)".into()),
+        path.display())]
+    Held {
+        holder: Option<Box<Holder>>,
+        path: PathBuf,
+    },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -75,15 +82,31 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct Lock {
     path: PathBuf,
+    file: Option<File>,
     holder: Holder,
-    /// The stale lock this one replaced, if any (for the operator to know).
+    /// The run the file still named when the lock was taken: one that ended without
+    /// releasing it (interrupted).
     stale: Option<Holder>,
-    released: bool,
+}
+
+/// Whether `file` is still the file at `path` (not removed and replaced meanwhile).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 impl Lock {
-    /// Takes the lock at `path`, creating its directory; takes over a stale lock.
+    /// Takes the lock at `path`, creating its directory.
     pub fn acquire(path: &Path) -> Result<Lock, LockError> {
+        Lock::acquire_for(path, "")
+    }
+
+    /// Takes the lock at `path` for the run `run` (written in the file, so that the next run
+    /// knows which run was interrupted when it finds the file left behind).
+    pub fn acquire_for(path: &Path, run: &str) -> Result<Lock, LockError> {
         let io = |source| LockError::Io {
             path: path.to_path_buf(),
             source,
@@ -91,63 +114,52 @@ impl Lock {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(io)?;
         }
-        let me = Holder::me();
-        let mut stale = None;
-        // Two rounds: the second after removing a stale lock.
-        for _ in 0..2 {
-            match create(path, &me) {
-                Ok(()) => {
-                    return Ok(Lock {
+        // A few rounds: the holder may release (and remove the file) between our open and our
+        // lock; the lock then belongs to a file no longer at the path.
+        for _ in 0..5 {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .map_err(io)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    let mut text = String::new();
+                    let _ = file.read_to_string(&mut text);
+                    return Err(LockError::Held {
+                        holder: serde_json::from_str(text.trim()).ok().map(Box::new),
                         path: path.to_path_buf(),
-                        holder: me,
-                        stale,
-                        released: false,
                     });
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io(e)),
+                Err(fs::TryLockError::Error(e)) => return Err(io(e)),
             }
-            let text = match fs::read_to_string(path) {
-                Ok(t) => t,
-                // Released between our attempt and the read: try again.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io(e)),
-            };
-            let holder: Holder =
-                serde_json::from_str(&text).map_err(|e| LockError::Unreadable {
-                    path: path.to_path_buf(),
-                    reason: e.to_string(),
-                })?;
-            if !is_stale(&holder) {
-                return Err(LockError::Held {
-                    holder,
-                    path: path.to_path_buf(),
-                });
-            }
-            // Take over only the lock we judged stale: if it changed meanwhile, someone else
-            // took it over first.
-            if fs::read_to_string(path).ok().as_deref() != Some(text.as_str()) {
+            if !same_file(&file, path) {
                 continue;
             }
-            match fs::remove_file(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io(e)),
-            }
-            stale = Some(holder);
-        }
-        // Lost a race with another run taking over the same stale lock.
-        let text = fs::read_to_string(path).map_err(io)?;
-        match serde_json::from_str(&text) {
-            Ok(holder) => Err(LockError::Held {
-                holder,
+            let mut text = String::new();
+            file.read_to_string(&mut text).map_err(io)?;
+            let stale = serde_json::from_str::<Holder>(text.trim()).ok();
+            let me = Holder::me(run);
+            let line = serde_json::to_string(&me).expect("a holder serializes");
+            file.set_len(0).map_err(io)?;
+            file.rewind().map_err(io)?;
+            file.write_all(format!("{line}\n").as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(io)?;
+            return Ok(Lock {
                 path: path.to_path_buf(),
-            }),
-            Err(e) => Err(LockError::Unreadable {
-                path: path.to_path_buf(),
-                reason: e.to_string(),
-            }),
+                file: Some(file),
+                holder: me,
+                stale,
+            });
         }
+        Err(LockError::Held {
+            holder: None,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -158,79 +170,51 @@ impl Lock {
         &self.holder
     }
 
-    /// The stale lock that was taken over, if any.
+    /// The run that held the lock before and ended without releasing it, if any.
     pub fn stale(&self) -> Option<&Holder> {
         self.stale.as_ref()
     }
 
-    /// Removes the lock file (also done on drop).
+    /// Removes the lock file and releases the lock (also done on drop).
     pub fn release(mut self) -> Result<(), LockError> {
-        self.released = true;
-        remove_if_mine(&self.path, &self.holder).map_err(|source| LockError::Io {
+        self.remove().map_err(|source| LockError::Io {
             path: self.path.clone(),
             source,
         })
+    }
+
+    fn remove(&mut self) -> std::io::Result<()> {
+        let Some(file) = self.file.take() else {
+            return Ok(());
+        };
+        // Removed while still locked, so that a run waiting to take it opens the new file.
+        let removed = if same_file(&file, &self.path) {
+            match fs::remove_file(&self.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        } else {
+            Ok(())
+        };
+        drop(file);
+        removed
     }
 }
 
 impl Drop for Lock {
     fn drop(&mut self) {
-        if !self.released {
-            let _ = remove_if_mine(&self.path, &self.holder);
-        }
+        let _ = self.remove();
     }
 }
 
-/// Removes the lock file at `path` if it is held by this process (for a handler that must
-/// release the lock before the process exits without unwinding).
+/// Removes the lock file at `path` if it names this process (for a handler that exits the
+/// process without unwinding; the kernel releases the lock itself when the process ends).
 pub fn release_path(path: &Path) {
     if let Ok(text) = fs::read_to_string(path)
-        && let Ok(h) = serde_json::from_str::<Holder>(&text)
+        && let Ok(h) = serde_json::from_str::<Holder>(text.trim())
         && h.pid == std::process::id()
         && h.host == host_name()
     {
         let _ = fs::remove_file(path);
     }
-}
-
-fn create(path: &Path, me: &Holder) -> std::io::Result<()> {
-    let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
-    let text = serde_json::to_string(me).expect("a holder serializes");
-    f.write_all(text.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()
-}
-
-fn remove_if_mine(path: &Path, me: &Holder) -> std::io::Result<()> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    match serde_json::from_str::<Holder>(&text) {
-        Ok(h) if h == *me => fs::remove_file(path),
-        _ => Ok(()),
-    }
-}
-
-/// A lock is stale when it was taken on this host by a process that no longer exists.
-pub fn is_stale(holder: &Holder) -> bool {
-    holder.host == host_name() && !process_alive(holder.pid)
-}
-
-/// Whether a process with this pid exists on this host (`kill(pid, 0)`: success or EPERM
-/// means it exists).
-pub fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 performs only the existence and permission checks.
-    let rc = unsafe { libc::kill(pid, 0) };
-    if rc == 0 {
-        return true;
-    }
-    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }

@@ -29,8 +29,8 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-fn detail(status: &StepStatus) -> String {
-    match status {
+fn detail(status: &StepStatus, answers: &[String]) -> String {
+    let text = match status {
         StepStatus::Done { summary } => summary.clone(),
         StepStatus::Skipped { reason } => format!("nothing to do: {reason}"),
         StepStatus::AlreadyDone { at } => format!("finished in an earlier run ({at})"),
@@ -41,6 +41,11 @@ fn detail(status: &StepStatus) -> String {
         StepStatus::Failed { error } => error.clone(),
         StepStatus::Declined => "the operator said no".into(),
         StepStatus::NotRun => "the run stopped before this step".into(),
+    };
+    if answers.is_empty() {
+        text
+    } else {
+        format!("{text}; {}", answers.join("; "))
     }
 }
 
@@ -58,6 +63,9 @@ pub fn markdown(r: &RunReport) -> String {
     let mut s = String::new();
     s.push_str(&format!("# gitops-migrate exec {}\n\n", r.command));
     s.push_str(&format!("- run: `{}`\n", r.run));
+    if r.window != r.run {
+        s.push_str(&format!("- window: `{}` (resumed)\n", r.window));
+    }
     s.push_str(&format!("- started: {}\n", rfc3339(r.started)));
     s.push_str(&format!("- duration: {}\n", duration(r.duration)));
     s.push_str(&format!("- result: {}\n", result_line(r)));
@@ -86,7 +94,7 @@ pub fn markdown(r: &RunReport) -> String {
                 "–".into()
             },
             st.touched.len(),
-            cell(&detail(&st.status)),
+            cell(&detail(&st.status, &st.answers)),
         ));
     }
     let touched: Vec<_> = r.steps.iter().filter(|st| !st.touched.is_empty()).collect();
@@ -116,8 +124,8 @@ pub fn dry_run(r: &RunReport) -> String {
         *counts.entry(st.status.label()).or_default() += 1;
         let asks = if st.destructive {
             " [asks first]"
-        } else if st.id.starts_with("manual:") {
-            " [by hand; asks for confirmation]"
+        } else if st.needs_person {
+            " [by hand; a person confirms]"
         } else {
             ""
         };

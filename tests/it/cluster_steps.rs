@@ -13,9 +13,9 @@ use gitops_migrate::playbook::Step;
 use gitops_migrate::runtime::clients::{
     ArgoCdClient, HealthClient, KubeApi, KubeClient, KubeConfig, MobuClient,
 };
-use gitops_migrate::runtime::steps::{StepEnv, Timing, build};
+use gitops_migrate::runtime::steps::{Revision, StepEnv, Timing, build};
 use gitops_migrate::runtime::{Action, Preview, StepError, StepRunner};
-use support::{ARGOCD_TOKEN, KUBE_TOKEN, MOBU_TOKEN, Platform, Recorder};
+use support::{ARGOCD_TOKEN, INITIAL_COMMIT, KUBE_TOKEN, MOBU_TOKEN, Platform, Recorder};
 
 const FQDN: &str = "data-dev.lsst.cloud";
 const LAB: (&str, &str) = ("nublado.lsst.io/category", "lab");
@@ -57,6 +57,11 @@ fn env_with(p: &Platform, timing: Timing) -> StepEnv {
         ))),
         mobu: Some(Arc::new(MobuClient::new(&p.mobu_url(), MOBU_TOKEN.into()))),
         health: Some(Arc::new(HealthClient::new(&p.url))),
+        // The window proved the branch's commit merged: syncs are pinned to it.
+        revision: Some(Revision {
+            commit: INITIAL_COMMIT.into(),
+            source: "origin/main".into(),
+        }),
         timing,
         ..StepEnv::default()
     }
@@ -82,7 +87,11 @@ fn planned(id: &str) -> Step {
             id,
             "sync `science-platform`: with prune: deletes the nublado2, cachemachine and moneypenny applications",
         )
-        .destructive(),
+        .pruning([
+            "Application/nublado2",
+            "Application/cachemachine",
+            "Application/moneypenny",
+        ]),
         _ if id.starts_with("delete-hub-deployment:") => {
             let ns = id.split_once(':').unwrap().1;
             Step::new(
@@ -425,9 +434,57 @@ fn delete_hub_deployment_deletes_it_waits_for_its_pods_and_is_idempotent() {
     );
     let out = run(r.as_ref(), &pv, &mut op);
     assert!(out.touched.is_empty());
+    assert!(
+        out.summary.starts_with(
+            "Deployment `hub` in namespace `nublado2` was already gone; no hub pod left after"
+        ),
+        "{}",
+        out.summary
+    );
+}
+
+#[test]
+fn a_deleted_hub_whose_pods_still_terminate_is_not_done() {
+    // v2's and v3's hubs: same pod names, two namespaces.
+    let p = Platform::start();
+    for ns in ["nublado2", "nublado"] {
+        p.add_deployment(ns, "hub", 1, &[("app", "jupyterhub"), ("component", "hub")]);
+    }
+    p.terminating_for(Duration::from_millis(600));
+    // An earlier run deleted v2's Deployment and was interrupted while its pod terminated.
+    KubeClient::with_token(&p.url, Some(KUBE_TOKEN.into()))
+        .delete_deployment("nublado2", "hub")
+        .unwrap();
+    assert_eq!(p.pod_names("nublado2"), ["hub-7d9f8c-0"]);
+    assert_eq!(p.pod_names("nublado"), ["hub-7d9f8c-0"]);
+    let r = runner(&p, "delete-hub-deployment:nublado2");
+    let mut op = Recorder::yes();
+    let pv = preview(&p, r.as_ref(), &mut op);
     assert_eq!(
-        out.summary,
-        "Deployment `hub` in namespace `nublado2` was already gone (logins are disabled)"
+        touches(&pv),
+        ["pod/nublado2/hub-7d9f8c-0 (hub, terminating)"],
+        "not done: its pod is still there"
+    );
+    let out = run(r.as_ref(), &pv, &mut op);
+    assert!(
+        out.summary.contains("no hub pod left after"),
+        "{}",
+        out.summary
+    );
+    assert!(p.pod_names("nublado2").is_empty());
+    // The pods were polled until gone, in v2's namespace only; v3's hub is untouched.
+    let polls = p
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v1/namespaces/nublado2/pods")
+        .count();
+    assert!(polls >= 2, "waited: {polls} polls");
+    assert_eq!(p.pod_names("nublado"), ["hub-7d9f8c-0"]);
+    assert!(p.has_deployment("nublado", "hub"));
+    assert_eq!(
+        p.mutations(),
+        ["DELETE /apis/apps/v1/namespaces/nublado2/deployments/hub"],
+        "only the idempotent delete of what is already gone (404)"
     );
 }
 
@@ -784,10 +841,16 @@ fn sync_app_with_prune_waits_for_a_new_operation_then_synced_and_healthy() {
         started.elapsed() >= Duration::from_millis(400),
         "the operation and the settle window"
     );
-    assert_eq!(out.touched, vec!["application/science-platform"]);
+    assert_eq!(
+        out.touched,
+        vec![
+            "application/science-platform",
+            "prune: Application argocd/nublado2"
+        ]
+    );
     assert!(
         out.summary
-            .starts_with("synced `science-platform` with prune: Synced and Healthy after"),
+            .starts_with("synced `science-platform` at 3f1c2a9 (origin/main) with prune: Synced and Healthy after"),
         "{}",
         out.summary
     );
@@ -800,7 +863,10 @@ fn sync_app_with_prune_waits_for_a_new_operation_then_synced_and_healthy() {
         post.path,
         "/argo-cd/api/v1/applications/science-platform/sync"
     );
-    assert_eq!(post.json(), serde_json::json!({"prune": true}));
+    assert_eq!(
+        post.json(),
+        serde_json::json!({"prune": true, "revision": INITIAL_COMMIT})
+    );
     assert!(!p.has_app("nublado2"), "pruned");
     assert_eq!(
         p.app_state("science-platform"),
@@ -829,7 +895,11 @@ fn sync_app_twice_syncs_twice_and_tells_the_operations_apart() {
         .into_iter()
         .find(|r| r.method == "POST")
         .unwrap();
-    assert_eq!(post.json(), serde_json::json!({}), "no prune");
+    assert_eq!(
+        post.json(),
+        serde_json::json!({"revision": INITIAL_COMMIT}),
+        "no prune"
+    );
 }
 
 #[test]
@@ -845,7 +915,7 @@ fn another_operation_in_progress_is_waited_out_and_retried() {
         let out = run(r.as_ref(), &pv, &mut op);
         assert!(
             out.summary
-                .starts_with("synced `nublado`: Synced and Healthy after")
+                .starts_with("synced `nublado` at 3f1c2a9 (origin/main): Synced and Healthy after")
         );
         assert!(
             p.count("POST", "/argo-cd/api/v1/applications/nublado/sync") >= 2,
@@ -877,7 +947,7 @@ fn a_transient_degraded_health_is_waited_out() {
     assert!(
         op.progress
             .iter()
-            .any(|(_, _, _, m)| m.starts_with("Synced, Degraded")),
+            .any(|(_, _, _, m)| m.starts_with("Synced at 3f1c2a9, Degraded")),
         "{:?}",
         op.progress
     );
@@ -897,7 +967,7 @@ fn a_sync_that_does_not_finish_times_out_naming_the_last_state() {
     let e = r.run(&pv, &mut op).err().unwrap();
     assert!(!e.retryable);
     assert!(
-        e.message.starts_with("`nublado` did not become Synced and Healthy within 300ms of the sync: last seen OutOfSync, Progressing; last operation Running (started 20"),
+        e.message.starts_with("`nublado` did not become Synced and Healthy within 300ms of the sync: last seen OutOfSync at 3f1c2a9, Progressing; last operation Running (started 20"),
         "{e}"
     );
     assert!(
@@ -949,6 +1019,227 @@ fn an_application_created_by_the_app_of_apps_is_synced_after_it() {
     let out = run(r.as_ref(), &pv, &mut op);
     assert_eq!(out.touched, vec!["application/nublado"]);
     assert_eq!(p.app_state("nublado").unwrap().0, "Synced");
+}
+
+/// The merged commit of the tests below: the branch moved on to it, and Argo CD's
+/// repo-server still resolves the branch to `INITIAL_COMMIT` from its cache.
+const MERGED: &str = "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291807";
+
+fn pinned_to_merged(p: &Platform) -> StepEnv {
+    let mut e = env(p);
+    e.revision = Some(Revision {
+        commit: MERGED.into(),
+        source: "origin/main".into(),
+    });
+    e
+}
+
+#[test]
+fn a_stale_argocd_is_refreshed_and_the_sync_pinned_to_the_merged_commit() {
+    let p = Platform::start();
+    p.add_app("nublado", "Synced", "Healthy");
+    p.merge_commit(MERGED);
+    // Unrefreshed, Argo CD still compares with the previous commit: a sync of the branch now
+    // would land there.
+    let client = ArgoCdClient::new(&p.argocd_url(), ARGOCD_TOKEN.into());
+    use gitops_migrate::runtime::clients::ArgoCdApi;
+    use gitops_migrate::runtime::clients::argocd::Refresh;
+    let stale = client.get_application("nublado", Refresh::No).unwrap();
+    assert_eq!(
+        stale.found().unwrap().revision.as_deref(),
+        Some(INITIAL_COMMIT)
+    );
+
+    let r = build(&planned("sync-app:nublado"), &pinned_to_merged(&p)).unwrap();
+    let mut op = Recorder::yes();
+    let pv = preview(&p, r.as_ref(), &mut op);
+    let out = run(r.as_ref(), &pv, &mut op);
+    assert!(
+        out.summary
+            .starts_with("synced `nublado` at 9e8d7c6 (origin/main): Synced and Healthy after"),
+        "{}",
+        out.summary
+    );
+    assert_eq!(p.synced_revision("nublado").as_deref(), Some(MERGED));
+    assert_eq!(p.app_state("nublado").unwrap().0, "Synced");
+    // What the double received: a hard refresh before the sync, then the sync pinned.
+    let requests = p.requests();
+    let post = requests
+        .iter()
+        .position(|r| r.method == "POST")
+        .expect("a sync");
+    assert_eq!(
+        requests[post].json(),
+        serde_json::json!({"revision": MERGED})
+    );
+    assert!(
+        requests[..post].iter().any(|r| r.method == "GET"
+            && r.path == "/argo-cd/api/v1/applications/nublado"
+            && r.query.get("refresh").map(String::as_str) == Some("hard")),
+        "no hard refresh before the sync"
+    );
+}
+
+#[test]
+fn a_sync_that_lands_on_another_revision_fails_naming_both() {
+    let p = Platform::start();
+    p.add_app("nublado", "Synced", "Healthy");
+    p.merge_commit(MERGED);
+    // This Argo CD keeps the revision the application runs, whatever is asked.
+    p.argocd_stuck_revision("nublado");
+    let mut e = pinned_to_merged(&p);
+    e.timing.sync = Duration::from_secs(5);
+    let r = build(&planned("sync-app:nublado"), &e).unwrap();
+    let mut op = Recorder::yes();
+    p.clear_requests();
+    let pv = r.preview(&mut op).unwrap();
+    let err = r.run(&pv, &mut op).unwrap_err();
+    assert!(!err.retryable);
+    assert!(
+        err.message
+            .starts_with("Argo CD synced `nublado` at 3f1c2a9, not at 9e8d7c6 (origin/main, the merged commit this window proved)"),
+        "{}",
+        err.message
+    );
+    let post = p
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    assert_eq!(post.json()["revision"], MERGED);
+    assert_eq!(
+        p.synced_revision("nublado").as_deref(),
+        Some(INITIAL_COMMIT)
+    );
+}
+
+#[test]
+fn an_unexpected_application_in_the_prune_set_refuses_before_the_sync() {
+    let p = Platform::start();
+    p.add_app("science-platform", "OutOfSync", "Healthy");
+    for app in ["nublado2", "cachemachine", "moneypenny", "gafaelfawr"] {
+        p.add_app(app, "Synced", "Healthy");
+        // The merged environment file dropped gafaelfawr by mistake.
+        p.app_prunes("science-platform", app);
+    }
+    let r = runner(&p, "sync-app:science-platform");
+    let mut op = Recorder::yes();
+    p.clear_requests();
+    let e = r.preview(&mut op).unwrap_err();
+    assert!(!e.retryable);
+    assert_eq!(
+        e.message,
+        "refusing to sync `science-platform` with prune: it would delete 4 resources: Application argocd/cachemachine, Application argocd/gafaelfawr (not expected), Application argocd/moneypenny, Application argocd/nublado2; this stage expects to prune only Application/nublado2, Application/cachemachine and Application/moneypenny, so Application argocd/gafaelfawr would go by mistake (an application dropped from the environment file?); nothing was synced"
+    );
+    // Through the engine, as a run: refused before any sync, the list shown.
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal =
+        gitops_migrate::runtime::journal::Journal::open(&dir.path().join("j.jsonl")).unwrap();
+    let opts = gitops_migrate::runtime::engine::ExecOptions {
+        yes: true,
+        write_report: false,
+        ..Default::default()
+    };
+    let report =
+        gitops_migrate::runtime::engine::run(vec![r], &opts, &mut journal, &mut op).unwrap();
+    match &report.status {
+        gitops_migrate::runtime::engine::RunStatus::Failed { error, .. } => {
+            assert!(error.contains("gafaelfawr (not expected)"), "{error}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.mutations(), Vec::<String>::new(), "nothing was synced");
+    assert!(p.has_app("gafaelfawr") && p.has_app("nublado2"));
+
+    // The expected set alone is shown in the confirmation and pruned.
+    let p = Platform::start();
+    p.add_app("science-platform", "OutOfSync", "Healthy");
+    for app in ["nublado2", "cachemachine", "moneypenny"] {
+        p.add_app(app, "Synced", "Healthy");
+        p.app_prunes("science-platform", app);
+    }
+    p.operation_for(Duration::from_millis(50));
+    let r = runner(&p, "sync-app:science-platform");
+    let mut op = Recorder::yes();
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal =
+        gitops_migrate::runtime::journal::Journal::open(&dir.path().join("j.jsonl")).unwrap();
+    let opts = gitops_migrate::runtime::engine::ExecOptions {
+        write_report: false,
+        interactive: true,
+        ..Default::default()
+    };
+    let report =
+        gitops_migrate::runtime::engine::run(vec![r], &opts, &mut journal, &mut op).unwrap();
+    assert_eq!(
+        report.status,
+        gitops_migrate::runtime::engine::RunStatus::Completed
+    );
+    assert_eq!(op.questions.len(), 1);
+    for line in [
+        "will touch 4 objects:",
+        "  application/science-platform",
+        "  prune: Application argocd/cachemachine",
+        "  prune: Application argocd/moneypenny",
+        "  prune: Application argocd/nublado2",
+    ] {
+        assert!(op.questions[0].contains(line), "{}", op.questions[0]);
+    }
+    assert!(!p.has_app("nublado2") && !p.has_app("moneypenny") && !p.has_app("cachemachine"));
+    assert!(
+        report.steps[0]
+            .touched
+            .contains(&"prune: Application argocd/nublado2".to_string()),
+        "{:?}",
+        report.steps[0].touched
+    );
+}
+
+#[test]
+fn argocd_answers_403_for_an_application_it_does_not_have() {
+    let p = Platform::start();
+    use gitops_migrate::runtime::clients::ArgoCdApi;
+    use gitops_migrate::runtime::clients::argocd::{Lookup, Refresh};
+    let client = ArgoCdClient::new(&p.argocd_url(), ARGOCD_TOKEN.into());
+    assert_eq!(
+        client.get_application("nublado", Refresh::No).unwrap(),
+        Lookup::Hidden
+    );
+    let raw = p
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/argo-cd/api/v1/applications/nublado")
+        .unwrap();
+    assert!(!raw.query.contains_key("project"));
+    // With the project named, the real server answers 404.
+    let http = gitops_migrate::runtime::clients::http::Http::new();
+    let auth = format!("Bearer {ARGOCD_TOKEN}");
+    let reply = http
+        .send(
+            "GET",
+            &format!(
+                "{}/api/v1/applications/nublado?project=default",
+                p.argocd_url()
+            ),
+            &[("Authorization", &auth)],
+            None,
+            "Argo CD",
+        )
+        .unwrap();
+    assert_eq!(reply.status, 404);
+    let reply = http
+        .send(
+            "GET",
+            &format!("{}/api/v1/applications/nublado", p.argocd_url()),
+            &[("Authorization", &auth)],
+            None,
+            "Argo CD",
+        )
+        .unwrap();
+    assert_eq!(
+        (reply.status, reply.said().as_str()),
+        (403, "permission denied")
+    );
 }
 
 #[test]
@@ -1121,7 +1412,13 @@ fn a_kubeconfig_with_a_token_or_an_exec_plugin_reaches_the_double() {
     assert_eq!(cfg.current_context(), Some("idfdev"));
     assert_eq!(cfg.server_url("idfdev"), Some(p.url.as_str()));
     let k = cfg.client(None).unwrap();
-    assert_eq!(k.list_namespaces(None, None).unwrap().len(), 1);
+    let names: Vec<String> = k
+        .list_namespaces(None, None)
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(names, ["kube-system", "nublado2-alice"]);
 
     // An exec credential plugin (relative to the kubeconfig's directory), merged second.
     let plugin = write(
@@ -1259,8 +1556,131 @@ fn previews_name_the_configured_token_variables_never_the_tokens() {
         ),
         "{text}"
     );
-    assert!(text.contains("Bearer $IDFDEV_ARGOCD_TOKEN\" -d '{}' https://data-dev.lsst.cloud/argo-cd/api/v1/applications/nublado/sync"), "{text}");
+    assert!(
+        text.contains(&format!("Bearer $IDFDEV_ARGOCD_TOKEN\" -d '{{\"revision\": \"{INITIAL_COMMIT}\"}}' https://data-dev.lsst.cloud/argo-cd/api/v1/applications/nublado/sync")),
+        "{text}"
+    );
     for token in [KUBE_TOKEN, ARGOCD_TOKEN, MOBU_TOKEN] {
         assert!(!text.contains(token));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The watchdog counts the machine's time, not the person's.
+
+/// A real step with a short timeout.
+struct ShortTimeout(Box<dyn StepRunner>, Duration);
+
+impl StepRunner for ShortTimeout {
+    fn id(&self) -> &str {
+        self.0.id()
+    }
+    fn title(&self) -> String {
+        self.0.title()
+    }
+    fn destructive(&self) -> bool {
+        self.0.destructive()
+    }
+    fn mutates(&self) -> bool {
+        self.0.mutates()
+    }
+    fn needs_person(&self) -> bool {
+        self.0.needs_person()
+    }
+    fn preview(
+        &self,
+        op: &mut dyn gitops_migrate::runtime::Operator,
+    ) -> Result<Preview, StepError> {
+        self.0.preview(op)
+    }
+    fn run(
+        &self,
+        p: &Preview,
+        op: &mut dyn gitops_migrate::runtime::Operator,
+    ) -> Result<gitops_migrate::runtime::Outcome, StepError> {
+        self.0.run(p, op)
+    }
+    fn timeout(&self) -> Duration {
+        self.1
+    }
+}
+
+/// A person who takes `think` to answer yes.
+struct SlowPerson {
+    think: Duration,
+    asked: Vec<String>,
+}
+
+impl gitops_migrate::runtime::Operator for SlowPerson {
+    fn confirm(&mut self, question: &str) -> bool {
+        self.asked.push(question.to_string());
+        std::thread::sleep(self.think);
+        true
+    }
+    fn progress(&mut self, _step: &str, _done: u64, _total: u64, _message: &str) {}
+    fn say(&mut self, _line: &str) {}
+}
+
+#[test]
+fn a_confirmation_left_unanswered_past_the_timeout_does_not_kill_the_step() {
+    use gitops_migrate::runtime::engine::{self, ExecOptions, RunStatus, Stuck};
+    let p = Platform::start();
+    p.add_deployment(
+        "nublado2",
+        "hub",
+        1,
+        &[("app", "jupyterhub"), ("component", "hub")],
+    );
+    let timeout = Duration::from_millis(1500);
+    let steps: Vec<Box<dyn StepRunner>> = vec![
+        Box::new(ShortTimeout(
+            runner(&p, "delete-hub-deployment:nublado2"),
+            timeout,
+        )),
+        // A manual step has no watchdog at all.
+        Box::new(ShortTimeout(
+            build(&Step::new("manual:test-lab", "spawn a lab"), &env(&p)).unwrap(),
+            Duration::from_millis(1),
+        )),
+    ];
+    let fired = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let f = fired.clone();
+    let opts = ExecOptions {
+        interactive: true,
+        stuck_grace: Duration::ZERO,
+        on_stuck: Some(Arc::new(move |s: &Stuck| {
+            f.lock().unwrap().push(s.step.clone())
+        })),
+        write_report: false,
+        ..ExecOptions::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal =
+        gitops_migrate::runtime::journal::Journal::open(&dir.path().join("j.jsonl")).unwrap();
+    // The operator thinks twice as long as the step may take.
+    let mut person = SlowPerson {
+        think: timeout * 2,
+        asked: Vec::new(),
+    };
+    p.clear_requests();
+    let started = Instant::now();
+    let report = engine::run(steps, &opts, &mut journal, &mut person).unwrap();
+    assert!(
+        started.elapsed() >= timeout * 4,
+        "both answers were waited for"
+    );
+    assert_eq!(report.status, RunStatus::Completed, "{:?}", report.status);
+    assert_eq!(person.asked.len(), 2);
+    assert!(
+        fired.lock().unwrap().is_empty(),
+        "the watchdog fired: {:?}",
+        fired.lock().unwrap()
+    );
+    // The step ran after the answer: the Deployment deleted, its pod waited for.
+    assert_eq!(
+        p.mutations(),
+        ["DELETE /apis/apps/v1/namespaces/nublado2/deployments/hub"]
+    );
+    assert!(!p.has_deployment("nublado2", "hub"));
+    assert!(p.pod_names("nublado2").is_empty());
 }

@@ -334,7 +334,16 @@ fn bad_keys_and_values_exit_2_with_the_known_keys() {
 
     let r = gm(repo.path(), &["config", "keys"]);
     assert_eq!(r.code, 0);
-    assert_eq!(r.stdout.lines().count(), 22);
+    assert_eq!(r.stdout.lines().count(), 28);
+    for key in [
+        "clusters.<cluster>.homes",
+        "environments.<env>.cluster_uid",
+        "clusters.<cluster>.api_server",
+        "clusters.<cluster>.lease_seconds",
+    ] {
+        assert!(r.stdout.contains(key), "{key}: {}", r.stdout);
+    }
+    let r = gm(repo.path(), &["config", "keys"]);
     assert!(
         r.stdout.contains("clusters.<cluster>.homes"),
         "{}",

@@ -1,8 +1,9 @@
 //! `exec` end to end: the built binary against the HTTP doubles of `tests/it/support` (the
 //! Kubernetes API, Argo CD, mobu and the hubs' health on one 127.0.0.1 socket), in a temporary
-//! copy of `fixtures/phalanx` where the stage has been applied (the window follows the merge),
-//! configured with `config set`, with `KUBECONFIG` pointing at the double and the tokens in
-//! environment variables. Dry-run snapshots of every stage with a window, a full run, a crash
+//! Git checkout of `fixtures/phalanx` whose stage has been merged (committed and pushed to a
+//! bare `origin`, and Argo CD's branch moved to that commit: the window follows the merge),
+//! configured with `config set` (the cluster's fingerprint recorded), with `KUBECONFIG`
+//! pointing at the double and the tokens in environment variables. Dry-run snapshots of every stage with a window, a full run, a crash
 //! (SIGKILL) and `--resume`, a wrong kube context, injected faults, and a scan for secrets.
 
 use crate::support;
@@ -78,6 +79,10 @@ struct Ran {
 /// kubeconfig and the double, seeded.
 struct Window {
     repo: tempfile::TempDir,
+    /// The bare `origin` of the checkout.
+    _origin: tempfile::TempDir,
+    /// The merged commit (Argo CD's branch points to it).
+    merged: String,
     state: tempfile::TempDir,
     kube: tempfile::TempDir,
     double: Platform,
@@ -100,8 +105,12 @@ impl Window {
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/phalanx"),
             repo.path(),
         );
-        let w = Window {
+        let origin = tempfile::tempdir().unwrap();
+        let published = common::git::publish(repo.path(), &origin.path().join("origin.git"));
+        let mut w = Window {
             repo,
+            _origin: origin,
+            merged: published,
             state: tempfile::tempdir().unwrap(),
             kube: tempfile::tempdir().unwrap(),
             double: Platform::start(),
@@ -115,7 +124,12 @@ impl Window {
         }
         d.add_namespace(LAB_V2, &[]);
         d.add_namespace(LAB_V3, &[("nublado.lsst.io/category", "lab")]);
-        d.add_deployment("nublado2", "hub", 1, &[("app", "hub")]);
+        d.add_deployment(
+            "nublado2",
+            "hub",
+            1,
+            &[("app", "jupyterhub"), ("component", "hub")],
+        );
         d.add_deployment("mobu", "mobu", 1, &[("app", "mobu")]);
         for app in ["science-platform", "nublado2", "mobu"] {
             d.add_app(app, "Synced", "Healthy");
@@ -124,7 +138,12 @@ impl Window {
             // v3 is created by the sync of science-platform.
             d.app_creates("science-platform", "nublado");
         } else {
-            d.add_deployment("nublado", "hub", 1, &[("app", "hub")]);
+            d.add_deployment(
+                "nublado",
+                "hub",
+                1,
+                &[("app", "jupyterhub"), ("component", "hub")],
+            );
             d.add_app("nublado", "Synced", "Healthy");
         }
         for flock in ["recommended", "nublado3", "tap", "weekly"] {
@@ -135,11 +154,14 @@ impl Window {
         }
         w.write_kubeconfig(&[&w.context()], &w.context());
 
-        // The merge: the stage's change is in the checkout.
+        // The merge: the stage's change is on origin's main, and Argo CD's branch there.
         if merged {
             let r = w.gm(&["apply", "nublado", stage, "--env", env]);
             assert_eq!(r.code, 0, "apply: {}{}", r.stdout, r.stderr);
+            w.merged = common::git::merge(w.repo.path(), &format!("{stage} for {env}"));
         }
+        let d = &w.double;
+        d.merge_commit(&w.merged);
         let url = d.url.clone();
         for (field, value) in [
             ("context", w.context()),
@@ -150,6 +172,9 @@ impl Window {
             ("mobu_token_env", MOBU_VAR.into()),
             ("poll_interval_ms", "20".into()),
             ("sync_settle_ms", "100".into()),
+            // The cluster, as a first run recorded it.
+            ("api_server", d.url.clone()),
+            ("cluster_uid", d.kube_system_uid()),
         ] {
             let key = format!("environments.{env}.{field}");
             let r = w.gm(&["config", "set", &key, &value]);
@@ -202,13 +227,18 @@ impl Window {
     }
 
     fn exec_args(&self, extra: &[&str]) -> Vec<String> {
+        self.exec_args_in(extra, self.state.path())
+    }
+
+    /// The arguments of a run keeping its journal and lock under `state`.
+    fn exec_args_in(&self, extra: &[&str], state: &Path) -> Vec<String> {
         let mut a: Vec<String> = ["exec", "nublado", &self.stage, "--env", &self.env]
             .iter()
             .map(|s| s.to_string())
             .collect();
         a.extend(extra.iter().map(|s| s.to_string()));
         a.push("--state-dir".into());
-        a.push(self.state.path().display().to_string());
+        a.push(state.display().to_string());
         a
     }
 
@@ -248,7 +278,9 @@ impl Window {
     fn events(&self) -> Vec<(String, String, String)> {
         self.journal()
             .iter()
-            .filter(|e| e["step"].is_string())
+            .filter(|e| {
+                e["step"].is_string() && matches!(e["event"].as_str(), Some("start" | "end"))
+            })
             .map(|e| {
                 (
                     e["event"].as_str().unwrap_or_default().to_string(),
@@ -374,7 +406,7 @@ fn dry_run_make_default_names_flocks_namespaces_and_apps() {
         "nublado-users",
         "namespace/nublado\n",
         "fileservers",
-        "kube-system",
+        "namespace/kube-system",
     ] {
         assert!(!r.stdout.contains(never), "{never}:\n{}", r.stdout);
     }
@@ -405,7 +437,7 @@ fn dry_run_finish_lists_the_cleanup_steps() {
     // Vault and PostgreSQL steps only: no kube context is needed, none is asked for.
     assert!(
         r.stdout.contains(
-            "No step of this runbook acts on the Kubernetes cluster: no kube context is needed"
+            "no step of this runbook acts on the Kubernetes cluster: no kube context is needed"
         ),
         "{}",
         r.stdout
@@ -466,7 +498,7 @@ fn assert_window_done(w: &Window) {
 #[test]
 fn full_run_of_make_default_on_idfdev() {
     let w = Window::new("make-default", "idfdev");
-    let r = w.exec(&["--yes"]);
+    let r = w.exec(&["--yes", "--yes-manual"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stderr
@@ -476,7 +508,55 @@ fn full_run_of_make_default_on_idfdev() {
     );
     assert_window_done(&w);
 
+    // The window proved where it is, at which commit, alone; and says so.
     let report = w.report(&r);
+    for note in [
+        format!(
+            "- note: `make-default` for `idfdev` is merged: origin/main at {}",
+            &w.merged[..7]
+        ),
+        "- note: environment `idfdev` is the recorded cluster: http://127.0.0.1:".to_string(),
+        "- note: lease `default/gitops-migrate-nublado-idfdev` in cluster `environment `idfdev``, held as ".to_string(),
+    ] {
+        assert!(report.contains(&note), "{note}:\n{report}");
+    }
+    // Every sync pinned to the merged commit, after a hard refresh.
+    let requests = w.double.requests();
+    let syncs: Vec<&support::Request> = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/sync"))
+        .collect();
+    assert_eq!(syncs.len(), 3);
+    for sync in &syncs {
+        assert_eq!(sync.json()["revision"], w.merged.as_str(), "{}", sync.path);
+    }
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.query.get("refresh").map(String::as_str) == Some("hard"))
+    );
+    // The lease was taken before the first change and freed at the end.
+    let first_lease = requests
+        .iter()
+        .position(|r| r.path.contains("/leases"))
+        .unwrap();
+    let first_change = requests
+        .iter()
+        .position(|r| r.method != "GET" && !r.path.contains("/leases"))
+        .unwrap();
+    assert!(first_lease < first_change);
+    let lease = w
+        .double
+        .lease("default", "gitops-migrate-nublado-idfdev")
+        .unwrap();
+    assert!(lease["spec"]["holderIdentity"].is_null(), "{lease}");
+    // Destructive confirmations by --yes, the manual step by --yes-manual: said apart.
+    assert!(
+        report.contains("| `manual:test-lab` | done |")
+            && report.contains("done by hand; auto-confirmed (--yes-manual)"),
+        "{report}"
+    );
+    assert!(report.contains("auto-confirmed (--yes)"), "{report}");
     for id in MAKE_DEFAULT {
         assert!(
             report.contains(&format!("| `{id}` | done |")),
@@ -523,7 +603,7 @@ fn a_killed_run_resumes_without_repeating_finished_steps() {
     let w = Window::new("make-default", "idfdev");
     // The v2 labs take a while to go: the run is killed while it waits.
     w.double.terminating_for(Duration::from_secs(4));
-    let mut child = w.spawn_exec(&["--yes"]);
+    let mut child = w.spawn_exec(&["--yes", "--yes-manual"]);
     let t0 = Instant::now();
     loop {
         let events = w.events();
@@ -574,12 +654,27 @@ fn a_killed_run_resumes_without_repeating_finished_steps() {
     let flock_gets = count_before("GET", "/mobu/flocks/recommended");
     let hub_gets = count_before("GET", hub2);
 
-    let r = w.exec(&["--resume", "--yes"]);
+    let r = w.exec(&["--resume", "--yes", "--yes-manual"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("took over a stale lock"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("note: --resume continues the window of run ")
+            && r.stderr
+                .contains("was interrupted; steps it finished are not run again"),
+        "{}",
+        r.stderr
+    );
+    // The interrupted run's lease is taken over at once: it is known to be gone.
+    assert!(
+        r.stderr.contains("the run interrupted on this machine"),
+        "{}",
+        r.stderr
+    );
     for id in &finished {
         assert!(
-            r.stderr.contains(&format!("{id}: already done (")),
+            r.stderr
+                .contains(&format!("{id}: already done in this window (")),
             "{id}:\n{}",
             r.stderr
         );
@@ -624,7 +719,7 @@ fn a_killed_run_resumes_without_repeating_finished_steps() {
 fn a_wrong_kube_context_stops_before_any_mutation() {
     let w = Window::new("make-default", "idfdev");
     w.write_kubeconfig(&["e2e-idfdev", "e2e-other"], "e2e-other");
-    let r = w.exec(&["--yes"]);
+    let r = w.exec(&["--yes", "--yes-manual"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains(
@@ -653,8 +748,8 @@ fn a_failing_namespace_delete_and_a_busy_argocd_are_retried() {
     let w = Window::new("make-default", "idfdev");
     let d = &w.double;
     d.fail("DELETE", "/api/v1/namespaces/nublado2-alice", 500, 1);
-    d.argocd_busy("nublado2", Duration::from_millis(1500));
-    let r = w.exec(&["--yes"]);
+    d.argocd_busy("nublado2", Duration::from_secs(4));
+    let r = w.exec(&["--yes", "--yes-manual"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_window_done(&w);
     // The 500 was retried, on that namespace only.
@@ -680,7 +775,7 @@ fn no_token_reaches_the_output_the_journal_or_the_report_of_a_failed_run() {
     // resumes, with everything printed, journaled and reported scanned for the tokens.
     let w = Window::new("make-default", "idfdev");
     w.double.mobu_redirects(true);
-    let r = w.exec(&["--yes"]);
+    let r = w.exec(&["--yes", "--yes-manual"]);
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains("`stop-mobu-flocks` failed"),
@@ -689,7 +784,7 @@ fn no_token_reaches_the_output_the_journal_or_the_report_of_a_failed_run() {
     );
     assert!(r.stdout.contains("report: "), "{}", r.stdout);
     w.double.mobu_redirects(false);
-    let r = w.exec(&["--resume", "--yes"]);
+    let r = w.exec(&["--resume", "--yes", "--yes-manual"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let dry = w.exec(&["--dry-run"]);
     assert_eq!(dry.code, 0, "{}", dry.stderr);
@@ -703,4 +798,374 @@ fn no_token_reaches_the_output_the_journal_or_the_report_of_a_failed_run() {
         .count();
     assert_eq!(reports, 2);
     w.assert_no_secrets();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proof before mutation: merged, the right cluster, alone; a person for manual steps.
+
+#[test]
+fn an_unmerged_stage_is_refused_before_any_call_and_allow_unmerged_rehearses() {
+    // The stage's change is only in the local checkout: committed, not pushed.
+    let w = Window::setup("make-default", "idfdev", false);
+    let r = w.gm(&["apply", "nublado", "make-default", "--env", "idfdev"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    common::git::commit(w.repo.path(), "make-default for idfdev, not merged");
+    w.double.clear_requests();
+
+    let r = w.exec(&["--yes", "--yes-manual"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "the change of `make-default` for `idfdev` is not on origin/main at {}: there `idfdev` is still `v3-beside`",
+            &w.merged[..7]
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("the stage would still change applications/")
+            && r.stderr.contains("--allow-unmerged runs anyway"),
+        "{}",
+        r.stderr
+    );
+    // Not a single call to the cluster or the services, and nothing written.
+    assert!(w.double.requests().is_empty(), "{:?}", w.double.mutations());
+    assert!(!w.journal_path().exists());
+    assert_eq!(w.double.flocks().len(), 4);
+
+    // A rehearsal runs, unpinned, and the journal and the report say so.
+    let r = w.exec(&["--yes", "--yes-manual", "--allow-unmerged"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_window_done(&w);
+    let report = w.report(&r);
+    assert!(
+        report.contains("# gitops-migrate exec nublado make-default --env idfdev --allow-unmerged")
+            && report.contains("- note: --allow-unmerged: the change of `make-default` for `idfdev` is not on origin/main"),
+        "{report}"
+    );
+    assert!(
+        w.journal().iter().any(|e| e["event"] == "note"
+            && e["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("--allow-unmerged: ")),
+        "{:?}",
+        w.journal()
+    );
+    for sync in w
+        .double
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/sync"))
+    {
+        assert!(sync.json().get("revision").is_none(), "not pinned");
+    }
+    assert!(
+        report.contains("(not pinned: --allow-unmerged)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_cluster_whose_fingerprint_differs_is_refused_before_any_change() {
+    let w = Window::new("make-default", "idfdev");
+    // The context now reaches a rebuilt (or another) cluster.
+    let r = w.gm(&[
+        "config",
+        "set",
+        "environments.idfdev.cluster_uid",
+        "0a0b0c0d-0000-4000-8000-000000000001",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = w.exec(&["--yes", "--yes-manual"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "stopped before any change: environment `idfdev` was recorded as the cluster at {} with kube-system UID 0a0b0c0d-0000-4000-8000-000000000001, but context `e2e-idfdev` reaches {} with kube-system UID {}",
+            w.double.url,
+            w.double.url,
+            w.double.kube_system_uid()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(w.mutations().is_empty(), "{:?}", w.mutations());
+    assert!(
+        w.double
+            .requests()
+            .iter()
+            .any(|r| r.path == "/api/v1/namespaces/kube-system"),
+        "the fingerprint was read"
+    );
+    assert!(
+        w.double
+            .lease("default", "gitops-migrate-nublado-idfdev")
+            .is_none()
+    );
+    assert!(
+        w.journal()
+            .iter()
+            .any(|e| e["event"] == "run-end" && e["result"] == "refused")
+    );
+}
+
+#[test]
+fn a_cluster_seen_first_is_recorded_only_once_a_person_confirms() {
+    let w = Window::new("make-default", "idfdev");
+    let config = w.repo.path().join("gitops-migrate.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let unrecorded: String = text
+        .lines()
+        .filter(|l| !l.starts_with("api_server") && !l.starts_with("cluster_uid"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, &unrecorded).unwrap();
+    // --yes does not answer who the cluster is.
+    let r = w.exec(&["--yes", "--only", "stop-mobu-flocks"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("environment `idfdev` has no recorded cluster and none was confirmed")
+            && r.stderr.contains(&format!(
+                "gitops-migrate config set environments.idfdev.cluster_uid {}",
+                w.double.kube_system_uid()
+            )),
+        "{}",
+        r.stderr
+    );
+    assert!(w.mutations().is_empty(), "{:?}", w.mutations());
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), unrecorded);
+    // --yes-manual does, recorded as such, and the fingerprint is written.
+    let r = w.exec(&["--yes", "--yes-manual", "--only", "stop-mobu-flocks"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains(&format!("cluster_uid = \"{}\"", w.double.kube_system_uid()))
+            && text.contains(&format!("api_server = \"{}\"", w.double.url)),
+        "{text}"
+    );
+    assert!(
+        w.journal()
+            .iter()
+            .any(|e| e["event"] == "confirm" && e["step"] == "proof" && e["by"] == "--yes-manual"),
+        "{:?}",
+        w.journal()
+    );
+    assert_eq!(w.double.flocks(), ["weekly"]);
+}
+
+#[test]
+fn yes_never_answers_a_manual_step_yes_manual_does_and_says_so() {
+    let w = Window::new("make-default", "idfdev");
+    let r = w.exec(&["--yes"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("no terminal to ask for confirmation of `manual:test-lab` (--yes-manual)"),
+        "{}",
+        r.stderr
+    );
+    assert!(w.double.requests().is_empty(), "{:?}", w.mutations());
+    assert!(!w.journal_path().exists());
+
+    let r = w.exec(&["--yes", "--yes-manual"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let confirms: Vec<(String, String)> = w
+        .journal()
+        .iter()
+        .filter(|e| e["event"] == "confirm")
+        .map(|e| {
+            (
+                e["step"].as_str().unwrap().to_string(),
+                e["by"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        confirms.contains(&("manual:test-lab".into(), "--yes-manual".into()))
+            && confirms.contains(&("stop-mobu-flocks".into(), "--yes".into()))
+            && !confirms.contains(&("manual:test-lab".into(), "--yes".into())),
+        "{confirms:?}"
+    );
+    let report = w.report(&r);
+    assert!(
+        report.contains("| `manual:test-lab` | done |")
+            && report.contains("done by hand; auto-confirmed (--yes-manual)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn two_operators_one_cluster_one_proceeds_and_a_crashed_runs_lease_expires() {
+    let w = Window::new("make-default", "idfdev");
+    let r = w.gm(&["config", "set", "environments.idfdev.lease_seconds", "2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The first operator's window waits on the v2 hub's terminating pods.
+    w.double.terminating_for(Duration::from_secs(30));
+    let first = w.spawn_exec(&["--yes", "--yes-manual"]);
+    let hub2 = "/apis/apps/v1/namespaces/nublado2/deployments/hub";
+    let t0 = Instant::now();
+    let holder = loop {
+        if let Some(l) = w.double.lease("default", "gitops-migrate-nublado-idfdev")
+            && let Some(h) = l["spec"]["holderIdentity"].as_str()
+            && w.double.count("DELETE", hub2) == 1
+        {
+            break h.to_string();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the first run never took the lease"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(holder.contains(" run "), "{holder}");
+
+    // The second operator: another state directory (another laptop), same cluster.
+    let other = tempfile::tempdir().unwrap();
+    let args = w.exec_args_in(&["--yes", "--yes-manual"], other.path());
+    let second = w.command(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr).into_owned();
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "stopped before any change: another operator is running a window on cluster `environment `idfdev``: the lease `default/gitops-migrate-nublado-idfdev` is held by {holder} since "
+        )) && stderr.contains("running `nublado make-default --env idfdev`"),
+        "{stderr}"
+    );
+    // The second made no change of its own.
+    assert_eq!(w.double.count("DELETE", hub2), 1);
+    assert_eq!(w.double.count("DELETE", "/mobu/flocks/recommended"), 1);
+    assert_eq!(
+        w.double
+            .count("DELETE", "/api/v1/namespaces/nublado2-alice"),
+        0
+    );
+
+    // The first run crashes (SIGKILL): its lease stays until it expires, then the second
+    // operator proceeds.
+    let mut first = first;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    w.double.terminating_for(Duration::from_millis(100));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let out = w.command(&args).output().unwrap();
+        if out.status.code() == Some(0) {
+            break out;
+        }
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            err.contains("another operator is running a window"),
+            "{err}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the crashed run's lease never expired"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the lease of environment `idfdev` was taken over from {holder}, whose run stopped renewing it (it had expired)"
+        )),
+        "{stderr}"
+    );
+    assert_window_done(&w);
+    let lease = w
+        .double
+        .lease("default", "gitops-migrate-nublado-idfdev")
+        .unwrap();
+    assert_eq!(lease["spec"]["leaseTransitions"], 1, "{lease}");
+    assert!(
+        lease["spec"]["holderIdentity"].is_null(),
+        "released: {lease}"
+    );
+}
+
+/// Runs `command` under a pseudo-terminal (`script`), its output piped through `tee` into
+/// `log` and its stdin from /dev/null: what an operator logging a window does. `answers` are
+/// typed on the terminal.
+fn on_a_terminal(w: &Window, args: &[String], log: &Path, answers: &str) -> (i32, String) {
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let inner = format!(
+        "'{}' -C '{}' --color never {} </dev/null 2>&1 | tee '{}'",
+        env!("CARGO_BIN_EXE_gitops-migrate"),
+        w.repo.path().display(),
+        quoted.join(" "),
+        log.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &inner, "/dev/null"])
+        .env("KUBECONFIG", w.kube.path().join("config"))
+        .env(ARGOCD_VAR, ARGOCD_TOKEN)
+        .env(MOBU_VAR, MOBU_TOKEN)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        // Typed once the question is on the terminal.
+        let t0 = Instant::now();
+        while !std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains("kube context")
+        {
+            assert!(t0.elapsed() < Duration::from_secs(60), "no question came");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        stdin.write_all(answers.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let out = child.wait_with_output().unwrap();
+    let tty = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.code().unwrap_or(-1), tty)
+}
+
+#[test]
+fn questions_go_to_the_terminal_so_a_teed_window_still_asks_a_person() {
+    let w = Window::new("make-default", "idfdev");
+    let log = w.state.path().join("window.log");
+    let args = w.exec_args(&["--only", "stop-mobu-flocks"]);
+    let (code, tty) = on_a_terminal(&w, &args, &log, "y\n");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, 0, "tty:\n{tty}\nlog:\n{logged}");
+    // The question was on the terminal; the log has it with the person's answer.
+    assert!(
+        tty.contains("`stop-mobu-flocks` (stop mobu's autostart flocks so the outage raises no alarms) will touch 3 objects"),
+        "{tty}"
+    );
+    assert!(
+        logged.contains("Proceed? yes (answered on the terminal)"),
+        "{logged}"
+    );
+    assert_eq!(w.double.flocks(), ["weekly"]);
+    assert!(
+        w.journal().iter().any(|e| e["event"] == "confirm"
+            && e["step"] == "stop-mobu-flocks"
+            && e["by"] == "operator"
+            && e["answer"] == true),
+        "{:?}",
+        w.journal()
+    );
+    let report = std::fs::read_to_string(
+        logged
+            .lines()
+            .find_map(|l| l.trim_end_matches('\r').strip_prefix("report: "))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        report.contains("| `stop-mobu-flocks` | done |")
+            && report.contains("; confirmed by the operator |"),
+        "{report}"
+    );
 }

@@ -623,6 +623,7 @@ fn resume_skips_the_steps_the_journal_records_as_finished() {
         host: "h".into(),
         user: "u".into(),
         command: "x".into(),
+        window: None,
     })
     .unwrap();
     let mut op = Scripted::default();
@@ -641,15 +642,32 @@ fn resume_skips_the_steps_the_journal_records_as_finished() {
         r.notes
     );
 
-    // Every step finished: a resumed run has nothing to do.
+    // Every step finished: the window is done, and is not silently resumed.
     let mut o = opts();
     o.resume = true;
     let mut op = Scripted::default();
     let before: Vec<u32> = steps.iter().map(Fake::runs).collect();
-    let r = run(&refs, &o, &dir, &mut op).unwrap();
-    assert_eq!(r.status, RunStatus::Completed);
+    let e = run(&refs, &o, &dir, &mut op).unwrap_err();
+    assert!(matches!(e, ExecError::NothingToResume { .. }), "{e}");
+    assert!(!e.is_usage());
+    assert!(
+        e.to_string()
+            .starts_with("nothing to resume: the last run of this runbook (")
+            && e.to_string()
+                .ends_with(") completed; run without --resume to start a new window"),
+        "{e}"
+    );
     assert_eq!(before, steps.iter().map(Fake::runs).collect::<Vec<_>>());
-    assert!(op.said.iter().any(|l| l.contains("nothing to run")));
+    // Without --resume it is a new window: every step runs again.
+    let r = run(&refs, &opts(), &dir, &mut Scripted::default()).unwrap();
+    assert_eq!(r.status, RunStatus::Completed);
+    assert_eq!(r.window, r.run);
+    let after: Vec<u32> = steps.iter().map(Fake::runs).collect();
+    assert_eq!(
+        after,
+        before.iter().map(|n| n + 1).collect::<Vec<_>>(),
+        "a new window runs every step again"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -800,10 +818,10 @@ fn the_context_is_checked_once_before_the_first_mutating_step() {
     let writer = Fake::new("stop-mobu-flocks");
     let writer2 = Fake::new("restore-mobu");
     let mut o = opts();
-    o.context_check = Some(Box::new(move |op: &mut dyn Operator| {
+    o.proof = Some(Box::new(move |op: &mut dyn Operator, _run: &str| {
         c.fetch_add(1, Ordering::SeqCst);
         op.say("kube context `dev` checked");
-        Ok(())
+        Ok(vec!["cluster `dev` proved".into()])
     }));
     let r = run(
         &[&reader, &writer, &writer2],
@@ -821,7 +839,7 @@ fn the_context_is_checked_once_before_the_first_mutating_step() {
     let writer = Fake::new("stop-mobu-flocks").destructive(&["flock/a"]);
     let mut o = opts();
     o.yes = true;
-    o.context_check = Some(Box::new(|_op: &mut dyn Operator| {
+    o.proof = Some(Box::new(|_op: &mut dyn Operator, _run: &str| {
         Err("the current kube context is `prod`, but `idfdev` runs in `dev`".into())
     }));
     let r = run(
@@ -909,19 +927,16 @@ fn the_journal_is_json_lines_and_tolerates_a_torn_last_line() {
     assert!(end["duration_ms"].is_u64() && end["at"].as_str().unwrap().ends_with('Z'));
     assert!(lines[0]["pid"].is_u64() && lines[0]["host"].is_string());
 
-    // A crash in the middle of writing the next line.
+    // A crash in the middle of writing the run's last line.
     let path = dir.files.journal();
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .unwrap();
-    f.write_all(br#"{"event":"start","at":"2026-01-01T00:0"#)
-        .unwrap();
-    drop(f);
+    let whole = std::fs::read_to_string(&path).unwrap();
+    let last = whole.trim_end().rfind('\n').unwrap() + 1;
+    std::fs::write(&path, &whole.as_bytes()[..last + 20]).unwrap();
     let j = Journal::open(&path).unwrap();
-    assert_eq!(j.entries().len(), 6);
-    assert!(j.torn_line().unwrap().starts_with(r#"{"event":"start""#));
-    assert!(j.finished("sync-app:nublado").is_some());
+    assert_eq!(j.entries().len(), 5);
+    assert!(j.torn_line().unwrap().starts_with(r#"{"event":"run-end""#));
+    let window = j.window_of(j.unfinished_run().unwrap().0).to_string();
+    assert!(j.finished("sync-app:nublado", &window).is_some());
 
     // The next run cuts the torn line off and appends whole lines.
     let mut o = opts();
@@ -939,7 +954,8 @@ fn the_journal_is_json_lines_and_tolerates_a_torn_last_line() {
     assert_eq!(extra[0].runs(), 0);
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.ends_with('\n'));
-    assert_eq!(dir.lines().len(), 6 + 4, "{text}");
+    // Its start, two notes (the torn line, the resumed window), one step, its end.
+    assert_eq!(dir.lines().len(), 5 + 6, "{text}");
 
     // A damaged line in the middle is an error, not silently skipped.
     let damaged = text.replacen("\"event\":\"end\"", "\"event\":\"nonsense\"", 1);
@@ -975,7 +991,9 @@ fn a_held_lock_refuses_a_second_run() {
     assert!(first.stale().is_none());
     let err = Lock::acquire(&dir.files.lock()).unwrap_err();
     match &err {
-        LockError::Held { holder, .. } => assert_eq!(holder.pid, std::process::id()),
+        LockError::Held { holder, .. } => {
+            assert_eq!(holder.as_ref().unwrap().pid, std::process::id())
+        }
         other => panic!("{other:?}"),
     }
     let msg = err.to_string();
@@ -998,17 +1016,16 @@ fn a_held_lock_refuses_a_second_run() {
 }
 
 #[test]
-fn a_stale_lock_of_a_dead_process_is_reported_and_taken_over() {
+fn the_lock_is_the_kernels_and_a_crashed_holder_leaves_it_free() {
     let dir = state();
-    // A process that has exited (and been reaped): its pid is dead.
-    let mut child = Command::new("true").spawn().unwrap();
-    let dead = child.id();
-    child.wait().unwrap();
+    // A file left by a run that ended without releasing it (the kernel released its lock):
+    // what it names is reported, and the lock is taken.
     let stale = Holder {
-        pid: dead,
-        host: gitops_migrate::runtime::journal::host_name(),
+        pid: 4242,
+        host: "elsewhere.example".into(),
         user: "someone".into(),
         started: "2026-01-01T00:00:00Z".into(),
+        run: String::new(),
     };
     std::fs::create_dir_all(dir.files.lock().parent().unwrap()).unwrap();
     std::fs::write(dir.files.lock(), serde_json::to_string(&stale).unwrap()).unwrap();
@@ -1020,18 +1037,40 @@ fn a_stale_lock_of_a_dead_process_is_reported_and_taken_over() {
         text.contains(&format!("\"pid\":{}", std::process::id())),
         "{text}"
     );
-
-    // A lock from another host is never taken over.
     drop(lock);
-    let remote = Holder {
-        host: "elsewhere.example".into(),
-        ..stale
-    };
-    std::fs::write(dir.files.lock(), serde_json::to_string(&remote).unwrap()).unwrap();
-    assert!(matches!(
-        Lock::acquire(&dir.files.lock()),
-        Err(LockError::Held { .. })
-    ));
+
+    // A lock held by another process (flock(1) on the same file) refuses, whatever its pid.
+    std::fs::write(dir.files.lock(), serde_json::to_string(&stale).unwrap()).unwrap();
+    let ready = dir.files.dir().join("flock-ready");
+    let mut holder = Command::new("flock")
+        .args(["--exclusive", "--close"])
+        .arg(dir.files.lock())
+        .args(["sh", "-c", "touch \"$0\"; read line"])
+        .arg(&ready)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("flock(1) from util-linux");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ready.exists() {
+        assert!(Instant::now() < deadline, "flock(1) never took the lock");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let refused = Lock::acquire(&dir.files.lock()).unwrap_err();
+    assert!(matches!(refused, LockError::Held { .. }), "{refused}");
+    assert!(
+        refused
+            .to_string()
+            .contains("someone (pid 4242 on elsewhere.example"),
+        "{refused}"
+    );
+    // Its process gone, the lock is free again.
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    let lock = Lock::acquire(&dir.files.lock()).unwrap();
+    lock.release().unwrap();
+    assert!(!dir.files.lock().exists());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1252,8 +1291,12 @@ fn a_killed_run_resumes_without_repeating_finished_steps() {
 
     let (first, blocking, last) = crash_steps(tmp.path());
     let mut j = Journal::open(&files.journal()).unwrap();
-    assert!(j.finished("stop-mobu-flocks").is_some());
-    assert!(j.finished("delete-lab-namespaces:nublado2").is_none());
+    let window = j.window_of(j.unfinished_run().unwrap().0).to_string();
+    assert!(j.finished("stop-mobu-flocks", &window).is_some());
+    assert!(
+        j.finished("delete-lab-namespaces:nublado2", &window)
+            .is_none()
+    );
     let mut o = opts();
     o.yes = true;
     o.resume = true;
@@ -1421,7 +1464,7 @@ fn exec_dry_run_lists_every_step_and_writes_nothing() {
     }
     assert!(
         r.stdout
-            .contains("No kube context is configured for `idfdev`"),
+            .contains("no kube context is configured for `idfdev`"),
         "{}",
         r.stdout
     );
@@ -1434,11 +1477,17 @@ fn exec_dry_run_lists_every_step_and_writes_nothing() {
 fn exec_refuses_an_environment_that_is_not_at_the_stage_yet() {
     let repo = fixture_copy();
     let state = tempfile::tempdir().unwrap();
-    // idfprod is v2-only: make-default's window cannot come yet.
+    // idfprod is v2-only: make-default's window cannot come yet (a rehearsal either).
     let r = exec(
         repo.path(),
         state.path(),
-        &["make-default", "--env", "idfprod", "--yes"],
+        &[
+            "make-default",
+            "--env",
+            "idfprod",
+            "--yes",
+            "--allow-unmerged",
+        ],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("`idfprod` is `v2-only`"), "{}", r.stderr);
@@ -1457,7 +1506,13 @@ fn exec_refuses_steps_that_cannot_run_and_runs_what_can() {
     let r = exec(
         repo.path(),
         state.path(),
-        &["make-default", "--env", "idfdev", "--yes"],
+        &[
+            "make-default",
+            "--env",
+            "idfdev",
+            "--yes",
+            "--allow-unmerged",
+        ],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
@@ -1471,7 +1526,7 @@ fn exec_refuses_steps_that_cannot_run_and_runs_what_can() {
     assert!(!files.journal().exists());
     assert!(!files.lock().exists(), "the lock was left behind");
 
-    // The manual step alone runs: confirmed by --yes, journaled, reported.
+    // --yes does not answer a manual step: without a terminal it is refused before it runs.
     let r = exec(
         repo.path(),
         state.path(),
@@ -1482,6 +1537,30 @@ fn exec_refuses_steps_that_cannot_run_and_runs_what_can() {
             "--only",
             "manual:test-lab",
             "--yes",
+            "--allow-unmerged",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("no terminal to ask for confirmation of `manual:test-lab` (--yes-manual)"),
+        "{}",
+        r.stderr
+    );
+    assert!(!files.journal().exists());
+
+    // The manual step alone runs with --yes-manual: auto-confirmed, journaled, reported so.
+    let r = exec(
+        repo.path(),
+        state.path(),
+        &[
+            "make-default",
+            "--env",
+            "idfdev",
+            "--only",
+            "manual:test-lab",
+            "--yes-manual",
+            "--allow-unmerged",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -1493,10 +1572,23 @@ fn exec_refuses_steps_that_cannot_run_and_runs_what_can() {
     let report_path = PathBuf::from(report_line.trim_start_matches("report: "));
     let md = std::fs::read_to_string(&report_path).unwrap();
     assert!(md.contains("| `manual:test-lab` | done |"), "{md}");
-    assert!(md.contains("confirmed by the operator"), "{md}");
+    assert!(
+        md.contains("done by hand; auto-confirmed (--yes-manual)"),
+        "{md}"
+    );
+    assert!(md.contains("- note: --allow-unmerged: "), "{md}");
     let journal = std::fs::read_to_string(files.journal()).unwrap();
     assert!(
         journal.contains(r#""step":"manual:test-lab","outcome":"done""#),
+        "{journal}"
+    );
+    assert!(
+        journal.contains(r#""event":"confirm","#)
+            && journal.contains(r#""step":"manual:test-lab","by":"--yes-manual","answer":true"#),
+        "{journal}"
+    );
+    assert!(
+        journal.contains(r#""event":"note","#) && journal.contains("--allow-unmerged: "),
         "{journal}"
     );
     assert!(!files.lock().exists(), "the lock was not released");
@@ -1511,6 +1603,7 @@ fn exec_refuses_steps_that_cannot_run_and_runs_what_can() {
             "idfdev",
             "--only",
             "manual:test-lab",
+            "--allow-unmerged",
         ],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -1537,7 +1630,8 @@ fn exec_refuses_while_another_run_holds_the_lock() {
             "idfdev",
             "--only",
             "manual:test-lab",
-            "--yes",
+            "--yes-manual",
+            "--allow-unmerged",
         ],
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -1553,12 +1647,13 @@ fn exec_refuses_while_another_run_holds_the_lock() {
     );
     drop(held);
 
-    // A stale lock (a dead pid on this host) is reported and taken over.
+    // A lock file left by a run that ended without releasing it: reported and taken.
     let stale = Holder {
         pid: 999_999_999,
         host: gitops_migrate::runtime::journal::host_name(),
         user: "someone".into(),
         started: "2026-01-01T00:00:00Z".into(),
+        run: String::new(),
     };
     std::fs::write(files.lock(), serde_json::to_string(&stale).unwrap()).unwrap();
     let r = exec(
@@ -1570,7 +1665,8 @@ fn exec_refuses_while_another_run_holds_the_lock() {
             "idfdev",
             "--only",
             "manual:test-lab",
-            "--yes",
+            "--yes-manual",
+            "--allow-unmerged",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -1599,7 +1695,7 @@ fn exec_dry_run_names_the_context_checked_before_the_first_mutation() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout
-            .contains("Before `stop-mobu-flocks`, the current kube context must be `gke_dev`."),
+            .contains("before `stop-mobu-flocks`, the current kube context must be `gke_dev`, its cluster the one recorded for `idfdev` (API server and kube-system UID), and the run takes a lease there."),
         "{}",
         r.stdout
     );
@@ -1664,6 +1760,7 @@ fn exec_stops_before_any_mutation_in_the_wrong_kube_context() {
             "idfdev",
             "--only",
             "sync-app:nublado2",
+            "--allow-unmerged",
         ],
     );
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
@@ -1700,12 +1797,13 @@ fn exec_context_flag_shows_the_api_server_and_must_be_confirmed() {
             "sync-app:nublado2",
             "--context",
             "prod",
+            "--allow-unmerged",
         ],
     );
     // No terminal to confirm on (and no --yes): refused before any change.
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     assert!(
-        r.stderr.contains("--context `prod`: API server https://prod.example:6443. Make the changes of `idfdev` there? no (no terminal to ask on; pass --yes)"),
+        r.stderr.contains("--context `prod`: API server https://prod.example:6443. Make the changes of `idfdev` there? no (no terminal to ask on; a person must confirm this: run on a terminal, or pass --yes-manual)"),
         "{}",
         r.stderr
     );

@@ -84,8 +84,9 @@ struct Ran {
     stderr: String,
 }
 
-/// A move in progress: the repository (setup applied), the two clusters, the homes, the
-/// stand-in's files and the state directory.
+/// A move in progress: the repository (setup applied and merged: pushed to its bare `origin`),
+/// the two clusters (each recorded with its fingerprint), the homes, the stand-in's files and
+/// the state directory.
 struct Move {
     repo: tempfile::TempDir,
     work: tempfile::TempDir,
@@ -95,6 +96,11 @@ struct Move {
 
 impl Move {
     fn new() -> Move {
+        Move::with_setup(true)
+    }
+
+    /// With the setup applied in the checkout; merged (pushed to `origin`) or not.
+    fn with_setup(merged: bool) -> Move {
         let repo = tempfile::tempdir().unwrap();
         copy_dir(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/infrastructure"),
@@ -116,6 +122,10 @@ impl Move {
             "localhost",
         ]);
         assert_eq!(r.code, 0, "{}", r.stderr);
+        let origin = m.work.path().join("origin.git");
+        if !merged {
+            common::git::publish(m.repo.path(), &origin);
+        }
         let r = m.gm(&[
             "apply",
             "hub-move",
@@ -130,6 +140,9 @@ impl Move {
             "next.temple.2i2c.cloud",
         ]);
         assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        if merged {
+            common::git::publish(m.repo.path(), &origin);
+        }
 
         let w = m.work.path();
         write(
@@ -142,9 +155,13 @@ impl Move {
         write(
             &m.repo.path().join("gitops-migrate.toml"),
             &format!(
-                "[clusters.temple]\ncontext = \"{SRC_CTX}\"\nhomes = \"{}\"\npoll_interval_ms = 20\n\n[clusters.newcluster]\ncontext = \"{TGT_CTX}\"\nhomes = \"{}\"\n",
+                "[clusters.temple]\ncontext = \"{SRC_CTX}\"\nhomes = \"{}\"\npoll_interval_ms = 20\napi_server = \"{}\"\ncluster_uid = \"{}\"\n\n[clusters.newcluster]\ncontext = \"{TGT_CTX}\"\nhomes = \"{}\"\napi_server = \"{}\"\ncluster_uid = \"{}\"\n",
                 w.join("nfs-temple").display(),
-                w.join("nfs-newcluster").display()
+                m.source.url,
+                m.source.kube_system_uid(),
+                w.join("nfs-newcluster").display(),
+                m.target.url,
+                m.target.kube_system_uid(),
             ),
         );
         // Home directories of the old hub (and another hub's, never touched).
@@ -216,6 +233,15 @@ impl Move {
             .collect()
     }
 
+    /// The writes into the volumes, with the hub's Deployment as the double saw it then.
+    fn writes(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.kubectl_root().join("writes.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     fn state(&self) -> PathBuf {
         self.work.path().join("state")
     }
@@ -235,6 +261,11 @@ impl Move {
             .env("PATH", path)
             .env("KUBECONFIG", self.work.path().join("kube/config"))
             .env("STANDIN_KUBECTL_ROOT", self.kubectl_root())
+            .env(
+                "STANDIN_KUBECTL_SERVERS",
+                serde_json::json!({SRC_CTX: self.source.url, TGT_CTX: self.target.url}).to_string(),
+            )
+            .env("STANDIN_KUBE_TOKEN", KUBE_TOKEN)
             .env_remove("KUBECTL")
             .stdin(Stdio::null())
             .output()
@@ -287,10 +318,13 @@ fn the_cutover_window_moves_the_hub_end_to_end() {
         "stop-old-hub",
         "kubectl --context temple-admin --namespace prod scale deployment hub --replicas=0",
         "copy-hub-db",
-        "pod/prod/hub-7d9f8c-0:/srv/jupyterhub/jupyterhub.sqlite",
+        "deployment/prod/hub (stopped while its database is replaced, then 1 replica)",
+        "kubectl --context newcluster-admin --namespace prod scale deployment hub --replicas=0",
+        "pvc/prod/hub-db-dir:/srv/jupyterhub/jupyterhub.sqlite",
         "delete-user-pods",
         "pod/prod/jupyter-alice",
         "sync-homes:final",
+        "--parallel 4 --again",
         "update-dns",
     ] {
         assert!(dry.stdout.contains(expected), "{expected}:\n{}", dry.stdout);
@@ -302,7 +336,9 @@ fn the_cutover_window_moves_the_hub_end_to_end() {
     );
     assert!(m.source.has_service("prod", "proxy-public"));
     assert!(m.calls().is_empty(), "a dry run runs no kubectl");
+    assert!(m.source.mutations().is_empty() && m.target.mutations().is_empty());
 
+    m.target.clear_requests();
     let r = m.exec("cutover", &["--yes"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 
@@ -332,53 +368,58 @@ fn the_cutover_window_moves_the_hub_end_to_end() {
             .join("jupyterhub.sqlite.incoming")
             .exists()
     );
-    let saved = m.backups().join("target/jupyterhub.sqlite");
+    let saved_first = files_in(&m.backups().join("target"));
+    assert_eq!(saved_first.len(), 1, "{saved_first:?}");
     assert_eq!(
-        sqlite(&saved, "SELECT count(*) FROM users;").trim(),
+        sqlite(&saved_first[0], "SELECT count(*) FROM users;").trim(),
         "0",
         "the new hub's own database is kept"
     );
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(m.backups().join("source/jupyterhub.sqlite"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    for f in [
+        &m.backups().join("source/jupyterhub.sqlite"),
+        &saved_first[0],
+    ] {
+        let mode = std::fs::metadata(f).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", f.display());
+    }
     let dir_mode = std::fs::metadata(m.backups().join("source"))
         .unwrap()
         .permissions()
         .mode();
     assert_eq!(dir_mode & 0o777, 0o700);
-    // The helper pod was made with the PVC read-only, and deleted.
-    let applied: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            m.kubectl_root()
-                .join(SRC_CTX)
-                .join("prod/applied-gitops-migrate-hub-db.json"),
+    // The helper pods: the old hub's PVC read-only, the new hub's writable; both deleted.
+    let applied = |ctx: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(
+                m.kubectl_root()
+                    .join(ctx)
+                    .join("prod/applied-gitops-migrate-hub-db.json"),
+            )
+            .unwrap(),
         )
-        .unwrap(),
-    )
-    .unwrap();
-    let claim = &applied["spec"]["volumes"][0]["persistentVolumeClaim"];
+        .unwrap()
+    };
+    let claim = &applied(SRC_CTX)["spec"]["volumes"][0]["persistentVolumeClaim"];
     assert_eq!(claim["claimName"], "hub-db-dir");
     assert_eq!(claim["readOnly"], true);
-    assert!(
-        !m.kubectl_root()
-            .join(SRC_CTX)
-            .join("prod/pods/gitops-migrate-hub-db")
-            .exists()
-    );
+    let claim = &applied(TGT_CTX)["spec"]["volumes"][0]["persistentVolumeClaim"];
+    assert_eq!(claim["claimName"], "hub-db-dir");
+    assert_eq!(claim["readOnly"], false);
+    for ctx in [SRC_CTX, TGT_CTX] {
+        assert!(
+            !m.kubectl_root()
+                .join(ctx)
+                .join("prod/pods/gitops-migrate-hub-db")
+                .exists()
+        );
+    }
     // Every kubectl call named its context and namespace.
     for call in m.calls() {
         assert!(call.contains(&"--context".to_string()), "{call:?}");
         assert!(call.contains(&"--namespace".to_string()), "{call:?}");
     }
-    // The new hub restarted on it.
-    assert!(
-        m.target
-            .deployment_annotations("prod", "hub")
-            .contains_key("kubectl.kubernetes.io/restartedAt")
-    );
+    assert_new_hub_was_stopped_while_written(&m);
 
     // The home directories: identical, the other hub's untouched.
     let w = m.work.path();
@@ -389,12 +430,7 @@ fn the_cutover_window_moves_the_hub_end_to_end() {
     assert!(!w.join("nfs-newcluster/staging").exists());
 
     // The summary of the database step, in the report.
-    let report_line = r
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("report: "))
-        .unwrap_or_else(|| panic!("{}", r.stdout));
-    let report = std::fs::read_to_string(report_line).unwrap();
+    let report = report_of(&r);
     assert!(
         report.contains("3 users") && report.contains("integrity ok"),
         "{report}"
@@ -404,20 +440,125 @@ fn the_cutover_window_moves_the_hub_end_to_end() {
         "{report}"
     );
 
-    // Everything done: a second run finds nothing to do in any step.
+    // A week later the cutover is run again, as a new window: a home file changed in the
+    // source, and an admin added a user to the old hub's database meanwhile.
+    write(
+        &w.join("nfs-temple/prod/alice/notebook.ipynb"),
+        "{\"cells\": [1]}\n",
+    );
+    write(&w.join("nfs-temple/prod/alice/new.txt"), "new\n");
+    sqlite(
+        &m.volume(SRC_CTX).join("jupyterhub.sqlite"),
+        "INSERT INTO users VALUES (4, 'bob', 0, '2026-11-27 10:00:00');",
+    );
+    std::fs::remove_file(m.kubectl_root().join("writes.log")).unwrap();
+    m.target.clear_requests();
     let again = m.exec("cutover", &["--yes"]);
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    // The changed and new files arrive.
+    assert_eq!(
+        std::fs::read_to_string(w.join("nfs-newcluster/prod/alice/notebook.ipynb")).unwrap(),
+        "{\"cells\": [1]}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(w.join("nfs-newcluster/prod/alice/new.txt")).unwrap(),
+        "new\n"
+    );
+    // The database is copied again, after a question that says it was copied before.
     assert!(
         again
             .stderr
-            .contains("copying again would lose their changes"),
+            .contains("replaces the database copied into the new hub at ")
+            && again
+                .stderr
+                .contains("in an earlier window: the new hub may have served users since"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        again.stderr.contains("Proceed? yes (--yes)"),
         "{}",
         again.stderr
     );
     assert_eq!(
-        std::fs::read(m.volume(TGT_CTX).join("jupyterhub.sqlite")).unwrap(),
-        before
+        sqlite(
+            &m.volume(TGT_CTX).join("jupyterhub.sqlite"),
+            "SELECT name FROM users ORDER BY id;"
+        ),
+        "alice\nuser@2i2c.org\nadmin\nbob\n"
     );
+    // What the new hub had is saved again, in a file of its own.
+    let saved = files_in(&m.backups().join("target"));
+    assert_eq!(saved.len(), 2, "{saved:?}");
+    assert_new_hub_was_stopped_while_written(&m);
+    let journal = std::fs::read_to_string(
+        m.state()
+            .join("runs/hub-move/cutover/prod.temple.to.newcluster.jsonl"),
+    )
+    .unwrap();
+    let windows: std::collections::BTreeSet<String> = journal
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "run-start")
+        .map(|e| e["window"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(windows.len(), 2, "two windows: {journal}");
+    assert!(
+        journal.contains(r#""event":"checkpoint""#) && journal.contains(r#""item":"alice""#),
+        "the copied directories are checkpoints of the runbook's journal"
+    );
+    assert!(
+        !m.state().join("sync-homes").exists(),
+        "one journal: the hub move keeps no journal of its own"
+    );
+}
+
+/// Every write into the new hub's volume happened while its Deployment was at 0 replicas and
+/// no hub pod was left; the hub was scaled to 0 and back, and is ready again.
+fn assert_new_hub_was_stopped_while_written(m: &Move) {
+    let writes: Vec<serde_json::Value> = m
+        .writes()
+        .into_iter()
+        .filter(|w| w["context"] == TGT_CTX)
+        .collect();
+    assert!(writes.len() >= 3, "{writes:?}");
+    for w in &writes {
+        assert_eq!(w["hub_replicas"], 0, "{w}");
+        assert_eq!(w["hub_pods"], serde_json::json!([]), "{w}");
+    }
+    let scales: Vec<serde_json::Value> = m
+        .target
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "PATCH" && r.path == "/apis/apps/v1/namespaces/prod/deployments/hub"
+        })
+        .map(|r| r.json()["spec"]["replicas"].clone())
+        .collect();
+    assert_eq!(scales, [serde_json::json!(0), serde_json::json!(1)]);
+    assert_eq!(m.target.deployment_replicas("prod", "hub"), Some(1));
+    assert_eq!(
+        m.target.pod_names("prod").len(),
+        1,
+        "the new hub runs again"
+    );
+}
+
+fn report_of(r: &Ran) -> String {
+    let path = r
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("report: "))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    std::fs::read_to_string(path).unwrap()
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 #[test]
@@ -491,7 +632,7 @@ fn the_setup_window_copies_the_homes_and_asks_for_the_manual_steps() {
             .join("nfs-newcluster/prod/alice/only-in-target.txt"),
         "new\n",
     );
-    let r = m.exec("setup", &["--yes"]);
+    let r = m.exec("setup", &["--yes-manual"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let w = m.work.path();
     let mut expected = tree(&w.join("nfs-temple/prod"));
@@ -499,7 +640,7 @@ fn the_setup_window_copies_the_homes_and_asks_for_the_manual_steps() {
     assert_eq!(tree(&w.join("nfs-newcluster/prod")), expected);
     assert!(
         r.stderr.contains(
-            "Done by hand: deploy the new hub: `deployer deploy newcluster prod`, then log in to it? yes (--yes)"
+            "Done by hand: deploy the new hub: `deployer deploy newcluster prod`, then log in to it? yes (--yes-manual)"
         ),
         "{}",
         r.stderr
@@ -726,4 +867,92 @@ fn update_dns_without_an_ingress_says_what_is_missing() {
         "{}",
         e.message
     );
+}
+
+// --- proof before mutation -------------------------------------------------------------------
+
+#[test]
+fn a_cutover_before_the_setup_is_merged_is_refused_before_any_call() {
+    // The setup is applied in the checkout only: origin's main does not list the new hub.
+    let m = Move::with_setup(false);
+    let r = m.exec("cutover", &["--yes", "--yes-manual"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "the `setup` of hub `prod` is not merged: `config/clusters/newcluster/cluster.yaml` has no hub `prod` there on origin/main at "
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(m.source.requests().is_empty(), "{:?}", m.source.mutations());
+    assert!(m.target.requests().is_empty(), "{:?}", m.target.mutations());
+    assert!(m.calls().is_empty(), "{:?}", m.calls());
+    assert!(m.source.has_service("prod", "proxy-public"));
+}
+
+#[test]
+fn two_contexts_that_reach_the_same_cluster_are_refused_before_any_change() {
+    let m = Move::new();
+    // Both contexts point at the source cluster's API server.
+    let config = m.work.path().join("kube/config");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace(&m.target.url, &m.source.url)).unwrap();
+    let r = m.exec("cutover", &["--yes", "--yes-manual"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "stopped before any change: cluster `temple` and cluster `newcluster` are the same cluster ({}, kube-system UID {})",
+            m.source.url,
+            m.source.kube_system_uid()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        m.source.mutations().is_empty(),
+        "{:?}",
+        m.source.mutations()
+    );
+    assert!(m.target.requests().is_empty());
+    assert!(m.calls().is_empty());
+    assert!(m.source.has_service("prod", "proxy-public"));
+}
+
+#[test]
+fn the_cutover_takes_a_lease_in_each_cluster_and_frees_them() {
+    let m = Move::new();
+    let r = m.exec("cutover", &["--only", "delete-proxy-public", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    for (cluster, double) in [("temple", &m.source), ("newcluster", &m.target)] {
+        let lease = double
+            .lease(
+                "default",
+                "gitops-migrate-hub-move-prod-temple-to-newcluster",
+            )
+            .unwrap_or_else(|| panic!("no lease in {cluster}"));
+        assert!(
+            lease["spec"]["holderIdentity"].is_null(),
+            "released: {lease}"
+        );
+        assert_eq!(
+            lease["metadata"]["annotations"]["gitops-migrate/command"],
+            "hub-move cutover --hub prod --from temple --to newcluster --only delete-proxy-public"
+        );
+        assert!(
+            r.stderr.contains(&format!(
+                "note: cluster `{cluster}` is the recorded cluster: {}",
+                double.url
+            )),
+            "{}",
+            r.stderr
+        );
+    }
+    // The lease was taken before the first change.
+    let requests = m.source.requests();
+    let lease = requests
+        .iter()
+        .position(|r| r.path.contains("/leases"))
+        .unwrap();
+    let delete = requests.iter().position(|r| r.method == "DELETE").unwrap();
+    assert!(lease < delete);
 }

@@ -737,11 +737,11 @@ fn broken_model_files_are_input_errors_not_derived_states() {
             "appVersion: [6\n",
             "applications/mobu/Chart.yaml:",
         ),
-        // Valid YAML the editor refuses to read (an explicit `? ` key): the model cannot see
-        // into it either.
+        // Valid YAML the editor refuses to read (a collection as an implicit key): the model
+        // cannot see into it either.
         (
             "applications/nublado2/values-idfdev.yaml",
-            "? jupyterhub\n: {hub: {baseUrl: /n2}}\n",
+            "jupyterhub: {hub: {baseUrl: /n2}}\n[a]: 1\n",
             "applications/nublado2/values-idfdev.yaml:",
         ),
     ];

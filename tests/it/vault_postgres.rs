@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gitops_migrate::playbook::Step;
+use gitops_migrate::repo::nublado::database::{HubDatabase, UrlSource};
 use gitops_migrate::runtime::clients::vault::{Kv, Read, api_url};
 use gitops_migrate::runtime::clients::{PostgresApi, PsqlClient, VaultApi, VaultClient};
 use gitops_migrate::runtime::engine::{self, ExecOptions, RunStatus};
@@ -387,6 +388,14 @@ fn env(vault: Option<&Bao>, pg: Option<&Pg>, backups: &Path) -> StepEnv {
         postgres: pg.map(|p| p.client() as Arc<dyn PostgresApi>),
         backup_dir: Some(backups.to_path_buf()),
         timing: timing(),
+        // nublado v3 runs on its own database (as `enable-v3` sets it).
+        v3_hub_database: Some(HubDatabase {
+            url: "postgresql://nublado3@postgres.postgres/nublado3".into(),
+            source: UrlSource::Values {
+                file: "applications/nublado/values-idfdev.yaml".into(),
+                line: 33,
+            },
+        }),
         ..StepEnv::default()
     }
 }
@@ -661,15 +670,21 @@ fn vault_cleanup_saves_private_copies_then_deletes_every_version() {
             .unwrap();
         serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()
     };
+    // Every version is saved, not only the latest.
     let n2 = copy("nublado2");
     assert_eq!(n2["path"], v2);
-    assert_eq!(n2["version"], 2);
+    let versions = n2["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{n2}");
+    assert_eq!(versions[0]["version"], 1);
+    assert_eq!(versions[0]["data"], json!({"crypto_key": "old-v1"}));
+    assert_eq!(versions[1]["version"], 2);
     assert_eq!(
-        n2["data"],
+        versions[1]["data"],
         json!({"crypto_key": "old-v2-DoNotPrint", "proxy_token": "pt-DoNotPrint"})
     );
+    assert_eq!(versions[1]["destroyed"], false);
     assert_eq!(
-        copy("cachemachine")["data"],
+        copy("cachemachine")["versions"][0]["data"],
         json!({"token": "cm-DoNotPrint"})
     );
 
@@ -732,6 +747,68 @@ fn vault_errors_never_hold_the_token() {
 }
 
 #[test]
+fn database_cleanup_never_drops_the_database_nublado_v3_uses() {
+    let pg = require!(Pg::start(), "the PostgreSQL server (initdb)");
+    pg.seed_v2_hub();
+    let backups = tempfile::tempdir().unwrap();
+    let dumps = backups.path().join("dumps");
+    let mut e = env(None, Some(&pg), &dumps);
+    // v3's values do not set its database: the chart default names v2's `jupyterhub`.
+    e.v3_hub_database = Some(HubDatabase {
+        url: "postgresql://jovyan@postgres.postgres/jupyterhub".into(),
+        source: UrlSource::ChartValues {
+            file: "applications/nublado/values.yaml".into(),
+            line: 51,
+        },
+    });
+    let s = runner(&e, "database-cleanup");
+    let mut op = Recorder::default();
+    let err = s.preview(&mut op).unwrap_err();
+    assert!(!err.retryable);
+    assert!(
+        err.message.starts_with(
+            "refusing to drop database `jupyterhub`: nublado v3's hub uses it in `idfdev` (`jupyterhub.hub.db.url` = postgresql://jovyan@postgres.postgres/jupyterhub, from the chart default (`applications/nublado/values.yaml:51`))"
+        ),
+        "{err}"
+    );
+    // Run through the engine, as `exec` does: refused, nothing dumped or dropped.
+    let state = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(&state.path().join("j.jsonl")).unwrap();
+    let opts = ExecOptions {
+        yes: true,
+        write_report: false,
+        ..ExecOptions::default()
+    };
+    let r = engine::run(vec![s], &opts, &mut journal, &mut op).unwrap();
+    assert!(
+        matches!(&r.status, RunStatus::Failed { error, .. } if error.contains("nublado v3's hub uses it")),
+        "{:?}",
+        r.status
+    );
+    assert!(files_in(&dumps).is_empty(), "nothing dumped");
+    assert_eq!(
+        pg.sql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname = 'jupyterhub'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        pg.sql(
+            "jupyterhub",
+            "SELECT string_agg(name, ',' ORDER BY id) FROM users"
+        ),
+        "alice,bob,carol"
+    );
+    // Unknown (neither the values file nor the chart defaults say): refused too.
+    e.v3_hub_database = None;
+    let err = runner(&e, "database-cleanup")
+        .preview(&mut Recorder::default())
+        .unwrap_err();
+    assert!(err.message.contains("cannot be told"), "{err}");
+}
+
+#[test]
 fn database_cleanup_refuses_while_connected_then_dumps_and_drops() {
     let pg = require!(Pg::start(), "the PostgreSQL server (initdb)");
     pg.seed_v2_hub();
@@ -789,11 +866,23 @@ fn database_cleanup_refuses_while_connected_then_dumps_and_drops() {
             && preview.contains("pg_dump --format=custom"),
         "{preview}"
     );
+    assert!(
+        preview.contains("pg_restore --list") && preview.contains("psql -w"),
+        "{preview}"
+    );
     let files = files_in(&dumps);
     assert_eq!(files.len(), 1);
     let dump = &files[0];
     assert_eq!(mode(dump), 0o600);
     assert!(out.contains(&dump.display().to_string()), "{out}");
+    assert!(out.contains("entries read back"), "{out}");
+    assert!(
+        op.lines
+            .iter()
+            .any(|l| l.starts_with("the dump reads back: ") && l.contains("(`pg_restore --list`)")),
+        "{:?}",
+        op.lines
+    );
     assert!(
         out.contains("touched: [\"database/jupyterhub\", \"role/jovyan\"]"),
         "{out}"

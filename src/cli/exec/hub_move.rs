@@ -4,20 +4,29 @@
 //! `clusters.<name>.homes`, the operator's `kubectl` for the database copy and the system
 //! resolver for the DNS step.
 //!
-//! Every call names its cluster's context, so the current context does not matter; the check
-//! before the first mutating step makes sure both contexts are configured and in the
-//! kubeconfig, and shows their API servers.
+//! A real run first proves the stage's prerequisite merged on the remote's branch (the setup
+//! before the setup and cutover windows, the cutover before the decommission) and takes the
+//! window from there. Every call names its cluster's context, so the current context does not
+//! matter; the check before the first mutating step makes sure both contexts are configured
+//! and in the kubeconfig, shows their API servers, and hands both clusters to the proof
+//! (fingerprints, two different clusters, a lease in each).
 
 use std::sync::Arc;
 
-use super::{ExecArgs, Prepared};
+use std::time::Duration;
+
+use super::proof::Cluster;
+use super::{ContextCheck, ExecArgs, Prepared, merged};
 use crate::cli::stage::{hub_move_stage, named_move, open_infrastructure};
 use crate::cli::{Exit, Output};
 use crate::config::ClusterSettings;
 use crate::playbook::hub_move;
+use crate::repo::Infrastructure;
 use crate::runtime::Operator;
+use crate::runtime::clients::KubeApi;
 use crate::runtime::clients::{KubeConfig, Kubectl, SystemResolver};
 use crate::runtime::journal::RunFiles;
+use crate::runtime::lease;
 use crate::runtime::steps::{MoveEnv, Side, StepEnv};
 use crate::sync_homes::Location;
 
@@ -98,7 +107,38 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         out,
     )?;
     let infra = open_infrastructure(out)?;
-    let window = hub_move::window(&infra, stage, &mv).map_err(|e| {
+    let root = infra.files.root().to_path_buf();
+    if let Ok(w) = hub_move::window(&infra, stage, &mv) {
+        super::check_selection(&w.steps, args, out)?;
+    }
+    // Before any cluster call, a real run proves the stage's prerequisite merged on the
+    // remote's branch, and takes its window from there.
+    let mut notes = Vec::new();
+    let mut remote = None;
+    if !args.dry_run {
+        let (proved, note) = merged::prove(
+            &root,
+            args,
+            out,
+            |dir| Infrastructure::load(dir).map_err(|e| e.to_string()),
+            |remote, source| {
+                hub_move::merged_missing(remote, stage, &mv).map(|why| format!("{why} on {source}"))
+            },
+            |source| {
+                format!(
+                    "what `{}` of hub `{}` needs is merged: {source}; the window acts on that commit",
+                    stage.name(),
+                    mv.hub
+                )
+            },
+        )?;
+        notes.push(note);
+        remote = proved;
+    }
+    // The merged folder stays while its model is used.
+    let (remote, _merged) = remote.unzip();
+    let model = remote.as_ref().unwrap_or(&infra);
+    let window = hub_move::window(model, stage, &mv).map_err(|e| {
         out.error(&e.to_string());
         if e.is_input_error() {
             Exit::Input
@@ -107,7 +147,8 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         }
     })?;
 
-    let config = super::load_config(infra.files.root(), args, out)?;
+    let config = super::load_config(&root, args, out)?;
+    let config_path = crate::config::Config::path_for(&root, args.config.as_deref());
     let (src_settings, tgt_settings) = (config.cluster(&mv.from), config.cluster(&mv.to));
     let target = format!("{}.{}.to.{}", mv.hub, mv.from, mv.to);
     let state = super::state_dir(args, out)?;
@@ -133,18 +174,38 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         resolver: Some(Arc::new(SystemResolver)),
         delete_homes: args.delete,
         parallel: usize::from(args.parallel),
-        state_dir: Some(state),
     });
 
     let mut target_args = mv.args();
     if args.delete {
         target_args.push_str(" --delete");
     }
-    let contexts = [
-        (mv.from.clone(), src_settings.context.clone()),
-        (mv.to.clone(), tgt_settings.context.clone()),
-    ];
-    let shown = contexts.clone();
+    let sides: Vec<SideProof> = [
+        (
+            &src_settings,
+            &step_env.hub_move.as_ref().expect("set above").source,
+        ),
+        (
+            &tgt_settings,
+            &step_env.hub_move.as_ref().expect("set above").target,
+        ),
+    ]
+    .into_iter()
+    .map(|(settings, side)| SideProof {
+        settings: settings.clone(),
+        kube: side.kube.clone(),
+    })
+    .collect();
+    let (remote, stage_name) = (args.remote.clone(), stage.name());
+    let base = args
+        .base
+        .as_deref()
+        .map(|b| format!("`{b}`"))
+        .unwrap_or_else(|| "its default branch".into());
+    let shown: Vec<(String, Option<String>)> = sides
+        .iter()
+        .map(|s| (s.settings.cluster.clone(), s.settings.context.clone()))
+        .collect();
     // The setup and decommission windows copy files and ask the operator: no cluster call.
     let uses_clusters = window
         .steps
@@ -158,16 +219,21 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         step_env,
         missing,
         secrets: Vec::new(),
+        notes,
         context_check: Box::new(move |op: &mut dyn Operator| {
             if uses_clusters {
-                check_contexts(&contexts, op)
+                check_contexts(&sides, op)
             } else {
-                Ok(())
+                Ok(Vec::new())
             }
-        }),
+        }) as ContextCheck,
+        config: config_path,
         dry_run_note: Box::new(move |step: &str| {
+            let merge = format!(
+                "A run first fetches `{remote}` and refuses unless what `{stage_name}` needs is merged on {base}. "
+            );
             if !uses_clusters {
-                return "This runbook makes no call to either cluster.".to_string();
+                return format!("{merge}This runbook makes no call to either cluster.");
             }
             let named: Vec<String> = shown
                 .iter()
@@ -177,7 +243,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
                 })
                 .collect();
             format!(
-                "From `{step}` on, every call names its cluster's context: {}; the current context does not matter.",
+                "{merge}From `{step}` on, every call names its cluster's context: {}; the current context does not matter; each cluster must be the one recorded for it (API server and kube-system UID), the two must differ, and the run takes a lease in each.",
                 named.join(" and ")
             )
         }),
@@ -185,14 +251,20 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
     })
 }
 
-/// Both clusters' contexts configured, present in the kubeconfig, and their API servers shown.
-fn check_contexts(
-    contexts: &[(String, Option<String>)],
-    op: &mut dyn Operator,
-) -> Result<(), String> {
+/// What the proof needs of one side.
+struct SideProof {
+    settings: ClusterSettings,
+    kube: Option<Arc<dyn KubeApi>>,
+}
+
+/// Both clusters' contexts configured, present in the kubeconfig, and their API servers shown;
+/// both handed to the proof (fingerprints, two clusters, leases).
+fn check_contexts(sides: &[SideProof], op: &mut dyn Operator) -> Result<Vec<Cluster>, String> {
     let kc = KubeConfig::load().map_err(|e| e.to_string())?;
-    for (cluster, ctx) in contexts {
-        let Some(ctx) = ctx else {
+    let mut clusters = Vec::new();
+    for side in sides {
+        let cluster = &side.settings.cluster;
+        let Some(ctx) = &side.settings.context else {
             return Err(format!(
                 "no kube context is configured for cluster `{cluster}`: set it with `gitops-migrate config set clusters.{cluster}.context NAME`"
             ));
@@ -207,12 +279,27 @@ fn check_contexts(
         op.say(&format!(
             "cluster `{cluster}`: kube context `{ctx}` ({server})"
         ));
+        let kube = side.kube.clone().ok_or_else(|| {
+            format!("no Kubernetes client for the kube context `{ctx}` of cluster `{cluster}`")
+        })?;
+        clusters.push(Cluster {
+            label: format!("cluster `{cluster}`"),
+            config_prefix: format!("clusters.{cluster}"),
+            context: ctx.clone(),
+            server: server.to_string(),
+            kube,
+            recorded: side.settings.fingerprint.clone(),
+            lease_duration: side
+                .settings
+                .lease
+                .unwrap_or(Duration::from_secs(lease::DEFAULT_SECONDS)),
+        });
     }
-    if contexts[0].1 == contexts[1].1 {
+    if sides[0].settings.context == sides[1].settings.context {
         return Err(format!(
             "clusters `{}` and `{}` have the same kube context: a move goes between two clusters",
-            contexts[0].0, contexts[1].0
+            sides[0].settings.cluster, sides[1].settings.cluster
         ));
     }
-    Ok(())
+    Ok(clusters)
 }

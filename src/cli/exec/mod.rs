@@ -1,15 +1,21 @@
 //! `exec PLAYBOOK STAGE TARGET…`: runs (or `--dry-run` previews) a stage's window runbook,
-//! with the journal, the lock, confirmations, the kube-context check and the final report.
+//! with the journal, the lock, confirmations, the proof before the first change and the final
+//! report.
+//!
+//! Before its first change a run proves it is at the merged revision (`merged`: the stage is
+//! on the remote's branch, read before any cluster call), on the right cluster and alone
+//! (`proof`: the kube context, the cluster's fingerprint, a `Lease` in each cluster).
 //!
 //! Each playbook prepares its run (`nublado`: one environment; `hub_move`: a hub and its two
-//! clusters) — the steps, their clients, the context check — and `drive` runs it through the
-//! engine the same way for both.
+//! clusters) — the merged repository, the steps, their clients, the clusters to prove — and
+//! `drive` runs it through the engine the same way for both.
 
 mod hub_move;
+mod merged;
 mod nublado;
+mod proof;
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,7 +26,7 @@ use crate::config::Config;
 use crate::playbook::Step;
 use crate::runtime::engine::{self, ConsoleOperator, Display, ExecOptions, Redactor, RunStatus};
 use crate::runtime::journal::{self, Entry, Journal, RunFiles};
-use crate::runtime::lock::{self, Lock, LockError};
+use crate::runtime::lock::{self, Lock};
 use crate::runtime::steps::{self, StepEnv};
 use crate::runtime::{Operator, Outcome, Preview, StepError, StepRunner};
 
@@ -57,10 +63,27 @@ pub struct ExecArgs {
     /// change nothing, write nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Confirm every destructive and manual step without asking (non-interactive runs).
+    /// Confirm every destructive step without asking (non-interactive runs). Never answers
+    /// what only a person can check: manual steps, a DNS record, a newly seen cluster.
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// Do not run again the steps the journal records as finished.
+    /// Confirm what only a person can check (manual steps, a DNS record set at the provider,
+    /// a newly seen cluster) without asking: for rehearsals on test clusters. Recorded as
+    /// auto-confirmed in the journal and the report.
+    #[arg(long)]
+    pub yes_manual: bool,
+    /// Run although the stage's change is not on the remote's branch: for rehearsals on a
+    /// test cluster. Argo CD syncs are then not pinned; the journal and the report say so.
+    #[arg(long)]
+    pub allow_unmerged: bool,
+    /// The branch the stage must be merged into [default: the remote's default branch].
+    #[arg(long, value_name = "BRANCH")]
+    pub base: Option<String>,
+    /// The remote to read the merged branch from.
+    #[arg(long, value_name = "NAME", default_value = "origin")]
+    pub remote: String,
+    /// Continue the last unfinished run's window: do not run again the steps it finished
+    /// (a finished window is not resumed: start a new one without --resume).
     #[arg(long)]
     pub resume: bool,
     /// nublado: start at this step (an id, or a kind such as `delete-lab-namespaces`).
@@ -118,6 +141,10 @@ impl StepRunner for Unavailable {
     }
 }
 
+/// The clusters a run changes, once the playbook's kube-context check passed (it may ask the
+/// operator); the run then proves their fingerprints and takes their leases.
+pub type ContextCheck = Box<dyn Fn(&mut dyn Operator) -> Result<Vec<proof::Cluster>, String>>;
+
 /// A run, prepared by its playbook.
 pub struct Prepared {
     /// `idfdev`, `temple.2i2c-aws-us.to.ucmerced`: names the journal, lock and reports.
@@ -131,7 +158,11 @@ pub struct Prepared {
     pub missing: Vec<String>,
     /// Every token and password the run may see, to redact.
     pub secrets: Vec<String>,
-    pub context_check: engine::ContextCheck,
+    /// What the run proved before anything (the merged commit), or `--allow-unmerged`.
+    pub notes: Vec<String>,
+    pub context_check: ContextCheck,
+    /// The configuration file (where a first-seen cluster is recorded).
+    pub config: PathBuf,
     /// The dry run's last line, given the first mutating step.
     pub dry_run_note: Box<dyn Fn(&str) -> String>,
     pub files: RunFiles,
@@ -166,6 +197,35 @@ fn run_files(
 ) -> Result<RunFiles, Exit> {
     let dir = state_dir(args, out)?;
     Ok(RunFiles::new(&dir, &args.playbook, stage, target))
+}
+
+/// Where to start: `--from-step`, or nublado's `--from` (hub-move's names a cluster).
+fn step_from(args: &ExecArgs) -> Option<String> {
+    args.from_step.clone().or_else(|| {
+        (args.playbook != crate::playbook::hub_move::PLAYBOOK)
+            .then(|| args.from.clone())
+            .flatten()
+    })
+}
+
+/// The step selection (`--only`, `--skip`, `--from-step`) against a runbook: an unknown step
+/// is a usage error (exit 2), reported before anything else happens.
+fn check_selection(runbook: &[Step], args: &ExecArgs, out: &mut Output) -> Result<(), Exit> {
+    let ids: Vec<String> = runbook.iter().map(|s| s.id.clone()).collect();
+    let opts = ExecOptions {
+        from: step_from(args),
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        ..ExecOptions::default()
+    };
+    engine::select(&ids, &opts).map(|_| ()).map_err(|e| {
+        out.error(&e.to_string());
+        if e.is_usage() {
+            Exit::Input
+        } else {
+            Exit::Refused
+        }
+    })
 }
 
 pub fn run(args: ExecArgs, out: &mut Output) -> Exit {
@@ -212,12 +272,7 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
         }
     }
 
-    // Where to start: `--from-step`, or nublado's `--from`.
-    let step_from = args.from_step.clone().or_else(|| {
-        (args.playbook != crate::playbook::hub_move::PLAYBOOK)
-            .then(|| args.from.clone())
-            .flatten()
-    });
+    let step_from = step_from(args);
     let mut command = format!("{} {} {}", args.playbook, p.stage, p.target_args);
     for (flag, values) in [("--only", &args.only), ("--skip", &args.skip)] {
         for v in values {
@@ -232,17 +287,24 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
     }
     let files = &p.files;
 
+    if args.allow_unmerged {
+        command.push_str(" --allow-unmerged");
+    }
+    let run_id = engine::new_run_id(std::time::SystemTime::now());
     let mut opts = ExecOptions {
         command,
+        run_id: Some(run_id.clone()),
         dry_run: args.dry_run,
         yes: args.yes,
-        interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+        yes_manual: args.yes_manual,
+        interactive: engine::open_terminal().is_some(),
         resume: args.resume,
         from: step_from,
         only: args.only.clone(),
         skip: args.skip.clone(),
         unavailable,
         redactor: Redactor::new(p.secrets),
+        notes: p.notes,
         ..ExecOptions::default()
     };
     // Usage errors before the lock is taken.
@@ -259,7 +321,7 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
     let lock = if args.dry_run {
         None
     } else {
-        match Lock::acquire(&files.lock()) {
+        match Lock::acquire_for(&files.lock(), &run_id) {
             Ok(l) => {
                 if let Some(stale) = l.stale() {
                     out.warning(&format!(
@@ -267,10 +329,6 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
                     ));
                 }
                 Some(l)
-            }
-            Err(e @ LockError::Held { .. }) => {
-                out.error(&e.to_string());
-                return Exit::Refused;
             }
             Err(e) => {
                 out.error(&e.to_string());
@@ -286,8 +344,32 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
         }
     };
 
-    opts.context_check = Some(p.context_check);
+    // The run interrupted on this machine (its lock file left behind): its leases are taken
+    // over at once.
+    let interrupted = lock
+        .as_ref()
+        .and_then(|l| l.stale())
+        .filter(|h| !h.run.is_empty())
+        .map(|h| crate::runtime::lease::holder_identity(&h.user, &h.host, &h.run));
+    let leases: proof::Leases = Arc::default();
+    let (check, config, command) = (p.context_check, p.config.clone(), opts.command.clone());
+    let (lease_name, taken) = (proof::lease_name(&args.playbook, &p.target), leases.clone());
+    opts.proof = Some(Box::new(move |op: &mut dyn Operator, run: &str| {
+        let clusters = check(op)?;
+        proof::ClusterProof {
+            clusters,
+            config: config.clone(),
+            lease_name: lease_name.clone(),
+            command: command.clone(),
+            leases: taken.clone(),
+            interrupted: interrupted.clone(),
+        }
+        .prove(op, run)
+    }));
+    let held = leases.clone();
+    opts.guard = Some(Box::new(move || proof::leases_held(&held)));
     let lock_path = files.lock();
+    let stuck_leases = leases.clone();
     opts.on_stuck = Some(Arc::new(move |stuck: &engine::Stuck| {
         let now = journal::rfc3339(std::time::SystemTime::now());
         let message = format!(
@@ -316,6 +398,13 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
             },
         );
         lock::release_path(&lock_path);
+        for l in stuck_leases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = l.release();
+        }
         eprintln!(
             "error: `{}` {message}; resume with --resume (steps are idempotent)",
             stuck.step
@@ -323,9 +412,18 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
         std::process::exit(Exit::Refused as i32);
     }));
 
-    let mut op = ConsoleOperator::stdio(Display::detect(out.quiet));
+    let mut op = ConsoleOperator::terminal(Display::detect(out.quiet));
     let result = engine::run(runners, &opts, &mut journal, &mut op);
     drop(op);
+    // The leases go first: another operator may start as soon as they are free.
+    for l in leases.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        let what = l.describe();
+        if let Err(e) = l.release() {
+            out.warning(&format!(
+                "could not release the {what}: {e}; it expires by itself"
+            ));
+        }
+    }
     let code = match result {
         Ok(report) if report.dry_run => {
             out.line(crate::runtime::report::dry_run(&report).trim_end());

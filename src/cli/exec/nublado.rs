@@ -8,19 +8,22 @@
 
 use std::sync::Arc;
 
-use super::{ExecArgs, Prepared};
+use std::time::Duration;
+
+use super::proof::Cluster;
+use super::{ContextCheck, ExecArgs, Prepared, merged};
 use crate::cli::stage::{nublado_stage, open_phalanx};
 use crate::cli::{Exit, Output};
-use crate::config::{EnvSettings, TokenSource};
-use crate::playbook::nublado::stages::{self, STAGES};
+use crate::config::{EnvSettings, Fingerprint, TokenSource};
+use crate::playbook::nublado::stages::{self, STAGES, Stage};
 use crate::playbook::nublado::{State, environment_state};
 use crate::repo::phalanx::Environment;
 use crate::repo::{self, Phalanx};
 use crate::runtime::Operator;
 use crate::runtime::clients::{
-    ArgoCdClient, HealthClient, KubeConfig, MobuClient, PsqlClient, VaultClient,
+    ArgoCdClient, HealthClient, KubeApi, KubeConfig, MobuClient, PsqlClient, VaultClient,
 };
-use crate::runtime::engine;
+use crate::runtime::lease;
 use crate::runtime::steps::StepEnv;
 use crate::runtime::steps::vault::SecretKey;
 
@@ -185,50 +188,52 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         return Err(Exit::Input);
     };
 
-    // The window follows the merge of the stage's pull request.
-    let state = environment_state(&p, env);
-    if let Some(from) = stage.from_state() {
-        let (now, needed) = (order(state.state), order(from));
-        let behind = match (now, needed) {
-            (Some(a), Some(b)) => a < b,
-            _ => true,
-        };
-        if behind {
-            let msg = format!(
-                "`{env_name}` is `{}` ({}): the window of `{}` runs once the environment is past `{from}` in the checkout{}",
-                state.state,
-                state.reason,
-                stage.name(),
-                state
-                    .state
-                    .next_stage()
-                    .map(|n| format!("; its next stage is `{n}`"))
-                    .unwrap_or_default()
-            );
-            if args.dry_run {
-                out.warning(&msg);
-            } else {
-                out.error(&msg);
-                return Err(Exit::Refused);
-            }
-        } else if now == needed {
-            out.warning(&format!(
-                "`{env_name}` is still `{}` in this checkout: merge the pull request of `{}` (and pull) before the window; Argo CD syncs what is merged",
-                state.state,
-                stage.name()
-            ));
-        }
+    let config_path = crate::config::Config::path_for(&root, args.config.as_deref());
+    // Before any cluster call, a real run proves the stage merged on the remote's branch, and
+    // takes its runbook from there: the window acts on what is merged. A dry run reads the
+    // checkout only.
+    let checkout_runbook = stages::runbook(&p, stage, env);
+    super::check_selection(&checkout_runbook, args, out)?;
+    let has_window = !checkout_runbook.is_empty();
+    let mut notes = Vec::new();
+    let mut remote = None;
+    if !args.dry_run && has_window {
+        let (proved, note) = merged::prove(
+            &root,
+            args,
+            out,
+            |dir| Phalanx::load(dir).map_err(|e| e.to_string()),
+            |remote, source| merged_missing(remote, stage, &env_name, source),
+            |source| {
+                format!(
+                    "`{}` for `{env_name}` is merged: {source}; the window acts on that commit and Argo CD syncs to it",
+                    stage.name()
+                )
+            },
+        )?;
+        notes.push(note);
+        remote = proved;
     }
+    let revision = remote.as_ref().map(|(_, m)| m.revision.clone());
+    // The merged folder stays while its model is used.
+    let (remote, _merged) = remote.unzip();
+    if remote.is_none() {
+        check_checkout(&p, stage, &env_name, args, out)?;
+    }
+    let model = remote.as_ref().unwrap_or(&p);
+    let env = model.env(&env_name).unwrap_or(env);
 
     let config = super::load_config(&root, args, out)?;
-    let settings = config.environment(&p, env);
+    let settings = config.environment(model, env);
     let kube_context = args.context.clone().or_else(|| settings.context.clone());
 
-    let runbook = stages::runbook(&p, stage, env);
+    let runbook = stages::runbook(model, stage, env);
     let mut step_env = StepEnv {
         name: env.name.clone(),
         fqdn: env.fqdn.clone().unwrap_or_default(),
-        mobu_flocks: mobu_flocks(&p, env),
+        mobu_flocks: mobu_flocks(model, env),
+        revision,
+        v3_hub_database: Some(repo::nublado::database::v3_hub_database(model, &env.name)),
         ..StepEnv::default()
     };
     let files = super::run_files(args, stage.name(), &env_name, out)?;
@@ -246,9 +251,18 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         let ctx = kube_context.clone().filter(|_| needs_cluster);
         let flagged = args.context.is_some();
         let env_name = env_name.clone();
+        let merge = format!(
+            "A run first fetches `{}` and refuses unless `{}` for `{env_name}` is on {} (--allow-unmerged for a rehearsal); ",
+            args.remote,
+            stage.name(),
+            args.base
+                .as_deref()
+                .map(|b| format!("`{b}`"))
+                .unwrap_or_else(|| "its default branch".into())
+        );
         Box::new(move |step: &str| match &ctx {
             Some(c) => format!(
-                "Before `{step}`, the current kube context must be `{c}`{}.",
+                "{merge}before `{step}`, the current kube context must be `{c}`{}, its cluster the one recorded for `{env_name}` (API server and kube-system UID), and the run takes a lease there.",
                 if flagged {
                     " (from --context; its API server is shown and confirmed)"
                 } else {
@@ -256,13 +270,14 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
                 }
             ),
             None if !needs_cluster => format!(
-                "No step of this runbook acts on the Kubernetes cluster: no kube context is needed before `{step}`."
+                "{merge}no step of this runbook acts on the Kubernetes cluster: no kube context is needed before `{step}`."
             ),
             None => format!(
-                "No kube context is configured for `{env_name}`: a run stops before `{step}` (`gitops-migrate config set environments.{env_name}.context NAME`, or --context NAME)."
+                "{merge}no kube context is configured for `{env_name}`: a run stops before `{step}` (`gitops-migrate config set environments.{env_name}.context NAME`, or --context NAME)."
             ),
         }) as Box<dyn Fn(&str) -> String>
     };
+    let kube = step_env.kube.clone();
     Ok(Prepared {
         target_args: format!("--env {env_name}"),
         target: env_name.clone(),
@@ -271,26 +286,136 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         step_env,
         missing,
         secrets: settings.token_values(),
+        notes,
         context_check: if needs_cluster {
-            context_check(env_name, args.context.clone(), settings.context.clone())
+            context_check(
+                env_name,
+                args.context.clone(),
+                settings.context.clone(),
+                kube,
+                settings.fingerprint.clone(),
+                settings
+                    .lease
+                    .unwrap_or(Duration::from_secs(lease::DEFAULT_SECONDS)),
+            )
         } else {
             Box::new(|op: &mut dyn Operator| {
                 op.say("no step of this runbook acts on the Kubernetes cluster: no kube context is checked");
-                Ok(())
+                Ok(Vec::new())
             })
         },
+        config: config_path,
         dry_run_note,
         files,
     })
 }
 
+/// What of the stage is missing from the merged repository, if anything: the environment must
+/// be past the stage's from-state there (`finish`: `complete` or `none`).
+fn merged_missing(remote: &Phalanx, stage: Stage, env: &str, source: &str) -> Option<String> {
+    let Some(e) = remote.env(env) else {
+        return Some(format!("{source} has no environment `{env}`"));
+    };
+    let state = environment_state(remote, e);
+    let merged = match stage.from_state() {
+        Some(from) => matches!((order(state.state), order(from)), (Some(a), Some(b)) if a > b),
+        None => matches!(state.state, State::Complete | State::None),
+    };
+    if merged {
+        return None;
+    }
+    let files = stages::plan(
+        remote,
+        stage,
+        &[env.to_string()],
+        &stages::Options::default(),
+    )
+    .ok()
+    .map(|plan| {
+        plan.changes
+            .paths()
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    })
+    .filter(|p| !p.is_empty())
+    .map(|p| format!("; the stage would still change {}", p.join(", ")))
+    .unwrap_or_default();
+    Some(match stage.from_state() {
+        Some(_) => format!(
+            "the change of `{}` for `{env}` is not on {source}: there `{env}` is still `{}` ({}){files}",
+            stage.name(),
+            state.state,
+            state.reason
+        ),
+        None => format!(
+            "`finish`'s cleanup of `{env}` needs the environment `complete` on {source}, where it is `{}` ({})",
+            state.state, state.reason
+        ),
+    })
+}
+
+/// The checkout's state, when the merge is not proved (a dry run, `--allow-unmerged`): an
+/// environment not yet at the stage is refused (a dry run warns); one at the stage is a
+/// window before its merge, which a warning says.
+fn check_checkout(
+    p: &Phalanx,
+    stage: Stage,
+    env_name: &str,
+    args: &ExecArgs,
+    out: &mut Output,
+) -> Result<(), Exit> {
+    let Some(env) = p.env(env_name) else {
+        return Ok(());
+    };
+    let state = environment_state(p, env);
+    let Some(from) = stage.from_state() else {
+        return Ok(());
+    };
+    let (now, needed) = (order(state.state), order(from));
+    let behind = match (now, needed) {
+        (Some(a), Some(b)) => a < b,
+        _ => true,
+    };
+    if behind {
+        let msg = format!(
+            "`{env_name}` is `{}` ({}): the window of `{}` runs once the environment is past `{from}` in the checkout{}",
+            state.state,
+            state.reason,
+            stage.name(),
+            state
+                .state
+                .next_stage()
+                .map(|n| format!("; its next stage is `{n}`"))
+                .unwrap_or_default()
+        );
+        if args.dry_run {
+            out.warning(&msg);
+        } else {
+            out.error(&msg);
+            return Err(Exit::Refused);
+        }
+    } else if now == needed {
+        out.warning(&format!(
+            "`{env_name}` is still `{}` in this checkout: the window of `{}` comes after its pull request is merged (a run checks the remote; Argo CD syncs what is merged)",
+            state.state,
+            stage.name()
+        ));
+    }
+    Ok(())
+}
+
 /// The check before the first mutating step: the current kube context must be the expected
 /// one (`--context`, else the configured one); `--context` shows its API server and asks.
+/// Gives the environment's cluster, whose fingerprint and lease the run then proves.
 fn context_check(
     env: String,
     flag: Option<String>,
     configured: Option<String>,
-) -> engine::ContextCheck {
+    kube: Option<Arc<dyn KubeApi>>,
+    recorded: Fingerprint,
+    lease_duration: Duration,
+) -> ContextCheck {
     Box::new(move |op: &mut dyn Operator| {
         let (expected, source) = match (&flag, &configured) {
             (Some(f), _) => (f.clone(), "from --context".to_string()),
@@ -324,13 +449,24 @@ fn context_check(
                     "note: --context `{expected}` replaces the configured context `{c}`"
                 ));
             }
-            if !op.confirm(&format!(
+            if !op.verify(&format!(
                 "--context `{expected}`: API server {server}. Make the changes of `{env}` there?"
             )) {
                 return Err(format!("--context `{expected}` was not confirmed"));
             }
         }
         op.say(&format!("kube context `{expected}` ({server}) checked"));
-        Ok(())
+        let kube = kube.clone().ok_or_else(|| {
+            format!("no Kubernetes client for the kube context `{expected}` of `{env}`")
+        })?;
+        Ok(vec![Cluster {
+            label: format!("environment `{env}`"),
+            config_prefix: format!("environments.{env}"),
+            context: expected,
+            server,
+            kube,
+            recorded: recorded.clone(),
+            lease_duration,
+        }])
     })
 }

@@ -437,7 +437,17 @@ pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window,
         .or_else(|| new.and_then(|h| h.domain.clone()));
     let steps = match stage {
         Stage::Setup => setup_steps(src, tgt, name),
-        Stage::Cutover => cutover_steps(src, tgt, mv, domain.as_deref()),
+        Stage::Cutover => {
+            // The old hub is taken down only once the new one is set up.
+            if new.is_none() {
+                return Err(MoveError::NotYet {
+                    stage: "cutover",
+                    needed: "setup",
+                    why: format!("cluster `{}` has no hub `{name}` yet", tgt.name),
+                });
+            }
+            cutover_steps(src, tgt, mv, domain.as_deref())
+        }
         Stage::Decommission => {
             if old.is_some() {
                 return Err(MoveError::NotYet {
@@ -450,6 +460,29 @@ pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window,
         }
     };
     Ok(Window { steps, domain })
+}
+
+/// What a stage's window needs merged and is not, in the repository `infra` (the remote's
+/// branch): the setup (the target cluster lists the hub) before the setup and cutover windows,
+/// the cutover (the source cluster no longer lists it) before the decommission. The cutover's
+/// own change is merged after its window.
+pub fn merged_missing(infra: &Infrastructure, stage: Stage, mv: &Move) -> Option<String> {
+    let (src, tgt) = match (cluster(infra, &mv.from), cluster(infra, &mv.to)) {
+        (Ok(s), Ok(t)) => (s, t),
+        (Err(e), _) | (_, Err(e)) => return Some(e.to_string()),
+    };
+    let name = mv.target_name();
+    match stage {
+        Stage::Setup | Stage::Cutover if tgt.hub(name).is_none() => Some(format!(
+            "the `setup` of hub `{name}` is not merged: `config/clusters/{}/cluster.yaml` has no hub `{name}` there",
+            tgt.name
+        )),
+        Stage::Decommission if src.hub(&mv.hub).is_some() => Some(format!(
+            "the `cutover` of hub `{}` is not merged: `config/clusters/{}/cluster.yaml` still lists it there",
+            mv.hub, src.name
+        )),
+        _ => None,
+    }
 }
 
 /// A stage's window runbook and the hub's final domain.

@@ -1079,7 +1079,7 @@ fn window(p: &Phalanx, stage: Stage, envs: &[&Environment], plan: &mut StagePlan
                 "science-platform",
                 "with prune: deletes the nublado2, cachemachine and moneypenny applications",
             )
-            .destructive(),
+            .pruning(V2_APPS.map(|a| format!("Application/{a}"))),
             delete_labs("nublado2", "delete the remaining v2 lab namespaces `nublado2-<user>`"),
         ]),
         Stage::Finish => {

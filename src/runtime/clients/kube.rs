@@ -1,7 +1,8 @@
 //! A minimal, blocking Kubernetes REST client: the handful of calls the window needs
-//! (namespaces: list, get, delete; deployments: get, delete, scale, `rollout restart`, wait
-//! until ready; pods: list, delete; services: get, delete), configured from the operator's
-//! kubeconfig.
+//! (namespaces: list, get (with the UID: `kube-system`'s identifies a cluster), delete;
+//! deployments: get, delete, scale, `rollout restart`, wait until ready; pods: list, delete;
+//! services: get, delete; `coordination.k8s.io/v1` Leases: get, create, update under
+//! optimistic concurrency), configured from the operator's kubeconfig.
 //!
 //! Why not kube-rs: it is async, so the crate would carry a tokio runtime (and hyper, tower,
 //! k8s-openapi's thousands of generated types) for eight REST calls; a cold build of that stack
@@ -41,6 +42,9 @@ pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespace {
     pub name: String,
+    /// `metadata.uid`: unique to this namespace of this cluster (`kube-system`'s never
+    /// changes while the cluster lives: it identifies the cluster).
+    pub uid: String,
     pub labels: BTreeMap<String, String>,
     /// `Active` or `Terminating`.
     pub phase: String,
@@ -61,6 +65,11 @@ impl Namespace {
             .unwrap_or_else(|| if deleting { "Terminating" } else { "Active" }.into());
         Some(Namespace {
             name: meta.get("name")?.as_str()?.to_string(),
+            uid: meta
+                .get("uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             labels: string_map(meta.get("labels")),
             phase,
         })
@@ -256,6 +265,86 @@ pub fn selector_text(labels: &BTreeMap<String, String>) -> String {
         .join(",")
 }
 
+/// A `coordination.k8s.io/v1` Lease: who holds it, since when, renewed when, for how long.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lease {
+    pub namespace: String,
+    pub name: String,
+    /// `metadata.resourceVersion`: an update must name the one it read (a conflict means
+    /// someone else wrote it since).
+    pub resource_version: String,
+    pub annotations: BTreeMap<String, String>,
+    /// `spec.holderIdentity` (`None`: free).
+    pub holder: Option<String>,
+    /// `spec.leaseDurationSeconds`: how long after its last renewal the lease expires.
+    pub duration_seconds: i64,
+    /// `spec.acquireTime`, `spec.renewTime` (MicroTime, RFC 3339).
+    pub acquire_time: Option<String>,
+    pub renew_time: Option<String>,
+    /// `spec.leaseTransitions`.
+    pub transitions: i64,
+}
+
+impl Lease {
+    fn from_json(v: &Value) -> Option<Lease> {
+        let text = |p: &str| {
+            v.pointer(p)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        Some(Lease {
+            namespace: text("/metadata/namespace").unwrap_or_default(),
+            name: text("/metadata/name")?,
+            resource_version: text("/metadata/resourceVersion").unwrap_or_default(),
+            annotations: string_map(v.pointer("/metadata/annotations")),
+            holder: text("/spec/holderIdentity"),
+            duration_seconds: v
+                .pointer("/spec/leaseDurationSeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            acquire_time: text("/spec/acquireTime"),
+            renew_time: text("/spec/renewTime"),
+            transitions: v
+                .pointer("/spec/leaseTransitions")
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+        })
+    }
+
+    fn to_json(&self) -> Value {
+        let mut meta = json!({
+            "name": self.name,
+            "namespace": self.namespace,
+            "annotations": self.annotations,
+        });
+        if !self.resource_version.is_empty() {
+            meta["resourceVersion"] = json!(self.resource_version);
+        }
+        json!({
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": meta,
+            "spec": {
+                "holderIdentity": self.holder,
+                "leaseDurationSeconds": self.duration_seconds,
+                "acquireTime": self.acquire_time,
+                "renewTime": self.renew_time,
+                "leaseTransitions": self.transitions,
+            },
+        })
+    }
+}
+
+/// What a write under optimistic concurrency did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written<T> {
+    Done(T),
+    /// 409: the object exists already (create) or changed since it was read (update); what
+    /// the API server said.
+    Conflict(String),
+}
+
 /// Why waiting for a Deployment ended without it being ready.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WaitError {
@@ -322,6 +411,12 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
     fn get_service(&self, namespace: &str, name: &str) -> Result<Option<Service>, ClientError>;
     /// Deletes a Service; 404 is `AlreadyGone`.
     fn delete_service(&self, namespace: &str, name: &str) -> Result<Deleted, ClientError>;
+    fn get_lease(&self, namespace: &str, name: &str) -> Result<Option<Lease>, ClientError>;
+    /// Creates a Lease; one that exists already is a `Conflict`.
+    fn create_lease(&self, lease: &Lease) -> Result<Written<Lease>, ClientError>;
+    /// Replaces a Lease, naming the `resource_version` it was read at: a `Conflict` when
+    /// someone wrote it since.
+    fn update_lease(&self, lease: &Lease) -> Result<Written<Lease>, ClientError>;
 
     /// Polls a Deployment until its rollout of at least `generation` is complete
     /// (`Deployment::is_ready`), calling `seen` with each state; gives up after `timeout`.
@@ -1210,6 +1305,70 @@ impl KubeApi for KubeClient {
             &service_path(namespace, name),
             &format!("delete Service `{name}` in namespace `{namespace}`"),
         )
+    }
+
+    fn get_lease(&self, namespace: &str, name: &str) -> Result<Option<Lease>, ClientError> {
+        match self.get_json(
+            &lease_path(namespace, Some(name)),
+            &format!("get Lease `{name}` in namespace `{namespace}`"),
+        )? {
+            None => Ok(None),
+            Some(v) => Lease::from_json(&v)
+                .map(Some)
+                .ok_or_else(|| self.bad_answer(&format!("Lease `{namespace}/{name}`"))),
+        }
+    }
+
+    fn create_lease(&self, lease: &Lease) -> Result<Written<Lease>, ClientError> {
+        self.write_lease("POST", &lease_path(&lease.namespace, None), lease)
+    }
+
+    fn update_lease(&self, lease: &Lease) -> Result<Written<Lease>, ClientError> {
+        self.write_lease(
+            "PUT",
+            &lease_path(&lease.namespace, Some(&lease.name)),
+            lease,
+        )
+    }
+}
+
+fn lease_path(namespace: &str, name: Option<&str>) -> String {
+    let base = format!(
+        "/apis/coordination.k8s.io/v1/namespaces/{}/leases",
+        encode(namespace)
+    );
+    match name {
+        Some(n) => format!("{base}/{}", encode(n)),
+        None => base,
+    }
+}
+
+impl KubeClient {
+    /// A create or update whose 409 is a `Conflict`, not an error.
+    fn write_lease(
+        &self,
+        method: &str,
+        path: &str,
+        lease: &Lease,
+    ) -> Result<Written<Lease>, ClientError> {
+        let reply = self.call(
+            method,
+            path,
+            Some(("application/json", lease.to_json().to_string())),
+        )?;
+        let action = format!(
+            "{} Lease `{}` in namespace `{}`",
+            if method == "POST" { "create" } else { "update" },
+            lease.name,
+            lease.namespace
+        );
+        match reply.status {
+            409 => Ok(Written::Conflict(reply.said())),
+            _ if reply.ok() => Lease::from_json(&reply.json())
+                .map(Written::Done)
+                .ok_or_else(|| self.bad_answer(&action)),
+            _ => Err(self.refused(&reply, &action)),
+        }
     }
 }
 

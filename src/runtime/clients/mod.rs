@@ -47,6 +47,13 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// `2026-11-21T06:17:46.123456Z`: Kubernetes' MicroTime (Lease times).
+pub fn rfc3339_micros(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let whole = rfc3339(UNIX_EPOCH + Duration::from_secs(d.as_secs()));
+    format!("{}.{:06}Z", whole.trim_end_matches('Z'), d.subsec_micros())
+}
+
 /// Reads an RFC 3339 time (`2026-11-21T06:17:46Z`, `…46.123Z`, `…46+01:00`) as the time since
 /// the Unix epoch; `None` for anything else.
 pub fn parse_rfc3339(s: &str) -> Option<Duration> {
@@ -158,6 +165,12 @@ mod tests {
             Some(Duration::new(1_795_241_866, 500_000_000))
         );
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let micro = rfc3339_micros(t + Duration::from_micros(1234));
+        assert_eq!(micro, "2026-11-21T06:17:46.001234Z");
+        assert_eq!(
+            parse_rfc3339(&micro),
+            Some(Duration::new(1_795_241_866, 1_234_000))
+        );
         assert_eq!(
             parse_rfc3339("2000-02-29T00:00:00Z"),
             Some(Duration::from_secs(951_782_400))

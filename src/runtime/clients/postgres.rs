@@ -1,6 +1,7 @@
 //! PostgreSQL for `finish`'s cleanup: does a database or role exist, who is connected to a
-//! database (`pg_stat_activity`), dump a database (`pg_dump`, custom format), drop a database
-//! and a role. Implemented by `PsqlClient` with the `psql` and `pg_dump` commands of the
+//! database (`pg_stat_activity`), dump a database (`pg_dump`, custom format) and read the dump
+//! back (`pg_restore --list`), drop a database and a role. Every command runs with
+//! `-w`/`--no-password`: it never prompts, a missing password is an error. Implemented by `PsqlClient` with the `psql` and `pg_dump` commands of the
 //! PostgreSQL client package as subprocesses.
 //!
 //! Why `psql` rather than a Rust client: the `postgres` crate is a blocking wrapper around
@@ -50,6 +51,9 @@ pub trait PostgresApi: Send + Sync + fmt::Debug {
     /// `pg_dump --format=custom` of `db` into `to`, a file already created (with its
     /// permissions) by the caller. Returns the dump's size in bytes.
     fn dump(&self, db: &str, to: &Path) -> Result<u64, ClientError>;
+    /// Reads a dump's table of contents back (`pg_restore --list`): the number of entries.
+    /// A dump that cannot be read, or lists nothing, is an error.
+    fn check_dump(&self, dump: &Path) -> Result<usize, ClientError>;
     /// `DROP DATABASE` (fails while anyone is connected; never forced).
     fn drop_database(&self, db: &str) -> Result<(), ClientError>;
     fn drop_role(&self, role: &str) -> Result<(), ClientError>;
@@ -165,6 +169,7 @@ impl PsqlClient {
             .command("psql")
             .args([
                 "-X",
+                "-w",
                 "-q",
                 "-A",
                 "-t",
@@ -295,6 +300,42 @@ impl PostgresApi for PsqlClient {
         std::fs::metadata(to).map(|m| m.len()).map_err(|e| {
             ClientError::new(None, format!("cannot read the dump {}: {e}", to.display()))
         })
+    }
+
+    fn check_dump(&self, dump: &Path) -> Result<usize, ClientError> {
+        let out = self
+            .command("pg_restore")
+            .arg("--list")
+            .arg(dump)
+            .output()
+            .map_err(|e| {
+                ClientError::new(
+                    None,
+                    format!("cannot run `pg_restore`: {e} (install the PostgreSQL client)"),
+                )
+            })?;
+        let listed = String::from_utf8_lossy(&out.stdout);
+        let entries = listed
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with(';'))
+            .count();
+        if !out.status.success() || entries == 0 {
+            let said = self.clean(&String::from_utf8_lossy(&out.stderr));
+            return Err(ClientError {
+                status: Some(400),
+                message: format!(
+                    "the dump {} does not read back (`pg_restore --list`: {})",
+                    dump.display(),
+                    if said.is_empty() {
+                        "no entry".to_string()
+                    } else {
+                        said.clone()
+                    }
+                ),
+                said,
+            });
+        }
+        Ok(entries)
     }
 
     fn drop_database(&self, db: &str) -> Result<(), ClientError> {

@@ -1,6 +1,7 @@
-//! Vault (or OpenBao) KV version 2 over its HTTP API: read a secret, add keys to it
-//! (read-modify-write with check-and-set, so keys already there are kept and a concurrent
-//! writer is noticed), list a folder, and delete a secret with all its versions.
+//! Vault (or OpenBao) KV version 2 over its HTTP API: read a secret (its latest version or any
+//! other), list its versions, add keys to it (read-modify-write with check-and-set, so keys
+//! already there are kept and a concurrent writer is noticed), list a folder, and delete a
+//! secret with all its versions.
 //!
 //! Paths are given as Phalanx writes them, mount first (`secret/phalanx/idfdev/nublado`: mount
 //! `secret`, path `phalanx/idfdev/nublado`). The HTTP API, unlike the CLI, puts `data/` or
@@ -89,6 +90,17 @@ pub enum Read {
     Absent,
 }
 
+/// One version of a secret, from its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    pub version: u64,
+    pub created: String,
+    /// When it was deleted (soft: its data can be undeleted, but not read).
+    pub deleted: Option<String>,
+    /// Destroyed: its data is gone for good.
+    pub destroyed: bool,
+}
+
 /// What `add_missing` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Added {
@@ -106,6 +118,11 @@ pub trait VaultApi: Send + Sync + fmt::Debug {
     fn base_url(&self) -> &str;
     /// `GET /v1/<mount>/data/<path>`.
     fn read(&self, path: &str) -> Result<Read, ClientError>;
+    /// `GET /v1/<mount>/data/<path>?version=N`.
+    fn read_version(&self, path: &str, version: u64) -> Result<Read, ClientError>;
+    /// `GET /v1/<mount>/metadata/<path>`: every version kept, oldest first (empty when the
+    /// path is absent).
+    fn versions(&self, path: &str) -> Result<Vec<Version>, ClientError>;
     /// `POST /v1/<mount>/data/<path>` with `options.cas` = `cas` (0: only if absent), replacing
     /// the whole secret with `data`. Returns the new version; a check-and-set mismatch is an
     /// error with status 400 whose `said` names it.
@@ -238,17 +255,10 @@ impl VaultClient {
     }
 }
 
-fn version_of(v: &Value) -> Option<u64> {
-    v.pointer("/data/metadata/version").and_then(Value::as_u64)
-}
-
-impl VaultApi for VaultClient {
-    fn base_url(&self) -> &str {
-        &self.ep.base
-    }
-
-    fn read(&self, path: &str) -> Result<Read, ClientError> {
-        let reply = self.call("GET", &api_url(&self.ep.base, path, Kv::Data)?, None)?;
+impl VaultClient {
+    /// A read of `url` (a version of `path`).
+    fn read_url(&self, url: &str, path: &str) -> Result<Read, ClientError> {
+        let reply = self.call("GET", url, None)?;
         let body = reply.json();
         match reply.status {
             // A deleted latest version answers 404 with its metadata.
@@ -267,6 +277,65 @@ impl VaultApi for VaultClient {
                 }
             }
             _ => Err(self.refused(&reply, &format!("read `{path}`"))),
+        }
+    }
+}
+
+fn version_of(v: &Value) -> Option<u64> {
+    v.pointer("/data/metadata/version").and_then(Value::as_u64)
+}
+
+impl VaultApi for VaultClient {
+    fn base_url(&self) -> &str {
+        &self.ep.base
+    }
+
+    fn read(&self, path: &str) -> Result<Read, ClientError> {
+        let url = api_url(&self.ep.base, path, Kv::Data)?;
+        self.read_url(&url, path)
+    }
+
+    fn read_version(&self, path: &str, version: u64) -> Result<Read, ClientError> {
+        let url = format!(
+            "{}?version={version}",
+            api_url(&self.ep.base, path, Kv::Data)?
+        );
+        self.read_url(&url, path)
+    }
+
+    fn versions(&self, path: &str) -> Result<Vec<Version>, ClientError> {
+        let reply = self.call("GET", &api_url(&self.ep.base, path, Kv::Metadata)?, None)?;
+        match reply.status {
+            404 => Ok(Vec::new()),
+            _ if reply.ok() => {
+                let body = reply.json();
+                let mut out: Vec<Version> = body
+                    .pointer("/data/versions")
+                    .and_then(Value::as_object)
+                    .map(|vs| {
+                        vs.iter()
+                            .filter_map(|(n, v)| {
+                                let text = |k: &str| {
+                                    v.get(k)
+                                        .and_then(Value::as_str)
+                                        .filter(|s| !s.is_empty())
+                                        .map(str::to_string)
+                                };
+                                Some(Version {
+                                    version: n.parse().ok()?,
+                                    created: text("created_time").unwrap_or_default(),
+                                    deleted: text("deletion_time"),
+                                    destroyed: v.get("destroyed").and_then(Value::as_bool)
+                                        == Some(true),
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.sort_by_key(|v| v.version);
+                Ok(out)
+            }
+            _ => Err(self.refused(&reply, &format!("read the versions of `{path}`"))),
         }
     }
 

@@ -186,7 +186,9 @@ impl StepRunner for UpdateDns {
                 "the ingress of `{}` (`{INGRESS_NAMESPACE}/{svc}`) wants this record; now {seen}:\n    {line}",
                 self.cluster
             ));
-            if !op.confirm(&format!(
+            // A person's edit at the DNS provider: `--yes` does not answer it, and the time
+            // spent on it is not the step's (its wait starts after the answer).
+            if !op.verify(&format!(
                 "Set `{line}` at the DNS provider (replacing the old record)?"
             )) {
                 return Err(StepError::fatal(format!(

@@ -1,14 +1,16 @@
 //! `sync-homes` and `sync-homes:final`: the hub move's copies of the hub's home directories,
 //! from the source cluster's share to the target's, with the `sync-homes` machinery
 //! (`crate::sync_homes`: every top-level directory, parallel `rsync -aHAX --numeric-ids
-//! --partial`, retries, a per-directory journal).
+//! --partial`, retries).
 //!
-//! The initial copy (at `setup`, while users still work) never deletes. The final copy (at
-//! `cutover`, after the user pods are gone) copies every directory again — rsync sends only
-//! what changed — with its own journal, so a resumed final copy skips only what it finished
-//! itself; it deletes files gone from the source only when the operator asked (`--delete`).
+//! What is done is judged within the window run only: each directory copied is a checkpoint
+//! in the runbook's journal (one journal, not two). A new window copies every directory again
+//! — rsync sends only what changed since, so a cutover retried a week later catches the
+//! changes of that week — and `--resume` copies only what the interrupted run of the window
+//! had not finished. The initial copy (at `setup`, while users still work) never deletes; the
+//! final copy (at `cutover`, after the user pods are gone) deletes files gone from the source
+//! only when the operator asked (`--delete`).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::MoveEnv;
@@ -42,13 +44,6 @@ impl SyncHomes {
                 step.id
             )));
         }
-        let state = mv.state_dir.clone().ok_or_else(|| {
-            StepError::fatal(format!("step `{}` needs a state directory", step.id))
-        })?;
-        let mut journal = sh::journal_path(&state, &src, &dst);
-        if last {
-            journal = final_journal(journal);
-        }
         Ok(SyncHomes {
             id: step.id.clone(),
             title: step.title.clone(),
@@ -57,31 +52,33 @@ impl SyncHomes {
                 dst,
                 parallel: mv.parallel.max(1),
                 delete: last && mv.delete_homes,
-                again: false,
-                journal,
+                again: true,
+                journal: None,
                 backoff: sh::FIRST_BACKOFF,
             },
         })
     }
 
+    /// What the step does, as a command: every directory copied again (`--again`).
     fn command(&self) -> String {
         format!(
-            "gitops-migrate sync-homes {} {} --parallel {}{}",
+            "gitops-migrate sync-homes {} {} --parallel {} --again{}",
             self.opts.src,
             self.opts.dst,
             self.opts.parallel,
             if self.opts.delete { " --delete" } else { "" }
         )
     }
-}
 
-/// `<hash>-final.jsonl` beside the initial copy's `<hash>.jsonl`.
-fn final_journal(initial: PathBuf) -> PathBuf {
-    let stem = initial
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    initial.with_file_name(format!("{stem}-final.jsonl"))
+    /// The entries to copy in this window, and those copied by an interrupted run of it.
+    fn plan(&self, op: &dyn Operator) -> Result<(Vec<sh::Entry>, Vec<String>), StepError> {
+        let entries = sh::list_entries(&self.opts.src)
+            .map_err(|e| StepError::fatal(format!("cannot list {}: {e}", self.opts.src)))?;
+        let done = op.checkpoints();
+        let (skip, todo): (Vec<sh::Entry>, Vec<sh::Entry>) =
+            entries.into_iter().partition(|e| done.contains(&e.name));
+        Ok((todo, skip.into_iter().map(|e| e.name).collect()))
+    }
 }
 
 impl StepRunner for SyncHomes {
@@ -102,16 +99,13 @@ impl StepRunner for SyncHomes {
         Duration::from_secs(48 * 3600)
     }
 
-    fn preview(&self, _op: &mut dyn Operator) -> Result<Preview, StepError> {
-        let entries = sh::list_entries(&self.opts.src)
-            .map_err(|e| StepError::fatal(format!("cannot list {}: {e}", self.opts.src)))?;
-        let (todo, skipped) =
-            sh::plan(&self.opts, entries).map_err(|e| StepError::fatal(e.to_string()))?;
+    fn preview(&self, op: &mut dyn Operator) -> Result<Preview, StepError> {
+        let (todo, skipped) = self.plan(op)?;
         if todo.is_empty() && !skipped.is_empty() {
             return Ok(Preview {
                 action: Action::Skip {
                     reason: format!(
-                        "all {} entries of {} were copied by an earlier run",
+                        "all {} entries of {} were copied in this window",
                         skipped.len(),
                         self.opts.src
                     ),
@@ -128,7 +122,7 @@ impl StepRunner for SyncHomes {
                     if skipped.is_empty() {
                         String::new()
                     } else {
-                        format!(", {} done earlier", skipped.len())
+                        format!(", {} copied earlier in this window", skipped.len())
                     }
                 )],
             },
@@ -137,15 +131,13 @@ impl StepRunner for SyncHomes {
     }
 
     fn run(&self, _preview: &Preview, op: &mut dyn Operator) -> Result<Outcome, StepError> {
-        let entries = sh::list_entries(&self.opts.src)
-            .map_err(|e| StepError::fatal(format!("cannot list {}: {e}", self.opts.src)))?;
-        let total = entries.len() as u64;
-        let (todo, skipped) =
-            sh::plan(&self.opts, entries).map_err(|e| StepError::fatal(e.to_string()))?;
+        let (todo, skipped) = self.plan(op)?;
+        let total = (todo.len() + skipped.len()) as u64;
         let mut done = skipped.len() as u64;
         let summary = sh::sync(&self.opts, &todo, skipped, |ev| match ev {
             Event::Done { dir, .. } => {
                 done += 1;
+                op.checkpoint(dir);
                 op.progress(&self.id, done, total, dir);
             }
             Event::Failed { dir, error } => {
@@ -178,7 +170,7 @@ impl StepRunner for SyncHomes {
         Ok(Outcome {
             touched: vec![format!("homes:{}", self.opts.dst)],
             summary: format!(
-                "copied {} entries ({}) from {} to {}{}; {} done earlier",
+                "copied {} entries ({}) from {} to {}{}; {} copied earlier in this window",
                 summary.copied.len(),
                 sh::human_bytes(summary.bytes),
                 self.opts.src,
@@ -191,16 +183,5 @@ impl StepRunner for SyncHomes {
                 summary.skipped.len()
             ),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_final_copy_has_its_own_journal() {
-        let p = final_journal(PathBuf::from("/s/sync-homes/00ab.jsonl"));
-        assert_eq!(p, PathBuf::from("/s/sync-homes/00ab-final.jsonl"));
     }
 }

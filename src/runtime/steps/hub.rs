@@ -1,7 +1,10 @@
 //! `delete-hub-deployment:<namespace>`: "disable logins" — deletes Deployment `hub` in the
 //! hub's namespace (`nublado2`, and `nublado` at `make-default`), then waits until the hub's
 //! pods are gone. Argo CD apps use manual sync, so the hub stays gone until the app is synced.
-//! 404 = already done.
+//!
+//! Done means the state it must leave: no Deployment `hub` and no hub pod. A Deployment
+//! already gone (404) whose pods are still terminating (a resumed run after an interrupted
+//! wait) is not done: the step waits again until they are gone.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,8 +17,8 @@ use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
 
 /// The hub's Deployment in a JupyterHub (z2jh) namespace.
 pub const HUB: &str = "hub";
-/// The z2jh hub pods' labels, when the Deployment is already gone.
-const HUB_PODS: &str = "app=jupyterhub,component=hub";
+/// The z2jh hub pods' label, when the Deployment is already gone.
+const HUB_PODS: &str = "component=hub";
 
 pub struct DeleteHub {
     id: String,
@@ -62,26 +65,54 @@ impl StepRunner for DeleteHub {
         let ns = &self.namespace;
         let found = with_retries(&self.timing, || self.kube.get_deployment(ns, HUB))?;
         let commands = vec![format!("kubectl delete deployment {HUB} -n {ns}")];
+        let wait = |selector: &str| {
+            format!(
+                "kubectl wait --for=delete pod -n {ns} -l {selector} --timeout={}s",
+                self.timing.deployment.as_secs()
+            )
+        };
         Ok(match found {
-            None => Preview {
-                action: Action::Skip {
-                    reason: format!(
-                        "Deployment `{HUB}` in namespace `{ns}` is already gone (logins are disabled)"
-                    ),
-                },
-                commands: Vec::new(),
-            },
+            None => {
+                // Gone, but done only once no hub pod is left.
+                let pods = with_retries(&self.timing, || self.kube.list_pods(ns, Some(HUB_PODS)))?;
+                if pods.is_empty() {
+                    Preview {
+                        action: Action::Skip {
+                            reason: format!(
+                                "Deployment `{HUB}` in namespace `{ns}` is already gone and no hub pod is left (logins are disabled)"
+                            ),
+                        },
+                        commands: Vec::new(),
+                    }
+                } else {
+                    Preview {
+                        action: Action::Run {
+                            touches: pods
+                                .iter()
+                                .map(|p| {
+                                    format!(
+                                        "pod/{ns}/{} (hub, {})",
+                                        p.name,
+                                        if p.deleting {
+                                            "terminating"
+                                        } else {
+                                            p.phase.as_str()
+                                        }
+                                    )
+                                })
+                                .collect(),
+                        },
+                        commands: vec![wait(HUB_PODS)],
+                    }
+                }
+            }
             Some(d) => Preview {
                 action: Action::Run {
                     touches: vec![self.touches()],
                 },
                 commands: {
                     let mut c = commands;
-                    c.push(format!(
-                        "kubectl wait --for=delete pod -n {ns} -l {} --timeout={}s",
-                        selector_or_default(&d.selector),
-                        self.timing.deployment.as_secs()
-                    ));
+                    c.push(wait(&selector_or_default(&d.selector)));
                     c
                 },
             },
@@ -131,7 +162,8 @@ impl StepRunner for DeleteHub {
             Deleted::AlreadyGone => Outcome {
                 touched: Vec::new(),
                 summary: format!(
-                    "Deployment `{HUB}` in namespace `{ns}` was already gone (logins are disabled)"
+                    "Deployment `{HUB}` in namespace `{ns}` was already gone; no hub pod left after {} (logins are disabled)",
+                    human(started.elapsed())
                 ),
             },
         })

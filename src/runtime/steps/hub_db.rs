@@ -2,33 +2,40 @@
 //! there — from the old hub to the new one, after `stop-old-hub`:
 //!
 //! 1. refuses while a pod of the old hub still runs (the file must be quiescent) or when the
-//!    new hub has no ready pod;
+//!    new hub has no Deployment;
 //! 2. starts a helper pod in the old namespace that mounts PVC `hub-db-dir` read-only (the old
 //!    hub is scaled to 0, so no hub pod is left to copy from), copies
 //!    `/srv/jupyterhub/jupyterhub.sqlite` and `jupyterhub.log*` out with `kubectl cp` into the
 //!    run's backup directory, and deletes the helper pod;
 //! 3. checks the copy locally (`PRAGMA integrity_check`, the user count): a corrupt file is
 //!    refused before anything reaches the new hub;
-//! 4. saves the new hub's own database (first run only), copies the checked file in under a
-//!    temporary name and renames it into place (so the hub never reads a half-written file),
-//!    copies it back out and compares it byte for byte;
-//! 5. restarts Deployment `hub` of the new namespace and waits until it is ready, and records
-//!    the copy (`hub-db/copied`): once the new hub has served users, copying the old database
-//!    again would lose what they did, so a later run skips the step while that record exists.
+//! 4. stops the new hub (Deployment `hub` scaled to 0, its pods gone): its database is never
+//!    replaced under a running hub;
+//! 5. through a helper pod on the new hub's `hub-db-dir`, saves the new hub's own database (a
+//!    new private file each time), copies the checked file in under a temporary name and
+//!    renames it into place (no half-written file), copies it back out and compares it byte
+//!    for byte;
+//! 6. scales the new hub back and waits until it is ready (its readiness probe is the hub's
+//!    health).
+//!
+//! Done is judged within the window run, like every step: a new window copies the database
+//! again, and its confirmation says when it was copied before — the new hub may have served
+//! users since, and their changes are replaced (the new hub's database is saved first).
 //!
 //! Files in pods go through the operator's `kubectl` (`clients::kubectl`); the hubs'
 //! Deployments and pods through the REST client.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::{MoveEnv, StepEnv, Timing, with_retries};
+use super::vault::create_private;
+use super::{MoveEnv, StepEnv, Timing, nap, with_retries};
 use crate::playbook::Step;
 use crate::runtime::clients::kube::{KubeApi, Pod};
-use crate::runtime::clients::{PodFiles, PodRef, rfc3339};
+use crate::runtime::clients::{PodFiles, PodRef, human, rfc3339};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
 use crate::sqlite;
 
@@ -36,10 +43,10 @@ use crate::sqlite;
 pub const DB_DIR: &str = "/srv/jupyterhub";
 pub const DB_FILE: &str = "jupyterhub.sqlite";
 pub const DB_PVC: &str = "hub-db-dir";
-/// The helper pod that reads the stopped hub's volume.
+/// The helper pod that reads (or writes) a stopped hub's volume.
 pub const HELPER_POD: &str = "gitops-migrate-hub-db";
 pub const HELPER_IMAGE: &str = "busybox:1.36";
-/// The hub's container, Deployment and pods.
+/// The hub's Deployment and pods.
 const HUB: &str = "hub";
 const HUB_PODS: &str = "component=hub";
 
@@ -64,8 +71,9 @@ pub struct CopyHubDb {
     timing: Timing,
 }
 
-/// The helper pod: sleeps while the copy is made, with the hub's volume mounted read-only.
-pub fn helper_manifest(namespace: &str) -> Value {
+/// The helper pod: sleeps while the copy is made, with the hub's volume mounted (read-only on
+/// the old hub's side).
+pub fn helper_manifest(namespace: &str, read_only: bool) -> Value {
     json!({
         "apiVersion": "v1",
         "kind": "Pod",
@@ -81,11 +89,11 @@ pub fn helper_manifest(namespace: &str) -> Value {
                 "name": "copy",
                 "image": HELPER_IMAGE,
                 "command": ["sleep", "3600"],
-                "volumeMounts": [{"name": "hub-db", "mountPath": DB_DIR, "readOnly": true}],
+                "volumeMounts": [{"name": "hub-db", "mountPath": DB_DIR, "readOnly": read_only}],
             }],
             "volumes": [{
                 "name": "hub-db",
-                "persistentVolumeClaim": {"claimName": DB_PVC, "readOnly": true},
+                "persistentVolumeClaim": {"claimName": DB_PVC, "readOnly": read_only},
             }],
         },
     })
@@ -138,56 +146,63 @@ impl CopyHubDb {
         }
     }
 
-    fn running_hub_pods(&self, kube: &Arc<dyn KubeApi>, ns: &str) -> Result<Vec<Pod>, StepError> {
+    fn hub_pods(&self, kube: &Arc<dyn KubeApi>, ns: &str) -> Result<Vec<Pod>, StepError> {
         Ok(with_retries(&self.timing, || {
             kube.list_pods(ns, Some(HUB_PODS))
         })?)
     }
 
-    /// The new hub's ready pod.
-    fn new_hub_pod(&self) -> Result<PodRef, StepError> {
-        let pods = self.running_hub_pods(&self.clusters.target, &self.target_ns)?;
-        let pod = pods
-            .iter()
-            .find(|p| p.ready && !p.deleting)
-            .ok_or_else(|| {
-                fatal(format!(
-                    "the new hub has no ready pod (label `{HUB_PODS}`) in namespace `{}` of `{}`: deploy it first (the setup stage), then --resume",
-                    self.target_ns, self.target_cluster
-                ))
-            })?;
-        Ok(PodRef {
-            context: self.clusters.target_context.clone(),
-            namespace: self.target_ns.clone(),
-            pod: pod.name.clone(),
-            container: HUB.into(),
-        })
+    /// The new hub's Deployment and the replicas to give it back (at least 1: a run
+    /// interrupted while it was stopped finds it at 0).
+    fn new_hub(&self) -> Result<i64, StepError> {
+        let d = with_retries(&self.timing, || {
+            self.clusters.target.get_deployment(&self.target_ns, HUB)
+        })?
+        .ok_or_else(|| {
+            fatal(format!(
+                "the new hub has no Deployment `{HUB}` in namespace `{}` of `{}`: deploy it first (the setup stage), then --resume",
+                self.target_ns, self.target_cluster
+            ))
+        })?;
+        Ok(d.replicas.max(1))
     }
 
-    /// The record of a finished copy.
-    fn record(&self) -> PathBuf {
-        self.backups.join("copied")
-    }
-
-    fn helper(&self) -> PodRef {
+    fn helper(&self, context: &str, namespace: &str) -> PodRef {
         PodRef {
-            context: self.clusters.source_context.clone(),
-            namespace: self.source_ns.clone(),
+            context: context.to_string(),
+            namespace: namespace.to_string(),
             pod: HELPER_POD.into(),
             container: "copy".into(),
         }
     }
 
-    /// Step 2: the old hub's files, copied into `dir`; the helper pod is deleted whatever
-    /// happens.
-    fn copy_out_of_old_hub(&self, dir: &Path) -> Result<Vec<String>, StepError> {
+    /// Runs `work` in a helper pod mounting `hub-db-dir` of a namespace; the helper pod is
+    /// deleted whatever happens.
+    fn with_helper<T>(
+        &self,
+        context: &str,
+        namespace: &str,
+        read_only: bool,
+        work: impl FnOnce(&PodRef) -> Result<T, StepError>,
+    ) -> Result<T, StepError> {
         let k = &self.kubectl;
+        k.apply(context, namespace, &helper_manifest(namespace, read_only))?;
+        let result = k
+            .wait_ready(context, namespace, HELPER_POD, self.timing.deployment)
+            .map_err(StepError::from)
+            .and_then(|()| work(&self.helper(context, namespace)));
+        let cleanup = k.delete_pod(context, namespace, HELPER_POD);
+        let out = result?;
+        cleanup?;
+        Ok(out)
+    }
+
+    /// Step 2: the old hub's files, copied into `dir`.
+    fn copy_out_of_old_hub(&self, dir: &Path) -> Result<Vec<String>, StepError> {
         let (ctx, ns) = (&self.clusters.source_context, &self.source_ns);
-        k.apply(ctx, ns, &helper_manifest(ns))?;
-        let result = (|| -> Result<Vec<String>, StepError> {
-            k.wait_ready(ctx, ns, HELPER_POD, self.timing.deployment)?;
-            let at = self.helper();
-            let (db, logs) = hub_files(&k.exec(&at, &["ls", "-1", DB_DIR])?);
+        self.with_helper(ctx, ns, true, |at| {
+            let k = &self.kubectl;
+            let (db, logs) = hub_files(&k.exec(at, &["ls", "-1", DB_DIR])?);
             if !db {
                 return Err(fatal(format!(
                     "PVC `{DB_PVC}` of namespace `{ns}` in `{}` has no {DB_FILE} (is the hub using another database?)",
@@ -197,14 +212,116 @@ impl CopyHubDb {
             let mut copied = vec![DB_FILE.to_string()];
             copied.extend(logs);
             for name in &copied {
-                k.copy_out(&at, &remote(name), &dir.join(name))?;
+                k.copy_out(at, &remote(name), &dir.join(name))?;
             }
             Ok(copied)
-        })();
-        let cleanup = k.delete_pod(ctx, ns, HELPER_POD);
-        let copied = result?;
-        cleanup?;
-        Ok(copied)
+        })
+    }
+
+    /// Scales the new hub to `replicas`; with 0, waits until its pods are gone.
+    fn scale_new_hub(&self, replicas: i64, op: &mut dyn Operator) -> Result<(), StepError> {
+        let target = &self.clusters.target;
+        let ns = &self.target_ns;
+        let d = with_retries(&self.timing, || target.scale_deployment(ns, HUB, replicas))?;
+        if replicas > 0 {
+            target
+                .wait_ready(
+                    ns,
+                    HUB,
+                    d.generation,
+                    self.timing.deployment,
+                    self.timing.poll,
+                    &mut |d| {
+                        op.progress(
+                            &self.id,
+                            d.ready_replicas as u64,
+                            d.replicas as u64,
+                            &d.describe(),
+                        )
+                    },
+                )
+                .map_err(|e| StepError::retry(e.to_string()))?;
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.timing.deployment;
+        loop {
+            let pods = self.hub_pods(target, ns)?;
+            if pods.is_empty() {
+                return Ok(());
+            }
+            op.progress(
+                &self.id,
+                0,
+                pods.len() as u64,
+                &format!("{} pod(s) of the new hub still terminating", pods.len()),
+            );
+            if Instant::now() >= deadline {
+                return Err(fatal(format!(
+                    "the new hub in namespace `{ns}` of `{}` was scaled to 0, but its pods were still there after {}: {}; its database was not touched",
+                    self.target_cluster,
+                    human(self.timing.deployment),
+                    pods.iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            nap(self.timing.poll, deadline);
+        }
+    }
+
+    /// Step 5: the checked copy into the stopped new hub's volume; the new hub's own
+    /// database saved first. Whether it had one.
+    fn write_into_new_hub(
+        &self,
+        src_dir: &Path,
+        files: &[String],
+        op: &mut dyn Operator,
+    ) -> Result<Option<PathBuf>, StepError> {
+        let local = src_dir.join(DB_FILE);
+        let (ctx, ns) = (&self.clusters.target_context, &self.target_ns);
+        self.with_helper(ctx, ns, false, |at| {
+            let k = &self.kubectl;
+            let (has_db, _) = hub_files(&k.exec(at, &["ls", "-1", DB_DIR])?);
+            let saved = if has_db {
+                let tgt_dir = self.backups.join("target");
+                private_dir(&tgt_dir)?;
+                let (path, file) = create_private(&tgt_dir, "jupyterhub", "sqlite")
+                    .map_err(|e| fatal(format!("cannot save the new hub's database: {e}")))?;
+                drop(file);
+                k.copy_out(at, &remote(DB_FILE), &path)?;
+                restrict(&path)?;
+                op.say(&format!(
+                    "the new hub's own database saved to {} (0600)",
+                    path.display()
+                ));
+                Some(path)
+            } else {
+                None
+            };
+            let incoming = format!("{}.incoming", remote(DB_FILE));
+            k.copy_in(at, &local, &incoming)?;
+            k.exec(at, &["mv", "-f", &incoming, &remote(DB_FILE)])?;
+            k.exec(at, &["rm", "-f", &format!("{}-journal", remote(DB_FILE))])?;
+            for log in files.iter().filter(|f| *f != DB_FILE) {
+                k.copy_in(at, &src_dir.join(log), &remote(log))?;
+            }
+            let verify = src_dir.join(format!("{DB_FILE}.verify"));
+            k.copy_out(at, &remote(DB_FILE), &verify)?;
+            let same = std::fs::read(&verify).ok() == std::fs::read(&local).ok();
+            let _ = std::fs::remove_file(&verify);
+            if !same {
+                return Err(fatal(format!(
+                    "the database written to the new hub's volume differs from the checked copy {}; the new hub stays stopped (its own database is saved{})",
+                    local.display(),
+                    saved
+                        .as_ref()
+                        .map(|p| format!(" in {}", p.display()))
+                        .unwrap_or_default()
+                )));
+            }
+            Ok(saved)
+        })
     }
 }
 
@@ -222,75 +339,61 @@ impl StepRunner for CopyHubDb {
     }
 
     fn timeout(&self) -> Duration {
-        self.timing.deployment * 3 + Duration::from_secs(300)
+        self.timing.deployment * 4 + Duration::from_secs(300)
     }
 
-    fn preview(&self, _op: &mut dyn Operator) -> Result<Preview, StepError> {
-        if let Ok(done) = std::fs::read_to_string(self.record()) {
-            return Ok(Preview {
-                action: Action::Skip {
-                    reason: format!(
-                        "{} (the new hub has served users since: copying again would lose their changes; to copy anyway, delete {})",
-                        done.trim(),
-                        self.record().display()
-                    ),
-                },
-                commands: Vec::new(),
-            });
-        }
-        let new = self.new_hub_pod()?;
+    fn preview(&self, op: &mut dyn Operator) -> Result<Preview, StepError> {
+        let replicas = self.new_hub()?;
         let (sctx, sns) = (&self.clusters.source_context, &self.source_ns);
-        let k = |args: &[&str]| self.kubectl.command_line(args);
+        let (tctx, tns) = (&self.clusters.target_context, &self.target_ns);
+        // `kubectl --context C --namespace N …` in the old and the new hub's namespaces.
+        let in_ns = |ctx: &str, ns: &str, rest: &[&str]| {
+            let mut args = vec!["--context", ctx, "--namespace", ns];
+            args.extend_from_slice(rest);
+            self.kubectl.command_line(&args)
+        };
+        let old = |rest: &[&str]| in_ns(sctx, sns, rest);
+        let new = |rest: &[&str]| in_ns(tctx, tns, rest);
         let local = self.backups.join("source").join(DB_FILE);
         let local = local.display().to_string();
         let helper_src = format!("{HELPER_POD}:{}", remote(DB_FILE));
-        let new_dst = format!("{}:{}.incoming", new.pod, remote(DB_FILE));
+        let helper_dst = format!("{HELPER_POD}:{}.incoming", remote(DB_FILE));
+        let mut touches = vec![
+            format!(
+                "deployment/{tns}/{HUB} (stopped while its database is replaced, then {replicas} replica{})",
+                if replicas == 1 { "" } else { "s" }
+            ),
+            format!("pvc/{tns}/{DB_PVC}:{}", remote(DB_FILE)),
+        ];
+        if let Some(at) = op.done_in_earlier_window() {
+            let warning = format!(
+                "replaces the database copied into the new hub at {at}, in an earlier window: the new hub may have served users since, and their changes go (its current database is saved first)"
+            );
+            op.say(&format!("note: `{}` {warning}", self.id));
+            touches.push(warning);
+        }
         Ok(Preview {
-            action: Action::Run {
-                touches: vec![
-                    format!("pod/{}/{}:{}", self.target_ns, new.pod, remote(DB_FILE)),
-                    format!("deployment/{}/{HUB}", self.target_ns),
-                ],
-            },
+            action: Action::Run { touches },
             commands: vec![
                 format!(
                     "{} (a pod mounting PVC {DB_PVC} read-only, image {HELPER_IMAGE})",
-                    k(&["--context", sctx, "--namespace", sns, "apply", "-f", "-"])
+                    old(&["apply", "-f", "-"])
                 ),
-                k(&[
-                    "--context",
-                    sctx,
-                    "--namespace",
-                    sns,
-                    "cp",
-                    "-c",
-                    "copy",
-                    &helper_src,
-                    &local,
-                ]),
+                old(&["cp", "-c", "copy", &helper_src, &local]),
                 format!(
                     "sqlite3 -readonly {local} 'PRAGMA integrity_check;' 'SELECT count(*) FROM users;'"
                 ),
-                k(&[
-                    "--context",
-                    &new.context,
-                    "--namespace",
-                    &new.namespace,
-                    "cp",
-                    "-c",
-                    HUB,
-                    &local,
-                    &new_dst,
-                ]),
-                k(&[
-                    "--context",
-                    &new.context,
-                    "--namespace",
-                    &new.namespace,
-                    "rollout",
-                    "restart",
+                new(&["scale", "deployment", HUB, "--replicas=0"]),
+                format!(
+                    "{} (a pod mounting PVC {DB_PVC}, once the new hub's pods are gone)",
+                    new(&["apply", "-f", "-"])
+                ),
+                new(&["cp", "-c", "copy", &local, &helper_dst]),
+                new(&[
+                    "scale",
                     "deployment",
                     HUB,
+                    &format!("--replicas={replicas}"),
                 ]),
             ],
         })
@@ -298,7 +401,7 @@ impl StepRunner for CopyHubDb {
 
     fn run(&self, preview: &Preview, op: &mut dyn Operator) -> Result<Outcome, StepError> {
         // 1. Preconditions.
-        let old = self.running_hub_pods(&self.clusters.source, &self.source_ns)?;
+        let old = self.hub_pods(&self.clusters.source, &self.source_ns)?;
         if !old.is_empty() {
             return Err(fatal(format!(
                 "the old hub still runs in namespace `{}` of `{}` ({}): its database is not quiescent; run `stop-old-hub` first",
@@ -310,7 +413,7 @@ impl StepRunner for CopyHubDb {
                     .join(", ")
             )));
         }
-        let new = self.new_hub_pod()?;
+        let replicas = self.new_hub()?;
 
         // 2. Out of the old hub.
         let src_dir = self.backups.join("source");
@@ -335,81 +438,41 @@ impl StepRunner for CopyHubDb {
             check.users
         ));
 
-        // 4. Into the new hub, keeping its own database first.
-        let k = &self.kubectl;
-        let (has_db, _) = hub_files(&k.exec(&new, &["ls", "-1", DB_DIR])?);
-        let tgt_dir = self.backups.join("target");
-        let saved = tgt_dir.join(DB_FILE);
-        if has_db && !saved.exists() {
-            private_dir(&tgt_dir)?;
-            k.copy_out(&new, &remote(DB_FILE), &saved)?;
-            restrict(&saved)?;
-        }
-        let incoming = format!("{}.incoming", remote(DB_FILE));
-        k.copy_in(&new, &local, &incoming)?;
-        k.exec(&new, &["mv", "-f", &incoming, &remote(DB_FILE)])?;
-        k.exec(&new, &["rm", "-f", &format!("{}-journal", remote(DB_FILE))])?;
-        for log in files.iter().filter(|f| *f != DB_FILE) {
-            k.copy_in(&new, &src_dir.join(log), &remote(log))?;
-        }
-        let verify = src_dir.join(format!("{DB_FILE}.verify"));
-        k.copy_out(&new, &remote(DB_FILE), &verify)?;
-        let same = std::fs::read(&verify).ok() == std::fs::read(&local).ok();
-        let _ = std::fs::remove_file(&verify);
-        if !same {
-            return Err(fatal(format!(
-                "the database in the new hub's pod `{}` differs from the checked copy {}; nothing was restarted",
-                new.pod,
-                local.display()
-            )));
-        }
+        // 4. The new hub stopped: its database is never replaced under it.
+        op.say(&format!(
+            "stopping the new hub in namespace `{}` of `{}` while its database is replaced",
+            self.target_ns, self.target_cluster
+        ));
+        self.scale_new_hub(0, op)?;
 
-        // 5. Restart the new hub on the copied database.
-        let at = rfc3339(SystemTime::now());
-        let target = &self.clusters.target;
-        let d = with_retries(&self.timing, || {
-            target.restart_deployment(&self.target_ns, HUB, &at)
-        })?;
-        target
-            .wait_ready(
-                &self.target_ns,
-                HUB,
-                d.generation,
-                self.timing.deployment,
-                self.timing.poll,
-                &mut |d| {
-                    op.progress(
-                        &self.id,
-                        d.ready_replicas as u64,
-                        d.replicas as u64,
-                        &d.describe(),
-                    )
-                },
-            )
-            .map_err(|e| StepError::retry(e.to_string()))?;
-        let done = format!(
-            "copied at {at}: {} users, {bytes} bytes, from `{}` to `{}`",
-            check.users, self.source_cluster, self.target_cluster
-        );
-        crate::yaml::write_atomic(&self.record(), done.as_bytes())
-            .map_err(|e| fatal(format!("cannot record the copy: {e}")))?;
+        // 5. Written through a helper pod on its volume, saved first, verified.
+        let saved = self.write_into_new_hub(&src_dir, &files, op)?;
+
+        // 6. Started again on the copied database.
+        self.scale_new_hub(replicas, op)?;
         let touched = match &preview.action {
-            Action::Run { touches } => touches.clone(),
+            Action::Run { touches } => touches
+                .iter()
+                .filter(|t| t.starts_with("deployment/") || t.starts_with("pvc/"))
+                .cloned()
+                .collect(),
             Action::Skip { .. } => Vec::new(),
         };
+        let at = rfc3339(SystemTime::now());
         Ok(Outcome {
             touched,
             summary: format!(
-                "copied {} ({} users, {bytes} bytes, integrity ok{}) from `{}` into the new hub in `{}` and restarted it; copies in {}",
+                "copied {} ({} users, {bytes} bytes, integrity ok{}) from `{}` into the new hub in `{}`, stopped meanwhile and started again ({replicas} replica{}) at {at}; copies in {}",
                 files.join(", "),
                 check.users,
-                if has_db {
+                if saved.is_some() {
                     "; the new hub's own database saved"
                 } else {
                     ""
                 },
                 self.source_cluster,
                 self.target_cluster,
+                if replicas == 1 { "" } else { "s" },
                 self.backups.display()
             ),
         })
@@ -453,7 +516,7 @@ mod tests {
 
     #[test]
     fn the_helper_pod_mounts_the_hub_volume_read_only() {
-        let m = helper_manifest("temple");
+        let m = helper_manifest("temple", true);
         assert_eq!(m["metadata"]["namespace"], "temple");
         assert_eq!(
             m["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],

@@ -1,5 +1,6 @@
 //! `manual:<what>`: a step the operator does by hand (spawn a lab and run a cell); the engine
-//! waits for their confirmation and records it.
+//! waits for a person's confirmation and records who gave it. `--yes` never answers it (only
+//! `--yes-manual`, for rehearsals), and it has no watchdog: a person takes the time it takes.
 
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
 
@@ -30,6 +31,10 @@ impl StepRunner for Manual {
         false
     }
 
+    fn needs_person(&self) -> bool {
+        true
+    }
+
     fn preview(&self, _op: &mut dyn Operator) -> Result<Preview, StepError> {
         Ok(Preview {
             action: Action::Run {
@@ -40,10 +45,10 @@ impl StepRunner for Manual {
     }
 
     fn run(&self, _preview: &Preview, op: &mut dyn Operator) -> Result<Outcome, StepError> {
-        if op.confirm(&format!("Done by hand: {}?", self.title)) {
+        if op.verify(&format!("Done by hand: {}?", self.title)) {
             Ok(Outcome {
                 touched: Vec::new(),
-                summary: "confirmed by the operator".into(),
+                summary: "done by hand".into(),
             })
         } else {
             Err(StepError::fatal(format!("`{}` was not confirmed", self.id)))

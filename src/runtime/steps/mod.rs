@@ -11,7 +11,7 @@
 //! | `restore-mobu` | `mobu` | `rollout restart` of Deployment `mobu/mobu`, wait until ready |
 //! | `delete-hub-deployment:<ns>` | `hub` | delete Deployment `hub` in `<ns>`, wait for its pods |
 //! | `delete-lab-namespaces:<nublado2\|nublado>` | `labs` | delete the lab namespaces, wait until gone |
-//! | `sync-app:<app>` | `sync` | Argo CD sync (prune where planned), wait for Synced + Healthy |
+//! | `sync-app:<app>` | `sync` | Argo CD refresh, sync pinned to the merged commit (prune where planned, of exactly what the stage expects), wait for Synced + Healthy at that commit |
 //! | `check-route:<route>` | `route` | `GET https://<fqdn><route>/hub/health` until 200 |
 //! | `manual:<what>` | `manual` | the operator does it and confirms |
 //! | `vault-secret:<app>` | `vault` | add nublado v3's keys to `<vaultPathPrefix>/<app>`, keeping those there |
@@ -23,10 +23,10 @@
 //!
 //! | id | module | does |
 //! |---|---|---|
-//! | `sync-homes`, `sync-homes:final` | `homes` | copy the hub's home directories from the source's share to the target's (parallel rsync, resumable) |
+//! | `sync-homes`, `sync-homes:final` | `homes` | copy the hub's home directories from the source's share to the target's (parallel rsync, every directory again in a new window, resumable within one) |
 //! | `delete-proxy-public` | `takedown` | delete `svc proxy-public` in the old hub's namespace |
 //! | `stop-old-hub` | `takedown` | scale Deployment `hub` to 0, wait until its pods are gone |
-//! | `copy-hub-db` | `hub_db` | copy `jupyterhub.sqlite` out (helper pod on PVC `hub-db-dir`), check it, copy it into the new hub, restart it |
+//! | `copy-hub-db` | `hub_db` | copy `jupyterhub.sqlite` out (helper pod on PVC `hub-db-dir`), check it, stop the new hub, write it through a helper pod on the new hub's volume, verify, start the new hub again |
 //! | `delete-user-pods` | `takedown` | delete the pods labelled `component=singleuser-server`, wait until gone |
 //! | `update-dns` | `dns` | read the target's ingress address, print the record, poll DNS until the domain resolves there |
 
@@ -123,9 +123,8 @@ pub struct StepEnv {
     /// commands name them (empty: `ARGOCD_TOKEN`, `MOBU_TOKEN`). Never the tokens.
     pub argocd_token_var: String,
     pub mobu_token_var: String,
-    /// Applications to sync with prune, besides those whose planned step says "with prune"
-    /// (`science-platform` at `disable-v2`).
-    pub prune_apps: Vec<String>,
+    /// The merged commit the Argo CD syncs are pinned to (`None` with `--allow-unmerged`).
+    pub revision: Option<Revision>,
     pub timing: Timing,
     /// Vault (`vaultUrl` with its token), for `vault-secret` and `vault-cleanup`.
     pub vault: Option<Arc<dyn VaultApi>>,
@@ -142,8 +141,20 @@ pub struct StepEnv {
     pub postgres: Option<Arc<dyn PostgresApi>>,
     /// The variable holding the PostgreSQL password, as previews name it (empty: `PGPASSWORD`).
     pub postgres_password_var: String,
+    /// nublado v3's hub database in the environment (`database-cleanup` never drops it);
+    /// `None`: it cannot be told, and `database-cleanup` refuses.
+    pub v3_hub_database: Option<crate::repo::nublado::database::HubDatabase>,
     /// The two clusters of a hub move (`None` for the nublado playbook).
     pub hub_move: Option<MoveEnv>,
+}
+
+/// A commit the window proved merged, and where it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    /// The full commit id.
+    pub commit: String,
+    /// `origin/main`.
+    pub source: String,
 }
 
 /// One side of a hub move: a cluster, the hub's namespace there (= its name), the cluster's
@@ -173,8 +184,6 @@ pub struct MoveEnv {
     pub delete_homes: bool,
     /// rsync processes at once.
     pub parallel: usize,
-    /// Where `sync-homes` keeps its per-directory journal.
-    pub state_dir: Option<PathBuf>,
 }
 
 impl Side {
@@ -270,9 +279,7 @@ pub fn build(step: &Step, env: &StepEnv) -> Result<Box<dyn StepRunner>, StepErro
                 .argocd
                 .clone()
                 .ok_or_else(|| missing("Argo CD (its URL and token)"))?;
-            let prune =
-                env.prune_apps.iter().any(|a| a == app) || step.title.contains("with prune");
-            Ok(Box::new(sync::SyncApp::new(step, env, app, prune, api)))
+            Ok(Box::new(sync::SyncApp::new(step, env, app, api)))
         }
         "check-route" => {
             let route = needs_arg("route")?;

@@ -1,26 +1,40 @@
-//! `sync-app:<app>`: syncs an Argo CD application and waits until the sync is done and the
-//! application is Synced and Healthy.
+//! `sync-app:<app>`: syncs an Argo CD application to the window's merged commit and waits
+//! until the sync is done at that commit and the application is Synced and Healthy.
 //!
-//! 1. Read the application's last operation, then `POST …/sync` (with prune for
-//!    `science-platform` at `disable-v2`, which deletes the retired applications). While
-//!    Argo CD answers "another operation is already in progress", read and try again with
-//!    backoff.
-//! 2. Poll until an operation newer than the one read before the sync has finished. Right
+//! 1. Refresh the application hard (`?refresh=hard`): right after a merge, Argo CD's
+//!    repo-server can still resolve the branch to the previous commit from its cache.
+//! 2. For a sync with prune (a structured part of the planned step, never read from its
+//!    title), read what the application would prune (`status.resources[]` with
+//!    `requiresPruning`), show it in the confirmation, and refuse unless every resource in it is
+//!    one the stage expects (`disable-v2`: the `nublado2`, `cachemachine` and `moneypenny`
+//!    Applications). Checked again right before the sync: a set that changed since it was
+//!    confirmed is asked again.
+//! 3. Read the application's last operation, then `POST …/sync` with `revision` set to the
+//!    merged commit (and `prune` where planned). While Argo CD answers "another operation is
+//!    already in progress", read and try again with backoff.
+//! 4. Poll until an operation newer than the one read before the sync has finished. Right
 //!    after the POST the status can still be the previous operation's, so "newer" means a
 //!    later `startedAt`, the same `startedAt` with another `finishedAt`, a higher
 //!    `status.history` id, or an operation seen `Running` (the previous one had finished, or
 //!    the sync would have been refused).
-//! 3. It must have `Succeeded`, and the application must then stay `Synced` + `Healthy` for
-//!    the settle window (Degraded can be transient while pods start).
+//! 5. It must have `Succeeded` at the merged commit (`syncResult.revision`; another commit
+//!    fails the step, naming both), and the application must then stay `Synced` + `Healthy`
+//!    for the settle window (Degraded can be transient while pods start).
 //!
-//! Every wait is bounded by `Timing::sync`; the time-out names the last state seen.
+//! An application that does not exist yet (the `nublado` app before `science-platform` has
+//! created it) is waited for; Argo CD answers 403, not 404, for it unless asked with the
+//! project, so both mean "not there (yet)" here. Every wait is bounded by `Timing::sync`; the
+//! time-out names the last state seen. Without a merged commit (`--allow-unmerged`) the sync
+//! is not pinned and the summary names the commit it landed on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{StepEnv, Timing, backoff, nap};
+use super::{Revision, StepEnv, Timing, backoff, nap};
 use crate::playbook::Step;
-use crate::runtime::clients::argocd::{Application, ArgoCdApi, OperationState, SyncRefusal};
+use crate::runtime::clients::argocd::{
+    Application, ArgoCdApi, Lookup, OperationState, Refresh, SyncRefusal, SyncRequest, short,
+};
 use crate::runtime::clients::{human, parse_rfc3339};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
 
@@ -28,7 +42,10 @@ pub struct SyncApp {
     id: String,
     title: String,
     app: String,
-    prune: bool,
+    /// What a sync with prune may delete (`Application/nublado2`); `None`: no prune.
+    prune: Option<Vec<String>>,
+    /// The commit to sync to; `None` (`--allow-unmerged`): what the branch resolves to.
+    revision: Option<Revision>,
     argocd: Arc<dyn ArgoCdApi>,
     timing: Timing,
     token_var: String,
@@ -82,42 +99,102 @@ impl Mark {
     }
 }
 
+/// How the confirmation and the report name a resource the sync prunes.
+fn pruned(r: &crate::runtime::clients::argocd::Resource) -> String {
+    format!("prune: {}", r.describe())
+}
+
 impl SyncApp {
-    pub fn new(
-        step: &Step,
-        env: &StepEnv,
-        app: &str,
-        prune: bool,
-        argocd: Arc<dyn ArgoCdApi>,
-    ) -> SyncApp {
+    pub fn new(step: &Step, env: &StepEnv, app: &str, argocd: Arc<dyn ArgoCdApi>) -> SyncApp {
         SyncApp {
             id: step.id.clone(),
             title: step.title.clone(),
             app: app.to_string(),
-            prune,
+            prune: step.prune.clone(),
+            revision: env.revision.clone(),
             argocd,
             timing: env.timing.clone(),
             token_var: super::token_var(&env.argocd_token_var, "ARGOCD_TOKEN"),
         }
     }
 
-    fn get(&self) -> Result<Option<Application>, StepError> {
-        super::with_retries(&self.timing, || self.argocd.get_application(&self.app))
-            .map_err(StepError::from)
+    fn get(&self, refresh: Refresh) -> Result<Lookup, StepError> {
+        super::with_retries(&self.timing, || {
+            self.argocd.get_application(&self.app, refresh)
+        })
+        .map_err(StepError::from)
+    }
+
+    /// What the sync will prune, checked against what the stage expects: every resource
+    /// Argo CD would prune must be expected, or the step refuses before the sync.
+    fn prune_set(&self, app: &Application) -> Result<Vec<String>, StepError> {
+        let Some(expected) = &self.prune else {
+            return Ok(Vec::new());
+        };
+        let to_prune = app.to_prune();
+        let unexpected: Vec<String> = to_prune
+            .iter()
+            .filter(|r| !expected.contains(&r.key()))
+            .map(|r| r.describe())
+            .collect();
+        if !unexpected.is_empty() {
+            let listed: Vec<String> = to_prune
+                .iter()
+                .map(|r| {
+                    let mark = if expected.contains(&r.key()) {
+                        ""
+                    } else {
+                        " (not expected)"
+                    };
+                    format!("{}{mark}", r.describe())
+                })
+                .collect();
+            return Err(StepError::fatal(format!(
+                "refusing to sync `{}` with prune: it would delete {} resource{}: {}; this stage expects to prune only {}, so {} would go by mistake (an application dropped from the environment file?); nothing was synced",
+                self.app,
+                to_prune.len(),
+                if to_prune.len() == 1 { "" } else { "s" },
+                listed.join(", "),
+                super::and_list(expected),
+                super::and_list(&unexpected),
+            )));
+        }
+        Ok(to_prune.iter().map(|r| pruned(r)).collect())
+    }
+
+    /// Why the application cannot be seen, for messages.
+    fn unseen(&self, lookup: &Lookup) -> String {
+        let app = &self.app;
+        match lookup {
+            Lookup::Hidden => format!(
+                "Argo CD at {} answers 403 for `{app}`: it does not exist yet, or the token may not read it (Argo CD does not tell them apart)",
+                self.argocd.base_url()
+            ),
+            _ => format!(
+                "Argo CD at {} has no application `{app}`",
+                self.argocd.base_url()
+            ),
+        }
     }
 
     /// Starts the sync, waiting out other operations; returns the mark read just before it.
-    fn start(&self, deadline: Instant, op: &mut dyn Operator) -> Result<Mark, StepError> {
+    /// `confirmed` is what the operator confirmed the sync prunes.
+    fn start(
+        &self,
+        deadline: Instant,
+        confirmed: &[String],
+        op: &mut dyn Operator,
+    ) -> Result<Mark, StepError> {
         let app = &self.app;
         let mut attempt = 0;
         let mut server_errors = 0;
         loop {
-            let before = self.get()?;
-            if before.is_none() {
+            let lookup = self.get(Refresh::Hard)?;
+            let Some(before) = lookup.found() else {
                 if Instant::now() >= deadline {
                     return Err(StepError::fatal(format!(
-                        "Argo CD at {} has no application `{app}` (waited {})",
-                        self.argocd.base_url(),
+                        "{} (waited {})",
+                        self.unseen(&lookup),
                         human(self.timing.sync)
                     )));
                 }
@@ -129,19 +206,33 @@ impl SyncApp {
                 );
                 nap(self.timing.poll, deadline);
                 continue;
+            };
+            if self.prune.is_some() {
+                let now = self.prune_set(before)?;
+                let new: Vec<&String> = now.iter().filter(|p| !confirmed.contains(p)).collect();
+                if !new.is_empty() {
+                    return Err(StepError::retry(format!(
+                        "what the sync of `{app}` would prune changed since it was confirmed: {}",
+                        new.iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
             }
-            match self.argocd.sync(app, self.prune) {
-                Ok(()) => return Ok(Mark::of(before.as_ref())),
+            let request = SyncRequest {
+                prune: self.prune.is_some(),
+                revision: self.revision.as_ref().map(|r| r.commit.clone()),
+            };
+            match self.argocd.sync(app, &request) {
+                Ok(()) => return Ok(Mark::of(Some(before))),
                 Err(SyncRefusal::Busy(e)) => {
                     if Instant::now() >= deadline {
                         return Err(StepError::fatal(format!(
                             "Argo CD still refused to sync `{app}` after {}: {} (last seen: {})",
                             human(self.timing.sync),
                             e.said,
-                            before
-                                .as_ref()
-                                .map(Application::describe)
-                                .unwrap_or_default()
+                            before.describe()
                         )));
                     }
                     let wait = backoff(self.timing.backoff, attempt).max(self.timing.poll);
@@ -169,6 +260,26 @@ impl SyncApp {
             }
         }
     }
+
+    /// The revision a finished sync must have applied, if pinned; an error naming both when
+    /// it applied another.
+    fn check_revision(&self, o: &OperationState) -> Result<(), StepError> {
+        let Some(want) = &self.revision else {
+            return Ok(());
+        };
+        match &o.revision {
+            Some(r) if r == &want.commit => Ok(()),
+            got => Err(StepError::fatal(format!(
+                "Argo CD synced `{}` at {}, not at {} ({}, the merged commit this window proved): the application does not run what was merged; check that it tracks that branch and that a sync to another revision is allowed (auto-sync off), then --resume",
+                self.app,
+                got.as_deref()
+                    .map(short)
+                    .unwrap_or("an unreported revision"),
+                short(&want.commit),
+                want.source,
+            ))),
+        }
+    }
 }
 
 impl StepRunner for SyncApp {
@@ -181,7 +292,7 @@ impl StepRunner for SyncApp {
     }
 
     fn destructive(&self) -> bool {
-        self.prune
+        self.prune.is_some()
     }
 
     fn timeout(&self) -> Duration {
@@ -190,24 +301,66 @@ impl StepRunner for SyncApp {
 
     fn preview(&self, op: &mut dyn Operator) -> Result<Preview, StepError> {
         let app = &self.app;
-        match self.get()? {
-            Some(a) => op.say(&format!("application `{app}`: {}", a.describe())),
+        let lookup = self.get(Refresh::Hard)?;
+        let mut touches = vec![format!("application/{app}")];
+        match lookup.found() {
+            Some(a) => {
+                op.say(&format!(
+                    "application `{app}` (refreshed): {}",
+                    a.describe()
+                ));
+                if let (Some(want), Some(seen)) = (&self.revision, &a.revision)
+                    && seen != &want.commit
+                {
+                    op.say(&format!(
+                        "note: Argo CD resolves `{app}`'s branch to {}, the window proved {} ({}): the sync is pinned to {}",
+                        short(seen),
+                        short(&want.commit),
+                        want.source,
+                        short(&want.commit)
+                    ));
+                }
+                touches.extend(self.prune_set(a)?);
+            }
+            None if self.prune.is_some() => {
+                return Err(StepError::fatal(format!(
+                    "{}: what a sync with prune would delete cannot be read, so it is not run",
+                    self.unseen(&lookup)
+                )));
+            }
             None => op.say(&format!(
-                "application `{app}` does not exist yet in Argo CD; the sync waits for it (an earlier sync of `science-platform` creates it)"
+                "{}; the sync waits for it (an earlier sync of `science-platform` creates it)",
+                self.unseen(&lookup)
             )),
         }
-        let prune = if self.prune { " --prune" } else { "" };
-        let body = if self.prune {
-            r#"{"prune": true}"#
-        } else {
-            "{}"
+        let prune = if self.prune.is_some() { " --prune" } else { "" };
+        let (revision, body) = match &self.revision {
+            Some(r) => (
+                format!(" --revision {}", r.commit),
+                format!(
+                    r#"{{"revision": "{}"{}}}"#,
+                    r.commit,
+                    if self.prune.is_some() {
+                        r#", "prune": true"#
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            None => (
+                String::new(),
+                if self.prune.is_some() {
+                    r#"{"prune": true}"#.to_string()
+                } else {
+                    "{}".to_string()
+                },
+            ),
         };
         Ok(Preview {
-            action: Action::Run {
-                touches: vec![format!("application/{app}")],
-            },
+            action: Action::Run { touches },
             commands: vec![
-                format!("argocd app sync {app}{prune}"),
+                format!("argocd app get {app} --hard-refresh"),
+                format!("argocd app sync {app}{revision}{prune}"),
                 format!(
                     "argocd app wait {app} --operation --sync --health --timeout {}",
                     self.timing.sync.as_secs()
@@ -221,18 +374,26 @@ impl StepRunner for SyncApp {
         })
     }
 
-    fn run(&self, _preview: &Preview, op: &mut dyn Operator) -> Result<Outcome, StepError> {
+    fn run(&self, preview: &Preview, op: &mut dyn Operator) -> Result<Outcome, StepError> {
         let app = &self.app;
         let started = Instant::now();
         let deadline = started + self.timing.sync;
-        let mark = self.start(deadline, op)?;
+        let confirmed: Vec<String> = match &preview.action {
+            Action::Run { touches } => touches
+                .iter()
+                .filter(|t| t.starts_with("prune: "))
+                .cloned()
+                .collect(),
+            Action::Skip { .. } => Vec::new(),
+        };
+        let mark = self.start(deadline, &confirmed, op)?;
         let mut seen_running = false;
         let mut new_seen = false;
         let mut settled_since: Option<Instant> = None;
         let mut poll_errors = 0;
         let settle_deadline = deadline + self.timing.settle;
         loop {
-            let now = match self.get() {
+            let now = match self.get(Refresh::No) {
                 Ok(a) => a,
                 Err(e) if e.retryable && poll_errors < 10 && Instant::now() < deadline => {
                     poll_errors += 1;
@@ -242,30 +403,29 @@ impl StepRunner for SyncApp {
                 Err(e) => return Err(e),
             };
             let last = now
-                .as_ref()
+                .found()
                 .map(Application::describe)
                 .unwrap_or_else(|| "the application is gone".into());
-            if let Some(a) = &now {
+            if let Some(a) = now.found() {
                 let running = a.operation.as_ref().is_some_and(|o| !o.finished());
                 let newer = mark.precedes(a, seen_running);
                 if running && newer {
                     seen_running = true;
                 }
                 new_seen |= newer;
-                if newer {
-                    if let Some(o) = a.operation.as_ref().filter(|o| o.finished()) {
-                        if o.phase != "Succeeded" {
-                            return Err(StepError::fatal(format!(
-                                "the sync of `{app}` ended {}: {}",
-                                o.phase,
-                                if o.message.is_empty() {
-                                    "(no message)"
-                                } else {
-                                    &o.message
-                                }
-                            )));
-                        }
+                if newer && let Some(o) = a.operation.as_ref().filter(|o| o.finished()) {
+                    if o.phase != "Succeeded" {
+                        return Err(StepError::fatal(format!(
+                            "the sync of `{app}` ended {}: {}",
+                            o.phase,
+                            if o.message.is_empty() {
+                                "(no message)"
+                            } else {
+                                &o.message
+                            }
+                        )));
                     }
+                    self.check_revision(o)?;
                 }
                 let done = newer
                     && a.operation.as_ref().is_some_and(|o| o.phase == "Succeeded")
@@ -274,20 +434,42 @@ impl StepRunner for SyncApp {
                 if done {
                     let since = *settled_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= self.timing.settle {
+                        let at = a
+                            .operation
+                            .as_ref()
+                            .and_then(|o| o.revision.as_deref())
+                            .map(|r| match &self.revision {
+                                Some(want) => format!(" at {} ({})", short(r), want.source),
+                                None => format!(" at {} (not pinned: --allow-unmerged)", short(r)),
+                            })
+                            .unwrap_or_default();
                         let mut summary = format!(
-                            "synced `{app}`{}: Synced and Healthy after {}",
-                            if self.prune { " with prune" } else { "" },
+                            "synced `{app}`{at}{}: Synced and Healthy after {}",
+                            if self.prune.is_some() {
+                                " with prune"
+                            } else {
+                                ""
+                            },
                             human(since.duration_since(started))
                         );
-                        if let Some(o) = &a.operation {
-                            if !o.message.is_empty() {
-                                summary.push_str(&format!(" ({})", o.message));
-                            }
+                        if !confirmed.is_empty() {
+                            summary.push_str(&format!(
+                                "; pruned {}",
+                                confirmed
+                                    .iter()
+                                    .map(|c| c.trim_start_matches("prune: "))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ));
                         }
-                        return Ok(Outcome {
-                            touched: vec![format!("application/{app}")],
-                            summary,
-                        });
+                        if let Some(o) = &a.operation
+                            && !o.message.is_empty()
+                        {
+                            summary.push_str(&format!(" ({})", o.message));
+                        }
+                        let mut touched = vec![format!("application/{app}")];
+                        touched.extend(confirmed.iter().cloned());
+                        return Ok(Outcome { touched, summary });
                     }
                 } else {
                     settled_since = None;
@@ -333,14 +515,17 @@ mod tests {
         Application {
             name: "nublado".into(),
             sync: "Synced".into(),
+            revision: None,
             health: "Healthy".into(),
             operation: Some(OperationState {
                 phase: phase.into(),
                 started_at: started.into(),
                 finished_at: finished.map(str::to_string),
                 message: String::new(),
+                revision: None,
             }),
             history_id: history,
+            resources: Vec::new(),
         }
     }
 

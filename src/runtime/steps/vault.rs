@@ -5,8 +5,9 @@
 //! Keys already there are kept; values are never printed, only key names.
 //!
 //! `vault-cleanup` (at `finish`) deletes the secrets of the v2 applications (`nublado2`,
-//! `cachemachine`, `moneypenny`) under the prefix, each after saving a copy of its latest
-//! version to a local file readable by its owner only (0600).
+//! `cachemachine`, `moneypenny`) under the prefix, with every version, each after saving a
+//! copy of every version still readable (a deleted or destroyed one is listed as such) to a
+//! local file readable by its owner only (0600).
 
 use std::fs::File;
 use std::io::{Read as _, Write as _};
@@ -341,19 +342,37 @@ impl VaultCleanup {
             .collect())
     }
 
-    /// Saves the latest version of `path` to a new 0600 file; returns the file.
-    fn save(&self, path: &str) -> Result<PathBuf, StepError> {
-        let (data, version) = match with_retries(&self.timing, || self.vault.read(path))? {
-            Read::Found(s) => (Value::Object(s.data), s.version),
-            Read::Deleted { version } => (Value::Null, version),
-            Read::Absent => (Value::Null, 0),
-        };
+    /// Saves every version of `path` to a new 0600 file; returns the file and how many
+    /// versions it holds with their data.
+    fn save(&self, path: &str) -> Result<(PathBuf, usize, usize), StepError> {
+        let versions = with_retries(&self.timing, || self.vault.versions(path))?;
+        let mut saved = Vec::new();
+        let mut readable = 0;
+        for v in &versions {
+            let data = if v.destroyed || v.deleted.is_some() {
+                Value::Null
+            } else {
+                match with_retries(&self.timing, || self.vault.read_version(path, v.version))? {
+                    Read::Found(s) => {
+                        readable += 1;
+                        Value::Object(s.data)
+                    }
+                    Read::Deleted { .. } | Read::Absent => Value::Null,
+                }
+            };
+            saved.push(json!({
+                "version": v.version,
+                "created": v.created,
+                "deleted": v.deleted,
+                "destroyed": v.destroyed,
+                "data": data,
+            }));
+        }
         let text = serde_json::to_string_pretty(&json!({
             "vault": self.vault.base_url(),
             "path": path,
-            "version": version,
             "saved": rfc3339(std::time::SystemTime::now()),
-            "data": data,
+            "versions": saved,
         }))
         .unwrap_or_default();
         let stem = format!("vault-{}", path.replace('/', "_"));
@@ -362,12 +381,13 @@ impl VaultCleanup {
             f.sync_all()?;
             Ok(file)
         });
-        saved.map_err(|e| {
+        let file = saved.map_err(|e| {
             StepError::fatal(format!(
                 "cannot save a copy of {path} in {}: {e} (nothing was deleted)",
                 self.backup_dir.display()
             ))
-        })
+        })?;
+        Ok((file, readable, versions.len()))
     }
 }
 
@@ -432,11 +452,11 @@ impl StepRunner for VaultCleanup {
         for app in &present {
             let path = format!("{}/{app}", self.prefix);
             commands.push(format!(
-                "vault kv get -format=json {} > {} && chmod 600 that file",
-                cli_path(&path),
+                "vault kv metadata get {p}; for each version N: vault kv get -format=json -version=N {p} >> {} (chmod 600)",
                 self.backup_dir
                     .join(format!("vault-{}-<time>.json", path.replace('/', "_")))
-                    .display()
+                    .display(),
+                p = cli_path(&path),
             ));
             commands.push(format!("vault kv metadata delete {}", cli_path(&path)));
         }
@@ -457,9 +477,9 @@ impl StepRunner for VaultCleanup {
         let mut saved = Vec::new();
         for app in &present {
             let path = format!("{}/{app}", self.prefix);
-            let file = self.save(&path)?;
+            let (file, readable, all) = self.save(&path)?;
             op.say(&format!(
-                "saved a copy of {path} to {} (0600)",
+                "saved a copy of {path} ({readable} of its {all} versions readable, every one listed) to {} (0600)",
                 file.display()
             ));
             with_retries(&self.timing, || self.vault.delete_all(&path))?;

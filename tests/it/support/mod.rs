@@ -1,27 +1,37 @@
 //! Shared test doubles: one HTTP/1.1 server on a real 127.0.0.1 socket that plays the
 //! services a maintenance window talks to, speaking their real JSON shapes, with faults:
 //!
-//! - the **Kubernetes API** (`/api/v1/…`, `/apis/apps/v1/…`): namespaces with labels (and the
-//!   automatic `kubernetes.io/metadata.name`), `status.phase`, deletion that sets
-//!   `Terminating` and removes the namespace after a configurable delay (a second delete of a
-//!   terminating namespace answers 409, as a real API server does); deployments whose
-//!   `rollout restart` (PATCH of the pod template annotation) rolls out for a while before
-//!   they are ready again, and whose scaling (PATCH of `spec.replicas`) terminates pods;
-//!   pods (a Deployment's pods terminate after it is deleted; a pod delete terminates it);
-//!   Services with a load balancer's `ip` or `hostname` (get, delete); label
-//!   selectors (`k=v`, `k!=v`, `k`, `!k`, `k in (…)`, `k notin (…)`), field selectors
+//! - the **Kubernetes API** (`/api/v1/…`, `/apis/apps/v1/…`, `/apis/coordination.k8s.io/v1/…`):
+//!   namespaces with labels (and the automatic `kubernetes.io/metadata.name`), UIDs (each
+//!   double is its own cluster: its `kube-system` namespace, always there, has a UID of its
+//!   own), `status.phase`, deletion that sets `Terminating` and removes the namespace after a
+//!   configurable delay (a second delete of a terminating namespace answers 409, as a real API
+//!   server does); deployments whose `rollout restart` (PATCH of the pod template annotation)
+//!   rolls out for a while before they are ready again, and whose scaling (PATCH of
+//!   `spec.replicas`) terminates pods, or rolls new ones out; pods keyed by (namespace, name) (a Deployment's pods
+//!   terminate after it is deleted; a pod delete terminates it); Services with a load
+//!   balancer's `ip` or `hostname` (get, delete); Leases (create: 409 `AlreadyExists` when
+//!   taken; update: 409 `Conflict` unless the request names the current `resourceVersion`);
+//!   label selectors (`k=v`, `k!=v`, `k`, `!k`, `k in (…)`, `k notin (…)`), field selectors
 //!   (`metadata.name`, `metadata.namespace`, `status.phase`), `limit`/`continue` pages;
-//! - **Argo CD** under `/argo-cd/api/v1/applications`: a sync starts an operation that is
-//!   `Running` for a while, then `Succeeded` (with `status.history`), the app `Synced` and
-//!   (after an optional transient `Degraded`) `Healthy`; a sync during another operation is
-//!   refused with "another operation is already in progress";
+//! - **Argo CD** under `/argo-cd/api/v1/applications`: 403 `permission denied` for an
+//!   application it does not have (404 only with `?project=`), as the real server answers so
+//!   as not to leak names; a tracked branch (`merge_commit`) that the repo-server resolves from
+//!   its cache until `?refresh=hard`; a sync (`revision`, `prune`) starts an operation that is
+//!   `Running` for a while, then `Succeeded` at its revision (`syncResult.revision`, with
+//!   `status.history`), the app `Synced` when that is the branch's revision and (after an
+//!   optional transient `Degraded`) `Healthy`; an unknown revision fails the operation;
+//!   an app-of-apps lists its child Applications in `status.resources`, those it no longer
+//!   renders with `requiresPruning` (deleted by a sync with prune); a sync during another
+//!   operation is refused with "another operation is already in progress";
 //! - **mobu** under `/mobu/flocks`: 204 / 404, and a redirect to a login page for a bad
 //!   token (or on demand);
 //! - **hub health** at `<route>/hub/health`.
 //!
 //! Faults: a status on a named request (`fail`, for some number of times), per-request
-//! latency, busy Argo CD applications, mobu redirects. Every request is recorded, and the
-//! highest number of namespace deletions in flight at once is tracked.
+//! latency, busy Argo CD applications, syncs that land on the cached revision whatever is
+//! asked (`argocd_stuck_revision`), mobu redirects. Every request is recorded, and the highest
+//! number of namespace deletions in flight at once is tracked.
 //!
 //! Also here: `Recorder`, an `Operator` that answers yes and records what it was told.
 
@@ -39,6 +49,9 @@ use serde_json::{Value, json};
 pub const KUBE_TOKEN: &str = "kube-token-0123456789-DoNotPrint";
 pub const ARGOCD_TOKEN: &str = "argocd-token-0123456789-DoNotPrint";
 pub const MOBU_TOKEN: &str = "mobu-token-0123456789-DoNotPrint";
+
+/// The commit the Git branch Argo CD tracks starts at.
+pub const INITIAL_COMMIT: &str = "3f1c2a9e5b7d4c6a8e0f1b2c3d4e5f60718293a4";
 
 /// One request as received.
 #[derive(Debug, Clone)]
@@ -69,7 +82,7 @@ struct Ns {
     labels: BTreeMap<String, String>,
     created: String,
     deleted: Option<(Instant, String)>,
-    uid: u64,
+    uid: String,
 }
 
 struct Deploy {
@@ -95,17 +108,34 @@ struct Op {
     /// Started by someone else (`argocd_busy`): its end changes nothing in the app.
     foreign: bool,
     prune: bool,
+    /// The revision the operation syncs to (`syncResult.revision` once it ends).
+    revision: String,
+    /// Why it will fail (an unknown revision), if it will.
+    fails: Option<String>,
 }
 
 struct App {
+    project: String,
     sync: String,
     health: String,
     op: Option<Op>,
-    history: Vec<(i64, String)>,
+    /// `(id, deployedAt, revision)` of each successful sync.
+    history: Vec<(i64, String, String)>,
     degraded_until: Option<Instant>,
-    /// Applications this one creates (an app-of-apps) or prunes when synced.
+    /// Applications this one creates (an app-of-apps) when synced, and those it no longer
+    /// renders at the branch's head: `status.resources[]` with `requiresPruning`, deleted by a
+    /// sync with prune.
     creates: Vec<String>,
     prunes: Vec<String>,
+}
+
+/// A `coordination.k8s.io/v1` Lease.
+struct LeaseObj {
+    uid: String,
+    created: String,
+    resource_version: u64,
+    annotations: Value,
+    spec: Value,
 }
 
 struct Svc {
@@ -121,9 +151,20 @@ struct Route {
 struct World {
     namespaces: BTreeMap<String, Ns>,
     deployments: BTreeMap<(String, String), Deploy>,
-    pods: BTreeMap<String, Pod>,
+    /// Keyed by (namespace, name), as the API server keys them.
+    pods: BTreeMap<(String, String), Pod>,
     services: BTreeMap<(String, String), Svc>,
+    leases: BTreeMap<(String, String), LeaseObj>,
     apps: BTreeMap<String, App>,
+    /// The commit the Git branch Argo CD tracks points to, and the one its repo-server
+    /// resolves the branch to (its revision cache; a hard refresh catches up).
+    git_head: String,
+    repo_cache: String,
+    /// Every commit the repository has (a sync to another revision fails).
+    commits: BTreeSet<String>,
+    /// Applications whose syncs keep the revision they run, whatever was asked (as for an
+    /// application that tracks another branch and ignores the requested revision).
+    stuck_revision: BTreeSet<String>,
     flocks: BTreeSet<String>,
     routes: BTreeMap<String, Route>,
     faults: Vec<Fault>,
@@ -139,6 +180,8 @@ struct World {
     in_flight_deletes: usize,
     max_in_flight_deletes: usize,
     next_uid: u64,
+    /// Tells this double's UIDs from another's.
+    cluster_id: u32,
     resource_version: u64,
 }
 
@@ -148,6 +191,13 @@ pub struct Platform {
     pub url: String,
     world: Arc<Mutex<World>>,
     stop: Arc<AtomicBool>,
+}
+
+/// A distinct id for each double started by this process (and unlike another process's).
+fn next_cluster_id() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    std::process::id().wrapping_mul(7919).wrapping_add(n)
 }
 
 fn now_text() -> String {
@@ -193,7 +243,12 @@ impl Platform {
             deployments: BTreeMap::new(),
             pods: BTreeMap::new(),
             services: BTreeMap::new(),
+            leases: BTreeMap::new(),
             apps: BTreeMap::new(),
+            git_head: INITIAL_COMMIT.into(),
+            repo_cache: INITIAL_COMMIT.into(),
+            commits: BTreeSet::from([INITIAL_COMMIT.to_string()]),
+            stuck_revision: BTreeSet::new(),
             flocks: BTreeSet::new(),
             routes: BTreeMap::new(),
             faults: Vec::new(),
@@ -209,6 +264,7 @@ impl Platform {
             in_flight_deletes: 0,
             max_in_flight_deletes: 0,
             next_uid: 1,
+            cluster_id: next_cluster_id(),
             resource_version: 1000,
         }));
         let stop = Arc::new(AtomicBool::new(false));
@@ -223,7 +279,10 @@ impl Platform {
                 std::thread::spawn(move || serve(stream, &w));
             }
         });
-        Platform { url, world, stop }
+        let p = Platform { url, world, stop };
+        // Every cluster has it; its UID identifies the cluster.
+        p.add_namespace("kube-system", &[]);
+        p
     }
 
     fn w(&self) -> std::sync::MutexGuard<'_, World> {
@@ -293,12 +352,17 @@ impl Platform {
 
     // --- Kubernetes ---------------------------------------------------------------------------
 
+    /// A namespace (an existing one keeps its UID and gets these labels).
     pub fn add_namespace(&self, name: &str, extra_labels: &[(&str, &str)]) {
         let mut w = self.w();
         let mut l = labels(extra_labels);
         l.insert("kubernetes.io/metadata.name".into(), name.into());
-        let uid = w.next_uid;
-        w.next_uid += 1;
+        if let Some(ns) = w.namespaces.get_mut(name) {
+            ns.labels = l;
+            ns.deleted = None;
+            return;
+        }
+        let uid = new_uid(&mut w);
         w.namespaces.insert(
             name.into(),
             Ns {
@@ -308,6 +372,11 @@ impl Platform {
                 uid,
             },
         );
+    }
+
+    /// The UID of this cluster's `kube-system` namespace: what identifies the cluster.
+    pub fn kube_system_uid(&self) -> String {
+        self.w().namespaces["kube-system"].uid.clone()
     }
 
     /// A namespace already `Terminating` (removed after `terminating_for`).
@@ -343,7 +412,7 @@ impl Platform {
         let sel = labels(selector);
         for i in 0..replicas {
             w.pods.insert(
-                format!("{name}-7d9f8c-{i}"),
+                (ns.to_string(), format!("{name}-7d9f8c-{i}")),
                 Pod {
                     namespace: ns.into(),
                     labels: sel.clone(),
@@ -392,14 +461,14 @@ impl Platform {
         w.pods
             .iter()
             .filter(|(_, p)| p.namespace == ns)
-            .map(|(n, _)| n.clone())
+            .map(|((_, n), _)| n.clone())
             .collect()
     }
 
     /// A pod (not owned by a Deployment).
     pub fn add_pod(&self, ns: &str, name: &str, pod_labels: &[(&str, &str)]) {
         self.w().pods.insert(
-            name.into(),
+            (ns.into(), name.into()),
             Pod {
                 namespace: ns.into(),
                 labels: labels(pod_labels),
@@ -434,6 +503,32 @@ impl Platform {
             .map(|d| d.replicas)
     }
 
+    /// A Lease as the API returns it, if it exists.
+    pub fn lease(&self, ns: &str, name: &str) -> Option<Value> {
+        let w = self.w();
+        w.leases
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|l| lease_json(ns, name, l))
+    }
+
+    /// Puts a Lease with this `spec` (as another client would have written it).
+    pub fn put_lease(&self, ns: &str, name: &str, spec: Value) {
+        let mut w = self.w();
+        let uid = new_uid(&mut w);
+        w.resource_version += 1;
+        let rv = w.resource_version;
+        w.leases.insert(
+            (ns.into(), name.into()),
+            LeaseObj {
+                uid,
+                created: now_text(),
+                resource_version: rv,
+                annotations: json!({}),
+                spec,
+            },
+        );
+    }
+
     /// The most namespace deletions that were in flight at once.
     pub fn max_concurrent_deletes(&self) -> usize {
         self.w().max_in_flight_deletes
@@ -443,9 +538,12 @@ impl Platform {
 
     /// An application with a finished earlier sync (history id 1).
     pub fn add_app(&self, name: &str, sync: &str, health: &str) {
-        self.w().apps.insert(
+        let mut w = self.w();
+        let revision = w.repo_cache.clone();
+        w.apps.insert(
             name.into(),
             App {
+                project: "default".into(),
                 sync: sync.into(),
                 health: health.into(),
                 op: Some(Op {
@@ -456,13 +554,44 @@ impl Platform {
                     ends: Instant::now(),
                     foreign: false,
                     prune: false,
+                    revision: revision.clone(),
+                    fails: None,
                 }),
-                history: vec![(1, "2026-11-20T10:00:04Z".into())],
+                history: vec![(1, "2026-11-20T10:00:04Z".into(), revision)],
                 degraded_until: None,
                 creates: Vec::new(),
                 prunes: Vec::new(),
             },
         );
+    }
+
+    /// A merge: the tracked branch now points to `commit`. Argo CD's repo-server keeps
+    /// resolving the branch to the previous commit until a hard refresh (its revision cache).
+    pub fn merge_commit(&self, commit: &str) {
+        let mut w = self.w();
+        w.git_head = commit.into();
+        w.commits.insert(commit.into());
+    }
+
+    /// The commit the tracked branch points to.
+    pub fn git_head(&self) -> String {
+        self.w().git_head.clone()
+    }
+
+    /// `app`'s syncs keep the revision it runs, whatever the request asks for (an application
+    /// that tracks another branch and ignores the requested revision).
+    pub fn argocd_stuck_revision(&self, app: &str) {
+        self.w().stuck_revision.insert(app.into());
+    }
+
+    /// The revision of `app`'s last finished operation (`syncResult.revision`).
+    pub fn synced_revision(&self, app: &str) -> Option<String> {
+        let mut w = self.w();
+        sweep(&mut w);
+        w.apps
+            .get(app)
+            .and_then(|a| a.op.as_ref())
+            .map(|o| o.revision.clone())
     }
 
     /// When `parent` is synced it creates `child` (an app-of-apps), OutOfSync and Missing.
@@ -472,7 +601,8 @@ impl Platform {
         }
     }
 
-    /// When `parent` is synced with prune it deletes `child`.
+    /// `parent` no longer renders `child` (an app-of-apps whose environment disabled it):
+    /// `child` requires pruning, and a sync of `parent` with prune deletes it.
     pub fn app_prunes(&self, parent: &str, child: &str) {
         if let Some(a) = self.w().apps.get_mut(parent) {
             a.prunes.push(child.into());
@@ -483,6 +613,10 @@ impl Platform {
     pub fn argocd_busy(&self, app: &str, d: Duration) {
         let mut w = self.w();
         if let Some(a) = w.apps.get_mut(app) {
+            let revision =
+                a.op.as_ref()
+                    .map(|o| o.revision.clone())
+                    .unwrap_or_default();
             a.op = Some(Op {
                 phase: "Running".into(),
                 started_at: "2026-11-20T11:00:00Z".into(),
@@ -491,6 +625,8 @@ impl Platform {
                 ends: Instant::now() + d,
                 foreign: true,
                 prune: false,
+                revision,
+                fails: None,
             });
         }
     }
@@ -636,7 +772,7 @@ fn sweep(w: &mut World) {
             .retain(|_, p| !(p.namespace == ns && matches(&selector, &p.labels)));
         for i in 0..replicas {
             w.pods.insert(
-                format!("{name}-{generation:x}f{i}"),
+                (ns.clone(), format!("{name}-{generation:x}f{i}")),
                 Pod {
                     namespace: ns.clone(),
                     labels: selector.clone(),
@@ -648,26 +784,39 @@ fn sweep(w: &mut World) {
     let degraded_for = w.degraded_for;
     let mut created = Vec::new();
     let mut pruned = Vec::new();
+    let cached = w.repo_cache.clone();
     for a in w.apps.values_mut() {
-        if let Some(op) = a.op.as_mut() {
-            if op.phase == "Running" && now >= op.ends {
-                op.phase = "Succeeded".into();
-                op.finished_at = Some(now_text());
-                op.message = "successfully synced (all tasks run)".into();
-                if !op.foreign {
-                    let id = a.history.last().map(|h| h.0).unwrap_or(0) + 1;
-                    a.history.push((id, now_text()));
-                    a.sync = "Synced".into();
-                    if degraded_for > Duration::ZERO {
-                        a.health = "Degraded".into();
-                        a.degraded_until = Some(now + degraded_for);
-                    } else {
-                        a.health = "Healthy".into();
-                    }
-                    created.extend(a.creates.clone());
-                    if op.prune {
-                        pruned.extend(a.prunes.clone());
-                    }
+        if let Some(op) = a.op.as_mut()
+            && op.phase == "Running"
+            && now >= op.ends
+        {
+            op.finished_at = Some(now_text());
+            if let Some(why) = op.fails.take() {
+                op.phase = "Failed".into();
+                op.message = why;
+                continue;
+            }
+            op.phase = "Succeeded".into();
+            op.message = "successfully synced (all tasks run)".into();
+            if !op.foreign {
+                let id = a.history.last().map(|h| h.0).unwrap_or(0) + 1;
+                a.history.push((id, now_text(), op.revision.clone()));
+                // Compared with what the branch resolves to now.
+                a.sync = if op.revision == cached {
+                    "Synced"
+                } else {
+                    "OutOfSync"
+                }
+                .into();
+                if degraded_for > Duration::ZERO {
+                    a.health = "Degraded".into();
+                    a.degraded_until = Some(now + degraded_for);
+                } else {
+                    a.health = "Healthy".into();
+                }
+                created.extend(a.creates.clone());
+                if op.prune {
+                    pruned.extend(a.prunes.clone());
                 }
             }
         }
@@ -678,6 +827,7 @@ fn sweep(w: &mut World) {
     }
     for c in created {
         w.apps.entry(c).or_insert_with(|| App {
+            project: "default".into(),
             sync: "OutOfSync".into(),
             health: "Missing".into(),
             op: None,
@@ -852,6 +1002,10 @@ fn serve(stream: TcpStream, world: &Arc<Mutex<World>>) {
             201 => "Created",
             202 => "Accepted",
             204 => "No Content",
+            405 => "Method Not Allowed",
+            415 => "Unsupported Media Type",
+            422 => "Unprocessable Entity",
+            429 => "Too Many Requests",
             302 => "Found",
             307 => "Temporary Redirect",
             400 => "Bad Request",
@@ -1086,6 +1240,13 @@ fn matches_fields(selector: &str, fields: &BTreeMap<&str, String>) -> Result<boo
     Ok(true)
 }
 
+/// A UID unique to this server (every double is its own cluster) and object.
+fn new_uid(w: &mut World) -> String {
+    let n = w.next_uid;
+    w.next_uid += 1;
+    format!("{:08x}-0000-4000-8000-{n:012x}", w.cluster_id)
+}
+
 fn rv(w: &mut World) -> String {
     w.resource_version += 1;
     w.resource_version.to_string()
@@ -1094,7 +1255,7 @@ fn rv(w: &mut World) -> String {
 fn ns_json(name: &str, ns: &Ns, rv: &str) -> Value {
     let mut meta = json!({
         "name": name,
-        "uid": format!("6f1c2a9e-0000-4000-8000-{:012x}", ns.uid),
+        "uid": ns.uid,
         "resourceVersion": rv,
         "creationTimestamp": ns.created,
         "labels": ns.labels,
@@ -1111,6 +1272,22 @@ fn ns_json(name: &str, ns: &Ns, rv: &str) -> Value {
         "metadata": meta,
         "spec": {"finalizers": ["kubernetes"]},
         "status": {"phase": phase},
+    })
+}
+
+fn lease_json(ns: &str, name: &str, l: &LeaseObj) -> Value {
+    json!({
+        "kind": "Lease",
+        "apiVersion": "coordination.k8s.io/v1",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "uid": l.uid,
+            "resourceVersion": l.resource_version.to_string(),
+            "creationTimestamp": l.created,
+            "annotations": l.annotations,
+        },
+        "spec": l.spec,
     })
 }
 
@@ -1255,8 +1432,11 @@ fn kube(w: &mut World, req: &Request) -> Answer {
         ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
             let rv = rv(w);
             let mut items = Vec::new();
-            for (name, p) in &w.pods {
-                if p.namespace != *ns || !matches_selector(&label_sel, &p.labels) {
+            for ((_, name), p) in w.pods.range((ns.to_string(), String::new())..) {
+                if p.namespace != *ns {
+                    break;
+                }
+                if !matches_selector(&label_sel, &p.labels) {
                     continue;
                 }
                 let fields = BTreeMap::from([
@@ -1273,7 +1453,7 @@ fn kube(w: &mut World, req: &Request) -> Answer {
             page(items, req, "PodList", rv)
         }
         ("DELETE", ["api", "v1", "namespaces", ns, "pods", name]) => {
-            match w.pods.get_mut(*name).filter(|p| p.namespace == *ns) {
+            match w.pods.get_mut(&(ns.to_string(), name.to_string())) {
                 None => not_found("pods", name),
                 Some(p) => {
                     if p.deleted.is_none() {
@@ -1282,6 +1462,107 @@ fn kube(w: &mut World, req: &Request) -> Answer {
                     let v = pod_json(name, p);
                     answer(200, v)
                 }
+            }
+        }
+        (
+            "POST",
+            [
+                "apis",
+                "coordination.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "leases",
+            ],
+        ) => {
+            let body = req.json();
+            let Some(name) = body.pointer("/metadata/name").and_then(Value::as_str) else {
+                return status_answer(
+                    422,
+                    "Invalid",
+                    "Lease.coordination.k8s.io \"\" is invalid: metadata.name: Required value: name or generateName is required",
+                );
+            };
+            let key = (ns.to_string(), name.to_string());
+            if w.leases.contains_key(&key) {
+                return status_answer(
+                    409,
+                    "AlreadyExists",
+                    &format!("leases.coordination.k8s.io \"{name}\" already exists"),
+                );
+            }
+            let uid = new_uid(w);
+            w.resource_version += 1;
+            let l = LeaseObj {
+                uid,
+                created: now_text(),
+                resource_version: w.resource_version,
+                annotations: body
+                    .pointer("/metadata/annotations")
+                    .cloned()
+                    .unwrap_or_else(|| json!({})),
+                spec: body.get("spec").cloned().unwrap_or_else(|| json!({})),
+            };
+            let v = lease_json(ns, name, &l);
+            w.leases.insert(key, l);
+            answer(201, v)
+        }
+        (
+            m,
+            [
+                "apis",
+                "coordination.k8s.io",
+                "v1",
+                "namespaces",
+                ns,
+                "leases",
+                name,
+            ],
+        ) => {
+            let key = (ns.to_string(), name.to_string());
+            match m {
+                "GET" => match w.leases.get(&key) {
+                    Some(l) => answer(200, lease_json(ns, name, l)),
+                    None => not_found("leases.coordination.k8s.io", name),
+                },
+                // An update names the resourceVersion it read: a stale one is a conflict
+                // (optimistic concurrency).
+                "PUT" => {
+                    let body = req.json();
+                    let Some(current) = w.leases.get(&key).map(|l| l.resource_version) else {
+                        return not_found("leases.coordination.k8s.io", name);
+                    };
+                    let given = body
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    if given != current.to_string() {
+                        return status_answer(
+                            409,
+                            "Conflict",
+                            &format!(
+                                "Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+                            ),
+                        );
+                    }
+                    w.resource_version += 1;
+                    let rv = w.resource_version;
+                    let l = w.leases.get_mut(&key).expect("checked");
+                    l.resource_version = rv;
+                    l.spec = body.get("spec").cloned().unwrap_or_else(|| json!({}));
+                    if let Some(a) = body.pointer("/metadata/annotations") {
+                        l.annotations = a.clone();
+                    }
+                    answer(200, lease_json(ns, name, l))
+                }
+                "DELETE" => match w.leases.remove(&key) {
+                    Some(_) => answer(
+                        200,
+                        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}),
+                    ),
+                    None => not_found("leases.coordination.k8s.io", name),
+                },
+                _ => status_answer(405, "MethodNotAllowed", "method not allowed"),
             }
         }
         (m, ["api", "v1", "namespaces", ns, "services", name]) => {
@@ -1353,6 +1634,10 @@ fn kube(w: &mut World, req: &Request) -> Answer {
                     if let Some(r) = patch.pointer("/spec/replicas").and_then(Value::as_i64)
                         && r != d.replicas
                     {
+                        // Scaling up starts pods, which are ready after a rollout.
+                        if r > d.replicas {
+                            d.rollout_started = Some(Instant::now());
+                        }
                         d.replicas = r;
                         d.generation += 1;
                         let (selector, at) = (d.selector.clone(), now_text());
@@ -1405,53 +1690,142 @@ fn kube(w: &mut World, req: &Request) -> Answer {
 // ---------------------------------------------------------------------------------------------
 // Argo CD
 
-fn app_json(name: &str, a: &App) -> Value {
+/// An Application as Argo CD's API shows it: `status.sync` (with the revision the branch
+/// resolves to), `status.health`, `status.history`, `status.operationState` (with
+/// `syncResult.revision`) and `status.resources` (the child Applications of an app-of-apps,
+/// those no longer rendered with `requiresPruning`).
+fn app_json(name: &str, a: &App, w: &World) -> Value {
+    let mut resources = Vec::new();
+    let mut children: Vec<&String> = a.creates.iter().chain(&a.prunes).collect();
+    children.sort();
+    children.dedup();
+    for child in children {
+        if !w.apps.contains_key(child.as_str()) {
+            continue;
+        }
+        let prune = a.prunes.contains(child);
+        let mut r = json!({
+            "group": "argoproj.io",
+            "version": "v1alpha1",
+            "kind": "Application",
+            "namespace": "argocd",
+            "name": child,
+            "status": if prune { "OutOfSync" } else { "Synced" },
+            "health": {"status": "Healthy"},
+        });
+        if prune {
+            r["requiresPruning"] = json!(true);
+        }
+        resources.push(r);
+    }
     let mut status = json!({
-        "sync": {"status": a.sync, "revision": "3f1c2a9e"},
+        "sync": {"status": a.sync, "revision": w.repo_cache},
         "health": {"status": a.health},
-        "history": a.history.iter().map(|(id, at)| json!({"id": id, "revision": "3f1c2a9e", "deployedAt": at, "deployStartedAt": at})).collect::<Vec<_>>(),
+        "history": a.history.iter().map(|(id, at, rev)| json!({"id": id, "revision": rev, "deployedAt": at, "deployStartedAt": at})).collect::<Vec<_>>(),
+        "resources": resources,
+        "reconciledAt": now_text(),
     });
     if let Some(op) = &a.op {
         let mut st = json!({
-            "operation": {"sync": {"revision": "3f1c2a9e", "prune": op.prune}, "initiatedBy": {"username": "admin"}},
+            "operation": {"sync": {"revision": op.revision, "prune": op.prune}, "initiatedBy": {"username": "admin"}},
             "phase": op.phase,
             "message": op.message,
             "startedAt": op.started_at,
         });
         if let Some(f) = &op.finished_at {
             st["finishedAt"] = json!(f);
+            if op.phase == "Succeeded" {
+                st["syncResult"] = json!({"revision": op.revision, "resources": []});
+            }
         }
         status["operationState"] = st;
     }
     json!({
         "metadata": {"name": name, "namespace": "argocd"},
-        "spec": {"project": "default", "destination": {"namespace": name, "server": "https://kubernetes.default.svc"}},
+        "spec": {
+            "project": a.project,
+            "source": {"repoURL": "https://github.com/lsst-sqre/phalanx.git", "path": format!("applications/{name}"), "targetRevision": "main"},
+            "destination": {"namespace": name, "server": "https://kubernetes.default.svc"},
+        },
         "status": status,
     })
 }
 
+/// Argo CD's answer for an application it will not show: without `?project=` it cannot say
+/// whether the application is missing or forbidden, so it says 403 either way (not to leak
+/// which applications exist); with `?project=` a missing one (or one in another project) is
+/// 404.
+fn argocd_hidden(name: &str, project: Option<&String>) -> Answer {
+    match project {
+        Some(_) => {
+            let m = format!("applications.argoproj.io \"{name}\" not found");
+            answer(404, json!({"error": m, "code": 5, "message": m}))
+        }
+        None => answer(
+            403,
+            json!({"error": "permission denied", "code": 7, "message": "permission denied"}),
+        ),
+    }
+}
+
 fn argocd(w: &mut World, req: &Request, rest: &str) -> Answer {
     let (name, action) = rest.split_once('/').unwrap_or((rest, ""));
-    let missing = || {
-        let m = format!("applications.argoproj.io \"{name}\" not found");
-        answer(404, json!({"error": m, "code": 5, "message": m}))
-    };
+    let project = req
+        .query
+        .get("project")
+        .or_else(|| req.query.get("projects"));
+    let visible = w
+        .apps
+        .get(name)
+        .is_some_and(|a| project.is_none_or(|p| *p == a.project));
+    if !visible {
+        return argocd_hidden(name, project);
+    }
     match (req.method.as_str(), action) {
-        ("GET", "") => match w.apps.get(name) {
-            Some(a) => answer(200, app_json(name, a)),
-            None => missing(),
-        },
+        ("GET", "") => {
+            // `?refresh=hard` re-resolves the branch (no cache); `normal` keeps the cached
+            // resolution (the repo-server's revision cache lasts minutes).
+            if req.query.get("refresh").map(String::as_str) == Some("hard") {
+                w.repo_cache = w.git_head.clone();
+            }
+            // A refresh compares again: an application synced at another revision than the
+            // branch now resolves to, or with children to prune, is OutOfSync.
+            if req.query.contains_key("refresh") {
+                let cached = w.repo_cache.clone();
+                let a = &w.apps[name];
+                let pending_prune = a.prunes.iter().any(|c| w.apps.contains_key(c));
+                let stale = a.history.last().is_some_and(|h| h.2 != cached);
+                let running = a.op.as_ref().is_some_and(|o| o.phase == "Running");
+                if !running && (stale || pending_prune) {
+                    w.apps.get_mut(name).expect("visible").sync = "OutOfSync".into();
+                }
+            }
+            answer(200, app_json(name, &w.apps[name], w))
+        }
         ("POST", "sync") => {
             let busy = w.busy_status;
             let ends = Instant::now() + w.operation_for;
-            let Some(a) = w.apps.get_mut(name) else {
-                return missing();
-            };
+            let body = req.json();
+            let asked = body
+                .get("revision")
+                .and_then(Value::as_str)
+                .filter(|r| !r.is_empty())
+                .map(str::to_string);
+            let stuck = w.stuck_revision.contains(name);
+            let cached = w.repo_cache.clone();
+            let known = asked.as_ref().is_none_or(|r| w.commits.contains(r));
+            let a = w.apps.get_mut(name).expect("visible");
+            let running_at = a.history.last().map(|h| h.2.clone());
             if a.op.as_ref().is_some_and(|o| o.phase == "Running") {
                 let m = "another operation is already in progress";
                 return answer(busy, json!({"error": m, "code": 9, "message": m}));
             }
-            let prune = req.json().get("prune").and_then(Value::as_bool) == Some(true);
+            let prune = body.get("prune").and_then(Value::as_bool) == Some(true);
+            let revision = match (&asked, stuck) {
+                (_, true) => running_at.unwrap_or(cached),
+                (Some(r), false) => r.clone(),
+                (None, false) => cached,
+            };
             a.op = Some(Op {
                 phase: "Running".into(),
                 started_at: now_text(),
@@ -1460,9 +1834,15 @@ fn argocd(w: &mut World, req: &Request, rest: &str) -> Answer {
                 ends,
                 foreign: false,
                 prune,
+                fails: (!known).then(|| {
+                    format!(
+                        "ComparisonError: Failed to load target state: failed to generate manifest for source 1 of 1: rpc error: code = Unknown desc = unable to resolve '{revision}' to a commit SHA"
+                    )
+                }),
+                revision,
             });
             a.health = "Progressing".into();
-            answer(200, app_json(name, a))
+            answer(200, app_json(name, &w.apps[name], w))
         }
         _ => answer(
             404,
