@@ -4,7 +4,7 @@
 use clap::Args;
 
 use super::{Exit, Output, repo_root};
-use crate::playbook::check::{dirty_paths, new_errors};
+use crate::playbook::check::{AfterChange, dirty_paths, new_errors};
 use crate::playbook::hub_move::{self, Move};
 use crate::playbook::nublado::stages::{self, Options, STAGES, Stage};
 use crate::playbook::nublado::translate::{
@@ -12,6 +12,7 @@ use crate::playbook::nublado::translate::{
 };
 use crate::playbook::{StagePlan, report};
 use crate::repo::{self, Infrastructure, Phalanx, Repo};
+use crate::text::plural;
 
 /// The playbooks the tool knows, with their stages and targets.
 pub const PLAYBOOKS: &[(&str, &str, &str)] = &[
@@ -376,13 +377,17 @@ fn remaining(p: &Repo, plan: &StagePlan, args: &StageArgs, out: &mut Output) -> 
     if args.strict { Exit::Refused } else { Exit::Ok }
 }
 
-fn print_findings(findings: &[crate::validate::Finding], out: &mut Output) {
-    for f in findings {
-        out.line(&format!(
-            "  {}:{}:{}: {} [{}] {}",
-            f.file, f.line, f.col, f.severity, f.rule, f.message
-        ));
-    }
+/// The new errors a stage's result would have, each with its line as the stage would write it,
+/// under the warning or error that names them.
+pub fn print_findings(
+    findings: &[crate::validate::Finding],
+    before: &Repo,
+    changes: &crate::change::ChangeSet,
+    out: &mut Output,
+) {
+    let sources = AfterChange { before, changes };
+    let text = crate::validate::render::diagnostics(findings, &sources, out.stderr_color());
+    out.error_detail(text.trim_end());
 }
 
 pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
@@ -400,18 +405,19 @@ pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
     match new_errors(&p, &plan.changes) {
         Ok(errors) if !errors.is_empty() => {
             out.warning(&format!(
-                "the result would not validate ({} new errors); `apply` will refuse it:",
-                errors.len()
+                "the result would not validate ({}); `apply` will refuse it:",
+                plural(errors.len(), "new error", "new errors")
             ));
-            print_findings(&errors, out);
+            print_findings(&errors, &p, &plan.changes, out);
         }
         Ok(_) => {}
         Err(e) => out.warning(&format!("could not check the result: {e}")),
     }
     let (added, removed) = plan.changes.line_counts();
     out.line(&format!(
-        "\n{} files changed, {added} lines added, {removed} removed",
-        plan.changes.ops().len()
+        "\n{} changed, {} added, {removed} removed",
+        plural(plan.changes.ops().len(), "file", "files"),
+        plural(added, "line", "lines")
     ));
     remaining(&p, &plan, &args, out)
 }
@@ -437,10 +443,10 @@ pub fn apply(args: StageArgs, out: &mut Output) -> Exit {
     match new_errors(&p, &plan.changes) {
         Ok(errors) if !errors.is_empty() => {
             out.error(&format!(
-                "the result would not validate ({} new errors); nothing was written:",
-                errors.len()
+                "the result would not validate ({}); nothing was written:",
+                plural(errors.len(), "new error", "new errors")
             ));
-            print_findings(&errors, out);
+            print_findings(&errors, &p, &plan.changes, out);
             return Exit::Refused;
         }
         Ok(_) => {}

@@ -252,20 +252,19 @@ impl StepRunner for SyncApp {
                     seen_running = true;
                 }
                 new_seen |= newer;
-                if newer {
-                    if let Some(o) = a.operation.as_ref().filter(|o| o.finished()) {
-                        if o.phase != "Succeeded" {
-                            return Err(StepError::fatal(format!(
-                                "the sync of `{app}` ended {}: {}",
-                                o.phase,
-                                if o.message.is_empty() {
-                                    "(no message)"
-                                } else {
-                                    &o.message
-                                }
-                            )));
+                if newer
+                    && let Some(o) = a.operation.as_ref().filter(|o| o.finished())
+                    && o.phase != "Succeeded"
+                {
+                    return Err(StepError::fatal(format!(
+                        "the sync of `{app}` ended {}: {}",
+                        o.phase,
+                        if o.message.is_empty() {
+                            "(no message)"
+                        } else {
+                            &o.message
                         }
-                    }
+                    )));
                 }
                 let done = newer
                     && a.operation.as_ref().is_some_and(|o| o.phase == "Succeeded")
@@ -279,10 +278,10 @@ impl StepRunner for SyncApp {
                             if self.prune { " with prune" } else { "" },
                             human(since.duration_since(started))
                         );
-                        if let Some(o) = &a.operation {
-                            if !o.message.is_empty() {
-                                summary.push_str(&format!(" ({})", o.message));
-                            }
+                        if let Some(o) = &a.operation
+                            && !o.message.is_empty()
+                        {
+                            summary.push_str(&format!(" ({})", o.message));
                         }
                         return Ok(Outcome {
                             touched: vec![format!("application/{app}")],

@@ -649,25 +649,26 @@ fn sweep(w: &mut World) {
     let mut created = Vec::new();
     let mut pruned = Vec::new();
     for a in w.apps.values_mut() {
-        if let Some(op) = a.op.as_mut() {
-            if op.phase == "Running" && now >= op.ends {
-                op.phase = "Succeeded".into();
-                op.finished_at = Some(now_text());
-                op.message = "successfully synced (all tasks run)".into();
-                if !op.foreign {
-                    let id = a.history.last().map(|h| h.0).unwrap_or(0) + 1;
-                    a.history.push((id, now_text()));
-                    a.sync = "Synced".into();
-                    if degraded_for > Duration::ZERO {
-                        a.health = "Degraded".into();
-                        a.degraded_until = Some(now + degraded_for);
-                    } else {
-                        a.health = "Healthy".into();
-                    }
-                    created.extend(a.creates.clone());
-                    if op.prune {
-                        pruned.extend(a.prunes.clone());
-                    }
+        if let Some(op) = a.op.as_mut()
+            && op.phase == "Running"
+            && now >= op.ends
+        {
+            op.phase = "Succeeded".into();
+            op.finished_at = Some(now_text());
+            op.message = "successfully synced (all tasks run)".into();
+            if !op.foreign {
+                let id = a.history.last().map(|h| h.0).unwrap_or(0) + 1;
+                a.history.push((id, now_text()));
+                a.sync = "Synced".into();
+                if degraded_for > Duration::ZERO {
+                    a.health = "Degraded".into();
+                    a.degraded_until = Some(now + degraded_for);
+                } else {
+                    a.health = "Healthy".into();
+                }
+                created.extend(a.creates.clone());
+                if op.prune {
+                    pruned.extend(a.prunes.clone());
                 }
             }
         }
