@@ -9,6 +9,7 @@ mod common;
 mod support;
 
 mod cli_edit;
+mod cli_output;
 mod cluster_steps;
 mod config;
 mod exec_e2e;
