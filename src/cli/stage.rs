@@ -10,7 +10,7 @@ use crate::playbook::nublado::stages::{self, Options, STAGES, Stage};
 use crate::playbook::nublado::translate::{
     Answers, parse_access_modes, parse_size, parse_storage_class,
 };
-use crate::playbook::{StagePlan, report};
+use crate::playbook::{StagePlan, Step, report};
 use crate::repo::{self, Infrastructure, Phalanx, Repo};
 use crate::text::plural;
 
@@ -244,7 +244,10 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
         answers: args.answers(),
     };
     match stages::plan(&p, stage, &args.envs, &opts) {
-        Ok(plan) => Ok((Repo::Phalanx(p), plan)),
+        Ok(mut plan) => {
+            plan.target_runbooks = target_runbooks(&p, stage, &plan);
+            Ok((Repo::Phalanx(p), plan))
+        }
         Err(e) => {
             out.error(&e.to_string());
             Err(if e.is_input_error() {
@@ -254,6 +257,23 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
             })
         }
     }
+}
+
+/// With several environments to change, each one's runbook as `exec` will run it for that
+/// environment (the plan's runbook is every step any of them needs).
+fn target_runbooks(p: &Phalanx, stage: Stage, plan: &StagePlan) -> Vec<(String, Vec<Step>)> {
+    let envs: Vec<&repo::phalanx::Environment> = plan
+        .targets
+        .iter()
+        .filter(|t| !plan.already_done.contains(t))
+        .filter_map(|t| p.env(t))
+        .collect();
+    if envs.len() < 2 || plan.runbook.is_empty() {
+        return Vec::new();
+    }
+    envs.into_iter()
+        .map(|env| (env.name.clone(), stages::runbook(p, stage, env)))
+        .collect()
 }
 
 /// Loads an infrastructure repository and plans a hub-move stage.
@@ -294,10 +314,13 @@ pub fn outline(plan: &StagePlan) -> String {
     };
     list(&mut s, "Still to supply in the files", &plan.todo);
     list(&mut s, "Before the window", &plan.checklist);
-    if !plan.runbook.is_empty() {
-        s.push_str(&format!("\nWindow runbook ({}):\n", plan.exec_command()));
-        let width = plan.runbook.iter().map(|st| st.id.len()).max().unwrap_or(0);
-        for (i, st) in plan.runbook.iter().enumerate() {
+    for rb in plan.runbooks().iter().filter(|rb| !rb.steps.is_empty()) {
+        match rb.target {
+            Some(t) => s.push_str(&format!("\nWindow runbook of {t} ({}):\n", rb.command)),
+            None => s.push_str(&format!("\nWindow runbook ({}):\n", rb.command)),
+        }
+        let width = rb.steps.iter().map(|st| st.id.len()).max().unwrap_or(0);
+        for (i, st) in rb.steps.iter().enumerate() {
             let asks = if st.destructive { " (asks first)" } else { "" };
             s.push_str(&format!(
                 "  {:>2}. {:<width$}  {}{asks}\n",
