@@ -3,8 +3,8 @@
 //! Owns: wording shared by every layer. Depends on nothing else in the crate.
 
 /// `1 file`, `2 files`, `0 files`: `n` with the singular or the plural form.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
+pub fn plural<N: std::fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
+    if n == N::from(1) {
         format!("{n} {one}")
     } else {
         format!("{n} {many}")

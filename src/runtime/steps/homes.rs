@@ -122,9 +122,9 @@ impl StepRunner for SyncHomes {
         Ok(Preview {
             action: Action::Run {
                 touches: vec![format!(
-                    "homes:{} ({} entries{})",
+                    "homes:{} ({}{})",
                     self.opts.dst,
-                    todo.len(),
+                    crate::text::plural(todo.len(), "entry", "entries"),
                     if skipped.is_empty() {
                         String::new()
                     } else {
@@ -178,8 +178,8 @@ impl StepRunner for SyncHomes {
         Ok(Outcome {
             touched: vec![format!("homes:{}", self.opts.dst)],
             summary: format!(
-                "copied {} entries ({}) from {} to {}{}; {} done earlier",
-                summary.copied.len(),
+                "copied {} ({}) from {} to {}{}; {} done earlier",
+                crate::text::plural(summary.copied.len(), "entry", "entries"),
                 sh::human_bytes(summary.bytes),
                 self.opts.src,
                 self.opts.dst,

@@ -331,8 +331,8 @@ impl StepRunner for CopyHubDb {
         })?;
         let bytes = std::fs::metadata(&local).map(|m| m.len()).unwrap_or(0);
         op.say(&format!(
-            "{DB_FILE}: integrity ok, {} users, {bytes} bytes",
-            check.users
+            "{DB_FILE}: integrity ok, {}, {bytes} bytes",
+            crate::text::plural(check.users, "user", "users")
         ));
 
         // 4. Into the new hub, keeping its own database first.
@@ -388,8 +388,10 @@ impl StepRunner for CopyHubDb {
             )
             .map_err(|e| StepError::retry(e.to_string()))?;
         let done = format!(
-            "copied at {at}: {} users, {bytes} bytes, from `{}` to `{}`",
-            check.users, self.source_cluster, self.target_cluster
+            "copied at {at}: {}, {bytes} bytes, from `{}` to `{}`",
+            crate::text::plural(check.users, "user", "users"),
+            self.source_cluster,
+            self.target_cluster
         );
         crate::yaml::write_atomic(&self.record(), done.as_bytes())
             .map_err(|e| fatal(format!("cannot record the copy: {e}")))?;
@@ -400,9 +402,9 @@ impl StepRunner for CopyHubDb {
         Ok(Outcome {
             touched,
             summary: format!(
-                "copied {} ({} users, {bytes} bytes, integrity ok{}) from `{}` into the new hub in `{}` and restarted it; copies in {}",
+                "copied {} ({}, {bytes} bytes, integrity ok{}) from `{}` into the new hub in `{}` and restarted it; copies in {}",
                 files.join(", "),
-                check.users,
+                crate::text::plural(check.users, "user", "users"),
                 if has_db {
                     "; the new hub's own database saved"
                 } else {
