@@ -551,3 +551,119 @@ fn pipes_get_no_colour_and_the_environment_decides_in_auto() {
         "NO_COLOR wins over CLICOLOR_FORCE"
     );
 }
+
+// --- plans and configuration ------------------------------------------------------------------
+
+/// The lines of the section of `text` that starts with the line `heading`, up to a blank line.
+fn section<'a>(text: &'a str, heading: &str) -> Vec<&'a str> {
+    text.lines()
+        .skip_while(|l| *l != heading)
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn multi_environment_plans_show_each_environment_its_runbook() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("phalanx"), dir.path());
+    let pvc = ["--pvc-storage-class", "repo=rook-cephfs"];
+    let plan = |envs: &[&str]| {
+        let mut args = vec!["plan", "nublado", "enable-v3"];
+        for e in envs {
+            args.extend(["--env", e]);
+        }
+        if envs.contains(&"tucson-teststand") {
+            args.extend(pvc);
+        }
+        let out = gm(dir.path(), &args, &[]);
+        assert!(out.status.success(), "{out:?}");
+        text(&out.stdout)
+    };
+    let both = plan(&["idfprod", "tucson-teststand"]);
+    // idfprod runs mobu, tucson-teststand does not: each runbook is its own.
+    for env in ["idfprod", "tucson-teststand"] {
+        let heading =
+            format!("Window runbook of {env} (gitops-migrate exec nublado enable-v3 --env {env}):");
+        let steps = section(&both, &heading);
+        assert!(!steps.is_empty(), "no runbook for {env}:\n{both}");
+        // The same steps as the plan of that environment alone, which `exec` runs.
+        let alone = plan(&[env]);
+        let single = format!("Window runbook (gitops-migrate exec nublado enable-v3 --env {env}):");
+        assert_eq!(steps, section(&alone, &single), "{env}");
+        let mobu = steps.iter().any(|s| s.contains("mobu"));
+        assert_eq!(mobu, env == "idfprod", "{env}: {steps:?}");
+    }
+    assert!(!both.contains("--env <env>"), "{both}");
+    assert!(
+        both.contains("\n6 files changed, 124 lines added, 0 removed"),
+        "{both}"
+    );
+
+    // One file: the count agrees with its noun.
+    let out = gm(
+        dir.path(),
+        &["plan", "nublado", "drop-v2-values", "--env", "usdfdev"],
+        &[],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("1 file changed, 0 lines added, ")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn config_set_notes_a_file_created_inside_a_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("phalanx"), dir.path());
+    let set = |value: &str| {
+        let out = gm(
+            dir.path(),
+            &["config", "set", "environments.idfdev.context", value],
+            &[],
+        );
+        assert!(out.status.success(), "{out:?}");
+        text(&out.stderr)
+    };
+    // Not a Git repository: no note.
+    let stderr = set("one");
+    assert!(stderr.starts_with("created "), "{stderr}");
+    assert!(!stderr.contains("Git repository"), "{stderr}");
+    fs::remove_file(dir.path().join("gitops-migrate.toml")).unwrap();
+
+    assert!(
+        Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(dir.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stderr = set("two");
+    assert!(
+        stderr.contains("gitops-migrate.toml is inside the Git repository")
+            && stderr.contains("not ignored")
+            && stderr.contains(".git/info/exclude"),
+        "{stderr}"
+    );
+    // Only when the file is created.
+    let stderr = set("three");
+    assert!(
+        stderr.starts_with("updated ") && !stderr.contains("note:"),
+        "{stderr}"
+    );
+
+    // Ignored: no note.
+    fs::remove_file(dir.path().join("gitops-migrate.toml")).unwrap();
+    fs::write(
+        dir.path().join(".git/info/exclude"),
+        "gitops-migrate.toml\n",
+    )
+    .unwrap();
+    let stderr = set("four");
+    assert!(!stderr.contains("note:"), "{stderr}");
+}

@@ -19,6 +19,7 @@ mod hub_move_exec;
 mod pr;
 mod precommit;
 mod proptest_edits;
+mod readme;
 mod stages;
 mod sync_homes;
 mod sync_homes_ssh;
