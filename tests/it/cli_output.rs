@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::copy_dir;
+use crate::common::{commit_all, copy_dir};
 
 macro_rules! snap {
     ($name:expr, $value:expr) => {
@@ -438,28 +438,7 @@ fn plan_into_a_file_from_a_terminal_has_no_escape_codes_and_stderr_keeps_its_col
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("phalanx");
     copy_dir(&fixture("phalanx"), &repo);
-    for args in [
-        vec!["init", "-q"],
-        vec!["add", "-A"],
-        vec![
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.org",
-            "commit",
-            "-qm",
-            "x",
-        ],
-    ] {
-        assert!(
-            Command::new("git")
-                .args(&args)
-                .current_dir(&repo)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
+    commit_all(&repo);
     // A stage whose result would not validate: a warning and a finding on stderr.
     let plan = r#""$GM" plan nublado enable-v3 --env tucson-teststand"#;
     let has_esc = |s: &str| s.contains('\x1b');

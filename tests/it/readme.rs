@@ -11,7 +11,7 @@ use std::process::Command;
 
 use clap::CommandFactory;
 
-use crate::common::copy_dir;
+use crate::common::{commit_all, copy_dir};
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -258,28 +258,7 @@ fn sandbox(command: &str) -> Sandbox {
         fs::create_dir_all(repo.join(dst)).unwrap();
     }
     fs::write(repo.join("SRC/alice/notebook.ipynb"), "{}").unwrap();
-    for args in [
-        &["init", "-q"][..],
-        &["add", "-A"],
-        &[
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.org",
-            "commit",
-            "-qm",
-            "x",
-        ],
-    ] {
-        assert!(
-            Command::new("git")
-                .args(args)
-                .current_dir(&repo)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
+    commit_all(&repo);
     let bin = dir.path().join("bin");
     fs::create_dir_all(&bin).unwrap();
     std::os::unix::fs::symlink(
