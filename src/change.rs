@@ -316,24 +316,27 @@ fn backup_aside(abs: &Path) -> Result<Option<PathBuf>, ApplyError> {
 }
 
 fn colorize(diff: &str) -> String {
+    use crate::style::{diff as d, paint};
     let mut out = String::with_capacity(diff.len() + 64);
     for line in diff.split_inclusive('\n') {
-        let (code, body) = if line.starts_with("+++") || line.starts_with("---") {
-            ("1", line)
+        let style = if line.starts_with("+++") || line.starts_with("---") {
+            Some(d::HEADER)
         } else if line.starts_with('+') {
-            ("32", line)
+            Some(d::ADDED)
         } else if line.starts_with('-') {
-            ("31", line)
+            Some(d::REMOVED)
         } else if line.starts_with("@@") {
-            ("36", line)
+            Some(d::HUNK)
         } else {
-            ("", line)
+            None
         };
-        if code.is_empty() {
-            out.push_str(body);
-        } else {
-            let (text, nl) = body.strip_suffix('\n').map_or((body, ""), |t| (t, "\n"));
-            out.push_str(&format!("\x1b[{code}m{text}\x1b[0m{nl}"));
+        match style {
+            None => out.push_str(line),
+            Some(style) => {
+                let (text, nl) = line.strip_suffix('\n').map_or((line, ""), |t| (t, "\n"));
+                out.push_str(&paint(style, text, true));
+                out.push_str(nl);
+            }
         }
     }
     out

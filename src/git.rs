@@ -14,6 +14,13 @@
 //! as blobs and entered into that index, and `write-tree` / `commit-tree` / `update-ref` make
 //! the branch. The user's `HEAD`, index and work tree are never read from or written to.
 //!
+//! These plumbing commands skip some of what `git add` and `git commit` do for the user, so it
+//! is done here: blobs are hashed with `--path`, so the `.gitattributes` of the path apply
+//! (line-ending conversion, clean filters such as LFS); `commit-tree` ignores `commit.gpgSign`,
+//! so `-S` is passed when it is set (the key and `gpg.format` stay Git's business); tree
+//! entries are read with `ls-tree -z` and literal pathspecs, so non-ASCII names (which Git
+//! quotes otherwise) and names with glob characters are found.
+//!
 //! Owns: running `git`, the base, the comparison of the planned files with the base's, the
 //! branch (create, reuse, replace) and the push. Does not own: what the change is (`change`,
 //! `playbook`) or the pull request (`github`).
@@ -288,13 +295,33 @@ impl Git {
     }
 
     /// The mode and object of `path` in `commit`'s tree, or `None` when it has no such entry.
+    /// `-z` and a literal pathspec, so that names with non-ASCII characters (which Git quotes
+    /// otherwise), spaces or glob characters are matched exactly.
     pub fn entry(&self, commit: &str, path: &str) -> Result<Option<(String, String)>, GitError> {
-        let out = self.run(&["ls-tree", "--full-tree", commit, "--", path])?;
-        Ok(out.lines().find_map(|l| {
-            let (meta, name) = l.split_once('\t')?;
-            if name != path {
+        let ran = self.run_raw(
+            &[
+                "--literal-pathspecs",
+                "ls-tree",
+                "-z",
+                "--full-tree",
+                commit,
+                "--",
+                path,
+            ],
+            None,
+        )?;
+        if !ran.ok {
+            return Err(GitError::Failed {
+                command: format!("ls-tree -z --full-tree {commit} -- {path}"),
+                stderr: ran.stderr,
+            });
+        }
+        Ok(ran.stdout.split(|&b| b == 0).find_map(|record| {
+            let tab = record.iter().position(|&b| b == b'\t')?;
+            if &record[tab + 1..] != path.as_bytes() {
                 return None;
             }
+            let meta = std::str::from_utf8(&record[..tab]).ok()?;
             let mut parts = meta.split(' ');
             let mode = parts.next()?.to_string();
             let _kind = parts.next()?;
@@ -303,16 +330,31 @@ impl Git {
         }))
     }
 
-    /// A blob's bytes.
-    pub fn blob(&self, sha: &str) -> Result<Vec<u8>, GitError> {
-        let ran = self.run_raw(&["cat-file", "blob", sha], None)?;
-        if ran.ok {
-            Ok(ran.stdout)
-        } else {
-            Err(GitError::Failed {
-                command: format!("cat-file blob {sha}"),
+    /// The object id `content` gets when committed at `path`: with the `.gitattributes`
+    /// filters and line-ending conversion that apply there, as `git add` would store it. With
+    /// `write`, the blob is written to the object database.
+    pub fn hash_at(&self, path: &str, content: &[u8], write: bool) -> Result<String, GitError> {
+        let mut args = vec!["hash-object"];
+        if write {
+            args.push("-w");
+        }
+        args.extend(["--stdin", "--path", path]);
+        self.run_input(&args, Some(content))
+    }
+
+    /// Whether `commit.gpgSign` is true for this repository (its own, global or system
+    /// configuration), so that commits made with `commit-tree` (which ignores the setting)
+    /// must be signed with `-S`.
+    pub fn signs_commits(&self) -> Result<bool, GitError> {
+        let ran = self.run_raw(&["config", "--type=bool", "--get", "commit.gpgSign"], None)?;
+        // Exit 1: not set. Any other failure (a value that is not a boolean) is reported.
+        match (ran.ok, String::from_utf8_lossy(&ran.stdout).trim()) {
+            (true, v) => Ok(v == "true"),
+            (false, _) if ran.stderr.is_empty() => Ok(false),
+            (false, _) => Err(GitError::Failed {
+                command: "config --type=bool --get commit.gpgSign".into(),
                 stderr: ran.stderr,
-            })
+            }),
         }
     }
 
@@ -609,9 +651,11 @@ pub fn differences_from_base(
                 Some(format!("not on {}", base.display))
             }
             (FileOp::Edit { before, .. } | FileOp::Delete { before, .. }, Some((mode, sha))) => {
+                // Compared as Git stores them: the work tree's text cleaned by the filters
+                // of `.gitattributes` (line endings, LFS…) against the base's blob.
                 if !mode.starts_with("100") {
                     Some(format!("not a regular file on {}", base.display))
-                } else if git.blob(&sha)? != before.as_bytes() {
+                } else if git.hash_at(&path, before.as_bytes(), false)? != sha {
                     Some(format!("differs from {}", base.display))
                 } else {
                     None
@@ -655,8 +699,7 @@ pub fn build_tree(
                     }
                     _ => "100644".to_string(),
                 };
-                let sha =
-                    git.run_input(&["hash-object", "-w", "--stdin"], Some(content.as_bytes()))?;
+                let sha = git.hash_at(&path, content.as_bytes(), true)?;
                 let info = format!("{mode},{sha},{path}");
                 ix.run(&["update-index", "--add", "--cacheinfo", &info])?;
             }
@@ -775,11 +818,21 @@ pub fn stage_commit(
     })
 }
 
-fn new_commit(git: &Git, base: &Base, tree: &str, message: &str) -> Result<String, GitError> {
-    git.run_input(
-        &["commit-tree", tree, "-p", &base.commit, "-F", "-"],
-        Some(message.as_bytes()),
-    )
+/// The commit of `tree` on `base`, signed when `commit.gpgSign` is set: `commit-tree -S`, with
+/// the key (`user.signingKey`) and the format (`gpg.format`: openpgp, ssh, x509) left to Git.
+fn new_commit(git: &Git, base: &Base, tree: &str, message: &str) -> Result<String, CommitError> {
+    let sign = git.signs_commits()?;
+    let mut args = vec!["commit-tree", tree, "-p", &base.commit, "-F", "-"];
+    if sign {
+        args.push("-S");
+    }
+    git.run_input(&args, Some(message.as_bytes()))
+        .map_err(|e| match e {
+            GitError::Failed { stderr, .. } if sign => CommitError::Refused(format!(
+                "`commit.gpgSign` is set, and Git could not sign the commit: {stderr} (check `user.signingKey` and `gpg.format`, or that your key's agent is running)"
+            )),
+            e => e.into(),
+        })
 }
 
 #[cfg(test)]

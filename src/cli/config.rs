@@ -1,7 +1,7 @@
 //! `config set KEY VALUE`, `config get KEY` and `config keys`: the `gitops-migrate.toml` of the
 //! repository (or `--config FILE`), edited in place with its comments and order kept.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
@@ -28,6 +28,27 @@ pub enum ConfigCommand {
     Get { key: String },
     /// List the known keys.
     Keys,
+}
+
+/// The top level of the Git work tree that holds `file`, when `file` is in one and no
+/// ignore rule (`.gitignore`, `.git/info/exclude`, the global excludes) covers it.
+fn untracked_in_repository(file: &Path) -> Option<PathBuf> {
+    let dir = file.parent()?;
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+    };
+    let top = git(&["rev-parse", "--show-toplevel"]).filter(|o| o.status.success())?;
+    let name = file.file_name()?.to_str()?;
+    // Exit 0: ignored; 1: not ignored.
+    let ignored = git(&["check-ignore", "-q", "--", name])?;
+    (ignored.status.code() == Some(1))
+        .then(|| PathBuf::from(String::from_utf8_lossy(&top.stdout).trim()))
 }
 
 pub fn run(args: ConfigArgs, out: &mut Output) -> Exit {
@@ -82,6 +103,13 @@ pub fn run(args: ConfigArgs, out: &mut Output) -> Exit {
                 path.display(),
                 config.get(&key).unwrap_or_default()
             ));
+            if created && let Some(top) = untracked_in_repository(&path) {
+                out.note(&format!(
+                    "note: {} is inside the Git repository {} and not ignored: it names your kube contexts and service URLs (never tokens), and `git add -A` would commit it. Add it to .git/info/exclude (or .gitignore) if it is yours alone, or commit it on purpose to share it; --config FILE keeps it elsewhere",
+                    path.display(),
+                    top.display()
+                ));
+            }
             Exit::Ok
         }
         ConfigCommand::Get { key } => {

@@ -262,7 +262,8 @@ fn check(paths: &[PathBuf], out: &mut Output) -> Exit {
         out.warning("no .yaml or .yml files found under the given paths");
     }
     out.line(&format!(
-        "{n} files, {} identical, {refused} refused",
+        "{}, {} identical, {refused} refused",
+        crate::text::plural(n, "file", "files"),
         n - refused
     ));
     if refused > 0 { Exit::Refused } else { Exit::Ok }

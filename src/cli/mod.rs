@@ -3,6 +3,7 @@
 
 mod announce;
 mod config;
+mod docs;
 mod edit;
 mod exec;
 mod output;
@@ -15,7 +16,7 @@ mod validate;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 pub use output::Output;
 
@@ -105,10 +106,19 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Copy a hub's home directories with parallel rsync, resumable per directory.
     SyncHomes(sync_homes::SyncHomesArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or PowerShell.
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page (roff), or write every page into a folder.
+    Man(docs::ManArgs),
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = Cli::command()
+        .color(color_choice_in(&args).into())
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() {
@@ -121,6 +131,38 @@ pub fn main() -> ExitCode {
         }
     };
     run(cli).into()
+}
+
+/// The `--color` choice among the arguments, before clap parses them, so that clap's own help
+/// and errors follow it too: the last `--color X` or `--color=X` before `--`; `auto` when there
+/// is none or its value is not one clap will accept (clap then reports it).
+fn color_choice_in(args: &[std::ffi::OsString]) -> ColorChoice {
+    let mut choice = ColorChoice::Auto;
+    let mut iter = args.iter().skip(1).filter_map(|a| a.to_str());
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = match arg.strip_prefix("--color") {
+            Some("") => iter.next(),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        };
+        if let Some(v) = value.and_then(|v| ColorChoice::from_str(v, false).ok()) {
+            choice = v;
+        }
+    }
+    choice
+}
+
+impl From<ColorChoice> for clap::ColorChoice {
+    fn from(c: ColorChoice) -> clap::ColorChoice {
+        match c {
+            ColorChoice::Auto => clap::ColorChoice::Auto,
+            ColorChoice::Always => clap::ColorChoice::Always,
+            ColorChoice::Never => clap::ColorChoice::Never,
+        }
+    }
 }
 
 pub fn run(cli: Cli) -> Exit {
@@ -144,6 +186,8 @@ pub fn run(cli: Cli) -> Exit {
         Command::Exec(args) => exec::run(args, &mut out),
         Command::Config(args) => config::run(args, &mut out),
         Command::SyncHomes(args) => sync_homes::run(args, &mut out),
+        Command::Completions(args) => docs::completions(args, &mut out),
+        Command::Man(args) => docs::man(args, &mut out),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use clap::Args;
 
-use super::stage::{StageArgs, load_plan};
+use super::stage::{StageArgs, load_plan, print_findings};
 use super::{Exit, Output};
 use crate::git::{self, BranchOutcome, CommitError, Git};
 use crate::github::{self, GitHub, RepoId};
@@ -12,6 +12,7 @@ use crate::playbook::StagePlan;
 use crate::playbook::check::new_errors;
 use crate::playbook::nublado::stages::Stage;
 use crate::playbook::report;
+use crate::text::plural;
 
 #[derive(Debug, Args)]
 #[command(
@@ -205,15 +206,10 @@ pub fn run(args: PrArgs, out: &mut Output) -> Exit {
     match new_errors(&p, &plan.changes) {
         Ok(errors) if !errors.is_empty() => {
             say.error(&format!(
-                "the result would not validate ({} new errors); no branch was made:",
-                errors.len()
+                "the result would not validate ({}); no branch was made:",
+                plural(errors.len(), "new error", "new errors")
             ));
-            for f in &errors {
-                say.line(&format!(
-                    "  {}:{}:{}: {} [{}] {}",
-                    f.file, f.line, f.col, f.severity, f.rule, f.message
-                ));
-            }
+            print_findings(&errors, &p, &plan.changes, say.out);
             return Exit::Refused;
         }
         Ok(_) => {}

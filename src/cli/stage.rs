@@ -4,15 +4,16 @@
 use clap::Args;
 
 use super::{Exit, Output, repo_root};
-use crate::playbook::check::{dirty_paths, new_errors};
+use crate::playbook::check::{AfterChange, dirty_paths, new_errors};
 use crate::playbook::hub_move::{self, Move};
 use crate::playbook::nublado::hub_db::parse_url as parse_hub_db_url;
 use crate::playbook::nublado::stages::{self, Options, STAGES, Stage};
 use crate::playbook::nublado::translate::{
     Answers, parse_access_modes, parse_size, parse_storage_class,
 };
-use crate::playbook::{StagePlan, report};
+use crate::playbook::{StagePlan, Step, report};
 use crate::repo::{self, Infrastructure, Phalanx, Repo};
+use crate::text::plural;
 
 /// The playbooks the tool knows, with their stages and targets.
 pub const PLAYBOOKS: &[(&str, &str, &str)] = &[
@@ -282,7 +283,10 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
         hub_db_url: args.hub_db_url.clone(),
     };
     match stages::plan(&p, stage, &args.envs, &opts) {
-        Ok(plan) => Ok((Repo::Phalanx(p), plan)),
+        Ok(mut plan) => {
+            plan.target_runbooks = target_runbooks(&p, stage, &plan);
+            Ok((Repo::Phalanx(p), plan))
+        }
         Err(e) => {
             out.error(&e.to_string());
             Err(if e.is_input_error() {
@@ -292,6 +296,28 @@ pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
             })
         }
     }
+}
+
+/// With several environments to change, each one's runbook as `exec` will run it for that
+/// environment (the plan's runbook is every step any of them needs).
+fn target_runbooks(p: &Phalanx, stage: Stage, plan: &StagePlan) -> Vec<(String, Vec<Step>)> {
+    // A repository-wide stage (`finish`) runs its window per environment it implies.
+    let targets = if plan.targets.is_empty() {
+        &plan.exec_targets
+    } else {
+        &plan.targets
+    };
+    let envs: Vec<&repo::phalanx::Environment> = targets
+        .iter()
+        .filter(|t| !plan.already_done.contains(t))
+        .filter_map(|t| p.env(t))
+        .collect();
+    if envs.len() < 2 || plan.runbook.is_empty() {
+        return Vec::new();
+    }
+    envs.into_iter()
+        .map(|env| (env.name.clone(), stages::runbook(p, stage, env)))
+        .collect()
 }
 
 /// Loads an infrastructure repository and plans a hub-move stage.
@@ -341,18 +367,13 @@ pub fn outline(plan: &StagePlan) -> String {
     }
     list(&mut s, "Still to supply in the files", &plan.todo);
     list(&mut s, "Before the window", &plan.checklist);
-    if !plan.runbook.is_empty() {
-        let commands = plan.exec_commands();
-        if commands.len() > 1 {
-            s.push_str("\nWindow runbook, one run each:\n");
-            for c in &commands {
-                s.push_str(&format!("    {c}\n"));
-            }
-        } else {
-            s.push_str(&format!("\nWindow runbook ({}):\n", plan.exec_command()));
+    for rb in plan.runbooks().iter().filter(|rb| !rb.steps.is_empty()) {
+        match rb.target {
+            Some(t) => s.push_str(&format!("\nWindow runbook of {t} ({}):\n", rb.command)),
+            None => s.push_str(&format!("\nWindow runbook ({}):\n", rb.command)),
         }
-        let width = plan.runbook.iter().map(|st| st.id.len()).max().unwrap_or(0);
-        for (i, st) in plan.runbook.iter().enumerate() {
+        let width = rb.steps.iter().map(|st| st.id.len()).max().unwrap_or(0);
+        for (i, st) in rb.steps.iter().enumerate() {
             let asks = if st.destructive { " (asks first)" } else { "" };
             s.push_str(&format!(
                 "  {:>2}. {:<width$}  {}{asks}\n",
@@ -432,13 +453,17 @@ fn remaining(p: &Repo, plan: &StagePlan, args: &StageArgs, out: &mut Output) -> 
     if args.strict { Exit::Refused } else { Exit::Ok }
 }
 
-fn print_findings(findings: &[crate::validate::Finding], out: &mut Output) {
-    for f in findings {
-        out.line(&format!(
-            "  {}:{}:{}: {} [{}] {}",
-            f.file, f.line, f.col, f.severity, f.rule, f.message
-        ));
-    }
+/// The new errors a stage's result would have, each with its line as the stage would write it,
+/// under the warning or error that names them.
+pub fn print_findings(
+    findings: &[crate::validate::Finding],
+    before: &Repo,
+    changes: &crate::change::ChangeSet,
+    out: &mut Output,
+) {
+    let sources = AfterChange { before, changes };
+    let text = crate::validate::render::diagnostics(findings, &sources, out.stderr_color());
+    out.error_detail(text.trim_end());
 }
 
 pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
@@ -477,18 +502,19 @@ pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
     match new_errors(&p, &plan.changes) {
         Ok(errors) if !errors.is_empty() => {
             out.warning(&format!(
-                "the result would not validate ({} new errors); `apply` will refuse it:",
-                errors.len()
+                "the result would not validate ({}); `apply` will refuse it:",
+                plural(errors.len(), "new error", "new errors")
             ));
-            print_findings(&errors, out);
+            print_findings(&errors, &p, &plan.changes, out);
         }
         Ok(_) => {}
         Err(e) => out.warning(&format!("could not check the result: {e}")),
     }
     let (added, removed) = plan.changes.line_counts();
     out.line(&format!(
-        "\n{} files changed, {added} lines added, {removed} removed",
-        plan.changes.ops().len()
+        "\n{} changed, {} added, {removed} removed",
+        plural(plan.changes.ops().len(), "file", "files"),
+        plural(added, "line", "lines")
     ));
     remaining(&p, &plan, &args, out)
 }
@@ -532,10 +558,10 @@ pub fn apply(args: StageArgs, out: &mut Output) -> Exit {
     match new_errors(&p, &plan.changes) {
         Ok(errors) if !errors.is_empty() => {
             out.error(&format!(
-                "the result would not validate ({} new errors); nothing was written:",
-                errors.len()
+                "the result would not validate ({}); nothing was written:",
+                plural(errors.len(), "new error", "new errors")
             ));
-            print_findings(&errors, out);
+            print_findings(&errors, &p, &plan.changes, out);
             return Exit::Refused;
         }
         Ok(_) => {}

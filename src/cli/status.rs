@@ -6,8 +6,11 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use super::{Exit, Output, repo_root};
-use crate::playbook::nublado::environment_state;
+use anstyle::Style;
+
+use crate::playbook::nublado::{State, environment_state};
 use crate::repo::{self, Infrastructure, Phalanx, Repo};
+use crate::style;
 use crate::validate::{self, Finding, Severity};
 
 #[derive(Debug, Args)]
@@ -159,7 +162,7 @@ pub fn run(args: StatusArgs, out: &mut Output) -> Exit {
     };
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&report).expect("the report serializes"),
-        Format::Human => human(&report),
+        Format::Human => human(&report, out.color()),
         Format::Markdown => markdown(&report),
     };
     out.line(text.trim_end());
@@ -192,17 +195,57 @@ fn count(anomalies: &[Anomaly]) -> String {
     }
 }
 
-/// Rows padded to their columns' widths.
-fn table(rows: &[Vec<String>]) -> String {
+/// A table cell, with the style it is painted in on a coloured stream.
+struct Cell(String, Option<Style>);
+
+impl From<String> for Cell {
+    fn from(text: String) -> Cell {
+        Cell(text, None)
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(text: &str) -> Cell {
+        Cell(text.to_string(), None)
+    }
+}
+
+/// Rows padded to their columns' widths (the first row is the header), painted when `color`.
+fn table(rows: &[Vec<Cell>], color: bool) -> String {
     let widths: Vec<usize> = (0..rows[0].len())
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].0.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
-    for r in rows {
+    for (i, r) in rows.iter().enumerate() {
+        let last = r.len() - 1;
         let line: Vec<String> = r
             .iter()
             .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
+            .enumerate()
+            .map(|(c, (Cell(text, cell_style), w))| {
+                let padded = if c == last {
+                    text.clone()
+                } else {
+                    format!("{text:<w$}")
+                };
+                let cell_style = if i == 0 {
+                    Some(style::EMPHASIS)
+                } else {
+                    *cell_style
+                };
+                match cell_style {
+                    // Paint the text only, not the padding after it.
+                    Some(st) => {
+                        format!("{}{}", style::paint(st, text, color), &padded[text.len()..])
+                    }
+                    None => padded,
+                }
+            })
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
@@ -210,19 +253,52 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-fn anomaly_line(a: &Anomaly) -> String {
+/// The style of a migration state: done, in progress, stuck, or not started.
+fn state_style(state: State) -> Style {
+    match state {
+        State::Complete => style::GOOD,
+        State::Conflict => style::ERROR,
+        State::None => style::DIM,
+        State::V2Only | State::V3Beside | State::V3Default | State::V2Disabled => style::PENDING,
+    }
+}
+
+/// The style of an anomaly count: red with an error, yellow with warnings only.
+fn count_style(anomalies: &[Anomaly]) -> Option<Style> {
+    if anomalies.iter().any(|a| a.severity == Severity::Error) {
+        Some(style::ERROR)
+    } else if anomalies.is_empty() {
+        None
+    } else {
+        Some(style::WARNING)
+    }
+}
+
+fn severity_style(severity: Severity) -> Style {
+    match severity {
+        Severity::Error => style::ERROR,
+        Severity::Warning => style::WARNING,
+    }
+}
+
+fn anomaly_line(a: &Anomaly, color: bool) -> String {
     format!(
         "{} {} {}:{}: {}",
-        a.severity, a.rule, a.file, a.line, a.message
+        style::paint(severity_style(a.severity), &a.severity.to_string(), color),
+        style::paint(style::DIM, a.rule, color),
+        a.file,
+        a.line,
+        a.message
     )
 }
 
-pub fn human(report: &Report) -> String {
+/// The table of `status --format human`, coloured by state when `color`.
+pub fn human(report: &Report, color: bool) -> String {
     let mut out = String::new();
     match report {
         Report::Phalanx { environments } => {
-            let mut rows = vec![vec![
-                "ENVIRONMENT".to_string(),
+            let mut rows: Vec<Vec<Cell>> = vec![vec![
+                "ENVIRONMENT".into(),
                 "FORMAT".into(),
                 "STATE".into(),
                 "NEXT STAGE".into(),
@@ -230,18 +306,23 @@ pub fn human(report: &Report) -> String {
             ]];
             for e in environments {
                 rows.push(vec![
-                    e.name.clone(),
-                    e.format.to_string(),
-                    e.state.to_string(),
-                    e.next_stage.unwrap_or("-").to_string(),
-                    count(&e.anomalies),
+                    e.name.clone().into(),
+                    e.format.to_string().into(),
+                    Cell(e.state.to_string(), Some(state_style(e.state))),
+                    e.next_stage.unwrap_or("-").into(),
+                    Cell(count(&e.anomalies), count_style(&e.anomalies)),
                 ]);
             }
-            out.push_str(&table(&rows));
+            out.push_str(&table(&rows, color));
             for e in environments.iter().filter(|e| !e.anomalies.is_empty()) {
-                out.push_str(&format!("\n{} ({}: {}):\n", e.name, e.state, e.reason));
+                out.push_str(&format!(
+                    "\n{} ({}: {}):\n",
+                    style::paint(style::EMPHASIS, &e.name, color),
+                    style::paint(state_style(e.state), &e.state.to_string(), color),
+                    e.reason
+                ));
                 for a in &e.anomalies {
-                    out.push_str(&format!("  {}\n", anomaly_line(a)));
+                    out.push_str(&format!("  {}\n", anomaly_line(a, color)));
                 }
             }
         }
@@ -249,24 +330,32 @@ pub fn human(report: &Report) -> String {
             clusters,
             anomalies,
         } => {
-            let mut rows = vec![vec!["CLUSTER".to_string(), "HUB".into(), "DOMAIN".into()]];
+            let mut rows: Vec<Vec<Cell>> =
+                vec![vec!["CLUSTER".into(), "HUB".into(), "DOMAIN".into()]];
             for c in clusters {
                 if c.hubs.is_empty() {
-                    rows.push(vec![c.name.clone(), "-".into(), "-".into()]);
+                    rows.push(vec![c.name.clone().into(), "-".into(), "-".into()]);
                 }
                 for h in &c.hubs {
                     rows.push(vec![
-                        c.name.clone(),
-                        h.name.clone(),
-                        h.domain.clone().unwrap_or_else(|| "-".into()),
+                        c.name.clone().into(),
+                        h.name.clone().into(),
+                        h.domain.clone().unwrap_or_else(|| "-".into()).into(),
                     ]);
                 }
             }
-            out.push_str(&table(&rows));
+            out.push_str(&table(&rows, color));
             if !anomalies.is_empty() {
-                out.push_str(&format!("\nanomalies ({}):\n", count(anomalies)));
+                out.push_str(&format!(
+                    "\nanomalies ({}):\n",
+                    style::paint(
+                        count_style(anomalies).unwrap_or(style::DIM),
+                        &count(anomalies),
+                        color
+                    )
+                ));
                 for a in anomalies {
-                    out.push_str(&format!("  {}\n", anomaly_line(a)));
+                    out.push_str(&format!("  {}\n", anomaly_line(a, color)));
                 }
             }
         }
@@ -318,6 +407,9 @@ pub fn markdown(report: &Report) -> String {
         } => {
             out.push_str("| Cluster | Hub | Domain |\n|---|---|---|\n");
             for c in clusters {
+                if c.hubs.is_empty() {
+                    out.push_str(&format!("| {} | – | – |\n", c.name));
+                }
                 for h in &c.hubs {
                     out.push_str(&format!(
                         "| {} | {} | {} |\n",

@@ -118,8 +118,8 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
         };
         let (selected, missing) = sh::select_active(&entries, &users);
         out.note(&format!(
-            "{} users active within {} ({from}); {} of {} entries selected (with _shared*)",
-            users.len(),
+            "{} active within {} ({from}); {} of {} entries selected (with _shared*)",
+            crate::text::plural(users.len(), "user", "users"),
             args.active_within.as_deref().unwrap_or_default(),
             selected.len(),
             entries.len()

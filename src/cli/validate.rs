@@ -14,8 +14,8 @@ pub struct ValidateArgs {
     /// Report only findings in these files, or in the files under these directories (relative
     /// to the current directory, inside the repository); all files by default.
     pub files: Vec<PathBuf>,
-    /// Output format: grouped by file for people, one JSON object, or GitHub workflow
-    /// annotations.
+    /// Output format: each finding with its source line for people, one JSON object, GitHub
+    /// workflow annotations, or a SARIF 2.1.0 log for GitHub code scanning.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Report only the findings the repository did not have at REV (a commit, `HEAD` for a
@@ -31,6 +31,7 @@ pub enum Format {
     Human,
     Json,
     Github,
+    Sarif,
 }
 
 /// A FILE argument, relative to the repository root: one file, or every file under a folder.
@@ -105,19 +106,32 @@ pub fn run(args: ValidateArgs, out: &mut Output) -> Exit {
             }
         },
     };
+    let failed = findings.iter().any(|f| f.severity == Severity::Error);
     let text = match args.format {
-        Format::Human => render::human(&findings, out.color()),
+        Format::Human if out.quiet => quiet(&findings, repo.files(), out.color()),
+        Format::Human => render::human(&findings, repo.files(), out.color()),
         Format::Json => render::json(&findings),
         Format::Github => render::github(&findings),
+        Format::Sarif => render::sarif(&findings),
     };
     if !text.is_empty() {
         out.line(text.strip_suffix('\n').unwrap_or(&text));
     }
-    if findings.iter().any(|f| f.severity == Severity::Error) {
-        Exit::Refused
-    } else {
-        Exit::Ok
+    if failed { Exit::Refused } else { Exit::Ok }
+}
+
+/// The human format under `-q`: the errors and their summary line; nothing when there are
+/// none (warnings do not fail the check, so they are left out).
+fn quiet(findings: &[rules::Finding], sources: &dyn render::Sources, color: bool) -> String {
+    let errors: Vec<rules::Finding> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .cloned()
+        .collect();
+    if errors.is_empty() {
+        return String::new();
     }
+    render::human(&errors, sources, color)
 }
 
 /// Every finding of the repository at `root` as commit `rev` has it (none for `HEAD` before a

@@ -5,7 +5,24 @@ use std::path::Path;
 
 use crate::change::ChangeSet;
 use crate::repo::{self, Repo, RepoError};
+use crate::validate::render::Sources;
 use crate::validate::{self, Finding};
+
+/// The text of the repository's files as they would be after a change: where the findings
+/// of `new_errors` point.
+pub struct AfterChange<'a> {
+    pub before: &'a Repo,
+    pub changes: &'a ChangeSet,
+}
+
+impl Sources for AfterChange<'_> {
+    fn text(&self, file: &str) -> Option<&str> {
+        match self.changes.content(file) {
+            Some(after) => after,
+            None => self.before.files().text(file),
+        }
+    }
+}
 
 /// The errors the repository (as loaded) would have after the change that it does not have
 /// now, told by identity (`Finding::identity`: rule, file, subject), whatever the line or the

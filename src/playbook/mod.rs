@@ -76,6 +76,15 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
+/// A window runbook as shown: its target (when the plan has several), the command that runs
+/// it and its steps.
+#[derive(Debug, Clone)]
+pub struct Runbook<'a> {
+    pub target: Option<&'a str>,
+    pub command: String,
+    pub steps: &'a [Step],
+}
+
 /// What one stage does for its targets.
 #[derive(Debug, Clone)]
 pub struct StagePlan {
@@ -96,8 +105,12 @@ pub struct StagePlan {
     pub todo: Vec<String>,
     /// Things to do before the window (Vault secrets, the announcement).
     pub checklist: Vec<String>,
-    /// The window runbook's steps, in order.
+    /// The window runbook's steps, in order (with several targets, every step any of them
+    /// needs).
     pub runbook: Vec<Step>,
+    /// With several targets, each one's own runbook, as `exec` runs it for that target (an
+    /// environment without mobu has no mobu steps); empty otherwise. See `runbooks`.
+    pub target_runbooks: Vec<(String, Vec<Step>)>,
     /// How to check the result after the window.
     pub verify: Vec<String>,
     /// How to undo the stage.
@@ -134,6 +147,7 @@ impl StagePlan {
             todo: Vec::new(),
             checklist: Vec::new(),
             runbook: Vec::new(),
+            target_runbooks: Vec::new(),
             verify: Vec::new(),
             rollback: Vec::new(),
             notes: Vec::new(),
@@ -186,6 +200,29 @@ impl StagePlan {
             "gitops-migrate exec {} {} --env {env}",
             self.playbook, self.stage
         )
+    }
+
+    /// The runbooks to show: one per target, each with the `exec` command that runs it, when
+    /// the plan has `target_runbooks`; else the plan's runbook with its command.
+    pub fn runbooks(&self) -> Vec<Runbook<'_>> {
+        if self.target_runbooks.is_empty() {
+            return vec![Runbook {
+                target: None,
+                command: self.exec_command(),
+                steps: &self.runbook,
+            }];
+        }
+        self.target_runbooks
+            .iter()
+            .map(|(target, steps)| Runbook {
+                target: Some(target),
+                command: format!(
+                    "gitops-migrate exec {} {} --env {target}",
+                    self.playbook, self.stage
+                ),
+                steps,
+            })
+            .collect()
     }
 
     /// One `exec` command per environment of the plan (for a repository-wide stage, per

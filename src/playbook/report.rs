@@ -191,10 +191,15 @@ pub fn pr_body(plan: &StagePlan) -> String {
         }
     }
     if !plan.runbook.is_empty() {
-        let commands = plan.exec_commands();
+        let runbooks = plan.runbooks();
+        let commands: Vec<String> = if runbooks.len() > 1 {
+            runbooks.iter().map(|rb| rb.command.clone()).collect()
+        } else {
+            plan.exec_commands()
+        };
         let dry: Vec<String> = commands.iter().map(|c| format!("{c} --dry-run")).collect();
         out.push_str(&format!(
-            "\n## In the window\n\n{}{}:\n\n```sh\n{}\n{}\n```\n\n{}The runbook's steps (each asks before it deletes or stops anything, and `--resume` continues after an interruption):\n\n",
+            "\n## In the window\n\n{}{}:\n\n```sh\n{}\n{}\n```\n\n{}The runbook's steps (each asks before it deletes or stops anything, and `--resume` continues after an interruption):\n",
             if plan.merge_after_window { "Run" } else { "Merge this pull request, then run" },
             if commands.len() > 1 { ", for each environment" } else { "" },
             dry.join("\n"),
@@ -205,9 +210,15 @@ pub fn pr_body(plan: &StagePlan) -> String {
                 ""
             }
         ));
-        for (i, s) in plan.runbook.iter().enumerate() {
-            let asks = if s.destructive { " — asks first" } else { "" };
-            out.push_str(&format!("{}. `{}`: {}{asks}\n", i + 1, s.id, s.title));
+        for rb in &runbooks {
+            if let Some(t) = rb.target {
+                out.push_str(&format!("\n### `{t}`\n"));
+            }
+            out.push('\n');
+            for (i, s) in rb.steps.iter().enumerate() {
+                let asks = if s.destructive { " — asks first" } else { "" };
+                out.push_str(&format!("{}. `{}`: {}{asks}\n", i + 1, s.id, s.title));
+            }
         }
     }
     if !plan.verify.is_empty() {

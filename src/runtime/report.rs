@@ -35,7 +35,7 @@ fn detail(status: &StepStatus, answers: &[String]) -> String {
         StepStatus::Skipped { reason } => format!("nothing to do: {reason}"),
         StepStatus::AlreadyDone { at } => format!("finished in an earlier run ({at})"),
         StepStatus::Excluded { reason } => reason.clone(),
-        StepStatus::WouldRun { touches } => format!("{} objects", touches.len()),
+        StepStatus::WouldRun { touches } => crate::text::plural(touches.len(), "object", "objects"),
         StepStatus::CannotPreview { error } => error.clone(),
         StepStatus::Unavailable { reason } => reason.clone(),
         StepStatus::Failed { error } => error.clone(),
@@ -174,8 +174,8 @@ pub fn dry_run(r: &RunReport) -> String {
     }
     let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     s.push_str(&format!(
-        "\n{} steps: {}\n",
-        r.steps.len(),
+        "\n{}: {}\n",
+        crate::text::plural(r.steps.len(), "step", "steps"),
         summary.join(", ")
     ));
     s

@@ -82,7 +82,7 @@ rules! {
     YAML_FINAL_NEWLINE = "yaml-final-newline", Warning, "the file does not end with a line break";
     ENV_REQUIRED_KEY = "env-required-key", Error, "an environment file lacks `name`, `fqdn` or `vaultPathPrefix`";
     ENV_FLAG_TYPE = "env-flag-type", Error, "an application flag is not `true` or `false`";
-    ENV_UNKNOWN_APP = "env-unknown-app", Error, "an environment names an application that has no `applications/<app>/`";
+    ENV_UNKNOWN_APP = "env-unknown-app", Error, "an environment names an application that has no `applications/<app>/` (a warning when its flag is `false`: a left-over of a removed application)";
     ENV_MIXED_FORMAT = "env-mixed-format", Error, "an environment file mixes Format A blocks and a Format C `applications:` map";
     ENV_MISSING_VALUES = "env-missing-values", Error, "an enabled application has no `applications/<app>/values-<env>.yaml`";
     VALUES_UNKNOWN_ENV = "values-unknown-env", Error, "a `values-<env>.yaml` names an environment that does not exist";

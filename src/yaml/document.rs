@@ -224,7 +224,11 @@ impl Document {
                     None => {
                         return Err(EditError::NotFound {
                             path: full(),
-                            reason: format!("{} has {} items", at(), s.items.len()),
+                            reason: format!(
+                                "{} has {}",
+                                at(),
+                                crate::text::plural(s.items.len(), "item", "items")
+                            ),
                         });
                     }
                 },

@@ -352,8 +352,9 @@ impl Document {
                     return Err(EditError::Unsupported {
                         path: shown.to_string(),
                         reason: format!(
-                            "`&{anchor}` (line {}) is anchored and used by {n} alias(es); editing it would change them too",
-                            self.line_of(node.span.start)
+                            "`&{anchor}` (line {}) is anchored and used by {}; editing it would change them too",
+                            self.line_of(node.span.start),
+                            crate::text::plural(n, "alias", "aliases")
                         ),
                     });
                 }
@@ -417,8 +418,9 @@ impl Document {
                 return Err(EditError::Unsupported {
                     path: shown.to_string(),
                     reason: format!(
-                        "defines the anchor `&{anchor}` (line {}), which {outside} alias(es) elsewhere still use",
-                        self.line_of(at)
+                        "defines the anchor `&{anchor}` (line {}), which {} elsewhere still use",
+                        self.line_of(at),
+                        crate::text::plural(outside, "alias", "aliases")
                     ),
                 });
             }

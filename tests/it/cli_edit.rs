@@ -940,7 +940,7 @@ fn check_skips_templates_folders() {
         "stdout: {}\nstderr: {}",
         run.stdout, run.stderr
     );
-    assert_eq!(run.stdout, "1 files, 1 identical, 0 refused\n");
+    assert_eq!(run.stdout, "1 file, 1 identical, 0 refused\n");
 
     // The skip matters: the template itself is not YAML the editor accepts.
     let run = gm(dir.path(), &["edit", "check", "templates/x.yaml"]);
@@ -950,7 +950,7 @@ fn check_skips_templates_folders() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.ends_with("1 files, 0 identical, 1 refused\n"));
+    assert!(run.stdout.ends_with("1 file, 0 identical, 1 refused\n"));
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod common;
 mod support;
 
 mod cli_edit;
+mod cli_output;
 mod cluster_steps;
 mod config;
 mod exec_e2e;
@@ -19,6 +20,7 @@ mod pr;
 mod precommit;
 mod proptest_edits;
 mod pyyaml_oracle;
+mod readme;
 mod stages;
 mod sync_homes;
 mod sync_homes_ssh;

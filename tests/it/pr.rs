@@ -1216,3 +1216,173 @@ fn an_unreachable_github_api_is_a_clear_error() {
     assert!(run.stderr.contains("is pushed to `origin` and stays there"));
     assert!(f.remote_ref(BRANCH).is_some());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Git as the user has it: signing, .gitattributes, non-ASCII names.
+
+/// The first `name` on this process's PATH.
+fn system_tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").expect("PATH");
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} on PATH (openssh-client)"))
+}
+
+impl Fixture {
+    /// An SSH signing key made for the test (`ssh-keygen` on the tools' PATH), configured as
+    /// the user would: `gpg.format ssh`, `user.signingKey`, `commit.gpgSign`, and an allowed
+    /// signers file naming it; returns that file.
+    fn ssh_signing(&self) -> PathBuf {
+        std::os::unix::fs::symlink(system_tool("ssh-keygen"), self.bin.join("ssh-keygen")).unwrap();
+        let key = self.home.join("signing_ed25519");
+        let out = Command::new(system_tool("ssh-keygen"))
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "operator@example.org",
+                "-f",
+            ])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ssh-keygen: {out:?}");
+        let public = fs::read_to_string(key.with_extension("pub")).unwrap();
+        let allowed = self.home.join("allowed_signers");
+        fs::write(&allowed, format!("operator@example.org {public}")).unwrap();
+        for (k, v) in [
+            ("gpg.format", "ssh"),
+            ("user.signingKey", key.to_str().unwrap()),
+            ("commit.gpgSign", "true"),
+            ("gpg.ssh.allowedSignersFile", allowed.to_str().unwrap()),
+        ] {
+            self.git(&self.work, &["config", k, v]);
+        }
+        allowed
+    }
+}
+
+#[test]
+fn commit_gpg_sign_signs_the_pushed_commit_and_it_verifies() {
+    let f = Fixture::new();
+    let allowed = f.ssh_signing();
+    f.pr(&["--no-pr"]).assert_code(0);
+    let tip = f.remote_ref(BRANCH).expect("pushed");
+    // The commit that reached the remote carries a signature that Git verifies against the
+    // allowed signers.
+    let raw = f.git(&f.bare, &["cat-file", "commit", &tip]);
+    assert!(
+        raw.contains("gpgsig -----BEGIN SSH SIGNATURE-----"),
+        "{raw}"
+    );
+    let allowed_cfg = format!("gpg.ssh.allowedSignersFile={}", allowed.display());
+    let (ok, out, err) = f.try_git(&f.bare, &["-c", &allowed_cfg, "verify-commit", "-v", &tip]);
+    assert!(ok, "verify-commit failed:\n{out}\n{err}");
+    assert!(
+        err.contains("Good \"git\" signature for operator@example.org"),
+        "{err}"
+    );
+    // The user's own `git log --show-signature` agrees (the work repository's configuration).
+    let shown = f.git(&f.work, &["log", "-1", "--format=%G?", &tip]);
+    assert_eq!(shown, "G", "a good signature");
+}
+
+#[test]
+fn without_commit_gpg_sign_the_commit_is_not_signed() {
+    let f = Fixture::new();
+    f.pr(&["--no-pr"]).assert_code(0);
+    let tip = f.remote_ref(BRANCH).expect("pushed");
+    let raw = f.git(&f.bare, &["cat-file", "commit", &tip]);
+    assert!(!raw.contains("gpgsig"), "{raw}");
+}
+
+#[test]
+fn a_signing_key_git_cannot_use_is_a_clear_refusal_and_nothing_is_pushed() {
+    let f = Fixture::new();
+    f.ssh_signing();
+    let missing = f.home.join("no_such_key");
+    f.git(
+        &f.work,
+        &["config", "user.signingKey", missing.to_str().unwrap()],
+    );
+    let run = f.pr(&["--no-pr"]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("`commit.gpgSign` is set, and Git could not sign the commit"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(f.remote_ref(BRANCH), None);
+    assert_eq!(f.local_ref(BRANCH), None);
+}
+
+/// A repository whose `.gitattributes` stores YAML with LF in Git and checks it out with CRLF:
+/// the branch must hold what `git add` would store (LF), not the work tree's bytes, and the
+/// work tree (CRLF) must count as the same as the base.
+#[test]
+fn blobs_go_through_the_gitattributes_filters_of_their_path() {
+    let f = Fixture::new();
+    fs::write(f.work.join(".gitattributes"), "*.yaml text eol=crlf\n").unwrap();
+    f.git(&f.work, &["add", ".gitattributes"]);
+    f.git(&f.work, &["commit", "-q", "-m", "CRLF checkouts"]);
+    f.git(&f.work, &["push", "-q", "origin", "main"]);
+    // Check the files out again, now with CRLF line endings.
+    f.git(&f.work, &["rm", "-q", "--cached", "-r", "."]);
+    f.git(&f.work, &["reset", "-q", "--hard"]);
+    let text = fs::read(f.work.join("applications/nublado/values-idfdev.yaml")).unwrap();
+    assert!(
+        text.windows(2).any(|w| w == b"\r\n"),
+        "checked out with CRLF"
+    );
+
+    f.pr(&["--no-pr"]).assert_code(0);
+    let tip = f.remote_ref(BRANCH).expect("pushed");
+    assert_eq!(
+        f.git(&f.bare, &["rev-parse", &format!("{tip}^{{tree}}")]),
+        f.applied_tree(&["nublado", "make-default", "--env", "idfdev"]),
+        "the branch holds what `apply` then `git add` would commit"
+    );
+    let blob = f.git(
+        &f.bare,
+        &[
+            "cat-file",
+            "-p",
+            &format!("{tip}:applications/nublado/values-idfdev.yaml"),
+        ],
+    );
+    assert!(!blob.contains('\r'), "stored with LF, as Git normalizes it");
+}
+
+/// A Phalanx repository under a folder with a non-ASCII name: Git quotes such names in
+/// `ls-tree` unless `-z`, which made every file look absent from the base.
+#[test]
+fn a_repository_under_a_non_ascii_folder_name_is_committed_at_its_path() {
+    let f = Fixture::new_in("déploiement/phalanx");
+    f.pr(&["--no-pr"]).assert_code(0);
+    let tip = f.remote_ref(BRANCH).unwrap();
+    assert_eq!(
+        f.git(
+            &f.bare,
+            &[
+                "-c",
+                "core.quotePath=false",
+                "diff",
+                "--name-only",
+                "main",
+                &tip
+            ]
+        ),
+        "déploiement/phalanx/applications/mobu/values-idfdev.yaml\n\
+         déploiement/phalanx/applications/nublado/values-idfdev.yaml\n\
+         déploiement/phalanx/applications/nublado2/values-idfdev.yaml"
+    );
+    assert_eq!(
+        f.git(&f.bare, &["rev-parse", &format!("{tip}^{{tree}}")]),
+        f.applied_tree(&["nublado", "make-default", "--env", "idfdev"])
+    );
+}

@@ -1,6 +1,10 @@
-//! The pre-commit hook as users run it: the real `pre-commit try-repo` with this crate's
-//! `.pre-commit-hooks.yaml` (`language: rust`, so pre-commit builds the tool with
-//! `cargo install --path .`), in a temporary git repository made from `fixtures/phalanx`.
+//! The pre-commit hooks as users run them: the real `pre-commit try-repo` with this crate's
+//! `.pre-commit-hooks.yaml`, in a temporary git repository made from `fixtures/phalanx`:
+//! `gitops-migrate-validate` (`language: python`: pip installs the prebuilt wheel that
+//! `scripts/build-wheel` makes, from a local folder, with no cargo on PATH),
+//! `gitops-migrate-validate-system` (the binary that wheel put on PATH) and
+//! `gitops-migrate-validate-rust` (`language: rust`: pre-commit builds the tool with
+//! `cargo install --path .`).
 //!
 //! `pre-commit` comes from PyPI (`scripts/test` installs it). Without it the test fails when
 //! `CI` is set and skips with a notice otherwise.
@@ -13,9 +17,10 @@
 //!   `.gitignore` excludes).
 //! - `try-repo` installs the hook into a throwaway store of its own (`Store(tempdir)` in
 //!   pre-commit's `try_repo`, whatever `PRE_COMMIT_HOME` says), so each call runs
-//!   `cargo install --path .` again. `CARGO_TARGET_DIR` points at `target/precommit-hook/`:
-//!   the dependencies are built once (a few minutes on 2 cores the first time, then reused
-//!   across test runs), and each call recompiles only the crate (about 10 s).
+//!   `cargo install --path .` again. `CARGO_TARGET_DIR` points at the crate's own `target/`,
+//!   whose release profile `scripts/build-wheel` (and `cargo build --release`) use too: the
+//!   dependencies are built in release mode once (a few minutes on 2 cores the first time,
+//!   then reused across tests and test runs), and each call recompiles only the crate.
 //!   `PRE_COMMIT_HOME` is still a temporary directory, so nothing leaks into the user's cache.
 
 use std::fs;
@@ -25,7 +30,9 @@ use std::process::{Command, Output};
 use crate::common;
 use common::copy_dir;
 
-const HOOK: &str = "gitops-migrate-validate";
+const PYTHON_HOOK: &str = "gitops-migrate-validate";
+const RUST_HOOK: &str = "gitops-migrate-validate-rust";
+const SYSTEM_HOOK: &str = "gitops-migrate-validate-system";
 const PLANTED: &str = "applications/nublado/values-idfdev.yaml";
 
 fn manifest_dir() -> &'static Path {
@@ -121,25 +128,27 @@ struct Env {
     home: PathBuf,
     hooks: PathBuf,
     repo: PathBuf,
+    /// Extra environment for pre-commit and the hooks.
+    env: Vec<(String, String)>,
 }
 
 impl Env {
-    /// `pre-commit try-repo HOOKS gitops-migrate-validate --files FILES...` in the Phalanx
-    /// repository.
-    fn try_repo(&self, files: &[&str]) -> (Output, String) {
+    /// `pre-commit try-repo HOOKS <hook> --files FILES...` in the Phalanx repository.
+    fn try_repo(&self, hook: &str, files: &[&str]) -> (Output, String) {
         let out = Command::new(&self.pre_commit[0])
             .args(&self.pre_commit[1..])
             .arg("try-repo")
             .arg(&self.hooks)
-            .arg(HOOK)
+            .arg(hook)
             .args(["--color", "never", "--verbose", "--files"])
             .args(files)
             .current_dir(&self.repo)
             .env("PRE_COMMIT_HOME", &self.home)
-            .env("CARGO_TARGET_DIR", target_dir().join("precommit-hook"))
+            .env("CARGO_TARGET_DIR", target_dir())
             .env("NO_COLOR", "1")
             .env("CARGO_TERM_COLOR", "never")
             .env_remove("PRE_COMMIT_COLOR")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run pre-commit");
         let text = format!(
@@ -151,9 +160,10 @@ impl Env {
     }
 }
 
-#[test]
-fn the_hook_fails_on_an_error_and_passes_once_it_is_fixed() {
-    let Some(pre_commit) = pre_commit() else {
+/// pre-commit, or `None` after a notice when it is not installed (a failure under `CI`).
+fn pre_commit_or_skip() -> Option<Vec<String>> {
+    let found = pre_commit();
+    if found.is_none() {
         if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
             panic!(
                 "pre-commit is not installed (CI is set, so this test must run): `python3 -m pip install pre-commit`, or run scripts/test"
@@ -162,21 +172,31 @@ fn the_hook_fails_on_an_error_and_passes_once_it_is_fixed() {
         eprintln!(
             "NOTICE: pre-commit is not installed; skipping the pre-commit hook test (`python3 -m pip install pre-commit`)"
         );
-        return;
-    };
-    let tmp = tempfile::tempdir().unwrap();
+    }
+    found
+}
+
+/// The hooks repository (this crate's working tree) and a Phalanx repository to run them in,
+/// under `tmp`.
+fn setup(pre_commit: Vec<String>, tmp: &Path) -> Env {
     let env = Env {
         pre_commit,
-        home: tmp.path().join("pre-commit-home"),
-        hooks: tmp.path().join("hooks"),
-        repo: tmp.path().join("phalanx"),
+        home: tmp.join("pre-commit-home"),
+        hooks: tmp.join("hooks"),
+        repo: tmp.join("phalanx"),
+        env: Vec::new(),
     };
     hooks_repo(&env.hooks);
     copy_dir(&manifest_dir().join("fixtures/phalanx"), &env.repo);
     git(&env.repo, &["init", "-q"]);
     git(&env.repo, &["add", "-A"]);
     git(&env.repo, &["commit", "-q", "-m", "phalanx"]);
+    env
+}
 
+/// Runs `hook` on a planted mistake (it must fail, naming it with its line), then on the fixed
+/// file (it must pass).
+fn fails_then_passes(env: &Env, hook: &str) {
     // A duplicate key: `numReleases` again, on line 14 (first on line 13).
     let path = env.repo.join(PLANTED);
     let original = fs::read_to_string(&path).unwrap();
@@ -192,25 +212,151 @@ fn the_hook_fails_on_an_error_and_passes_once_it_is_fixed() {
     fs::write(&path, &planted).unwrap();
     let files = [PLANTED, "environments/values-idfdev.yaml"];
 
-    // Each run builds the tool (release) first; see the module comment.
-    let (out, text) = env.try_repo(&files);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    let (out, text) = env.try_repo(hook, &files);
+    assert_eq!(out.status.code(), Some(1), "{hook}: {text}");
     assert!(text.contains("Failed"), "{text}");
-    assert!(text.contains(PLANTED), "{text}");
     assert!(
-        text.contains("14:7") && text.contains("yaml-duplicate-key"),
+        text.contains(&format!("--> {PLANTED}:14:7")) && text.contains("error[yaml-duplicate-key]"),
         "{text}"
     );
     assert!(
         text.contains("duplicate key `numReleases`: first defined on line 13"),
         "{text}"
     );
+    assert!(
+        text.contains("14 |       numReleases: 2"),
+        "the source line: {text}"
+    );
     eprintln!("{text}");
 
     // Fixed: the hook passes.
     fs::write(&path, &original).unwrap();
-    let (out, text) = env.try_repo(&files);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (out, text) = env.try_repo(hook, &files);
+    assert_eq!(out.status.code(), Some(0), "{hook}: {text}");
     assert!(text.contains("Passed"), "{text}");
     assert!(text.contains("no findings"), "{text}");
+}
+
+/// `PATH` without the folders that hold `cargo` or `rustc`.
+fn path_without_cargo() -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let kept: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|d| !d.join("cargo").exists() && !d.join("rustc").exists())
+        .collect();
+    std::env::join_paths(kept)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn the_python_hook_installs_the_prebuilt_wheel_without_cargo() {
+    let Some(pre_commit) = pre_commit_or_skip() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let wheels = tmp.path().join("wheels");
+
+    // The wheel, as a release would build it (cargo's release build of target/ is reused).
+    let out = Command::new(manifest_dir().join("scripts/build-wheel"))
+        .arg("--out")
+        .arg(&wheels)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env("CARGO_TERM_COLOR", "never")
+        .output()
+        .expect("run scripts/build-wheel");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "scripts/build-wheel: {stderr}");
+    let wheel = PathBuf::from(
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .lines()
+            .last()
+            .unwrap(),
+    );
+    let name = wheel.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with(&format!(
+            "gitops_migrate-{}-py3-none-",
+            env!("CARGO_PKG_VERSION")
+        )) && name.ends_with(".whl"),
+        "{name}"
+    );
+
+    // Nothing on this PATH can compile Rust.
+    let path = path_without_cargo();
+    let which = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(
+        !which("cargo") && !which("rustc"),
+        "cargo is still on {path}"
+    );
+
+    // pip alone gives the binary, in a fresh virtual environment, from the local folder only.
+    let venv = tmp.path().join("venv");
+    let ok = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .env("PATH", &path)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = Command::new(venv.join("bin/python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-index",
+            "--find-links",
+        ])
+        .arg(&wheels)
+        .arg("gitops-migrate")
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pip install: {out:?}");
+    let out = Command::new(venv.join("bin/gitops-migrate"))
+        .arg("--version")
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("gitops-migrate {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    // The `language: python` hook: pre-commit's `pip install .` of the hooks repository
+    // installs the small package at its root, which requires the wheel; pip finds it in the
+    // local folder and nowhere else (no index at all).
+    let mut env = setup(pre_commit, tmp.path());
+    env.env = vec![
+        ("PATH".into(), path.clone()),
+        ("PIP_FIND_LINKS".into(), wheels.display().to_string()),
+        ("PIP_NO_INDEX".into(), "1".into()),
+        ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+    ];
+    fails_then_passes(&env, PYTHON_HOOK);
+
+    // The `language: system` hook runs the binary on PATH: the one pip installed.
+    env.env[0].1 = format!("{}:{path}", venv.join("bin").display());
+    fails_then_passes(&env, SYSTEM_HOOK);
+}
+
+#[test]
+fn the_rust_hook_builds_the_tool_and_fails_then_passes() {
+    let Some(pre_commit) = pre_commit_or_skip() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let env = setup(pre_commit, tmp.path());
+    // Each run builds the tool (release) first; see the module comment.
+    fails_then_passes(&env, RUST_HOOK);
 }

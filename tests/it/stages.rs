@@ -1177,12 +1177,19 @@ fn enable_v3_takes_the_pvc_answers_from_the_command_line() {
         "{stdout}"
     );
     assert!(
-        stderr.contains("the result would not validate (1 new errors)"),
+        stderr.contains("the result would not validate (1 new error)"),
+        "{stderr}"
+    );
+    // The finding, with its line as the stage would write it.
+    assert!(
+        stderr.contains("error[nublado-v3-mount]: `/repo` is mounted in nublado v2"),
         "{stderr}"
     );
     assert!(
-        stdout.contains("[nublado-v3-mount] `/repo` is mounted in nublado v2"),
-        "{stdout}"
+        stderr.contains(
+            " --> applications/nublado/values-tucson-teststand.yaml:33:7\n   |\n33 |       volumes:\n   |       ^\n"
+        ),
+        "{stderr}"
     );
     let before = tree(dir.path());
     let (code, _, stderr) = gm(

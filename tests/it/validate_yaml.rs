@@ -472,6 +472,11 @@ fn compare_with_yamllint(dir: &Path, ours: &[Finding]) {
 
 /// Two files with every YAML rule firing.
 fn sample() -> Vec<Finding> {
+    sample_files().1
+}
+
+/// The sample's files (whose lines the human format shows) and its findings.
+fn sample_files() -> (Files, Vec<Finding>) {
     let dir = repo_with(&[
         (
             "applications/demo/values-dev.yaml",
@@ -480,25 +485,34 @@ fn sample() -> Vec<Finding> {
         ("environments/values-dev.yaml", b"name: dev\nfqdn: dev.example.com\nvaultPathPrefix: secret/dev\napplications:\n  demo: true"),
         ("applications/demo/values.yaml", b"image: [a, b\n"),
     ]);
-    yaml_findings(dir.path())
+    let files = Files::load(dir.path(), yaml_files(dir.path(), "").expect("walk")).expect("load");
+    let findings = yaml_rules::check(&files);
+    (files, findings)
 }
 
 #[test]
 fn human_output() {
-    snap!("human", render::human(&sample(), false));
+    let (files, findings) = sample_files();
+    snap!("human", render::human(&findings, &files, false));
 }
 
 #[test]
 fn human_output_without_findings() {
-    assert_eq!(render::human(&[], false), "no findings\n");
+    assert_eq!(
+        render::human(&[], &sample_files().0, false),
+        "no findings\n"
+    );
 }
 
 #[test]
 fn human_output_colors_severities() {
-    let text = render::human(&sample(), true);
-    assert!(text.contains("\x1b[1;31merror  \x1b[0m"), "{text:?}");
-    assert!(text.contains("\x1b[1;33mwarning\x1b[0m"), "{text:?}");
-    assert!(!render::human(&sample(), false).contains('\x1b'));
+    let (files, findings) = sample_files();
+    let text = render::human(&findings, &files, true);
+    let error = format!("{}error", gitops_migrate::style::ERROR.render());
+    let warning = format!("{}warning", gitops_migrate::style::WARNING.render());
+    assert!(text.contains(&error), "{text:?}");
+    assert!(text.contains(&warning), "{text:?}");
+    assert!(!render::human(&findings, &files, false).contains('\x1b'));
 }
 
 #[test]

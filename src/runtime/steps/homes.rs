@@ -116,9 +116,9 @@ impl StepRunner for SyncHomes {
         Ok(Preview {
             action: Action::Run {
                 touches: vec![format!(
-                    "homes:{} ({} entries{})",
+                    "homes:{} ({}{})",
                     self.opts.dst,
-                    todo.len(),
+                    crate::text::plural(todo.len(), "entry", "entries"),
                     if skipped.is_empty() {
                         String::new()
                     } else {
@@ -170,8 +170,8 @@ impl StepRunner for SyncHomes {
         Ok(Outcome {
             touched: vec![format!("homes:{}", self.opts.dst)],
             summary: format!(
-                "copied {} entries ({}) from {} to {}{}; {} copied earlier in this window",
-                summary.copied.len(),
+                "copied {} ({}) from {} to {}{}; {} copied earlier in this window",
+                crate::text::plural(summary.copied.len(), "entry", "entries"),
                 sh::human_bytes(summary.bytes),
                 self.opts.src,
                 self.opts.dst,

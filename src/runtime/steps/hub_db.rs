@@ -360,8 +360,8 @@ impl StepRunner for CopyHubDb {
         let helper_dst = format!("{HELPER_POD}:{}.incoming", remote(DB_FILE));
         let mut touches = vec![
             format!(
-                "deployment/{tns}/{HUB} (stopped while its database is replaced, then {replicas} replica{})",
-                if replicas == 1 { "" } else { "s" }
+                "deployment/{tns}/{HUB} (stopped while its database is replaced, then {})",
+                crate::text::plural(replicas, "replica", "replicas")
             ),
             format!("pvc/{tns}/{DB_PVC}:{}", remote(DB_FILE)),
         ];
@@ -434,8 +434,8 @@ impl StepRunner for CopyHubDb {
         })?;
         let bytes = std::fs::metadata(&local).map(|m| m.len()).unwrap_or(0);
         op.say(&format!(
-            "{DB_FILE}: integrity ok, {} users, {bytes} bytes",
-            check.users
+            "{DB_FILE}: integrity ok, {}, {bytes} bytes",
+            crate::text::plural(check.users, "user", "users")
         ));
 
         // 4. The new hub stopped: its database is never replaced under it.
@@ -462,9 +462,9 @@ impl StepRunner for CopyHubDb {
         Ok(Outcome {
             touched,
             summary: format!(
-                "copied {} ({} users, {bytes} bytes, integrity ok{}) from `{}` into the new hub in `{}`, stopped meanwhile and started again ({replicas} replica{}) at {at}; copies in {}",
+                "copied {} ({}, {bytes} bytes, integrity ok{}) from `{}` into the new hub in `{}`, stopped meanwhile and started again ({}) at {at}; copies in {}",
                 files.join(", "),
-                check.users,
+                crate::text::plural(check.users, "user", "users"),
                 if saved.is_some() {
                     "; the new hub's own database saved"
                 } else {
@@ -472,7 +472,7 @@ impl StepRunner for CopyHubDb {
                 },
                 self.source_cluster,
                 self.target_cluster,
-                if replicas == 1 { "" } else { "s" },
+                crate::text::plural(replicas, "replica", "replicas"),
                 self.backups.display()
             ),
         })

@@ -80,6 +80,33 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// `git init` in `dir` and one commit of everything in it (with an author of its own and no
+/// signing, whatever the user's configuration says).
+pub fn commit_all(dir: &Path) {
+    for args in [
+        &["init", "-q"][..],
+        &["add", "-A"],
+        &[
+            "-c",
+            "user.name=gitops-migrate tests",
+            "-c",
+            "user.email=tests@example.invalid",
+            "-c",
+            "commit.gpgSign=false",
+            "commit",
+            "-qm",
+            "fixture",
+        ],
+    ] {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run git");
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    }
+}
+
 /// Every file under `root` (relative path → content).
 pub fn tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
     walkdir::WalkDir::new(root)
