@@ -575,7 +575,7 @@ fn multi_environment_plans_show_each_environment_its_runbook() {
     }
     assert!(!both.contains("--env <env>"), "{both}");
     assert!(
-        both.contains("\n6 files changed, 124 lines added, 0 removed"),
+        both.contains("\n6 files changed, 128 lines added, 0 removed"),
         "{both}"
     );
 

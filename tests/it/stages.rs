@@ -1187,7 +1187,7 @@ fn enable_v3_takes_the_pvc_answers_from_the_command_line() {
     );
     assert!(
         stderr.contains(
-            " --> applications/nublado/values-tucson-teststand.yaml:33:7\n   |\n33 |       volumes:\n   |       ^\n"
+            " --> applications/nublado/values-tucson-teststand.yaml:34:7\n   |\n34 |       volumes:\n   |       ^\n"
         ),
         "{stderr}"
     );
@@ -1523,7 +1523,7 @@ fn finish_keeps_jupyterhub_db_where_v3_uses_it_on_the_2026_tree() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("    gitops-migrate exec nublado finish --env ukidacdev\n"),
+        stdout.contains("Window runbook of ukidacdev (gitops-migrate exec nublado finish --env ukidacdev):\n"),
         "{stdout}"
     );
     let p = phalanx(root);
