@@ -94,17 +94,6 @@ impl Stage {
 }
 
 /// Progress along the migration, to tell "not yet" from "already done".
-fn order(state: State) -> Option<u8> {
-    match state {
-        State::V2Only => Some(0),
-        State::V3Beside => Some(1),
-        State::V3Default => Some(2),
-        State::V2Disabled => Some(3),
-        State::Complete => Some(4),
-        State::None | State::Conflict => None,
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     #[error("unknown environment `{name}`{}", hint.as_ref().map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default())]
@@ -266,7 +255,7 @@ pub fn plan(
             ready.push(*env);
             continue;
         }
-        let done = matches!((order(st.state), order(expected)), (Some(a), Some(b)) if a > b);
+        let done = matches!((st.state.ordinal(), expected.ordinal()), (Some(a), Some(b)) if a > b);
         if done && !opts.force {
             plan.already_done.push(env.name.clone());
             continue;
