@@ -31,7 +31,12 @@ use toml_edit::{DocumentMut, Item, Table, Value};
 
 use crate::repo::Phalanx;
 use crate::repo::phalanx::Environment;
-use crate::runtime::steps::Timing;
+
+/// The defaults of the timing keys, for `config get` and for the runtime when a key is not
+/// set: `poll_interval_ms`, `sync_settle_ms` and `lease_seconds`.
+pub const DEFAULT_POLL: Duration = Duration::from_secs(2);
+pub const DEFAULT_SYNC_SETTLE: Duration = Duration::from_secs(20);
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// The file's name at the repository root.
 pub const FILE_NAME: &str = "gitops-migrate.toml";
@@ -771,9 +776,9 @@ impl Config {
             "vault_url" => s.vault_url,
             "vault_path_prefix" => s.vault_path_prefix,
             "health_url" => s.health_url,
-            "poll_interval_ms" => Some(Timing::default().poll.as_millis().to_string()),
-            "lease_seconds" => Some(crate::runtime::lease::DEFAULT_SECONDS.to_string()),
-            "sync_settle_ms" => Some(Timing::default().settle.as_millis().to_string()),
+            "poll_interval_ms" => Some(DEFAULT_POLL.as_millis().to_string()),
+            "lease_seconds" => Some(DEFAULT_LEASE.as_secs().to_string()),
+            "sync_settle_ms" => Some(DEFAULT_SYNC_SETTLE.as_millis().to_string()),
             "argocd_token_env" => Some(s.argocd_token.var),
             "mobu_token_env" => Some(s.mobu_token.var),
             "vault_token_env" => Some(s.vault_token.var),

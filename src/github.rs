@@ -92,20 +92,21 @@ pub fn api_for_host(host: &str) -> String {
     }
 }
 
-/// Where the token came from.
+/// Where the GitHub token came from (not to be confused with `config::TokenSource`, where a
+/// service token is to be read from).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenSource {
+pub enum TokenOrigin {
     Env,
     Gh,
 }
 
 /// The token: `GITHUB_TOKEN`, else `gh auth token` (for `host` when it is not github.com)
 /// when `gh` is installed; `None` when neither gives one.
-pub fn find_token(host: Option<&str>) -> Option<(String, TokenSource)> {
+pub fn find_token(host: Option<&str>) -> Option<(String, TokenOrigin)> {
     if let Ok(t) = std::env::var("GITHUB_TOKEN") {
         let t = t.trim().to_string();
         if !t.is_empty() {
-            return Some((t, TokenSource::Env));
+            return Some((t, TokenOrigin::Env));
         }
     }
     let mut cmd = std::process::Command::new("gh");
@@ -122,7 +123,7 @@ pub fn find_token(host: Option<&str>) -> Option<(String, TokenSource)> {
         return None;
     }
     let t = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (!t.is_empty()).then_some((t, TokenSource::Gh))
+    (!t.is_empty()).then_some((t, TokenOrigin::Gh))
 }
 
 /// A pull request, as far as `pr` needs it.

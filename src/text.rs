@@ -1,4 +1,4 @@
-//! Small helpers for the sentences the tool prints: counted nouns.
+//! Small helpers for the sentences the tool prints and reads: counted nouns, whole words.
 //!
 //! Owns: wording shared by every layer. Depends on nothing else in the crate.
 
@@ -9,6 +9,16 @@ pub fn plural<N: std::fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many
     } else {
         format!("{n} {many}")
     }
+}
+
+/// `word` in `line`, not as part of a longer name (`nublado2` is not in `nublado20`).
+pub fn contains_word(line: &str, word: &str) -> bool {
+    line.match_indices(word).any(|(i, _)| {
+        let before = line[..i].chars().next_back();
+        let after = line[i + word.len()..].chars().next();
+        let is_name = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        !is_name(before) && !is_name(after)
+    })
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use super::clients::{ClientError, parse_rfc3339, rfc3339_micros};
 pub const NAMESPACE: &str = "default";
 
 /// How long a lease outlives its last renewal, unless configured (`lease_seconds`).
-pub const DEFAULT_SECONDS: u64 = 60;
+pub const DEFAULT_SECONDS: u64 = crate::config::DEFAULT_LEASE.as_secs();
 
 /// What to lease, and as whom.
 #[derive(Debug, Clone)]

@@ -7,8 +7,9 @@
 
 use std::fmt;
 
-use super::data::{self, Data};
+use super::data::Data;
 use super::lines::Lines;
+use super::load;
 use super::parse::parse_stream;
 use super::path::{Path, Segment, prefix};
 use super::style::{self, Style};
@@ -163,7 +164,7 @@ impl Document {
 
     /// The data of every document as this editor reads it.
     pub fn data(&self) -> Vec<Data> {
-        data::from_tree(&self.docs)
+        load::from_tree(&self.docs)
     }
 
     pub fn line_of(&self, offset: usize) -> usize {
@@ -353,7 +354,7 @@ impl Document {
     /// The round-trip check of `edit check`: the independent parser accepts the text and reads
     /// the same data, and the tree re-emits the text byte for byte.
     pub fn check(&self) -> Result<(), CheckError> {
-        let reference = data::reference_load(&self.text).map_err(|e| CheckError {
+        let reference = load::reference_load(&self.text).map_err(|e| CheckError {
             at: Some((e.line + 1, e.col + 1)),
             message: format!("the reference parser rejects it: {}", e.message),
             syntax: true,

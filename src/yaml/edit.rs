@@ -12,9 +12,10 @@
 
 use std::ops::Range;
 
-use super::data::{self, Change, Data, comparable};
+use super::data::{Change, Data, comparable};
 use super::document::{Document, EditError, Resolved, Via};
 use super::lines::Lines;
+use super::load;
 use super::path::{Path, Segment};
 use super::resolve;
 use super::scalar::{ScalarValue, block_text, plain_safe, single_quoted};
@@ -39,7 +40,7 @@ impl NewValue {
         match self {
             NewValue::Scalar(v) => Ok(v.data.clone()),
             NewValue::Yaml(t) => {
-                let docs = data::reference_load(t).map_err(|e| {
+                let docs = load::reference_load(t).map_err(|e| {
                     format!(
                         "the value is not valid YAML: {}:{}: {}",
                         e.line + 1,
@@ -177,7 +178,7 @@ impl Document {
         if !new.starts_with(before) || !new[before.len()..].ends_with(after) {
             return Err(verify("lines outside the edited region changed".into()));
         }
-        let mut expected = data::reference_load(&self.text).map_err(|e| {
+        let mut expected = load::reference_load(&self.text).map_err(|e| {
             verify(format!(
                 "the original does not load in the reference parser: {}",
                 e.message
@@ -189,7 +190,7 @@ impl Document {
         plan.change
             .apply(&mut expected[doc])
             .ok_or_else(|| verify("the intended change does not fit the data".into()))?;
-        let actual = data::reference_load(&new).map_err(|e| {
+        let actual = load::reference_load(&new).map_err(|e| {
             verify(format!(
                 "the result does not parse at {}:{}: {}",
                 e.line + 1,
@@ -1207,7 +1208,7 @@ impl Kind {
 /// The data of a scalar node (`None` for collections and aliases).
 fn scalar_data(n: &Node) -> Option<Data> {
     match &n.kind {
-        NodeKind::Scalar(s) => Some(data::resolve_scalar(&s.value, s.style, n.tag.as_deref())),
+        NodeKind::Scalar(s) => Some(load::resolve_scalar(&s.value, s.style, n.tag.as_deref())),
         NodeKind::Null => Some(Data::Null),
         _ => None,
     }

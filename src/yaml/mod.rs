@@ -5,8 +5,8 @@
 //! differs, the edit is refused and nothing changes.
 //!
 //! Data flow: `parse` (text → `tree`), `document` (lookups, round-trip check), `edit`
-//! (splices + verification, using `style` and `scalar` for new text), `data` (plain data from
-//! both parsers), `resolve` (what a scalar means to each kind of reader: the YAML 1.2 core
+//! (splices + verification, using `style` and `scalar` for new text), `load` (plain `data`
+//! from both parsers), `resolve` (what a scalar means to each kind of reader: the YAML 1.2 core
 //! schema, PyYAML's and Helm's YAML 1.1, tags, the characters YAML allows; the one place that
 //! decides whether a scalar may be written plain), `file` (reading and atomic writing).
 
@@ -15,6 +15,7 @@ mod document;
 mod edit;
 mod file;
 mod lines;
+mod load;
 mod parse;
 mod path;
 pub mod resolve;
@@ -22,11 +23,12 @@ mod scalar;
 mod style;
 mod tree;
 
-pub use data::{Data, reference_load, resolve_plain};
+pub use data::Data;
 pub use document::{CheckError, Document, EditError, SyntaxError};
 pub use edit::NewValue;
 pub use file::{FileError, YamlFile, write_atomic};
 pub use lines::Lines;
+pub use load::{reference_load, resolve_plain};
 pub use path::{Path, PathSyntaxError, Segment};
 pub use scalar::ScalarValue;
 pub use style::Style;

@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use super::data::{Data, resolve_scalar};
+use super::data::Data;
+use super::load::resolve_scalar;
 use super::tree::{Doc, Node, NodeKind, ScalarStyle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@ use super::{ContextCheck, ExecArgs, Prepared, merged};
 use crate::cli::stage::{nublado_stage, open_phalanx};
 use crate::cli::{Exit, Output};
 use crate::config::{EnvSettings, Fingerprint, TokenSource};
-use crate::playbook::nublado::stages::{self, STAGES, Stage};
+use crate::playbook::nublado::stages::{self, Stage};
 use crate::playbook::nublado::{State, environment_state};
 use crate::repo::phalanx::Environment;
 use crate::repo::{self, Phalanx};
@@ -26,16 +26,6 @@ use crate::runtime::clients::{
 use crate::runtime::lease;
 use crate::runtime::steps::StepEnv;
 use crate::runtime::steps::vault::SecretKey;
-
-/// Progress of an environment along the migration (to tell "the PR is merged" from "not yet").
-fn order(state: State) -> Option<usize> {
-    match state {
-        State::Complete => Some(STAGES.len()),
-        s => s
-            .next_stage()
-            .and_then(|n| STAGES.iter().position(|st| st.name() == n)),
-    }
-}
 
 /// The names of mobu's autostart flocks in the environment's mobu values.
 fn mobu_flocks(p: &Phalanx, env: &Environment) -> Vec<String> {
@@ -318,7 +308,9 @@ fn merged_missing(remote: &Phalanx, stage: Stage, env: &str, source: &str) -> Op
     };
     let state = environment_state(remote, e);
     let merged = match stage.from_state() {
-        Some(from) => matches!((order(state.state), order(from)), (Some(a), Some(b)) if a > b),
+        Some(from) => {
+            matches!((state.state.ordinal(), from.ordinal()), (Some(a), Some(b)) if a > b)
+        }
         None => matches!(state.state, State::Complete | State::None),
     };
     if merged {
@@ -372,7 +364,7 @@ fn check_checkout(
     let Some(from) = stage.from_state() else {
         return Ok(());
     };
-    let (now, needed) = (order(state.state), order(from));
+    let (now, needed) = (state.state.ordinal(), from.ordinal());
     let behind = match (now, needed) {
         (Some(a), Some(b)) => a < b,
         _ => true,

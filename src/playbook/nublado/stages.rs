@@ -94,17 +94,6 @@ impl Stage {
 }
 
 /// Progress along the migration, to tell "not yet" from "already done".
-fn order(state: State) -> Option<u8> {
-    match state {
-        State::V2Only => Some(0),
-        State::V3Beside => Some(1),
-        State::V3Default => Some(2),
-        State::V2Disabled => Some(3),
-        State::Complete => Some(4),
-        State::None | State::Conflict => None,
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StageError {
     #[error("unknown environment `{name}`{}", hint.as_ref().map(|h| format!(" (did you mean `{h}`?)")).unwrap_or_default())]
@@ -266,7 +255,7 @@ pub fn plan(
             ready.push(*env);
             continue;
         }
-        let done = matches!((order(st.state), order(expected)), (Some(a), Some(b)) if a > b);
+        let done = matches!((st.state.ordinal(), expected.ordinal()), (Some(a), Some(b)) if a > b);
         if done && !opts.force {
             plan.already_done.push(env.name.clone());
             continue;
@@ -1469,22 +1458,12 @@ pub fn remaining_references(p: &Phalanx, plan: &StagePlan) -> Vec<String> {
         let rel = crate::repo::files::relative(root, entry.path());
         let Some(text) = ws_text(&rel) else { continue };
         for (i, line) in text.lines().enumerate() {
-            if V2_APPS.iter().any(|a| contains_word(line, a)) {
+            if V2_APPS.iter().any(|a| crate::text::contains_word(line, a)) {
                 out.push(format!("{rel}:{}: {}", i + 1, line.trim()));
             }
         }
     }
     out
-}
-
-/// `word` in `line`, not as part of a longer name (`nublado2` is not in `nublado20`).
-pub fn contains_word(line: &str, word: &str) -> bool {
-    line.match_indices(word).any(|(i, _)| {
-        let before = line[..i].chars().next_back();
-        let after = line[i + word.len()..].chars().next();
-        let is_name = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-        !is_name(before) && !is_name(after)
-    })
 }
 
 #[cfg(test)]
@@ -1501,9 +1480,12 @@ mod tests {
 
     #[test]
     fn words_and_database_names() {
-        assert!(contains_word("enabled: nublado2", "nublado2"));
-        assert!(!contains_word("nublado20", "nublado2"));
-        assert!(!contains_word("my_cachemachine_x", "cachemachine"));
+        assert!(crate::text::contains_word("enabled: nublado2", "nublado2"));
+        assert!(!crate::text::contains_word("nublado20", "nublado2"));
+        assert!(!crate::text::contains_word(
+            "my_cachemachine_x",
+            "cachemachine"
+        ));
         assert_eq!(
             database_name("postgresql://jovyan@postgres.postgres/jupyterhub"),
             Some("jupyterhub")

@@ -1178,7 +1178,7 @@ pub fn rewrite_v2_names(value: &str) -> Result<(String, Vec<String>), String> {
             how.push(format!("`{old}` rewritten `{new}`"));
         }
     }
-    if super::stages::contains_word(&out, "nublado2") {
+    if crate::text::contains_word(&out, "nublado2") {
         return Err(value.to_string());
     }
     Ok((out, how))

@@ -43,6 +43,19 @@ impl State {
         }
     }
 
+    /// Where the state lies on the migration's path, for comparing how far two states are
+    /// (`v2-only` 0 … `complete` 4); `None` for `none` and `conflict`, which are off it.
+    pub fn ordinal(self) -> Option<u8> {
+        match self {
+            State::V2Only => Some(0),
+            State::V3Beside => Some(1),
+            State::V3Default => Some(2),
+            State::V2Disabled => Some(3),
+            State::Complete => Some(4),
+            State::None | State::Conflict => None,
+        }
+    }
+
     /// The stage that moves an environment on from this state.
     pub fn next_stage(self) -> Option<&'static str> {
         match self {

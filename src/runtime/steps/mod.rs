@@ -86,14 +86,14 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            poll: Duration::from_secs(2),
+            poll: crate::config::DEFAULT_POLL,
             concurrency: 16,
             attempts: 4,
             backoff: Duration::from_millis(500),
             namespaces: Duration::from_secs(15 * 60),
             deployment: Duration::from_secs(5 * 60),
             sync: Duration::from_secs(15 * 60),
-            settle: Duration::from_secs(20),
+            settle: crate::config::DEFAULT_SYNC_SETTLE,
             route: Duration::from_secs(5 * 60),
             dns: Duration::from_secs(30 * 60),
         }
