@@ -385,7 +385,7 @@ fn restore_mobu_times_out_naming_the_rollout_state() {
         e.message
             .starts_with("Deployment `mobu` in namespace `mobu` was not ready after")
             && e.message
-                .ends_with("last seen 2/2 ready, 1 updated, 3 total, generation 2 observed 1"),
+                .ends_with("last seen 2/2 available, 1 updated, 3 total, generation 2 observed 1"),
         "{e}"
     );
 }
