@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -208,7 +207,7 @@ fn changes(
 }
 
 /// Writes the watch's stream to `stream` until its timeout or until the client goes.
-pub fn stream(stream: &mut TcpStream, world: &Arc<Mutex<World>>, watch: &Watch) {
+pub fn stream(stream: &mut impl Write, world: &Arc<Mutex<World>>, watch: &Watch) {
     let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-cache, private\r\nTransfer-Encoding: chunked\r\n\r\n";
     if stream.write_all(head.as_bytes()).is_err() {
         return;
