@@ -90,14 +90,32 @@ impl Kubectl {
     }
 }
 
+/// A double that asks for no credentials.
+fn open_double() -> Platform {
+    let p = Platform::start();
+    p.require_tokens(false);
+    p
+}
+
+/// `kubectl rollout status deployment/NAME -n NS`.
+fn rollout_status(k: &Kubectl, ns: &str, name: &str) -> Ran {
+    let deployment = format!("deployment/{name}");
+    k.run(&["rollout", "status", &deployment, "-n", ns, "--timeout=60s"])
+}
+
+/// Its standard output, once it succeeded.
+fn succeeded(r: Ran) -> String {
+    assert!(r.ok, "kubectl failed: {r:?}");
+    r.stdout
+}
+
 fn lines(s: &str) -> Vec<&str> {
     s.lines().collect()
 }
 
 #[test]
 fn kubectl_discovers_the_double_and_reads_its_version() {
-    let p = Platform::start();
-    p.require_tokens(false);
+    let p = open_double();
     let k = Kubectl::new(&p, None);
     let v: Value = serde_json::from_str(&k.ok(&["version", "-o", "json"])).unwrap();
     assert_eq!(v["serverVersion"]["major"], "1");
@@ -121,8 +139,7 @@ fn kubectl_discovers_the_double_and_reads_its_version() {
 
 #[test]
 fn kubectl_lists_namespaces_and_pods_by_selector_and_namespace() {
-    let p = Platform::start();
-    p.require_tokens(false);
+    let p = open_double();
     p.add_namespace(
         "nublado2-alice",
         &[("argocd.argoproj.io/instance", "nublado2-users")],
@@ -211,8 +228,7 @@ fn kubectl_lists_namespaces_and_pods_by_selector_and_namespace() {
 
 #[test]
 fn kubectl_deletes_a_namespace_waiting_for_it_and_a_second_delete_is_a_conflict() {
-    let p = Platform::start();
-    p.require_tokens(false);
+    let p = open_double();
     p.terminating_for(Duration::from_millis(1500));
     p.add_namespace("nublado2-alice", &[]);
     p.add_namespace("nublado2-bob", &[]);
@@ -253,8 +269,7 @@ fn kubectl_deletes_a_namespace_waiting_for_it_and_a_second_delete_is_a_conflict(
 
 #[test]
 fn kubectl_restarts_scales_and_follows_rollouts() {
-    let p = Platform::start();
-    p.require_tokens(false);
+    let p = open_double();
     p.rollout_for(Duration::from_millis(1500));
     p.add_namespace("mobu", &[]);
     p.add_deployment("mobu", "mobu", 1, &[("app.kubernetes.io/name", "mobu")]);
@@ -268,14 +283,7 @@ fn kubectl_restarts_scales_and_follows_rollouts() {
             .contains_key("kubectl.kubernetes.io/restartedAt")
     );
     assert_eq!(p.deployment_generation("mobu", "mobu"), Some(2));
-    let status = k.ok(&[
-        "rollout",
-        "status",
-        "deployment/mobu",
-        "-n",
-        "mobu",
-        "--timeout=60s",
-    ]);
+    let status = succeeded(rollout_status(&k, "mobu", "mobu"));
     assert!(
         status.starts_with("Waiting for deployment spec update to be observed...\n")
             && status.contains(
@@ -303,14 +311,7 @@ fn kubectl_restarts_scales_and_follows_rollouts() {
         "scaled through the /scale subresource: {:?}",
         p.mutations()
     );
-    let status = k.ok(&[
-        "rollout",
-        "status",
-        "deployment/mobu",
-        "-n",
-        "mobu",
-        "--timeout=60s",
-    ]);
+    let status = succeeded(rollout_status(&k, "mobu", "mobu"));
     assert!(status.ends_with("successfully rolled out\n"), "{status}");
     assert_eq!(
         lines(&k.ok(&["get", "pods", "-n", "mobu", "-o", "name"])).len(),
@@ -319,35 +320,20 @@ fn kubectl_restarts_scales_and_follows_rollouts() {
     );
     // Scaling to 0 terminates every pod.
     k.ok(&["scale", "deployment/mobu", "-n", "mobu", "--replicas=0"]);
-    let status = k.ok(&[
-        "rollout",
-        "status",
-        "deployment/mobu",
-        "-n",
-        "mobu",
-        "--timeout=60s",
-    ]);
+    let status = succeeded(rollout_status(&k, "mobu", "mobu"));
     assert!(status.ends_with("successfully rolled out\n"), "{status}");
 }
 
 #[test]
 fn kubectl_rollout_status_fails_on_a_progress_deadline() {
-    let p = Platform::start();
-    p.require_tokens(false);
+    let p = open_double();
     p.rollout_for(Duration::from_millis(600));
     p.add_namespace("nublado", &[]);
     p.add_deployment("nublado", "hub", 1, &[("component", "hub")]);
     p.break_rollouts("nublado", "hub");
     let k = Kubectl::new(&p, None);
     k.ok(&["rollout", "restart", "deployment/hub", "-n", "nublado"]);
-    let r = k.run(&[
-        "rollout",
-        "status",
-        "deployment/hub",
-        "-n",
-        "nublado",
-        "--timeout=60s",
-    ]);
+    let r = rollout_status(&k, "nublado", "hub");
     assert!(!r.ok, "{r:?}");
     assert!(
         r.stderr
@@ -421,8 +407,7 @@ fn kubectl_needs_the_bearer_token_the_double_requires() {
 /// Resources the double cannot watch are refused as the API server refuses a verb: 405.
 #[test]
 fn a_watch_on_what_cannot_be_watched_is_refused() {
-    let p = Platform::start();
-    p.require_tokens(false);
+    let p = open_double();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -18,8 +18,10 @@
 //! credential plugin (run with `KUBERNETES_EXEC_INFO`; its `ExecCredential.status.token` is
 //! used, cached until `expirationTimestamp`, and fetched again once on a 401).
 //!
-//! Owns: the REST paths, the JSON shapes read back, and what statuses mean (404 on delete =
-//! already gone; 409 on a namespace that is `Terminating` = already going). Tokens appear only
+//! Owns: the REST paths, the JSON shapes read back, what statuses mean (404 on delete =
+//! already gone; 409 on a namespace that is `Terminating` = already going), and when a
+//! Deployment's rollout is complete or failed, decided as `kubectl rollout status` decides it
+//! (`Deployment::rollout`). Tokens appear only
 //! in the `Authorization` header.
 
 use std::collections::BTreeMap;

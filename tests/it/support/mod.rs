@@ -1,19 +1,27 @@
 //! Shared test doubles: one HTTP/1.1 server on a real 127.0.0.1 socket that plays the
 //! services a maintenance window talks to, speaking their real JSON shapes, with faults:
 //!
-//! - the **Kubernetes API** (`/api/v1/…`, `/apis/apps/v1/…`, `/apis/coordination.k8s.io/v1/…`):
-//!   namespaces with labels (and the automatic `kubernetes.io/metadata.name`), UIDs (each
-//!   double is its own cluster: its `kube-system` namespace, always there, has a UID of its
-//!   own), `status.phase`, deletion that sets `Terminating` and removes the namespace after a
-//!   configurable delay (a second delete of a terminating namespace answers 409, as a real API
-//!   server does); deployments whose `rollout restart` (PATCH of the pod template annotation)
-//!   rolls out for a while before they are ready again, and whose scaling (PATCH of
-//!   `spec.replicas`) terminates pods, or rolls new ones out; pods keyed by (namespace, name) (a Deployment's pods
-//!   terminate after it is deleted; a pod delete terminates it); Services with a load
-//!   balancer's `ip` or `hostname` (get, delete); Leases (create: 409 `AlreadyExists` when
-//!   taken; update: 409 `Conflict` unless the request names the current `resourceVersion`);
-//!   label selectors (`k=v`, `k!=v`, `k`, `!k`, `k in (…)`, `k notin (…)`), field selectors
-//!   (`metadata.name`, `metadata.namespace`, `status.phase`), `limit`/`continue` pages;
+//! - the **Kubernetes API** (`/api/v1/…`, `/apis/apps/v1/…`, `/apis/coordination.k8s.io/v1/…`),
+//!   good enough for the real `kubectl` (tests/it/kubectl_double.rs): discovery (`/api`,
+//!   `/apis`, each group version's resources: `discovery.rs`) and `/version`; every object
+//!   with `uid`, `creationTimestamp` and a `resourceVersion` that changes with it (one
+//!   counter, as etcd's revision); namespaces with labels (and the automatic
+//!   `kubernetes.io/metadata.name`), UIDs (each double is its own cluster: its `kube-system`
+//!   namespace, always there, has a UID of its own), `status.phase`, deletion that sets
+//!   `Terminating` and removes the namespace after a configurable delay (a second delete of a
+//!   terminating namespace answers 409, as a real API server does); deployments (get, list,
+//!   delete, PATCH, the `/scale` subresource) whose `rollout restart` (PATCH of the pod
+//!   template annotation) rolls out for a while before they are ready again, and whose
+//!   scaling terminates pods, or rolls new ones out, with `status` and the `Available` and
+//!   `Progressing` conditions as the Deployment controller writes them (`break_rollouts`: a
+//!   rollout that ends in `ProgressDeadlineExceeded`); pods keyed by (namespace, name) (a
+//!   Deployment's pods terminate after it is deleted; a pod delete terminates it); Services
+//!   with a load balancer's `ip` or `hostname` (get, delete); Leases (create: 409
+//!   `AlreadyExists` when taken; update: 409 `Conflict` unless the request names the current
+//!   `resourceVersion`); label selectors (`k=v`, `k!=v`, `k`, `!k`, `k in (…)`, `k notin
+//!   (…)`), field selectors (`metadata.name`, `metadata.namespace`, `status.phase`),
+//!   `limit`/`continue` pages; `?watch=true` on namespaces, pods and Deployments answered
+//!   with a stream of events (`watch.rs`), refused with 405 elsewhere;
 //! - **Argo CD** under `/argo-cd/api/v1/applications`: 403 `permission denied` for an
 //!   application it does not have (404 only with `?project=`), as the real server answers so
 //!   as not to leak names; a tracked branch (`merge_commit`) that the repo-server resolves from
@@ -32,6 +40,9 @@
 //! latency, busy Argo CD applications, syncs that land on the cached revision whatever is
 //! asked (`argocd_stuck_revision`), mobu redirects. Every request is recorded, and the highest
 //! number of namespace deletions in flight at once is tracked.
+//!
+//! `Platform::start_tls` serves the same over HTTPS with a throwaway CA (`tls.rs`): kubectl
+//! sends a kubeconfig's credentials only over TLS.
 //!
 //! Also here: `Recorder`, an `Operator` that answers yes and records what it was told.
 
@@ -1438,14 +1449,24 @@ fn remove_deployment(w: &mut World, key: &(String, String)) -> Option<Deploy> {
     Some(d)
 }
 
-fn ns_json(name: &str, ns: &Ns) -> Value {
+/// The `metadata` every object has: name (and namespace), `uid`, `resourceVersion`,
+/// `creationTimestamp`.
+fn object_meta(ns: Option<&str>, name: &str, uid: &str, rv: u64, created: &str) -> Value {
     let mut meta = json!({
         "name": name,
-        "uid": ns.uid,
-        "resourceVersion": ns.rv.to_string(),
-        "creationTimestamp": ns.created,
-        "labels": ns.labels,
+        "uid": uid,
+        "resourceVersion": rv.to_string(),
+        "creationTimestamp": created,
     });
+    if let Some(ns) = ns {
+        meta["namespace"] = json!(ns);
+    }
+    meta
+}
+
+fn ns_json(name: &str, ns: &Ns) -> Value {
+    let mut meta = object_meta(None, name, &ns.uid, ns.rv, &ns.created);
+    meta["labels"] = json!(ns.labels);
     let phase = if let Some((_, at)) = &ns.deleted {
         meta["deletionTimestamp"] = json!(at);
         "Terminating"
@@ -1519,18 +1540,13 @@ fn deploy_json(ns: &str, name: &str, d: &Deploy) -> Value {
             "Deployment does not have minimum availability.",
         )
     };
+    let mut meta = object_meta(Some(ns), name, &d.uid, d.rv, &d.created);
+    meta["generation"] = json!(d.generation);
+    meta["labels"] = json!(d.selector);
     json!({
         "kind": "Deployment",
         "apiVersion": "apps/v1",
-        "metadata": {
-            "name": name,
-            "namespace": ns,
-            "uid": d.uid,
-            "resourceVersion": d.rv.to_string(),
-            "creationTimestamp": d.created,
-            "generation": d.generation,
-            "labels": d.selector,
-        },
+        "metadata": meta,
         "spec": {
             "replicas": d.replicas,
             "selector": {"matchLabels": d.selector},
@@ -1563,13 +1579,7 @@ fn scale_json(ns: &str, name: &str, d: &Deploy) -> Value {
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": name,
-            "namespace": ns,
-            "uid": d.uid,
-            "resourceVersion": d.rv.to_string(),
-            "creationTimestamp": d.created,
-        },
+        "metadata": object_meta(Some(ns), name, &d.uid, d.rv, &d.created),
         "spec": {"replicas": d.replicas},
         "status": {"replicas": d.replicas, "selector": selector_string(&d.selector)},
     })
@@ -1584,14 +1594,8 @@ fn selector_string(selector: &BTreeMap<String, String>) -> String {
 }
 
 fn pod_json(name: &str, p: &Pod) -> Value {
-    let mut meta = json!({
-        "name": name,
-        "namespace": p.namespace,
-        "uid": p.uid,
-        "resourceVersion": p.rv.to_string(),
-        "creationTimestamp": p.created,
-        "labels": p.labels,
-    });
+    let mut meta = object_meta(Some(&p.namespace), name, &p.uid, p.rv, &p.created);
+    meta["labels"] = json!(p.labels);
     if let Some((_, at)) = &p.deleted {
         meta["deletionTimestamp"] = json!(at);
     }
