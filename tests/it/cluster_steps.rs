@@ -370,6 +370,38 @@ fn restore_mobu_skips_where_mobu_does_not_run() {
 }
 
 #[test]
+fn restore_mobu_fails_at_once_when_the_rollout_exceeds_its_progress_deadline() {
+    // A broken image: the new pod never becomes available, and the Deployment controller
+    // gives up (`Progressing` False, `ProgressDeadlineExceeded`). Waiting out the step's
+    // deadline cannot help: the step fails as soon as the condition shows, with its reason.
+    let p = Platform::start();
+    p.add_deployment("mobu", "mobu", 1, &[("app.kubernetes.io/name", "mobu")]);
+    p.break_rollouts("mobu", "mobu");
+    p.rollout_for(Duration::from_millis(300));
+    let mut t = timing();
+    t.deployment = Duration::from_secs(600);
+    let r = build(&planned("restore-mobu"), &env_with(&p, t)).unwrap();
+    let mut op = Recorder::yes();
+    let pv = preview(&p, r.as_ref(), &mut op);
+    let started = Instant::now();
+    let e = r.run(&pv, &mut op).err().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(300),
+        "failed at once, not at the deadline"
+    );
+    assert!(!e.retryable, "{e}");
+    assert_eq!(
+        e.message,
+        "the rollout of Deployment `mobu` in namespace `mobu` failed: ReplicaSet \"mobu-2f\" has timed out progressing. (condition Progressing: ProgressDeadlineExceeded; last seen 1/1 available, 0 updated, 2 total, generation 2 observed 2)"
+    );
+    // It was restarted (one PATCH), and only polled after.
+    assert_eq!(
+        p.mutations(),
+        ["PATCH /apis/apps/v1/namespaces/mobu/deployments/mobu"]
+    );
+}
+
+#[test]
 fn restore_mobu_times_out_naming_the_rollout_state() {
     let p = Platform::start();
     p.add_deployment("mobu", "mobu", 2, &[("app.kubernetes.io/name", "mobu")]);
@@ -385,7 +417,7 @@ fn restore_mobu_times_out_naming_the_rollout_state() {
         e.message
             .starts_with("Deployment `mobu` in namespace `mobu` was not ready after")
             && e.message
-                .ends_with("last seen 2/2 ready, 1 updated, 3 total, generation 2 observed 1"),
+                .ends_with("last seen 2/2 available, 1 updated, 3 total, generation 2 observed 1"),
         "{e}"
     );
 }

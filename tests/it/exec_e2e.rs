@@ -498,6 +498,9 @@ fn assert_window_done(w: &Window) {
 #[test]
 fn full_run_of_make_default_on_idfdev() {
     let w = Window::new("make-default", "idfdev");
+    // The v2 hub's pod terminates for a while after its Deployment is deleted: the window
+    // waits for it.
+    w.double.terminating_for(Duration::from_millis(800));
     let r = w.exec(&["--yes", "--yes-manual"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
@@ -520,8 +523,26 @@ fn full_run_of_make_default_on_idfdev() {
     ] {
         assert!(report.contains(&note), "{note}:\n{report}");
     }
-    // Every sync pinned to the merged commit, after a hard refresh.
     let requests = w.double.requests();
+    // The v2 hub's pods were waited for until gone, in v2's namespace, before v3's hub (whose
+    // pod has the same name in its own namespace) was deleted; then v3's the same way.
+    let v2_pod_polls: Vec<usize> = requests
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.method == "GET" && r.path == "/api/v1/namespaces/nublado2/pods")
+        .map(|(i, _)| i)
+        .collect();
+    assert!(v2_pod_polls.len() >= 2, "waited: {v2_pod_polls:?}");
+    let v3_hub_delete = requests
+        .iter()
+        .position(|r| {
+            r.method == "DELETE" && r.path == "/apis/apps/v1/namespaces/nublado/deployments/hub"
+        })
+        .unwrap();
+    assert!(v2_pod_polls.iter().all(|i| *i < v3_hub_delete));
+    assert!(w.double.pod_names("nublado2").is_empty());
+    assert!(w.double.pod_names("nublado").is_empty());
+    // Every sync pinned to the merged commit, after a hard refresh.
     let syncs: Vec<&support::Request> = requests
         .iter()
         .filter(|r| r.method == "POST" && r.path.ends_with("/sync"))

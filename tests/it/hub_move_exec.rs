@@ -562,6 +562,37 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+fn a_new_hub_that_cannot_start_again_fails_the_copy_at_once_with_the_controllers_reason() {
+    let m = Move::new();
+    let r = m.exec("cutover", &["--only", "stop-old-hub", "--yes"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // The new hub's image is broken: scaled back up, it never becomes available and the
+    // Deployment controller reports ProgressDeadlineExceeded.
+    m.target.break_rollouts("prod", "hub");
+    let r = m.exec("cutover", &["--only", "copy-hub-db", "--yes"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "the rollout of Deployment `hub` in namespace `prod` failed: ReplicaSet \"hub-"
+        ) && r.stderr.contains(
+            "has timed out progressing. (condition Progressing: ProgressDeadlineExceeded;"
+        ),
+        "{}",
+        r.stderr
+    );
+    // Not retried: one scale to 0 and one back.
+    let scales = m
+        .target
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "PATCH" && r.path == "/apis/apps/v1/namespaces/prod/deployments/hub"
+        })
+        .count();
+    assert_eq!(scales, 2);
+}
+
+#[test]
 fn a_corrupt_database_is_refused_before_the_new_hub_is_touched() {
     let m = Move::new();
     // The old hub is stopped; its database file is damaged in the middle.

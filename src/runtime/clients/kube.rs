@@ -18,8 +18,10 @@
 //! credential plugin (run with `KUBERNETES_EXEC_INFO`; its `ExecCredential.status.token` is
 //! used, cached until `expirationTimestamp`, and fetched again once on a 401).
 //!
-//! Owns: the REST paths, the JSON shapes read back, and what statuses mean (404 on delete =
-//! already gone; 409 on a namespace that is `Terminating` = already going). Tokens appear only
+//! Owns: the REST paths, the JSON shapes read back, what statuses mean (404 on delete =
+//! already gone; 409 on a namespace that is `Terminating` = already going), and when a
+//! Deployment's rollout is complete or failed, decided as `kubectl rollout status` decides it
+//! (`Deployment::rollout`). Tokens appear only
 //! in the `Authorization` header.
 
 use std::collections::BTreeMap;
@@ -99,16 +101,47 @@ pub struct Deployment {
     /// The pod template's `kubectl.kubernetes.io/restartedAt`.
     pub restarted_at: Option<String>,
     /// `status.observedGeneration`, `status.replicas`, `status.updatedReplicas`,
-    /// `status.readyReplicas` (each 0 when absent).
+    /// `status.readyReplicas`, `status.availableReplicas` (each 0 when absent).
     pub observed_generation: i64,
     pub status_replicas: i64,
     pub updated_replicas: i64,
     pub ready_replicas: i64,
+    pub available_replicas: i64,
+    /// The `Progressing` condition's `reason` and `message`, when there is one.
+    pub progressing: Option<(String, String)>,
 }
+
+/// Where a Deployment's rollout stands, decided as `kubectl rollout status` decides it
+/// (kubectl's `DeploymentStatusViewer`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollout {
+    /// Every replica runs the latest spec and is available; no old replica remains.
+    Complete,
+    /// Still rolling out: kubectl's "Waiting for …" line, without its prefix.
+    Waiting(String),
+    /// The Deployment controller gave up: `Progressing` is `ProgressDeadlineExceeded`. Its
+    /// message (e.g. `ReplicaSet "hub-5d8f" has timed out progressing.`).
+    Failed(String),
+}
+
+/// The `Progressing` condition's reason once `spec.progressDeadlineSeconds` has passed
+/// without progress (`deploymentutil.TimedOutReason`).
+pub const PROGRESS_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
 
 impl Deployment {
     fn from_json(v: &Value) -> Option<Deployment> {
         let int = |p: &str| v.pointer(p).and_then(Value::as_i64);
+        let progressing = v
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.get("type").and_then(Value::as_str) == Some("Progressing"))
+            })
+            .map(|c| {
+                let field = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                (field("reason"), field("message"))
+            });
         Some(Deployment {
             namespace: v
                 .pointer("/metadata/namespace")
@@ -128,23 +161,62 @@ impl Deployment {
             status_replicas: int("/status/replicas").unwrap_or(0),
             updated_replicas: int("/status/updatedReplicas").unwrap_or(0),
             ready_replicas: int("/status/readyReplicas").unwrap_or(0),
+            available_replicas: int("/status/availableReplicas").unwrap_or(0),
+            progressing,
         })
     }
 
-    /// The rollout is complete, as `kubectl rollout status` decides: the controller has seen
-    /// the latest spec, every replica runs it and is ready, and no old replica remains.
-    pub fn is_ready(&self) -> bool {
-        self.observed_generation >= self.generation
-            && self.updated_replicas >= self.replicas
-            && self.ready_replicas >= self.replicas
-            && self.status_replicas <= self.replicas
+    /// The rollout's state, in the order `kubectl rollout status` checks it: nothing is
+    /// decided before the controller has observed the latest generation; then a
+    /// `ProgressDeadlineExceeded` fails at once; then every replica must be updated, no old
+    /// one left, and every updated one available (`availableReplicas`: ready for
+    /// `minReadySeconds`, not merely `readyReplicas`).
+    pub fn rollout(&self) -> Rollout {
+        if self.observed_generation < self.generation {
+            return Rollout::Waiting(
+                "waiting for the Deployment's spec update to be observed".into(),
+            );
+        }
+        if let Some((reason, message)) = &self.progressing
+            && reason == PROGRESS_DEADLINE_EXCEEDED
+        {
+            return Rollout::Failed(if message.is_empty() {
+                format!("Deployment `{}` exceeded its progress deadline", self.name)
+            } else {
+                message.clone()
+            });
+        }
+        if self.updated_replicas < self.replicas {
+            return Rollout::Waiting(format!(
+                "{} out of {} new replicas have been updated",
+                self.updated_replicas, self.replicas
+            ));
+        }
+        if self.status_replicas > self.updated_replicas {
+            return Rollout::Waiting(format!(
+                "{} old replicas are pending termination",
+                self.status_replicas - self.updated_replicas
+            ));
+        }
+        if self.available_replicas < self.updated_replicas {
+            return Rollout::Waiting(format!(
+                "{} of {} updated replicas are available",
+                self.available_replicas, self.updated_replicas
+            ));
+        }
+        Rollout::Complete
     }
 
-    /// `2/2 ready, 2 updated, 3 total, generation 4 observed 4`.
+    /// The rollout is complete (`Rollout::Complete`).
+    pub fn is_ready(&self) -> bool {
+        self.rollout() == Rollout::Complete
+    }
+
+    /// `2/2 available, 2 updated, 3 total, generation 4 observed 4`.
     pub fn describe(&self) -> String {
         format!(
-            "{}/{} ready, {} updated, {} total, generation {} observed {}",
-            self.ready_replicas,
+            "{}/{} available, {} updated, {} total, generation {} observed {}",
+            self.available_replicas,
             self.replicas,
             self.updated_replicas,
             self.status_replicas,
@@ -360,6 +432,12 @@ pub enum WaitError {
         last: Box<Deployment>,
         waited: Duration,
     },
+    /// The Deployment controller reports `ProgressDeadlineExceeded`: waiting longer cannot help.
+    #[error(
+        "the rollout of Deployment `{}` in namespace `{}` failed: {why} (condition Progressing: {PROGRESS_DEADLINE_EXCEEDED}; last seen {})",
+        .last.name, .last.namespace, .last.describe()
+    )]
+    Failed { last: Box<Deployment>, why: String },
 }
 
 /// The Kubernetes calls of the window. Implemented by `KubeClient`; steps take `&dyn KubeApi`.
@@ -419,7 +497,8 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
     fn update_lease(&self, lease: &Lease) -> Result<Written<Lease>, ClientError>;
 
     /// Polls a Deployment until its rollout of at least `generation` is complete
-    /// (`Deployment::is_ready`), calling `seen` with each state; gives up after `timeout`.
+    /// (`Deployment::rollout`), calling `seen` with each state; fails at once when the
+    /// rollout failed (`ProgressDeadlineExceeded`), and gives up after `timeout`.
     fn wait_ready(
         &self,
         namespace: &str,
@@ -438,8 +517,17 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
                     name: name.into(),
                 })?;
             seen(&d);
-            if d.generation >= generation && d.is_ready() {
-                return Ok(d);
+            if d.generation >= generation {
+                match d.rollout() {
+                    Rollout::Complete => return Ok(d),
+                    Rollout::Failed(why) => {
+                        return Err(WaitError::Failed {
+                            last: Box::new(d),
+                            why,
+                        });
+                    }
+                    Rollout::Waiting(_) => {}
+                }
             }
             if start.elapsed() >= timeout {
                 return Err(WaitError::TimedOut {
@@ -1506,9 +1594,8 @@ users:
         assert!(base64_decode("a*b").is_none());
     }
 
-    #[test]
-    fn readiness_needs_the_new_generation_everywhere() {
-        let mut d = Deployment {
+    fn deployment() -> Deployment {
+        Deployment {
             namespace: "mobu".into(),
             name: "mobu".into(),
             generation: 3,
@@ -1519,12 +1606,57 @@ users:
             status_replicas: 1,
             updated_replicas: 1,
             ready_replicas: 1,
-        };
+            available_replicas: 1,
+            progressing: Some(("NewReplicaSetAvailable".into(), String::new())),
+        }
+    }
+
+    #[test]
+    fn readiness_needs_the_new_generation_everywhere() {
+        let mut d = deployment();
         assert!(!d.is_ready());
         d.observed_generation = 3;
         d.status_replicas = 2;
-        assert!(!d.is_ready(), "an old replica remains");
+        assert_eq!(
+            d.rollout(),
+            Rollout::Waiting("1 old replicas are pending termination".into()),
+            "an old replica remains"
+        );
         d.status_replicas = 1;
         assert!(d.is_ready());
+    }
+
+    #[test]
+    fn readiness_counts_available_replicas_not_ready_ones() {
+        // Ready, but not yet for `minReadySeconds`: kubectl keeps waiting.
+        let mut d = deployment();
+        d.observed_generation = 3;
+        d.available_replicas = 0;
+        assert_eq!(
+            d.rollout(),
+            Rollout::Waiting("0 of 1 updated replicas are available".into())
+        );
+        d.available_replicas = 1;
+        d.ready_replicas = 0;
+        assert!(d.is_ready(), "available is what counts, as for kubectl");
+    }
+
+    #[test]
+    fn a_progress_deadline_fails_once_the_generation_is_observed() {
+        let mut d = deployment();
+        let why = "ReplicaSet \"mobu-5d8f\" has timed out progressing.";
+        d.progressing = Some((PROGRESS_DEADLINE_EXCEEDED.into(), why.into()));
+        d.updated_replicas = 1;
+        d.status_replicas = 2;
+        d.available_replicas = 1;
+        // The condition may be about the previous generation: not decided yet.
+        assert!(matches!(d.rollout(), Rollout::Waiting(_)));
+        d.observed_generation = 3;
+        assert_eq!(d.rollout(), Rollout::Failed(why.into()));
+        d.progressing = Some((PROGRESS_DEADLINE_EXCEEDED.into(), String::new()));
+        assert_eq!(
+            d.rollout(),
+            Rollout::Failed("Deployment `mobu` exceeded its progress deadline".into())
+        );
     }
 }

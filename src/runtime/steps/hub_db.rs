@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 use super::vault::create_private;
 use super::{MoveEnv, StepEnv, Timing, nap, with_retries};
 use crate::playbook::Step;
-use crate::runtime::clients::kube::{KubeApi, Pod};
+use crate::runtime::clients::kube::{KubeApi, Pod, WaitError};
 use crate::runtime::clients::{PodFiles, PodRef, human, rfc3339};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
 use crate::sqlite;
@@ -234,13 +234,17 @@ impl CopyHubDb {
                     &mut |d| {
                         op.progress(
                             &self.id,
-                            d.ready_replicas as u64,
-                            d.replicas as u64,
+                            d.available_replicas.max(0) as u64,
+                            d.replicas.max(0) as u64,
                             &d.describe(),
                         )
                     },
                 )
-                .map_err(|e| StepError::retry(e.to_string()))?;
+                .map_err(|e| match e {
+                    // The controller gave up on the rollout: retrying cannot help.
+                    WaitError::Failed { .. } => StepError::fatal(e.to_string()),
+                    other => StepError::retry(other.to_string()),
+                })?;
             return Ok(());
         }
         let deadline = Instant::now() + self.timing.deployment;

@@ -213,7 +213,7 @@ impl StepRunner for RestoreMobu {
                 &mut |d| {
                     op.progress(
                         &id,
-                        d.ready_replicas.max(0) as u64,
+                        d.available_replicas.max(0) as u64,
                         d.replicas.max(0) as u64,
                         &d.describe(),
                     )

@@ -1,19 +1,27 @@
 //! Shared test doubles: one HTTP/1.1 server on a real 127.0.0.1 socket that plays the
 //! services a maintenance window talks to, speaking their real JSON shapes, with faults:
 //!
-//! - the **Kubernetes API** (`/api/v1/…`, `/apis/apps/v1/…`, `/apis/coordination.k8s.io/v1/…`):
-//!   namespaces with labels (and the automatic `kubernetes.io/metadata.name`), UIDs (each
-//!   double is its own cluster: its `kube-system` namespace, always there, has a UID of its
-//!   own), `status.phase`, deletion that sets `Terminating` and removes the namespace after a
-//!   configurable delay (a second delete of a terminating namespace answers 409, as a real API
-//!   server does); deployments whose `rollout restart` (PATCH of the pod template annotation)
-//!   rolls out for a while before they are ready again, and whose scaling (PATCH of
-//!   `spec.replicas`) terminates pods, or rolls new ones out; pods keyed by (namespace, name) (a Deployment's pods
-//!   terminate after it is deleted; a pod delete terminates it); Services with a load
-//!   balancer's `ip` or `hostname` (get, delete); Leases (create: 409 `AlreadyExists` when
-//!   taken; update: 409 `Conflict` unless the request names the current `resourceVersion`);
-//!   label selectors (`k=v`, `k!=v`, `k`, `!k`, `k in (…)`, `k notin (…)`), field selectors
-//!   (`metadata.name`, `metadata.namespace`, `status.phase`), `limit`/`continue` pages;
+//! - the **Kubernetes API** (`/api/v1/…`, `/apis/apps/v1/…`, `/apis/coordination.k8s.io/v1/…`),
+//!   good enough for the real `kubectl` (tests/it/kubectl_double.rs): discovery (`/api`,
+//!   `/apis`, each group version's resources: `discovery.rs`) and `/version`; every object
+//!   with `uid`, `creationTimestamp` and a `resourceVersion` that changes with it (one
+//!   counter, as etcd's revision); namespaces with labels (and the automatic
+//!   `kubernetes.io/metadata.name`), UIDs (each double is its own cluster: its `kube-system`
+//!   namespace, always there, has a UID of its own), `status.phase`, deletion that sets
+//!   `Terminating` and removes the namespace after a configurable delay (a second delete of a
+//!   terminating namespace answers 409, as a real API server does); deployments (get, list,
+//!   delete, PATCH, the `/scale` subresource) whose `rollout restart` (PATCH of the pod
+//!   template annotation) rolls out for a while before they are ready again, and whose
+//!   scaling terminates pods, or rolls new ones out, with `status` and the `Available` and
+//!   `Progressing` conditions as the Deployment controller writes them (`break_rollouts`: a
+//!   rollout that ends in `ProgressDeadlineExceeded`); pods keyed by (namespace, name) (a
+//!   Deployment's pods terminate after it is deleted; a pod delete terminates it); Services
+//!   with a load balancer's `ip` or `hostname` (get, delete); Leases (create: 409
+//!   `AlreadyExists` when taken; update: 409 `Conflict` unless the request names the current
+//!   `resourceVersion`); label selectors (`k=v`, `k!=v`, `k`, `!k`, `k in (…)`, `k notin
+//!   (…)`), field selectors (`metadata.name`, `metadata.namespace`, `status.phase`),
+//!   `limit`/`continue` pages; `?watch=true` on namespaces, pods and Deployments answered
+//!   with a stream of events (`watch.rs`), refused with 405 elsewhere;
 //! - **Argo CD** under `/argo-cd/api/v1/applications`: 403 `permission denied` for an
 //!   application it does not have (404 only with `?project=`), as the real server answers so
 //!   as not to leak names; a tracked branch (`merge_commit`) that the repo-server resolves from
@@ -33,9 +41,16 @@
 //! asked (`argocd_stuck_revision`), mobu redirects. Every request is recorded, and the highest
 //! number of namespace deletions in flight at once is tracked.
 //!
+//! `Platform::start_tls` serves the same over HTTPS with a throwaway CA (`tls.rs`): kubectl
+//! sends a kubeconfig's credentials only over TLS.
+//!
 //! Also here: `Recorder`, an `Operator` that answers yes and records what it was told.
 
 #![allow(dead_code)]
+
+mod discovery;
+mod tls;
+mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -83,20 +98,54 @@ struct Ns {
     created: String,
     deleted: Option<(Instant, String)>,
     uid: String,
+    /// The `resourceVersion` of its last change.
+    rv: u64,
 }
 
 struct Deploy {
+    uid: String,
+    created: String,
+    rv: u64,
     replicas: i64,
     generation: i64,
+    /// `status.observedGeneration`: a restart or a scale is observed a third of the way
+    /// through its rollout.
+    observed: i64,
     selector: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
     rollout_started: Option<Instant>,
+    /// Its rollouts never finish (a broken image): after `rollout_for`, the `Progressing`
+    /// condition says `ProgressDeadlineExceeded`.
+    broken: bool,
+    deadline_exceeded: bool,
+    /// When the `Progressing` condition last changed.
+    progress_at: String,
 }
 
 struct Pod {
     namespace: String,
     labels: BTreeMap<String, String>,
     deleted: Option<(Instant, String)>,
+    uid: String,
+    created: String,
+    rv: u64,
+}
+
+/// An object that is gone, kept so that a watch from an older `resourceVersion` sees its
+/// `DELETED` event.
+struct Tombstone {
+    rv: u64,
+    kind: Kind,
+    key: (String, String),
+    object: Value,
+}
+
+/// The kinds a client can list and watch.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Namespace,
+    Pod,
+    Deployment,
 }
 
 struct Op {
@@ -155,6 +204,7 @@ struct World {
     pods: BTreeMap<(String, String), Pod>,
     services: BTreeMap<(String, String), Svc>,
     leases: BTreeMap<(String, String), LeaseObj>,
+    tombstones: Vec<Tombstone>,
     apps: BTreeMap<String, App>,
     /// The commit the Git branch Argo CD tracks points to, and the one its repo-server
     /// resolves the branch to (its revision cache; a hard refresh catches up).
@@ -189,6 +239,8 @@ struct World {
 #[derive(Clone)]
 pub struct Platform {
     pub url: String,
+    /// With `start_tls`: the PEM of the CA that signed the server's certificate.
+    pub ca_pem: Option<String>,
     world: Arc<Mutex<World>>,
     stop: Arc<AtomicBool>,
 }
@@ -236,14 +288,29 @@ impl Platform {
     /// Starts the server on 127.0.0.1 (any free port). Tokens are required (`KUBE_TOKEN`,
     /// `ARGOCD_TOKEN`, `MOBU_TOKEN`) unless `require_tokens(false)`.
     pub fn start() -> Platform {
+        Platform::start_with(None)
+    }
+
+    /// The same server over HTTPS: a certificate for `127.0.0.1` and `localhost` signed by a
+    /// CA made for this server (`ca_pem`), both generated by `openssl` on each start.
+    pub fn start_tls() -> Platform {
+        let (config, ca_pem) = tls::server_config();
+        let mut p = Platform::start_with(Some(config));
+        p.ca_pem = Some(ca_pem);
+        p
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> Platform {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().expect("address"));
         let world = Arc::new(Mutex::new(World {
             namespaces: BTreeMap::new(),
             deployments: BTreeMap::new(),
             pods: BTreeMap::new(),
             services: BTreeMap::new(),
             leases: BTreeMap::new(),
+            tombstones: Vec::new(),
             apps: BTreeMap::new(),
             git_head: INITIAL_COMMIT.into(),
             repo_cache: INITIAL_COMMIT.into(),
@@ -275,11 +342,27 @@ impl Platform {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
+                let _ = stream.set_nodelay(true);
                 let w = w.clone();
-                std::thread::spawn(move || serve(stream, &w));
+                match &tls {
+                    None => std::thread::spawn(move || serve(stream, &w)),
+                    Some(config) => {
+                        let config = config.clone();
+                        std::thread::spawn(move || {
+                            if let Ok(conn) = rustls::ServerConnection::new(config) {
+                                serve(rustls::StreamOwned::new(conn, stream), &w);
+                            }
+                        })
+                    }
+                };
             }
         });
-        let p = Platform { url, world, stop };
+        let p = Platform {
+            url,
+            ca_pem: None,
+            world,
+            stop,
+        };
         // Every cluster has it; its UID identifies the cluster.
         p.add_namespace("kube-system", &[]);
         p
@@ -357,9 +440,11 @@ impl Platform {
         let mut w = self.w();
         let mut l = labels(extra_labels);
         l.insert("kubernetes.io/metadata.name".into(), name.into());
+        let rv = bump(&mut w);
         if let Some(ns) = w.namespaces.get_mut(name) {
             ns.labels = l;
             ns.deleted = None;
+            ns.rv = rv;
             return;
         }
         let uid = new_uid(&mut w);
@@ -370,6 +455,7 @@ impl Platform {
                 created: "2026-11-01T09:00:00Z".into(),
                 deleted: None,
                 uid,
+                rv,
             },
         );
     }
@@ -382,7 +468,11 @@ impl Platform {
     /// A namespace already `Terminating` (removed after `terminating_for`).
     pub fn add_terminating_namespace(&self, name: &str, extra_labels: &[(&str, &str)]) {
         self.add_namespace(name, extra_labels);
-        self.w().namespaces.get_mut(name).unwrap().deleted = Some((Instant::now(), now_text()));
+        let mut w = self.w();
+        let rv = bump(&mut w);
+        let ns = w.namespaces.get_mut(name).unwrap();
+        ns.deleted = Some((Instant::now(), now_text()));
+        ns.rv = rv;
     }
 
     /// Names and phases of the namespaces that exist now.
@@ -411,23 +501,26 @@ impl Platform {
         let mut w = self.w();
         let sel = labels(selector);
         for i in 0..replicas {
-            w.pods.insert(
-                (ns.to_string(), format!("{name}-7d9f8c-{i}")),
-                Pod {
-                    namespace: ns.into(),
-                    labels: sel.clone(),
-                    deleted: None,
-                },
-            );
+            let pod = new_pod(&mut w, ns, &sel);
+            w.pods
+                .insert((ns.to_string(), format!("{name}-7d9f8c-{i}")), pod);
         }
+        let (uid, rv) = (new_uid(&mut w), bump(&mut w));
         w.deployments.insert(
             (ns.into(), name.into()),
             Deploy {
+                uid,
+                created: "2026-11-01T09:00:00Z".into(),
+                rv,
                 replicas,
                 generation: 1,
+                observed: 1,
                 selector: sel,
                 annotations: BTreeMap::new(),
                 rollout_started: None,
+                broken: false,
+                deadline_exceeded: false,
+                progress_at: "2026-11-01T09:00:00Z".into(),
             },
         );
     }
@@ -467,14 +560,22 @@ impl Platform {
 
     /// A pod (not owned by a Deployment).
     pub fn add_pod(&self, ns: &str, name: &str, pod_labels: &[(&str, &str)]) {
-        self.w().pods.insert(
-            (ns.into(), name.into()),
-            Pod {
-                namespace: ns.into(),
-                labels: labels(pod_labels),
-                deleted: None,
-            },
-        );
+        let mut w = self.w();
+        let pod = new_pod(&mut w, ns, &labels(pod_labels));
+        w.pods.insert((ns.into(), name.into()), pod);
+    }
+
+    /// Rollouts of this Deployment never finish (a broken image): after `rollout_for` its
+    /// `Progressing` condition is `False` with `ProgressDeadlineExceeded`, as the Deployment
+    /// controller sets it once `spec.progressDeadlineSeconds` pass without progress.
+    pub fn break_rollouts(&self, ns: &str, name: &str) {
+        if let Some(d) = self
+            .w()
+            .deployments
+            .get_mut(&(ns.to_string(), name.to_string()))
+        {
+            d.broken = true;
+        }
     }
 
     /// A Service whose load balancer has `ip` or `hostname` (neither: still pending).
@@ -729,7 +830,8 @@ impl Drop for Platform {
         if Arc::strong_count(&self.stop) == 2 {
             // The last handle (plus the accept thread's): stop accepting.
             self.stop.store(true, Ordering::SeqCst);
-            let _ = TcpStream::connect(self.url.trim_start_matches("http://"));
+            let address = self.url.split_once("://").map_or(&*self.url, |(_, a)| a);
+            let _ = TcpStream::connect(address);
         }
     }
 }
@@ -747,38 +849,84 @@ fn sweep(w: &mut World) {
         .map(|(n, _)| n.clone())
         .collect();
     for n in &gone {
-        w.namespaces.remove(n);
-        w.pods.retain(|_, p| &p.namespace != n);
-        w.deployments.retain(|(ns, _), _| ns != n);
-    }
-    w.pods
-        .retain(|_, p| p.deleted.as_ref().is_none_or(|(t, _)| now < *t + tf));
-    let rf = w.rollout_for;
-    let mut rolled = Vec::new();
-    for ((ns, name), d) in w.deployments.iter_mut() {
-        if d.rollout_started.is_some_and(|t| now >= t + rf) {
-            d.rollout_started = None;
-            rolled.push((
-                ns.clone(),
-                name.clone(),
-                d.replicas,
-                d.generation,
-                d.selector.clone(),
-            ));
+        let pods: Vec<(String, String)> =
+            w.pods.keys().filter(|(ns, _)| ns == n).cloned().collect();
+        for key in pods {
+            remove_pod(w, &key);
+        }
+        let deployments: Vec<(String, String)> = w
+            .deployments
+            .keys()
+            .filter(|(ns, _)| ns == n)
+            .cloned()
+            .collect();
+        for key in deployments {
+            remove_deployment(w, &key);
+        }
+        if let Some(ns) = w.namespaces.remove(n) {
+            let object = ns_json(n, &ns);
+            bury(w, Kind::Namespace, (String::new(), n.clone()), object);
         }
     }
-    for (ns, name, replicas, generation, selector) in rolled {
-        w.pods
-            .retain(|_, p| !(p.namespace == ns && matches(&selector, &p.labels)));
-        for i in 0..replicas {
-            w.pods.insert(
-                (ns.clone(), format!("{name}-{generation:x}f{i}")),
-                Pod {
-                    namespace: ns.clone(),
-                    labels: selector.clone(),
-                    deleted: None,
-                },
-            );
+    let done: Vec<(String, String)> = w
+        .pods
+        .iter()
+        .filter(|(_, p)| p.deleted.as_ref().is_some_and(|(t, _)| now >= *t + tf))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in done {
+        remove_pod(w, &key);
+    }
+    // Rollouts: observed a third of the way through, then complete (new pods replace the
+    // old ones) or, for a broken one, past its progress deadline.
+    let rf = w.rollout_for;
+    let rolling: Vec<(String, String)> = w
+        .deployments
+        .iter()
+        .filter(|(_, d)| d.rollout_started.is_some())
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in rolling {
+        let elapsed = w.deployments[&key]
+            .rollout_started
+            .map(|t| now - t)
+            .unwrap_or_default();
+        let d = &w.deployments[&key];
+        let observe = elapsed >= rf / 3 && d.observed < d.generation;
+        let exceed = d.broken && elapsed >= rf && !d.deadline_exceeded;
+        let complete = !d.broken && elapsed >= rf;
+        if !(observe || exceed || complete) {
+            continue;
+        }
+        let rv = bump(w);
+        let d = w.deployments.get_mut(&key).expect("listed");
+        d.rv = rv;
+        if observe || complete {
+            d.observed = d.generation;
+        }
+        if exceed {
+            d.deadline_exceeded = true;
+            d.progress_at = now_text();
+        }
+        if complete {
+            d.rollout_started = None;
+            d.progress_at = now_text();
+            let (replicas, generation, selector) = (d.replicas, d.generation, d.selector.clone());
+            let (ns, name) = key.clone();
+            let old: Vec<(String, String)> = w
+                .pods
+                .iter()
+                .filter(|((n, _), p)| *n == ns && matches(&selector, &p.labels))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in old {
+                remove_pod(w, &k);
+            }
+            for i in 0..replicas {
+                let pod = new_pod(w, &ns, &selector);
+                w.pods
+                    .insert((ns.clone(), format!("{name}-{generation:x}f{i}")), pod);
+            }
         }
     }
     let degraded_for = w.degraded_for;
@@ -878,7 +1026,7 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Request, bool)> {
+fn read_request(reader: &mut BufReader<impl Read>) -> Option<(Request, bool)> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -953,6 +1101,8 @@ struct Answer {
     body: String,
     location: Option<String>,
     content_type: &'static str,
+    /// A watch: the head and then a stream of events, instead of `body`.
+    watch: Option<watch::Watch>,
 }
 
 fn answer(status: u16, v: Value) -> Answer {
@@ -965,17 +1115,15 @@ fn answer(status: u16, v: Value) -> Answer {
         },
         location: None,
         content_type: "application/json",
+        watch: None,
     }
 }
 
-fn serve(stream: TcpStream, world: &Arc<Mutex<World>>) {
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
-    let mut stream = stream;
-    let _ = stream.set_nodelay(true);
+/// Answers the requests of one connection (plain, or TLS).
+fn serve(stream: impl Read + Write, world: &Arc<Mutex<World>>) {
+    let mut reader = BufReader::new(stream);
     while let Some((req, close)) = read_request(&mut reader) {
+        let stream = reader.get_mut();
         let is_ns_delete = req.method == "DELETE" && req.path.starts_with("/api/v1/namespaces/");
         let latency = {
             let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
@@ -997,6 +1145,10 @@ fn serve(stream: TcpStream, world: &Arc<Mutex<World>>) {
             sweep(&mut w);
             route(&mut w, &req)
         };
+        if let Some(watch) = &a.watch {
+            watch::stream(stream, world, watch);
+            return;
+        }
         let reason = match a.status {
             200 => "OK",
             201 => "Created",
@@ -1076,6 +1228,7 @@ fn route(w: &mut World, req: &Request) -> Answer {
                 body: String::new(),
                 location: Some(format!("/login?rd=https%3A%2F%2Fexample.org{path}")),
                 content_type: "text/html",
+                watch: None,
             };
         }
         return mobu(w, req, rest);
@@ -1095,9 +1248,15 @@ fn route(w: &mut World, req: &Request) -> Answer {
             } else {
                 "text/html"
             },
+            watch: None,
         };
     }
-    if path.starts_with("/api/") || path.starts_with("/apis/") {
+    // Version information is public (`system:public-info-viewer`); the rest needs a token.
+    if path == "/version" && req.method == "GET" {
+        return discovery::version();
+    }
+    if path == "/api" || path == "/apis" || path.starts_with("/api/") || path.starts_with("/apis/")
+    {
         if w.require_tokens && bearer != KUBE_TOKEN {
             return status_answer(401, "Unauthorized", "Unauthorized");
         }
@@ -1247,19 +1406,67 @@ fn new_uid(w: &mut World) -> String {
     format!("{:08x}-0000-4000-8000-{n:012x}", w.cluster_id)
 }
 
-fn rv(w: &mut World) -> String {
+/// The next `resourceVersion` (one counter for every object, as etcd's revision).
+fn bump(w: &mut World) -> u64 {
     w.resource_version += 1;
-    w.resource_version.to_string()
+    w.resource_version
 }
 
-fn ns_json(name: &str, ns: &Ns, rv: &str) -> Value {
+fn new_pod(w: &mut World, ns: &str, labels: &BTreeMap<String, String>) -> Pod {
+    Pod {
+        namespace: ns.into(),
+        labels: labels.clone(),
+        deleted: None,
+        uid: new_uid(w),
+        created: now_text(),
+        rv: bump(w),
+    }
+}
+
+/// Keeps what a watch needs to tell that an object went.
+fn bury(w: &mut World, kind: Kind, key: (String, String), mut object: Value) {
+    let rv = bump(w);
+    object["metadata"]["resourceVersion"] = json!(rv.to_string());
+    w.tombstones.push(Tombstone {
+        rv,
+        kind,
+        key,
+        object,
+    });
+}
+
+fn remove_pod(w: &mut World, key: &(String, String)) {
+    if let Some(p) = w.pods.remove(key) {
+        let object = pod_json(&key.1, &p);
+        bury(w, Kind::Pod, key.clone(), object);
+    }
+}
+
+fn remove_deployment(w: &mut World, key: &(String, String)) -> Option<Deploy> {
+    let d = w.deployments.remove(key)?;
+    let object = deploy_json(&key.0, &key.1, &d);
+    bury(w, Kind::Deployment, key.clone(), object);
+    Some(d)
+}
+
+/// The `metadata` every object has: name (and namespace), `uid`, `resourceVersion`,
+/// `creationTimestamp`.
+fn object_meta(ns: Option<&str>, name: &str, uid: &str, rv: u64, created: &str) -> Value {
     let mut meta = json!({
         "name": name,
-        "uid": ns.uid,
-        "resourceVersion": rv,
-        "creationTimestamp": ns.created,
-        "labels": ns.labels,
+        "uid": uid,
+        "resourceVersion": rv.to_string(),
+        "creationTimestamp": created,
     });
+    if let Some(ns) = ns {
+        meta["namespace"] = json!(ns);
+    }
+    meta
+}
+
+fn ns_json(name: &str, ns: &Ns) -> Value {
+    let mut meta = object_meta(None, name, &ns.uid, ns.rv, &ns.created);
+    meta["labels"] = json!(ns.labels);
     let phase = if let Some((_, at)) = &ns.deleted {
         meta["deletionTimestamp"] = json!(at);
         "Terminating"
@@ -1291,28 +1498,55 @@ fn lease_json(ns: &str, name: &str, l: &LeaseObj) -> Value {
     })
 }
 
-fn deploy_json(ns: &str, name: &str, d: &Deploy, rollout_for: Duration) -> Value {
-    let (observed, status_replicas, updated, ready) = match d.rollout_started {
-        Some(t) => {
-            let elapsed = t.elapsed();
-            let observed = if elapsed < rollout_for / 3 {
-                d.generation - 1
-            } else {
-                d.generation
-            };
-            (
-                observed,
-                d.replicas + 1,
-                (d.replicas - 1).max(0),
-                d.replicas,
-            )
-        }
-        None => (d.generation, d.replicas, d.replicas, d.replicas),
+/// A Deployment with its status and conditions as the Deployment controller writes them:
+/// during a rollout one pod more than `spec.replicas`, one fewer updated; `Progressing`
+/// (`ReplicaSetUpdated`, `NewReplicaSetAvailable`, or `ProgressDeadlineExceeded` for a broken
+/// rollout) and `Available` (at least `replicas` less 25% `maxUnavailable`).
+fn deploy_json(ns: &str, name: &str, d: &Deploy) -> Value {
+    let (status_replicas, updated, available) = match d.rollout_started {
+        Some(_) => (d.replicas + 1, (d.replicas - 1).max(0), d.replicas),
+        None => (d.replicas, d.replicas, d.replicas),
     };
+    let rs = format!("{name}-{:x}f", d.generation);
+    let (progressing, reason, message) = if d.deadline_exceeded {
+        (
+            "False",
+            "ProgressDeadlineExceeded",
+            format!("ReplicaSet \"{rs}\" has timed out progressing."),
+        )
+    } else if d.rollout_started.is_some() {
+        (
+            "True",
+            "ReplicaSetUpdated",
+            format!("ReplicaSet \"{rs}\" is progressing."),
+        )
+    } else {
+        (
+            "True",
+            "NewReplicaSetAvailable",
+            format!("ReplicaSet \"{rs}\" has successfully progressed."),
+        )
+    };
+    let (avail, avail_reason, avail_message) = if available >= d.replicas - d.replicas / 4 {
+        (
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.",
+        )
+    } else {
+        (
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.",
+        )
+    };
+    let mut meta = object_meta(Some(ns), name, &d.uid, d.rv, &d.created);
+    meta["generation"] = json!(d.generation);
+    meta["labels"] = json!(d.selector);
     json!({
         "kind": "Deployment",
         "apiVersion": "apps/v1",
-        "metadata": {"name": name, "namespace": ns, "generation": d.generation, "labels": d.selector},
+        "metadata": meta,
         "spec": {
             "replicas": d.replicas,
             "selector": {"matchLabels": d.selector},
@@ -1320,19 +1554,48 @@ fn deploy_json(ns: &str, name: &str, d: &Deploy, rollout_for: Duration) -> Value
                 "metadata": {"labels": d.selector, "annotations": d.annotations},
                 "spec": {"containers": [{"name": name, "image": format!("ghcr.io/lsst-sqre/{name}:1.0.0")}]},
             },
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+            "progressDeadlineSeconds": 600,
         },
         "status": {
-            "observedGeneration": observed,
+            "observedGeneration": d.observed,
             "replicas": status_replicas,
             "updatedReplicas": updated,
-            "readyReplicas": ready,
-            "availableReplicas": ready,
+            "readyReplicas": available,
+            "availableReplicas": available,
+            "unavailableReplicas": (status_replicas - available).max(0),
+            "conditions": [
+                {"type": "Available", "status": avail, "reason": avail_reason, "message": avail_message,
+                 "lastUpdateTime": d.created, "lastTransitionTime": d.created},
+                {"type": "Progressing", "status": progressing, "reason": reason, "message": message,
+                 "lastUpdateTime": d.progress_at, "lastTransitionTime": d.progress_at},
+            ],
         },
     })
 }
 
+/// `autoscaling/v1` Scale: the `/scale` subresource of a Deployment.
+fn scale_json(ns: &str, name: &str, d: &Deploy) -> Value {
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": object_meta(Some(ns), name, &d.uid, d.rv, &d.created),
+        "spec": {"replicas": d.replicas},
+        "status": {"replicas": d.replicas, "selector": selector_string(&d.selector)},
+    })
+}
+
+fn selector_string(selector: &BTreeMap<String, String>) -> String {
+    selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn pod_json(name: &str, p: &Pod) -> Value {
-    let mut meta = json!({"name": name, "namespace": p.namespace, "labels": p.labels});
+    let mut meta = object_meta(Some(&p.namespace), name, &p.uid, p.rv, &p.created);
+    meta["labels"] = json!(p.labels);
     if let Some((_, at)) = &p.deleted {
         meta["deletionTimestamp"] = json!(at);
     }
@@ -1340,12 +1603,103 @@ fn pod_json(name: &str, p: &Pod) -> Value {
         "kind": "Pod",
         "apiVersion": "v1",
         "metadata": meta,
-        "status": {"phase": "Running", "containerStatuses": [{"name": "main", "ready": p.deleted.is_none()}]},
+        "spec": {"containers": [{"name": "main", "image": "ghcr.io/lsst-sqre/main:1.0.0"}]},
+        "status": {"phase": "Running", "containerStatuses": [{"name": "main", "ready": p.deleted.is_none(), "restartCount": 0}]},
     })
 }
 
+/// The live objects of a kind (in one namespace, or all), sorted, with their
+/// `resourceVersion`s.
+fn objects(w: &World, kind: Kind, ns: Option<&str>) -> Vec<((String, String), u64, Value)> {
+    let in_ns = |n: &str| ns.is_none_or(|x| x == n);
+    match kind {
+        Kind::Namespace => w
+            .namespaces
+            .iter()
+            .map(|(n, o)| ((String::new(), n.clone()), o.rv, ns_json(n, o)))
+            .collect(),
+        Kind::Pod => w
+            .pods
+            .iter()
+            .filter(|((n, _), _)| in_ns(n))
+            .map(|(k, p)| (k.clone(), p.rv, pod_json(&k.1, p)))
+            .collect(),
+        Kind::Deployment => w
+            .deployments
+            .iter()
+            .filter(|((n, _), _)| in_ns(n))
+            .map(|(k, d)| (k.clone(), d.rv, deploy_json(&k.0, &k.1, d)))
+            .collect(),
+    }
+}
+
+/// Whether an object matches a list's or watch's label and field selectors. The fields are
+/// those the API server indexes for the kind; another one is a 400.
+fn selected(kind: Kind, v: &Value, label_sel: &str, field_sel: &str) -> Result<bool, String> {
+    let labels = string_map(v.pointer("/metadata/labels"));
+    if !matches_selector(label_sel, &labels) {
+        return Ok(false);
+    }
+    let text = |p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut fields = BTreeMap::from([("metadata.name", text("/metadata/name"))]);
+    match kind {
+        Kind::Namespace => {
+            fields.insert("status.phase", text("/status/phase"));
+        }
+        Kind::Pod => {
+            fields.insert("metadata.namespace", text("/metadata/namespace"));
+            fields.insert("status.phase", text("/status/phase"));
+        }
+        Kind::Deployment => {
+            fields.insert("metadata.namespace", text("/metadata/namespace"));
+        }
+    }
+    matches_fields(field_sel, &fields)
+}
+
+fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A list of a kind, filtered by the request's selectors, a page at a time.
+fn list(w: &World, kind: Kind, ns: Option<&str>, req: &Request) -> Answer {
+    let label_sel = req.query.get("labelSelector").map_or("", String::as_str);
+    let field_sel = req.query.get("fieldSelector").map_or("", String::as_str);
+    let mut items = Vec::new();
+    for (_, _, v) in objects(w, kind, ns) {
+        match selected(kind, &v, label_sel, field_sel) {
+            Ok(true) => items.push(v),
+            Ok(false) => {}
+            Err(e) => return status_answer(400, "BadRequest", &e),
+        }
+    }
+    let (list_kind, api_version) = match kind {
+        Kind::Namespace => ("NamespaceList", "v1"),
+        Kind::Pod => ("PodList", "v1"),
+        Kind::Deployment => ("DeploymentList", "apps/v1"),
+    };
+    page(
+        items,
+        req,
+        list_kind,
+        api_version,
+        w.resource_version.to_string(),
+    )
+}
+
 /// `limit` / `continue` over a sorted list.
-fn page(items: Vec<Value>, req: &Request, kind: &str, rv: String) -> Answer {
+fn page(items: Vec<Value>, req: &Request, kind: &str, api_version: &str, rv: String) -> Answer {
     let start: usize = req
         .query
         .get("continue")
@@ -1368,7 +1722,7 @@ fn page(items: Vec<Value>, req: &Request, kind: &str, rv: String) -> Answer {
         200,
         json!({
             "kind": kind,
-            "apiVersion": "v1",
+            "apiVersion": api_version,
             "metadata": meta,
             "items": items.get(start..end).unwrap_or(&[]),
         }),
@@ -1377,42 +1731,20 @@ fn page(items: Vec<Value>, req: &Request, kind: &str, rv: String) -> Answer {
 
 fn kube(w: &mut World, req: &Request) -> Answer {
     let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
-    let label_sel = req.query.get("labelSelector").cloned().unwrap_or_default();
-    let field_sel = req.query.get("fieldSelector").cloned().unwrap_or_default();
+    if let Some(a) = discovery::answer_for(&segs, &req.headers) {
+        return a;
+    }
+    if watch::asked(req) {
+        return watch::start(req, &segs);
+    }
     match (req.method.as_str(), segs.as_slice()) {
-        ("GET", ["api", "v1", "namespaces"]) => {
-            let rv = rv(w);
-            let mut items = Vec::new();
-            for (name, ns) in &w.namespaces {
-                if !matches_selector(&label_sel, &ns.labels) {
-                    continue;
-                }
-                let phase = if ns.deleted.is_some() {
-                    "Terminating"
-                } else {
-                    "Active"
-                };
-                let fields = BTreeMap::from([
-                    ("metadata.name", name.clone()),
-                    ("status.phase", phase.to_string()),
-                ]);
-                match matches_fields(&field_sel, &fields) {
-                    Ok(true) => items.push(ns_json(name, ns, &rv)),
-                    Ok(false) => {}
-                    Err(e) => return status_answer(400, "BadRequest", &e),
-                }
-            }
-            page(items, req, "NamespaceList", rv)
-        }
+        ("GET", ["api", "v1", "namespaces"]) => list(w, Kind::Namespace, None, req),
         ("GET", ["api", "v1", "namespaces", name]) => match w.namespaces.get(*name) {
-            Some(ns) => {
-                let rv = (w.resource_version).to_string();
-                answer(200, ns_json(name, ns, &rv))
-            }
+            Some(ns) => answer(200, ns_json(name, ns)),
             None => not_found("namespaces", name),
         },
         ("DELETE", ["api", "v1", "namespaces", name]) => {
-            let rv = rv(w);
+            let rv = bump(w);
             match w.namespaces.get_mut(*name) {
                 None => not_found("namespaces", name),
                 Some(ns) if ns.deleted.is_some() => status_answer(
@@ -1424,45 +1756,37 @@ fn kube(w: &mut World, req: &Request) -> Answer {
                 ),
                 Some(ns) => {
                     ns.deleted = Some((Instant::now(), now_text()));
-                    let v = ns_json(name, ns, &rv);
+                    ns.rv = rv;
+                    let v = ns_json(name, ns);
                     answer(200, v)
                 }
             }
         }
-        ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
-            let rv = rv(w);
-            let mut items = Vec::new();
-            for ((_, name), p) in w.pods.range((ns.to_string(), String::new())..) {
-                if p.namespace != *ns {
-                    break;
-                }
-                if !matches_selector(&label_sel, &p.labels) {
-                    continue;
-                }
-                let fields = BTreeMap::from([
-                    ("metadata.name", name.clone()),
-                    ("metadata.namespace", p.namespace.clone()),
-                    ("status.phase", "Running".to_string()),
-                ]);
-                match matches_fields(&field_sel, &fields) {
-                    Ok(true) => items.push(pod_json(name, p)),
-                    Ok(false) => {}
-                    Err(e) => return status_answer(400, "BadRequest", &e),
-                }
+        ("GET", ["api", "v1", "pods"]) => list(w, Kind::Pod, None, req),
+        ("GET", ["api", "v1", "namespaces", ns, "pods"]) => list(w, Kind::Pod, Some(ns), req),
+        ("GET", ["api", "v1", "namespaces", ns, "pods", name]) => {
+            match w.pods.get(&(ns.to_string(), name.to_string())) {
+                Some(p) => answer(200, pod_json(name, p)),
+                None => not_found("pods", name),
             }
-            page(items, req, "PodList", rv)
         }
         ("DELETE", ["api", "v1", "namespaces", ns, "pods", name]) => {
+            let rv = bump(w);
             match w.pods.get_mut(&(ns.to_string(), name.to_string())) {
                 None => not_found("pods", name),
                 Some(p) => {
                     if p.deleted.is_none() {
                         p.deleted = Some((Instant::now(), now_text()));
+                        p.rv = rv;
                     }
                     let v = pod_json(name, p);
                     answer(200, v)
                 }
             }
+        }
+        ("GET", ["apis", "apps", "v1", "deployments"]) => list(w, Kind::Deployment, None, req),
+        ("GET", ["apis", "apps", "v1", "namespaces", ns, "deployments"]) => {
+            list(w, Kind::Deployment, Some(ns), req)
         }
         (
             "POST",
@@ -1588,79 +1912,102 @@ fn kube(w: &mut World, req: &Request) -> Answer {
                 _ => status_answer(405, "MethodNotAllowed", "method not allowed"),
             }
         }
+        (
+            m,
+            [
+                "apis",
+                "apps",
+                "v1",
+                "namespaces",
+                ns,
+                "deployments",
+                name,
+                "scale",
+            ],
+        ) => {
+            let key = (ns.to_string(), name.to_string());
+            if !w.deployments.contains_key(&key) {
+                return not_found("deployments.apps", name);
+            }
+            match m {
+                "GET" => {}
+                "PATCH" | "PUT" => {
+                    if m == "PATCH"
+                        && let Some(a) = unsupported_patch(req)
+                    {
+                        return a;
+                    }
+                    let body = req.json();
+                    if m == "PUT"
+                        && let Some(given) = body
+                            .pointer("/metadata/resourceVersion")
+                            .and_then(Value::as_str)
+                        && given != w.deployments[&key].rv.to_string()
+                    {
+                        return status_answer(
+                            409,
+                            "Conflict",
+                            &format!(
+                                "Operation cannot be fulfilled on deployments.apps \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+                            ),
+                        );
+                    }
+                    if let Some(r) = body.pointer("/spec/replicas").and_then(Value::as_i64) {
+                        scale(w, &key, r);
+                    }
+                }
+                _ => return status_answer(405, "MethodNotAllowed", "method not allowed"),
+            }
+            answer(200, scale_json(ns, name, &w.deployments[&key]))
+        }
         (m, ["apis", "apps", "v1", "namespaces", ns, "deployments", name]) => {
             let key = (ns.to_string(), name.to_string());
-            let rollout_for = w.rollout_for;
             match m {
                 "GET" => match w.deployments.get(&key) {
-                    Some(d) => answer(200, deploy_json(ns, name, d, rollout_for)),
+                    Some(d) => answer(200, deploy_json(ns, name, d)),
                     None => not_found("deployments.apps", name),
                 },
-                "DELETE" => match w.deployments.remove(&key) {
+                "DELETE" => match remove_deployment(w, &key) {
                     Some(d) => {
                         let at = now_text();
-                        for p in w.pods.values_mut() {
-                            if p.namespace == *ns
-                                && matches(&d.selector, &p.labels)
-                                && p.deleted.is_none()
-                            {
-                                p.deleted = Some((Instant::now(), at.clone()));
-                            }
+                        let doomed: Vec<(String, String)> = w
+                            .pods
+                            .iter()
+                            .filter(|((n, _), p)| {
+                                n == ns && matches(&d.selector, &p.labels) && p.deleted.is_none()
+                            })
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        for k in doomed {
+                            let rv = bump(w);
+                            let p = w.pods.get_mut(&k).expect("listed");
+                            p.deleted = Some((Instant::now(), at.clone()));
+                            p.rv = rv;
                         }
                         answer(
                             200,
-                            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "group": "apps", "kind": "deployments", "uid": "0f0e"}}),
+                            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"name": name, "group": "apps", "kind": "deployments", "uid": d.uid}}),
                         )
                     }
                     None => not_found("deployments.apps", name),
                 },
                 "PATCH" => {
-                    let ct = req.headers.get("content-type").cloned().unwrap_or_default();
-                    if !ct.starts_with("application/strategic-merge-patch+json")
-                        && !ct.starts_with("application/merge-patch+json")
-                    {
-                        return status_answer(
-                            415,
-                            "UnsupportedMediaType",
-                            &format!(
-                                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})"
-                            ),
-                        );
+                    if let Some(a) = unsupported_patch(req) {
+                        return a;
                     }
-                    let Some(d) = w.deployments.get_mut(&key) else {
+                    if !w.deployments.contains_key(&key) {
                         return not_found("deployments.apps", name);
-                    };
+                    }
                     let patch = req.json();
-                    if let Some(r) = patch.pointer("/spec/replicas").and_then(Value::as_i64)
-                        && r != d.replicas
-                    {
-                        // Scaling up starts pods, which are ready after a rollout.
-                        if r > d.replicas {
-                            d.rollout_started = Some(Instant::now());
-                        }
-                        d.replicas = r;
-                        d.generation += 1;
-                        let (selector, at) = (d.selector.clone(), now_text());
-                        let mut live: Vec<&mut Pod> = w
-                            .pods
-                            .values_mut()
-                            .filter(|p| {
-                                p.namespace == *ns
-                                    && matches(&selector, &p.labels)
-                                    && p.deleted.is_none()
-                            })
-                            .collect();
-                        let extra = live.len().saturating_sub(r.max(0) as usize);
-                        for p in live.iter_mut().take(extra) {
-                            p.deleted = Some((Instant::now(), at.clone()));
-                        }
-                        let d = &w.deployments[&key];
-                        return answer(200, deploy_json(ns, name, d, rollout_for));
+                    if let Some(r) = patch.pointer("/spec/replicas").and_then(Value::as_i64) {
+                        scale(w, &key, r);
                     }
                     if let Some(ann) = patch
                         .pointer("/spec/template/metadata/annotations")
                         .and_then(Value::as_object)
                     {
+                        let rv = bump(w);
+                        let d = w.deployments.get_mut(&key).expect("checked");
                         let mut changed = false;
                         for (k, v) in ann {
                             let v = v.as_str().unwrap_or("").to_string();
@@ -1671,10 +2018,11 @@ fn kube(w: &mut World, req: &Request) -> Answer {
                         }
                         if changed {
                             d.generation += 1;
-                            d.rollout_started = Some(Instant::now());
+                            d.rv = rv;
+                            start_rollout(d);
                         }
                     }
-                    answer(200, deploy_json(ns, name, d, rollout_for))
+                    answer(200, deploy_json(ns, name, &w.deployments[&key]))
                 }
                 _ => status_answer(405, "MethodNotAllowed", "method not allowed"),
             }
@@ -1684,6 +2032,63 @@ fn kube(w: &mut World, req: &Request) -> Answer {
             "NotFound",
             "the server could not find the requested resource",
         ),
+    }
+}
+
+/// A PATCH in a media type the API server does not take for built-in objects: 415.
+fn unsupported_patch(req: &Request) -> Option<Answer> {
+    let ct = req.headers.get("content-type").cloned().unwrap_or_default();
+    if ct.starts_with("application/strategic-merge-patch+json")
+        || ct.starts_with("application/merge-patch+json")
+    {
+        return None;
+    }
+    Some(status_answer(
+        415,
+        "UnsupportedMediaType",
+        &format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct})"
+        ),
+    ))
+}
+
+/// A new rollout (a changed pod template, or more replicas): observed a third of the way
+/// through `rollout_for`, complete at its end (see `sweep`).
+fn start_rollout(d: &mut Deploy) {
+    d.rollout_started = Some(Instant::now());
+    d.deadline_exceeded = false;
+    d.progress_at = now_text();
+}
+
+/// Sets `spec.replicas`: scaling down terminates pods at once; scaling up rolls new ones out.
+fn scale(w: &mut World, key: &(String, String), replicas: i64) {
+    if w.deployments[key].replicas == replicas {
+        return;
+    }
+    let rv = bump(w);
+    let d = w.deployments.get_mut(key).expect("checked");
+    d.rv = rv;
+    d.generation += 1;
+    if replicas > d.replicas {
+        start_rollout(d);
+    } else if d.rollout_started.is_none() {
+        d.observed = d.generation;
+    }
+    d.replicas = replicas;
+    let selector = d.selector.clone();
+    let live: Vec<(String, String)> = w
+        .pods
+        .iter()
+        .filter(|((n, _), p)| *n == key.0 && matches(&selector, &p.labels) && p.deleted.is_none())
+        .map(|(k, _)| k.clone())
+        .collect();
+    let extra = live.len().saturating_sub(replicas.max(0) as usize);
+    let at = now_text();
+    for k in live.into_iter().take(extra) {
+        let rv = bump(w);
+        let p = w.pods.get_mut(&k).expect("listed");
+        p.deleted = Some((Instant::now(), at.clone()));
+        p.rv = rv;
     }
 }
 
