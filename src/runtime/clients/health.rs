@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::http::{ClientError, Http};
+use crate::http::{ClientError, Http};
 
 /// One probe's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +45,9 @@ impl HealthClient {
     pub fn new(base: &str) -> HealthClient {
         HealthClient {
             base: base.trim_end_matches('/').to_string(),
-            http: Http::with_tls(None, std::time::Duration::from_secs(20)),
+            http: Http::builder()
+                .per_call(std::time::Duration::from_secs(20))
+                .build(),
         }
     }
 }

@@ -31,8 +31,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use super::http::{ClientError, Http, Reply, encode, redact};
-use super::{human, parse_rfc3339};
+use crate::http::{ClientError, Http, Reply, encode};
+use crate::redact::Redactor;
+use crate::time::{human, parse_rfc3339};
 use crate::yaml::{Data, reference_load};
 
 /// The annotation `kubectl rollout restart` sets on the pod template.
@@ -431,8 +432,11 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
     ) -> Result<Deployment, WaitError> {
         let start = Instant::now();
         loop {
-            let d = self
-                .get_deployment(namespace, name)?
+            // Errors that can heal are tried again until the wait's own deadline.
+            let d = crate::retry::RetryPolicy::default()
+                .run(Some(start + timeout), || {
+                    self.get_deployment(namespace, name)
+                })?
                 .ok_or_else(|| WaitError::Missing {
                     namespace: namespace.into(),
                     name: name.into(),
@@ -878,12 +882,6 @@ impl fmt::Debug for KubeClient {
     }
 }
 
-fn pem_items(pem: &[u8], what: &str) -> Result<Vec<ureq::tls::PemItem<'static>>, KubeConfigError> {
-    ureq::tls::parse_pem(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| KubeConfigError(format!("{what} is not valid PEM: {e}")))
-}
-
 impl KubeClient {
     /// A client for `server` with a bearer token (or none), trusting the default roots: for
     /// tests and plain-http doubles.
@@ -901,26 +899,12 @@ impl KubeClient {
         cluster: &Cluster,
         user: Option<User>,
     ) -> Result<KubeClient, KubeConfigError> {
-        use ureq::tls::{ClientCert, PemItem, RootCerts, TlsConfig};
-        let mut tls = TlsConfig::builder();
+        let bad = |e: String| KubeConfigError(format!("context `{context}`: {e}"));
+        let mut http = Http::builder().insecure(cluster.insecure);
         if let Some(ca) = &cluster.ca {
-            let certs: Vec<_> = pem_items(ca, "the cluster's certificate authority")?
-                .into_iter()
-                .filter_map(|i| match i {
-                    PemItem::Certificate(c) => Some(c),
-                    _ => None,
-                })
-                .collect();
-            if certs.is_empty() {
-                return Err(KubeConfigError(format!(
-                    "cluster `{}`: the certificate authority holds no certificate",
-                    cluster.name
-                )));
-            }
-            tls = tls.root_certs(RootCerts::new_with_certs(&certs));
-        }
-        if cluster.insecure {
-            tls = tls.disable_verification(true);
+            http = http
+                .ca_pem(ca, "the cluster's certificate authority")
+                .map_err(bad)?;
         }
         let mut auth = Auth::None;
         if let Some(u) = &user {
@@ -941,29 +925,15 @@ impl KubeClient {
                 auth = Auth::TokenFile(f.clone());
             }
             if let (Some(cert), Some(key)) = (cert, key) {
-                let chain: Vec<_> = pem_items(&cert, "the client certificate")?
-                    .into_iter()
-                    .filter_map(|i| match i {
-                        PemItem::Certificate(c) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
-                let key = pem_items(&key, "the client key")?
-                    .into_iter()
-                    .find_map(|i| match i {
-                        PemItem::PrivateKey(k) => Some(k),
-                        _ => None,
-                    })
-                    .ok_or_else(|| {
-                        KubeConfigError(format!("user `{}`: the client key holds no key", u.name))
-                    })?;
-                tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+                http = http
+                    .client_cert(&cert, &key)
+                    .map_err(|e| bad(format!("user `{}`: {e}", u.name)))?;
             }
         }
         Ok(KubeClient {
             context: context.to_string(),
             server: cluster.server.trim_end_matches('/').to_string(),
-            http: Http::with_tls(Some(tls.build()), Duration::from_secs(60)),
+            http: http.build(),
             auth,
         })
     }
@@ -1024,7 +994,7 @@ impl KubeClient {
                 .http
                 .send(method, &url, &headers, body.clone(), &what)
                 .map_err(|mut e| {
-                    e.message = redact(&e.message, &[token.as_deref().unwrap_or("")]);
+                    e.message = Redactor::new(token.as_deref()).redact(&e.message);
                     e
                 })?;
             if reply.status == 401 && !refresh && self.refreshable() {
@@ -1060,9 +1030,8 @@ impl KubeClient {
         };
         let secret = self.token(false).ok().flatten().unwrap_or_default();
         ClientError {
-            status: Some(s),
-            message: redact(&message, &[&secret]),
             said,
+            ..ClientError::answered(reply, Redactor::new([secret]).redact(&message))
         }
     }
 

@@ -63,6 +63,8 @@ pub struct Request {
     pub query: BTreeMap<String, String>,
     pub headers: BTreeMap<String, String>,
     pub body: String,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl Request {
@@ -76,6 +78,16 @@ struct Fault {
     path: String,
     status: u16,
     remaining: usize,
+}
+
+/// An outage: every request whose path starts with `prefix` (and whose method is `method`,
+/// when given) is answered `status` until `until`, with `Retry-After: retry_after` seconds.
+struct Outage {
+    method: Option<String>,
+    prefix: String,
+    status: u16,
+    until: Instant,
+    retry_after: Option<u64>,
 }
 
 struct Ns {
@@ -168,6 +180,7 @@ struct World {
     flocks: BTreeSet<String>,
     routes: BTreeMap<String, Route>,
     faults: Vec<Fault>,
+    outages: Vec<Outage>,
     requests: Vec<Request>,
     latency: Duration,
     terminating_for: Duration,
@@ -252,6 +265,7 @@ impl Platform {
             flocks: BTreeSet::new(),
             routes: BTreeMap::new(),
             faults: Vec::new(),
+            outages: Vec::new(),
             requests: Vec::new(),
             latency: Duration::ZERO,
             terminating_for: Duration::from_millis(100),
@@ -338,6 +352,37 @@ impl Platform {
             status,
             remaining: times,
         });
+    }
+
+    /// From now on and for `lasting`, answers every request whose path starts with `prefix`
+    /// (and whose method is `method`, when given) with `status` and the service's error shape,
+    /// adding `Retry-After: <secs>` when given: a control plane being upgraded (503), a
+    /// throttling API server (429), revoked credentials (401).
+    pub fn outage(
+        &self,
+        method: Option<&str>,
+        prefix: &str,
+        status: u16,
+        lasting: Duration,
+        retry_after: Option<u64>,
+    ) {
+        self.w().outages.push(Outage {
+            method: method.map(str::to_string),
+            prefix: prefix.into(),
+            status,
+            until: Instant::now() + lasting,
+            retry_after,
+        });
+    }
+
+    /// The times at which requests `method path` (the path without query) arrived.
+    pub fn arrivals(&self, method: &str, path: &str) -> Vec<Instant> {
+        self.w()
+            .requests
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .map(|r| r.at)
+            .collect()
     }
 
     /// mobu redirects every request to its login page, as Gafaelfawr does for a bad token.
@@ -943,6 +988,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(Request, bool)> {
             query,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            at: Instant::now(),
         },
         close,
     ))
@@ -989,13 +1035,26 @@ fn serve(stream: TcpStream, world: &Arc<Mutex<World>>) {
         if !latency.is_zero() {
             std::thread::sleep(latency);
         }
+        let mut retry_after = None;
         let a = {
             let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
             if is_ns_delete {
                 w.in_flight_deletes -= 1;
             }
             sweep(&mut w);
-            route(&mut w, &req)
+            let now = Instant::now();
+            let outage = w.outages.iter().find(|o| {
+                now < o.until
+                    && req.path.starts_with(&o.prefix)
+                    && o.method.as_ref().is_none_or(|m| *m == req.method)
+            });
+            match outage {
+                Some(o) => {
+                    retry_after = o.retry_after;
+                    fault_answer(&req.path, o.status)
+                }
+                None => route(&mut w, &req),
+            }
         };
         let reason = match a.status {
             200 => "OK",
@@ -1020,6 +1079,9 @@ fn serve(stream: TcpStream, world: &Arc<Mutex<World>>) {
         let mut head = format!("HTTP/1.1 {} {reason}\r\n", a.status);
         if let Some(l) = &a.location {
             head.push_str(&format!("Location: {l}\r\n"));
+        }
+        if let Some(secs) = retry_after {
+            head.push_str(&format!("Retry-After: {secs}\r\n"));
         }
         if a.status != 204 {
             head.push_str(&format!(
