@@ -166,9 +166,79 @@ pub struct HttpBuilder {
     client_cert: Option<ClientCert>,
     proxy: Option<ureq::Proxy>,
     per_call: Duration,
+    server_name: Option<PinnedName>,
+}
+
+/// A kubeconfig's `tls-server-name`: requests to `server` are sent to `https://<name>…`, so
+/// that the certificate is verified against (and SNI names) `name`, and `name` resolves to
+/// the server's own address.
+#[derive(Debug, Clone)]
+struct PinnedName {
+    /// `https://10.0.0.1:6443` → `https://kubernetes.test:6443`.
+    from: String,
+    to: String,
+    name: String,
+    /// `10.0.0.1:6443`: where `name` really connects.
+    target: String,
+}
+
+impl ureq::unversioned::resolver::Resolver for PinnedName {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        use std::net::ToSocketAddrs;
+        if uri.host() != Some(self.name.as_str()) {
+            return ureq::unversioned::resolver::DefaultResolver::default()
+                .resolve(uri, config, timeout);
+        }
+        let mut out = self.empty();
+        for a in self.target.to_socket_addrs()?.take(16) {
+            out.push(a);
+        }
+        if out.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(out)
+    }
 }
 
 impl HttpBuilder {
+    /// Verify the certificate of `server` (an `https://host[:port]` URL) against `name`, and
+    /// send `name` as SNI, while connecting to the server's own address.
+    pub fn tls_server_name(mut self, server: &str, name: &str) -> Result<HttpBuilder, String> {
+        let server = server.trim_end_matches('/');
+        let rest = server.strip_prefix("https://").ok_or_else(|| {
+            format!("`tls-server-name: {name}` needs an https:// server, not {server}")
+        })?;
+        if self.proxy.is_some() {
+            return Err(format!(
+                "`tls-server-name: {name}` together with `proxy-url` is not supported"
+            ));
+        }
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
+                (h.to_string(), p.to_string())
+            }
+            _ => (authority.to_string(), "443".to_string()),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.server_name = Some(PinnedName {
+            from: format!("https://{authority}"),
+            to: format!("https://{name}:{port}"),
+            name: name.to_string(),
+            target: if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            },
+        });
+        Ok(self)
+    }
+
     /// Trust exactly the certificates in `pem` (a CA bundle); `what` names it in errors.
     pub fn ca_pem(mut self, pem: &[u8], what: &str) -> Result<HttpBuilder, String> {
         let certs = pem_certificates(pem, what)?;
@@ -239,8 +309,17 @@ impl HttpBuilder {
             .proxy(self.proxy)
             .tls_config(tls.build())
             .user_agent(concat!("gitops-migrate/", env!("CARGO_PKG_VERSION")));
+        let agent = match &self.server_name {
+            Some(pin) => ureq::Agent::with_parts(
+                config.build(),
+                ureq::unversioned::transport::DefaultConnector::new(),
+                pin.clone(),
+            ),
+            None => config.build().into(),
+        };
         Http {
-            agent: config.build().into(),
+            agent,
+            rewrite: self.server_name.map(|p| (p.from, p.to)),
         }
     }
 }
@@ -249,6 +328,8 @@ impl HttpBuilder {
 #[derive(Clone)]
 pub struct Http {
     agent: ureq::Agent,
+    /// A URL prefix sent as another (`tls_server_name`).
+    rewrite: Option<(String, String)>,
 }
 
 impl std::fmt::Debug for Http {
@@ -266,6 +347,7 @@ impl Http {
             client_cert: None,
             proxy: None,
             per_call: Duration::from_secs(60),
+            server_name: None,
         }
     }
 
@@ -294,6 +376,14 @@ impl Http {
         body: Option<(&str, String)>,
         what: &str,
     ) -> Result<Reply, ClientError> {
+        let rewritten;
+        let url = match &self.rewrite {
+            Some((from, to)) if url.starts_with(from.as_str()) => {
+                rewritten = format!("{to}{}", &url[from.len()..]);
+                rewritten.as_str()
+            }
+            _ => url,
+        };
         macro_rules! with_headers {
             ($req:expr) => {{
                 let mut r = $req;
