@@ -299,16 +299,20 @@ impl HttpBuilder {
         if let Some(c) = self.client_cert {
             tls = tls.client_cert(Some(c));
         }
-        let config = ureq::Agent::config_builder()
+        let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
             .timeout_global(Some(self.per_call))
             .timeout_connect(Some(Duration::from_secs(15)))
             .max_idle_connections(64)
             .max_idle_connections_per_host(64)
-            .proxy(self.proxy)
             .tls_config(tls.build())
             .user_agent(concat!("gitops-migrate/", env!("CARGO_PKG_VERSION")));
+        // Without a proxy of its own, the agent keeps ureq's default: `HTTPS_PROXY`,
+        // `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` from the environment.
+        if let Some(p) = self.proxy {
+            config = config.proxy(Some(p));
+        }
         let agent = match &self.server_name {
             Some(pin) => ureq::Agent::with_parts(
                 config.build(),
