@@ -355,16 +355,6 @@ impl Http {
         }
     }
 
-    /// An agent for a service with an optional `ca_file` setting.
-    pub fn for_service(ca_file: Option<&Path>) -> Result<Http, String> {
-        let b = Http::builder();
-        Ok(match ca_file {
-            Some(p) => b.ca_file(p)?,
-            None => b,
-        }
-        .build())
-    }
-
     /// The platform's trust store, 60 s per call.
     pub fn new() -> Http {
         Http::builder().build()

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gitops_migrate::http::{Http, HttpBuilder};
 use gitops_migrate::runtime::clients::{KubeApi, KubeConfig};
 
 use crate::support::{KUBE_TOKEN, Platform};
@@ -414,4 +415,18 @@ fn tls_server_name_is_what_the_certificate_is_verified_against() {
     let e = kube.list_namespaces(None, None).unwrap_err();
     assert!(!e.message.starts_with("no answer from"), "{e}");
     assert!(!e.message.contains("certificate"), "{e}");
+
+    // A service's `ca_file` (Argo CD, mobu, Vault, health): its CA is trusted instead of the
+    // system's store, which does not know it.
+    let url = format!("https://127.0.0.1:{}/", server.1);
+    let send = |b: HttpBuilder| {
+        b.tls_server_name(&url, "kubernetes.test")
+            .unwrap()
+            .build()
+            .send("GET", &url, &[], None, "the test server")
+    };
+    let e = send(Http::builder()).unwrap_err();
+    assert!(e.message.contains("certificate"), "{e}");
+    let reply = send(Http::builder().ca_file(&d.join("ca.pem")).unwrap()).unwrap();
+    assert_eq!(reply.status, 200);
 }

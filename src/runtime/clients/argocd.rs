@@ -25,7 +25,7 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
-use crate::http::{ClientError, Endpoint, Reply, encode};
+use crate::http::{ClientError, Endpoint, Http, Reply, encode};
 
 /// Argo CD's words when it refuses a sync because one is running.
 pub const BUSY: &str = "another operation is already in progress";
@@ -267,6 +267,13 @@ impl ArgoCdClient {
     pub fn new(base: &str, token: String) -> ArgoCdClient {
         ArgoCdClient {
             ep: Endpoint::new(base, token),
+        }
+    }
+
+    /// The same, with an agent of its own (a `ca_file` setting).
+    pub fn with_http(base: &str, token: String, http: Http) -> ArgoCdClient {
+        ArgoCdClient {
+            ep: Endpoint::with_http(base, token, http),
         }
     }
 

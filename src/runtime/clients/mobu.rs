@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::http::{ClientError, Endpoint, Reply, encode};
+use crate::http::{ClientError, Endpoint, Http, Reply, encode};
 
 /// What stopping a flock found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,13 @@ impl MobuClient {
     pub fn new(base: &str, token: String) -> MobuClient {
         MobuClient {
             ep: Endpoint::new(base, token),
+        }
+    }
+
+    /// The same, with an agent of its own (a `ca_file` setting).
+    pub fn with_http(base: &str, token: String, http: Http) -> MobuClient {
+        MobuClient {
+            ep: Endpoint::with_http(base, token, http),
         }
     }
 

@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
-use crate::http::{ClientError, Endpoint, Reply, encode};
+use crate::http::{ClientError, Endpoint, Http, Reply, encode};
 
 /// Which half of the KV v2 API a call goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +193,13 @@ impl VaultClient {
     pub fn new(base: &str, token: String) -> VaultClient {
         VaultClient {
             ep: Endpoint::new(base, token).token_header("X-Vault-Token"),
+        }
+    }
+
+    /// The same, with an agent of its own (a `ca_file` setting).
+    pub fn with_http(base: &str, token: String, http: Http) -> VaultClient {
+        VaultClient {
+            ep: Endpoint::with_http(base, token, http).token_header("X-Vault-Token"),
         }
     }
 
