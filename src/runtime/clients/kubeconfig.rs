@@ -615,7 +615,7 @@ enum Auth {
     Token(String),
     TokenFile(PathBuf),
     Exec {
-        plugin: ExecPlugin,
+        plugin: Box<ExecPlugin>,
         /// The plugin's last credential.
         cached: Mutex<Option<Credential>>,
     },
@@ -706,7 +706,7 @@ impl Access {
                     cert = Some(ck);
                 }
                 auth = Auth::Exec {
-                    plugin: plugin.clone(),
+                    plugin: Box::new(plugin.clone()),
                     cached: Mutex::new(Some(cred)),
                 };
             } else if let Some(t) = &u.token {
@@ -797,8 +797,7 @@ impl Access {
                         })?;
                     let new_cert = cred.cert_and_key();
                     let old_cert = c.as_ref().and_then(Credential::cert_and_key);
-                    if new_cert.is_some() && new_cert != old_cert {
-                        let (cert, key) = new_cert.expect("checked");
+                    if let Some((cert, key)) = new_cert.filter(|n| Some(n) != old_cert.as_ref()) {
                         let http = self
                             .transport
                             .http(Some((&cert, &key)))
