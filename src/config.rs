@@ -20,7 +20,9 @@
 //!
 //! Defaults come from the environment file: `https://<fqdn>/argo-cd`, `https://<fqdn>/mobu`,
 //! `https://<fqdn>` (the hubs' health), `vaultUrl`, `vaultPathPrefix`, and the token variables
-//! `ARGOCD_TOKEN`, `MOBU_TOKEN`, `VAULT_TOKEN`. `poll_interval_ms` and `sync_settle_ms` (whole
+//! `ARGOCD_TOKEN`, `MOBU_TOKEN`, `VAULT_TOKEN`. Services are trusted through the system's trust
+//! store; `<service>_ca_file` (`argocd`, `mobu`, `vault`, `health`) names a PEM file of the CAs
+//! to trust for one service instead. `poll_interval_ms` and `sync_settle_ms` (whole
 //! numbers) shorten the steps' waits, for tests against doubles. Tokens are never stored here and never given as arguments: they are read
 //! from the named environment variable, else from the file named by `<service>_token_file`.
 
@@ -117,6 +119,26 @@ const ENV_FIELDS: &[Field] = &[
         name: "health_url",
         kind: Kind::Url,
         about: "where the hubs' health is checked: <health_url><route>/hub/health (default https://<fqdn>)",
+    },
+    Field {
+        name: "argocd_ca_file",
+        kind: Kind::File,
+        about: "PEM file of the CA(s) trusted for Argo CD instead of the system's trust store (a site CA, a TLS-inspecting proxy)",
+    },
+    Field {
+        name: "mobu_ca_file",
+        kind: Kind::File,
+        about: "PEM file of the CA(s) trusted for mobu instead of the system's trust store",
+    },
+    Field {
+        name: "vault_ca_file",
+        kind: Kind::File,
+        about: "PEM file of the CA(s) trusted for Vault instead of the system's trust store",
+    },
+    Field {
+        name: "health_ca_file",
+        kind: Kind::File,
+        about: "PEM file of the CA(s) trusted for the hubs' health checks instead of the system's trust store",
     },
     Field {
         name: "poll_interval_ms",
@@ -487,6 +509,11 @@ pub struct EnvSettings {
     /// Where the hubs' health is checked (`https://<fqdn>` unless configured; `None` without
     /// an fqdn).
     pub health_url: Option<String>,
+    /// `<service>_ca_file`: the CAs trusted for a service instead of the system's store.
+    pub argocd_ca_file: Option<PathBuf>,
+    pub mobu_ca_file: Option<PathBuf>,
+    pub vault_ca_file: Option<PathBuf>,
+    pub health_ca_file: Option<PathBuf>,
     /// `poll_interval_ms`, when configured (else the steps' default).
     pub poll_interval: Option<Duration>,
     /// `sync_settle_ms`, when configured (else the steps' default).
@@ -743,6 +770,10 @@ impl Config {
             health_url: get("health_url")
                 .or_else(|| env.fqdn.as_ref().map(|f| format!("https://{f}")))
                 .map(|u| u.trim_end_matches('/').to_string()),
+            argocd_ca_file: get("argocd_ca_file").map(|f| self.resolve_file(&f)),
+            mobu_ca_file: get("mobu_ca_file").map(|f| self.resolve_file(&f)),
+            vault_ca_file: get("vault_ca_file").map(|f| self.resolve_file(&f)),
+            health_ca_file: get("health_ca_file").map(|f| self.resolve_file(&f)),
             poll_interval: self.millis(&env.name, "poll_interval_ms"),
             sync_settle: self.millis(&env.name, "sync_settle_ms"),
             argocd_token: token("argocd", "ARGOCD_TOKEN"),

@@ -185,7 +185,7 @@ impl Git {
         Ok(Ran {
             ok: out.status.success(),
             stdout: out.stdout,
-            stderr: redact_urls(String::from_utf8_lossy(&out.stderr).trim()),
+            stderr: crate::redact::urls(String::from_utf8_lossy(&out.stderr).trim()),
         })
     }
 
@@ -200,7 +200,7 @@ impl Git {
             Ok(String::from_utf8_lossy(&ran.stdout).trim().to_string())
         } else {
             Err(GitError::Failed {
-                command: redact_urls(&args.join(" ")),
+                command: crate::redact::urls(&args.join(" ")),
                 stderr: if ran.stderr.is_empty() {
                     "(no message)".into()
                 } else {
@@ -413,7 +413,7 @@ impl Git {
         }
         if !ran.ok {
             return Err(GitError::Failed {
-                command: redact_urls(&args.join(" ")),
+                command: crate::redact::urls(&args.join(" ")),
                 stderr: if ran.stderr.is_empty() {
                     "(no message)".into()
                 } else {
@@ -477,29 +477,6 @@ fn porcelain_lines(stdout: &str) -> Vec<PorcelainLine> {
             Some(PorcelainLine { flag, to, summary })
         })
         .collect()
-}
-
-/// `https://user:secret@host/…` → `https://***@host/…`, anywhere in `text`.
-pub fn redact_urls(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
-            .unwrap_or(tail.len());
-        match tail[..end].rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                out.push_str(&tail[at..end]);
-            }
-            None => out.push_str(&tail[..end]),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 impl Git {
@@ -838,18 +815,6 @@ fn new_commit(git: &Git, base: &Base, tree: &str, message: &str) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redacts_credentials_in_urls() {
-        assert_eq!(
-            redact_urls("fatal: https://x-access-token:ghs_abc@github.com/o/r.git not found"),
-            "fatal: https://***@github.com/o/r.git not found"
-        );
-        assert_eq!(
-            redact_urls("ssh://git@host:22/o/r and https://host/x"),
-            "ssh://***@host:22/o/r and https://host/x"
-        );
-    }
 
     #[test]
     fn parses_porcelain_push_lines() {

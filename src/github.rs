@@ -1,17 +1,22 @@
 //! A small blocking client for the few GitHub REST calls `pr` makes: find the open pull
 //! request for a branch, create one, update one, add labels.
 //!
-//! Built on `ureq` (blocking, rustls with the ring provider only, webpki roots) and
-//! `serde_json` rather than octocrab, which is async (a tokio runtime for four requests) and
-//! much heavier to build. Works with github.com (`https://api.github.com`) and GitHub
-//! Enterprise (`https://HOST/api/v3`).
+//! Sends through the one HTTP layer (`http::Endpoint`: the platform's trust store, no
+//! redirects, so a renamed repository's 301 is reported as such instead of being followed
+//! without the `Authorization` header into a misleading 404) rather than octocrab, which is
+//! async (a tokio runtime for four requests) and much heavier to build. Works with github.com
+//! (`https://api.github.com`) and GitHub Enterprise (`https://HOST/api/v3`).
 //!
-//! The token never leaves this module except in the `Authorization` header: it is not in
-//! `Debug` output, and every error text is scrubbed of it before it is returned.
-
-use std::time::Duration;
+//! Owns: the pull-request calls and what GitHub's answers mean. Does not own: HTTP, TLS, the
+//! token's secrecy (`http::Endpoint` holds it as a `redact::Secret` and scrubs it from every
+//! error), or finding the repository and the token's source beyond `gh`/`GITHUB_TOKEN`.
 
 use serde_json::{Value, json};
+
+use crate::http::{ClientError, Endpoint, Reply, encode_query};
+
+/// A GitHub call that failed; the text never holds the token.
+pub type GitHubError = ClientError;
 
 /// The public API of github.com.
 pub const DEFAULT_API: &str = "https://api.github.com";
@@ -168,68 +173,39 @@ impl PullRequest {
     }
 }
 
-/// A GitHub call that failed; the text never holds the token.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-pub struct GitHubError {
-    /// The HTTP status, when GitHub answered.
-    pub status: Option<u16>,
-    pub message: String,
-}
-
 /// The client for one repository.
+#[derive(Debug)]
 pub struct GitHub {
-    agent: ureq::Agent,
-    api: String,
-    token: String,
+    ep: Endpoint,
     pub repo: RepoId,
-}
-
-impl std::fmt::Debug for GitHub {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GitHub")
-            .field("api", &self.api)
-            .field("repo", &self.repo)
-            .field("token", &"[redacted]")
-            .finish()
-    }
 }
 
 impl GitHub {
     pub fn new(api: &str, token: String, repo: RepoId) -> GitHub {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .timeout_connect(Some(Duration::from_secs(15)))
-            .user_agent(concat!("gitops-migrate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
         GitHub {
-            agent,
-            api: api.trim_end_matches('/').to_string(),
-            token,
+            ep: Endpoint::new(api, token),
             repo,
         }
     }
 
     /// The API base the client talks to.
     pub fn api(&self) -> &str {
-        &self.api
+        &self.ep.base
     }
 
     /// Replaces the token wherever it occurs in `text`.
     pub fn redact(&self, text: &str) -> String {
-        redact(text, &self.token)
+        self.ep.clean(text)
     }
 
     fn url(&self, path: &str) -> String {
         format!(
             "{}/repos/{}/{}{path}",
-            self.api, self.repo.owner, self.repo.name
+            self.ep.base, self.repo.owner, self.repo.name
         )
     }
 
-    /// One request; `Ok((status, body))` for a 2xx answer, else the error for `action`.
+    /// One request; the JSON of a 2xx answer, else the error for `action`.
     fn call(
         &self,
         method: &str,
@@ -237,42 +213,37 @@ impl GitHub {
         body: Option<Value>,
         action: &str,
     ) -> Result<Value, GitHubError> {
-        let url = self.url(path);
-        let auth = format!("Bearer {}", self.token);
-        macro_rules! headers {
-            ($req:expr) => {
-                $req.header("Authorization", &auth)
-                    .header("Accept", "application/vnd.github+json")
-                    .header("X-GitHub-Api-Version", "2022-11-28")
-            };
+        let reply = self
+            .ep
+            .send(
+                method,
+                &self.url(path),
+                &[
+                    ("Accept", "application/vnd.github+json"),
+                    ("X-GitHub-Api-Version", "2022-11-28"),
+                ],
+                body.map(|b| ("application/json", b.to_string())),
+                "the GitHub API",
+            )
+            .map_err(|mut e| {
+                e.message = format!(
+                    "cannot reach the GitHub API at {} to {action} in {}: {}",
+                    self.ep.base, self.repo, e.message
+                );
+                e
+            })?;
+        if reply.ok() {
+            return Ok(reply.json());
         }
-        let sent = match (method, body) {
-            ("GET", _) => headers!(self.agent.get(&url)).call(),
-            ("POST", Some(b)) => headers!(self.agent.post(&url)).send_json(b),
-            ("PATCH", Some(b)) => headers!(self.agent.patch(&url)).send_json(b),
-            _ => unreachable!("unsupported request {method} {path}"),
-        };
-        let mut resp = sent.map_err(|e| GitHubError {
-            status: None,
-            message: self.redact(&format!(
-                "cannot reach the GitHub API at {} to {action} in {}: {e}",
-                self.api, self.repo
-            )),
-        })?;
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if (200..300).contains(&status) {
-            return Ok(value);
-        }
-        Err(GitHubError {
-            status: Some(status),
-            message: self.redact(&self.status_message(status, &value, &text, action)),
-        })
+        Err(ClientError::answered(
+            &reply,
+            self.redact(&self.status_message(&reply, action)),
+        ))
     }
 
-    fn status_message(&self, status: u16, value: &Value, text: &str, action: &str) -> String {
-        let said = github_says(value, text);
+    fn status_message(&self, reply: &Reply, action: &str) -> String {
+        let status = reply.status;
+        let said = reply.said();
         let said = if said.is_empty() {
             String::new()
         } else {
@@ -288,7 +259,15 @@ impl GitHub {
             ),
             404 => format!(
                 "GitHub answered 404{said} when trying to {action}: {repo} does not exist at {}, or the token cannot see it (check --github-repo / --github-api)",
-                self.api
+                self.ep.base
+            ),
+            s if (300..400).contains(&s) => format!(
+                "GitHub answered {s}{said} when trying to {action} in {repo}: the repository was renamed or moved{}; the redirect was not followed (it would drop the token): use --github-repo with its new name",
+                reply
+                    .location
+                    .as_deref()
+                    .map(|l| format!(" (to {l})"))
+                    .unwrap_or_default()
             ),
             422 => format!("GitHub refused to {action} in {repo} (422{said})"),
             s if s >= 500 => format!(
@@ -301,7 +280,10 @@ impl GitHub {
     /// The open pull request whose head is `branch` in this repository, if any.
     pub fn find_open_pr(&self, branch: &str) -> Result<Option<PullRequest>, GitHubError> {
         let head = format!("{}:{branch}", self.repo.owner);
-        let path = format!("/pulls?head={}&state=open&per_page=100", encode(&head));
+        let path = format!(
+            "/pulls?head={}&state=open&per_page=100",
+            encode_query(&head)
+        );
         let v = self.call("GET", &path, None, "look for an open pull request")?;
         let list = v
             .as_array()
@@ -368,71 +350,13 @@ impl GitHub {
     }
 
     fn bad_answer(&self, what: &str) -> GitHubError {
-        GitHubError {
-            status: None,
-            message: format!(
+        ClientError::new(
+            None,
+            format!(
                 "unexpected answer from the GitHub API at {} for {what} in {}",
-                self.api, self.repo
+                self.ep.base, self.repo
             ),
-        }
-    }
-}
-
-/// GitHub's own explanation: `message`, then each of `errors` (their `message`, or
-/// `resource`/`field`/`code`); else the start of the body.
-fn github_says(value: &Value, text: &str) -> String {
-    let mut parts = Vec::new();
-    if let Some(m) = value.get("message").and_then(Value::as_str) {
-        parts.push(m.to_string());
-    }
-    if let Some(errors) = value.get("errors").and_then(Value::as_array) {
-        for e in errors {
-            if let Some(m) = e.get("message").and_then(Value::as_str) {
-                parts.push(m.to_string());
-            } else if let Some(m) = e.as_str() {
-                parts.push(m.to_string());
-            } else {
-                let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("");
-                let s = [field("resource"), field("field"), field("code")]
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                if !s.is_empty() {
-                    parts.push(s);
-                }
-            }
-        }
-    }
-    if parts.is_empty() && value.is_null() {
-        let t: String = text.trim().chars().take(200).collect();
-        if !t.is_empty() {
-            parts.push(t);
-        }
-    }
-    parts.join("; ")
-}
-
-/// Percent-encodes a query value (everything but unreserved characters and `:`).
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b':' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `text` with every occurrence of `secret` replaced by `[redacted]`.
-pub fn redact(text: &str, secret: &str) -> String {
-    if secret.is_empty() {
-        text.to_string()
-    } else {
-        text.replace(secret, "[redacted]")
+        )
     }
 }
 
@@ -486,26 +410,5 @@ mod tests {
             api_for_host("ghe.example.org"),
             "https://ghe.example.org/api/v3"
         );
-    }
-
-    #[test]
-    fn encodes_head_query() {
-        assert_eq!(
-            encode("lsst:migrate/nublado/make-default/a+b"),
-            "lsst:migrate/nublado/make-default/a%2Bb"
-        );
-    }
-
-    #[test]
-    fn explains_validation_errors() {
-        let v: Value = serde_json::from_str(
-            r#"{"message":"Validation Failed","errors":[{"resource":"PullRequest","code":"custom","message":"A pull request already exists for o:b."}]}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            github_says(&v, ""),
-            "Validation Failed; A pull request already exists for o:b."
-        );
-        assert_eq!(github_says(&Value::Null, "oops"), "oops");
     }
 }

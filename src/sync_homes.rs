@@ -31,8 +31,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::clients::http::Http;
-use crate::runtime::clients::{parse_rfc3339, rfc3339};
+use crate::http::Http;
+use crate::time::{parse_rfc3339, rfc3339};
 
 /// How many times a failed entry is tried again, and the first wait (doubled each time).
 pub const RETRIES: u32 = 2;

@@ -64,11 +64,8 @@ struct Say<'a> {
 
 impl Say<'_> {
     fn clean(&self, text: &str) -> String {
-        let text = git::redact_urls(text);
-        match &self.token {
-            Some(t) => github::redact(&text, t),
-            None => text,
-        }
+        let text = crate::redact::urls(text);
+        crate::redact::Redactor::new(self.token.as_deref()).redact(&text)
     }
     fn line(&mut self, text: &str) {
         let t = self.clean(text);

@@ -22,73 +22,8 @@ use std::time::{Duration, Instant, SystemTime};
 use super::journal::{self, EndOutcome, Entry, Journal, JournalError};
 use super::{Action, Operator, Outcome, Preview, StepError, StepRunner};
 
-/// Exponential backoff between the attempts of a step that failed with a retryable error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    /// The wait after the first failure; doubled after each further one.
-    pub initial: Duration,
-    /// The longest wait.
-    pub max: Duration,
-    /// At most this many attempts in all (the step's timeout may end them sooner).
-    pub attempts: u32,
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(30),
-            attempts: 6,
-        }
-    }
-}
-
-impl Backoff {
-    /// The wait after the `attempt`-th failed attempt (from 1).
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(attempt.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.initial.saturating_mul(factor).min(self.max)
-    }
-}
-
-/// Replaces secret values (the tokens named in the configuration) in every text of a run.
-#[derive(Debug, Clone, Default)]
-pub struct Redactor {
-    secrets: Vec<String>,
-}
-
-/// What a secret becomes.
-pub const REDACTED: &str = "[redacted]";
-
-impl Redactor {
-    pub fn new(secrets: impl IntoIterator<Item = String>) -> Redactor {
-        let mut secrets: Vec<String> = secrets
-            .into_iter()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        // Longest first, so that a secret containing another is replaced whole.
-        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
-        secrets.dedup();
-        Redactor { secrets }
-    }
-
-    pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), REDACTED);
-            }
-        }
-        out
-    }
-
-    fn all(&self, items: &[String]) -> Vec<String> {
-        items.iter().map(|t| self.redact(t)).collect()
-    }
-}
+pub use crate::redact::{REDACTED, Redactor};
+pub use crate::retry::RetryPolicy;
 
 /// The proof run before the first mutating step: the right cluster (kube context, API server,
 /// fingerprint), alone (the lease). `Err` (with the reason) stops the run before anything is
@@ -139,7 +74,10 @@ pub struct ExecOptions {
     /// Steps that cannot run in this version (id → why): listed as "not available" in a dry
     /// run; a run that selects one is refused before anything runs.
     pub unavailable: BTreeMap<String, String>,
-    pub backoff: Backoff,
+    /// The retries of a step that failed with an error that can heal and that no inner retry
+    /// loop has already spent (the one policy of `retry`; the step's timeout may end them
+    /// sooner).
+    pub retry: RetryPolicy,
     /// How the engine waits between attempts (tests make it instant and record it).
     pub sleep: Box<dyn Fn(Duration)>,
     pub redactor: Redactor,
@@ -169,7 +107,10 @@ impl Default for ExecOptions {
             only: Vec::new(),
             skip: Vec::new(),
             unavailable: BTreeMap::new(),
-            backoff: Backoff::default(),
+            retry: RetryPolicy {
+                first: Duration::from_secs(1),
+                ..RetryPolicy::default()
+            },
             sleep: Box::new(std::thread::sleep),
             redactor: Redactor::default(),
             notes: Vec::new(),
@@ -588,7 +529,7 @@ impl<'a> StepOp<'a> {
         };
         self.answers.push(by.describe(answer));
         let entry = Entry::Confirm {
-            at: journal::rfc3339(SystemTime::now()),
+            at: crate::time::rfc3339(SystemTime::now()),
             run: self.run.clone(),
             step: self.step.clone(),
             by: by.journal_name().into(),
@@ -629,7 +570,7 @@ impl Operator for StepOp<'_> {
 
     fn checkpoint(&mut self, item: &str) {
         let entry = Entry::Checkpoint {
-            at: journal::rfc3339(SystemTime::now()),
+            at: crate::time::rfc3339(SystemTime::now()),
             run: self.run.clone(),
             step: self.step.clone(),
             item: self.redactor.redact(item),
@@ -780,10 +721,10 @@ pub fn run(
             sop.step = rep.id.clone();
             match step.preview(&mut sop) {
                 Ok(p) => {
-                    rep.commands = r.all(&p.commands);
+                    rep.commands = r.redact_all(&p.commands);
                     rep.status = match p.action {
                         Action::Run { touches } => {
-                            rep.touched = r.all(&touches);
+                            rep.touched = r.redact_all(&touches);
                             StepStatus::WouldRun {
                                 touches: rep.touched.clone(),
                             }
@@ -840,7 +781,7 @@ pub fn run(
         .filter(|s| s.status == StepStatus::NotRun)
         .count();
     journal.append(Entry::RunStart {
-        at: journal::rfc3339(SystemTime::now()),
+        at: crate::time::rfc3339(SystemTime::now()),
         run: run_id.clone(),
         pid: std::process::id(),
         host: journal::host_name(),
@@ -850,7 +791,7 @@ pub fn run(
     })?;
     for n in &report.notes {
         journal.append(Entry::Note {
-            at: journal::rfc3339(SystemTime::now()),
+            at: crate::time::rfc3339(SystemTime::now()),
             run: run_id.clone(),
             text: n.clone(),
         })?;
@@ -890,7 +831,7 @@ pub fn run(
                         for text in proof.iter().map(|n| r.redact(n)) {
                             sop.inner.say(&format!("note: {text}"));
                             sop.record(Entry::Note {
-                                at: journal::rfc3339(SystemTime::now()),
+                                at: crate::time::rfc3339(SystemTime::now()),
                                 run: run_id.clone(),
                                 text: text.clone(),
                             });
@@ -919,7 +860,7 @@ pub fn run(
         sop.inner
             .say(&format!("[{position}/{to_run}] {}: {}", rep.id, rep.title));
         sop.record(Entry::Start {
-            at: journal::rfc3339(SystemTime::now()),
+            at: crate::time::rfc3339(SystemTime::now()),
             run: run_id.clone(),
             step: rep.id.clone(),
             title: rep.title.clone(),
@@ -932,19 +873,19 @@ pub fn run(
         rep.answers = std::mem::take(&mut sop.answers);
         let (outcome, message) = match result.status {
             Done(o) => {
-                rep.touched = r.all(&o.touched);
+                rep.touched = r.redact_all(&o.touched);
                 let summary = r.redact(&o.summary);
                 rep.status = StepStatus::Done {
                     summary: summary.clone(),
                 };
-                let mut line = format!("  done in {}", super::report::duration(rep.duration));
+                let mut line = format!("  done in {}", crate::time::human(rep.duration));
                 if !summary.is_empty() {
                     line.push_str(&format!(": {summary}"));
                 }
                 if result.machine > step.timeout() {
                     line.push_str(&format!(
                         " (longer than its timeout of {})",
-                        super::report::duration(step.timeout())
+                        crate::time::human(step.timeout())
                     ));
                 }
                 sop.inner.say(&line);
@@ -980,7 +921,7 @@ pub fn run(
             }
         };
         sop.record(Entry::End {
-            at: journal::rfc3339(SystemTime::now()),
+            at: crate::time::rfc3339(SystemTime::now()),
             run: run_id.clone(),
             step: rep.id.clone(),
             outcome,
@@ -998,7 +939,7 @@ pub fn run(
     }
     let journal = sop.journal;
     journal.append(Entry::RunEnd {
-        at: journal::rfc3339(SystemTime::now()),
+        at: crate::time::rfc3339(SystemTime::now()),
         run: run_id.clone(),
         result: report.status.name().into(),
     })?;
@@ -1018,7 +959,7 @@ pub fn run(
 
 /// A run's id: its start and the process (`20240501T120000Z-4242`).
 pub fn new_run_id(started: SystemTime) -> String {
-    format!("{}-{}", journal::compact_time(started), std::process::id())
+    format!("{}-{}", crate::time::compact(started), std::process::id())
 }
 
 /// `<dir>/<journal stem>-<run>.md`.
@@ -1126,6 +1067,7 @@ fn attempts(
     let mut confirmed: Option<BTreeSet<String>> = None;
     let mut commands = Vec::new();
     let mut attempt = 0u32;
+    let mut waited = Duration::ZERO;
     let end = |status: Ended, attempt: u32, commands: Vec<String>| StepResult {
         status,
         attempts: attempt,
@@ -1140,13 +1082,13 @@ fn attempts(
                 action,
                 commands: c,
             }) => {
-                commands = r.all(&c);
+                commands = r.redact_all(&c);
                 match action {
                     Action::Skip { reason } => {
                         return Ok(end(Skip(reason), attempt, commands));
                     }
                     Action::Run { touches } => {
-                        let shown = r.all(&touches);
+                        let shown = r.redact_all(&touches);
                         if step.destructive() {
                             let new: Vec<&String> = shown
                                 .iter()
@@ -1178,19 +1120,24 @@ fn attempts(
         if !error.retryable {
             return Ok(end(Fail(message), attempt, commands.clone()));
         }
-        if attempt >= opts.backoff.attempts {
+        // The time spent: the machine's, or the pauses when the sleeper is a test's.
+        let spent = clock.machine().max(waited);
+        let wait = opts.retry.pause(attempt, None);
+        if spent + wait > opts.retry.budget && spent + wait <= timeout {
             return Ok(end(
-                Fail(format!("{message} (gave up after {attempt} attempts)")),
+                Fail(format!(
+                    "{message}{}",
+                    crate::retry::spent_note(attempt, spent)
+                )),
                 attempt,
                 commands.clone(),
             ));
         }
-        let wait = opts.backoff.delay(attempt);
-        if clock.machine() + wait > timeout {
+        if spent + wait > timeout {
             return Ok(end(
                 Fail(format!(
                     "timed out after {} ({attempt} attempt{}): {message}",
-                    super::report::duration(timeout),
+                    crate::time::human(timeout),
                     if attempt == 1 { "" } else { "s" }
                 )),
                 attempt,
@@ -1198,7 +1145,7 @@ fn attempts(
             ));
         }
         op.journal.append(Entry::Retry {
-            at: journal::rfc3339(SystemTime::now()),
+            at: crate::time::rfc3339(SystemTime::now()),
             run: run_id.to_string(),
             step: step.id().to_string(),
             attempt,
@@ -1207,9 +1154,10 @@ fn attempts(
         })?;
         op.say(&format!(
             "  attempt {attempt} failed: {message}; retrying in {}",
-            super::report::duration(wait)
+            crate::time::human(wait)
         ));
         (opts.sleep)(wait);
+        waited += wait;
     }
 }
 

@@ -18,7 +18,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::journal::{host_name, rfc3339, user_name};
+use super::journal::{host_name, user_name};
+use crate::time::rfc3339;
 
 /// Who holds a lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -75,6 +75,17 @@ impl StepError {
     }
 }
 
+/// A client's error, as the step's: retryable only when it can heal and no retry loop has
+/// already spent its budget on it.
+impl From<crate::http::ClientError> for StepError {
+    fn from(e: crate::http::ClientError) -> Self {
+        StepError {
+            retryable: e.retryable(),
+            message: e.message,
+        }
+    }
+}
+
 /// How a step talks to the operator and the engine: questions, progress, and what the
 /// journal knows of its work in this window. The terminal implementation prompts on the
 /// terminal (`/dev/tty`); the engine answers `--yes` and `--yes-manual`, and records every

@@ -3,26 +3,8 @@
 //! step with its resolved targets, the equivalent commands, and "would run" or "skip because
 //! …").
 
-use std::time::Duration;
-
 use super::engine::{RunReport, RunStatus, StepStatus};
-use super::journal::rfc3339;
-
-/// `850 ms`, `12.3 s`, `4 min 05 s`, `1 h 02 min`.
-pub fn duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 60_000 {
-        format!("{:.1} s", d.as_secs_f64())
-    } else if ms < 3_600_000 {
-        let s = d.as_secs();
-        format!("{} min {:02} s", s / 60, s % 60)
-    } else {
-        let m = d.as_secs() / 60;
-        format!("{} h {:02} min", m / 60, m % 60)
-    }
-}
+use crate::time::{human, rfc3339};
 
 /// A table cell: no pipes, no line breaks.
 fn cell(s: &str) -> String {
@@ -67,7 +49,7 @@ pub fn markdown(r: &RunReport) -> String {
         s.push_str(&format!("- window: `{}` (resumed)\n", r.window));
     }
     s.push_str(&format!("- started: {}\n", rfc3339(r.started)));
-    s.push_str(&format!("- duration: {}\n", duration(r.duration)));
+    s.push_str(&format!("- duration: {}\n", human(r.duration)));
     s.push_str(&format!("- result: {}\n", result_line(r)));
     s.push_str(&format!("- journal: `{}`\n", r.journal.display()));
     for n in &r.notes {
@@ -84,7 +66,7 @@ pub fn markdown(r: &RunReport) -> String {
             st.id,
             st.status.label(),
             if ran {
-                duration(st.duration)
+                human(st.duration)
             } else {
                 "–".into()
             },
@@ -179,17 +161,4 @@ pub fn dry_run(r: &RunReport) -> String {
         summary.join(", ")
     ));
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration(Duration::from_millis(850)), "850 ms");
-        assert_eq!(duration(Duration::from_millis(12_345)), "12.3 s");
-        assert_eq!(duration(Duration::from_secs(245)), "4 min 05 s");
-        assert_eq!(duration(Duration::from_secs(3720)), "1 h 02 min");
-    }
 }

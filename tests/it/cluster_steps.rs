@@ -4,6 +4,7 @@
 //! must survive or refuse, and idempotence. The clients are the real ones.
 
 use crate::support;
+use gitops_migrate::retry::RetryPolicy;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,8 +32,12 @@ fn timing() -> Timing {
     Timing {
         poll: Duration::from_millis(20),
         concurrency: 16,
-        attempts: 4,
-        backoff: Duration::from_millis(10),
+        retry: RetryPolicy {
+            first: Duration::from_millis(10),
+            max_pause: Duration::from_millis(40),
+            budget: Duration::from_millis(300),
+            jitter: true,
+        },
         namespaces: Duration::from_secs(20),
         deployment: Duration::from_secs(10),
         sync: Duration::from_secs(10),
@@ -752,41 +757,127 @@ fn a_500_on_one_namespace_delete_is_retried() {
 }
 
 #[test]
-fn a_namespace_that_keeps_failing_is_a_retryable_step_failure_naming_it() {
+fn a_namespace_that_keeps_failing_fails_the_step_naming_it_once_its_retries_are_spent() {
     let p = Platform::start();
     lab_cluster(&p);
-    p.fail("DELETE", "/api/v1/namespaces/nublado2-bob", 500, 10);
+    p.fail("DELETE", "/api/v1/namespaces/nublado2-bob", 500, 1000);
     let r = runner(&p, "delete-lab-namespaces:nublado2");
     let mut op = Recorder::yes();
     let pv = preview(&p, r.as_ref(), &mut op);
     let e = r.run(&pv, &mut op).err().unwrap();
-    assert!(e.retryable, "the engine may retry the step: {e}");
+    // The call was retried for its whole budget: the engine does not retry it again (no
+    // nested retries).
+    assert!(!e.retryable, "{e}");
     assert!(e.message.starts_with("1 of 3 namespaces could not be deleted (2 deleted); first failure: namespace `nublado2-bob`: the Kubernetes API at"), "{e}");
-    assert_eq!(
-        p.count("DELETE", "/api/v1/namespaces/nublado2-bob"),
-        4,
-        "timing.attempts"
-    );
-    // The engine retries the step with the same preview: the fault (10 answers) wears off
-    // during the third run, which deletes only what is left.
-    let mut runs = 1;
-    let out = loop {
-        runs += 1;
-        match r.run(&pv, &mut op) {
-            Ok(o) => break o,
-            Err(e) if e.retryable && runs < 5 => continue,
-            Err(e) => panic!("{e}"),
-        }
-    };
-    assert_eq!(runs, 3);
-    assert_eq!(out.touched, vec!["namespace/nublado2-bob"]);
-    assert_eq!(p.count("DELETE", "/api/v1/namespaces/nublado2-alice"), 1);
+    assert!(e.message.contains(" (tried "), "{e}");
+    assert!(p.count("DELETE", "/api/v1/namespaces/nublado2-bob") > 3);
+}
+
+#[test]
+fn a_fault_that_wears_off_within_the_budget_is_retried_in_the_same_run() {
+    let p = Platform::start();
+    lab_cluster(&p);
+    p.fail("DELETE", "/api/v1/namespaces/nublado2-bob", 500, 3);
+    let r = runner(&p, "delete-lab-namespaces:nublado2");
+    let mut op = Recorder::yes();
+    let pv = preview(&p, r.as_ref(), &mut op);
+    let out = r.run(&pv, &mut op).unwrap();
+    assert_eq!(p.count("DELETE", "/api/v1/namespaces/nublado2-bob"), 4);
+    assert_eq!(out.touched.len(), 3, "{out:?}");
     assert!(
         p.namespace_names()
             .iter()
-            .all(|n| !n.starts_with("nublado2-")),
-        "{out:?}"
+            .all(|n| !n.starts_with("nublado2-"))
     );
+}
+
+/// The case, scaled by 1/20: the API answers 503 for 3 s (60 s in a real window)
+/// in the middle of the wait for the namespaces to go, longer than the per-call retry budget
+/// (300 ms here, 5 min by default); the wait's listing is retried until the wait's own
+/// deadline (20 s here, 15 min by default), so the step succeeds.
+#[test]
+fn the_api_away_mid_wait_does_not_fail_delete_lab_namespaces() {
+    let p = Platform::start();
+    lab_cluster(&p);
+    p.terminating_for(Duration::from_millis(500));
+    let t = timing();
+    let outage = Duration::from_secs(3);
+    assert!(t.retry.budget < outage && outage < t.namespaces);
+    let r = build(&planned("delete-lab-namespaces:nublado2"), &env_with(&p, t)).unwrap();
+    let mut op = Recorder::yes();
+    let pv = preview(&p, r.as_ref(), &mut op);
+    // Once the three deletes are in, the control plane goes away.
+    let (out, started) = std::thread::scope(|s| {
+        s.spawn(|| {
+            let t0 = Instant::now();
+            while p.mutations().len() < 3 && t0.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            p.outage(None, "/api/v1/namespaces", 503, outage, None);
+        });
+        let started = Instant::now();
+        (r.run(&pv, &mut op), started)
+    });
+    let out = out.unwrap_or_else(|e| panic!("the step survives the outage: {e}"));
+    assert!(started.elapsed() >= outage, "the outage was waited out");
+    assert_eq!(out.touched.len(), 3);
+    let lists = p
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v1/namespaces")
+        .count();
+    assert!(
+        lists > 5,
+        "the listing was retried through the outage ({lists} lists)"
+    );
+    assert!(
+        p.namespace_names()
+            .iter()
+            .all(|n| !n.starts_with("nublado2-"))
+    );
+}
+
+#[test]
+fn a_429_with_retry_after_is_honoured() {
+    let p = Platform::start();
+    lab_cluster(&p);
+    let mut t = timing();
+    t.retry.budget = Duration::from_secs(10);
+    let r = build(&planned("delete-lab-namespaces:nublado2"), &env_with(&p, t)).unwrap();
+    let mut op = Recorder::yes();
+    let pv = preview(&p, r.as_ref(), &mut op);
+    let bob = "/api/v1/namespaces/nublado2-bob";
+    p.outage(
+        Some("DELETE"),
+        bob,
+        429,
+        Duration::from_millis(200),
+        Some(2),
+    );
+    r.run(&pv, &mut op).unwrap();
+    let at = p.arrivals("DELETE", bob);
+    assert_eq!(at.len(), 2, "one throttled call, one after the pause");
+    let gap = at[1] - at[0];
+    assert!(
+        gap >= Duration::from_secs(2),
+        "Retry-After: 2 was honoured ({gap:?})"
+    );
+    assert!(gap < Duration::from_secs(4), "{gap:?}");
+}
+
+#[test]
+fn a_401_is_not_retried() {
+    let p = Platform::start();
+    lab_cluster(&p);
+    let r = runner(&p, "delete-lab-namespaces:nublado2");
+    let mut op = Recorder::yes();
+    let pv = preview(&p, r.as_ref(), &mut op);
+    let bob = "/api/v1/namespaces/nublado2-bob";
+    p.outage(Some("DELETE"), bob, 401, Duration::from_secs(30), None);
+    let e = r.run(&pv, &mut op).err().unwrap();
+    assert_eq!(p.count("DELETE", bob), 1, "401 cannot heal by waiting");
+    assert!(!e.retryable, "{e}");
+    assert!(e.message.contains("refused the credentials (401)"), "{e}");
 }
 
 #[test]
@@ -1244,7 +1335,7 @@ fn argocd_answers_403_for_an_application_it_does_not_have() {
         .unwrap();
     assert!(!raw.query.contains_key("project"));
     // With the project named, the real server answers 404.
-    let http = gitops_migrate::runtime::clients::http::Http::new();
+    let http = gitops_migrate::http::Http::new();
     let auth = format!("Bearer {ARGOCD_TOKEN}");
     let reply = http
         .send(

@@ -334,7 +334,7 @@ fn bad_keys_and_values_exit_2_with_the_known_keys() {
 
     let r = gm(repo.path(), &["config", "keys"]);
     assert_eq!(r.code, 0);
-    assert_eq!(r.stdout.lines().count(), 28);
+    assert_eq!(r.stdout.lines().count(), 32);
     for key in [
         "clusters.<cluster>.homes",
         "environments.<env>.cluster_uid",

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use gitops_migrate::runtime::engine::{
-    self, Backoff, ConsoleOperator, Display, ExecError, ExecOptions, Redactor, RunStatus,
+    self, ConsoleOperator, Display, ExecError, ExecOptions, Redactor, RetryPolicy, RunStatus,
     StepStatus,
 };
 use gitops_migrate::runtime::journal::{Entry, Journal, RunFiles};
@@ -199,10 +199,12 @@ fn options(sleeps: &Arc<Mutex<Vec<Duration>>>) -> ExecOptions {
     ExecOptions {
         command: "test stage --env here".into(),
         interactive: true,
-        backoff: Backoff {
-            initial: Duration::from_millis(1),
-            max: Duration::from_millis(8),
-            attempts: 5,
+        // Pauses of 1, 2, 4, 8 s (recorded, not slept) within a budget of 20 s.
+        retry: RetryPolicy {
+            first: Duration::from_secs(1),
+            max_pause: Duration::from_secs(8),
+            budget: Duration::from_secs(20),
+            jitter: false,
         },
         sleep: Box::new(move |d| s.lock().unwrap().push(d)),
         write_report: false,
@@ -699,7 +701,7 @@ fn retryable_errors_are_retried_with_exponential_backoff() {
         .iter()
         .map(Duration::as_millis)
         .collect();
-    assert_eq!(ms, [1, 2, 4]);
+    assert_eq!(ms, [1000, 2000, 4000]);
     let events = dir.events();
     assert_eq!(
         events,
@@ -713,7 +715,7 @@ fn retryable_errors_are_retried_with_exponential_backoff() {
             "run-end completed"
         ]
     );
-    assert_eq!(dir.lines()[4]["wait_ms"], 4);
+    assert_eq!(dir.lines()[4]["wait_ms"], 4000);
 }
 
 #[test]
@@ -734,7 +736,7 @@ fn retries_are_bounded_and_fatal_errors_are_not_retried() {
         r.status,
         RunStatus::Failed {
             step: "sync-app:nublado".into(),
-            error: "another operation is already in progress (gave up after 5 attempts)".into()
+            error: "another operation is already in progress (tried 5 times over 15s)".into()
         }
     );
     let ms: Vec<u128> = sleeps
@@ -743,7 +745,11 @@ fn retries_are_bounded_and_fatal_errors_are_not_retried() {
         .iter()
         .map(Duration::as_millis)
         .collect();
-    assert_eq!(ms, [1, 2, 4, 8], "the backoff doubles up to its maximum");
+    assert_eq!(
+        ms,
+        [1000, 2000, 4000, 8000],
+        "the backoff doubles up to its maximum, within the budget"
+    );
 
     let dir = state();
     let fatal = Fake::new("sync-app:nublado").behaves(|_| Err(StepError::fatal("403 Forbidden")));
@@ -763,17 +769,18 @@ fn a_slow_step_times_out_instead_of_retrying_past_its_timeout() {
     // Real sleeps: the backoff counts against the timeout.
     let mut o = opts();
     o.sleep = Box::new(std::thread::sleep);
-    o.backoff = Backoff {
-        initial: Duration::from_millis(20),
-        max: Duration::from_millis(20),
-        attempts: 100,
+    o.retry = RetryPolicy {
+        first: Duration::from_millis(20),
+        max_pause: Duration::from_millis(20),
+        budget: Duration::from_secs(3600),
+        jitter: false,
     };
     let t0 = Instant::now();
     let r = run(&[&slow], &o, &dir, &mut Scripted::default()).unwrap();
     assert!(t0.elapsed() < Duration::from_secs(2));
     match &r.status {
         RunStatus::Failed { error, .. } => {
-            assert!(error.starts_with("timed out after 50 ms"), "{error}");
+            assert!(error.starts_with("timed out after 50ms"), "{error}");
             assert!(error.ends_with("503 Service Unavailable"), "{error}");
         }
         other => panic!("{other:?}"),

@@ -17,6 +17,7 @@ mod exec_engine;
 mod hub_move;
 mod hub_move_exec;
 mod kubectl_double;
+mod kubeconfig;
 mod pr;
 mod precommit;
 mod proptest_edits;

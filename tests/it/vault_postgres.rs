@@ -5,6 +5,7 @@
 //! `database-cleanup`. The clients are the real ones. Without `bao` or the PostgreSQL server
 //! binaries a test is skipped with a note, except under CI (`CI` set), where it fails.
 
+use gitops_migrate::retry::RetryPolicy;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -374,8 +375,12 @@ impl Operator for Recorder {
 fn timing() -> Timing {
     Timing {
         poll: Duration::from_millis(20),
-        attempts: 3,
-        backoff: Duration::from_millis(10),
+        retry: RetryPolicy {
+            first: Duration::from_millis(10),
+            max_pause: Duration::from_millis(20),
+            budget: Duration::from_millis(100),
+            jitter: true,
+        },
         ..Timing::default()
     }
 }

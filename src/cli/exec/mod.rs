@@ -307,6 +307,9 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
         notes: p.notes,
         ..ExecOptions::default()
     };
+    for w in opts.redactor.warnings() {
+        out.warning(&w);
+    }
     // Usage errors before the lock is taken.
     let ids: Vec<String> = runners.iter().map(|r| r.id().to_string()).collect();
     if let Err(e) = engine::select(&ids, &opts) {
@@ -371,10 +374,10 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
     let lock_path = files.lock();
     let stuck_leases = leases.clone();
     opts.on_stuck = Some(Arc::new(move |stuck: &engine::Stuck| {
-        let now = journal::rfc3339(std::time::SystemTime::now());
+        let now = crate::time::rfc3339(std::time::SystemTime::now());
         let message = format!(
             "timed out: still running after its timeout of {}; the run was stopped",
-            crate::runtime::report::duration(stuck.timeout)
+            crate::time::human(stuck.timeout)
         );
         let _ = journal::append_to(
             &stuck.journal,
@@ -445,7 +448,7 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
                 RunStatus::Completed => out.note(&format!(
                     "{} completed in {}",
                     report.command,
-                    crate::runtime::report::duration(report.duration)
+                    crate::time::human(report.duration)
                 )),
                 RunStatus::Failed { step, error } => {
                     out.error(&format!(

@@ -6,8 +6,8 @@
 //! the window comes after the stage's pull request is merged, when the files already show the
 //! next state.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use super::proof::Cluster;
@@ -15,6 +15,7 @@ use super::{ContextCheck, ExecArgs, Prepared, merged};
 use crate::cli::stage::{nublado_stage, open_phalanx};
 use crate::cli::{Exit, Output};
 use crate::config::{EnvSettings, Fingerprint, TokenSource};
+use crate::http::{Http, HttpBuilder};
 use crate::playbook::nublado::stages::{self, Stage};
 use crate::playbook::nublado::{State, environment_state};
 use crate::repo::phalanx::Environment;
@@ -75,6 +76,21 @@ fn connect(settings: &EnvSettings, kube_context: Option<&str>, env: &mut StepEnv
             Err(e) => why.push(format!("no Kubernetes client for `{ctx}`: {e}")),
         },
     }
+    // The agent of a service: the system's trust store, or its `<service>_ca_file`.
+    let agent = |what: &str, b: HttpBuilder, ca: &Option<PathBuf>| match ca {
+        None => Ok(b.build()),
+        Some(f) => b
+            .ca_file(f)
+            .map(HttpBuilder::build)
+            .map_err(|e| format!("no {what} client: {e}")),
+    };
+    let agents = [
+        agent("Argo CD", Http::builder(), &settings.argocd_ca_file),
+        agent("mobu", Http::builder(), &settings.mobu_ca_file),
+        agent("Vault", Http::builder(), &settings.vault_ca_file),
+        agent("health", HealthClient::agent(), &settings.health_ca_file),
+    ];
+    let [argocd_http, mobu_http, vault_http, health_http] = agents.clone().map(Result::ok);
     let mut token = |what: &str, field: &str, url: &Option<String>, source: &TokenSource| {
         let Some(url) = url else {
             why.push(format!(
@@ -99,16 +115,22 @@ fn connect(settings: &EnvSettings, kube_context: Option<&str>, env: &mut StepEnv
             }
         }
     };
-    if let Some((url, t)) = token(
-        "Argo CD",
-        "argocd",
-        &settings.argocd_url,
-        &settings.argocd_token,
+    if let (Some((url, t)), Some(http)) = (
+        token(
+            "Argo CD",
+            "argocd",
+            &settings.argocd_url,
+            &settings.argocd_token,
+        ),
+        argocd_http,
     ) {
-        env.argocd = Some(Arc::new(ArgoCdClient::new(&url, t)));
+        env.argocd = Some(Arc::new(ArgoCdClient::with_http(&url, t, http)));
     }
-    if let Some((url, t)) = token("mobu", "mobu", &settings.mobu_url, &settings.mobu_token) {
-        env.mobu = Some(Arc::new(MobuClient::new(&url, t)));
+    if let (Some((url, t)), Some(http)) = (
+        token("mobu", "mobu", &settings.mobu_url, &settings.mobu_token),
+        mobu_http,
+    ) {
+        env.mobu = Some(Arc::new(MobuClient::with_http(&url, t, http)));
     }
     // Vault, for `vault-secret` and `vault-cleanup`.
     if let Some(prefix) = &settings.vault_path_prefix {
@@ -116,9 +138,13 @@ fn connect(settings: &EnvSettings, kube_context: Option<&str>, env: &mut StepEnv
         env.slack_webhook_source = SecretKey::parse(&settings.slack_webhook_source, prefix);
     }
     env.hub_db_password_file = settings.hub_db_password_file.clone();
-    if let Some((url, t)) = token("Vault", "vault", &settings.vault_url, &settings.vault_token) {
-        env.vault = Some(Arc::new(VaultClient::new(&url, t)));
+    if let (Some((url, t)), Some(http)) = (
+        token("Vault", "vault", &settings.vault_url, &settings.vault_token),
+        vault_http,
+    ) {
+        env.vault = Some(Arc::new(VaultClient::with_http(&url, t, http)));
     }
+    why.extend(agents.into_iter().filter_map(Result::err));
     // The PostgreSQL server of v2's database, for `database-cleanup`.
     env.postgres_password_var = settings.postgres_password.var.clone();
     match &settings.postgres_url {
@@ -136,8 +162,8 @@ fn connect(settings: &EnvSettings, kube_context: Option<&str>, env: &mut StepEnv
     }
     env.argocd_token_var = settings.argocd_token.var.clone();
     env.mobu_token_var = settings.mobu_token.var.clone();
-    if let Some(url) = &settings.health_url {
-        env.health = Some(Arc::new(HealthClient::new(url)));
+    if let (Some(url), Some(http)) = (&settings.health_url, health_http) {
+        env.health = Some(Arc::new(HealthClient::with_http(url, http)));
     }
     if let Some(poll) = settings.poll_interval {
         env.timing.poll = poll;

@@ -25,7 +25,7 @@ use std::fmt;
 
 use serde_json::{Value, json};
 
-use super::http::{ClientError, Endpoint, Reply, encode, redact};
+use crate::http::{ClientError, Endpoint, Http, Reply, encode};
 
 /// Argo CD's words when it refuses a sync because one is running.
 pub const BUSY: &str = "another operation is already in progress";
@@ -270,6 +270,13 @@ impl ArgoCdClient {
         }
     }
 
+    /// The same, with an agent of its own (a `ca_file` setting).
+    pub fn with_http(base: &str, token: String, http: Http) -> ArgoCdClient {
+        ArgoCdClient {
+            ep: Endpoint::with_http(base, token, http),
+        }
+    }
+
     fn call(
         &self,
         method: &str,
@@ -286,24 +293,17 @@ impl ArgoCdClient {
     }
 
     fn send(&self, method: &str, url: &str, body: Option<Value>) -> Result<Reply, ClientError> {
-        let auth = format!("Bearer {}", self.ep.token);
-        self.ep
-            .http
-            .send(
-                method,
-                url,
-                &[("Authorization", &auth), ("Accept", "application/json")],
-                body.map(|b| ("application/json", b.to_string())),
-                &format!("Argo CD at {}", self.ep.base),
-            )
-            .map_err(|mut e| {
-                e.message = redact(&e.message, &[&self.ep.token]);
-                e
-            })
+        self.ep.send(
+            method,
+            url,
+            &[("Accept", "application/json")],
+            body.map(|b| ("application/json", b.to_string())),
+            &format!("Argo CD at {}", self.ep.base),
+        )
     }
 
     fn refused(&self, reply: &Reply, action: &str) -> ClientError {
-        let said = redact(&reply.said(), &[&self.ep.token]);
+        let said = self.ep.clean(&reply.said());
         let base = &self.ep.base;
         let s = reply.status;
         let explained = if said.is_empty() {
@@ -327,9 +327,8 @@ impl ArgoCdClient {
             s => format!("Argo CD at {base} answered {s}{explained} to {action}"),
         };
         ClientError {
-            status: Some(s),
-            message,
             said,
+            ..ClientError::answered(reply, message)
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::http::{ClientError, Http};
+use crate::http::{ClientError, Http};
 
 /// One probe's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,9 +43,19 @@ impl fmt::Debug for HealthClient {
 
 impl HealthClient {
     pub fn new(base: &str) -> HealthClient {
+        HealthClient::with_http(base, HealthClient::agent().build())
+    }
+
+    /// 20 s per check: a hub that takes longer is not healthy.
+    pub fn agent() -> crate::http::HttpBuilder {
+        Http::builder().per_call(std::time::Duration::from_secs(20))
+    }
+
+    /// The same, with an agent of its own (a `ca_file` setting).
+    pub fn with_http(base: &str, http: Http) -> HealthClient {
         HealthClient {
             base: base.trim_end_matches('/').to_string(),
-            http: Http::with_tls(None, std::time::Duration::from_secs(20)),
+            http,
         }
     }
 }

@@ -11,12 +11,8 @@
 //! REST over a real socket, so nothing is lost by talking it directly. Bounded concurrency for
 //! namespace deletion is a few threads sharing one agent.
 //!
-//! Configuration follows kubectl: `KUBECONFIG` (a `:`-separated list, merged first-wins) or
-//! `~/.kube/config`, read with this crate's YAML loader; a context by name or the current one;
-//! the cluster's `server`, `certificate-authority(-data)`, `insecure-skip-tls-verify`; the
-//! user's `token`, `tokenFile`, `client-certificate(-data)`/`client-key(-data)`, or an `exec`
-//! credential plugin (run with `KUBERNETES_EXEC_INFO`; its `ExecCredential.status.token` is
-//! used, cached until `expirationTimestamp`, and fetched again once on a 401).
+//! Configuration follows kubectl: see `kubeconfig` (contexts, TLS, proxies, credential
+//! plugins, impersonation), which gives each client its `Access`.
 //!
 //! Owns: the REST paths, the JSON shapes read back, what statuses mean (404 on delete =
 //! already gone; 409 on a namespace that is `Terminating` = already going), and when a
@@ -26,16 +22,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::http::{ClientError, Http, Reply, encode, redact};
-use super::{human, parse_rfc3339};
-use crate::yaml::{Data, reference_load};
+use super::kubeconfig::Access;
+use crate::http::{ClientError, Reply, encode};
+use crate::redact::Redactor;
+use crate::time::human;
 
 /// The annotation `kubectl rollout restart` sets on the pod template.
 pub const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
@@ -510,8 +504,11 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
     ) -> Result<Deployment, WaitError> {
         let start = Instant::now();
         loop {
-            let d = self
-                .get_deployment(namespace, name)?
+            // Errors that can heal are tried again until the wait's own deadline.
+            let d = crate::retry::RetryPolicy::default()
+                .run(Some(start + timeout), || {
+                    self.get_deployment(namespace, name)
+                })?
                 .ok_or_else(|| WaitError::Missing {
                     namespace: namespace.into(),
                     name: name.into(),
@@ -541,554 +538,48 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
 }
 
 // ---------------------------------------------------------------------------------------------
-// kubeconfig
-
-/// A kubeconfig could not be read or lacks what a context needs.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct KubeConfigError(pub String);
-
-#[derive(Debug, Clone)]
-struct NamedContext {
-    name: String,
-    cluster: String,
-    user: String,
-}
-
-#[derive(Debug, Clone)]
-struct Cluster {
-    name: String,
-    server: String,
-    /// PEM bytes of the CA bundle.
-    ca: Option<Vec<u8>>,
-    insecure: bool,
-}
-
-#[derive(Clone)]
-struct User {
-    name: String,
-    token: Option<String>,
-    token_file: Option<PathBuf>,
-    cert: Option<Vec<u8>>,
-    key: Option<Vec<u8>>,
-    exec: Option<ExecPlugin>,
-    unsupported: Option<String>,
-}
-
-impl fmt::Debug for User {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("User")
-            .field("name", &self.name)
-            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
-            .field("token_file", &self.token_file)
-            .field("cert", &self.cert.is_some())
-            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
-            .field("exec", &self.exec)
-            .finish()
-    }
-}
-
-/// A `users[].user.exec` credential plugin.
-#[derive(Debug, Clone)]
-pub struct ExecPlugin {
-    pub command: String,
-    pub args: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub api_version: String,
-    /// The kubeconfig's directory: a command with a `/` is relative to it.
-    pub dir: PathBuf,
-}
-
-/// The merged kubeconfig: contexts, clusters, users and the current context.
-#[derive(Debug, Clone, Default)]
-pub struct KubeConfig {
-    /// The files it was read from.
-    pub files: Vec<PathBuf>,
-    current: Option<String>,
-    contexts: Vec<NamedContext>,
-    clusters: Vec<Cluster>,
-    users: Vec<User>,
-}
-
-fn to_json(d: &Data) -> Value {
-    match d {
-        Data::Null => Value::Null,
-        Data::Bool(b) => json!(b),
-        Data::Int(i) => json!(i),
-        Data::Float(f) => Value::String(f.clone()),
-        Data::Str(s) => Value::String(s.clone()),
-        Data::Tagged(_, inner) => to_json(inner),
-        Data::Seq(v) => Value::Array(v.iter().map(to_json).collect()),
-        Data::Map(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.key_text().unwrap_or_default(), to_json(v)))
-                .collect(),
-        ),
-    }
-}
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-fn resolve(dir: &Path, p: &str) -> PathBuf {
-    let p = Path::new(p);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        dir.join(p)
-    }
-}
-
-impl KubeConfig {
-    /// The operator's kubeconfig: the files in `KUBECONFIG`, else `~/.kube/config`.
-    pub fn load() -> Result<KubeConfig, KubeConfigError> {
-        let files: Vec<PathBuf> = match std::env::var_os("KUBECONFIG") {
-            Some(v) if !v.is_empty() => std::env::split_paths(&v)
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect(),
-            _ => {
-                let home = std::env::var_os("HOME").ok_or_else(|| {
-                    KubeConfigError("no kubeconfig: KUBECONFIG and HOME are unset".into())
-                })?;
-                vec![PathBuf::from(home).join(".kube").join("config")]
-            }
-        };
-        KubeConfig::from_files(&files)
-    }
-
-    /// Reads and merges kubeconfig files, the first to define a name or the current context
-    /// winning (missing files in a list are skipped, as kubectl does, unless none exists).
-    pub fn from_files(files: &[PathBuf]) -> Result<KubeConfig, KubeConfigError> {
-        let mut out = KubeConfig::default();
-        for f in files {
-            let t = match std::fs::read_to_string(f) {
-                Ok(t) => t,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && files.len() > 1 => continue,
-                Err(e) => {
-                    return Err(KubeConfigError(format!(
-                        "cannot read kubeconfig {}: {e}",
-                        f.display()
-                    )));
-                }
-            };
-            let dir = f.parent().unwrap_or(Path::new(".")).to_path_buf();
-            let one = KubeConfig::parse(&t, &dir)
-                .map_err(|e| KubeConfigError(format!("kubeconfig {}: {}", f.display(), e.0)))?;
-            out.files.push(f.clone());
-            if out.current.is_none() {
-                out.current = one.current;
-            }
-            for c in one.contexts {
-                if !out.contexts.iter().any(|x| x.name == c.name) {
-                    out.contexts.push(c);
-                }
-            }
-            for c in one.clusters {
-                if !out.clusters.iter().any(|x| x.name == c.name) {
-                    out.clusters.push(c);
-                }
-            }
-            for u in one.users {
-                if !out.users.iter().any(|x| x.name == u.name) {
-                    out.users.push(u);
-                }
-            }
-        }
-        if out.files.is_empty() {
-            return Err(KubeConfigError(format!(
-                "no kubeconfig found at {}",
-                files
-                    .iter()
-                    .map(|f| f.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        Ok(out)
-    }
-
-    /// Parses one kubeconfig; relative paths in it are relative to `dir`.
-    pub fn parse(yaml: &str, dir: &Path) -> Result<KubeConfig, KubeConfigError> {
-        let docs = reference_load(yaml)
-            .map_err(|e| KubeConfigError(format!("line {}: {}", e.line + 1, e.message)))?;
-        let root = docs.first().map(to_json).unwrap_or(Value::Null);
-        let list = |key: &str| {
-            root.get(key)
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        };
-        let data =
-            |v: &Value, inline: &str, file: &str| -> Result<Option<Vec<u8>>, KubeConfigError> {
-                if let Some(b) = text(v, inline) {
-                    return base64_decode(&b)
-                        .map(Some)
-                        .ok_or_else(|| KubeConfigError(format!("`{inline}` is not valid base64")));
-                }
-                if let Some(p) = text(v, file) {
-                    let p = resolve(dir, &p);
-                    return std::fs::read(&p).map(Some).map_err(|e| {
-                        KubeConfigError(format!("cannot read `{file}` {}: {e}", p.display()))
-                    });
-                }
-                Ok(None)
-            };
-        let mut cfg = KubeConfig {
-            current: text(&root, "current-context"),
-            ..KubeConfig::default()
-        };
-        for c in list("contexts") {
-            let (Some(name), Some(ctx)) = (text(&c, "name"), c.get("context")) else {
-                continue;
-            };
-            cfg.contexts.push(NamedContext {
-                name,
-                cluster: text(ctx, "cluster").unwrap_or_default(),
-                user: text(ctx, "user").unwrap_or_default(),
-            });
-        }
-        for c in list("clusters") {
-            let (Some(name), Some(cl)) = (text(&c, "name"), c.get("cluster")) else {
-                continue;
-            };
-            cfg.clusters.push(Cluster {
-                server: text(cl, "server").unwrap_or_default(),
-                ca: data(cl, "certificate-authority-data", "certificate-authority")?,
-                insecure: cl.get("insecure-skip-tls-verify").and_then(Value::as_bool) == Some(true),
-                name,
-            });
-        }
-        for u in list("users") {
-            let Some(name) = text(&u, "name") else {
-                continue;
-            };
-            let empty = json!({});
-            let us = u.get("user").filter(|v| v.is_object()).unwrap_or(&empty);
-            let exec = us
-                .get("exec")
-                .filter(|e| e.is_object())
-                .map(|e| ExecPlugin {
-                    command: text(e, "command").unwrap_or_default(),
-                    args: e
-                        .get("args")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|x| x.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    env: e
-                        .get("env")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|x| {
-                                    Some((text(x, "name")?, text(x, "value").unwrap_or_default()))
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    api_version: text(e, "apiVersion")
-                        .unwrap_or_else(|| "client.authentication.k8s.io/v1".into()),
-                    dir: dir.to_path_buf(),
-                });
-            let unsupported = if us.get("auth-provider").is_some_and(|v| !v.is_null()) {
-                Some("an `auth-provider` (use an `exec` credential plugin instead, e.g. gke-gcloud-auth-plugin or kubelogin)".to_string())
-            } else if text(us, "username").is_some() || text(us, "password").is_some() {
-                Some("basic authentication (`username`/`password`)".to_string())
-            } else {
-                None
-            };
-            cfg.users.push(User {
-                token: text(us, "token"),
-                token_file: text(us, "tokenFile").map(|p| resolve(dir, &p)),
-                cert: data(us, "client-certificate-data", "client-certificate")?,
-                key: data(us, "client-key-data", "client-key")?,
-                exec,
-                unsupported,
-                name,
-            });
-        }
-        Ok(cfg)
-    }
-
-    /// The `current-context`.
-    pub fn current_context(&self) -> Option<&str> {
-        self.current.as_deref()
-    }
-
-    /// The names of every context.
-    pub fn contexts(&self) -> Vec<&str> {
-        self.contexts.iter().map(|c| c.name.as_str()).collect()
-    }
-
-    /// The API server URL of a context.
-    pub fn server_url(&self, context: &str) -> Option<&str> {
-        let ctx = self.contexts.iter().find(|c| c.name == context)?;
-        self.clusters
-            .iter()
-            .find(|c| c.name == ctx.cluster)
-            .map(|c| c.server.as_str())
-    }
-
-    /// A client for `context` (or the current context).
-    pub fn client(&self, context: Option<&str>) -> Result<KubeClient, KubeConfigError> {
-        let name = context.or(self.current.as_deref()).ok_or_else(|| {
-            KubeConfigError("no context given and the kubeconfig has no current-context".into())
-        })?;
-        let ctx = self
-            .contexts
-            .iter()
-            .find(|c| c.name == name)
-            .ok_or_else(|| {
-                KubeConfigError(format!(
-                    "no context `{name}` in the kubeconfig (contexts: {})",
-                    self.contexts().join(", ")
-                ))
-            })?;
-        let cluster = self
-            .clusters
-            .iter()
-            .find(|c| c.name == ctx.cluster)
-            .ok_or_else(|| {
-                KubeConfigError(format!(
-                    "context `{name}` names cluster `{}`, which the kubeconfig does not define",
-                    ctx.cluster
-                ))
-            })?;
-        if cluster.server.is_empty() {
-            return Err(KubeConfigError(format!(
-                "cluster `{}` has no server URL",
-                cluster.name
-            )));
-        }
-        let user = if ctx.user.is_empty() {
-            None
-        } else {
-            Some(
-                self.users
-                    .iter()
-                    .find(|u| u.name == ctx.user)
-                    .ok_or_else(|| {
-                        KubeConfigError(format!(
-                            "context `{name}` names user `{}`, which the kubeconfig does not define",
-                            ctx.user
-                        ))
-                    })?
-                    .clone(),
-            )
-        };
-        if let Some(u) = &user {
-            let usable = u.token.is_some()
-                || u.token_file.is_some()
-                || u.exec.is_some()
-                || (u.cert.is_some() && u.key.is_some());
-            if let (false, Some(why)) = (usable, &u.unsupported) {
-                return Err(KubeConfigError(format!(
-                    "user `{}` of context `{name}` authenticates with {why}, which gitops-migrate does not support",
-                    u.name
-                )));
-            }
-        }
-        KubeClient::build(name, cluster, user)
-    }
-}
-
-/// Standard base64 (padding optional, whitespace ignored).
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            c if c.is_ascii_whitespace() => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
-// ---------------------------------------------------------------------------------------------
 // The client
-
-enum Auth {
-    None,
-    Token(String),
-    TokenFile(PathBuf),
-    Exec {
-        plugin: ExecPlugin,
-        /// The token and when it expires.
-        cached: Mutex<Option<(String, Option<SystemTime>)>>,
-    },
-}
 
 /// The Kubernetes API of one context.
 pub struct KubeClient {
     context: String,
     server: String,
-    http: Http,
-    auth: Auth,
+    access: Access,
 }
 
 impl fmt::Debug for KubeClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let auth = match &self.auth {
-            Auth::None => "none",
-            Auth::Token(_) => "token",
-            Auth::TokenFile(_) => "token file",
-            Auth::Exec { .. } => "exec plugin",
-        };
         f.debug_struct("KubeClient")
             .field("context", &self.context)
             .field("server", &self.server)
-            .field("auth", &auth)
+            .field("auth", &self.access.kind())
             .finish()
     }
 }
 
-fn pem_items(pem: &[u8], what: &str) -> Result<Vec<ureq::tls::PemItem<'static>>, KubeConfigError> {
-    ureq::tls::parse_pem(pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| KubeConfigError(format!("{what} is not valid PEM: {e}")))
-}
-
 impl KubeClient {
-    /// A client for `server` with a bearer token (or none), trusting the default roots: for
-    /// tests and plain-http doubles.
+    /// A client for `server` with a bearer token (or none), trusting the platform's store:
+    /// for tests and plain-http doubles.
     pub fn with_token(server: &str, token: Option<String>) -> KubeClient {
+        KubeClient::from_access("", server, Access::token(server, token))
+    }
+
+    pub(super) fn from_access(context: &str, server: &str, access: Access) -> KubeClient {
         KubeClient {
-            context: String::new(),
+            context: context.to_string(),
             server: server.trim_end_matches('/').to_string(),
-            http: Http::new(),
-            auth: token.map_or(Auth::None, Auth::Token),
+            access,
         }
     }
 
-    fn build(
-        context: &str,
-        cluster: &Cluster,
-        user: Option<User>,
-    ) -> Result<KubeClient, KubeConfigError> {
-        use ureq::tls::{ClientCert, PemItem, RootCerts, TlsConfig};
-        let mut tls = TlsConfig::builder();
-        if let Some(ca) = &cluster.ca {
-            let certs: Vec<_> = pem_items(ca, "the cluster's certificate authority")?
-                .into_iter()
-                .filter_map(|i| match i {
-                    PemItem::Certificate(c) => Some(c),
-                    _ => None,
-                })
-                .collect();
-            if certs.is_empty() {
-                return Err(KubeConfigError(format!(
-                    "cluster `{}`: the certificate authority holds no certificate",
-                    cluster.name
-                )));
-            }
-            tls = tls.root_certs(RootCerts::new_with_certs(&certs));
-        }
-        if cluster.insecure {
-            tls = tls.disable_verification(true);
-        }
-        let mut auth = Auth::None;
-        if let Some(u) = &user {
-            let (mut cert, mut key) = (u.cert.clone(), u.key.clone());
-            if let Some(plugin) = &u.exec {
-                let cred = run_exec(plugin)?;
-                if let (Some(c), Some(k)) = (cred.cert, cred.key) {
-                    cert = Some(c.into_bytes());
-                    key = Some(k.into_bytes());
-                }
-                auth = Auth::Exec {
-                    plugin: plugin.clone(),
-                    cached: Mutex::new(cred.token.map(|t| (t, cred.expires))),
-                };
-            } else if let Some(t) = &u.token {
-                auth = Auth::Token(t.clone());
-            } else if let Some(f) = &u.token_file {
-                auth = Auth::TokenFile(f.clone());
-            }
-            if let (Some(cert), Some(key)) = (cert, key) {
-                let chain: Vec<_> = pem_items(&cert, "the client certificate")?
-                    .into_iter()
-                    .filter_map(|i| match i {
-                        PemItem::Certificate(c) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
-                let key = pem_items(&key, "the client key")?
-                    .into_iter()
-                    .find_map(|i| match i {
-                        PemItem::PrivateKey(k) => Some(k),
-                        _ => None,
-                    })
-                    .ok_or_else(|| {
-                        KubeConfigError(format!("user `{}`: the client key holds no key", u.name))
-                    })?;
-                tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
-            }
-        }
-        Ok(KubeClient {
-            context: context.to_string(),
-            server: cluster.server.trim_end_matches('/').to_string(),
-            http: Http::with_tls(Some(tls.build()), Duration::from_secs(60)),
-            auth,
-        })
+    /// How requests reach and authenticate to the server.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// The context this client was made for (empty for `with_token`).
     pub fn context(&self) -> &str {
         &self.context
-    }
-
-    fn token(&self, refresh: bool) -> Result<Option<String>, ClientError> {
-        match &self.auth {
-            Auth::None => Ok(None),
-            Auth::Token(t) => Ok(Some(t.clone())),
-            Auth::TokenFile(p) => std::fs::read_to_string(p)
-                .map(|t| Some(t.trim().to_string()))
-                .map_err(|e| {
-                    ClientError::new(
-                        None,
-                        format!("cannot read the token file {}: {e}", p.display()),
-                    )
-                }),
-            Auth::Exec { plugin, cached } => {
-                let mut c = cached.lock().unwrap_or_else(|e| e.into_inner());
-                let fresh = c.as_ref().is_some_and(|(_, exp)| {
-                    exp.is_none_or(|e| SystemTime::now() + Duration::from_secs(10) < e)
-                });
-                if refresh || !fresh {
-                    let cred = run_exec(plugin).map_err(|e| ClientError::new(None, e.0))?;
-                    *c = cred.token.map(|t| (t, cred.expires));
-                }
-                Ok(c.as_ref().map(|(t, _)| t.clone()))
-            }
-        }
-    }
-
-    fn refreshable(&self) -> bool {
-        matches!(self.auth, Auth::Exec { .. } | Auth::TokenFile(_))
     }
 
     /// One call; a 401 with a refreshable credential is tried once more with a fresh one.
@@ -1102,20 +593,24 @@ impl KubeClient {
         let what = format!("the Kubernetes API at {}", self.server);
         let mut refresh = false;
         loop {
-            let token = self.token(refresh)?;
+            let token = self.access.bearer(refresh)?;
             let auth = token.as_ref().map(|t| format!("Bearer {t}"));
             let mut headers = vec![("Accept", "application/json")];
             if let Some(a) = &auth {
                 headers.push(("Authorization", a.as_str()));
             }
+            for (k, v) in self.access.impersonation() {
+                headers.push((k.as_str(), v.as_str()));
+            }
             let reply = self
-                .http
+                .access
+                .http()
                 .send(method, &url, &headers, body.clone(), &what)
                 .map_err(|mut e| {
-                    e.message = redact(&e.message, &[token.as_deref().unwrap_or("")]);
+                    e.message = Redactor::new(token.as_deref()).redact(&e.message);
                     e
                 })?;
-            if reply.status == 401 && !refresh && self.refreshable() {
+            if reply.status == 401 && !refresh && self.access.refreshable() {
                 refresh = true;
                 continue;
             }
@@ -1146,11 +641,10 @@ impl KubeClient {
             ),
             s => format!("the Kubernetes API at {server} answered {s}{explained} to {action}"),
         };
-        let secret = self.token(false).ok().flatten().unwrap_or_default();
+        let secret = self.access.bearer(false).ok().flatten().unwrap_or_default();
         ClientError {
-            status: Some(s),
-            message: redact(&message, &[&secret]),
             said,
+            ..ClientError::answered(reply, Redactor::new([secret]).redact(&message))
         }
     }
 
@@ -1468,131 +962,9 @@ fn service_path(namespace: &str, name: &str) -> String {
     )
 }
 
-struct Credential {
-    token: Option<String>,
-    expires: Option<SystemTime>,
-    cert: Option<String>,
-    key: Option<String>,
-}
-
-/// Runs an exec credential plugin and reads its `ExecCredential`.
-fn run_exec(plugin: &ExecPlugin) -> Result<Credential, KubeConfigError> {
-    let program = if plugin.command.contains('/') {
-        resolve(&plugin.dir, &plugin.command)
-    } else {
-        PathBuf::from(&plugin.command)
-    };
-    let info = json!({
-        "apiVersion": plugin.api_version,
-        "kind": "ExecCredential",
-        "spec": {"interactive": false},
-    });
-    let out = Command::new(&program)
-        .args(&plugin.args)
-        .envs(plugin.env.iter().map(|(k, v)| (k, v)))
-        .env("KUBERNETES_EXEC_INFO", info.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| {
-            KubeConfigError(format!(
-                "cannot run the kubeconfig's credential plugin `{}`: {e}",
-                plugin.command
-            ))
-        })?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(KubeConfigError(format!(
-            "the credential plugin `{}` failed ({}): {}",
-            plugin.command,
-            out.status,
-            err.trim().chars().take(300).collect::<String>()
-        )));
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        KubeConfigError(format!(
-            "the credential plugin `{}` printed no ExecCredential JSON: {e}",
-            plugin.command
-        ))
-    })?;
-    let status = v.get("status").cloned().unwrap_or(Value::Null);
-    let cred = Credential {
-        token: text(&status, "token"),
-        expires: text(&status, "expirationTimestamp")
-            .and_then(|t| parse_rfc3339(&t))
-            .map(|d| SystemTime::UNIX_EPOCH + d),
-        cert: text(&status, "clientCertificateData"),
-        key: text(&status, "clientKeyData"),
-    };
-    if cred.token.is_none() && (cred.cert.is_none() || cred.key.is_none()) {
-        return Err(KubeConfigError(format!(
-            "the credential plugin `{}` gave neither `status.token` nor a client certificate and key",
-            plugin.command
-        )));
-    }
-    Ok(cred)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const CONFIG: &str = r#"
-apiVersion: v1
-kind: Config
-current-context: idfdev
-clusters:
-  - name: idfdev-cluster
-    cluster:
-      server: https://10.0.0.1:6443/
-      insecure-skip-tls-verify: true
-  - name: local
-    cluster:
-      server: http://127.0.0.1:8001
-contexts:
-  - name: idfdev
-    context: {cluster: idfdev-cluster, user: admin, namespace: default}
-  - name: local
-    context: {cluster: local, user: plugin}
-users:
-  - name: admin
-    user:
-      token: abc.def
-  - name: plugin
-    user:
-      exec:
-        apiVersion: client.authentication.k8s.io/v1
-        command: sh
-        args: ["-c", "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"from-plugin\"}}'"]
-        env:
-          - {name: FOO, value: bar}
-"#;
-
-    #[test]
-    fn reads_contexts_servers_and_users() {
-        let cfg = KubeConfig::parse(CONFIG, Path::new("/tmp")).unwrap();
-        assert_eq!(cfg.current_context(), Some("idfdev"));
-        assert_eq!(cfg.contexts(), vec!["idfdev", "local"]);
-        assert_eq!(cfg.server_url("idfdev"), Some("https://10.0.0.1:6443/"));
-        assert_eq!(cfg.server_url("local"), Some("http://127.0.0.1:8001"));
-        assert_eq!(cfg.server_url("nope"), None);
-        let c = cfg.client(None).unwrap();
-        assert_eq!(c.server(), "https://10.0.0.1:6443");
-        assert_eq!(c.token(false).unwrap().as_deref(), Some("abc.def"));
-        assert!(!format!("{c:?}").contains("abc.def"));
-        let p = cfg.client(Some("local")).unwrap();
-        assert_eq!(p.token(false).unwrap().as_deref(), Some("from-plugin"));
-        let e = cfg.client(Some("prod")).unwrap_err();
-        assert!(e.0.contains("no context `prod`"), "{e}");
-    }
-
-    #[test]
-    fn decodes_base64() {
-        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(base64_decode("aGVs\nbG8").unwrap(), b"hello");
-        assert!(base64_decode("a*b").is_none());
-    }
 
     fn deployment() -> Deployment {
         Deployment {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::http::ClientError;
+use crate::http::ClientError;
 
 /// A container of a pod in a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]

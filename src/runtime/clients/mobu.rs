@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::http::{ClientError, Endpoint, Reply, encode, redact};
+use crate::http::{ClientError, Endpoint, Http, Reply, encode};
 
 /// What stopping a flock found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,26 +40,26 @@ impl MobuClient {
         }
     }
 
+    /// The same, with an agent of its own (a `ca_file` setting).
+    pub fn with_http(base: &str, token: String, http: Http) -> MobuClient {
+        MobuClient {
+            ep: Endpoint::with_http(base, token, http),
+        }
+    }
+
     fn call(&self, method: &str, flock: &str) -> Result<Reply, ClientError> {
         let url = format!("{}/flocks/{}", self.ep.base, encode(flock));
-        let auth = format!("Bearer {}", self.ep.token);
-        self.ep
-            .http
-            .send(
-                method,
-                &url,
-                &[("Authorization", &auth), ("Accept", "application/json")],
-                None,
-                &format!("mobu at {}", self.ep.base),
-            )
-            .map_err(|mut e| {
-                e.message = redact(&e.message, &[&self.ep.token]);
-                e
-            })
+        self.ep.send(
+            method,
+            &url,
+            &[("Accept", "application/json")],
+            None,
+            &format!("mobu at {}", self.ep.base),
+        )
     }
 
     fn refused(&self, reply: &Reply, action: &str) -> ClientError {
-        let said = redact(&reply.said(), &[&self.ep.token]);
+        let said = self.ep.clean(&reply.said());
         let base = &self.ep.base;
         let s = reply.status;
         let explained = if said.is_empty() {
@@ -73,7 +73,7 @@ impl MobuClient {
                 reply
                     .location
                     .as_deref()
-                    .map(|l| redact(l, &[&self.ep.token]))
+                    .map(|l| self.ep.clean(l))
                     .unwrap_or_else(|| "another page".into())
             ),
             401 | 403 => format!(
@@ -85,9 +85,8 @@ impl MobuClient {
             s => format!("mobu at {base} answered {s}{explained} to {action}"),
         };
         ClientError {
-            status: Some(s),
-            message,
             said,
+            ..ClientError::answered(reply, message)
         }
     }
 }

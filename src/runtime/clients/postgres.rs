@@ -18,7 +18,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::http::{ClientError, redact};
+use crate::http::ClientError;
+use crate::redact::Redactor;
 
 /// A client connected to a database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +91,7 @@ pub fn with_database(url: &str, db: &str) -> String {
         None => (rest, None),
     };
     let authority = main.split('/').next().unwrap_or("");
-    let mut out = format!("{scheme}://{authority}/{}", super::http::encode(db));
+    let mut out = format!("{scheme}://{authority}/{}", crate::http::encode(db));
     if let Some(q) = query {
         out.push('?');
         out.push_str(q);
@@ -159,8 +160,7 @@ impl PsqlClient {
     }
 
     fn clean(&self, text: &str) -> String {
-        let secrets: Vec<&str> = self.password.iter().map(String::as_str).collect();
-        redact(text.trim(), &secrets)
+        Redactor::new(self.password.iter()).redact(text.trim())
     }
 
     /// Runs one statement; returns its rows (fields separated by the unit separator).
@@ -201,9 +201,11 @@ impl PsqlClient {
                 Some(400)
             };
             return Err(ClientError {
-                status,
-                message: format!("PostgreSQL at {} refused to {action}: {said}", self.url),
-                said,
+                said: said.clone(),
+                ..ClientError::new(
+                    status,
+                    format!("PostgreSQL at {} refused to {action}: {said}", self.url),
+                )
             });
         }
         Ok(String::from_utf8_lossy(&out.stdout)
@@ -292,9 +294,11 @@ impl PostgresApi for PsqlClient {
         if !out.status.success() {
             let said = self.clean(&String::from_utf8_lossy(&out.stderr));
             return Err(ClientError {
-                status: Some(400),
-                message: format!("pg_dump of `{db}` at {} failed: {said}", self.url),
-                said,
+                said: said.clone(),
+                ..ClientError::new(
+                    Some(400),
+                    format!("pg_dump of `{db}` at {} failed: {said}", self.url),
+                )
             });
         }
         std::fs::metadata(to).map(|m| m.len()).map_err(|e| {
@@ -322,17 +326,19 @@ impl PostgresApi for PsqlClient {
         if !out.status.success() || entries == 0 {
             let said = self.clean(&String::from_utf8_lossy(&out.stderr));
             return Err(ClientError {
-                status: Some(400),
-                message: format!(
-                    "the dump {} does not read back (`pg_restore --list`: {})",
-                    dump.display(),
-                    if said.is_empty() {
-                        "no entry".to_string()
-                    } else {
-                        said.clone()
-                    }
-                ),
-                said,
+                said: said.clone(),
+                ..ClientError::new(
+                    Some(400),
+                    format!(
+                        "the dump {} does not read back (`pg_restore --list`: {})",
+                        dump.display(),
+                        if said.is_empty() {
+                            "no entry".to_string()
+                        } else {
+                            said.clone()
+                        }
+                    ),
+                )
             });
         }
         Ok(entries)

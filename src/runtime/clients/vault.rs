@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
-use super::http::{ClientError, Endpoint, Reply, encode, redact};
+use crate::http::{ClientError, Endpoint, Http, Reply, encode};
 
 /// Which half of the KV v2 API a call goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,27 +192,25 @@ impl VaultClient {
     /// `base` is Vault's root (`https://vault.lsst.cloud`), without `/v1`.
     pub fn new(base: &str, token: String) -> VaultClient {
         VaultClient {
-            ep: Endpoint::new(base, token),
+            ep: Endpoint::new(base, token).token_header("X-Vault-Token"),
+        }
+    }
+
+    /// The same, with an agent of its own (a `ca_file` setting).
+    pub fn with_http(base: &str, token: String, http: Http) -> VaultClient {
+        VaultClient {
+            ep: Endpoint::with_http(base, token, http).token_header("X-Vault-Token"),
         }
     }
 
     fn call(&self, method: &str, url: &str, body: Option<String>) -> Result<Reply, ClientError> {
-        self.ep
-            .http
-            .send(
-                method,
-                url,
-                &[
-                    ("X-Vault-Token", &self.ep.token),
-                    ("Accept", "application/json"),
-                ],
-                body.map(|b| ("application/json", b)),
-                &format!("Vault at {}", self.ep.base),
-            )
-            .map_err(|mut e| {
-                e.message = redact(&e.message, &[&self.ep.token]);
-                e
-            })
+        self.ep.send(
+            method,
+            url,
+            &[("Accept", "application/json")],
+            body.map(|b| ("application/json", b)),
+            &format!("Vault at {}", self.ep.base),
+        )
     }
 
     fn refused(&self, reply: &Reply, action: &str) -> ClientError {
@@ -229,7 +227,7 @@ impl VaultClient {
             })
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| reply.said());
-        let said = redact(&said, &[&self.ep.token]);
+        let said = self.ep.clean(&said);
         let base = &self.ep.base;
         let s = reply.status;
         let explained = if said.is_empty() {
@@ -248,9 +246,8 @@ impl VaultClient {
             s => format!("Vault at {base} answered {s}{explained} to {action}"),
         };
         ClientError {
-            status: Some(s),
-            message,
             said,
+            ..ClientError::answered(reply, message)
         }
     }
 }

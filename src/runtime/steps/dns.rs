@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use super::{MoveEnv, StepEnv, Timing, nap, with_retries};
 use crate::playbook::Step;
 use crate::runtime::clients::Resolver;
-use crate::runtime::clients::human;
 use crate::runtime::clients::kube::{KubeApi, LoadBalancerIngress};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
+use crate::time::human;
 
 /// Where the ingress of a 2i2c cluster is, newest first.
 pub const INGRESS_NAMESPACE: &str = "support";

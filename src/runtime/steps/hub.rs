@@ -9,11 +9,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{StepEnv, Timing, nap, with_retries};
+use super::{StepEnv, Timing, nap, with_retries, within_wait};
 use crate::playbook::Step;
-use crate::runtime::clients::human;
 use crate::runtime::clients::kube::{Deleted, KubeApi, selector_text};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
+use crate::time::human;
 
 /// The hub's Deployment in a JupyterHub (z2jh) namespace.
 pub const HUB: &str = "hub";
@@ -129,7 +129,9 @@ impl StepRunner for DeleteHub {
         // Wait for the hub's pods: logins are off only when no hub answers.
         let deadline = started + self.timing.deployment;
         loop {
-            let pods = with_retries(&self.timing, || self.kube.list_pods(ns, Some(&selector)))?;
+            let pods = within_wait(&self.timing, deadline, || {
+                self.kube.list_pods(ns, Some(&selector))
+            })?;
             if pods.is_empty() {
                 break;
             }

@@ -35,9 +35,10 @@ use super::vault::create_private;
 use super::{MoveEnv, StepEnv, Timing, nap, with_retries};
 use crate::playbook::Step;
 use crate::runtime::clients::kube::{KubeApi, Pod, WaitError};
-use crate::runtime::clients::{PodFiles, PodRef, human, rfc3339};
+use crate::runtime::clients::{PodFiles, PodRef};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
 use crate::sqlite;
+use crate::time::{human, rfc3339};
 
 /// Where z2jh keeps the hub's state, on PVC `hub-db-dir`.
 pub const DB_DIR: &str = "/srv/jupyterhub";

@@ -17,11 +17,12 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use super::{StepEnv, Timing, nap, with_retries};
+use super::{StepEnv, Timing, nap, with_retries, within_wait};
 use crate::playbook::Step;
+use crate::runtime::clients::ClientError;
 use crate::runtime::clients::kube::{Deleted, KubeApi, Namespace};
-use crate::runtime::clients::{ClientError, human};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
+use crate::time::human;
 
 /// v3 labs carry this label.
 pub const LAB_LABEL: (&str, &str) = ("nublado.lsst.io/category", "lab");
@@ -310,17 +311,13 @@ impl StepRunner for DeleteLabs {
         }
         // Wait until every confirmed namespace is gone.
         let deadline = started + self.timing.namespaces;
-        let mut poll_failures = 0;
+        let selector = self.labs.label_selector();
         loop {
-            let listed = match self.list() {
-                Ok(l) => l,
-                Err(e) if e.retryable() && Instant::now() < deadline && poll_failures < 10 => {
-                    poll_failures += 1;
-                    nap(self.timing.poll, deadline);
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
+            // The control plane may be away for minutes (a managed upgrade): the listing is
+            // retried until the wait's own deadline.
+            let listed = within_wait(&self.timing, deadline, || {
+                self.kube.list_namespaces(selector.as_deref(), None)
+            })?;
             let remaining: Vec<&Namespace> = listed
                 .iter()
                 .filter(|n| wanted.contains(n.name.as_str()))

@@ -52,6 +52,7 @@ use super::clients::{ArgoCdApi, ClientError, HealthApi, HealthClient, KubeApi, M
 use super::clients::{PodFiles, PostgresApi, Resolver, VaultApi};
 use super::{StepError, StepRunner};
 use crate::playbook::Step;
+use crate::retry::RetryPolicy;
 use crate::sync_homes::Location;
 
 /// Poll intervals, time limits, retries and concurrency of the cluster steps. The defaults
@@ -62,11 +63,10 @@ pub struct Timing {
     pub poll: Duration,
     /// Namespaces deleted at once.
     pub concurrency: usize,
-    /// Tries of one call that fails with a retryable error (a 500, no answer) before the step
-    /// gives up on that object.
-    pub attempts: u32,
-    /// The first pause before a retry; doubled each time (at most 30 s).
-    pub backoff: Duration,
+    /// How one call that fails with an error that can heal (a 5xx, 429, no answer) is tried
+    /// again: its time budget, pauses and jitter. Inside a wait, the wait's own deadline is
+    /// the budget.
+    pub retry: RetryPolicy,
     /// How long deleted namespaces may take to disappear.
     pub namespaces: Duration,
     /// How long a Deployment may take to roll out, or its pods to go.
@@ -88,8 +88,7 @@ impl Default for Timing {
         Timing {
             poll: crate::config::DEFAULT_POLL,
             concurrency: 16,
-            attempts: 4,
-            backoff: Duration::from_millis(500),
+            retry: RetryPolicy::default(),
             namespaces: Duration::from_secs(15 * 60),
             deployment: Duration::from_secs(5 * 60),
             sync: Duration::from_secs(15 * 60),
@@ -425,33 +424,30 @@ fn build_move_step(
     })
 }
 
-/// The pause before retry number `attempt` (0-based): `base` doubled each time, at most 30 s.
-pub(crate) fn backoff(base: Duration, attempt: u32) -> Duration {
-    base.saturating_mul(1u32 << attempt.min(16))
-        .min(Duration::from_secs(30))
-}
-
 /// Sleeps `d`, but not past `deadline`.
 pub(crate) fn nap(d: Duration, deadline: Instant) {
     let left = deadline.saturating_duration_since(Instant::now());
     std::thread::sleep(d.min(left));
 }
 
-/// Runs `call` up to `timing.attempts` times while it fails with a retryable error.
+/// Runs one call under `timing.retry`: tried again while its error can heal and its time
+/// budget lasts. The error that comes out is spent (the engine does not retry it again).
 pub(crate) fn with_retries<T>(
     timing: &Timing,
-    mut call: impl FnMut() -> Result<T, ClientError>,
+    call: impl FnMut() -> Result<T, ClientError>,
 ) -> Result<T, ClientError> {
-    let mut attempt = 0;
-    loop {
-        match call() {
-            Err(e) if e.retryable() && attempt + 1 < timing.attempts.max(1) => {
-                std::thread::sleep(backoff(timing.backoff, attempt));
-                attempt += 1;
-            }
-            r => return r,
-        }
-    }
+    timing.retry.run(None, call)
+}
+
+/// Runs one call of a wait (a listing, a poll): tried again while its error can heal until
+/// the wait's own `deadline`, however long the per-call budget is, so a control plane that
+/// is away for minutes inside a long wait does not fail the step.
+pub(crate) fn within_wait<T>(
+    timing: &Timing,
+    deadline: Instant,
+    call: impl FnMut() -> Result<T, ClientError>,
+) -> Result<T, ClientError> {
+    timing.retry.run(Some(deadline), call)
 }
 
 /// `$NAME` for a token variable, `$default` when none is configured.
@@ -472,15 +468,6 @@ pub(crate) fn and_list(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_thirty_seconds() {
-        let b = Duration::from_millis(500);
-        assert_eq!(backoff(b, 0), Duration::from_millis(500));
-        assert_eq!(backoff(b, 2), Duration::from_secs(2));
-        assert_eq!(backoff(b, 10), Duration::from_secs(30));
-        assert_eq!(backoff(b, 40), Duration::from_secs(30));
-    }
 
     #[test]
     fn unknown_and_unconfigured_steps_are_refused() {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use super::{StepEnv, Timing, nap};
 use crate::playbook::Step;
 use crate::runtime::clients::health::HealthApi;
-use crate::runtime::clients::human;
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
+use crate::time::human;
 
 pub struct CheckRoute {
     id: String,

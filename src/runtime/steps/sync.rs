@@ -30,13 +30,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Revision, StepEnv, Timing, backoff, nap};
+use super::{Revision, StepEnv, Timing, nap};
 use crate::playbook::Step;
+use crate::retry::Retryable;
 use crate::runtime::clients::argocd::{
     Application, ArgoCdApi, Lookup, OperationState, Refresh, SyncRefusal, SyncRequest, short,
 };
-use crate::runtime::clients::{human, parse_rfc3339};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
+use crate::time::{human, parse_rfc3339};
 
 pub struct SyncApp {
     id: String,
@@ -188,6 +189,7 @@ impl SyncApp {
         let app = &self.app;
         let mut attempt = 0;
         let mut server_errors = 0;
+        let started = Instant::now();
         loop {
             let lookup = self.get(Refresh::Hard)?;
             let Some(before) = lookup.found() else {
@@ -235,7 +237,11 @@ impl SyncApp {
                             before.describe()
                         )));
                     }
-                    let wait = backoff(self.timing.backoff, attempt).max(self.timing.poll);
+                    let wait = self
+                        .timing
+                        .retry
+                        .pause(attempt + 1, None)
+                        .max(self.timing.poll);
                     op.progress(
                         &self.id,
                         0,
@@ -248,15 +254,15 @@ impl SyncApp {
                     nap(wait, deadline);
                     attempt += 1;
                 }
-                Err(SyncRefusal::Other(e))
-                    if e.retryable()
-                        && server_errors + 1 < self.timing.attempts.max(1)
-                        && Instant::now() < deadline =>
-                {
-                    nap(backoff(self.timing.backoff, server_errors), deadline);
+                Err(SyncRefusal::Other(e)) => {
+                    // A server error on the sync call: tried again until the sync's deadline.
                     server_errors += 1;
+                    let pause = self.timing.retry.pause(server_errors, e.retry_after);
+                    if !e.retryable() || Instant::now() + pause >= deadline {
+                        return Err(Retryable::spent(e, server_errors, started.elapsed()).into());
+                    }
+                    nap(pause, deadline);
                 }
-                Err(SyncRefusal::Other(e)) => return Err(e.into()),
             }
         }
     }

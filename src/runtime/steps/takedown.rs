@@ -12,11 +12,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Side, StepEnv, Timing, nap, with_retries};
+use super::{Side, StepEnv, Timing, nap, with_retries, within_wait};
 use crate::playbook::Step;
-use crate::runtime::clients::human;
 use crate::runtime::clients::kube::{Deleted, KubeApi, Pod, selector_text};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
+use crate::time::human;
 
 /// The z2jh proxy's public Service.
 pub const PROXY_PUBLIC: &str = "proxy-public";
@@ -68,7 +68,7 @@ impl Common {
         let deadline = started + self.timing.deployment;
         let mut first: Option<u64> = None;
         loop {
-            let pods = with_retries(&self.timing, || {
+            let pods = within_wait(&self.timing, deadline, || {
                 self.kube.list_pods(&self.namespace, Some(selector))
             })?;
             if pods.is_empty() {

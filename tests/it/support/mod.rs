@@ -57,7 +57,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
@@ -78,6 +78,8 @@ pub struct Request {
     pub query: BTreeMap<String, String>,
     pub headers: BTreeMap<String, String>,
     pub body: String,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 impl Request {
@@ -91,6 +93,16 @@ struct Fault {
     path: String,
     status: u16,
     remaining: usize,
+}
+
+/// An outage: every request whose path starts with `prefix` (and whose method is `method`,
+/// when given) is answered `status` until `until`, with `Retry-After: retry_after` seconds.
+struct Outage {
+    method: Option<String>,
+    prefix: String,
+    status: u16,
+    until: Instant,
+    retry_after: Option<u64>,
 }
 
 struct Ns {
@@ -218,6 +230,7 @@ struct World {
     flocks: BTreeSet<String>,
     routes: BTreeMap<String, Route>,
     faults: Vec<Fault>,
+    outages: Vec<Outage>,
     requests: Vec<Request>,
     latency: Duration,
     terminating_for: Duration,
@@ -258,23 +271,7 @@ fn now_text() -> String {
 
 /// `2026-11-21T06:17:46Z`, as Kubernetes and Argo CD write times (whole seconds).
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    gitops_migrate::time::rfc3339(t)
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -319,6 +316,7 @@ impl Platform {
             flocks: BTreeSet::new(),
             routes: BTreeMap::new(),
             faults: Vec::new(),
+            outages: Vec::new(),
             requests: Vec::new(),
             latency: Duration::ZERO,
             terminating_for: Duration::from_millis(100),
@@ -421,6 +419,37 @@ impl Platform {
             status,
             remaining: times,
         });
+    }
+
+    /// From now on and for `lasting`, answers every request whose path starts with `prefix`
+    /// (and whose method is `method`, when given) with `status` and the service's error shape,
+    /// adding `Retry-After: <secs>` when given: a control plane being upgraded (503), a
+    /// throttling API server (429), revoked credentials (401).
+    pub fn outage(
+        &self,
+        method: Option<&str>,
+        prefix: &str,
+        status: u16,
+        lasting: Duration,
+        retry_after: Option<u64>,
+    ) {
+        self.w().outages.push(Outage {
+            method: method.map(str::to_string),
+            prefix: prefix.into(),
+            status,
+            until: Instant::now() + lasting,
+            retry_after,
+        });
+    }
+
+    /// The times at which requests `method path` (the path without query) arrived.
+    pub fn arrivals(&self, method: &str, path: &str) -> Vec<Instant> {
+        self.w()
+            .requests
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .map(|r| r.at)
+            .collect()
     }
 
     /// mobu redirects every request to its login page, as Gafaelfawr does for a bad token.
@@ -1091,6 +1120,7 @@ fn read_request(reader: &mut BufReader<impl Read>) -> Option<(Request, bool)> {
             query,
             headers,
             body: String::from_utf8_lossy(&body).into_owned(),
+            at: Instant::now(),
         },
         close,
     ))
@@ -1137,13 +1167,26 @@ fn serve(stream: impl Read + Write, world: &Arc<Mutex<World>>) {
         if !latency.is_zero() {
             std::thread::sleep(latency);
         }
+        let mut retry_after = None;
         let a = {
             let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
             if is_ns_delete {
                 w.in_flight_deletes -= 1;
             }
             sweep(&mut w);
-            route(&mut w, &req)
+            let now = Instant::now();
+            let outage = w.outages.iter().find(|o| {
+                now < o.until
+                    && req.path.starts_with(&o.prefix)
+                    && o.method.as_ref().is_none_or(|m| *m == req.method)
+            });
+            match outage {
+                Some(o) => {
+                    retry_after = o.retry_after;
+                    fault_answer(&req.path, o.status)
+                }
+                None => route(&mut w, &req),
+            }
         };
         if let Some(watch) = &a.watch {
             watch::stream(stream, world, watch);
@@ -1172,6 +1215,9 @@ fn serve(stream: impl Read + Write, world: &Arc<Mutex<World>>) {
         let mut head = format!("HTTP/1.1 {} {reason}\r\n", a.status);
         if let Some(l) = &a.location {
             head.push_str(&format!("Location: {l}\r\n"));
+        }
+        if let Some(secs) = retry_after {
+            head.push_str(&format!("Retry-After: {secs}\r\n"));
         }
         if a.status != 204 {
             head.push_str(&format!(
