@@ -39,6 +39,14 @@ pub struct SyncHomesArgs {
     /// Copy again the directories an earlier run finished.
     #[arg(long)]
     pub again: bool,
+    /// rsync's I/O timeout (`--timeout`): a transfer with no data moving for DUR ends and
+    /// is retried (`30s`, `5m`); an rsync silent for twice as long is stopped as stalled.
+    #[arg(long, value_name = "DUR", default_value = "5m")]
+    pub io_timeout: String,
+    /// The final copy, after the users are stopped: a file vanishing from SRC during the copy
+    /// fails its directory (something still writes) instead of a warning.
+    #[arg(long)]
+    pub r#final: bool,
     /// Where the journal lives [default: $XDG_STATE_HOME/gitops-migrate].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -85,6 +93,14 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
             "--hub-db and --hub-api only go with --active-within DUR".into(),
         ));
     }
+    let io_timeout = sh::parse_duration(&args.io_timeout)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            SyncError::Input(format!(
+                "--io-timeout {}: not a duration (a whole number and s, m, h, d or w: 30s, 5m)",
+                args.io_timeout
+            ))
+        })?;
     let state = match &args.state_dir {
         Some(d) => d.clone(),
         None => {
@@ -99,6 +115,12 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
         delete: args.delete,
         again: args.again,
         backoff: sh::FIRST_BACKOFF,
+        io_timeout,
+        vanished: if args.r#final {
+            sh::Vanished::Fail
+        } else {
+            sh::Vanished::Warn
+        },
     };
 
     let mut entries = sh::list_entries(&opts.src)?;
@@ -149,10 +171,11 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
                 .map(|j| j.display().to_string())
                 .unwrap_or_default()
         ));
-        if let Some(first) = todo.first() {
+        if !todo.is_empty() {
             out.line(&format!(
-                "  each with: rsync {}",
-                sh::rsync_args(&opts, first).join(" ")
+                "  in {} with: {} (the entries' names on its standard input)",
+                crate::text::plural(sh::batches(&opts, &todo).len(), "batch", "batches"),
+                sh::command_line("rsync", &sh::rsync_args(&opts))
             ));
         }
         let todo_names: std::collections::BTreeSet<&str> =
@@ -193,8 +216,16 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
     });
     let mut done = skipped.len();
     let mut bytes = 0u64;
+    crate::runtime::interrupt::install();
     let summary = sh::sync(&opts, &todo, skipped, |ev| match ev {
         Event::Started { .. } => {}
+        Event::Warning { dir, message } => {
+            let m = format!("{dir}: {message}");
+            match &bar {
+                Some(b) => b.println(format!("  warning: {m}")),
+                None => out.warning(&m),
+            }
+        }
         Event::Retry {
             dir,
             attempt,
@@ -244,8 +275,18 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
         summary.failed.len(),
         sh::human_bytes(summary.bytes)
     ));
+    if summary.interrupted {
+        out.error(&format!(
+            "{}: the finished directories are journaled; run the same command again to copy the rest",
+            crate::runtime::interrupt::stopped()
+        ));
+    }
     if summary.failed.is_empty() {
-        return Ok(Exit::Ok);
+        return Ok(if summary.interrupted {
+            Exit::Refused
+        } else {
+            Exit::Ok
+        });
     }
     out.line("failed (a rerun copies only these and what is left):");
     for (dir, error) in &summary.failed {

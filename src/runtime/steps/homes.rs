@@ -55,6 +55,14 @@ impl SyncHomes {
                 again: true,
                 journal: None,
                 backoff: sh::FIRST_BACKOFF,
+                io_timeout: sh::IO_TIMEOUT,
+                // Users still work during the initial copy; after they are stopped, a file
+                // that vanishes means something still writes.
+                vanished: if last {
+                    sh::Vanished::Fail
+                } else {
+                    sh::Vanished::Warn
+                },
             },
         })
     }
@@ -152,9 +160,17 @@ impl StepRunner for SyncHomes {
             } => op.say(&format!(
                 "{dir}: attempt {attempt} failed ({error}); retrying"
             )),
+            Event::Warning { dir, message } => op.say(&format!("{dir}: warning: {message}")),
             Event::Started { .. } => {}
         })
         .map_err(|e| StepError::fatal(e.to_string()))?;
+        if summary.interrupted {
+            return Err(StepError::fatal(format!(
+                "{}; {} of {total} entries copied and journaled, --resume copies the rest",
+                crate::runtime::interrupt::stopped(),
+                summary.copied.len() + summary.skipped.len()
+            )));
+        }
         if !summary.failed.is_empty() {
             let list: Vec<String> = summary
                 .failed
