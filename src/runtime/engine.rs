@@ -170,7 +170,9 @@ impl Default for ExecOptions {
             skip: Vec::new(),
             unavailable: BTreeMap::new(),
             backoff: Backoff::default(),
-            sleep: Box::new(std::thread::sleep),
+            sleep: Box::new(|d| {
+                super::interrupt::sleep(d);
+            }),
             redactor: Redactor::default(),
             notes: Vec::new(),
             proof: None,
@@ -259,6 +261,10 @@ pub enum StepStatus {
     Failed {
         error: String,
     },
+    /// The run was interrupted while it ran.
+    Interrupted {
+        error: String,
+    },
     /// The operator said no.
     Declined,
     /// The run stopped before it.
@@ -276,6 +282,7 @@ impl StepStatus {
             StepStatus::CannotPreview { .. } => "cannot preview",
             StepStatus::Unavailable { .. } => "not available",
             StepStatus::Failed { .. } => "failed",
+            StepStatus::Interrupted { .. } => "interrupted",
             StepStatus::Declined => "declined",
             StepStatus::NotRun => "not run",
         }
@@ -317,6 +324,11 @@ pub enum RunStatus {
     Refused {
         reason: String,
     },
+    /// Stopped by SIGINT or SIGTERM at a safe point, in or before `step`.
+    Interrupted {
+        step: String,
+        signal: String,
+    },
 }
 
 impl RunStatus {
@@ -326,6 +338,7 @@ impl RunStatus {
             RunStatus::Failed { .. } => "failed",
             RunStatus::Declined { .. } => "declined",
             RunStatus::Refused { .. } => "refused",
+            RunStatus::Interrupted { .. } => "interrupted",
         }
     }
 }
@@ -875,6 +888,14 @@ pub fn run(
         if report.status != RunStatus::Completed {
             continue;
         }
+        // A safe point: between steps.
+        if super::interrupt::requested() {
+            report.status = RunStatus::Interrupted {
+                step: rep.id.clone(),
+                signal: super::interrupt::name().into(),
+            };
+            continue;
+        }
         position += 1;
         if step.mutates() && !proved {
             sop.step = "proof".into();
@@ -970,6 +991,20 @@ pub fn run(
                 };
                 (EndOutcome::Failed, error)
             }
+            Interrupt(error) => {
+                let error = r.redact(&error);
+                sop.inner.say(&format!(
+                    "  interrupted: {error}; the run stops here (--resume runs this step again)"
+                ));
+                rep.status = StepStatus::Interrupted {
+                    error: error.clone(),
+                };
+                report.status = RunStatus::Interrupted {
+                    step: rep.id.clone(),
+                    signal: super::interrupt::name().into(),
+                };
+                (EndOutcome::Interrupted, error)
+            }
             Decline => {
                 sop.inner.say("  declined: the run stops here");
                 rep.status = StepStatus::Declined;
@@ -1041,9 +1076,11 @@ enum Ended {
     Done(Outcome),
     Skip(String),
     Fail(String),
+    /// Stopped at a safe point by an interrupt.
+    Interrupt(String),
     Decline,
 }
-use Ended::{Decline, Done, Fail, Skip};
+use Ended::{Decline, Done, Fail, Interrupt, Skip};
 
 struct StepResult {
     status: Ended,
@@ -1175,6 +1212,15 @@ fn attempts(
             }
         };
         let message = r.redact(&error.message);
+        // A step that stops at a safe point because of an interrupt fails with whatever it
+        // was doing; the interrupt is what the journal records.
+        if super::interrupt::requested() {
+            return Ok(end(
+                Interrupt(format!("{} ({message})", super::interrupt::stopped())),
+                attempt,
+                commands.clone(),
+            ));
+        }
         if !error.retryable {
             return Ok(end(Fail(message), attempt, commands.clone()));
         }
@@ -1210,6 +1256,16 @@ fn attempts(
             super::report::duration(wait)
         ));
         (opts.sleep)(wait);
+        if super::interrupt::requested() {
+            return Ok(end(
+                Interrupt(format!(
+                    "{} while waiting to retry ({message})",
+                    super::interrupt::stopped()
+                )),
+                attempt,
+                commands.clone(),
+            ));
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub enum EndOutcome {
     Failed,
     /// The operator said no at the confirmation.
     Declined,
+    /// The run was interrupted (SIGINT, SIGTERM) while the step ran; `--resume` runs it again.
+    Interrupted,
 }
 
 impl EndOutcome {
@@ -49,6 +51,7 @@ impl EndOutcome {
             EndOutcome::Skipped => "skipped",
             EndOutcome::Failed => "failed",
             EndOutcome::Declined => "declined",
+            EndOutcome::Interrupted => "interrupted",
         }
     }
 }

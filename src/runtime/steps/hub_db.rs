@@ -266,7 +266,7 @@ impl CopyHubDb {
                         .join(", ")
                 )));
             }
-            nap(self.timing.poll, deadline);
+            nap(self.timing.poll, deadline)?;
         }
     }
 

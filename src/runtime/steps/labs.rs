@@ -316,7 +316,7 @@ impl StepRunner for DeleteLabs {
                 Ok(l) => l,
                 Err(e) if e.retryable() && Instant::now() < deadline && poll_failures < 10 => {
                     poll_failures += 1;
-                    nap(self.timing.poll, deadline);
+                    nap(self.timing.poll, deadline)?;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -349,7 +349,7 @@ impl StepRunner for DeleteLabs {
                     if remaining.len() > 10 { ", …" } else { "" }
                 )));
             }
-            nap(self.timing.poll, deadline);
+            nap(self.timing.poll, deadline)?;
         }
         let mut summary = format!(
             "deleted {} lab namespace{} matching {}",

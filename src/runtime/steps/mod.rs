@@ -431,10 +431,15 @@ pub(crate) fn backoff(base: Duration, attempt: u32) -> Duration {
         .min(Duration::from_secs(30))
 }
 
-/// Sleeps `d`, but not past `deadline`.
-pub(crate) fn nap(d: Duration, deadline: Instant) {
+/// Sleeps `d`, but not past `deadline`: the poll of a wait, and a safe point. `Err` when the
+/// run is interrupted (SIGINT, SIGTERM), before or during the sleep: the wait stops there.
+pub(crate) fn nap(d: Duration, deadline: Instant) -> Result<(), StepError> {
     let left = deadline.saturating_duration_since(Instant::now());
-    std::thread::sleep(d.min(left));
+    if crate::runtime::interrupt::sleep(d.min(left)) {
+        Ok(())
+    } else {
+        Err(StepError::fatal(crate::runtime::interrupt::stopped()))
+    }
 }
 
 /// Runs `call` up to `timing.attempts` times while it fails with a retryable error.
@@ -446,7 +451,9 @@ pub(crate) fn with_retries<T>(
     loop {
         match call() {
             Err(e) if e.retryable() && attempt + 1 < timing.attempts.max(1) => {
-                std::thread::sleep(backoff(timing.backoff, attempt));
+                if !crate::runtime::interrupt::sleep(backoff(timing.backoff, attempt)) {
+                    return Err(e);
+                }
                 attempt += 1;
             }
             r => return r,

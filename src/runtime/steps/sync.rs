@@ -204,7 +204,7 @@ impl SyncApp {
                     1,
                     &format!("waiting for application `{app}` to exist"),
                 );
-                nap(self.timing.poll, deadline);
+                nap(self.timing.poll, deadline)?;
                 continue;
             };
             if self.prune.is_some() {
@@ -245,7 +245,7 @@ impl SyncApp {
                             human(wait)
                         ),
                     );
-                    nap(wait, deadline);
+                    nap(wait, deadline)?;
                     attempt += 1;
                 }
                 Err(SyncRefusal::Other(e))
@@ -253,7 +253,7 @@ impl SyncApp {
                         && server_errors + 1 < self.timing.attempts.max(1)
                         && Instant::now() < deadline =>
                 {
-                    nap(backoff(self.timing.backoff, server_errors), deadline);
+                    nap(backoff(self.timing.backoff, server_errors), deadline)?;
                     server_errors += 1;
                 }
                 Err(SyncRefusal::Other(e)) => return Err(e.into()),
@@ -397,7 +397,7 @@ impl StepRunner for SyncApp {
                 Ok(a) => a,
                 Err(e) if e.retryable && poll_errors < 10 && Instant::now() < deadline => {
                     poll_errors += 1;
-                    nap(self.timing.poll, deadline);
+                    nap(self.timing.poll, deadline)?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -497,7 +497,7 @@ impl StepRunner for SyncApp {
                 self.timing.sync.as_secs(),
                 &last,
             );
-            nap(self.timing.poll, limit);
+            nap(self.timing.poll, limit)?;
         }
     }
 }
