@@ -133,6 +133,10 @@ pub struct ExecOptions {
     pub interactive: bool,
     /// Skip the steps the journal records as finished.
     pub resume: bool,
+    /// Continue this window whatever became of its last run (`sync-homes` continues the
+    /// window of its last run unless `--again`; its step skips the entries checkpointed
+    /// there). Not with `resume`.
+    pub window: Option<String>,
     pub from: Option<String>,
     pub only: Vec<String>,
     pub skip: Vec<String>,
@@ -165,6 +169,7 @@ impl Default for ExecOptions {
             yes_manual: false,
             interactive: false,
             resume: false,
+            window: None,
             from: None,
             only: Vec::new(),
             skip: Vec::new(),
@@ -667,6 +672,9 @@ fn window_of_run(
     opts: &ExecOptions,
     run_id: &str,
 ) -> Result<(String, Option<String>), ExecError> {
+    if let Some(w) = &opts.window {
+        return Ok((w.clone(), None));
+    }
     if !opts.resume {
         return Ok((run_id.to_string(), None));
     }
@@ -755,6 +763,7 @@ pub fn run(
         ));
     }
     if !opts.resume
+        && opts.window.is_none()
         && let Some((run, result)) = journal.unfinished_run()
     {
         notes.push(format!(

@@ -13,6 +13,7 @@
 
 pub mod clients;
 pub mod engine;
+pub mod homes;
 pub mod interrupt;
 pub mod journal;
 pub mod lease;

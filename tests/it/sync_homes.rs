@@ -131,10 +131,13 @@ impl Fixture {
     }
 
     fn journal(&self) -> String {
-        let dir = self.state.join("sync-homes");
+        let dir = self.state.join("runs/sync-homes");
         let mut text = String::new();
         for e in fs::read_dir(dir).unwrap() {
-            text.push_str(&fs::read_to_string(e.unwrap().path()).unwrap());
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "jsonl") {
+                text.push_str(&fs::read_to_string(path).unwrap());
+            }
         }
         text
     }
@@ -279,12 +282,12 @@ fn a_killed_run_resumes_without_recopying_finished_directories() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let done_before = loop {
-        let done: Vec<String> = fs::read_dir(f.state.join("sync-homes"))
+        let done: Vec<String> = fs::read_dir(f.state.join("runs/sync-homes"))
             .ok()
             .map(|_| f.journal())
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.contains("\"event\":\"done\""))
+            .filter(|l| l.contains("\"event\":\"checkpoint\""))
             .map(str::to_string)
             .collect();
         if done.len() >= 20 {
@@ -302,8 +305,8 @@ fn a_killed_run_resumes_without_recopying_finished_directories() {
     let finished: Vec<String> = journal
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "done")
-        .map(|v| v["dir"].as_str().unwrap().to_string())
+        .filter(|v| v["event"] == "checkpoint")
+        .map(|v| v["item"].as_str().unwrap().to_string())
         .collect();
     assert!(finished.len() >= done_before.len() && finished.len() < names.len());
     f.take_log();

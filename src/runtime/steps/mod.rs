@@ -52,7 +52,7 @@ use super::clients::{ArgoCdApi, ClientError, HealthApi, HealthClient, KubeApi, M
 use super::clients::{PodFiles, PostgresApi, Resolver, VaultApi};
 use super::{StepError, StepRunner};
 use crate::playbook::Step;
-use crate::sync_homes::Location;
+use crate::runtime::homes::Location;
 
 /// Poll intervals, time limits, retries and concurrency of the cluster steps. The defaults
 /// suit a real window; tests shrink them.

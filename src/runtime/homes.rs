@@ -1,15 +1,18 @@
-//! `sync-homes`: copy a hub's home directories (one directory per user, plus `_shared`,
-//! `_shared-public` and whatever else is at the top level) from SRC to DST with parallel
-//! rsync processes, one per top-level entry, resumable per entry.
+//! The copy of a hub's home directories (one directory per user, plus `_shared`,
+//! `_shared-public` and whatever else is at the top level) from SRC to DST: the machinery of
+//! the `sync-homes` step, which both the `sync-homes` command (a one-step runbook) and the hub
+//! move's `sync-homes` and `sync-homes:final` run through the engine.
 //!
 //! Owns: parsing SRC/DST (a local path or `host:path`, the transport being rsync's own ssh,
 //! or the remote shell named by `RSYNC_RSH`, which our own `ssh host mkdir -p` also uses),
 //! enumerating SRC's top-level entries (`read_dir` locally, `rsync --list-only host:path/`
 //! remotely), the activity filter (`--active-within` from the hub database or the JupyterHub
-//! API, with kubespawner's legacy username escaping), the worker pool of rsync processes with
-//! retries, and the per-run journal (`<state>/sync-homes/<hash of SRC+DST>.jsonl`, JSON lines:
-//! `run-start`, `done`, `failed`, `run-end`) that lets a rerun skip finished entries.
-//! Does not own: printing (the CLI turns [`Event`]s into progress and a summary).
+//! API, with kubespawner's legacy username escaping), and the copy: the entries in a few
+//! batches, one rsync process each (`--files-from`; over ssh, one batch and so one login per
+//! worker), what each rsync's itemized output and messages say about each entry (done,
+//! failed, files vanished), retries of the failed entries alone, and the limits (rsync's
+//! `--timeout`, ssh keepalives, a stalled rsync stopped). Does not own: the journal, the lock,
+//! progress and the report (the engine's, through `steps::homes`), nor printing.
 //!
 //! It avoids the defects of the seed's helper script (see `DOMAIN-hub-move.md`): every page
 //! of the users API is read (the script dropped the last one, so a hub with ≤ 200 users synced
@@ -21,18 +24,16 @@
 //! compared in Rust (the same clock and parser for the database and the API).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::runtime::clients::http::Http;
-use crate::runtime::clients::{parse_rfc3339, rfc3339};
+use crate::runtime::clients::parse_rfc3339;
 use crate::runtime::interrupt;
 use crate::runtime::process::{self, End, Limits};
 
@@ -439,42 +440,6 @@ pub fn select_active(entries: &[Entry], users: &[String]) -> (Vec<Entry>, Vec<St
     (selected, missing)
 }
 
-/// One line of the journal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
-pub enum JournalLine {
-    RunStart {
-        at: String,
-        src: String,
-        dst: String,
-        pid: u32,
-        again: bool,
-        delete: bool,
-    },
-    Done {
-        at: String,
-        dir: String,
-        bytes: u64,
-        attempts: u32,
-        duration_ms: u64,
-    },
-    Failed {
-        at: String,
-        dir: String,
-        attempts: u32,
-        error: String,
-    },
-    RunEnd {
-        at: String,
-        copied: usize,
-        skipped: usize,
-        failed: usize,
-        /// Stopped by SIGINT/SIGTERM before every entry was tried.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        interrupted: bool,
-    },
-}
-
 /// 64-bit FNV-1a (stable across Rust versions, unlike `DefaultHasher`).
 fn fnv1a(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -485,36 +450,10 @@ fn fnv1a(s: &str) -> u64 {
     h
 }
 
-/// `<state>/sync-homes/<hash of SRC and DST>.jsonl`.
-pub fn journal_path(state_dir: &Path, src: &Location, dst: &Location) -> PathBuf {
-    let key = format!("{src}\n{dst}");
-    state_dir
-        .join("sync-homes")
-        .join(format!("{:016x}.jsonl", fnv1a(&key)))
-}
-
-/// The entries a journal says are finished (their last line is `done`); unreadable lines (a
-/// torn last write) are ignored.
-pub fn finished(journal: &Path) -> Result<BTreeSet<String>, SyncError> {
-    let mut set = BTreeSet::new();
-    let f = match File::open(journal) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(set),
-        Err(e) => return Err(SyncError::Input(format!("{}: {e}", journal.display()))),
-    };
-    for line in BufReader::new(f).lines() {
-        let line = line.map_err(|e| SyncError::Input(format!("{}: {e}", journal.display())))?;
-        match serde_json::from_str::<JournalLine>(&line) {
-            Ok(JournalLine::Done { dir, .. }) => {
-                set.insert(dir);
-            }
-            Ok(JournalLine::Failed { dir, .. }) => {
-                set.remove(&dir);
-            }
-            _ => {}
-        }
-    }
-    Ok(set)
+/// The name of the `sync-homes` command's journal for a (SRC, DST) pair: a hash of both, so
+/// that a rerun with the same two finds the entries its earlier runs copied.
+pub fn journal_name(src: &Location, dst: &Location) -> String {
+    format!("{:016x}", fnv1a(&format!("{src}\n{dst}")))
 }
 
 /// What a file vanishing from SRC during the copy (rsync's exit 24) means.
@@ -534,10 +473,6 @@ pub struct Options {
     pub dst: Location,
     pub parallel: usize,
     pub delete: bool,
-    pub again: bool,
-    /// The per-entry journal; `None` when the caller records the finished entries itself
-    /// (the hub move's steps, in the runbook's journal).
-    pub journal: Option<PathBuf>,
     pub backoff: Duration,
     /// rsync's `--timeout` (no data moving for this long ends the transfer); an rsync silent
     /// for twice as long (not even progress) is stopped as stalled.
@@ -634,17 +569,6 @@ pub fn rsync_args(opts: &Options) -> Vec<String> {
     a.push(opts.src.dir());
     a.push(opts.dst.dir());
     a
-}
-
-/// Splits entries into those to copy and those finished in an earlier run.
-pub fn plan(opts: &Options, entries: Vec<Entry>) -> Result<(Vec<Entry>, Vec<String>), SyncError> {
-    let done = match (&opts.journal, opts.again) {
-        (Some(journal), false) => finished(journal)?,
-        _ => BTreeSet::new(),
-    };
-    let (skip, todo): (Vec<Entry>, Vec<Entry>) =
-        entries.into_iter().partition(|e| done.contains(&e.name));
-    Ok((todo, skip.into_iter().map(|e| e.name).collect()))
 }
 
 /// The batches of entries, one rsync process each. Over ssh, one batch per worker: one
@@ -869,17 +793,6 @@ fn run_batch(opts: &Options, batch: &[Entry]) -> BatchOutcome {
     out
 }
 
-fn append(file: &mut Option<File>, line: &JournalLine) -> Result<(), SyncError> {
-    let Some(file) = file else {
-        return Ok(());
-    };
-    let mut s = serde_json::to_string(line).map_err(|e| SyncError::Failed(e.to_string()))?;
-    s.push('\n');
-    file.write_all(s.as_bytes())
-        .and_then(|()| file.sync_data())
-        .map_err(|e| SyncError::Failed(format!("cannot write the journal: {e}")))
-}
-
 /// A command line as a POSIX shell reads it (words quoted when they need it), for display.
 pub fn command_line(program: &str, args: &[String]) -> String {
     let mut words = vec![program.to_string()];
@@ -956,34 +869,27 @@ fn ensure_dst(dst: &Location, io_timeout: Duration) -> Result<(), SyncError> {
     }
 }
 
-/// What a worker tells the collecting thread: an event, with the attempts and time of its
-/// batch.
-type Message = (Event, u32, u64);
+/// What a worker tells the collecting thread.
+type Message = Event;
 
 /// Copies the entries of one batch, retrying the ones that failed (alone, in a smaller
 /// batch) with backoff. `false` when interrupted.
 fn copy_batch(opts: &Options, batch: Vec<Entry>, tx: &mpsc::Sender<Message>) -> bool {
-    let start = Instant::now();
     let mut left = batch;
     let mut attempt = 1;
     let mut wait = opts.backoff;
     loop {
         for e in &left {
-            let _ = tx.send((
-                Event::Started {
-                    dir: e.name.clone(),
-                },
-                attempt,
-                0,
-            ));
+            let _ = tx.send(Event::Started {
+                dir: e.name.clone(),
+            });
         }
         let out = run_batch(opts, &left);
-        let ms = start.elapsed().as_millis() as u64;
         for (dir, message) in out.warnings {
-            let _ = tx.send((Event::Warning { dir, message }, attempt, ms));
+            let _ = tx.send(Event::Warning { dir, message });
         }
         for (dir, bytes) in out.done {
-            let _ = tx.send((Event::Done { dir, bytes }, attempt, ms));
+            let _ = tx.send(Event::Done { dir, bytes });
         }
         if out.interrupted {
             return false;
@@ -993,15 +899,11 @@ fn copy_batch(opts: &Options, batch: Vec<Entry>, tx: &mpsc::Sender<Message>) -> 
         }
         if attempt <= RETRIES && !interrupt::requested() {
             for (dir, error) in &out.failed {
-                let _ = tx.send((
-                    Event::Retry {
-                        dir: dir.clone(),
-                        attempt,
-                        error: error.clone(),
-                    },
+                let _ = tx.send(Event::Retry {
+                    dir: dir.clone(),
                     attempt,
-                    ms,
-                ));
+                    error: error.clone(),
+                });
             }
             if !interrupt::sleep(wait) {
                 return false;
@@ -1013,14 +915,14 @@ fn copy_batch(opts: &Options, batch: Vec<Entry>, tx: &mpsc::Sender<Message>) -> 
             continue;
         }
         for (dir, error) in out.failed {
-            let _ = tx.send((Event::Failed { dir, error }, attempt, ms));
+            let _ = tx.send(Event::Failed { dir, error });
         }
         return !interrupt::requested();
     }
 }
 
-/// Copies `todo` in batches with `opts.parallel` rsync processes at a time, recording each
-/// finished entry in the journal; `on_event` is called on this thread. `skipped` are entries
+/// Copies `todo` in batches with `opts.parallel` rsync processes at a time; `on_event` is
+/// called on this thread as entries finish (the caller journals them). `skipped` are entries
 /// finished earlier.
 pub fn sync(
     opts: &Options,
@@ -1029,35 +931,6 @@ pub fn sync(
     mut on_event: impl FnMut(&Event),
 ) -> Result<Summary, SyncError> {
     ensure_dst(&opts.dst, opts.io_timeout)?;
-    let mut journal = match &opts.journal {
-        Some(path) => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    SyncError::Failed(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
-            Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| SyncError::Failed(format!("{}: {e}", path.display())))?,
-            )
-        }
-        None => None,
-    };
-    let now = || rfc3339(SystemTime::now());
-    append(
-        &mut journal,
-        &JournalLine::RunStart {
-            at: now(),
-            src: opts.src.to_string(),
-            dst: opts.dst.to_string(),
-            pid: std::process::id(),
-            again: opts.again,
-            delete: opts.delete,
-        },
-    )?;
     let mut summary = Summary {
         skipped,
         ..Summary::default()
@@ -1066,7 +939,6 @@ pub fn sync(
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<Message>();
     let workers = opts.parallel.max(1).min(batches.len().max(1));
-    let mut journal_error = None;
     let interrupted = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         for _ in 0..workers {
@@ -1088,54 +960,22 @@ pub fn sync(
             });
         }
         drop(tx);
-        for (ev, attempts, duration_ms) in rx {
-            let line = match &ev {
+        for ev in rx {
+            match &ev {
                 Event::Done { dir, bytes } => {
                     summary.copied.push(dir.clone());
                     summary.bytes += bytes;
-                    Some(JournalLine::Done {
-                        at: now(),
-                        dir: dir.clone(),
-                        bytes: *bytes,
-                        attempts,
-                        duration_ms,
-                    })
                 }
                 Event::Failed { dir, error } => {
                     summary.failed.push((dir.clone(), error.clone()));
-                    Some(JournalLine::Failed {
-                        at: now(),
-                        dir: dir.clone(),
-                        attempts,
-                        error: error.clone(),
-                    })
                 }
-                _ => None,
-            };
-            if let Some(line) = line
-                && journal_error.is_none()
-                && let Err(e) = append(&mut journal, &line)
-            {
-                journal_error = Some(e);
+                _ => {}
             }
             on_event(&ev);
         }
     });
-    if let Some(e) = journal_error {
-        return Err(e);
-    }
     summary.interrupted = interrupted.load(Ordering::SeqCst);
     summary.failed.sort();
-    append(
-        &mut journal,
-        &JournalLine::RunEnd {
-            at: now(),
-            copied: summary.copied.len(),
-            skipped: summary.skipped.len(),
-            failed: summary.failed.len(),
-            interrupted: summary.interrupted,
-        },
-    )?;
     Ok(summary)
 }
 
@@ -1256,8 +1096,6 @@ mod tests {
             },
             parallel: 2,
             delete: false,
-            again: false,
-            journal: None,
             backoff: Duration::ZERO,
             io_timeout: IO_TIMEOUT,
             vanished: Vanished::Warn,
