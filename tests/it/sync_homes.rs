@@ -118,6 +118,14 @@ impl Fixture {
         text.lines().map(str::to_string).collect()
     }
 
+    /// How many rsync calls were logged so far (the log is kept).
+    fn take_log_peek(&self) -> usize {
+        fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
     /// The directory names a list of logged rsync calls copied (their batches).
     fn copied_dirs(calls: &[String]) -> Vec<String> {
         let mut v: Vec<String> = calls
@@ -364,6 +372,65 @@ fn a_stalled_rsync_ends_at_its_timeout_with_a_clear_failure() {
         3 * names.len(),
         "one try and two retries of each batch"
     );
+}
+
+#[test]
+fn sigint_stops_the_rsync_processes_journals_the_interruption_and_a_rerun_continues() {
+    let (f, names) = Fixture::new(3);
+    // rsync hangs (the stand-in sleeps): the run is interrupted while it waits on them.
+    let child = f
+        .cmd(&["--parallel", "2"])
+        .env("RSYNC_STALL", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while f.take_log_peek() < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no rsync started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let t1 = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    // The signal reached the rsync processes: they ended, the run did not wait out the
+    // 5-minute I/O timeout.
+    assert!(t1.elapsed() < Duration::from_secs(10), "{:?}", t1.elapsed());
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("interrupted (SIGINT): the entries copied are journaled; run the same command again to copy the rest"),
+        "{}",
+        stderr(&o)
+    );
+    let journal = f.journal();
+    assert!(journal.contains(r#""outcome":"interrupted""#), "{journal}");
+    assert!(journal.contains(r#""result":"interrupted""#), "{journal}");
+    let lock = fs::read_dir(f.state.join("runs/sync-homes"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "lock")
+        })
+        .count();
+    assert_eq!(lock, 0, "the lock is released");
+    assert!(stdout(&o).contains("report: "), "{}", stdout(&o));
+
+    // The same command continues and copies everything.
+    let o = f.run(&[]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "{} copied, 0 skipped as finished, 0 failed",
+            names.len()
+        )),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(differences(&f.src, &f.dst), Vec::<String>::new());
 }
 
 #[test]
