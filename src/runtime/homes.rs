@@ -154,16 +154,8 @@ pub fn list_entries(src: &Location) -> Result<Vec<Entry>, SyncError> {
                 .arg("-e")
                 .arg(remote_shell_with_keepalive().join(" "))
                 .arg(src.dir());
-            let o = process::run(
-                &mut cmd,
-                None,
-                Limits {
-                    total: Some(IO_TIMEOUT),
-                    silence: None,
-                },
-                None,
-            )
-            .map_err(|e| SyncError::Input(format!("cannot run rsync: {e}")))?;
+            let o = process::run(&mut cmd, None, Limits::within(IO_TIMEOUT), None)
+                .map_err(|e| SyncError::Input(format!("cannot run rsync: {e}")))?;
             if !o.success() {
                 return Err(SyncError::Input(format!(
                     "cannot list {src}: rsync {}: {}",
@@ -845,10 +837,7 @@ fn ensure_dst(dst: &Location, io_timeout: Duration) -> Result<(), SyncError> {
                     &shell_quote(path),
                 ]),
                 None,
-                Limits {
-                    total: Some(io_timeout),
-                    silence: None,
-                },
+                Limits::within(io_timeout),
                 None,
             )
             .map_err(|e| SyncError::Failed(format!("cannot run {}: {e}", shell[0])))?;

@@ -25,6 +25,16 @@ pub struct Limits {
     pub silence: Option<Duration>,
 }
 
+impl Limits {
+    /// At most `total` in all, however much it says.
+    pub fn within(total: Duration) -> Limits {
+        Limits {
+            total: Some(total),
+            silence: None,
+        }
+    }
+}
+
 /// How a child ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum End {

@@ -134,10 +134,7 @@ impl Kubectl {
         let out = process::run(
             Command::new(&self.program).args(args),
             stdin,
-            Limits {
-                total: Some(limit),
-                silence: None,
-            },
+            Limits::within(limit),
             None,
         )
         .map_err(|e| {

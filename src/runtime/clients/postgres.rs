@@ -188,16 +188,7 @@ impl PsqlClient {
         program: &str,
         action: &str,
     ) -> Result<(bool, String, String), ClientError> {
-        let f = process::run(
-            cmd,
-            None,
-            Limits {
-                total: Some(limit),
-                silence: None,
-            },
-            None,
-        )
-        .map_err(|e| {
+        let f = process::run(cmd, None, Limits::within(limit), None).map_err(|e| {
             ClientError::new(
                 None,
                 format!("cannot run `{program}` to {action}: {e} (install the PostgreSQL client)"),
