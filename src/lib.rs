@@ -19,7 +19,6 @@ pub mod runtime;
 pub mod sqlite;
 pub mod style;
 pub mod suggest;
-pub mod sync_homes;
 pub mod text;
 pub mod time;
 pub mod validate;

@@ -1,13 +1,22 @@
-//! `sync-homes SRC DST`: arguments, progress and the summary; the work is in
-//! `crate::sync_homes`.
+//! `sync-homes SRC DST`: the arguments, the choice of entries (the activity filter) and the
+//! summary. The copy runs as a one-step runbook through the engine (`runtime::steps::homes`):
+//! the engine's lock, journal (`<state>/runs/sync-homes/<hash of SRC and DST>.jsonl`, one
+//! checkpoint per entry copied), progress, report and redaction, as the hub move's copies.
+//! A run continues the window of the last run (the entries it copied are skipped) unless
+//! `--again` starts a new one.
 
-use std::io::IsTerminal;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use clap::Args;
 
 use super::{Exit, Output};
-use crate::sync_homes::{self as sh, Event, Location, Options, SyncError};
+use crate::runtime::engine::{self, ConsoleOperator, Display, ExecOptions, RunStatus};
+use crate::runtime::homes::{self as sh, Location, Options, Summary, SyncError};
+use crate::runtime::journal::Journal;
+use crate::runtime::lock::Lock;
+use crate::runtime::steps::homes::SyncHomes;
 
 #[derive(Debug, Args)]
 pub struct SyncHomesArgs {
@@ -39,6 +48,14 @@ pub struct SyncHomesArgs {
     /// Copy again the directories an earlier run finished.
     #[arg(long)]
     pub again: bool,
+    /// rsync's I/O timeout (`--timeout`): a transfer with no data moving for DUR ends and
+    /// is retried (`30s`, `5m`); an rsync silent for twice as long is stopped as stalled.
+    #[arg(long, value_name = "DUR", default_value = "5m")]
+    pub io_timeout: String,
+    /// The final copy, after the users are stopped: a file vanishing from SRC during the copy
+    /// fails its directory (something still writes) instead of a warning.
+    #[arg(long)]
+    pub r#final: bool,
     /// Where the journal lives [default: $XDG_STATE_HOME/gitops-migrate].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -85,20 +102,33 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
             "--hub-db and --hub-api only go with --active-within DUR".into(),
         ));
     }
+    let io_timeout = sh::parse_duration(&args.io_timeout)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            SyncError::Input(format!(
+                "--io-timeout {}: not a duration (a whole number and s, m, h, d or w: 30s, 5m)",
+                args.io_timeout
+            ))
+        })?;
     let state = match &args.state_dir {
         Some(d) => d.clone(),
         None => {
             crate::runtime::journal::state_dir().map_err(|e| SyncError::Input(e.to_string()))?
         }
     };
+    let again = args.again;
     let opts = Options {
-        journal: Some(sh::journal_path(&state, &src, &dst)),
         src,
         dst,
         parallel: usize::from(args.parallel),
         delete: args.delete,
-        again: args.again,
         backoff: sh::FIRST_BACKOFF,
+        io_timeout,
+        vanished: if args.r#final {
+            sh::Vanished::Fail
+        } else {
+            sh::Vanished::Warn
+        },
     };
 
     let mut entries = sh::list_entries(&opts.src)?;
@@ -135,7 +165,43 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
         entries = selected;
     }
     let total = entries.len();
-    let (todo, skipped) = sh::plan(&opts, entries)?;
+
+    // The journal, and the window this run continues (none with --again).
+    let journal_path = state
+        .join("runs/sync-homes")
+        .join(format!("{}.jsonl", sh::journal_name(&opts.src, &opts.dst)));
+    let mut journal = Journal::open(&journal_path).map_err(|e| SyncError::Input(e.to_string()))?;
+    let window = if again {
+        None
+    } else {
+        journal
+            .last_run()
+            .map(|(run, _)| journal.window_of(run).to_string())
+    };
+    let done: BTreeSet<String> = window
+        .as_deref()
+        .map(|w| journal.checkpoints("sync-homes", w))
+        .unwrap_or_default();
+    let (skipped, todo): (Vec<sh::Entry>, Vec<sh::Entry>) = entries
+        .iter()
+        .cloned()
+        .partition(|e| done.contains(&e.name));
+    let mut command = format!(
+        "gitops-migrate sync-homes {} {} --parallel {}",
+        opts.src, opts.dst, opts.parallel
+    );
+    for (on, flag) in [
+        (again, " --again"),
+        (args.r#final, " --final"),
+        (args.delete, " --delete"),
+    ] {
+        if on {
+            command.push_str(flag);
+        }
+    }
+    if let Some(d) = &args.active_within {
+        command.push_str(&format!(" --active-within {d}"));
+    }
 
     if args.dry_run {
         out.line(&format!(
@@ -144,32 +210,23 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
             opts.dst,
             todo.len(),
             skipped.len(),
-            opts.journal
-                .as_deref()
-                .map(|j| j.display().to_string())
-                .unwrap_or_default()
+            journal_path.display()
         ));
-        if let Some(first) = todo.first() {
+        if !todo.is_empty() {
             out.line(&format!(
-                "  each with: rsync {}",
-                sh::rsync_args(&opts, first).join(" ")
+                "  in {} with: {} (the entries' names on its standard input)",
+                crate::text::plural(sh::batches(&opts, &todo).len(), "batch", "batches"),
+                sh::command_line("rsync", &sh::rsync_args(&opts))
             ));
         }
-        let todo_names: std::collections::BTreeSet<&str> =
-            todo.iter().map(|e| e.name.as_str()).collect();
-        let mut all: Vec<&str> = todo_names
-            .iter()
-            .copied()
-            .chain(skipped.iter().map(String::as_str))
-            .collect();
-        all.sort();
-        for name in all {
-            if todo_names.contains(name) {
-                out.line(&format!("  would copy  {name}"));
-            } else {
+        for e in &entries {
+            if done.contains(&e.name) {
                 out.line(&format!(
-                    "  skip        {name} (finished in an earlier run; --again copies it)"
+                    "  skip        {} (finished in an earlier run; --again copies it)",
+                    e.name
                 ));
+            } else {
+                out.line(&format!("  would copy  {}", e.name));
             }
         }
         return Ok(Exit::Ok);
@@ -181,75 +238,64 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
             skipped.len()
         ));
     }
-    let bar = (std::io::stderr().is_terminal() && !out.quiet).then(|| {
-        let bar = indicatif::ProgressBar::new(total as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "  sync-homes [{bar:30}] {pos}/{len} {elapsed} {msg}",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_position(skipped.len() as u64);
-        bar
-    });
-    let mut done = skipped.len();
-    let mut bytes = 0u64;
-    let summary = sh::sync(&opts, &todo, skipped, |ev| match ev {
-        Event::Started { .. } => {}
-        Event::Retry {
-            dir,
-            attempt,
-            error,
-        } => {
-            let m = format!("{dir}: attempt {attempt} failed, retrying: {error}");
-            match &bar {
-                Some(b) => b.println(format!("  {m}")),
-                None => out.note(&m),
-            }
-        }
-        Event::Done { dir, bytes: b } => {
-            done += 1;
-            bytes += b;
-            match &bar {
-                Some(bar) => {
-                    bar.set_position(done as u64);
-                    bar.set_message(format!("{} · {dir}", sh::human_bytes(bytes)));
-                }
-                None => out.note(&format!(
-                    "[{done}/{total}] {dir}: copied ({})",
-                    sh::human_bytes(*b)
-                )),
-            }
-        }
-        Event::Failed { dir, error } => {
-            done += 1;
-            let m = format!("[{done}/{total}] {dir}: FAILED: {error}");
-            match &bar {
-                Some(b) => {
-                    b.set_position(done as u64);
-                    b.println(format!("  {m}"));
-                }
-                None => out.note(&m),
-            }
-        }
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
+    let run_id = engine::new_run_id(std::time::SystemTime::now());
+    let lock = Lock::acquire_for(&journal_path.with_extension("lock"), &run_id)
+        .map_err(|e| SyncError::Failed(e.to_string()))?;
+    if let Some(stale) = lock.stale() {
+        out.warning(&format!(
+            "took over a stale lock: {stale} is gone (it was interrupted; this run continues after the entries it copied)"
+        ));
     }
+    let summary: Arc<Mutex<Option<Summary>>> = Arc::default();
+    let step = SyncHomes::command(opts.clone(), entries, command.clone(), summary.clone());
+    let exec = ExecOptions {
+        command,
+        run_id: Some(run_id),
+        // --delete on the command line is the operator's consent; nothing else asks.
+        yes: true,
+        window,
+        ..ExecOptions::default()
+    };
+    crate::runtime::interrupt::install();
+    let mut op = ConsoleOperator::terminal(Display::detect(out.quiet));
+    let result = engine::run(vec![Box::new(step)], &exec, &mut journal, &mut op);
+    drop(op);
+    let _ = lock.release();
+    let report = result.map_err(|e| SyncError::Failed(e.to_string()))?;
+    let summary = summary
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_default();
     out.line(&format!(
         "sync-homes {} → {}: {} copied, {} skipped as finished, {} failed; {} transferred",
         opts.src,
         opts.dst,
         summary.copied.len(),
-        summary.skipped.len(),
+        skipped.len().max(summary.skipped.len()),
         summary.failed.len(),
         sh::human_bytes(summary.bytes)
     ));
-    if summary.failed.is_empty() {
-        return Ok(Exit::Ok);
+    if !summary.failed.is_empty() {
+        out.line("failed (a rerun copies only these and what is left):");
+        for (dir, error) in &summary.failed {
+            out.line(&format!("  {dir}: {error}"));
+        }
     }
-    out.line("failed (a rerun copies only these and what is left):");
-    for (dir, error) in &summary.failed {
-        out.line(&format!("  {dir}: {error}"));
+    match &report.status {
+        RunStatus::Completed => {}
+        RunStatus::Interrupted { signal, .. } => out.error(&format!(
+            "interrupted ({signal}): the entries copied are journaled; run the same command again to copy the rest"
+        )),
+        RunStatus::Failed { error, .. } if summary.failed.is_empty() => out.error(error),
+        _ => {}
     }
-    Ok(Exit::Refused)
+    if let Some(path) = &report.report_path {
+        out.line(&format!("report: {}", path.display()));
+    }
+    Ok(if report.status == RunStatus::Completed {
+        Exit::Ok
+    } else {
+        Exit::Refused
+    })
 }

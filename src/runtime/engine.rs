@@ -68,6 +68,10 @@ pub struct ExecOptions {
     pub interactive: bool,
     /// Skip the steps the journal records as finished.
     pub resume: bool,
+    /// Continue this window whatever became of its last run (`sync-homes` continues the
+    /// window of its last run unless `--again`; its step skips the entries checkpointed
+    /// there). Not with `resume`.
+    pub window: Option<String>,
     pub from: Option<String>,
     pub only: Vec<String>,
     pub skip: Vec<String>,
@@ -103,6 +107,7 @@ impl Default for ExecOptions {
             yes_manual: false,
             interactive: false,
             resume: false,
+            window: None,
             from: None,
             only: Vec::new(),
             skip: Vec::new(),
@@ -111,7 +116,9 @@ impl Default for ExecOptions {
                 first: Duration::from_secs(1),
                 ..RetryPolicy::default()
             },
-            sleep: Box::new(std::thread::sleep),
+            sleep: Box::new(|d| {
+                super::interrupt::sleep(d);
+            }),
             redactor: Redactor::default(),
             notes: Vec::new(),
             proof: None,
@@ -200,6 +207,10 @@ pub enum StepStatus {
     Failed {
         error: String,
     },
+    /// The run was interrupted while it ran.
+    Interrupted {
+        error: String,
+    },
     /// The operator said no.
     Declined,
     /// The run stopped before it.
@@ -217,6 +228,7 @@ impl StepStatus {
             StepStatus::CannotPreview { .. } => "cannot preview",
             StepStatus::Unavailable { .. } => "not available",
             StepStatus::Failed { .. } => "failed",
+            StepStatus::Interrupted { .. } => "interrupted",
             StepStatus::Declined => "declined",
             StepStatus::NotRun => "not run",
         }
@@ -258,6 +270,11 @@ pub enum RunStatus {
     Refused {
         reason: String,
     },
+    /// Stopped by SIGINT or SIGTERM at a safe point, in or before `step`.
+    Interrupted {
+        step: String,
+        signal: String,
+    },
 }
 
 impl RunStatus {
@@ -267,6 +284,7 @@ impl RunStatus {
             RunStatus::Failed { .. } => "failed",
             RunStatus::Declined { .. } => "declined",
             RunStatus::Refused { .. } => "refused",
+            RunStatus::Interrupted { .. } => "interrupted",
         }
     }
 }
@@ -595,6 +613,9 @@ fn window_of_run(
     opts: &ExecOptions,
     run_id: &str,
 ) -> Result<(String, Option<String>), ExecError> {
+    if let Some(w) = &opts.window {
+        return Ok((w.clone(), None));
+    }
     if !opts.resume {
         return Ok((run_id.to_string(), None));
     }
@@ -683,6 +704,7 @@ pub fn run(
         ));
     }
     if !opts.resume
+        && opts.window.is_none()
         && let Some((run, result)) = journal.unfinished_run()
     {
         notes.push(format!(
@@ -816,6 +838,14 @@ pub fn run(
         if report.status != RunStatus::Completed {
             continue;
         }
+        // A safe point: between steps.
+        if super::interrupt::requested() {
+            report.status = RunStatus::Interrupted {
+                step: rep.id.clone(),
+                signal: super::interrupt::name().into(),
+            };
+            continue;
+        }
         position += 1;
         if step.mutates() && !proved {
             sop.step = "proof".into();
@@ -911,6 +941,20 @@ pub fn run(
                 };
                 (EndOutcome::Failed, error)
             }
+            Interrupt(error) => {
+                let error = r.redact(&error);
+                sop.inner.say(&format!(
+                    "  interrupted: {error}; the run stops here (--resume runs this step again)"
+                ));
+                rep.status = StepStatus::Interrupted {
+                    error: error.clone(),
+                };
+                report.status = RunStatus::Interrupted {
+                    step: rep.id.clone(),
+                    signal: super::interrupt::name().into(),
+                };
+                (EndOutcome::Interrupted, error)
+            }
             Decline => {
                 sop.inner.say("  declined: the run stops here");
                 rep.status = StepStatus::Declined;
@@ -982,9 +1026,11 @@ enum Ended {
     Done(Outcome),
     Skip(String),
     Fail(String),
+    /// Stopped at a safe point by an interrupt.
+    Interrupt(String),
     Decline,
 }
-use Ended::{Decline, Done, Fail, Skip};
+use Ended::{Decline, Done, Fail, Interrupt, Skip};
 
 struct StepResult {
     status: Ended,
@@ -1117,6 +1163,15 @@ fn attempts(
             }
         };
         let message = r.redact(&error.message);
+        // A step that stops at a safe point because of an interrupt fails with whatever it
+        // was doing; the interrupt is what the journal records.
+        if super::interrupt::requested() {
+            return Ok(end(
+                Interrupt(format!("{} ({message})", super::interrupt::stopped())),
+                attempt,
+                commands.clone(),
+            ));
+        }
         if !error.retryable {
             return Ok(end(Fail(message), attempt, commands.clone()));
         }
@@ -1158,6 +1213,16 @@ fn attempts(
         ));
         (opts.sleep)(wait);
         waited += wait;
+        if super::interrupt::requested() {
+            return Ok(end(
+                Interrupt(format!(
+                    "{} while waiting to retry ({message})",
+                    super::interrupt::stopped()
+                )),
+                attempt,
+                commands.clone(),
+            ));
+        }
     }
 }
 

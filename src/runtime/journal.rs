@@ -34,6 +34,8 @@ pub enum EndOutcome {
     Failed,
     /// The operator said no at the confirmation.
     Declined,
+    /// The run was interrupted (SIGINT, SIGTERM) while the step ran; `--resume` runs it again.
+    Interrupted,
 }
 
 impl EndOutcome {
@@ -48,6 +50,7 @@ impl EndOutcome {
             EndOutcome::Skipped => "skipped",
             EndOutcome::Failed => "failed",
             EndOutcome::Declined => "declined",
+            EndOutcome::Interrupted => "interrupted",
         }
     }
 }

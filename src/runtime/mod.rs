@@ -13,9 +13,12 @@
 
 pub mod clients;
 pub mod engine;
+pub mod homes;
+pub mod interrupt;
 pub mod journal;
 pub mod lease;
 pub mod lock;
+pub mod process;
 pub mod report;
 pub mod steps;
 

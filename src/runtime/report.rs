@@ -21,6 +21,7 @@ fn detail(status: &StepStatus, answers: &[String]) -> String {
         StepStatus::CannotPreview { error } => error.clone(),
         StepStatus::Unavailable { reason } => reason.clone(),
         StepStatus::Failed { error } => error.clone(),
+        StepStatus::Interrupted { error } => format!("{error}; --resume runs it again"),
         StepStatus::Declined => "the operator said no".into(),
         StepStatus::NotRun => "the run stopped before this step".into(),
     };
@@ -37,6 +38,9 @@ fn result_line(r: &RunReport) -> String {
         RunStatus::Failed { step, error } => format!("failed at `{step}`: {error}"),
         RunStatus::Declined { step } => format!("stopped: the operator declined `{step}`"),
         RunStatus::Refused { reason } => format!("refused before any change: {reason}"),
+        RunStatus::Interrupted { step, signal } => {
+            format!("interrupted ({signal}) at `{step}`; continue with --resume")
+        }
     }
 }
 

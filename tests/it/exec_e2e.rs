@@ -1190,3 +1190,173 @@ fn questions_go_to_the_terminal_so_a_teed_window_still_asks_a_person() {
         "{report}"
     );
 }
+
+/// Starts `make-default` and returns once it waits for the v2 hub's pods to go (they stay
+/// `Terminating` until the test says otherwise).
+fn run_until_the_labs_wait(w: &Window) -> Child {
+    w.double.terminating_for(Duration::from_secs(600));
+    let mut child = w.spawn_exec(&["--yes", "--yes-manual"]);
+    let t0 = Instant::now();
+    loop {
+        let events = w.events();
+        let waiting = events
+            .iter()
+            .any(|(e, s, _)| e == "start" && s == "delete-hub-deployment:nublado2");
+        if waiting
+            && w.double.count(
+                "DELETE",
+                "/apis/apps/v1/namespaces/nublado2/deployments/hub",
+            ) == 1
+        {
+            // A few polls of the wait.
+            std::thread::sleep(Duration::from_millis(300));
+            return child;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the run ended before the signal: {status} {events:?}");
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the run never reached the hub's wait: {events:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    let r = unsafe { libc::kill(child.id() as i32, sig) };
+    assert_eq!(r, 0);
+}
+
+/// Waits for the child at most `limit`, killing it past that.
+fn finish(w: &Window, mut child: Child, limit: Duration) -> (Option<i32>, String, String) {
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("the run did not stop within {limit:?} of the signal");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    w.printed.borrow_mut().push(stdout.clone());
+    w.printed.borrow_mut().push(stderr.clone());
+    (out.status.code(), stdout, stderr)
+}
+
+#[test]
+fn sigint_during_a_wait_records_the_interruption_releases_everything_and_resume_continues() {
+    let w = Window::new("make-default", "idfdev");
+    let child = run_until_the_labs_wait(&w);
+    let t0 = Instant::now();
+    signal(&child, libc::SIGINT);
+    let (code, stdout, stderr) = finish(&w, child, Duration::from_secs(20));
+    // It stops at the wait's next poll, not at the wait's end (600 s away).
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("interrupted: stopping at the next safe point"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "interrupted (SIGINT) at `delete-hub-deployment:nublado2`: the journal and the report record it, the lock and the leases are released; continue with --resume"
+        ),
+        "{stderr}"
+    );
+    // The journal: the step and the run ended as interrupted.
+    let journal = w.journal();
+    let end = journal
+        .iter()
+        .rfind(|e| e["event"] == "end")
+        .expect("an end entry");
+    assert_eq!(end["step"], "delete-hub-deployment:nublado2", "{end}");
+    assert_eq!(end["outcome"], "interrupted", "{end}");
+    let run_end = journal.last().unwrap();
+    assert_eq!(run_end["event"], "run-end", "{run_end}");
+    assert_eq!(run_end["result"], "interrupted", "{run_end}");
+    // The report says so.
+    let report = w.report(&Ran {
+        code: 1,
+        stdout: stdout.clone(),
+        stderr: stderr.clone(),
+    });
+    assert!(
+        report.contains(
+            "interrupted (SIGINT) at `delete-hub-deployment:nublado2`; continue with --resume"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("| `delete-hub-deployment:nublado2` | interrupted |"),
+        "{report}"
+    );
+    // The lock and the lease are free.
+    assert!(
+        !w.journal_path().with_extension("lock").exists(),
+        "the lock was not released"
+    );
+    let lease = w
+        .double
+        .lease("default", "gitops-migrate-nublado-idfdev")
+        .expect("the lease object");
+    assert!(lease["spec"]["holderIdentity"].is_null(), "{lease}");
+
+    // --resume continues: the finished steps are not run again, the interrupted one is.
+    w.double.terminating_for(Duration::from_millis(100));
+    let r = w.exec(&["--resume", "--yes", "--yes-manual"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("took over a stale lock"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("its last run (") && r.stderr.contains(") ended `interrupted`"),
+        "{}",
+        r.stderr
+    );
+    for id in &MAKE_DEFAULT[..1] {
+        assert!(
+            r.stderr
+                .contains(&format!("{id}: already done in this window (")),
+            "{id}:\n{}",
+            r.stderr
+        );
+    }
+    assert_window_done(&w);
+    w.assert_no_secrets();
+}
+
+#[test]
+fn a_second_sigint_exits_at_once_and_the_next_run_takes_over() {
+    let w = Window::new("make-default", "idfdev");
+    let child = run_until_the_labs_wait(&w);
+    // Every API call now takes a while: the run is still stopping (its last poll, the lease's
+    // release) when the second signal comes.
+    w.double.latency(Duration::from_millis(700));
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(150));
+    let t0 = Instant::now();
+    signal(&child, libc::SIGINT);
+    let (code, stdout, stderr) = finish(&w, child, Duration::from_secs(5));
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(code, Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "interrupted again: exiting now; the next run takes over the lock (--resume continues)"
+        ),
+        "{stderr}"
+    );
+    w.double.latency(Duration::ZERO);
+    w.double.terminating_for(Duration::from_millis(100));
+    let r = w.exec(&["--resume", "--yes", "--yes-manual"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("took over a stale lock"), "{}", r.stderr);
+    assert_window_done(&w);
+}

@@ -508,7 +508,7 @@ fn the_cutover_window_moves_the_hub_end_to_end() {
         "the copied directories are checkpoints of the runbook's journal"
     );
     assert!(
-        !m.state().join("sync-homes").exists(),
+        !m.state().join("runs/sync-homes").exists(),
         "one journal: the hub move keeps no journal of its own"
     );
 }

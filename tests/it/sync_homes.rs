@@ -36,16 +36,36 @@ impl Fixture {
         let bin = tmp.path().join("bin");
         fs::create_dir_all(&bin).unwrap();
         let log = tmp.path().join("rsync.log");
+        // rsync reads the entries of its batch from stdin (`--files-from=- --from0`): the
+        // wrapper logs them (`ARGS | |a|b|`), leaves FAIL_DIR out of the real copy and says
+        // so the way rsync does, naming the entry's path.
         let wrapper = format!(
             "#!/bin/sh\n\
-             printf '%s\\n' \"$*\" >> '{log}'\n\
-             if [ -n \"$FAIL_DIR\" ]; then\n\
-               for a in \"$@\"; do\n\
-                 case \"$a\" in */src/\"$FAIL_DIR\"/) echo \"rsync: injected failure for $FAIL_DIR\" >&2; exit 23;; esac\n\
-               done\n\
-             fi\n\
+             list=$(mktemp)\n\
+             cat > \"$list\"\n\
+             printf '%s | |%s\\n' \"$*\" \"$(tr '\\000' '|' < \"$list\")\" >> '{log}'\n\
+             for a in \"$@\"; do src=\"$dst\"; dst=\"$a\"; done\n\
              if [ -n \"$RSYNC_SLEEP\" ]; then sleep \"$RSYNC_SLEEP\"; fi\n\
-             exec '{real}' \"$@\"\n",
+             if [ -n \"$RSYNC_STALL\" ]; then exec sleep 1000; fi\n\
+             if [ -n \"$VANISH_DIR\" ] && tr '\\000' '\\n' < \"$list\" | grep -qxF -- \"$VANISH_DIR\"; then\n\
+               '{real}' \"$@\" < \"$list\"\n\
+               echo \"file has vanished: \\\"$src$VANISH_DIR/.notebook.swp\\\"\" >&2\n\
+               echo 'rsync warning: some files vanished before they could be transferred (code 24)' >&2\n\
+               rm -f \"$list\"\n\
+               exit 24\n\
+             fi\n\
+             if [ -n \"$FAIL_DIR\" ] && tr '\\000' '\\n' < \"$list\" | grep -qxF -- \"$FAIL_DIR\"; then\n\
+               tr '\\000' '\\n' < \"$list\" | grep -vxF -- \"$FAIL_DIR\" | tr '\\n' '\\000' > \"$list.rest\"\n\
+               '{real}' \"$@\" < \"$list.rest\"\n\
+               echo \"rsync: [sender] injected failure for \\\"$src$FAIL_DIR\\\"\" >&2\n\
+               echo 'rsync error: some files/attrs were not transferred (see previous errors) (code 23)' >&2\n\
+               rm -f \"$list\" \"$list.rest\"\n\
+               exit 23\n\
+             fi\n\
+             '{real}' \"$@\" < \"$list\"\n\
+             rc=$?\n\
+             rm -f \"$list\"\n\
+             exit $rc\n",
             log = log.display(),
             real = real_rsync().display()
         );
@@ -80,6 +100,8 @@ impl Fixture {
             )
             .env_remove("FAIL_DIR")
             .env_remove("RSYNC_SLEEP")
+            .env_remove("RSYNC_STALL")
+            .env_remove("VANISH_DIR")
             .env_remove("JUPYTERHUB_TOKEN")
             .stdin(Stdio::null());
         c
@@ -96,25 +118,34 @@ impl Fixture {
         text.lines().map(str::to_string).collect()
     }
 
-    /// The directory names a list of logged rsync calls copied.
+    /// How many rsync calls were logged so far (the log is kept).
+    fn take_log_peek(&self) -> usize {
+        fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// The directory names a list of logged rsync calls copied (their batches).
     fn copied_dirs(calls: &[String]) -> Vec<String> {
         let mut v: Vec<String> = calls
             .iter()
-            .filter_map(|c| {
-                let src_arg = c.split(' ').rev().nth(1)?;
-                let dir = src_arg.trim_end_matches('/').rsplit('/').next()?;
-                Some(dir.to_string())
-            })
+            .filter_map(|c| c.rsplit_once(" | ").map(|(_, names)| names))
+            .flat_map(|names| names.split('|').filter(|n| !n.is_empty()))
+            .map(str::to_string)
             .collect();
         v.sort();
         v
     }
 
     fn journal(&self) -> String {
-        let dir = self.state.join("sync-homes");
+        let dir = self.state.join("runs/sync-homes");
         let mut text = String::new();
         for e in fs::read_dir(dir).unwrap() {
-            text.push_str(&fs::read_to_string(e.unwrap().path()).unwrap());
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "jsonl") {
+                text.push_str(&fs::read_to_string(path).unwrap());
+            }
         }
         text
     }
@@ -169,6 +200,8 @@ fn copies_every_directory_identically_and_a_rerun_skips_them() {
             .iter()
             .all(|c| c.starts_with("-aHAX --numeric-ids --partial"))
     );
+    // A few batches per worker, not one rsync per directory.
+    assert!(calls.len() <= 16, "{} rsync processes", calls.len());
 
     // A rerun skips every finished directory and runs no rsync.
     let o = f.run(&[]);
@@ -208,7 +241,9 @@ fn one_failing_directory_is_retried_reported_and_the_rest_completes_then_resumed
     );
     assert!(
         out.contains("failed (")
-            && out.contains("  user-402i2c-2eorg: rsync exited 23: rsync: injected failure"),
+            && out.contains(
+                "  user-402i2c-2eorg: rsync exited 23: rsync: [sender] injected failure for"
+            ),
         "{out}"
     );
     assert!(
@@ -219,7 +254,7 @@ fn one_failing_directory_is_retried_reported_and_the_rest_completes_then_resumed
     let calls = f.take_log();
     let tries = calls
         .iter()
-        .filter(|c| c.contains("/user-402i2c-2eorg/"))
+        .filter(|c| c.contains("|user-402i2c-2eorg|"))
         .count();
     assert_eq!(tries, 3, "one try and two retries");
     assert!(!f.dst.join("user-402i2c-2eorg").exists());
@@ -248,19 +283,19 @@ fn a_killed_run_resumes_without_recopying_finished_directories() {
     let (f, names) = Fixture::new(120);
     let mut child = f
         .cmd(&["--parallel", "2"])
-        .env("RSYNC_SLEEP", "0.05")
+        .env("RSYNC_SLEEP", "0.3")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let done_before = loop {
-        let done: Vec<String> = fs::read_dir(f.state.join("sync-homes"))
+        let done: Vec<String> = fs::read_dir(f.state.join("runs/sync-homes"))
             .ok()
             .map(|_| f.journal())
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.contains("\"event\":\"done\""))
+            .filter(|l| l.contains("\"event\":\"checkpoint\""))
             .map(str::to_string)
             .collect();
         if done.len() >= 20 {
@@ -278,8 +313,8 @@ fn a_killed_run_resumes_without_recopying_finished_directories() {
     let finished: Vec<String> = journal
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["event"] == "done")
-        .map(|v| v["dir"].as_str().unwrap().to_string())
+        .filter(|v| v["event"] == "checkpoint")
+        .map(|v| v["item"].as_str().unwrap().to_string())
         .collect();
     assert!(finished.len() >= done_before.len() && finished.len() < names.len());
     f.take_log();
@@ -300,6 +335,141 @@ fn a_killed_run_resumes_without_recopying_finished_directories() {
         stdout(&o)
     );
     assert_eq!(differences(&f.src, &f.dst), Vec::<String>::new());
+}
+
+#[test]
+fn a_stalled_rsync_ends_at_its_timeout_with_a_clear_failure() {
+    let (f, names) = Fixture::new(3);
+    let t0 = Instant::now();
+    let o = f
+        .cmd(&["--io-timeout", "1s", "--parallel", "16"])
+        .env("RSYNC_STALL", "1")
+        .output()
+        .unwrap();
+    // Three attempts of 2 s (twice the I/O timeout without a byte of output), 1 s and 2 s
+    // apart: well under the minute.
+    assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "0 copied, 0 skipped as finished, {} failed",
+            names.len()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("  user0001: rsync stalled (no progress for 2.0s) and was stopped"),
+        "{out}"
+    );
+    let calls = f.take_log();
+    assert!(
+        calls.iter().all(|c| c.contains(" --timeout=1 ")),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.len(),
+        3 * names.len(),
+        "one try and two retries of each batch"
+    );
+}
+
+#[test]
+fn sigint_stops_the_rsync_processes_journals_the_interruption_and_a_rerun_continues() {
+    let (f, names) = Fixture::new(3);
+    // rsync hangs (the stand-in sleeps): the run is interrupted while it waits on them.
+    let child = f
+        .cmd(&["--parallel", "2"])
+        .env("RSYNC_STALL", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while f.take_log_peek() < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no rsync started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let t1 = Instant::now();
+    let o = child.wait_with_output().unwrap();
+    // The signal reached the rsync processes: they ended, the run did not wait out the
+    // 5-minute I/O timeout.
+    assert!(t1.elapsed() < Duration::from_secs(10), "{:?}", t1.elapsed());
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("interrupted (SIGINT): the entries copied are journaled; run the same command again to copy the rest"),
+        "{}",
+        stderr(&o)
+    );
+    let journal = f.journal();
+    assert!(journal.contains(r#""outcome":"interrupted""#), "{journal}");
+    assert!(journal.contains(r#""result":"interrupted""#), "{journal}");
+    let lock = fs::read_dir(f.state.join("runs/sync-homes"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "lock")
+        })
+        .count();
+    assert_eq!(lock, 0, "the lock is released");
+    assert!(stdout(&o).contains("report: "), "{}", stdout(&o));
+
+    // The same command continues and copies everything.
+    let o = f.run(&[]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "{} copied, 0 skipped as finished, 0 failed",
+            names.len()
+        )),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(differences(&f.src, &f.dst), Vec::<String>::new());
+}
+
+#[test]
+fn files_vanishing_warn_on_an_initial_copy_and_fail_a_final_one() {
+    let (f, names) = Fixture::new(10);
+    let o = f.cmd(&[]).env("VANISH_DIR", "user0003").output().unwrap();
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "{} copied, 0 skipped as finished, 0 failed",
+            names.len()
+        )),
+        "{}",
+        stdout(&o)
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: user0003: 1 file vanished during the copy (users still at work; the next copy catches up): file has vanished:"),
+        "{err}"
+    );
+
+    let o = f
+        .cmd(&["--again", "--final"])
+        .env("VANISH_DIR", "user0003")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "{} copied, 0 skipped as finished, 1 failed",
+            names.len() - 1
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("  user0003: rsync exited 24: files vanished during the final copy (is something still writing?): file has vanished:"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -348,7 +518,7 @@ fn dry_run_lists_what_would_be_copied_and_runs_nothing() {
         "{out}"
     );
     assert!(
-        out.contains("rsync -aHAX --numeric-ids --partial --stats "),
+        out.contains("rsync -aHAX --numeric-ids --partial --stats -r --from0 --files-from=- "),
         "{out}"
     );
     assert_eq!(

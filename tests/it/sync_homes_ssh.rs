@@ -331,10 +331,14 @@ impl Fixture {
     }
 
     fn journal(&self) -> Vec<serde_json::Value> {
-        let dir = self.state.join("sync-homes");
+        let dir = self.state.join("runs/sync-homes");
         let mut lines = Vec::new();
         for e in fs::read_dir(dir).unwrap() {
-            let text = fs::read_to_string(e.unwrap().path()).unwrap();
+            let path = e.unwrap().path();
+            if path.extension().is_none_or(|x| x != "jsonl") {
+                continue; // the reports
+            }
+            let text = fs::read_to_string(path).unwrap();
             lines.extend(text.lines().map(|l| serde_json::from_str(l).unwrap()));
         }
         lines
@@ -372,16 +376,17 @@ fn a_remote_source_is_listed_and_copied_over_ssh_identically() {
     );
     assert_eq!(differences(&f.src, &dst), Vec::<String>::new());
     assert_copied_as_they_are(&dst);
-    // One login for the listing, one per entry: every copy went over ssh.
-    assert_eq!(f.sshd.logins() - before, names.len() + 1);
+    // One login for the listing, one per worker (its batch of entries): every copy went
+    // over ssh, and not one login per directory.
+    assert_eq!(f.sshd.logins() - before, 4 + 1);
     let mut done: Vec<String> = f
         .journal()
         .iter()
-        .filter(|l| l["event"] == "done")
-        .map(|l| l["dir"].as_str().unwrap().to_string())
+        .filter(|l| l["event"] == "checkpoint" && l["step"] == "sync-homes")
+        .map(|l| l["item"].as_str().unwrap().to_string())
         .collect();
     done.sort();
-    assert_eq!(done, names, "every entry journaled as done");
+    assert_eq!(done, names, "every entry journaled as copied");
 }
 
 #[test]
@@ -410,8 +415,8 @@ fn a_remote_destination_is_created_over_ssh_filled_and_a_rerun_skips_it() {
         1,
         "only `new dir` was made"
     );
-    // `mkdir -p` over ssh, then one rsync per entry.
-    assert_eq!(f.sshd.logins() - before, names.len() + 1);
+    // `mkdir -p` over ssh, then one rsync per worker.
+    assert_eq!(f.sshd.logins() - before, 4 + 1);
 
     // The rerun skips every finished entry: only the `mkdir -p` logs in, no rsync runs.
     let before = f.sshd.logins();
@@ -432,16 +437,37 @@ fn a_remote_destination_is_created_over_ssh_filled_and_a_rerun_skips_it() {
         "{}",
         both(&o)
     );
-    assert_eq!(f.sshd.logins() - before, 1, "only the mkdir -p");
+    assert_eq!(
+        f.sshd.logins() - before,
+        0,
+        "nothing left to copy: no login"
+    );
     assert_eq!(differences(&f.src, &deeper), Vec::<String>::new());
     let ends: Vec<_> = f
         .journal()
         .into_iter()
-        .filter(|l| l["event"] == "run-end")
+        .filter(|l| l["event"] == "end" || l["event"] == "run-end")
+        .map(|l| {
+            format!(
+                "{} {}",
+                l["event"],
+                l["outcome"]
+                    .as_str()
+                    .or(l["result"].as_str())
+                    .unwrap_or_default()
+            )
+        })
         .collect();
-    assert_eq!(ends.len(), 2);
-    assert_eq!(ends[1]["copied"], 0);
-    assert_eq!(ends[1]["skipped"], n);
+    assert_eq!(
+        ends,
+        [
+            "\"end\" done",
+            "\"run-end\" completed",
+            "\"end\" skipped",
+            "\"run-end\" completed"
+        ]
+    );
+    let _ = n;
 }
 
 #[test]
@@ -469,13 +495,13 @@ fn dry_run_with_a_remote_source_lists_the_entries_and_copies_nothing() {
     // The first entry (`-42ob`, a directory) with the remote source spelled out.
     assert!(
         out.contains(&format!(
-            "  each with: rsync -aHAX --numeric-ids --partial --stats {src}/-42ob/ {}/-42ob/",
+            " {src}/ {}/ (the entries' names on its standard input)",
             dst.display()
         )),
         "{out}"
     );
     assert!(!dst.exists(), "nothing copied");
-    assert!(!f.state.join("sync-homes").exists(), "no journal");
+    assert!(!f.state.join("runs/sync-homes").exists(), "no journal");
     assert_eq!(f.sshd.logins() - before, 1, "only the listing");
 }
 
@@ -535,6 +561,14 @@ fn an_unreachable_host_fails_clearly_and_writes_nothing() {
     );
     assert!(err.contains("Connection refused"), "{err}");
     assert!(!f.path("elsewhere").exists());
-    assert!(!f.state.exists(), "no journal");
+    // The run is journaled as failed, with no entry copied.
+    let journal = f.journal();
+    assert!(journal.iter().all(|l| l["event"] != "checkpoint"));
+    assert!(
+        journal
+            .iter()
+            .any(|l| l["event"] == "end" && l["outcome"] == "failed"),
+        "{journal:?}"
+    );
     assert_eq!(f.sshd.logins(), 1, "only the fixture's own check logged in");
 }

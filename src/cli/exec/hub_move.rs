@@ -25,10 +25,10 @@ use crate::repo::Infrastructure;
 use crate::runtime::Operator;
 use crate::runtime::clients::KubeApi;
 use crate::runtime::clients::{KubeConfig, Kubectl, SystemResolver};
+use crate::runtime::homes::Location;
 use crate::runtime::journal::RunFiles;
 use crate::runtime::lease;
 use crate::runtime::steps::{MoveEnv, Side, StepEnv};
-use crate::sync_homes::Location;
 
 fn usage(out: &mut Output, message: &str) -> Exit {
     out.error(message);

@@ -415,6 +415,9 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
         std::process::exit(Exit::Refused as i32);
     }));
 
+    // From here on, SIGINT and SIGTERM stop the run at its next safe point (a second one
+    // exits at once).
+    crate::runtime::interrupt::install();
     let mut op = ConsoleOperator::terminal(Display::detect(out.quiet));
     let result = engine::run(runners, &opts, &mut journal, &mut op);
     drop(op);
@@ -462,6 +465,11 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
                 }
                 RunStatus::Refused { reason } => {
                     out.error(&format!("stopped before any change: {reason}"));
+                }
+                RunStatus::Interrupted { step, signal } => {
+                    out.error(&format!(
+                        "interrupted ({signal}) at `{step}`: the journal and the report record it, the lock and the leases are released; continue with --resume"
+                    ));
                 }
             }
             if let Some(path) = &report.report_path {

@@ -5,18 +5,25 @@
 //! `kubectl` does it — with the same kubeconfig and credential plugins as the REST client.
 //!
 //! Owns: the command lines (every one names its `--context` and `--namespace`, so the current
-//! context never matters) and what their failures mean. Does not own: what to copy or check
+//! context never matters), their time limits (a call that hangs — a stalled stream, a
+//! credential plugin waiting for a login — is stopped at its limit and says so) and what their
+//! failures mean. Does not own: what to copy or check
 //! (`steps::hub_db`). No token ever appears in an argument: `kubectl` reads the kubeconfig.
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::http::ClientError;
+use crate::runtime::process::{self, End, Limits};
+
+/// How long one `kubectl` call may take: a copy of a file out of or into a pod (a hub
+/// database of some GB over a slow link), and every other call.
+pub const COPY_LIMIT: Duration = Duration::from_secs(30 * 60);
+pub const CALL_LIMIT: Duration = Duration::from_secs(5 * 60);
 
 /// A container of a pod in a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,16 +75,18 @@ pub trait PodFiles: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct Kubectl {
     program: PathBuf,
+    /// The limit of a call that is not a copy (a copy has `COPY_LIMIT`, or this if longer).
+    limit: Duration,
 }
 
 impl Default for Kubectl {
     fn default() -> Self {
-        Kubectl {
-            program: std::env::var_os("KUBECTL")
+        Kubectl::new(
+            std::env::var_os("KUBECTL")
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("kubectl")),
-        }
+        )
     }
 }
 
@@ -94,43 +103,69 @@ impl Kubectl {
     pub fn new(program: impl Into<PathBuf>) -> Kubectl {
         Kubectl {
             program: program.into(),
+            limit: CALL_LIMIT,
         }
     }
 
+    /// The same, with another limit per call (copies get at least `COPY_LIMIT`).
+    pub fn with_limit(mut self, limit: Duration) -> Kubectl {
+        self.limit = limit;
+        self
+    }
+
     fn run(&self, args: &[String], stdin: Option<&[u8]>) -> Result<String, ClientError> {
+        let limit = if args.iter().any(|a| a == "cp") {
+            self.limit.max(COPY_LIMIT)
+        } else {
+            self.limit
+        };
+        self.run_within(args, stdin, limit)
+    }
+
+    fn run_within(
+        &self,
+        args: &[String],
+        stdin: Option<&[u8]>,
+        limit: Duration,
+    ) -> Result<String, ClientError> {
         let shown = format!("kubectl {}", args.join(" "));
         // Status `Some(0)`: kubectl answered (or could not start) and another try would not
         // help; `None`: no answer from the cluster, worth another try.
-        let mut child = Command::new(&self.program)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                ClientError::new(
+        let out = process::run(
+            Command::new(&self.program).args(args),
+            stdin,
+            Limits::within(limit),
+            None,
+        )
+        .map_err(|e| {
+            ClientError::new(
+                Some(0),
+                format!(
+                    "cannot run `{}` ({e}); install kubectl or set $KUBECTL",
+                    self.program.display()
+                ),
+            )
+        })?;
+        match &out.end {
+            End::Exited(s) if s.success() => {
+                return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+            }
+            End::Exited(_) => {}
+            // Stopped by us: a hang is not retried blindly, an interrupt never.
+            _ => {
+                return Err(ClientError::new(
                     Some(0),
                     format!(
-                        "cannot run `{}` ({e}); install kubectl or set $KUBECTL",
-                        self.program.display()
+                        "`{shown}` {}{}",
+                        out.describe(),
+                        match out.end {
+                            End::TimedOut(_) =>
+                                " (a credential plugin waiting for a login, or a stalled connection to the cluster?)",
+                            _ => "",
+                        }
                     ),
-                )
-            })?;
-        if let Some(input) = stdin
-            && let Some(mut pipe) = child.stdin.take()
-        {
-            pipe.write_all(input)
-                .map_err(|e| ClientError::new(None, format!("`{shown}`: {e}")))?;
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| ClientError::new(None, format!("`{shown}`: {e}")))?;
-        if out.status.success() {
-            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+                ));
+            }
         }
         let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
         // "Unable to connect", "i/o timeout", "connection refused": worth another try.
@@ -141,7 +176,7 @@ impl Kubectl {
             if transient { None } else { Some(0) },
             format!(
                 "`{shown}` failed ({}): {}",
-                out.status,
+                out.describe(),
                 if said.is_empty() { "no message" } else { &said }
             ),
         );
@@ -209,7 +244,9 @@ impl PodFiles for Kubectl {
             format!("pod/{pod}"),
             format!("--timeout={}s", timeout.as_secs().max(1)),
         ]);
-        self.run(&a, None).map(|_| ())
+        // kubectl's own timeout, and a margin for the process.
+        self.run_within(&a, None, timeout + self.limit.min(Duration::from_secs(60)))
+            .map(|_| ())
     }
 
     fn delete_pod(&self, context: &str, namespace: &str, pod: &str) -> Result<(), ClientError> {
@@ -243,6 +280,21 @@ mod tests {
             e.message.contains("install kubectl or set $KUBECTL"),
             "{e:?}"
         );
+        assert!(!e.retryable());
+    }
+
+    #[test]
+    fn a_hanging_call_ends_at_its_limit_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let prog = dir.path().join("kubectl");
+        std::fs::write(&prog, "#!/bin/sh\nsleep 30\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let k = Kubectl::new(&prog).with_limit(Duration::from_millis(300));
+        let t0 = std::time::Instant::now();
+        let e = k.delete_pod("c", "n", "p").unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        assert!(e.message.contains("timed out after"), "{e:?}");
         assert!(!e.retryable());
     }
 }

@@ -12,14 +12,28 @@
 //! The server is named by a URL without a password (`postgresql://admin@db.example:5432/postgres`);
 //! a URL holding one is refused. The password goes to the children in `PGPASSWORD`, never on
 //! a command line, and is redacted from every error text.
+//!
+//! Limits: every statement runs under `statement_timeout` and `lock_timeout` (a `DROP
+//! DATABASE` queued behind a lock does not wait for ever), and every command under a time
+//! limit of its process (`runtime::process`): a server that stops answering mid-statement
+//! ends the call with a message saying so.
 
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::http::ClientError;
 use crate::redact::Redactor;
+use crate::runtime::process::{self, Limits};
+
+/// `statement_timeout` of every statement, and `lock_timeout`.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one `psql` call, and one `pg_dump` of a database, may take.
+pub const PSQL_LIMIT: Duration = Duration::from_secs(120);
+pub const DUMP_LIMIT: Duration = Duration::from_secs(2 * 3600);
 
 /// A client connected to a database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,11 +166,46 @@ impl PsqlClient {
         let mut c = Command::new(program);
         c.env_remove("PGPASSWORD")
             .env("PGCONNECT_TIMEOUT", "15")
+            .env(
+                "PGOPTIONS",
+                format!(
+                    "-c statement_timeout={}s -c lock_timeout={}s",
+                    STATEMENT_TIMEOUT.as_secs(),
+                    LOCK_TIMEOUT.as_secs()
+                ),
+            )
             .stdin(Stdio::null());
         if let Some(p) = &self.password {
             c.env("PGPASSWORD", p);
         }
         c
+    }
+
+    /// Runs `cmd` under `limit`: its output, or why it ended without one.
+    fn limited(
+        &self,
+        cmd: &mut Command,
+        limit: Duration,
+        program: &str,
+        action: &str,
+    ) -> Result<(bool, String, String), ClientError> {
+        let f = process::run(cmd, None, Limits::within(limit), None).map_err(|e| {
+            ClientError::new(
+                None,
+                format!("cannot run `{program}` to {action}: {e} (install the PostgreSQL client)"),
+            )
+        })?;
+        if !matches!(f.end, process::End::Exited(_)) {
+            return Err(ClientError::new(
+                Some(0),
+                format!("`{program}` to {action} at {} {}", self.url, f.describe()),
+            ));
+        }
+        Ok((
+            f.success(),
+            String::from_utf8_lossy(&f.stdout).into_owned(),
+            String::from_utf8_lossy(&f.stderr).into_owned(),
+        ))
     }
 
     fn clean(&self, text: &str) -> String {
@@ -165,32 +214,25 @@ impl PsqlClient {
 
     /// Runs one statement; returns its rows (fields separated by the unit separator).
     fn query(&self, sql: &str, action: &str) -> Result<Vec<Vec<String>>, ClientError> {
-        let out = self
-            .command("psql")
-            .args([
-                "-X",
-                "-w",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-F",
-                "\x1f",
-            ])
-            .arg("-d")
-            .arg(&self.url)
-            .arg("-c")
-            .arg(sql)
-            .output()
-            .map_err(|e| {
-                ClientError::new(
-                    None,
-                    format!("cannot run `psql` to {action}: {e} (install the PostgreSQL client)"),
-                )
-            })?;
-        if !out.status.success() {
-            let said = self.clean(&String::from_utf8_lossy(&out.stderr));
+        let mut cmd = self.command("psql");
+        cmd.args([
+            "-X",
+            "-w",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-F",
+            "\x1f",
+        ])
+        .arg("-d")
+        .arg(&self.url)
+        .arg("-c")
+        .arg(sql);
+        let (ok, stdout, stderr) = self.limited(&mut cmd, PSQL_LIMIT, "psql", action)?;
+        if !ok {
+            let said = self.clean(&stderr);
             // Not reachable, or not accepting connections yet: worth another try.
             let status = if said.contains("could not connect")
                 || said.contains("Connection refused")
@@ -208,7 +250,7 @@ impl PsqlClient {
                 )
             });
         }
-        Ok(String::from_utf8_lossy(&out.stdout)
+        Ok(stdout
             .lines()
             .filter(|l| !l.is_empty())
             .map(|l| l.split('\x1f').map(str::to_string).collect())
@@ -267,7 +309,8 @@ impl PostgresApi for PsqlClient {
     }
 
     fn dump(&self, db: &str, to: &Path) -> Result<u64, ClientError> {
-        let file = File::options()
+        // The caller created the file with its permissions; pg_dump writes into it.
+        File::options()
             .write(true)
             .truncate(true)
             .open(to)
@@ -277,22 +320,20 @@ impl PostgresApi for PsqlClient {
                     format!("cannot write the dump to {}: {e}", to.display()),
                 )
             })?;
-        let out = self
-            .command("pg_dump")
-            .args(["--format=custom", "--no-password"])
-            .arg("--dbname")
-            .arg(with_database(&self.url, db))
-            .stdout(Stdio::from(file))
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| {
-                ClientError::new(
-                    None,
-                    format!("cannot run `pg_dump`: {e} (install the PostgreSQL client)"),
-                )
-            })?;
-        if !out.status.success() {
-            let said = self.clean(&String::from_utf8_lossy(&out.stderr));
+        let mut cmd = self.command("pg_dump");
+        cmd.args([
+            "--format=custom",
+            "--no-password",
+            &format!("--lock-wait-timeout={}s", LOCK_TIMEOUT.as_secs()),
+        ])
+        .arg("--file")
+        .arg(to)
+        .arg("--dbname")
+        .arg(with_database(&self.url, db));
+        let (ok, _, stderr) =
+            self.limited(&mut cmd, DUMP_LIMIT, "pg_dump", &format!("dump `{db}`"))?;
+        if !ok {
+            let said = self.clean(&stderr);
             return Err(ClientError {
                 said: said.clone(),
                 ..ClientError::new(
@@ -307,24 +348,16 @@ impl PostgresApi for PsqlClient {
     }
 
     fn check_dump(&self, dump: &Path) -> Result<usize, ClientError> {
-        let out = self
-            .command("pg_restore")
-            .arg("--list")
-            .arg(dump)
-            .output()
-            .map_err(|e| {
-                ClientError::new(
-                    None,
-                    format!("cannot run `pg_restore`: {e} (install the PostgreSQL client)"),
-                )
-            })?;
-        let listed = String::from_utf8_lossy(&out.stdout);
+        let mut cmd = self.command("pg_restore");
+        cmd.arg("--list").arg(dump);
+        let (ok, listed, stderr) =
+            self.limited(&mut cmd, PSQL_LIMIT, "pg_restore", "read the dump back")?;
         let entries = listed
             .lines()
             .filter(|l| !l.trim().is_empty() && !l.starts_with(';'))
             .count();
-        if !out.status.success() || entries == 0 {
-            let said = self.clean(&String::from_utf8_lossy(&out.stderr));
+        if !ok || entries == 0 {
+            let said = self.clean(&stderr);
             return Err(ClientError {
                 said: said.clone(),
                 ..ClientError::new(

@@ -227,7 +227,7 @@ impl StepRunner for UpdateDns {
                     self.cluster
                 )));
             }
-            nap(self.timing.poll.max(Duration::from_millis(10)), deadline);
+            nap(self.timing.poll.max(Duration::from_millis(10)), deadline)?;
         }
     }
 }

@@ -151,7 +151,7 @@ impl StepRunner for DeleteHub {
                         .join(", ")
                 )));
             }
-            nap(self.timing.poll, deadline);
+            nap(self.timing.poll, deadline)?;
         }
         Ok(match deleted {
             Deleted::Deleting => Outcome {

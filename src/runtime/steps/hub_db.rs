@@ -271,7 +271,7 @@ impl CopyHubDb {
                         .join(", ")
                 )));
             }
-            nap(self.timing.poll, deadline);
+            nap(self.timing.poll, deadline)?;
         }
     }
 

@@ -346,7 +346,7 @@ impl StepRunner for DeleteLabs {
                     if remaining.len() > 10 { ", …" } else { "" }
                 )));
             }
-            nap(self.timing.poll, deadline);
+            nap(self.timing.poll, deadline)?;
         }
         let mut summary = format!(
             "deleted {} lab namespace{} matching {}",

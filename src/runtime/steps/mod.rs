@@ -53,7 +53,7 @@ use super::clients::{PodFiles, PostgresApi, Resolver, VaultApi};
 use super::{StepError, StepRunner};
 use crate::playbook::Step;
 use crate::retry::RetryPolicy;
-use crate::sync_homes::Location;
+use crate::runtime::homes::Location;
 
 /// Poll intervals, time limits, retries and concurrency of the cluster steps. The defaults
 /// suit a real window; tests shrink them.
@@ -424,10 +424,15 @@ fn build_move_step(
     })
 }
 
-/// Sleeps `d`, but not past `deadline`.
-pub(crate) fn nap(d: Duration, deadline: Instant) {
+/// Sleeps `d`, but not past `deadline`: the poll of a wait, and a safe point. `Err` when the
+/// run is interrupted (SIGINT, SIGTERM), before or during the sleep: the wait stops there.
+pub(crate) fn nap(d: Duration, deadline: Instant) -> Result<(), StepError> {
     let left = deadline.saturating_duration_since(Instant::now());
-    std::thread::sleep(d.min(left));
+    if crate::runtime::interrupt::sleep(d.min(left)) {
+        Ok(())
+    } else {
+        Err(StepError::fatal(crate::runtime::interrupt::stopped()))
+    }
 }
 
 /// Runs one call under `timing.retry`: tried again while its error can heal and its time

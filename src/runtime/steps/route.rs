@@ -81,7 +81,7 @@ impl StepRunner for CheckRoute {
                 )));
             }
             op.progress(&self.id, 0, 1, &format!("waiting for {url}: {last}"));
-            nap(self.timing.poll, deadline);
+            nap(self.timing.poll, deadline)?;
         }
     }
 }

@@ -206,7 +206,7 @@ impl SyncApp {
                     1,
                     &format!("waiting for application `{app}` to exist"),
                 );
-                nap(self.timing.poll, deadline);
+                nap(self.timing.poll, deadline)?;
                 continue;
             };
             if self.prune.is_some() {
@@ -251,7 +251,7 @@ impl SyncApp {
                             human(wait)
                         ),
                     );
-                    nap(wait, deadline);
+                    nap(wait, deadline)?;
                     attempt += 1;
                 }
                 Err(SyncRefusal::Other(e)) => {
@@ -261,7 +261,7 @@ impl SyncApp {
                     if !e.retryable() || Instant::now() + pause >= deadline {
                         return Err(Retryable::spent(e, server_errors, started.elapsed()).into());
                     }
-                    nap(pause, deadline);
+                    nap(pause, deadline)?;
                 }
             }
         }
@@ -403,7 +403,7 @@ impl StepRunner for SyncApp {
                 Ok(a) => a,
                 Err(e) if e.retryable && poll_errors < 10 && Instant::now() < deadline => {
                     poll_errors += 1;
-                    nap(self.timing.poll, deadline);
+                    nap(self.timing.poll, deadline)?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -503,7 +503,7 @@ impl StepRunner for SyncApp {
                 self.timing.sync.as_secs(),
                 &last,
             );
-            nap(self.timing.poll, limit);
+            nap(self.timing.poll, limit)?;
         }
     }
 }

@@ -91,7 +91,7 @@ impl Common {
                     names(&pods)
                 )));
             }
-            nap(self.timing.poll, deadline);
+            nap(self.timing.poll, deadline)?;
         }
     }
 }

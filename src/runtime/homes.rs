@@ -1,15 +1,18 @@
-//! `sync-homes`: copy a hub's home directories (one directory per user, plus `_shared`,
-//! `_shared-public` and whatever else is at the top level) from SRC to DST with parallel
-//! rsync processes, one per top-level entry, resumable per entry.
+//! The copy of a hub's home directories (one directory per user, plus `_shared`,
+//! `_shared-public` and whatever else is at the top level) from SRC to DST: the machinery of
+//! the `sync-homes` step, which both the `sync-homes` command (a one-step runbook) and the hub
+//! move's `sync-homes` and `sync-homes:final` run through the engine.
 //!
 //! Owns: parsing SRC/DST (a local path or `host:path`, the transport being rsync's own ssh,
 //! or the remote shell named by `RSYNC_RSH`, which our own `ssh host mkdir -p` also uses),
 //! enumerating SRC's top-level entries (`read_dir` locally, `rsync --list-only host:path/`
 //! remotely), the activity filter (`--active-within` from the hub database or the JupyterHub
-//! API, with kubespawner's legacy username escaping), the worker pool of rsync processes with
-//! retries, and the per-run journal (`<state>/sync-homes/<hash of SRC+DST>.jsonl`, JSON lines:
-//! `run-start`, `done`, `failed`, `run-end`) that lets a rerun skip finished entries.
-//! Does not own: printing (the CLI turns [`Event`]s into progress and a summary).
+//! API, with kubespawner's legacy username escaping), and the copy: the entries in a few
+//! batches, one rsync process each (`--files-from`; over ssh, one batch and so one login per
+//! worker), what each rsync's itemized output and messages say about each entry (done,
+//! failed, files vanished), retries of the failed entries alone, and the limits (rsync's
+//! `--timeout`, ssh keepalives, a stalled rsync stopped). Does not own: the journal, the lock,
+//! progress and the report (the engine's, through `steps::homes`), nor printing.
 //!
 //! It avoids the defects of the seed's helper script (see `DOMAIN-hub-move.md`): every page
 //! of the users API is read (the script dropped the last one, so a hub with ≤ 200 users synced
@@ -21,18 +24,18 @@
 //! compared in Rust (the same clock and parser for the database and the API).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::http::Http;
-use crate::time::{parse_rfc3339, rfc3339};
+use crate::time::parse_rfc3339;
+use crate::runtime::interrupt;
+use crate::runtime::process::{self, End, Limits};
 
 /// How many times a failed entry is tried again, and the first wait (doubled each time).
 pub const RETRIES: u32 = 2;
@@ -145,15 +148,18 @@ pub fn list_entries(src: &Location) -> Result<Vec<Entry>, SyncError> {
             }
         }
         Location::Remote { .. } => {
-            let o = Command::new("rsync")
-                .arg("--list-only")
-                .arg(src.dir())
-                .stdin(Stdio::null())
-                .output()
+            let mut cmd = Command::new("rsync");
+            cmd.arg("--list-only")
+                .arg(format!("--timeout={}", IO_TIMEOUT.as_secs()))
+                .arg("-e")
+                .arg(remote_shell_with_keepalive().join(" "))
+                .arg(src.dir());
+            let o = process::run(&mut cmd, None, Limits::within(IO_TIMEOUT), None)
                 .map_err(|e| SyncError::Input(format!("cannot run rsync: {e}")))?;
-            if !o.status.success() {
+            if !o.success() {
                 return Err(SyncError::Input(format!(
-                    "cannot list {src}: {}",
+                    "cannot list {src}: rsync {}: {}",
+                    o.describe(),
                     String::from_utf8_lossy(&o.stderr).trim()
                 )));
             }
@@ -426,39 +432,6 @@ pub fn select_active(entries: &[Entry], users: &[String]) -> (Vec<Entry>, Vec<St
     (selected, missing)
 }
 
-/// One line of the journal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
-pub enum JournalLine {
-    RunStart {
-        at: String,
-        src: String,
-        dst: String,
-        pid: u32,
-        again: bool,
-        delete: bool,
-    },
-    Done {
-        at: String,
-        dir: String,
-        bytes: u64,
-        attempts: u32,
-        duration_ms: u64,
-    },
-    Failed {
-        at: String,
-        dir: String,
-        attempts: u32,
-        error: String,
-    },
-    RunEnd {
-        at: String,
-        copied: usize,
-        skipped: usize,
-        failed: usize,
-    },
-}
-
 /// 64-bit FNV-1a (stable across Rust versions, unlike `DefaultHasher`).
 fn fnv1a(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -469,36 +442,20 @@ fn fnv1a(s: &str) -> u64 {
     h
 }
 
-/// `<state>/sync-homes/<hash of SRC and DST>.jsonl`.
-pub fn journal_path(state_dir: &Path, src: &Location, dst: &Location) -> PathBuf {
-    let key = format!("{src}\n{dst}");
-    state_dir
-        .join("sync-homes")
-        .join(format!("{:016x}.jsonl", fnv1a(&key)))
+/// The name of the `sync-homes` command's journal for a (SRC, DST) pair: a hash of both, so
+/// that a rerun with the same two finds the entries its earlier runs copied.
+pub fn journal_name(src: &Location, dst: &Location) -> String {
+    format!("{:016x}", fnv1a(&format!("{src}\n{dst}")))
 }
 
-/// The entries a journal says are finished (their last line is `done`); unreadable lines (a
-/// torn last write) are ignored.
-pub fn finished(journal: &Path) -> Result<BTreeSet<String>, SyncError> {
-    let mut set = BTreeSet::new();
-    let f = match File::open(journal) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(set),
-        Err(e) => return Err(SyncError::Input(format!("{}: {e}", journal.display()))),
-    };
-    for line in BufReader::new(f).lines() {
-        let line = line.map_err(|e| SyncError::Input(format!("{}: {e}", journal.display())))?;
-        match serde_json::from_str::<JournalLine>(&line) {
-            Ok(JournalLine::Done { dir, .. }) => {
-                set.insert(dir);
-            }
-            Ok(JournalLine::Failed { dir, .. }) => {
-                set.remove(&dir);
-            }
-            _ => {}
-        }
-    }
-    Ok(set)
+/// What a file vanishing from SRC during the copy (rsync's exit 24) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vanished {
+    /// A warning: users still work during an initial copy; the next copy catches up.
+    Warn,
+    /// A failure of its directory: after the users are stopped (a final copy), something
+    /// still writes.
+    Fail,
 }
 
 /// What to do.
@@ -508,12 +465,24 @@ pub struct Options {
     pub dst: Location,
     pub parallel: usize,
     pub delete: bool,
-    pub again: bool,
-    /// The per-entry journal; `None` when the caller records the finished entries itself
-    /// (the hub move's steps, in the runbook's journal).
-    pub journal: Option<PathBuf>,
     pub backoff: Duration,
+    /// rsync's `--timeout` (no data moving for this long ends the transfer); an rsync silent
+    /// for twice as long (not even progress) is stopped as stalled.
+    pub io_timeout: Duration,
+    pub vanished: Vanished,
 }
+
+/// rsync's `--timeout` by default.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// ssh keepalives: a connection that stops answering ends after 4 × 15 s instead of hanging
+/// on a dead TCP stream.
+pub const SSH_KEEPALIVE: [&str; 4] = [
+    "-o",
+    "ServerAliveInterval=15",
+    "-o",
+    "ServerAliveCountMax=4",
+];
 
 /// What happens while syncing, for the CLI to show.
 #[derive(Debug, Clone)]
@@ -525,6 +494,11 @@ pub enum Event {
         dir: String,
         attempt: u32,
         error: String,
+    },
+    /// Finished with something to say (files vanished during an initial copy).
+    Warning {
+        dir: String,
+        message: String,
     },
     Done {
         dir: String,
@@ -543,93 +517,285 @@ pub struct Summary {
     pub skipped: Vec<String>,
     pub failed: Vec<(String, String)>,
     pub bytes: u64,
+    /// Stopped by an interrupt: the entries neither copied nor failed are left for a rerun.
+    pub interrupted: bool,
 }
 
-/// The rsync arguments for one entry.
-pub fn rsync_args(opts: &Options, e: &Entry) -> Vec<String> {
-    let mut a: Vec<String> = ["-aHAX", "--numeric-ids", "--partial", "--stats"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+/// The remote shell with ssh's keepalives (when it is ssh), for rsync's `-e` and our own
+/// `mkdir`; `None` when both sides are local.
+fn remote_shell_with_keepalive() -> Vec<String> {
+    let mut words = remote_shell();
+    let is_ssh = Path::new(&words[0]).file_name().is_some_and(|n| n == "ssh");
+    if is_ssh {
+        words.splice(1..1, SSH_KEEPALIVE.iter().map(|s| s.to_string()));
+    }
+    words
+}
+
+/// The rsync arguments for a batch of entries (their names go to its standard input,
+/// NUL-separated: `--files-from=- --from0`). Each line of output is `%i %l %n`: the itemized
+/// change, the file's length and its path, which name the entry it belongs to.
+pub fn rsync_args(opts: &Options) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-aHAX",
+        "--numeric-ids",
+        "--partial",
+        "--stats",
+        "-r",
+        "--from0",
+        "--files-from=-",
+        "--out-format=%i %l %n",
+        "--info=progress2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push(format!("--timeout={}", opts.io_timeout.as_secs().max(1)));
     if opts.delete {
         a.push("--delete".into());
     }
-    if e.is_dir {
-        a.push(opts.src.join(&e.name, true));
-        a.push(opts.dst.join(&e.name, true));
-    } else {
-        a.push(opts.src.join(&e.name, false));
-        a.push(opts.dst.dir());
+    if matches!(opts.src, Location::Remote { .. }) || matches!(opts.dst, Location::Remote { .. }) {
+        a.push("-e".into());
+        a.push(remote_shell_with_keepalive().join(" "));
     }
+    a.push(opts.src.dir());
+    a.push(opts.dst.dir());
     a
 }
 
-/// Splits entries into those to copy and those finished in an earlier run.
-pub fn plan(opts: &Options, entries: Vec<Entry>) -> Result<(Vec<Entry>, Vec<String>), SyncError> {
-    let done = match (&opts.journal, opts.again) {
-        (Some(journal), false) => finished(journal)?,
-        _ => BTreeSet::new(),
+/// The batches of entries, one rsync process each. Over ssh, one batch per worker: one
+/// login each. Locally, two batches per worker (at most 256 entries each): every rsync
+/// process costs a start and a handshake, and a run killed midway loses at most the batches
+/// it was copying (their entries are checkpointed when their rsync ends).
+pub fn batches(opts: &Options, todo: &[Entry]) -> Vec<Vec<Entry>> {
+    let workers = opts.parallel.max(1);
+    let remote =
+        matches!(opts.src, Location::Remote { .. }) || matches!(opts.dst, Location::Remote { .. });
+    let size = if remote {
+        todo.len().div_ceil(workers)
+    } else {
+        todo.len().div_ceil(workers * 2).clamp(1, 256)
     };
-    let (skip, todo): (Vec<Entry>, Vec<Entry>) =
-        entries.into_iter().partition(|e| done.contains(&e.name));
-    Ok((todo, skip.into_iter().map(|e| e.name).collect()))
+    todo.chunks(size.max(1)).map(<[Entry]>::to_vec).collect()
 }
 
-/// Bytes from rsync's `--stats`: `Total transferred file size: 1,234 bytes`.
-pub fn stats_bytes(stdout: &str) -> u64 {
-    stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Total transferred file size:"))
-        .map(|r| {
-            r.chars()
-                .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == ' ')
-                .filter(char::is_ascii_digit)
-                .collect::<String>()
-        })
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0)
+/// What one rsync of a batch did to each of its entries.
+#[derive(Debug, Default)]
+struct BatchOutcome {
+    done: Vec<(String, u64)>,
+    warnings: Vec<(String, String)>,
+    failed: Vec<(String, String)>,
+    interrupted: bool,
 }
 
-fn run_rsync(args: &[String]) -> Result<u64, String> {
-    let o = Command::new("rsync")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run rsync: {e}"))?;
-    if o.status.success() {
-        return Ok(stats_bytes(&String::from_utf8_lossy(&o.stdout)));
-    }
-    let err = String::from_utf8_lossy(&o.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    // The cause (`rsync: [sender] link_stat "…" failed: …`) comes before rsync's summary
-    // (`rsync error: some files/attrs were not transferred (code 23)`): keep both.
-    let mut shown: Vec<&str> = lines
+/// The entry an rsync message is about: the first quoted path under SRC or DST
+/// (`rsync: [sender] link_stat "/src/ghost" failed`, `file has vanished: "/src/a/x"`).
+fn entry_of_message<'a>(
+    line: &str,
+    opts: &Options,
+    names: &'a BTreeSet<String>,
+) -> Option<&'a str> {
+    let roots: Vec<String> = [&opts.src, &opts.dst]
         .iter()
-        .filter(|l| l.starts_with("rsync: ") && !l.starts_with("rsync: connection unexpectedly"))
-        .take(2)
-        .copied()
+        .map(|l| match l {
+            Location::Local(p) => format!("{}/", p.display()),
+            Location::Remote { path, .. } => format!("{}/", path.trim_end_matches('/')),
+        })
         .collect();
-    if let Some(last) = lines.last()
-        && !shown.contains(last)
-    {
-        shown.push(last);
+    for quoted in line.split('"').skip(1).step_by(2) {
+        for root in &roots {
+            if let Some(rest) = quoted.strip_prefix(root.as_str()) {
+                let rest = rest.trim_start_matches("./");
+                let first = rest.split('/').next().unwrap_or_default();
+                if let Some(n) = names.get(first) {
+                    return Some(n.as_str());
+                }
+            }
+        }
     }
-    let tail = shown.join(" / ");
-    Err(match o.status.code() {
-        Some(c) => format!("rsync exited {c}: {tail}"),
-        None => format!("rsync was killed: {tail}"),
-    })
+    None
 }
 
-fn append(file: &mut Option<File>, line: &JournalLine) -> Result<(), SyncError> {
-    let Some(file) = file else {
-        return Ok(());
+/// Bytes per entry from the `%i %l %n` lines (files sent: `>f`/`<f`).
+fn bytes_by_entry(stdout: &str) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for line in stdout.split(['\n', '\r']) {
+        let mut parts = line.splitn(3, ' ');
+        let (Some(flags), Some(len), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if flags.len() != 11 || !(flags.starts_with(">f") || flags.starts_with("<f")) {
+            continue;
+        }
+        let Ok(len) = len.parse::<u64>() else {
+            continue;
+        };
+        let top = path.split('/').next().unwrap_or_default().to_string();
+        *m.entry(top).or_insert(0) += len;
+    }
+    m
+}
+
+/// rsync's own lines about what went wrong, without its summary line: the cause
+/// (`rsync: [sender] link_stat "…" failed: …`) comes before the summary (`rsync error: some
+/// files/attrs were not transferred (code 23)`).
+fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .filter(|l| !l.starts_with("rsync: connection unexpectedly"))
+        .collect()
+}
+
+/// Copies one batch with one rsync process.
+fn run_batch(opts: &Options, batch: &[Entry]) -> BatchOutcome {
+    let names: BTreeSet<String> = batch.iter().map(|e| e.name.clone()).collect();
+    let mut list = Vec::new();
+    for e in batch {
+        list.extend_from_slice(e.name.as_bytes());
+        list.push(0);
+    }
+    let mut out = BatchOutcome::default();
+    let all_failed = |out: &mut BatchOutcome, why: String| {
+        out.failed = batch
+            .iter()
+            .map(|e| (e.name.clone(), why.clone()))
+            .collect();
     };
-    let mut s = serde_json::to_string(line).map_err(|e| SyncError::Failed(e.to_string()))?;
-    s.push('\n');
-    file.write_all(s.as_bytes())
-        .and_then(|()| file.sync_data())
-        .map_err(|e| SyncError::Failed(format!("cannot write the journal: {e}")))
+    let finished = match process::run(
+        Command::new("rsync").args(rsync_args(opts)),
+        Some(&list),
+        Limits {
+            total: None,
+            silence: Some(opts.io_timeout.saturating_mul(2)),
+        },
+        None,
+    ) {
+        Ok(f) => f,
+        Err(e) => {
+            all_failed(&mut out, format!("cannot run rsync: {e}"));
+            return out;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&finished.stdout);
+    let stderr = String::from_utf8_lossy(&finished.stderr);
+    let lines = error_lines(&stderr);
+    let code = match &finished.end {
+        End::Exited(s) => s.code(),
+        End::Interrupted => {
+            out.interrupted = true;
+            return out;
+        }
+        _ => None,
+    };
+    let summary_of = |lines: &[&str]| {
+        let mut shown: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("rsync: ") || l.starts_with("file has vanished"))
+            .take(2)
+            .copied()
+            .collect();
+        if let Some(last) = lines.last()
+            && !shown.contains(last)
+        {
+            shown.push(last);
+        }
+        shown.join(" / ")
+    };
+    match code {
+        Some(0) => {}
+        // Some files not transferred (23), or vanished (24): the messages name the entries;
+        // the others are complete. A message that names no entry (an I/O error that made
+        // rsync skip deletions) fails the whole batch.
+        Some(c @ (23 | 24)) => {
+            let mut per: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            let mut unnamed = Vec::new();
+            for l in &lines {
+                if l.starts_with("rsync error:") || l.starts_with("rsync warning:") {
+                    continue;
+                }
+                match entry_of_message(l, opts, &names) {
+                    Some(n) => per.entry(n).or_default().push(l),
+                    None => unnamed.push(*l),
+                }
+            }
+            if !unnamed.is_empty() {
+                all_failed(
+                    &mut out,
+                    format!("rsync exited {c}: {}", summary_of(&lines)),
+                );
+                return out;
+            }
+            for (name, msgs) in per {
+                let vanished_only = msgs.iter().all(|m| m.starts_with("file has vanished"));
+                if vanished_only && opts.vanished == Vanished::Warn {
+                    out.warnings.push((
+                        name.to_string(),
+                        format!(
+                            "{} vanished during the copy (users still at work; the next copy catches up): {}",
+                            crate::text::plural(msgs.len(), "file", "files"),
+                            msgs[0]
+                        ),
+                    ));
+                } else {
+                    let mut m: Vec<&str> = msgs.iter().take(2).copied().collect();
+                    if let Some(last) = lines.last()
+                        && !m.contains(last)
+                    {
+                        m.push(last);
+                    }
+                    let why = if vanished_only {
+                        format!(
+                            "rsync exited {c}: files vanished during the final copy (is something still writing?): {}",
+                            m.join(" / ")
+                        )
+                    } else {
+                        format!("rsync exited {c}: {}", m.join(" / "))
+                    };
+                    out.failed.push((name.to_string(), why));
+                }
+            }
+        }
+        _ => {
+            let why = match (&finished.end, code) {
+                (End::Stalled(_) | End::TimedOut(_), _) => format!(
+                    "rsync {}{}",
+                    finished.describe(),
+                    if lines.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", summary_of(&lines))
+                    }
+                ),
+                (_, Some(c)) => format!("rsync exited {c}: {}", summary_of(&lines)),
+                (_, None) => format!("rsync {}: {}", finished.describe(), summary_of(&lines)),
+            };
+            all_failed(&mut out, why);
+            return out;
+        }
+    }
+    let bytes = bytes_by_entry(&stdout);
+    let failed: BTreeSet<&str> = out.failed.iter().map(|(n, _)| n.as_str()).collect();
+    out.done = batch
+        .iter()
+        .filter(|e| !failed.contains(e.name.as_str()))
+        .map(|e| (e.name.clone(), bytes.get(&e.name).copied().unwrap_or(0)))
+        .collect();
+    out
+}
+
+/// A command line as a POSIX shell reads it (words quoted when they need it), for display.
+pub fn command_line(program: &str, args: &[String]) -> String {
+    let mut words = vec![program.to_string()];
+    words.extend(args.iter().map(|a| {
+        let plain = !a.is_empty()
+            && a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_=./:,@%+".contains(&b));
+        if plain { a.clone() } else { shell_quote(a) }
+    }));
+    words.join(" ")
 }
 
 /// `'text'` for a POSIX shell (a `'` becomes `'\''`).
@@ -652,7 +818,7 @@ fn remote_shell() -> Vec<String> {
 }
 
 /// Creates DST when it is missing (locally, or with `ssh host mkdir -p`).
-fn ensure_dst(dst: &Location) -> Result<(), SyncError> {
+fn ensure_dst(dst: &Location, io_timeout: Duration) -> Result<(), SyncError> {
     match dst {
         Location::Local(p) => std::fs::create_dir_all(p)
             .map_err(|e| SyncError::Failed(format!("cannot create {}: {e}", p.display()))),
@@ -661,20 +827,31 @@ fn ensure_dst(dst: &Location) -> Result<(), SyncError> {
                 return Ok(());
             }
             // The remote shell reads one command line: the path is quoted for it.
-            let shell = remote_shell();
-            let o = Command::new(&shell[0])
-                .args(&shell[1..])
-                .args([host.as_str(), "mkdir", "-p", "--", &shell_quote(path)])
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| SyncError::Failed(format!("cannot run {}: {e}", shell[0])))?;
-            if o.status.success() {
+            let shell = remote_shell_with_keepalive();
+            let o = process::run(
+                Command::new(&shell[0]).args(&shell[1..]).args([
+                    host.as_str(),
+                    "mkdir",
+                    "-p",
+                    "--",
+                    &shell_quote(path),
+                ]),
+                None,
+                Limits::within(io_timeout),
+                None,
+            )
+            .map_err(|e| SyncError::Failed(format!("cannot run {}: {e}", shell[0])))?;
+            if o.success() {
                 Ok(())
             } else {
                 Err(SyncError::Failed(format!(
-                    "{} {host} mkdir -p {} failed: {}",
+                    "{} {host} mkdir -p {} {}: {}",
                     shell[0],
                     shell_quote(path),
+                    match o.end {
+                        End::Exited(_) => "failed".to_string(),
+                        _ => o.describe(),
+                    },
                     String::from_utf8_lossy(&o.stderr).trim()
                 )))
             }
@@ -682,153 +859,113 @@ fn ensure_dst(dst: &Location) -> Result<(), SyncError> {
     }
 }
 
-/// Copies `todo` with `opts.parallel` rsync processes, recording each finished entry in the
-/// journal; `on_event` is called on this thread. `skipped` are entries finished earlier.
+/// What a worker tells the collecting thread.
+type Message = Event;
+
+/// Copies the entries of one batch, retrying the ones that failed (alone, in a smaller
+/// batch) with backoff. `false` when interrupted.
+fn copy_batch(opts: &Options, batch: Vec<Entry>, tx: &mpsc::Sender<Message>) -> bool {
+    let mut left = batch;
+    let mut attempt = 1;
+    let mut wait = opts.backoff;
+    loop {
+        for e in &left {
+            let _ = tx.send(Event::Started {
+                dir: e.name.clone(),
+            });
+        }
+        let out = run_batch(opts, &left);
+        for (dir, message) in out.warnings {
+            let _ = tx.send(Event::Warning { dir, message });
+        }
+        for (dir, bytes) in out.done {
+            let _ = tx.send(Event::Done { dir, bytes });
+        }
+        if out.interrupted {
+            return false;
+        }
+        if out.failed.is_empty() {
+            return true;
+        }
+        if attempt <= RETRIES && !interrupt::requested() {
+            for (dir, error) in &out.failed {
+                let _ = tx.send(Event::Retry {
+                    dir: dir.clone(),
+                    attempt,
+                    error: error.clone(),
+                });
+            }
+            if !interrupt::sleep(wait) {
+                return false;
+            }
+            wait *= 2;
+            attempt += 1;
+            let again: BTreeSet<&String> = out.failed.iter().map(|(d, _)| d).collect();
+            left.retain(|e| again.contains(&e.name));
+            continue;
+        }
+        for (dir, error) in out.failed {
+            let _ = tx.send(Event::Failed { dir, error });
+        }
+        return !interrupt::requested();
+    }
+}
+
+/// Copies `todo` in batches with `opts.parallel` rsync processes at a time; `on_event` is
+/// called on this thread as entries finish (the caller journals them). `skipped` are entries
+/// finished earlier.
 pub fn sync(
     opts: &Options,
     todo: &[Entry],
     skipped: Vec<String>,
     mut on_event: impl FnMut(&Event),
 ) -> Result<Summary, SyncError> {
-    ensure_dst(&opts.dst)?;
-    let mut journal = match &opts.journal {
-        Some(path) => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    SyncError::Failed(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
-            Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| SyncError::Failed(format!("{}: {e}", path.display())))?,
-            )
-        }
-        None => None,
-    };
-    let now = || rfc3339(SystemTime::now());
-    append(
-        &mut journal,
-        &JournalLine::RunStart {
-            at: now(),
-            src: opts.src.to_string(),
-            dst: opts.dst.to_string(),
-            pid: std::process::id(),
-            again: opts.again,
-            delete: opts.delete,
-        },
-    )?;
+    ensure_dst(&opts.dst, opts.io_timeout)?;
     let mut summary = Summary {
         skipped,
         ..Summary::default()
     };
+    let batches = batches(opts, todo);
     let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(Event, u32, u64)>();
-    let workers = opts.parallel.max(1).min(todo.len().max(1));
-    let mut journal_error = None;
+    let (tx, rx) = mpsc::channel::<Message>();
+    let workers = opts.parallel.max(1).min(batches.len().max(1));
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         for _ in 0..workers {
             let tx = tx.clone();
-            let next = &next;
+            let (next, batches, interrupted) = (&next, &batches, &interrupted);
             s.spawn(move || {
                 loop {
+                    if interrupt::requested() {
+                        interrupted.store(true, Ordering::SeqCst);
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(e) = todo.get(i) else { break };
-                    let _ = tx.send((
-                        Event::Started {
-                            dir: e.name.clone(),
-                        },
-                        0,
-                        0,
-                    ));
-                    let args = rsync_args(opts, e);
-                    let start = Instant::now();
-                    let mut attempt = 1;
-                    let mut wait = opts.backoff;
-                    let ev = loop {
-                        match run_rsync(&args) {
-                            Ok(bytes) => {
-                                break Event::Done {
-                                    dir: e.name.clone(),
-                                    bytes,
-                                };
-                            }
-                            Err(error) if attempt <= RETRIES => {
-                                let _ = tx.send((
-                                    Event::Retry {
-                                        dir: e.name.clone(),
-                                        attempt,
-                                        error,
-                                    },
-                                    0,
-                                    0,
-                                ));
-                                std::thread::sleep(wait);
-                                wait *= 2;
-                                attempt += 1;
-                            }
-                            Err(error) => {
-                                break Event::Failed {
-                                    dir: e.name.clone(),
-                                    error,
-                                };
-                            }
-                        }
-                    };
-                    let ms = start.elapsed().as_millis() as u64;
-                    let _ = tx.send((ev, attempt, ms));
+                    let Some(batch) = batches.get(i) else { break };
+                    if !copy_batch(opts, batch.clone(), &tx) {
+                        interrupted.store(true, Ordering::SeqCst);
+                        break;
+                    }
                 }
             });
         }
         drop(tx);
-        for (ev, attempts, duration_ms) in rx {
-            let line = match &ev {
+        for ev in rx {
+            match &ev {
                 Event::Done { dir, bytes } => {
                     summary.copied.push(dir.clone());
                     summary.bytes += bytes;
-                    Some(JournalLine::Done {
-                        at: now(),
-                        dir: dir.clone(),
-                        bytes: *bytes,
-                        attempts,
-                        duration_ms,
-                    })
                 }
                 Event::Failed { dir, error } => {
                     summary.failed.push((dir.clone(), error.clone()));
-                    Some(JournalLine::Failed {
-                        at: now(),
-                        dir: dir.clone(),
-                        attempts,
-                        error: error.clone(),
-                    })
                 }
-                _ => None,
-            };
-            if let Some(line) = line
-                && journal_error.is_none()
-                && let Err(e) = append(&mut journal, &line)
-            {
-                journal_error = Some(e);
+                _ => {}
             }
             on_event(&ev);
         }
     });
-    if let Some(e) = journal_error {
-        return Err(e);
-    }
+    summary.interrupted = interrupted.load(Ordering::SeqCst);
     summary.failed.sort();
-    append(
-        &mut journal,
-        &JournalLine::RunEnd {
-            at: now(),
-            copied: summary.copied.len(),
-            skipped: summary.skipped.len(),
-            failed: summary.failed.len(),
-        },
-    )?;
     Ok(summary)
 }
 
@@ -934,10 +1071,57 @@ mod tests {
     }
 
     #[test]
-    fn stats() {
-        let out = "Number of files: 3\nTotal transferred file size: 1,234,567 bytes\n";
-        assert_eq!(stats_bytes(out), 1_234_567);
+    fn itemized_output_and_messages_name_their_entries() {
+        let out = "cd+++++++++ 4096 a/\n>f+++++++++ 2000 a/x y\n\r   2000 100%  (xfr#1)\r\
+                   .d..t...... 4096 b/\n>f.st...... 30 b/c/d\n*deleting   0 b/old\n";
+        let m = bytes_by_entry(out);
+        assert_eq!(m.get("a"), Some(&2000));
+        assert_eq!(m.get("b"), Some(&30));
         assert_eq!(human_bytes(1_234_567), "1.2 MB");
+        let opts = Options {
+            src: Location::Local("/srv/src".into()),
+            dst: Location::Remote {
+                host: "h".into(),
+                path: "/x".into(),
+            },
+            parallel: 2,
+            delete: false,
+            backoff: Duration::ZERO,
+            io_timeout: IO_TIMEOUT,
+            vanished: Vanished::Warn,
+        };
+        let names: BTreeSet<String> = ["ghost", "a"].iter().map(|s| s.to_string()).collect();
+        let said = r#"rsync: [sender] link_stat "/srv/src/ghost" failed: No such file (2)"#;
+        assert_eq!(entry_of_message(said, &opts, &names), Some("ghost"));
+        let said = r#"file has vanished: "/srv/src/./a/tmp/x""#;
+        assert_eq!(entry_of_message(said, &opts, &names), Some("a"));
+        let said = r#"rsync: [receiver] mkstemp "/x/a/.f.XYZ" failed: No space left (28)"#;
+        assert_eq!(entry_of_message(said, &opts, &names), Some("a"));
+        assert_eq!(
+            entry_of_message(
+                "IO error encountered -- skipping file deletion",
+                &opts,
+                &names
+            ),
+            None
+        );
+        let args = rsync_args(&opts);
+        assert!(args.contains(&"--timeout=300".to_string()), "{args:?}");
+        let e = args.iter().position(|a| a == "-e").unwrap();
+        assert!(args[e + 1].contains("ServerAliveInterval=15"), "{args:?}");
+        assert_eq!(args.last().unwrap(), "h:/x/");
+        let todo: Vec<Entry> = (0..10)
+            .map(|i| Entry {
+                name: format!("u{i}"),
+                is_dir: true,
+            })
+            .collect();
+        assert_eq!(batches(&opts, &todo).len(), 2, "one per worker over ssh");
+        let local = Options {
+            dst: Location::Local("/d".into()),
+            ..opts
+        };
+        assert_eq!(batches(&local, &todo).len(), 4);
     }
 
     #[test]

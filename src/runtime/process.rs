@@ -1,0 +1,302 @@
+//! Child processes under limits: every program the runtime starts (`rsync`, `ssh`, `kubectl`,
+//! `psql`, `pg_dump`) runs through [`run`], which bounds it by a total time limit and, for
+//! long copies, by a silence limit (no output for that long: stalled), and passes an interrupt
+//! on to it (the signal the run received, then `SIGKILL` if it does not end within a grace).
+//!
+//! Owns: spawning, feeding standard input, collecting the output (streamed line by line to a
+//! callback when asked), the limits and the signals. Does not own: what a program's exit
+//! status means (its client), nor the interrupt flag (`interrupt`).
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::interrupt;
+
+/// The limits of one child.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// At most this long in all.
+    pub total: Option<Duration>,
+    /// At most this long without a byte of output (stdout or stderr).
+    pub silence: Option<Duration>,
+}
+
+impl Limits {
+    /// At most `total` in all, however much it says.
+    pub fn within(total: Duration) -> Limits {
+        Limits {
+            total: Some(total),
+            silence: None,
+        }
+    }
+}
+
+/// How a child ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// It exited (or was killed by someone else) on its own.
+    Exited(ExitStatus),
+    /// It passed its total limit and was stopped.
+    TimedOut(Duration),
+    /// It was silent past its silence limit and was stopped.
+    Stalled(Duration),
+    /// The run was interrupted; the signal was passed on and it was stopped.
+    Interrupted,
+}
+
+/// What a child did.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub end: End,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Finished {
+    pub fn success(&self) -> bool {
+        matches!(&self.end, End::Exited(s) if s.success())
+    }
+
+    /// `exited 23`, `was killed by signal 9`, `timed out after 5m`, `stalled: no output for 10s`,
+    /// `was interrupted`.
+    pub fn describe(&self) -> String {
+        match &self.end {
+            End::Exited(s) => match s.code() {
+                Some(c) => format!("exited {c}"),
+                None => {
+                    use std::os::unix::process::ExitStatusExt;
+                    format!("was killed by signal {}", s.signal().unwrap_or(0))
+                }
+            },
+            End::TimedOut(d) => format!(
+                "timed out after {} and was stopped",
+                crate::time::human(*d)
+            ),
+            End::Stalled(d) => format!(
+                "stalled (no progress for {}) and was stopped",
+                crate::time::human(*d)
+            ),
+            End::Interrupted => format!("was interrupted ({})", interrupt::name()),
+        }
+    }
+}
+
+/// Called with each line of a child's output as it comes.
+pub type OnLine = Box<dyn FnMut(&str) + Send>;
+
+/// How long a child may take to end after its signal before it is killed.
+const GRACE: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_millis(20);
+
+/// Signals the child's process group: the child and what it started (rsync's own
+/// processes, its ssh), so that none is left holding the output pipes.
+fn signal(child: &Child, sig: i32) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) on the process group our child leads (it is not reaped before we
+        // wait on it, so the id cannot have been reused).
+        unsafe {
+            libc::kill(-pid, sig);
+        }
+    }
+}
+
+fn reader(
+    stream: impl Read + Send + 'static,
+    seen: Arc<AtomicU64>,
+    start: Instant,
+    mut on_line: Option<OnLine>,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut r = BufReader::new(stream);
+        loop {
+            let mut line = Vec::new();
+            // Lines end at `\n` or `\r` (progress lines rewrite themselves with `\r`).
+            let n = match read_line(&mut r, &mut line) {
+                Ok(n) => n,
+                Err(_) => break,
+            };
+            if n == 0 {
+                break;
+            }
+            seen.store(start.elapsed().as_millis() as u64, Ordering::SeqCst);
+            if let Some(f) = on_line.as_mut() {
+                f(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
+            }
+            all.extend_from_slice(&line);
+        }
+        all
+    })
+}
+
+fn read_line(r: &mut impl BufRead, out: &mut Vec<u8>) -> io::Result<usize> {
+    let mut n = 0;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(n);
+        }
+        match buf.iter().position(|b| *b == b'\n' || *b == b'\r') {
+            Some(i) => {
+                out.extend_from_slice(&buf[..=i]);
+                r.consume(i + 1);
+                return Ok(n + i + 1);
+            }
+            None => {
+                let len = buf.len();
+                out.extend_from_slice(buf);
+                r.consume(len);
+                n += len;
+            }
+        }
+    }
+}
+
+/// Runs `cmd` to its end under `limits`, with `stdin` written to it (else no input); each
+/// line of standard output goes to `on_stdout` as it comes. `Err` only when it cannot start.
+pub fn run(
+    cmd: &mut Command,
+    stdin: Option<&[u8]>,
+    limits: Limits,
+    on_stdout: Option<OnLine>,
+) -> io::Result<Finished> {
+    // Its own process group: a terminal's Ctrl-C reaches the run, which decides when and how
+    // the child hears of it (`interrupt`), and a stop reaches the child's own children.
+    let mut child = cmd
+        .process_group(0)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let start = Instant::now();
+    let seen = Arc::new(AtomicU64::new(0));
+    let out = child
+        .stdout
+        .take()
+        .map(|s| reader(s, seen.clone(), start, on_stdout));
+    let err = child
+        .stderr
+        .take()
+        .map(|s| reader(s, seen.clone(), start, None));
+    if let Some(input) = stdin
+        && let Some(mut pipe) = child.stdin.take()
+    {
+        // A child that exits without reading its input is judged by its status.
+        let _ = pipe.write_all(input);
+    }
+    let mut stopping: Option<(End, Instant)> = None;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        match &stopping {
+            Some((_, since)) => {
+                if since.elapsed() >= GRACE {
+                    signal(&child, libc::SIGKILL);
+                }
+            }
+            None => {
+                let silent = start
+                    .elapsed()
+                    .saturating_sub(Duration::from_millis(seen.load(Ordering::SeqCst)));
+                let why = if let Some(sig) = interrupt::signal() {
+                    Some((End::Interrupted, sig))
+                } else if let Some(t) = limits.total
+                    && start.elapsed() >= t
+                {
+                    Some((End::TimedOut(t), libc::SIGTERM))
+                } else if let Some(t) = limits.silence
+                    && silent >= t
+                {
+                    Some((End::Stalled(t), libc::SIGTERM))
+                } else {
+                    None
+                };
+                if let Some((end, sig)) = why {
+                    signal(&child, sig);
+                    stopping = Some((end, Instant::now()));
+                }
+            }
+        }
+        std::thread::sleep(POLL);
+    };
+    let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
+    let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
+    let end = match stopping {
+        Some((end, _)) => end,
+        None => End::Exited(status),
+    };
+    Ok(Finished {
+        end,
+        stdout,
+        stderr,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_silent_child_is_stopped_as_stalled() {
+        let t0 = Instant::now();
+        let f = run(
+            Command::new("sh").args(["-c", "echo start; sleep 30"]),
+            None,
+            Limits {
+                total: None,
+                silence: Some(Duration::from_millis(300)),
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(f.end, End::Stalled(Duration::from_millis(300)));
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        assert_eq!(String::from_utf8_lossy(&f.stdout), "start\n");
+    }
+
+    #[test]
+    fn a_child_past_its_total_limit_is_stopped() {
+        let f = run(
+            Command::new("sh").args(["-c", "while :; do echo tick; sleep 0.05; done"]),
+            None,
+            Limits {
+                total: Some(Duration::from_millis(300)),
+                silence: Some(Duration::from_secs(5)),
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(f.end, End::TimedOut(Duration::from_millis(300)));
+        assert!(
+            f.describe().starts_with("timed out after"),
+            "{}",
+            f.describe()
+        );
+    }
+
+    #[test]
+    fn lines_are_streamed_and_input_is_fed() {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let f = run(
+            Command::new("sh").args(["-c", "cat; printf 'a\\rb\\n'; exit 3"]),
+            Some(b"in\n"),
+            Limits::default(),
+            Some(Box::new(move |l: &str| {
+                s.lock().unwrap().push(l.to_string())
+            })),
+        )
+        .unwrap();
+        assert_eq!(f.describe(), "exited 3");
+        assert_eq!(*seen.lock().unwrap(), vec!["in", "a", "b"]);
+    }
+}
