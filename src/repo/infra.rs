@@ -53,6 +53,9 @@ pub struct Cluster {
     pub declared_name: Option<String>,
     /// `provider:` (`gcp`, `aws`, `azure`, `kubeconfig`).
     pub provider: Option<String>,
+    /// The cloud project or account the cluster runs in: `gcp.project`, `aws.account`,
+    /// `azure.resource_group`.
+    pub project: Option<String>,
     /// The hubs with a usable `name`, in file order.
     pub hubs: Vec<Hub>,
     /// `support.helm_chart_values_files`.
@@ -280,6 +283,7 @@ fn read_cluster(
         parsed: doc.is_some(),
         declared_name: None,
         provider: None,
+        project: None,
         hubs: Vec::new(),
         support_files: Vec::new(),
         folder_files,
@@ -289,6 +293,17 @@ fn read_cluster(
     };
     cluster.declared_name = text(m, "name");
     cluster.provider = text(m, "provider");
+    cluster.project = [
+        ("gcp", "project"),
+        ("aws", "account"),
+        ("azure", "resource_group"),
+    ]
+    .iter()
+    .find_map(|(section, key)| {
+        m.get(section)
+            .and_then(|e| e.value.as_mapping())
+            .and_then(|s| text(s, key))
+    });
     if let Some(files) = m
         .get("support")
         .and_then(|e| e.value.as_mapping())

@@ -54,6 +54,12 @@ fn plan(root: &Path, stage: Stage, m: &Move) -> StagePlan {
 /// The diff and the notes and todo of a plan, for snapshots.
 fn shown(p: &StagePlan) -> String {
     let mut s = p.changes.diff(false);
+    if !p.ledger.is_empty() {
+        s.push_str(&format!("ledger: {}\n", p.ledger.counts()));
+        for l in p.ledger.detail_lines() {
+            s.push_str(&format!("ledger: {l}\n"));
+        }
+    }
     for t in &p.todo {
         s.push_str(&format!("todo: {t}\n"));
     }
@@ -441,4 +447,311 @@ fn setup_reencrypts_for_the_targets_keys_only_when_asked() {
         format!("updatekeys -y {enc}\n")
     );
     assert!(out.contains("re-encrypted for the target's keys"), "{out}");
+}
+
+fn moves_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/infrastructure-moves"),
+        dir.path(),
+    );
+    dir
+}
+
+/// What names the source in a value reaching the target: its project or account, its cluster
+/// name, its provider's buckets, registries, service accounts, machine types, volumes and
+/// keys, and (for a rename) the old hub name. Independent of the playbook's own rules.
+struct Source<'a> {
+    cluster: &'a str,
+    target: &'a str,
+    target_provider: &'a str,
+    project: &'a str,
+    provider: &'a str,
+    /// The old and new hub names, for a rename.
+    old: Option<(&'a str, &'a str)>,
+}
+
+fn whole(hay: &str, needle: &str, dots: bool) -> bool {
+    let b = |c: Option<char>| c.is_none_or(|c| "-_/:@".contains(c) || (dots && c == '.'));
+    hay.match_indices(needle).any(|(i, _)| {
+        let after = &hay[i + needle.len()..];
+        b(hay[..i].chars().next_back()) && b(after.chars().next()) && !after.starts_with("-org")
+    })
+}
+
+impl Source<'_> {
+    fn names(&self, path: &str, v: &str) -> bool {
+        let provider = match self.provider {
+            // The same provider at both ends: its keys and values are the target's too.
+            _ if self.provider == self.target_provider => false,
+            "gcp" => {
+                ["gs://", "gserviceaccount.com", "docker.pkg.dev", "-rwo"]
+                    .iter()
+                    .any(|m| v.contains(m))
+                    || path.contains(".gke.")
+                    || path.contains("iam.gke.io")
+                    || ["n1-", "n2-", "n2d-", "e2-", "c2-", "c3-"]
+                        .iter()
+                        .any(|m| v.starts_with(m))
+            }
+            _ => {
+                ["s3://", "arn:aws:", "amazonaws.com"]
+                    .iter()
+                    .any(|m| v.contains(m))
+                    || v.starts_with("vol-")
+                    || path.contains(".eks.")
+                    || path.contains("eks.amazonaws.com")
+                    || v.split_once('.').is_some_and(|(f, s)| {
+                        f.len() <= 5
+                            && f.chars().nth(1).is_some_and(|c| c.is_ascii_digit())
+                            && s.ends_with("large")
+                    })
+            }
+        };
+        provider
+            || v.contains(self.project)
+            || whole(&self.masked(v), self.cluster, false)
+            || self
+                .old
+                .is_some_and(|(o, _)| whole(&self.masked(v), o, false))
+    }
+
+    /// `v` without the new names that contain the old ones (`research` in `gcp-research`).
+    fn masked(&self, v: &str) -> String {
+        let mut m = v.to_string();
+        for n in [self.old.map(|(_, n)| n), Some(self.target)]
+            .into_iter()
+            .flatten()
+        {
+            m = m.replace(n, "\u{1}");
+        }
+        m
+    }
+}
+
+/// The values of the files `p` created in `target_dir` (applied in `root`) that name the
+/// source and that the plan's ledger does not list for the operator, as `file path: value`.
+fn unlisted(root: &Path, p: &StagePlan, target_dir: &str, src: &Source<'_>) -> Vec<String> {
+    use gitops_migrate::playbook::ledger::{Fate, leaves};
+    let listed: BTreeSet<(String, String)> = p
+        .ledger
+        .entries
+        .iter()
+        .filter_map(|e| match &e.fate {
+            Fate::Operator { item } => Some((item.file.clone(), e.path.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for op in p.changes.ops() {
+        let rel = op.path();
+        let name = rel.rsplit('/').next().unwrap();
+        if !rel.starts_with(target_dir) || name == "cluster.yaml" || name.starts_with("enc-") {
+            continue;
+        }
+        let text = std::fs::read_to_string(root.join(rel)).unwrap();
+        let doc = gitops_migrate::yaml::Document::parse(text).unwrap();
+        for l in leaves(&doc) {
+            let Some(v) = l.node.scalar_text() else {
+                continue;
+            };
+            let path = l.path_text();
+            if src.names(&path, v) && !listed.contains(&(rel.to_string(), path.clone())) {
+                out.push(format!("{rel} {path}: {v}"));
+            }
+        }
+    }
+    out
+}
+
+/// Plans and applies a setup between the fixture clusters; snapshots the plan; checks that
+/// nothing naming the source reaches the target unlisted.
+fn fixture_move(
+    name: &str,
+    (hub, from, to): (&str, &str, &str),
+    new_name: Option<&str>,
+    temp: &str,
+    src: Source<'_>,
+) -> (tempfile::TempDir, StagePlan) {
+    let dir = moves_copy();
+    let m = mv(hub, from, to, new_name, Some(temp));
+    let p = apply(dir.path(), Stage::Setup, &m, false);
+    snap!(name, shown(&p));
+    let left = unlisted(
+        dir.path(),
+        &p,
+        &format!("config/clusters/{to}/"),
+        &Source {
+            old: new_name.map(|n| (hub, n)),
+            target: to,
+            target_provider: &infra(dir.path())
+                .cluster(to)
+                .and_then(|c| c.provider.clone())
+                .unwrap(),
+            ..src
+        },
+    );
+    assert!(left.is_empty(), "unlisted source values: {left:#?}");
+    (dir, p)
+}
+
+fn target_text(dir: &tempfile::TempDir, to: &str, file: &str) -> String {
+    std::fs::read_to_string(dir.path().join(format!("config/clusters/{to}/{file}"))).unwrap()
+}
+
+const GCP_A: Source<'static> = Source {
+    cluster: "gcp-a",
+    target: "",
+    target_provider: "",
+    project: "gcp-a-412",
+    provider: "gcp",
+    old: None,
+};
+const AWS_A: Source<'static> = Source {
+    cluster: "aws-a",
+    target: "",
+    target_provider: "",
+    project: "111111111111",
+    provider: "aws",
+    old: None,
+};
+
+#[test]
+fn ledger_gcp_to_aws() {
+    let (dir, p) = fixture_move(
+        "ledger_gcp_to_aws",
+        ("research", "gcp-a", "aws-b"),
+        None,
+        "research.aws-b.example.org",
+        GCP_A,
+    );
+    let t = target_text(&dir, "aws-b", "research.values.yaml");
+    assert!(!t.contains("gke:"), "{t}");
+    assert!(
+        p.todo
+            .iter()
+            .any(|t| t.contains("`jupyterhub-home-nfs.eks.volumeId`")),
+        "{:#?}",
+        p.todo
+    );
+    // The bucket follows the target's own hubs; the GCP service account is listed, kept.
+    assert!(
+        t.contains("SCRATCH_BUCKET: s3://aws-b-scratch-research/$(JUPYTERHUB_USER)\n"),
+        "{t}"
+    );
+    assert!(
+        p.todo
+            .iter()
+            .any(|t| t.contains("gcp-a-research@gcp-a-412.iam.gserviceaccount.com")),
+        "{:#?}",
+        p.todo
+    );
+}
+
+#[test]
+fn ledger_gcp_to_aws_renamed() {
+    let (dir, _) = fixture_move(
+        "ledger_gcp_to_aws_renamed",
+        ("research", "gcp-a", "aws-b"),
+        Some("gcp-research"),
+        "gcp-research.aws-b.example.org",
+        GCP_A,
+    );
+    let t = target_text(&dir, "aws-b", "gcp-research.values.yaml");
+    assert!(t.contains("- /export/gcp-research\n"), "{t}");
+    assert!(t.contains("2i2c/hub-name: gcp-research\n"), "{t}");
+    assert!(t.contains("value: gcp-research\n"), "{t}");
+}
+
+#[test]
+fn ledger_aws_to_gcp() {
+    let (dir, p) = fixture_move(
+        "ledger_aws_to_gcp",
+        ("science", "aws-a", "gcp-b"),
+        None,
+        "science.gcp-b.example.org",
+        AWS_A,
+    );
+    let t = target_text(&dir, "gcp-b", "science.values.yaml");
+    assert!(
+        t.contains("serverIP: storage-quota-home-nfs.science.svc.cluster.local\n"),
+        "{t}"
+    );
+    assert!(!t.contains("eks:") && !t.contains("vol-"), "{t}");
+    assert!(
+        p.todo
+            .iter()
+            .any(|t| t.contains("`jupyterhub-home-nfs.gke.volumeId`")),
+        "{:#?}",
+        p.todo
+    );
+}
+
+#[test]
+fn ledger_aws_to_gcp_renamed() {
+    let (dir, _) = fixture_move(
+        "ledger_aws_to_gcp_renamed",
+        ("science", "aws-a", "gcp-b"),
+        Some("aws-science"),
+        "aws-science.gcp-b.example.org",
+        AWS_A,
+    );
+    let t = target_text(&dir, "gcp-b", "aws-science.values.yaml");
+    assert!(
+        t.contains("serverIP: storage-quota-home-nfs.aws-science.svc.cluster.local\n"),
+        "{t}"
+    );
+    assert!(t.contains("- /export/aws-science\n"), "{t}");
+}
+
+#[test]
+fn ledger_gcp_to_gcp() {
+    let (dir, p) = fixture_move(
+        "ledger_gcp_to_gcp",
+        ("research", "gcp-a", "gcp-b"),
+        None,
+        "research.gcp-b.example.org",
+        GCP_A,
+    );
+    let t = target_text(&dir, "gcp-b", "research.values.yaml");
+    // Same provider: the GKE keys stay, the project and the bucket follow the target.
+    assert!(
+        t.contains(
+            "iam.gke.io/gcp-service-account: gcp-b-research@gcp-b-977.iam.gserviceaccount.com\n"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("SCRATCH_BUCKET: gs://gcp-b-scratch-research/$(JUPYTERHUB_USER)\n"),
+        "{t}"
+    );
+    assert!(t.contains("gke:\n    enabled: true\n"), "{t}");
+    assert!(!t.contains("volumeId"), "{t}");
+    assert!(
+        p.todo
+            .iter()
+            .any(|t| t.contains("`jupyterhub-home-nfs.gke.volumeId`")),
+        "{:#?}",
+        p.todo
+    );
+}
+
+#[test]
+fn ledger_gcp_to_gcp_renamed() {
+    let (dir, _) = fixture_move(
+        "ledger_gcp_to_gcp_renamed",
+        ("research", "gcp-a", "gcp-b"),
+        Some("gcp-a-research"),
+        "gcp-a-research.gcp-b.example.org",
+        GCP_A,
+    );
+    let t = target_text(&dir, "gcp-b", "gcp-a-research.values.yaml");
+    assert!(
+        t.contains("serverIP: storage-quota-home-nfs.gcp-a-research.svc.cluster.local\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("SCRATCH_BUCKET: gs://gcp-b-scratch-gcp-a-research/$(JUPYTERHUB_USER)\n"),
+        "{t}"
+    );
 }

@@ -11,6 +11,7 @@
 //! not own: the model (`repo::infra`), the checks of the result (`playbook::check`) or the
 //! execution of the runbook steps (`runtime`).
 
+mod bound;
 mod files;
 
 use std::collections::BTreeSet;
@@ -22,6 +23,7 @@ use crate::repo::infra::{Cluster, Hub, normalize_domain};
 use crate::suggest::closest;
 use crate::yaml::{Document, EditError, NewValue, Path, ScalarValue, Segment};
 
+pub use bound::{Provider, is_ec2_instance_type, is_gcp_machine_type};
 pub use files::{renamed_file, rewrite_domain, rewrite_domain_doc};
 
 /// The playbook's name on the command line.
@@ -276,6 +278,7 @@ fn setup(
     };
 
     // The files, in the entry's order.
+    let ends = bound::Ends::new(src, tgt, &mv.hub, name, |rel| ws.text(rel));
     let mut renames: Vec<(usize, String)> = Vec::new();
     for (i, f) in hub.values_files.iter().enumerate() {
         let shared = src.hubs_referencing(&f.name).len() > 1 || is_support_file(src, &f.name);
@@ -326,17 +329,30 @@ fn setup(
                         "`{to_rel}`: re-encrypted for the target's keys (`sops updatekeys -y {to_rel}`)"
                     ));
                     ws.create(&to_rel, text);
-                } else {
+                } else if f.is_encrypted() {
                     if needs_keys {
                         plan.todo.push(format!(
                             "`{to_rel}`: re-encrypt it for the target: `sops updatekeys -y {to_rel}` (or plan again with --reencrypt)"
                         ));
                     }
+                    plan.ledger.items.push(encrypted_item(&to_rel, &ends));
                     ws.create(&to_rel, wanted);
+                } else {
+                    let ledger = account_copy(&ends, &f.rel, &to_rel, &content, &wanted)?;
+                    plan.notes.extend(bound::rewrite_lines(&ledger.0));
+                    plan.ledger.extend(ledger.0);
+                    ws.create(&to_rel, ledger.1);
                 }
             }
         }
     }
+    plan.todo.extend(
+        plan.ledger
+            .operator_items()
+            .into_iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+    );
     if let Some(c) = &hub.chart_override {
         plan.todo.push(format!(
             "the entry uses `chart_override: {}`: copy that chart into `{}` by hand",
@@ -620,6 +636,46 @@ fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
 fn dedup(v: &mut Vec<String>) {
     let mut seen = BTreeSet::new();
     v.retain(|x| seen.insert(x.clone()));
+}
+
+/// The account of a copied values file: `wanted` (the copy, domain rewritten) with the
+/// cluster-bound values rewritten or removed, and the ledger of every leaf of `content`.
+fn account_copy(
+    ends: &bound::Ends<'_>,
+    src_rel: &str,
+    to_rel: &str,
+    content: &str,
+    wanted: &str,
+) -> Result<(crate::playbook::ledger::Ledger, String), MoveError> {
+    let bad = |error: String| WorkspaceError {
+        file: to_rel.to_string(),
+        error,
+    };
+    let source = Document::parse(content).map_err(|e| bad(e.to_string()))?;
+    let mut copy = Document::parse(wanted).map_err(|e| bad(e.to_string()))?;
+    let ledger = bound::account(ends, src_rel, to_rel, &source, &mut copy)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok((ledger, copy.text().to_string()))
+}
+
+/// An encrypted copy's values cannot be read: the operator checks them.
+fn encrypted_item(to_rel: &str, ends: &bound::Ends<'_>) -> crate::playbook::ledger::Item {
+    let mut names = vec![format!("the cluster `{}`", ends.src.name)];
+    if let Some(p) = &ends.src.project {
+        names.push(format!("its project or account `{p}`"));
+    }
+    if ends.old != ends.new {
+        names.push(format!("the old hub name `{}`", ends.old));
+    }
+    crate::playbook::ledger::Item {
+        file: to_rel.to_string(),
+        line: None,
+        what: "encrypted: its values were copied unread".into(),
+        decide: format!(
+            "check them (`sops {to_rel}`) for values naming {}",
+            names.join(", ")
+        ),
+    }
 }
 
 /// Sets a key of the entry only when the entry has it.
