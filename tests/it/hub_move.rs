@@ -755,3 +755,49 @@ fn ledger_gcp_to_gcp_renamed() {
         "{t}"
     );
 }
+
+/// A hub on `jupyterhub-home-nfs` of a GCP cluster of the real tree moved (and renamed, the
+/// target has its own `staging`) to an AWS cluster: nothing naming GCP, the source project or
+/// cluster, or the old hub name reaches the target without being listed.
+#[test]
+fn corpus_gcp_to_aws_lists_every_source_value() {
+    let Some(corpus) = common::shared_data("corpus/infrastructure-2026") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&corpus, dir.path());
+    let m = mv(
+        "staging",
+        "ucec",
+        "2i2c-aws-us",
+        Some("ucec-staging"),
+        Some("ucec-staging.aws.2i2c.cloud"),
+    );
+    let p = apply(dir.path(), Stage::Setup, &m, true);
+    let src = Source {
+        cluster: "ucec",
+        target: "2i2c-aws-us",
+        target_provider: "aws",
+        project: "ucec-503914",
+        provider: "gcp",
+        old: Some(("staging", "ucec-staging")),
+    };
+    let left = unlisted(dir.path(), &p, "config/clusters/2i2c-aws-us/", &src);
+    assert!(left.is_empty(), "unlisted source values: {left:#?}");
+    let copy = std::fs::read_to_string(
+        dir.path()
+            .join("config/clusters/2i2c-aws-us/ucec-staging.values.yaml"),
+    )
+    .unwrap();
+    assert!(!copy.contains("gke:"), "{copy}");
+    assert!(
+        p.todo
+            .iter()
+            .any(|t| t.contains("`jupyterhub-home-nfs.eks.volumeId`")),
+        "{:#?}",
+        p.todo
+    );
+    let c = p.ledger.counts();
+    eprintln!("corpus ucec/staging → 2i2c-aws-us/ucec-staging: {c}");
+    assert!(c.operator > 0 && c.carried > 0);
+}
