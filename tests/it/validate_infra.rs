@@ -628,8 +628,11 @@ fn corpus_infrastructure_2026() {
     assert_eq!(missing.len(), enc_refs);
 }
 
-/// Writes a repository of clusters: `(folder, cluster.yaml, [(file, content)])`.
-fn temp_repo(clusters: &[(&str, &str, &[(&str, &str)])]) -> tempfile::TempDir {
+/// A cluster folder: its name, its `cluster.yaml` and other files `(name, content)`.
+type ClusterFiles<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+/// Writes a repository of clusters.
+fn temp_repo(clusters: &[ClusterFiles<'_>]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     for (name, yaml, files) in clusters {
         let c = dir.path().join("config/clusters").join(name);
