@@ -194,6 +194,14 @@ fn setup_with_rename_and_shared_file_present() {
 fn setup_refuses_a_name_taken_and_a_served_domain() {
     let dir = fixture_copy();
     let i = infra(dir.path());
+    // A domain served, and no wildcard known in the target to default under.
+    std::fs::write(
+        dir.path()
+            .join("config/clusters/newcluster/support.values.yaml"),
+        "grafana:\n  enabled: true\n",
+    )
+    .unwrap();
+    let i = infra(dir.path());
     let e = hub_move::plan(
         &i,
         Stage::Setup,
@@ -201,11 +209,28 @@ fn setup_refuses_a_name_taken_and_a_served_domain() {
     )
     .unwrap_err();
     assert!(
-        e.to_string()
-            .contains("--temp-domain next.temple.2i2c.cloud"),
+        e.to_string().contains(
+            "domain `temple.2i2c.cloud` is still served by hub `prod` of cluster `temple`"
+        ) && e.to_string().contains("--temp-domain NAME"),
         "{e}"
     );
     assert!(!e.is_input_error());
+    // A temporary domain already served.
+    let e = hub_move::plan(
+        &i,
+        Stage::Setup,
+        &mv(
+            "prod",
+            "temple",
+            "newcluster",
+            None,
+            Some("staging.temple.2i2c.cloud"),
+        ),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("is already served by"), "{e}");
+    let fresh = fixture_copy();
+    let i = infra(fresh.path());
     let e = hub_move::plan(
         &i,
         Stage::Setup,
@@ -261,10 +286,32 @@ fn cli_refusals_apply_then_plan() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("did you mean `newcluster`"), "{err}");
-    let (code, _, err) = run(root, &[&["plan", "hub-move", "setup"][..], &base].concat());
-    assert_eq!(code, 1, "{err}");
+    // Without --temp-domain: a name under the target's wildcard, and how it resolves.
+    let (code, out, err) = run(root, &[&["plan", "hub-move", "setup"][..], &base].concat());
+    assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("--temp-domain next.temple.2i2c.cloud"),
+        out.contains("+  domain: prod.newcluster.2i2c.cloud\n")
+            && out.contains("the temporary domain defaults to `prod.newcluster.2i2c.cloud`")
+            && out.contains(
+                "resolves through the wildcard `*.newcluster.2i2c.cloud` of `newcluster`"
+            ),
+        "{out}"
+    );
+    // A temporary domain that is not a domain name: an input error.
+    let (code, _, err) = run(
+        root,
+        &[
+            &["plan", "hub-move", "setup"][..],
+            &base,
+            &["--temp-domain", "https://next.temple.2i2c.cloud/"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "`https://next.temple.2i2c.cloud/` is not a domain name: give the host name alone"
+        ),
         "{err}"
     );
     let args = [

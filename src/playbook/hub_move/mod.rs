@@ -13,6 +13,7 @@
 
 mod bound;
 mod files;
+mod temp;
 
 use std::collections::BTreeSet;
 
@@ -111,11 +112,13 @@ pub enum MoveError {
     #[error("--from and --to are both `{0}`: a hub moves between two clusters")]
     SameCluster(String),
     #[error(
-        "the domain `{domain}` is still served by {by}: a domain must never be in two clusters; deploy the new hub under a temporary domain first (e.g. --temp-domain next.{domain}) and switch at `cutover`"
+        "the domain `{domain}` is still served by {by}: a domain must never be in two clusters; deploy the new hub under a temporary domain first (--temp-domain NAME, a name under the target cluster's DNS wildcard: no `grafana` host in its support values says which) and switch at `cutover`"
     )]
     DomainServed { domain: String, by: String },
     #[error("--temp-domain `{domain}` is already served by {by}; choose another")]
     TempDomainServed { domain: String, by: String },
+    #[error("--temp-domain `{domain}` is not a domain name: {why}")]
+    InvalidDomain { domain: String, why: String },
     #[error(
         "cluster `{cluster}` already has a hub `{name}` (domain {domain}); pass --new-name NAME to move the hub under another name"
     )]
@@ -150,6 +153,7 @@ impl MoveError {
             MoveError::UnknownCluster { .. }
                 | MoveError::UnknownHub { .. }
                 | MoveError::SameCluster(_)
+                | MoveError::InvalidDomain { .. }
         )
     }
 }
@@ -239,8 +243,30 @@ fn setup(
         (None, None) => return Err(unknown_hub(src, &mv.hub)),
     };
     let final_domain = hub.domain.clone();
+    // The domain the new hub is deployed under now: the one given, or (while the source
+    // serves the final one) a name under the target's wildcard.
+    let wildcard = temp::wildcard(infra, tgt);
+    let mut defaulted = None;
+    let temp_domain = match (&mv.temp_domain, &final_domain, &wildcard) {
+        (Some(t), _, _) => {
+            temp::check_domain(t).map_err(|why| MoveError::InvalidDomain {
+                domain: t.clone(),
+                why,
+            })?;
+            Some(t.clone())
+        }
+        (None, Some(d), Some(w)) if served_by(infra, d).is_some() => {
+            let t = format!("{name}.{}", w.base);
+            defaulted = Some(format!(
+                "the temporary domain defaults to `{t}`: the hub's name under the wildcard of `{}` (pass --temp-domain to choose another)",
+                tgt.name
+            ));
+            Some(t)
+        }
+        _ => None,
+    };
     if let Some(existing) = in_target {
-        let ours = [mv.temp_domain.as_ref(), final_domain.as_ref()]
+        let ours = [temp_domain.as_ref(), final_domain.as_ref()]
             .into_iter()
             .flatten()
             .any(|d| existing.domain.as_deref().map(normalize_domain) == Some(normalize_domain(d)));
@@ -254,8 +280,17 @@ fn setup(
             domain: existing.domain.clone().unwrap_or_else(|| "none".into()),
         });
     }
-    // The domain the new hub is deployed under now.
-    let in_use = match (&mv.temp_domain, &final_domain) {
+    plan.notes.extend(defaulted);
+    if let Some(t) = &temp_domain {
+        plan.notes.push(temp::resolution(t, tgt, wildcard.as_ref()));
+        if !wildcard.as_ref().is_some_and(|w| w.covers(t)) {
+            plan.checklist.push(format!(
+                "create a DNS record for `{t}` pointing at the ingress of `{}` (it is under no wildcard of the target)",
+                tgt.name
+            ));
+        }
+    }
+    let in_use = match (&temp_domain, &final_domain) {
         (Some(t), _) => {
             if let Some(by) = served_by(infra, t) {
                 return Err(MoveError::TempDomainServed {
