@@ -193,7 +193,6 @@ fn setup_with_rename_and_shared_file_present() {
 #[test]
 fn setup_refuses_a_name_taken_and_a_served_domain() {
     let dir = fixture_copy();
-    let i = infra(dir.path());
     // A domain served, and no wildcard known in the target to default under.
     std::fs::write(
         dir.path()
