@@ -847,3 +847,65 @@ fn corpus_gcp_to_aws_lists_every_source_value() {
     eprintln!("corpus ucec/staging → 2i2c-aws-us/ucec-staging: {c}");
     assert!(c.operator > 0 && c.carried > 0);
 }
+
+/// The login client follows the temporary domain: the setup's runbook names the client to
+/// update before `manual:deploy-hub` (CILogon: the deployer's commands; GitHub: the app's
+/// callback URL), the cutover's the step that restores it.
+#[test]
+fn the_login_client_is_updated_for_the_temporary_domain_and_restored() {
+    let dir = moves_copy();
+    let ids = |p: &StagePlan| p.runbook.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    let title = |p: &StagePlan, id: &str| {
+        p.runbook
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.title.clone())
+            .unwrap_or_else(|| panic!("no {id} in {:?}", p.runbook))
+    };
+    // CILogon (`authenticator_class: cilogon`), the temporary domain by default.
+    let m = mv("research", "gcp-a", "aws-b", None, None);
+    let p = apply(dir.path(), Stage::Setup, &m, false);
+    assert_eq!(
+        ids(&p),
+        [
+            "sync-homes",
+            "manual:check-grafana",
+            "manual:login-client",
+            "manual:deploy-hub"
+        ]
+    );
+    let t = title(&p, "manual:login-client");
+    assert!(
+        t.contains(
+            "`deployer cilogon-client create aws-b research basehub research.aws-b.example.org`"
+        ) && t.contains("(do not `update` it)")
+            && t.contains("enc-research.secret.values.yaml"),
+        "{t}"
+    );
+    let p = plan(dir.path(), Stage::Cutover, &m);
+    assert_eq!(ids(&p).last().unwrap(), "manual:restore-login-client");
+    let t = title(&p, "manual:restore-login-client");
+    assert!(
+        t.contains("`deployer cilogon-client update aws-b research research.gcp-a.example.org`")
+            && t.contains("delete the old hub's client `gcp-a-research`"),
+        "{t}"
+    );
+    // The window's runbook (derived from the clusters) has the same steps.
+    let w = hub_move::window(&infra(dir.path()), Stage::Cutover, &m).unwrap();
+    assert_eq!(w.steps.last().unwrap().id, "manual:restore-login-client");
+
+    // GitHub: a temporary app, then the original restored.
+    let m = mv("science", "aws-a", "gcp-b", None, None);
+    let p = apply(dir.path(), Stage::Setup, &m, false);
+    let t = title(&p, "manual:login-client");
+    assert!(
+        t.contains("create a temporary OAuth app with the callback `https://science.gcp-b.example.org/hub/oauth_callback`"),
+        "{t}"
+    );
+    let p = plan(dir.path(), Stage::Cutover, &m);
+    let t = title(&p, "manual:restore-login-client");
+    assert!(
+        t.contains("restore the original GitHub OAuth app (callback `https://science.aws-a.example.org/hub/oauth_callback`)"),
+        "{t}"
+    );
+}

@@ -13,6 +13,7 @@
 
 mod bound;
 mod files;
+mod login;
 mod temp;
 
 use std::collections::BTreeSet;
@@ -192,7 +193,7 @@ pub fn plan(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<StagePlan
     let mut ws = Workspace::new(root, &infra.files);
     match stage {
         Stage::Setup => setup(infra, src, tgt, mv, &mut ws, &mut plan)?,
-        Stage::Cutover => cutover(src, tgt, mv, &mut ws, &mut plan)?,
+        Stage::Cutover => cutover(infra, src, tgt, mv, &mut ws, &mut plan)?,
         Stage::Decommission => decommission(src, tgt, mv, &mut plan)?,
     }
     plan.changes = ws.changes;
@@ -455,7 +456,16 @@ fn setup(
             tgt.name
         ));
     }
-    plan.runbook = setup_steps(src, tgt, name);
+    let (login, _) = login_steps(
+        infra,
+        src,
+        tgt,
+        mv,
+        hub,
+        in_use.as_deref(),
+        final_domain.as_deref(),
+    );
+    plan.runbook = setup_steps(src, tgt, name, login);
     plan.verify.push(format!(
         "`gitops-migrate validate` reports no duplicate domain and no missing file; `https://{}` serves the new hub (empty user database until `cutover`)",
         in_use.as_deref().unwrap_or("<domain>")
@@ -486,8 +496,16 @@ pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window,
     let domain = old
         .and_then(|h| h.domain.clone())
         .or_else(|| new.and_then(|h| h.domain.clone()));
+    // The login client follows the temporary domain (the new entry's, once set up).
+    let temp = new
+        .and_then(|h| h.domain.clone())
+        .or_else(|| mv.temp_domain.clone());
+    let (login, restore) = match old.or(new) {
+        Some(h) => login_steps(infra, src, tgt, mv, h, temp.as_deref(), domain.as_deref()),
+        None => (None, None),
+    };
     let steps = match stage {
-        Stage::Setup => setup_steps(src, tgt, name),
+        Stage::Setup => setup_steps(src, tgt, name, login),
         Stage::Cutover => {
             // The old hub is taken down only once the new one is set up.
             if new.is_none() {
@@ -497,7 +515,7 @@ pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window,
                     why: format!("cluster `{}` has no hub `{name}` yet", tgt.name),
                 });
             }
-            cutover_steps(src, tgt, mv, domain.as_deref())
+            cutover_steps(src, tgt, mv, domain.as_deref(), restore)
         }
         Stage::Decommission => {
             if old.is_some() {
@@ -543,8 +561,8 @@ pub struct Window {
     pub domain: Option<String>,
 }
 
-fn setup_steps(src: &Cluster, tgt: &Cluster, name: &str) -> Vec<Step> {
-    vec![
+fn setup_steps(src: &Cluster, tgt: &Cluster, name: &str, login: Option<Step>) -> Vec<Step> {
+    let mut steps = vec![
         Step::new(
             "sync-homes",
             format!(
@@ -556,19 +574,56 @@ fn setup_steps(src: &Cluster, tgt: &Cluster, name: &str) -> Vec<Step> {
             "manual:check-grafana",
             format!("check the Grafana dashboards of `{}`", tgt.name),
         ),
-        Step::new(
-            "manual:deploy-hub",
-            format!(
-                "deploy the new hub: `deployer deploy {} {name}`, then log in to it",
-                tgt.name
-            ),
+    ];
+    steps.extend(login);
+    steps.push(Step::new(
+        "manual:deploy-hub",
+        format!(
+            "deploy the new hub: `deployer deploy {} {name}`, then log in to it",
+            tgt.name
         ),
-    ]
+    ));
+    steps
 }
 
-fn cutover_steps(src: &Cluster, tgt: &Cluster, mv: &Move, final_domain: Option<&str>) -> Vec<Step> {
+/// The login client's steps of a move whose new hub runs under `temp` until `cutover`
+/// switches it to `final_domain`: (setup's, cutover's); none without a temporary domain or an
+/// OAuth client.
+fn login_steps(
+    infra: &Infrastructure,
+    src: &Cluster,
+    tgt: &Cluster,
+    mv: &Move,
+    hub: &Hub,
+    temp: Option<&str>,
+    final_domain: Option<&str>,
+) -> (Option<Step>, Option<Step>) {
+    let (Some(t), Some(f)) = (temp, final_domain) else {
+        return (None, None);
+    };
+    if normalize_domain(t) == normalize_domain(f) {
+        return (None, None);
+    }
+    let Some(client) = login::client(infra, hub) else {
+        return (None, None);
+    };
     let name = mv.target_name();
-    vec![
+    let hub_type = hub.helm_chart.as_deref().unwrap_or("basehub");
+    (
+        Some(login::setup_step(&client, tgt, name, hub_type, t, f)),
+        Some(login::restore_step(&client, src, tgt, &mv.hub, name, f)),
+    )
+}
+
+fn cutover_steps(
+    src: &Cluster,
+    tgt: &Cluster,
+    mv: &Move,
+    final_domain: Option<&str>,
+    restore: Option<Step>,
+) -> Vec<Step> {
+    let name = mv.target_name();
+    let mut steps = vec![
         Step::new(
             "delete-proxy-public",
             format!(
@@ -615,7 +670,9 @@ fn cutover_steps(src: &Cluster, tgt: &Cluster, mv: &Move, final_domain: Option<&
                 tgt.name
             ),
         ),
-    ]
+    ];
+    steps.extend(restore);
+    steps
 }
 
 fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
@@ -786,6 +843,7 @@ fn sops_keys_match(
 }
 
 fn cutover(
+    infra: &Infrastructure,
     src: &Cluster,
     tgt: &Cluster,
     mv: &Move,
@@ -876,7 +934,16 @@ fn cutover(
         "announce the maintenance window to the users of `{}`",
         final_domain.as_deref().unwrap_or(&mv.hub)
     ));
-    plan.runbook = cutover_steps(src, tgt, mv, final_domain.as_deref());
+    let (_, restore) = login_steps(
+        infra,
+        src,
+        tgt,
+        mv,
+        old,
+        current.as_deref(),
+        final_domain.as_deref(),
+    );
+    plan.runbook = cutover_steps(src, tgt, mv, final_domain.as_deref(), restore);
     plan.notes.push(
         "merge this change after the runbook's `update-dns` step; while the old entry exists, a deploy of the source cluster re-creates `proxy-public`".into(),
     );
