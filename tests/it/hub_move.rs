@@ -909,3 +909,39 @@ fn the_login_client_is_updated_for_the_temporary_domain_and_restored() {
         "{t}"
     );
 }
+
+/// `status` shows a move between `setup` and `cutover` (the same hub in two clusters) and
+/// the command of its next stage; none before the setup or after the cutover.
+#[test]
+fn status_shows_a_move_in_progress() {
+    let dir = moves_copy();
+    let root = dir.path();
+    let moves = |root: &Path| -> serde_json::Value {
+        let (code, out, err) = run(root, &["status", "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["moves"].clone()
+    };
+    assert_eq!(moves(root), serde_json::json!([]));
+    let m = mv("research", "gcp-a", "aws-b", Some("gcp-research"), None);
+    apply(root, Stage::Setup, &m, false);
+    assert_eq!(
+        moves(root),
+        serde_json::json!([{
+            "hub": "research",
+            "from": "gcp-a",
+            "to": "aws-b",
+            "new_name": "gcp-research",
+            "domain": "research.gcp-a.example.org",
+            "temp_domain": "gcp-research.aws-b.example.org",
+            "next_stage": "cutover",
+            "next": "gitops-migrate plan hub-move cutover --hub research --from gcp-a --to aws-b --new-name gcp-research",
+        }])
+    );
+    let (_, out, _) = run(root, &["status"]);
+    assert!(
+        out.contains("moves in progress (1):\n  `research` of `gcp-a` → `aws-b` as `gcp-research` (research.gcp-a.example.org → gcp-research.aws-b.example.org): next `cutover`: gitops-migrate plan hub-move cutover --hub research --from gcp-a --to aws-b --new-name gcp-research\n"),
+        "{out}"
+    );
+    apply(root, Stage::Cutover, &m, false);
+    assert_eq!(moves(root), serde_json::json!([]));
+}

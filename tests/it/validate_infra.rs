@@ -505,7 +505,8 @@ fn gm(args: &[&str]) -> Run {
 }
 
 /// `status --format json` has the DESIGN.md shape:
-/// `{"kind":"infrastructure","clusters":[{"name","hubs":[{"name","domain"}]}],"anomalies":[…]}`.
+/// `{"kind":"infrastructure","clusters":[{"name","hubs":[{"name","domain"}]}],"anomalies":[…]}`,
+/// extended with the moves in progress (`"moves":[…]`).
 fn status_json(fixture_name: &str) -> (serde_json::Value, String) {
     let dir = fixture(fixture_name);
     let run = gm(&[
@@ -519,7 +520,8 @@ fn status_json(fixture_name: &str) -> (serde_json::Value, String) {
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
     assert_eq!(v["kind"], "infrastructure");
     let keys: Vec<&String> = v.as_object().expect("object").keys().collect();
-    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert_eq!(keys, ["anomalies", "clusters", "kind", "moves"], "{keys:?}");
+    assert!(v["moves"].is_array());
     for c in v["clusters"].as_array().expect("clusters") {
         assert_eq!(c.as_object().unwrap().len(), 2, "{c}");
         assert!(c["name"].is_string());

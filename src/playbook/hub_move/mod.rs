@@ -1019,3 +1019,98 @@ pub fn announcement(infra: &Infrastructure, stage: Stage, mv: &Move) -> Option<S
         Stage::Decommission => None,
     }
 }
+
+/// A move between `setup` and `cutover`: the same hub in two clusters.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InProgress {
+    pub hub: String,
+    pub from: String,
+    pub to: String,
+    /// The hub's name in the target, when it differs.
+    pub new_name: Option<String>,
+    /// The domain the old hub serves, and the temporary one of the new hub.
+    pub domain: Option<String>,
+    pub temp_domain: Option<String>,
+    pub next_stage: &'static str,
+    /// The command that plans the next stage.
+    pub next: String,
+}
+
+/// The moves in progress in a repository: two entries of two clusters with the same display
+/// name, names equal or one containing the other (`staging` → `ucec-staging`), and the
+/// hub-specific values of one mostly carried into the other (half of its settings or more,
+/// same path and value). The new hub is the one without a home disk
+/// (`jupyterhub-home-nfs.<gke|eks>.volumeId`, which `setup` leaves to the operator) when the
+/// other has one; without that sign, the cluster sorted second is taken as the target.
+pub fn in_progress(infra: &Infrastructure) -> Vec<InProgress> {
+    let own_values = |c: &Cluster, h: &Hub| -> BTreeSet<(String, String)> {
+        let mut out = BTreeSet::new();
+        for f in h
+            .values_files
+            .iter()
+            .filter(|f| !f.is_encrypted() && c.hubs_referencing(&f.name).len() == 1)
+        {
+            if let Some(doc) = infra.files.doc(&f.rel) {
+                for l in crate::playbook::ledger::leaves(doc) {
+                    if let Some(v) = crate::repo::infra::text_of(l.node) {
+                        out.insert((l.path_text(), v.to_string()));
+                    }
+                }
+            }
+        }
+        out
+    };
+    let related = |a: &str, b: &str| a == b || a.contains(b) || b.contains(a);
+    let mut out = Vec::new();
+    let all: Vec<(&Cluster, &Hub)> = infra
+        .clusters
+        .iter()
+        .flat_map(|c| c.hubs.iter().map(move |h| (c, h)))
+        .collect();
+    for (i, (ca, ha)) in all.iter().enumerate() {
+        for (cb, hb) in &all[i + 1..] {
+            if ca.name == cb.name
+                || ha.display_name.is_none()
+                || ha.display_name != hb.display_name
+                || !related(&ha.name, &hb.name)
+            {
+                continue;
+            }
+            let (va, vb) = (own_values(ca, ha), own_values(cb, hb));
+            let shared = va.intersection(&vb).count();
+            if va.is_empty() || shared * 2 < va.len().max(vb.len()) {
+                continue;
+            }
+            // `setup` leaves the new hub's home disk (`jupyterhub-home-nfs.<gke|eks>.volumeId`)
+            // to the operator: until it is supplied, the entry without one is the new hub.
+            let has_disk = |v: &BTreeSet<(String, String)>| {
+                v.iter()
+                    .any(|(p, _)| p.contains("jupyterhub-home-nfs.") && p.ends_with(".volumeId"))
+            };
+            let b_is_new = !(has_disk(&vb) && !has_disk(&va));
+            let ((src, old), (tgt, new)) = if b_is_new {
+                ((*ca, *ha), (*cb, *hb))
+            } else {
+                ((*cb, *hb), (*ca, *ha))
+            };
+            let mv = Move {
+                hub: old.name.clone(),
+                from: src.name.clone(),
+                to: tgt.name.clone(),
+                new_name: (new.name != old.name).then(|| new.name.clone()),
+                ..Move::default()
+            };
+            out.push(InProgress {
+                hub: mv.hub.clone(),
+                from: mv.from.clone(),
+                to: mv.to.clone(),
+                new_name: mv.new_name.clone(),
+                domain: old.domain.clone(),
+                temp_domain: new.domain.clone(),
+                next_stage: Stage::Cutover.name(),
+                next: format!("gitops-migrate plan {PLAYBOOK} cutover {}", mv.args()),
+            });
+        }
+    }
+    out
+}
