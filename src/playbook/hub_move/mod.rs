@@ -1087,7 +1087,7 @@ pub fn in_progress(infra: &Infrastructure) -> Vec<InProgress> {
                 v.iter()
                     .any(|(p, _)| p.contains("jupyterhub-home-nfs.") && p.ends_with(".volumeId"))
             };
-            let b_is_new = !(has_disk(&vb) && !has_disk(&va));
+            let b_is_new = !has_disk(&vb) || has_disk(&va);
             let ((src, old), (tgt, new)) = if b_is_new {
                 ((*ca, *ha), (*cb, *hb))
             } else {
