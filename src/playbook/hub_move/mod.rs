@@ -3,9 +3,11 @@
 //!
 //! | stage | edits |
 //! |---|---|
-//! | `setup` | the hub's entry appended to the target `cluster.yaml` (under a temporary domain while the source still serves the final one); its values files copied (renamed for `--new-name`; shared files only when absent); the old domain hard-coded in copied values rewritten |
-//! | `cutover` | in one change: the target entry switched to the final domain, the source entry and the source's hub-only files removed |
+//! | `setup` | the hub's entry appended to the target `cluster.yaml` (under a temporary domain while the source still serves the final one: by default the hub's name under the target's wildcard, `temp`); its values files copied (renamed for `--new-name`; shared files only when absent); the old domain hard-coded in copied values rewritten; every copied setting accounted for in the ledger, cluster-bound values rewritten or listed (`bound`); the login client's step (`login`) |
+//! | `cutover` | in one change: the target entry switched to the final domain, the source entry and the source's hub-only files removed; the login client restored |
 //! | `decommission` | nothing: a checklist of what remains to retire |
+//!
+//! Also the moves in progress of a repository (`in_progress`, for `status`).
 //!
 //! Owns: the stages' Git changes and their runbook outlines, and the announcement text. Does
 //! not own: the model (`repo::infra`), the checks of the result (`playbook::check`) or the
