@@ -421,13 +421,7 @@ fn setup_reencrypts_for_the_targets_keys_only_when_asked() {
 
     // Without --reencrypt: the command is listed, the file copied as it is.
     let p = plan(root, Stage::Setup, &m);
-    assert!(
-        p.todo
-            .iter()
-            .any(|t| t.contains(&format!("`sops updatekeys -y {enc}`"))),
-        "{:#?}",
-        p.todo
-    );
+    todo_has(&p, &format!("`sops updatekeys -y {enc}`"));
 
     let args = [
         "apply",
@@ -641,6 +635,15 @@ fn fixture_move(
     (dir, p)
 }
 
+/// Asserts that an item under "Still to supply" contains `needle`.
+fn todo_has(p: &StagePlan, needle: &str) {
+    assert!(
+        p.todo.iter().any(|t| t.contains(needle)),
+        "no `{needle}` in {:#?}",
+        p.todo
+    );
+}
+
 fn target_text(dir: &tempfile::TempDir, to: &str, file: &str) -> String {
     std::fs::read_to_string(dir.path().join(format!("config/clusters/{to}/{file}"))).unwrap()
 }
@@ -673,25 +676,13 @@ fn ledger_gcp_to_aws() {
     );
     let t = target_text(&dir, "aws-b", "research.values.yaml");
     assert!(!t.contains("gke:"), "{t}");
-    assert!(
-        p.todo
-            .iter()
-            .any(|t| t.contains("`jupyterhub-home-nfs.eks.volumeId`")),
-        "{:#?}",
-        p.todo
-    );
+    todo_has(&p, "`jupyterhub-home-nfs.eks.volumeId`");
     // The bucket follows the target's own hubs; the GCP service account is listed, kept.
     assert!(
         t.contains("SCRATCH_BUCKET: s3://aws-b-scratch-research/$(JUPYTERHUB_USER)\n"),
         "{t}"
     );
-    assert!(
-        p.todo
-            .iter()
-            .any(|t| t.contains("gcp-a-research@gcp-a-412.iam.gserviceaccount.com")),
-        "{:#?}",
-        p.todo
-    );
+    todo_has(&p, "gcp-a-research@gcp-a-412.iam.gserviceaccount.com");
 }
 
 #[test]
@@ -724,13 +715,7 @@ fn ledger_aws_to_gcp() {
         "{t}"
     );
     assert!(!t.contains("eks:") && !t.contains("vol-"), "{t}");
-    assert!(
-        p.todo
-            .iter()
-            .any(|t| t.contains("`jupyterhub-home-nfs.gke.volumeId`")),
-        "{:#?}",
-        p.todo
-    );
+    todo_has(&p, "`jupyterhub-home-nfs.gke.volumeId`");
 }
 
 #[test]
@@ -773,13 +758,7 @@ fn ledger_gcp_to_gcp() {
     );
     assert!(t.contains("gke:\n    enabled: true\n"), "{t}");
     assert!(!t.contains("volumeId"), "{t}");
-    assert!(
-        p.todo
-            .iter()
-            .any(|t| t.contains("`jupyterhub-home-nfs.gke.volumeId`")),
-        "{:#?}",
-        p.todo
-    );
+    todo_has(&p, "`jupyterhub-home-nfs.gke.volumeId`");
 }
 
 #[test]
@@ -836,13 +815,7 @@ fn corpus_gcp_to_aws_lists_every_source_value() {
     )
     .unwrap();
     assert!(!copy.contains("gke:"), "{copy}");
-    assert!(
-        p.todo
-            .iter()
-            .any(|t| t.contains("`jupyterhub-home-nfs.eks.volumeId`")),
-        "{:#?}",
-        p.todo
-    );
+    todo_has(&p, "`jupyterhub-home-nfs.eks.volumeId`");
     let c = p.ledger.counts();
     eprintln!("corpus ucec/staging → 2i2c-aws-us/ucec-staging: {c}");
     assert!(c.operator > 0 && c.carried > 0);
