@@ -64,7 +64,8 @@ pub struct StageArgs {
     #[arg(long, value_name = "NAME")]
     pub new_name: Option<String>,
     /// hub-move `setup`: the domain the new hub is deployed under while the source still
-    /// serves the final one (e.g. next.<domain>, inside the target's wildcard).
+    /// serves the final one (default: <hub>.<base>, under the target's wildcard, read from
+    /// the grafana host of its support chart).
     #[arg(long, value_name = "DOMAIN")]
     pub temp_domain: Option<String>,
     /// hub-move `setup`: re-encrypt copied `enc-*` files whose keys differ from the target's

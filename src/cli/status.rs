@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::{Exit, Output, repo_root};
 use anstyle::Style;
 
+use crate::playbook::hub_move;
 use crate::playbook::nublado::{State, environment_state};
 use crate::repo::{self, Infrastructure, Phalanx, Repo};
 use crate::style;
@@ -68,6 +69,8 @@ pub enum Report {
     },
     Infrastructure {
         clusters: Vec<ClusterStatus>,
+        /// Hub moves between `setup` and `cutover` (the same hub in two clusters).
+        moves: Vec<hub_move::InProgress>,
         anomalies: Vec<Anomaly>,
     },
 }
@@ -133,12 +136,32 @@ pub fn infra_report(i: &Infrastructure, findings: &[Finding]) -> Report {
                     .collect(),
             })
             .collect(),
+        moves: hub_move::in_progress(i),
         anomalies: findings
             .iter()
             .filter(|f| is_anomaly(f))
             .map(Anomaly::from)
             .collect(),
     }
+}
+
+/// A move in progress, one line.
+fn move_line(m: &hub_move::InProgress) -> String {
+    let name = m
+        .new_name
+        .as_deref()
+        .map(|n| format!(" as `{n}`"))
+        .unwrap_or_default();
+    format!(
+        "`{}` of `{}` → `{}`{name} ({} → {}): next `{}`: {}",
+        m.hub,
+        m.from,
+        m.to,
+        m.domain.as_deref().unwrap_or("-"),
+        m.temp_domain.as_deref().unwrap_or("-"),
+        m.next_stage,
+        m.next
+    )
 }
 
 pub fn run(args: StatusArgs, out: &mut Output) -> Exit {
@@ -328,6 +351,7 @@ pub fn human(report: &Report, color: bool) -> String {
         }
         Report::Infrastructure {
             clusters,
+            moves,
             anomalies,
         } => {
             let mut rows: Vec<Vec<Cell>> =
@@ -345,6 +369,12 @@ pub fn human(report: &Report, color: bool) -> String {
                 }
             }
             out.push_str(&table(&rows, color));
+            if !moves.is_empty() {
+                out.push_str(&format!("\nmoves in progress ({}):\n", moves.len()));
+                for m in moves {
+                    out.push_str(&format!("  {}\n", move_line(m)));
+                }
+            }
             if !anomalies.is_empty() {
                 out.push_str(&format!(
                     "\nanomalies ({}):\n",
@@ -403,6 +433,7 @@ pub fn markdown(report: &Report) -> String {
         }
         Report::Infrastructure {
             clusters,
+            moves,
             anomalies,
         } => {
             out.push_str("| Cluster | Hub | Domain |\n|---|---|---|\n");
@@ -417,6 +448,12 @@ pub fn markdown(report: &Report) -> String {
                         h.name,
                         h.domain.as_deref().unwrap_or("–")
                     ));
+                }
+            }
+            if !moves.is_empty() {
+                out.push_str("\n**Moves in progress**\n\n");
+                for m in moves {
+                    out.push_str(&format!("- {}\n", move_line(m)));
                 }
             }
             if !anomalies.is_empty() {

@@ -53,6 +53,9 @@ pub struct Cluster {
     pub declared_name: Option<String>,
     /// `provider:` (`gcp`, `aws`, `azure`, `kubeconfig`).
     pub provider: Option<String>,
+    /// The cloud project or account the cluster runs in: `gcp.project`, `aws.account`,
+    /// `azure.resource_group`.
+    pub project: Option<String>,
     /// The hubs with a usable `name`, in file order.
     pub hubs: Vec<Hub>,
     /// `support.helm_chart_values_files`.
@@ -280,6 +283,7 @@ fn read_cluster(
         parsed: doc.is_some(),
         declared_name: None,
         provider: None,
+        project: None,
         hubs: Vec::new(),
         support_files: Vec::new(),
         folder_files,
@@ -289,6 +293,17 @@ fn read_cluster(
     };
     cluster.declared_name = text(m, "name");
     cluster.provider = text(m, "provider");
+    cluster.project = [
+        ("gcp", "project"),
+        ("aws", "account"),
+        ("azure", "resource_group"),
+    ]
+    .iter()
+    .find_map(|(section, key)| {
+        m.get(section)
+            .and_then(|e| e.value.as_mapping())
+            .and_then(|s| text(s, key))
+    });
     if let Some(files) = m
         .get("support")
         .and_then(|e| e.value.as_mapping())
@@ -417,4 +432,112 @@ fn sops_keys(m: &Mapping, out: &mut Vec<(String, String)>) {
             }
         }
     }
+}
+
+/// Where a values file hard-codes a hub's host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    /// `jupyterhub.ingress.hosts[i]` or `jupyterhub.ingress.tls[j].hosts[i]` (at any depth,
+    /// e.g. under `basehub:`).
+    Ingress,
+    /// An `oauth_callback_url` anywhere (its URL's host).
+    Callback,
+}
+
+/// A host hard-coded in a values document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRef {
+    pub kind: HostKind,
+    pub path: Vec<crate::yaml::Segment>,
+    /// The scalar as written (the whole URL for a callback).
+    pub value: String,
+    /// The host it names.
+    pub host: String,
+    /// Offset of the scalar.
+    pub offset: usize,
+}
+
+/// Every host hard-coded in the first document of a values file: ingress hosts and
+/// `oauth_callback_url`s.
+pub fn hard_coded_hosts(doc: &crate::yaml::Document) -> Vec<HostRef> {
+    use crate::yaml::Segment;
+    fn key_is(seg: Option<&Segment>, k: &str) -> bool {
+        matches!(seg, Some(Segment::Key(s)) if s == k)
+    }
+    /// Whether `path` (ending with an index) is a host of `jupyterhub.ingress`.
+    fn is_ingress_host(path: &[Segment]) -> bool {
+        let n = path.len();
+        if n < 4 || !matches!(path[n - 1], Segment::Index(_)) || !key_is(path.get(n - 2), "hosts") {
+            return false;
+        }
+        let ingress_at = |i: usize| {
+            i >= 1 && key_is(path.get(i), "ingress") && key_is(path.get(i - 1), "jupyterhub")
+        };
+        // `…jupyterhub.ingress.hosts[i]`
+        if ingress_at(n - 3) {
+            return true;
+        }
+        // `…jupyterhub.ingress.tls[j].hosts[i]`
+        n >= 6
+            && matches!(path[n - 3], Segment::Index(_))
+            && key_is(path.get(n - 4), "tls")
+            && ingress_at(n - 5)
+    }
+    fn url_host(url: &str) -> Option<&str> {
+        let rest = &url[url.find("://")? + 3..];
+        Some(&rest[..rest.find(['/', ':', '?']).unwrap_or(rest.len())])
+    }
+    fn walk(node: &Node, path: &mut Vec<Segment>, out: &mut Vec<HostRef>) {
+        match &node.kind {
+            NodeKind::Mapping(m) => {
+                for e in &m.entries {
+                    let Some(k) = e.key.scalar_text() else {
+                        continue;
+                    };
+                    path.push(Segment::Key(k.to_string()));
+                    if k == "oauth_callback_url" {
+                        if let Some(v) = text_of(&e.value)
+                            && let Some(host) = url_host(v)
+                        {
+                            out.push(HostRef {
+                                kind: HostKind::Callback,
+                                path: path.clone(),
+                                value: v.to_string(),
+                                host: host.to_string(),
+                                offset: e.value.span.start,
+                            });
+                        }
+                    } else {
+                        walk(&e.value, path, out);
+                    }
+                    path.pop();
+                }
+            }
+            NodeKind::Sequence(s) => {
+                for (i, item) in s.items.iter().enumerate() {
+                    path.push(Segment::Index(i));
+                    if is_ingress_host(path) {
+                        if let Some(v) = text_of(&item.value) {
+                            out.push(HostRef {
+                                kind: HostKind::Ingress,
+                                path: path.clone(),
+                                value: v.to_string(),
+                                host: v.to_string(),
+                                offset: item.value.span.start,
+                            });
+                        }
+                    } else {
+                        walk(&item.value, path, out);
+                    }
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(root) = doc.root(0) {
+        walk(root, &mut Vec::new(), &mut out);
+    }
+    out
 }

@@ -1,5 +1,6 @@
 //! Rules over an infrastructure repository: every hub entry complete, every referenced file
-//! present, no domain served twice, hub names unique per cluster.
+//! present, no domain served twice, hub names unique per cluster, the hosts hard-coded in a
+//! hub's own values files matching its `domain`, cluster names matching their folders.
 //!
 //! The repository's own schema validates only the first hub of each `cluster.yaml`, so every
 //! entry is checked here. Entry shapes are judged from the document (an entry without a
@@ -9,7 +10,9 @@ use std::collections::BTreeMap;
 
 use super::{Finding, rule};
 use crate::repo::Infrastructure;
-use crate::repo::infra::{Cluster, FileRef, Hub, normalize_domain, text_of};
+use crate::repo::infra::{
+    Cluster, FileRef, HostKind, HostRef, Hub, hard_coded_hosts, normalize_domain, text_of,
+};
 use crate::suggest::edit_distance;
 use crate::yaml::{Document, Node, NodeKind};
 
@@ -29,8 +32,128 @@ pub fn check(repo: &Infrastructure) -> Vec<Finding> {
         missing_files(repo, cluster, doc, &mut out);
         duplicate_hubs(cluster, doc, &mut out);
         duplicate_domains(cluster, doc, &mut domains, &mut out);
+        domain_mismatch(repo, cluster, &mut out);
     }
+    cluster_names(repo, &mut out);
     out
+}
+
+/// The hosts hard-coded in a hub's own values files (those no other hub of the cluster
+/// lists) match the entry's `domain`: the ingress hosts include it (or a binder's
+/// `hub.<domain>`), and each `oauth_callback_url` is on it. A move that rewrites the
+/// entry and forgets the file leaves the hub unreachable, or its login broken.
+fn domain_mismatch(repo: &Infrastructure, cluster: &Cluster, out: &mut Vec<Finding>) {
+    for hub in &cluster.hubs {
+        let Some(domain) = hub.domain.as_deref() else {
+            continue;
+        };
+        let want = normalize_domain(domain);
+        for f in &hub.values_files {
+            if f.is_encrypted() || !f.exists || cluster.hubs_referencing(&f.name).len() > 1 {
+                continue;
+            }
+            let Some(doc) = repo.files.doc(&f.rel) else {
+                continue;
+            };
+            let hosts = hard_coded_hosts(doc);
+            let ingress: Vec<&HostRef> = hosts
+                .iter()
+                .filter(|h| h.kind == HostKind::Ingress)
+                .collect();
+            // The domain, or `hub.<domain>` (a binder's JupyterHub); not any name under it:
+            // `next.<domain>` is the temporary domain of a move left behind.
+            let on_domain = |h: &str| {
+                let h = normalize_domain(h);
+                h == want || h == format!("hub.{want}")
+            };
+            let mut report = |h: &HostRef, what: &str| {
+                out.push(
+                    Finding::at(
+                        rule::INFRA_DOMAIN_MISMATCH,
+                        &f.rel,
+                        doc,
+                        h.offset,
+                        format!(
+                            "{what} `{}` of hub `{}` is not its domain `{domain}` ({}:{})",
+                            h.host,
+                            hub.name,
+                            cluster.rel,
+                            doc_line(repo, cluster, hub)
+                        ),
+                    )
+                    .hint("after changing an entry's `domain` (a move, a temporary domain), rewrite the hosts its values files hard-code, or remove them and let the deployer derive them from `domain`")
+                    .scope(&cluster.name),
+                );
+            };
+            if let Some(first) = ingress.first()
+                && !ingress.iter().any(|h| on_domain(&h.host))
+            {
+                report(first, "the ingress host");
+            }
+            for h in hosts.iter().filter(|h| h.kind == HostKind::Callback) {
+                if !on_domain(&h.host) {
+                    report(h, "the `oauth_callback_url` host");
+                }
+            }
+        }
+    }
+}
+
+/// The line of a hub entry's `domain` (or its start) in `cluster.yaml`.
+fn doc_line(repo: &Infrastructure, cluster: &Cluster, hub: &Hub) -> usize {
+    repo.files
+        .doc(&cluster.rel)
+        .map(|d| {
+            d.lines()
+                .line_col(hub.domain_offset.unwrap_or(hub.offset))
+                .0
+        })
+        .unwrap_or(0)
+}
+
+/// A cluster's `name` is its folder's (the deployer finds a cluster by folder and reports it
+/// by name), and no two clusters declare the same name.
+fn cluster_names(repo: &Infrastructure, out: &mut Vec<Finding>) {
+    let mut seen: BTreeMap<&str, &Cluster> = BTreeMap::new();
+    for cluster in &repo.clusters {
+        let (Some(declared), Some(doc)) = (
+            cluster.declared_name.as_deref(),
+            repo.files.doc(&cluster.rel),
+        ) else {
+            continue;
+        };
+        let offset = doc
+            .root(0)
+            .and_then(Node::as_mapping)
+            .and_then(|m| m.get("name"))
+            .map_or(0, |e| e.value.span.start);
+        let at = |msg: String, hint: &str| {
+            Finding::at(rule::INFRA_CLUSTER_NAME, &cluster.rel, doc, offset, msg)
+                .hint(hint)
+                .scope(&cluster.name)
+        };
+        if declared != cluster.name {
+            out.push(at(
+                format!(
+                    "cluster `name: {declared}` differs from its folder `{}`",
+                    cluster.dir.trim_end_matches('/')
+                ),
+                "write the folder's name (a cluster folder renamed after a move keeps its old `name` otherwise)",
+            ));
+        }
+        match seen.get(declared) {
+            Some(first) => out.push(at(
+                format!(
+                    "cluster name `{declared}` is also declared by `{}`",
+                    first.rel
+                ),
+                "each cluster has its own name: a copied `cluster.yaml` keeps the name of the cluster it came from",
+            )),
+            None => {
+                seen.insert(declared, cluster);
+            }
+        }
+    }
 }
 
 /// Where a domain was first seen.

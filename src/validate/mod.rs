@@ -104,6 +104,8 @@ rules! {
     INFRA_DUPLICATE_DOMAIN = "infra-duplicate-domain", Error, "a domain is served by two hubs";
     INFRA_DUPLICATE_HUB = "infra-duplicate-hub", Error, "two hubs of one cluster share a name";
     INFRA_HUB_ENTRY = "infra-hub-entry", Error, "a hub entry lacks a required key or has one of the wrong type";
+    INFRA_DOMAIN_MISMATCH = "infra-domain-mismatch", Error, "a hub's own values file hard-codes ingress hosts or an `oauth_callback_url` for another domain than the entry's `domain`";
+    INFRA_CLUSTER_NAME = "infra-cluster-name", Error, "a `cluster.yaml` `name` differs from its folder's name, or repeats another cluster's";
 }
 
 pub fn rule_info(id: &str) -> Option<&'static Rule> {

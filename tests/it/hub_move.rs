@@ -54,6 +54,12 @@ fn plan(root: &Path, stage: Stage, m: &Move) -> StagePlan {
 /// The diff and the notes and todo of a plan, for snapshots.
 fn shown(p: &StagePlan) -> String {
     let mut s = p.changes.diff(false);
+    if !p.ledger.is_empty() {
+        s.push_str(&format!("ledger: {}\n", p.ledger.counts()));
+        for l in p.ledger.detail_lines() {
+            s.push_str(&format!("ledger: {l}\n"));
+        }
+    }
     for t in &p.todo {
         s.push_str(&format!("todo: {t}\n"));
     }
@@ -187,6 +193,13 @@ fn setup_with_rename_and_shared_file_present() {
 #[test]
 fn setup_refuses_a_name_taken_and_a_served_domain() {
     let dir = fixture_copy();
+    // A domain served, and no wildcard known in the target to default under.
+    std::fs::write(
+        dir.path()
+            .join("config/clusters/newcluster/support.values.yaml"),
+        "grafana:\n  enabled: true\n",
+    )
+    .unwrap();
     let i = infra(dir.path());
     let e = hub_move::plan(
         &i,
@@ -195,11 +208,28 @@ fn setup_refuses_a_name_taken_and_a_served_domain() {
     )
     .unwrap_err();
     assert!(
-        e.to_string()
-            .contains("--temp-domain next.temple.2i2c.cloud"),
+        e.to_string().contains(
+            "domain `temple.2i2c.cloud` is still served by hub `prod` of cluster `temple`"
+        ) && e.to_string().contains("--temp-domain NAME"),
         "{e}"
     );
     assert!(!e.is_input_error());
+    // A temporary domain already served.
+    let e = hub_move::plan(
+        &i,
+        Stage::Setup,
+        &mv(
+            "prod",
+            "temple",
+            "newcluster",
+            None,
+            Some("staging.temple.2i2c.cloud"),
+        ),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("is already served by"), "{e}");
+    let fresh = fixture_copy();
+    let i = infra(fresh.path());
     let e = hub_move::plan(
         &i,
         Stage::Setup,
@@ -255,10 +285,32 @@ fn cli_refusals_apply_then_plan() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("did you mean `newcluster`"), "{err}");
-    let (code, _, err) = run(root, &[&["plan", "hub-move", "setup"][..], &base].concat());
-    assert_eq!(code, 1, "{err}");
+    // Without --temp-domain: a name under the target's wildcard, and how it resolves.
+    let (code, out, err) = run(root, &[&["plan", "hub-move", "setup"][..], &base].concat());
+    assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("--temp-domain next.temple.2i2c.cloud"),
+        out.contains("+  domain: prod.newcluster.2i2c.cloud\n")
+            && out.contains("the temporary domain defaults to `prod.newcluster.2i2c.cloud`")
+            && out.contains(
+                "resolves through the wildcard `*.newcluster.2i2c.cloud` of `newcluster`"
+            ),
+        "{out}"
+    );
+    // A temporary domain that is not a domain name: an input error.
+    let (code, _, err) = run(
+        root,
+        &[
+            &["plan", "hub-move", "setup"][..],
+            &base,
+            &["--temp-domain", "https://next.temple.2i2c.cloud/"],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "`https://next.temple.2i2c.cloud/` is not a domain name: give the host name alone"
+        ),
         "{err}"
     );
     let args = [
@@ -369,13 +421,7 @@ fn setup_reencrypts_for_the_targets_keys_only_when_asked() {
 
     // Without --reencrypt: the command is listed, the file copied as it is.
     let p = plan(root, Stage::Setup, &m);
-    assert!(
-        p.todo
-            .iter()
-            .any(|t| t.contains(&format!("`sops updatekeys -y {enc}`"))),
-        "{:#?}",
-        p.todo
-    );
+    todo_has(&p, &format!("`sops updatekeys -y {enc}`"));
 
     let args = [
         "apply",
@@ -441,4 +487,434 @@ fn setup_reencrypts_for_the_targets_keys_only_when_asked() {
         format!("updatekeys -y {enc}\n")
     );
     assert!(out.contains("re-encrypted for the target's keys"), "{out}");
+}
+
+fn moves_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/infrastructure-moves"),
+        dir.path(),
+    );
+    dir
+}
+
+/// What names the source in a value reaching the target: its project or account, its cluster
+/// name, its provider's buckets, registries, service accounts, machine types, volumes and
+/// keys, and (for a rename) the old hub name. Independent of the playbook's own rules.
+struct Source<'a> {
+    cluster: &'a str,
+    target: &'a str,
+    target_provider: &'a str,
+    project: &'a str,
+    provider: &'a str,
+    /// The old and new hub names, for a rename.
+    old: Option<(&'a str, &'a str)>,
+}
+
+fn whole(hay: &str, needle: &str, dots: bool) -> bool {
+    let b = |c: Option<char>| c.is_none_or(|c| "-_/:@".contains(c) || (dots && c == '.'));
+    hay.match_indices(needle).any(|(i, _)| {
+        let after = &hay[i + needle.len()..];
+        b(hay[..i].chars().next_back()) && b(after.chars().next()) && !after.starts_with("-org")
+    })
+}
+
+impl Source<'_> {
+    fn names(&self, path: &str, v: &str) -> bool {
+        let provider = match self.provider {
+            // The same provider at both ends: its keys and values are the target's too.
+            _ if self.provider == self.target_provider => false,
+            "gcp" => {
+                ["gs://", "gserviceaccount.com", "docker.pkg.dev", "-rwo"]
+                    .iter()
+                    .any(|m| v.contains(m))
+                    || path.contains(".gke.")
+                    || path.contains("iam.gke.io")
+                    || ["n1-", "n2-", "n2d-", "e2-", "c2-", "c3-"]
+                        .iter()
+                        .any(|m| v.starts_with(m))
+            }
+            _ => {
+                ["s3://", "arn:aws:", "amazonaws.com"]
+                    .iter()
+                    .any(|m| v.contains(m))
+                    || v.starts_with("vol-")
+                    || path.contains(".eks.")
+                    || path.contains("eks.amazonaws.com")
+                    || v.split_once('.').is_some_and(|(f, s)| {
+                        f.len() <= 5
+                            && f.chars().nth(1).is_some_and(|c| c.is_ascii_digit())
+                            && s.ends_with("large")
+                    })
+            }
+        };
+        provider
+            || v.contains(self.project)
+            || whole(&self.masked(v), self.cluster, false)
+            || self
+                .old
+                .is_some_and(|(o, _)| whole(&self.masked(v), o, false))
+    }
+
+    /// `v` without the new names that contain the old ones (`research` in `gcp-research`).
+    fn masked(&self, v: &str) -> String {
+        let mut m = v.to_string();
+        for n in [self.old.map(|(_, n)| n), Some(self.target)]
+            .into_iter()
+            .flatten()
+        {
+            m = m.replace(n, "\u{1}");
+        }
+        m
+    }
+}
+
+/// The values of the files `p` created in `target_dir` (applied in `root`) that name the
+/// source and that the plan's ledger does not list for the operator, as `file path: value`.
+fn unlisted(root: &Path, p: &StagePlan, target_dir: &str, src: &Source<'_>) -> Vec<String> {
+    use gitops_migrate::playbook::ledger::{Fate, leaves};
+    let listed: BTreeSet<(String, String)> = p
+        .ledger
+        .entries
+        .iter()
+        .filter_map(|e| match &e.fate {
+            Fate::Operator { item } => Some((item.file.clone(), e.path.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for op in p.changes.ops() {
+        let rel = op.path();
+        let name = rel.rsplit('/').next().unwrap();
+        if !rel.starts_with(target_dir) || name == "cluster.yaml" || name.starts_with("enc-") {
+            continue;
+        }
+        let text = std::fs::read_to_string(root.join(rel)).unwrap();
+        let doc = gitops_migrate::yaml::Document::parse(text).unwrap();
+        for l in leaves(&doc) {
+            let Some(v) = l.node.scalar_text() else {
+                continue;
+            };
+            let path = l.path_text();
+            if src.names(&path, v) && !listed.contains(&(rel.to_string(), path.clone())) {
+                out.push(format!("{rel} {path}: {v}"));
+            }
+        }
+    }
+    out
+}
+
+/// Plans and applies a setup between the fixture clusters; snapshots the plan; checks that
+/// nothing naming the source reaches the target unlisted.
+fn fixture_move(
+    name: &str,
+    (hub, from, to): (&str, &str, &str),
+    new_name: Option<&str>,
+    temp: &str,
+    src: Source<'_>,
+) -> (tempfile::TempDir, StagePlan) {
+    let dir = moves_copy();
+    let m = mv(hub, from, to, new_name, Some(temp));
+    let p = apply(dir.path(), Stage::Setup, &m, false);
+    snap!(name, shown(&p));
+    let left = unlisted(
+        dir.path(),
+        &p,
+        &format!("config/clusters/{to}/"),
+        &Source {
+            old: new_name.map(|n| (hub, n)),
+            target: to,
+            target_provider: &infra(dir.path())
+                .cluster(to)
+                .and_then(|c| c.provider.clone())
+                .unwrap(),
+            ..src
+        },
+    );
+    assert!(left.is_empty(), "unlisted source values: {left:#?}");
+    (dir, p)
+}
+
+/// Asserts that an item under "Still to supply" contains `needle`.
+fn todo_has(p: &StagePlan, needle: &str) {
+    assert!(
+        p.todo.iter().any(|t| t.contains(needle)),
+        "no `{needle}` in {:#?}",
+        p.todo
+    );
+}
+
+fn target_text(dir: &tempfile::TempDir, to: &str, file: &str) -> String {
+    std::fs::read_to_string(dir.path().join(format!("config/clusters/{to}/{file}"))).unwrap()
+}
+
+const GCP_A: Source<'static> = Source {
+    cluster: "gcp-a",
+    target: "",
+    target_provider: "",
+    project: "gcp-a-412",
+    provider: "gcp",
+    old: None,
+};
+const AWS_A: Source<'static> = Source {
+    cluster: "aws-a",
+    target: "",
+    target_provider: "",
+    project: "111111111111",
+    provider: "aws",
+    old: None,
+};
+
+#[test]
+fn ledger_gcp_to_aws() {
+    let (dir, p) = fixture_move(
+        "ledger_gcp_to_aws",
+        ("research", "gcp-a", "aws-b"),
+        None,
+        "research.aws-b.example.org",
+        GCP_A,
+    );
+    let t = target_text(&dir, "aws-b", "research.values.yaml");
+    assert!(!t.contains("gke:"), "{t}");
+    todo_has(&p, "`jupyterhub-home-nfs.eks.volumeId`");
+    // The bucket follows the target's own hubs; the GCP service account is listed, kept.
+    assert!(
+        t.contains("SCRATCH_BUCKET: s3://aws-b-scratch-research/$(JUPYTERHUB_USER)\n"),
+        "{t}"
+    );
+    todo_has(&p, "gcp-a-research@gcp-a-412.iam.gserviceaccount.com");
+}
+
+#[test]
+fn ledger_gcp_to_aws_renamed() {
+    let (dir, _) = fixture_move(
+        "ledger_gcp_to_aws_renamed",
+        ("research", "gcp-a", "aws-b"),
+        Some("gcp-research"),
+        "gcp-research.aws-b.example.org",
+        GCP_A,
+    );
+    let t = target_text(&dir, "aws-b", "gcp-research.values.yaml");
+    assert!(t.contains("- /export/gcp-research\n"), "{t}");
+    assert!(t.contains("2i2c/hub-name: gcp-research\n"), "{t}");
+    assert!(t.contains("value: gcp-research\n"), "{t}");
+}
+
+#[test]
+fn ledger_aws_to_gcp() {
+    let (dir, p) = fixture_move(
+        "ledger_aws_to_gcp",
+        ("science", "aws-a", "gcp-b"),
+        None,
+        "science.gcp-b.example.org",
+        AWS_A,
+    );
+    let t = target_text(&dir, "gcp-b", "science.values.yaml");
+    assert!(
+        t.contains("serverIP: storage-quota-home-nfs.science.svc.cluster.local\n"),
+        "{t}"
+    );
+    assert!(!t.contains("eks:") && !t.contains("vol-"), "{t}");
+    todo_has(&p, "`jupyterhub-home-nfs.gke.volumeId`");
+}
+
+#[test]
+fn ledger_aws_to_gcp_renamed() {
+    let (dir, _) = fixture_move(
+        "ledger_aws_to_gcp_renamed",
+        ("science", "aws-a", "gcp-b"),
+        Some("aws-science"),
+        "aws-science.gcp-b.example.org",
+        AWS_A,
+    );
+    let t = target_text(&dir, "gcp-b", "aws-science.values.yaml");
+    assert!(
+        t.contains("serverIP: storage-quota-home-nfs.aws-science.svc.cluster.local\n"),
+        "{t}"
+    );
+    assert!(t.contains("- /export/aws-science\n"), "{t}");
+}
+
+#[test]
+fn ledger_gcp_to_gcp() {
+    let (dir, p) = fixture_move(
+        "ledger_gcp_to_gcp",
+        ("research", "gcp-a", "gcp-b"),
+        None,
+        "research.gcp-b.example.org",
+        GCP_A,
+    );
+    let t = target_text(&dir, "gcp-b", "research.values.yaml");
+    // Same provider: the GKE keys stay, the project and the bucket follow the target.
+    assert!(
+        t.contains(
+            "iam.gke.io/gcp-service-account: gcp-b-research@gcp-b-977.iam.gserviceaccount.com\n"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains("SCRATCH_BUCKET: gs://gcp-b-scratch-research/$(JUPYTERHUB_USER)\n"),
+        "{t}"
+    );
+    assert!(t.contains("gke:\n    enabled: true\n"), "{t}");
+    assert!(!t.contains("volumeId"), "{t}");
+    todo_has(&p, "`jupyterhub-home-nfs.gke.volumeId`");
+}
+
+#[test]
+fn ledger_gcp_to_gcp_renamed() {
+    let (dir, _) = fixture_move(
+        "ledger_gcp_to_gcp_renamed",
+        ("research", "gcp-a", "gcp-b"),
+        Some("gcp-a-research"),
+        "gcp-a-research.gcp-b.example.org",
+        GCP_A,
+    );
+    let t = target_text(&dir, "gcp-b", "gcp-a-research.values.yaml");
+    assert!(
+        t.contains("serverIP: storage-quota-home-nfs.gcp-a-research.svc.cluster.local\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("SCRATCH_BUCKET: gs://gcp-b-scratch-gcp-a-research/$(JUPYTERHUB_USER)\n"),
+        "{t}"
+    );
+}
+
+/// A hub on `jupyterhub-home-nfs` of a GCP cluster of the real tree moved (and renamed, the
+/// target has its own `staging`) to an AWS cluster: nothing naming GCP, the source project or
+/// cluster, or the old hub name reaches the target without being listed.
+#[test]
+fn corpus_gcp_to_aws_lists_every_source_value() {
+    let Some(corpus) = common::shared_data("corpus/infrastructure-2026") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&corpus, dir.path());
+    let m = mv(
+        "staging",
+        "ucec",
+        "2i2c-aws-us",
+        Some("ucec-staging"),
+        Some("ucec-staging.aws.2i2c.cloud"),
+    );
+    let p = apply(dir.path(), Stage::Setup, &m, true);
+    let src = Source {
+        cluster: "ucec",
+        target: "2i2c-aws-us",
+        target_provider: "aws",
+        project: "ucec-503914",
+        provider: "gcp",
+        old: Some(("staging", "ucec-staging")),
+    };
+    let left = unlisted(dir.path(), &p, "config/clusters/2i2c-aws-us/", &src);
+    assert!(left.is_empty(), "unlisted source values: {left:#?}");
+    let copy = std::fs::read_to_string(
+        dir.path()
+            .join("config/clusters/2i2c-aws-us/ucec-staging.values.yaml"),
+    )
+    .unwrap();
+    assert!(!copy.contains("gke:"), "{copy}");
+    todo_has(&p, "`jupyterhub-home-nfs.eks.volumeId`");
+    let c = p.ledger.counts();
+    eprintln!("corpus ucec/staging → 2i2c-aws-us/ucec-staging: {c}");
+    assert!(c.operator > 0 && c.carried > 0);
+}
+
+/// The login client follows the temporary domain: the setup's runbook names the client to
+/// update before `manual:deploy-hub` (CILogon: the deployer's commands; GitHub: the app's
+/// callback URL), the cutover's the step that restores it.
+#[test]
+fn the_login_client_is_updated_for_the_temporary_domain_and_restored() {
+    let dir = moves_copy();
+    let ids = |p: &StagePlan| p.runbook.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    let title = |p: &StagePlan, id: &str| {
+        p.runbook
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.title.clone())
+            .unwrap_or_else(|| panic!("no {id} in {:?}", p.runbook))
+    };
+    // CILogon (`authenticator_class: cilogon`), the temporary domain by default.
+    let m = mv("research", "gcp-a", "aws-b", None, None);
+    let p = apply(dir.path(), Stage::Setup, &m, false);
+    assert_eq!(
+        ids(&p),
+        [
+            "sync-homes",
+            "manual:check-grafana",
+            "manual:login-client",
+            "manual:deploy-hub"
+        ]
+    );
+    let t = title(&p, "manual:login-client");
+    assert!(
+        t.contains(
+            "`deployer cilogon-client create aws-b research basehub research.aws-b.example.org`"
+        ) && t.contains("(do not `update` it)")
+            && t.contains("enc-research.secret.values.yaml"),
+        "{t}"
+    );
+    let p = plan(dir.path(), Stage::Cutover, &m);
+    assert_eq!(ids(&p).last().unwrap(), "manual:restore-login-client");
+    let t = title(&p, "manual:restore-login-client");
+    assert!(
+        t.contains("`deployer cilogon-client update aws-b research research.gcp-a.example.org`")
+            && t.contains("delete the old hub's client `gcp-a-research`"),
+        "{t}"
+    );
+    // The window's runbook (derived from the clusters) has the same steps.
+    let w = hub_move::window(&infra(dir.path()), Stage::Cutover, &m).unwrap();
+    assert_eq!(w.steps.last().unwrap().id, "manual:restore-login-client");
+
+    // GitHub: a temporary app, then the original restored.
+    let m = mv("science", "aws-a", "gcp-b", None, None);
+    let p = apply(dir.path(), Stage::Setup, &m, false);
+    let t = title(&p, "manual:login-client");
+    assert!(
+        t.contains("create a temporary OAuth app with the callback `https://science.gcp-b.example.org/hub/oauth_callback`"),
+        "{t}"
+    );
+    let p = plan(dir.path(), Stage::Cutover, &m);
+    let t = title(&p, "manual:restore-login-client");
+    assert!(
+        t.contains("restore the original GitHub OAuth app (callback `https://science.aws-a.example.org/hub/oauth_callback`)"),
+        "{t}"
+    );
+}
+
+/// `status` shows a move between `setup` and `cutover` (the same hub in two clusters) and
+/// the command of its next stage; none before the setup or after the cutover.
+#[test]
+fn status_shows_a_move_in_progress() {
+    let dir = moves_copy();
+    let root = dir.path();
+    let moves = |root: &Path| -> serde_json::Value {
+        let (code, out, err) = run(root, &["status", "--format", "json"]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["moves"].clone()
+    };
+    assert_eq!(moves(root), serde_json::json!([]));
+    let m = mv("research", "gcp-a", "aws-b", Some("gcp-research"), None);
+    apply(root, Stage::Setup, &m, false);
+    assert_eq!(
+        moves(root),
+        serde_json::json!([{
+            "hub": "research",
+            "from": "gcp-a",
+            "to": "aws-b",
+            "new_name": "gcp-research",
+            "domain": "research.gcp-a.example.org",
+            "temp_domain": "gcp-research.aws-b.example.org",
+            "next_stage": "cutover",
+            "next": "gitops-migrate plan hub-move cutover --hub research --from gcp-a --to aws-b --new-name gcp-research",
+        }])
+    );
+    let (_, out, _) = run(root, &["status"]);
+    assert!(
+        out.contains("moves in progress (1):\n  `research` of `gcp-a` → `aws-b` as `gcp-research` (research.gcp-a.example.org → gcp-research.aws-b.example.org): next `cutover`: gitops-migrate plan hub-move cutover --hub research --from gcp-a --to aws-b --new-name gcp-research\n"),
+        "{out}"
+    );
+    apply(root, Stage::Cutover, &m, false);
+    assert_eq!(moves(root), serde_json::json!([]));
 }

@@ -206,6 +206,8 @@ fn mistakes_fixture_findings() {
             "config/clusters/temple/cluster.yaml:37:5 infra-missing-file",
             "config/clusters/ucmerced/cluster.yaml:21:1 infra-hub-entry",
             "config/clusters/ucmerced/cluster.yaml:30:11 infra-duplicate-domain",
+            "config/clusters/ucmerced/workshop.values.yaml:6:13 infra-domain-mismatch",
+            "config/clusters/ucmerced/workshop.values.yaml:13:29 infra-domain-mismatch",
             "config/clusters/victor/cluster.yaml:22:3 infra-duplicate-hub",
         ]
     );
@@ -503,7 +505,8 @@ fn gm(args: &[&str]) -> Run {
 }
 
 /// `status --format json` has the DESIGN.md shape:
-/// `{"kind":"infrastructure","clusters":[{"name","hubs":[{"name","domain"}]}],"anomalies":[…]}`.
+/// `{"kind":"infrastructure","clusters":[{"name","hubs":[{"name","domain"}]}],"anomalies":[…]}`,
+/// extended with the moves in progress (`"moves":[…]`).
 fn status_json(fixture_name: &str) -> (serde_json::Value, String) {
     let dir = fixture(fixture_name);
     let run = gm(&[
@@ -517,7 +520,8 @@ fn status_json(fixture_name: &str) -> (serde_json::Value, String) {
     let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("json");
     assert_eq!(v["kind"], "infrastructure");
     let keys: Vec<&String> = v.as_object().expect("object").keys().collect();
-    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert_eq!(keys, ["anomalies", "clusters", "kind", "moves"], "{keys:?}");
+    assert!(v["moves"].is_array());
     for c in v["clusters"].as_array().expect("clusters") {
         assert_eq!(c.as_object().unwrap().len(), 2, "{c}");
         assert!(c["name"].is_string());
@@ -560,6 +564,8 @@ fn status_json_mistakes() {
             "infra-missing-file",
             "infra-hub-entry",
             "infra-duplicate-domain",
+            "infra-domain-mismatch",
+            "infra-domain-mismatch",
             "infra-duplicate-hub",
         ]
     );
@@ -594,10 +600,14 @@ fn corpus_infrastructure_2026() {
         *per_rule.entry(f.rule).or_default() += 1;
     }
     eprintln!("infrastructure-2026: {per_rule:?}");
+    // The two rules of real moves find nothing in the tree as it is (binders' hubs at
+    // `hub.<domain>` are on their domain).
     for rule in [
         rule::INFRA_DUPLICATE_HUB,
         rule::INFRA_HUB_ENTRY,
         rule::INFRA_DUPLICATE_DOMAIN,
+        rule::INFRA_DOMAIN_MISMATCH,
+        rule::INFRA_CLUSTER_NAME,
     ] {
         assert!(
             only(&findings, rule).is_empty(),
@@ -618,4 +628,131 @@ fn corpus_infrastructure_2026() {
         .map(|c| c.file_refs().filter(|(_, f)| f.is_encrypted()).count())
         .sum();
     assert_eq!(missing.len(), enc_refs);
+}
+
+/// A cluster folder: its name, its `cluster.yaml` and other files `(name, content)`.
+type ClusterFiles<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+/// Writes a repository of clusters.
+fn temp_repo(clusters: &[ClusterFiles<'_>]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, yaml, files) in clusters {
+        let c = dir.path().join("config/clusters").join(name);
+        fs::create_dir_all(&c).expect("mkdir");
+        fs::write(c.join("cluster.yaml"), yaml).expect("write");
+        for (f, text) in *files {
+            fs::write(c.join(f), text).expect("write");
+        }
+    }
+    dir
+}
+
+fn findings_of(dir: &tempfile::TempDir) -> Vec<String> {
+    validate::validate(&open(dir.path()))
+        .iter()
+        .map(|f| format!("{} {}", located(f), f.message))
+        .collect()
+}
+
+const TWO_HUBS: &str = "\
+name: c1
+provider: gcp
+hubs:
+- name: staging
+  domain: staging.c1.example.org
+  helm_chart: basehub
+  helm_chart_values_files:
+  - common.values.yaml
+  - staging.values.yaml
+- name: binder
+  domain: binder.c1.example.org
+  helm_chart: basehub
+  helm_chart_values_files:
+  - common.values.yaml
+  - binder.values.yaml
+";
+
+/// The mistake of a real move: the entry's `domain` switched, the values file still
+/// hard-coding the temporary one (ingress and login callback).
+#[test]
+fn domain_mismatch_is_found_in_a_hubs_own_file() {
+    let staging = "\
+jupyterhub:
+  ingress:
+    hosts: [next.staging.c1.example.org]
+    tls:
+    - hosts: [next.staging.c1.example.org]
+  hub:
+    config:
+      GitHubOAuthenticator:
+        oauth_callback_url: https://next.staging.c1.example.org/hub/oauth_callback
+";
+    // A binder's hub at `hub.<domain>`, and a shared file with another hub's host: not mistakes.
+    let binder = "\
+basehub:
+  jupyterhub:
+    ingress:
+      hosts: [hub.binder.c1.example.org]
+    hub:
+      config:
+        CILogonOAuthenticator:
+          oauth_callback_url: https://hub.binder.c1.example.org/hub/oauth_callback
+";
+    let common = "jupyterhub:\n  ingress:\n    hosts: [staging.c1.example.org]\n";
+    let dir = temp_repo(&[(
+        "c1",
+        TWO_HUBS,
+        &[
+            ("common.values.yaml", common),
+            ("staging.values.yaml", staging),
+            ("binder.values.yaml", binder),
+        ],
+    )]);
+    assert_eq!(
+        findings_of(&dir),
+        [
+            "config/clusters/c1/staging.values.yaml:3:13 infra-domain-mismatch the ingress host `next.staging.c1.example.org` of hub `staging` is not its domain `staging.c1.example.org` (config/clusters/c1/cluster.yaml:5)",
+            "config/clusters/c1/staging.values.yaml:9:29 infra-domain-mismatch the `oauth_callback_url` host `next.staging.c1.example.org` of hub `staging` is not its domain `staging.c1.example.org` (config/clusters/c1/cluster.yaml:5)",
+        ]
+    );
+    // The same repository with the hosts rewritten: nothing.
+    let fixed = staging.replace("next.staging", "staging");
+    let dir = temp_repo(&[(
+        "c1",
+        TWO_HUBS,
+        &[
+            ("common.values.yaml", common),
+            ("staging.values.yaml", &fixed),
+            ("binder.values.yaml", binder),
+        ],
+    )]);
+    assert_eq!(findings_of(&dir), Vec::<String>::new());
+}
+
+#[test]
+fn cluster_name_differs_from_folder_or_repeats() {
+    let c = |name: &str| format!("name: {name}\nprovider: aws\nhubs: []\n");
+    let dir = temp_repo(&[("c1", &c("c1"), &[]), ("c2", &c("c1"), &[])]);
+    assert_eq!(
+        findings_of(&dir),
+        [
+            "config/clusters/c2/cluster.yaml:1:7 infra-cluster-name cluster `name: c1` differs from its folder `config/clusters/c2`",
+            "config/clusters/c2/cluster.yaml:1:7 infra-cluster-name cluster name `c1` is also declared by `config/clusters/c1/cluster.yaml`",
+        ]
+    );
+    let dir = temp_repo(&[("c1", &c("c1"), &[]), ("c2", &c("c2"), &[])]);
+    assert_eq!(findings_of(&dir), Vec::<String>::new());
+}
+
+/// The move fixtures (each hub's hosts on its domain) are clean too.
+#[test]
+fn moves_fixture_is_clean() {
+    let repo = open(&fixture("infrastructure-moves"));
+    assert_eq!(
+        validate::validate(&repo)
+            .iter()
+            .map(located)
+            .collect::<Vec<_>>(),
+        Vec::<String>::new()
+    );
 }

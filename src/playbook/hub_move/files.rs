@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::repo::infra::{Hub, normalize_domain, text_of};
-use crate::yaml::{Document, EditError, Node, NodeKind, Path, ScalarValue, Segment};
+use crate::repo::infra::{HostKind, Hub, hard_coded_hosts, normalize_domain, text_of};
+use crate::yaml::{Document, EditError, Node, Path, ScalarValue, Segment};
 
 /// A hub-specific file name for the hub's new name: `staging.values.yaml` →
 /// `<new>.values.yaml`, `enc-staging.secret.values.yaml` → `enc-<new>.secret.values.yaml`
@@ -79,10 +79,17 @@ pub fn rewrite_domain_doc(
     from: &str,
     to: &str,
 ) -> Result<Vec<String>, EditError> {
-    let mut found: Vec<(Vec<Segment>, String, String)> = Vec::new();
-    if let Some(root) = doc.root(0) {
-        walk(root, &mut Vec::new(), from, to, &mut found);
-    }
+    let found: Vec<(Vec<Segment>, String, String)> = hard_coded_hosts(doc)
+        .into_iter()
+        .filter(|h| normalize_domain(&h.host) == normalize_domain(from))
+        .map(|h| {
+            let new = match h.kind {
+                HostKind::Ingress => to.to_string(),
+                HostKind::Callback => h.value.replacen(&h.host, to, 1),
+            };
+            (h.path, h.value, new)
+        })
+        .collect();
     let mut out = Vec::new();
     for (segs, old, new) in found {
         let path = Path(segs);
@@ -102,87 +109,6 @@ pub fn rewrite_domain(text: &str, from: &str, to: &str) -> Result<(String, Vec<S
     let mut doc = Document::parse(text.to_string()).map_err(|e| e.to_string())?;
     let notes = rewrite_domain_doc(&mut doc, from, to).map_err(|e| e.to_string())?;
     Ok((doc.text().to_string(), notes))
-}
-
-fn key_is(seg: Option<&Segment>, k: &str) -> bool {
-    matches!(seg, Some(Segment::Key(s)) if s == k)
-}
-
-/// Whether `path` (ending with an index) is a host of `jupyterhub.ingress`.
-fn is_ingress_host(path: &[Segment]) -> bool {
-    let n = path.len();
-    if n < 4 || !matches!(path[n - 1], Segment::Index(_)) || !key_is(path.get(n - 2), "hosts") {
-        return false;
-    }
-    let ingress_at = |i: usize| {
-        i >= 1 && key_is(path.get(i), "ingress") && key_is(path.get(i - 1), "jupyterhub")
-    };
-    // `…jupyterhub.ingress.hosts[i]`
-    if ingress_at(n - 3) {
-        return true;
-    }
-    // `…jupyterhub.ingress.tls[j].hosts[i]`
-    n >= 6
-        && matches!(path[n - 3], Segment::Index(_))
-        && key_is(path.get(n - 4), "tls")
-        && ingress_at(n - 5)
-}
-
-fn walk(
-    node: &Node,
-    path: &mut Vec<Segment>,
-    from: &str,
-    to: &str,
-    out: &mut Vec<(Vec<Segment>, String, String)>,
-) {
-    match &node.kind {
-        NodeKind::Mapping(m) => {
-            for e in &m.entries {
-                let Some(k) = e.key.scalar_text() else {
-                    continue;
-                };
-                path.push(Segment::Key(k.to_string()));
-                if k == "oauth_callback_url" {
-                    if let Some(v) = text_of(&e.value)
-                        && let Some(new) = rewrite_url(v, from, to)
-                    {
-                        out.push((path.clone(), v.to_string(), new));
-                    }
-                } else {
-                    walk(&e.value, path, from, to, out);
-                }
-                path.pop();
-            }
-        }
-        NodeKind::Sequence(s) => {
-            for (i, item) in s.items.iter().enumerate() {
-                path.push(Segment::Index(i));
-                if is_ingress_host(path) {
-                    if let Some(v) = text_of(&item.value)
-                        && normalize_domain(v) == normalize_domain(from)
-                    {
-                        out.push((path.clone(), v.to_string(), to.to_string()));
-                    }
-                } else {
-                    walk(&item.value, path, from, to, out);
-                }
-                path.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-/// `https://old/hub/oauth_callback` → `https://new/hub/oauth_callback` when the URL's host is
-/// the old domain.
-fn rewrite_url(url: &str, from: &str, to: &str) -> Option<String> {
-    let scheme_end = url.find("://")? + 3;
-    let rest = &url[scheme_end..];
-    let host_end = rest.find(['/', ':', '?']).unwrap_or(rest.len());
-    if normalize_domain(&rest[..host_end]) != normalize_domain(from) {
-        return None;
-    }
-    Some(format!("{}{to}{}", &url[..scheme_end], &rest[host_end..]))
 }
 
 /// The keys a sops-encrypted file was encrypted for, from its `sops` metadata, as (kind, key)
@@ -281,11 +207,15 @@ mod tests {
 
     #[test]
     fn rewrites_urls() {
+        let cb = |url: &str| format!("x:\n  oauth_callback_url: {url}\n");
         assert_eq!(
-            rewrite_url("https://a.b/hub/oauth_callback", "a.b", "c.d").as_deref(),
-            Some("https://c.d/hub/oauth_callback")
+            rewrite_domain(&cb("https://a.b/hub/oauth_callback"), "a.b", "c.d")
+                .unwrap()
+                .0,
+            cb("https://c.d/hub/oauth_callback")
         );
-        assert_eq!(rewrite_url("https://x.a.b/hub", "a.b", "c.d"), None);
+        let other = cb("https://x.a.b/hub");
+        assert_eq!(rewrite_domain(&other, "a.b", "c.d").unwrap().0, other);
     }
 
     #[test]

@@ -3,15 +3,20 @@
 //!
 //! | stage | edits |
 //! |---|---|
-//! | `setup` | the hub's entry appended to the target `cluster.yaml` (under a temporary domain while the source still serves the final one); its values files copied (renamed for `--new-name`; shared files only when absent); the old domain hard-coded in copied values rewritten |
-//! | `cutover` | in one change: the target entry switched to the final domain, the source entry and the source's hub-only files removed |
+//! | `setup` | the hub's entry appended to the target `cluster.yaml` (under a temporary domain while the source still serves the final one: by default the hub's name under the target's wildcard, `temp`); its values files copied (renamed for `--new-name`; shared files only when absent); the old domain hard-coded in copied values rewritten; every copied setting accounted for in the ledger, cluster-bound values rewritten or listed (`bound`); the login client's step (`login`) |
+//! | `cutover` | in one change: the target entry switched to the final domain, the source entry and the source's hub-only files removed; the login client restored |
 //! | `decommission` | nothing: a checklist of what remains to retire |
+//!
+//! Also the moves in progress of a repository (`in_progress`, for `status`).
 //!
 //! Owns: the stages' Git changes and their runbook outlines, and the announcement text. Does
 //! not own: the model (`repo::infra`), the checks of the result (`playbook::check`) or the
 //! execution of the runbook steps (`runtime`).
 
+mod bound;
 mod files;
+mod login;
+mod temp;
 
 use std::collections::BTreeSet;
 
@@ -22,6 +27,7 @@ use crate::repo::infra::{Cluster, Hub, normalize_domain};
 use crate::suggest::closest;
 use crate::yaml::{Document, EditError, NewValue, Path, ScalarValue, Segment};
 
+pub use bound::{Provider, is_ec2_instance_type, is_gcp_machine_type};
 pub use files::{renamed_file, rewrite_domain, rewrite_domain_doc};
 
 /// The playbook's name on the command line.
@@ -109,11 +115,13 @@ pub enum MoveError {
     #[error("--from and --to are both `{0}`: a hub moves between two clusters")]
     SameCluster(String),
     #[error(
-        "the domain `{domain}` is still served by {by}: a domain must never be in two clusters; deploy the new hub under a temporary domain first (e.g. --temp-domain next.{domain}) and switch at `cutover`"
+        "the domain `{domain}` is still served by {by}: a domain must never be in two clusters; deploy the new hub under a temporary domain first (--temp-domain NAME, a name under the target cluster's DNS wildcard: no `grafana` host in its support values says which) and switch at `cutover`"
     )]
     DomainServed { domain: String, by: String },
     #[error("--temp-domain `{domain}` is already served by {by}; choose another")]
     TempDomainServed { domain: String, by: String },
+    #[error("--temp-domain `{domain}` is not a domain name: {why}")]
+    InvalidDomain { domain: String, why: String },
     #[error(
         "cluster `{cluster}` already has a hub `{name}` (domain {domain}); pass --new-name NAME to move the hub under another name"
     )]
@@ -148,6 +156,7 @@ impl MoveError {
             MoveError::UnknownCluster { .. }
                 | MoveError::UnknownHub { .. }
                 | MoveError::SameCluster(_)
+                | MoveError::InvalidDomain { .. }
         )
     }
 }
@@ -186,7 +195,7 @@ pub fn plan(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<StagePlan
     let mut ws = Workspace::new(root, &infra.files);
     match stage {
         Stage::Setup => setup(infra, src, tgt, mv, &mut ws, &mut plan)?,
-        Stage::Cutover => cutover(src, tgt, mv, &mut ws, &mut plan)?,
+        Stage::Cutover => cutover(infra, src, tgt, mv, &mut ws, &mut plan)?,
         Stage::Decommission => decommission(src, tgt, mv, &mut plan)?,
     }
     plan.changes = ws.changes;
@@ -237,8 +246,30 @@ fn setup(
         (None, None) => return Err(unknown_hub(src, &mv.hub)),
     };
     let final_domain = hub.domain.clone();
+    // The domain the new hub is deployed under now: the one given, or (while the source
+    // serves the final one) a name under the target's wildcard.
+    let wildcard = temp::wildcard(infra, tgt);
+    let mut defaulted = None;
+    let temp_domain = match (&mv.temp_domain, &final_domain, &wildcard) {
+        (Some(t), _, _) => {
+            temp::check_domain(t).map_err(|why| MoveError::InvalidDomain {
+                domain: t.clone(),
+                why,
+            })?;
+            Some(t.clone())
+        }
+        (None, Some(d), Some(w)) if served_by(infra, d).is_some() => {
+            let t = format!("{name}.{}", w.base);
+            defaulted = Some(format!(
+                "the temporary domain defaults to `{t}`: the hub's name under the wildcard of `{}` (pass --temp-domain to choose another)",
+                tgt.name
+            ));
+            Some(t)
+        }
+        _ => None,
+    };
     if let Some(existing) = in_target {
-        let ours = [mv.temp_domain.as_ref(), final_domain.as_ref()]
+        let ours = [temp_domain.as_ref(), final_domain.as_ref()]
             .into_iter()
             .flatten()
             .any(|d| existing.domain.as_deref().map(normalize_domain) == Some(normalize_domain(d)));
@@ -252,8 +283,17 @@ fn setup(
             domain: existing.domain.clone().unwrap_or_else(|| "none".into()),
         });
     }
-    // The domain the new hub is deployed under now.
-    let in_use = match (&mv.temp_domain, &final_domain) {
+    plan.notes.extend(defaulted);
+    if let Some(t) = &temp_domain {
+        plan.notes.push(temp::resolution(t, tgt, wildcard.as_ref()));
+        if !wildcard.as_ref().is_some_and(|w| w.covers(t)) {
+            plan.checklist.push(format!(
+                "create a DNS record for `{t}` pointing at the ingress of `{}` (it is under no wildcard of the target)",
+                tgt.name
+            ));
+        }
+    }
+    let in_use = match (&temp_domain, &final_domain) {
         (Some(t), _) => {
             if let Some(by) = served_by(infra, t) {
                 return Err(MoveError::TempDomainServed {
@@ -276,6 +316,7 @@ fn setup(
     };
 
     // The files, in the entry's order.
+    let ends = bound::Ends::new(src, tgt, &mv.hub, name, |rel| ws.text(rel));
     let mut renames: Vec<(usize, String)> = Vec::new();
     for (i, f) in hub.values_files.iter().enumerate() {
         let shared = src.hubs_referencing(&f.name).len() > 1 || is_support_file(src, &f.name);
@@ -326,17 +367,30 @@ fn setup(
                         "`{to_rel}`: re-encrypted for the target's keys (`sops updatekeys -y {to_rel}`)"
                     ));
                     ws.create(&to_rel, text);
-                } else {
+                } else if f.is_encrypted() {
                     if needs_keys {
                         plan.todo.push(format!(
                             "`{to_rel}`: re-encrypt it for the target: `sops updatekeys -y {to_rel}` (or plan again with --reencrypt)"
                         ));
                     }
+                    plan.ledger.items.push(encrypted_item(&to_rel, &ends));
                     ws.create(&to_rel, wanted);
+                } else {
+                    let ledger = account_copy(&ends, &f.rel, &to_rel, &content, &wanted)?;
+                    plan.notes.extend(bound::rewrite_lines(&ledger.0));
+                    plan.ledger.extend(ledger.0);
+                    ws.create(&to_rel, ledger.1);
                 }
             }
         }
     }
+    plan.todo.extend(
+        plan.ledger
+            .operator_items()
+            .into_iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+    );
     if let Some(c) = &hub.chart_override {
         plan.todo.push(format!(
             "the entry uses `chart_override: {}`: copy that chart into `{}` by hand",
@@ -404,7 +458,16 @@ fn setup(
             tgt.name
         ));
     }
-    plan.runbook = setup_steps(src, tgt, name);
+    let (login, _) = login_steps(
+        infra,
+        src,
+        tgt,
+        mv,
+        hub,
+        in_use.as_deref(),
+        final_domain.as_deref(),
+    );
+    plan.runbook = setup_steps(src, tgt, name, login);
     plan.verify.push(format!(
         "`gitops-migrate validate` reports no duplicate domain and no missing file; `https://{}` serves the new hub (empty user database until `cutover`)",
         in_use.as_deref().unwrap_or("<domain>")
@@ -435,8 +498,16 @@ pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window,
     let domain = old
         .and_then(|h| h.domain.clone())
         .or_else(|| new.and_then(|h| h.domain.clone()));
+    // The login client follows the temporary domain (the new entry's, once set up).
+    let temp = new
+        .and_then(|h| h.domain.clone())
+        .or_else(|| mv.temp_domain.clone());
+    let (login, restore) = match old.or(new) {
+        Some(h) => login_steps(infra, src, tgt, mv, h, temp.as_deref(), domain.as_deref()),
+        None => (None, None),
+    };
     let steps = match stage {
-        Stage::Setup => setup_steps(src, tgt, name),
+        Stage::Setup => setup_steps(src, tgt, name, login),
         Stage::Cutover => {
             // The old hub is taken down only once the new one is set up.
             if new.is_none() {
@@ -446,7 +517,7 @@ pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window,
                     why: format!("cluster `{}` has no hub `{name}` yet", tgt.name),
                 });
             }
-            cutover_steps(src, tgt, mv, domain.as_deref())
+            cutover_steps(src, tgt, mv, domain.as_deref(), restore)
         }
         Stage::Decommission => {
             if old.is_some() {
@@ -492,8 +563,8 @@ pub struct Window {
     pub domain: Option<String>,
 }
 
-fn setup_steps(src: &Cluster, tgt: &Cluster, name: &str) -> Vec<Step> {
-    vec![
+fn setup_steps(src: &Cluster, tgt: &Cluster, name: &str, login: Option<Step>) -> Vec<Step> {
+    let mut steps = vec![
         Step::new(
             "sync-homes",
             format!(
@@ -505,19 +576,56 @@ fn setup_steps(src: &Cluster, tgt: &Cluster, name: &str) -> Vec<Step> {
             "manual:check-grafana",
             format!("check the Grafana dashboards of `{}`", tgt.name),
         ),
-        Step::new(
-            "manual:deploy-hub",
-            format!(
-                "deploy the new hub: `deployer deploy {} {name}`, then log in to it",
-                tgt.name
-            ),
+    ];
+    steps.extend(login);
+    steps.push(Step::new(
+        "manual:deploy-hub",
+        format!(
+            "deploy the new hub: `deployer deploy {} {name}`, then log in to it",
+            tgt.name
         ),
-    ]
+    ));
+    steps
 }
 
-fn cutover_steps(src: &Cluster, tgt: &Cluster, mv: &Move, final_domain: Option<&str>) -> Vec<Step> {
+/// The login client's steps of a move whose new hub runs under `temp` until `cutover`
+/// switches it to `final_domain`: (setup's, cutover's); none without a temporary domain or an
+/// OAuth client.
+fn login_steps(
+    infra: &Infrastructure,
+    src: &Cluster,
+    tgt: &Cluster,
+    mv: &Move,
+    hub: &Hub,
+    temp: Option<&str>,
+    final_domain: Option<&str>,
+) -> (Option<Step>, Option<Step>) {
+    let (Some(t), Some(f)) = (temp, final_domain) else {
+        return (None, None);
+    };
+    if normalize_domain(t) == normalize_domain(f) {
+        return (None, None);
+    }
+    let Some(client) = login::client(infra, hub) else {
+        return (None, None);
+    };
     let name = mv.target_name();
-    vec![
+    let hub_type = hub.helm_chart.as_deref().unwrap_or("basehub");
+    (
+        Some(login::setup_step(&client, tgt, name, hub_type, t, f)),
+        Some(login::restore_step(&client, src, tgt, &mv.hub, name, f)),
+    )
+}
+
+fn cutover_steps(
+    src: &Cluster,
+    tgt: &Cluster,
+    mv: &Move,
+    final_domain: Option<&str>,
+    restore: Option<Step>,
+) -> Vec<Step> {
+    let name = mv.target_name();
+    let mut steps = vec![
         Step::new(
             "delete-proxy-public",
             format!(
@@ -564,7 +672,9 @@ fn cutover_steps(src: &Cluster, tgt: &Cluster, mv: &Move, final_domain: Option<&
                 tgt.name
             ),
         ),
-    ]
+    ];
+    steps.extend(restore);
+    steps
 }
 
 fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
@@ -620,6 +730,46 @@ fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
 fn dedup(v: &mut Vec<String>) {
     let mut seen = BTreeSet::new();
     v.retain(|x| seen.insert(x.clone()));
+}
+
+/// The account of a copied values file: `wanted` (the copy, domain rewritten) with the
+/// cluster-bound values rewritten or removed, and the ledger of every leaf of `content`.
+fn account_copy(
+    ends: &bound::Ends<'_>,
+    src_rel: &str,
+    to_rel: &str,
+    content: &str,
+    wanted: &str,
+) -> Result<(crate::playbook::ledger::Ledger, String), MoveError> {
+    let bad = |error: String| WorkspaceError {
+        file: to_rel.to_string(),
+        error,
+    };
+    let source = Document::parse(content).map_err(|e| bad(e.to_string()))?;
+    let mut copy = Document::parse(wanted).map_err(|e| bad(e.to_string()))?;
+    let ledger = bound::account(ends, src_rel, to_rel, &source, &mut copy)
+        .map_err(|e| bad(e.to_string()))?;
+    Ok((ledger, copy.text().to_string()))
+}
+
+/// An encrypted copy's values cannot be read: the operator checks them.
+fn encrypted_item(to_rel: &str, ends: &bound::Ends<'_>) -> crate::playbook::ledger::Item {
+    let mut names = vec![format!("the cluster `{}`", ends.src.name)];
+    if let Some(p) = &ends.src.project {
+        names.push(format!("its project or account `{p}`"));
+    }
+    if ends.old != ends.new {
+        names.push(format!("the old hub name `{}`", ends.old));
+    }
+    crate::playbook::ledger::Item {
+        file: to_rel.to_string(),
+        line: None,
+        what: "encrypted: its values were copied unread".into(),
+        decide: format!(
+            "check them (`sops {to_rel}`) for values naming {}",
+            names.join(", ")
+        ),
+    }
 }
 
 /// Sets a key of the entry only when the entry has it.
@@ -695,6 +845,7 @@ fn sops_keys_match(
 }
 
 fn cutover(
+    infra: &Infrastructure,
     src: &Cluster,
     tgt: &Cluster,
     mv: &Move,
@@ -785,7 +936,16 @@ fn cutover(
         "announce the maintenance window to the users of `{}`",
         final_domain.as_deref().unwrap_or(&mv.hub)
     ));
-    plan.runbook = cutover_steps(src, tgt, mv, final_domain.as_deref());
+    let (_, restore) = login_steps(
+        infra,
+        src,
+        tgt,
+        mv,
+        old,
+        current.as_deref(),
+        final_domain.as_deref(),
+    );
+    plan.runbook = cutover_steps(src, tgt, mv, final_domain.as_deref(), restore);
     plan.notes.push(
         "merge this change after the runbook's `update-dns` step; while the old entry exists, a deploy of the source cluster re-creates `proxy-public`".into(),
     );
@@ -860,4 +1020,99 @@ pub fn announcement(infra: &Infrastructure, stage: Stage, mv: &Move) -> Option<S
         )),
         Stage::Decommission => None,
     }
+}
+
+/// A move between `setup` and `cutover`: the same hub in two clusters.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct InProgress {
+    pub hub: String,
+    pub from: String,
+    pub to: String,
+    /// The hub's name in the target, when it differs.
+    pub new_name: Option<String>,
+    /// The domain the old hub serves, and the temporary one of the new hub.
+    pub domain: Option<String>,
+    pub temp_domain: Option<String>,
+    pub next_stage: &'static str,
+    /// The command that plans the next stage.
+    pub next: String,
+}
+
+/// The moves in progress in a repository: two entries of two clusters with the same display
+/// name, names equal or one containing the other (`staging` → `ucec-staging`), and the
+/// hub-specific values of one mostly carried into the other (half of its settings or more,
+/// same path and value). The new hub is the one without a home disk
+/// (`jupyterhub-home-nfs.<gke|eks>.volumeId`, which `setup` leaves to the operator) when the
+/// other has one; without that sign, the cluster sorted second is taken as the target.
+pub fn in_progress(infra: &Infrastructure) -> Vec<InProgress> {
+    let own_values = |c: &Cluster, h: &Hub| -> BTreeSet<(String, String)> {
+        let mut out = BTreeSet::new();
+        for f in h
+            .values_files
+            .iter()
+            .filter(|f| !f.is_encrypted() && c.hubs_referencing(&f.name).len() == 1)
+        {
+            if let Some(doc) = infra.files.doc(&f.rel) {
+                for l in crate::playbook::ledger::leaves(doc) {
+                    if let Some(v) = crate::repo::infra::text_of(l.node) {
+                        out.insert((l.path_text(), v.to_string()));
+                    }
+                }
+            }
+        }
+        out
+    };
+    let related = |a: &str, b: &str| a == b || a.contains(b) || b.contains(a);
+    let mut out = Vec::new();
+    let all: Vec<(&Cluster, &Hub)> = infra
+        .clusters
+        .iter()
+        .flat_map(|c| c.hubs.iter().map(move |h| (c, h)))
+        .collect();
+    for (i, (ca, ha)) in all.iter().enumerate() {
+        for (cb, hb) in &all[i + 1..] {
+            if ca.name == cb.name
+                || ha.display_name.is_none()
+                || ha.display_name != hb.display_name
+                || !related(&ha.name, &hb.name)
+            {
+                continue;
+            }
+            let (va, vb) = (own_values(ca, ha), own_values(cb, hb));
+            let shared = va.intersection(&vb).count();
+            if va.is_empty() || shared * 2 < va.len().max(vb.len()) {
+                continue;
+            }
+            // `setup` leaves the new hub's home disk (`jupyterhub-home-nfs.<gke|eks>.volumeId`)
+            // to the operator: until it is supplied, the entry without one is the new hub.
+            let has_disk = |v: &BTreeSet<(String, String)>| {
+                v.iter()
+                    .any(|(p, _)| p.contains("jupyterhub-home-nfs.") && p.ends_with(".volumeId"))
+            };
+            let b_is_new = !has_disk(&vb) || has_disk(&va);
+            let ((src, old), (tgt, new)) = if b_is_new {
+                ((*ca, *ha), (*cb, *hb))
+            } else {
+                ((*cb, *hb), (*ca, *ha))
+            };
+            let mv = Move {
+                hub: old.name.clone(),
+                from: src.name.clone(),
+                to: tgt.name.clone(),
+                new_name: (new.name != old.name).then(|| new.name.clone()),
+                ..Move::default()
+            };
+            out.push(InProgress {
+                hub: mv.hub.clone(),
+                from: mv.from.clone(),
+                to: mv.to.clone(),
+                new_name: mv.new_name.clone(),
+                domain: old.domain.clone(),
+                temp_domain: new.domain.clone(),
+                next_stage: Stage::Cutover.name(),
+                next: format!("gitops-migrate plan {PLAYBOOK} cutover {}", mv.args()),
+            });
+        }
+    }
+    out
 }
