@@ -33,9 +33,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 
 use crate::http::Http;
-use crate::time::parse_rfc3339;
 use crate::runtime::interrupt;
 use crate::runtime::process::{self, End, Limits};
+use crate::time::parse_rfc3339;
 
 /// How many times a failed entry is tried again, and the first wait (doubled each time).
 pub const RETRIES: u32 = 2;

@@ -72,10 +72,9 @@ impl Finished {
                     format!("was killed by signal {}", s.signal().unwrap_or(0))
                 }
             },
-            End::TimedOut(d) => format!(
-                "timed out after {} and was stopped",
-                crate::time::human(*d)
-            ),
+            End::TimedOut(d) => {
+                format!("timed out after {} and was stopped", crate::time::human(*d))
+            }
             End::Stalled(d) => format!(
                 "stalled (no progress for {}) and was stopped",
                 crate::time::human(*d)

@@ -1523,7 +1523,9 @@ fn finish_keeps_jupyterhub_db_where_v3_uses_it_on_the_2026_tree() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("Window runbook of ukidacdev (gitops-migrate exec nublado finish --env ukidacdev):\n"),
+        stdout.contains(
+            "Window runbook of ukidacdev (gitops-migrate exec nublado finish --env ukidacdev):\n"
+        ),
         "{stdout}"
     );
     let p = phalanx(root);
