@@ -1,9 +1,12 @@
 //! gitops-migrate: multi-stage migrations of JupyterHub platforms run from GitOps
 //! repositories of Helm values files, as reviewed Git changes and guided runbooks.
 //!
-//! Data flow: repository files → `yaml` (lossless documents) → `repo` (what the repository
-//! is) → `validate` (findings) and `playbook` (migration state, stages) → `cli` (commands and
-//! output).
+//! Data flow, one direction only (`scripts/check-module-graph` checks it): utilities (`text`,
+//! `style`, `suggest`, `time`, `redact`) → `retry` and `http` → `yaml` (lossless documents)
+//! → `repo` (what the repository is, the nublado model included) → `validate` (findings),
+//! `config` (the tool's settings) and `change` (change sets) → `playbook` (migration state,
+//! stages, runbooks) → `git`, `github` and `runtime` (the window's engine, journal, steps and
+//! clients) → `cli` (commands and output).
 
 pub mod change;
 pub mod cli;

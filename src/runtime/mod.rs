@@ -20,6 +20,7 @@ pub mod lease;
 pub mod lock;
 pub mod process;
 pub mod report;
+pub mod run;
 pub mod steps;
 
 use std::time::Duration;

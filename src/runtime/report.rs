@@ -3,7 +3,7 @@
 //! step with its resolved targets, the equivalent commands, and "would run" or "skip because
 //! …").
 
-use super::engine::{RunReport, RunStatus, StepStatus};
+use super::run::{RunReport, RunStatus, StepStatus};
 use crate::time::{human, rfc3339};
 
 /// A table cell: no pipes, no line breaks.
