@@ -359,7 +359,7 @@ fn a_stalled_rsync_ends_at_its_timeout_with_a_clear_failure() {
         "{out}"
     );
     assert!(
-        out.contains("  user0001: rsync stalled (no progress for 2.0s) and was stopped"),
+        out.contains("  user0001: rsync stalled (no progress for 2s) and was stopped"),
         "{out}"
     );
     let calls = f.take_log();
