@@ -806,14 +806,15 @@ fn the_api_away_mid_wait_does_not_fail_delete_lab_namespaces() {
     let r = build(&planned("delete-lab-namespaces:nublado2"), &env_with(&p, t)).unwrap();
     let mut op = Recorder::yes();
     let pv = preview(&p, r.as_ref(), &mut op);
-    // Once the three deletes are in, the control plane goes away.
+    // Once the three deletes are in, the control plane goes away for the wait's listings (a
+    // delete still in flight on a loaded machine is not what this test is about).
     let (out, started) = std::thread::scope(|s| {
         s.spawn(|| {
             let t0 = Instant::now();
             while p.mutations().len() < 3 && t0.elapsed() < Duration::from_secs(10) {
                 std::thread::sleep(Duration::from_millis(2));
             }
-            p.outage(None, "/api/v1/namespaces", 503, outage, None);
+            p.outage(Some("GET"), "/api/v1/namespaces", 503, outage, None);
         });
         let started = Instant::now();
         (r.run(&pv, &mut op), started)
