@@ -99,6 +99,24 @@ impl RetryPolicy {
     pub fn run<T, E: Retryable>(
         &self,
         deadline: Option<Instant>,
+        call: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.run_pausing(
+            deadline,
+            |d| {
+                std::thread::sleep(d);
+                true
+            },
+            call,
+        )
+    }
+
+    /// `run`, pausing with `pause`, which returns `false` when the caller must stop (the run
+    /// was interrupted): the last error is then returned at once, spent.
+    pub fn run_pausing<T, E: Retryable>(
+        &self,
+        deadline: Option<Instant>,
+        pause_for: impl Fn(Duration) -> bool,
         mut call: impl FnMut() -> Result<T, E>,
     ) -> Result<T, E> {
         let start = Instant::now();
@@ -117,7 +135,9 @@ impl RetryPolicy {
             if Instant::now() + pause > end {
                 return Err(e.spent(failures, start.elapsed()));
             }
-            std::thread::sleep(pause);
+            if !pause_for(pause) {
+                return Err(e.spent(failures, start.elapsed()));
+            }
         }
     }
 }

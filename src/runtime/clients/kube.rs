@@ -432,6 +432,9 @@ pub enum WaitError {
         .last.name, .last.namespace, .last.describe()
     )]
     Failed { last: Box<Deployment>, why: String },
+    /// The run was interrupted (SIGINT, SIGTERM) while it waited.
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 /// The Kubernetes calls of the window. Implemented by `KubeClient`; steps take `&dyn KubeApi`.
@@ -506,9 +509,11 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
         loop {
             // Errors that can heal are tried again until the wait's own deadline.
             let d = crate::retry::RetryPolicy::default()
-                .run(Some(start + timeout), || {
-                    self.get_deployment(namespace, name)
-                })?
+                .run_pausing(
+                    Some(start + timeout),
+                    crate::runtime::interrupt::sleep,
+                    || self.get_deployment(namespace, name),
+                )?
                 .ok_or_else(|| WaitError::Missing {
                     namespace: namespace.into(),
                     name: name.into(),
@@ -532,7 +537,10 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
                     waited: start.elapsed(),
                 });
             }
-            std::thread::sleep(poll.min(timeout.saturating_sub(start.elapsed())));
+            if !crate::runtime::interrupt::sleep(poll.min(timeout.saturating_sub(start.elapsed())))
+            {
+                return Err(WaitError::Interrupted(crate::runtime::interrupt::stopped()));
+            }
         }
     }
 }

@@ -441,7 +441,9 @@ pub(crate) fn with_retries<T>(
     timing: &Timing,
     call: impl FnMut() -> Result<T, ClientError>,
 ) -> Result<T, ClientError> {
-    timing.retry.run(None, call)
+    timing
+        .retry
+        .run_pausing(None, crate::runtime::interrupt::sleep, call)
 }
 
 /// Runs one call of a wait (a listing, a poll): tried again while its error can heal until
@@ -452,7 +454,9 @@ pub(crate) fn within_wait<T>(
     deadline: Instant,
     call: impl FnMut() -> Result<T, ClientError>,
 ) -> Result<T, ClientError> {
-    timing.retry.run(Some(deadline), call)
+    timing
+        .retry
+        .run_pausing(Some(deadline), crate::runtime::interrupt::sleep, call)
 }
 
 /// `$NAME` for a token variable, `$default` when none is configured.
