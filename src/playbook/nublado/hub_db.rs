@@ -5,7 +5,7 @@
 //! plan names the request). `--hub-db-url URL` decides instead.
 //!
 //! Owns: the decision and its words. Does not own: reading URLs (`repo::nublado::database`) or
-//! writing them (`stages.rs`).
+//! writing them (`playbook::nublado::stages`).
 
 use crate::repo::Phalanx;
 use crate::repo::nublado::database::{

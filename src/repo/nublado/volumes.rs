@@ -7,7 +7,7 @@
 //! Owns: reading both sides, the PersistentVolumeClaims that nublado2's
 //! `user_resources_template` creates, and the comparison of a v2 mount with its v3
 //! counterpart (same path, access mode and source). Does not own: writing v3 values
-//! (`translate.rs`) or reporting findings (`validate`).
+//! (`playbook::nublado::translate`) or reporting findings (`validate`).
 
 pub use super::controller::Syntax;
 use super::routes::normalize;
