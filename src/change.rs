@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::yaml::write_atomic;
+use crate::util::atomic::{self, Staged};
 
 /// One file operation; paths are relative to the repository root, with `/` separators.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,31 +229,26 @@ impl ChangeSet {
             move |source| ApplyError::Io { path, source }
         };
         // 1. Everything new is written beside its target first.
-        let mut staged: Vec<(PathBuf, tempfile::NamedTempFile)> = Vec::new();
+        let mut staged: Vec<(PathBuf, Staged)> = Vec::new();
         for op in &self.ops {
             let Some(content) = op.after() else { continue };
             let abs = root.join(op.path());
             let dir = abs.parent().unwrap_or(root).to_path_buf();
             std::fs::create_dir_all(&dir).map_err(io(op.path()))?;
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".gitops-migrate-")
-                .tempfile_in(&dir)
-                .map_err(io(op.path()))?;
-            std::io::Write::write_all(&mut tmp, content.as_bytes()).map_err(io(op.path()))?;
-            if let Ok(meta) = std::fs::metadata(&abs) {
-                std::fs::set_permissions(tmp.path(), meta.permissions()).map_err(io(op.path()))?;
-            }
+            let tmp = Staged::new(&abs, content.as_bytes()).map_err(io(op.path()))?;
             staged.push((abs, tmp));
         }
         // 2. Targets are replaced; replaced and deleted files are kept aside until the end.
         let mut done: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
         let result = (|| -> Result<(), ApplyError> {
             for (abs, tmp) in staged.drain(..) {
-                let backup = backup_aside(&abs)?;
-                done.push((abs.clone(), backup));
-                tmp.persist(&abs).map_err(|e| ApplyError::Io {
+                // A symbolic link is written through: its target is what is replaced.
+                let target = tmp.target().to_path_buf();
+                let backup = backup_aside(&target)?;
+                done.push((target, backup));
+                tmp.commit().map_err(|source| ApplyError::Io {
                     path: abs.display().to_string(),
-                    source: e.error,
+                    source,
                 })?;
             }
             for op in &self.ops {
@@ -344,9 +339,9 @@ fn colorize(diff: &str) -> String {
 
 /// Writes one file atomically (re-exported for stages that write outside a change set).
 pub fn write_file(path: &Path, content: &str) -> Result<(), ApplyError> {
-    write_atomic(path, content.as_bytes()).map_err(|e| ApplyError::Io {
+    atomic::write(path, content.as_bytes()).map_err(|source| ApplyError::Io {
         path: path.display().to_string(),
-        source: std::io::Error::other(e.to_string()),
+        source,
     })
 }
 
@@ -429,5 +424,29 @@ mod tests {
             std::fs::read_to_string(root.join("d/gone.yaml")).unwrap(),
             "x: 1\n"
         );
+    }
+
+    #[test]
+    fn an_edited_link_stays_a_link_and_its_target_takes_the_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("shared")).unwrap();
+        std::fs::write(root.join("shared/common.yaml"), "a: 1\n").unwrap();
+        std::os::unix::fs::symlink("shared/common.yaml", root.join("a.yaml")).unwrap();
+        let mut c = ChangeSet::new();
+        c.edit("a.yaml", "a: 1\n", "a: 2\n");
+        c.apply(root).unwrap();
+        let link = std::fs::symlink_metadata(root.join("a.yaml")).unwrap();
+        assert!(link.file_type().is_symlink(), "the link is kept");
+        assert_eq!(
+            std::fs::read_to_string(root.join("shared/common.yaml")).unwrap(),
+            "a: 2\n"
+        );
+        let left: Vec<_> = std::fs::read_dir(root.join("shared"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "no temporary or backup files: {left:?}");
     }
 }

@@ -1,7 +1,7 @@
 //! gitops-migrate: multi-stage migrations of JupyterHub platforms run from GitOps
 //! repositories of Helm values files, as reviewed Git changes and guided runbooks.
 //!
-//! Data flow, one direction only (`scripts/check-module-graph` checks it): utilities (`text`,
+//! Data flow, one direction only (`scripts/check-module-graph` checks it): utilities (`util`, `text`,
 //! `style`, `suggest`, `time`, `redact`) → `retry` and `http` → `yaml` (lossless documents)
 //! → `repo` (what the repository is, the nublado model included) → `validate` (findings),
 //! `config` (the tool's settings) and `change` (change sets) → `playbook` (migration state,
@@ -24,5 +24,6 @@ pub mod style;
 pub mod suggest;
 pub mod text;
 pub mod time;
+pub mod util;
 pub mod validate;
 pub mod yaml;

@@ -155,10 +155,10 @@ impl Config {
         Ok(())
     }
 
-    /// Writes the file atomically (a temporary file, then a rename).
+    /// Writes the file atomically and durably (`util::atomic`).
     pub fn save(&mut self) -> Result<(), ConfigError> {
         let text = self.text();
-        crate::yaml::write_atomic(&self.path, text.as_bytes()).map_err(|e| ConfigError::Io {
+        crate::util::atomic::write(&self.path, text.as_bytes()).map_err(|e| ConfigError::Io {
             path: self.path.display().to_string(),
             message: e.to_string(),
         })?;

@@ -1,12 +1,10 @@
 //! YAML files on disk: reading with clear errors, and writing atomically.
 //!
-//! Owns: the file behind a `Document` (path, permissions), refusing read-only files, and the
-//! atomic write (a temporary file in the same directory, then a rename; permissions kept;
-//! unchanged content not rewritten; a symbolic link written through to its target, so that
-//! the link stays a link). Does not own: what the edit is.
+//! Owns: the file behind a `Document` (path, permissions), refusing read-only files, and
+//! saving it (unchanged content not rewritten). Does not own: what the edit is, or the atomic
+//! write itself (`util::atomic`).
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::document::{CheckError, Document, SyntaxError};
@@ -117,55 +115,11 @@ impl YamlFile {
     }
 }
 
-/// The file a path finally names: symbolic links followed (relative targets from the link's
-/// folder), up to 40 of them as the kernel does. A path that is not a link is itself.
-pub fn link_target(path: &Path) -> std::io::Result<PathBuf> {
-    let mut p = path.to_path_buf();
-    for _ in 0..40 {
-        match fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let target = fs::read_link(&p)?;
-                p = match p.parent() {
-                    Some(dir) if target.is_relative() => dir.join(target),
-                    _ => target,
-                };
-            }
-            _ => return Ok(p),
-        }
-    }
-    Err(std::io::Error::other("too many levels of symbolic links"))
-}
-
-/// Writes `content` to `path` through a temporary file in the same directory and a rename,
-/// keeping the permissions of the file it replaces. When `path` is a symbolic link, the
-/// file it points to is replaced (in that file's directory) and the link is kept; messages
-/// still name `path`.
-pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), FileError> {
-    let shown = path.display().to_string();
-    let target = link_target(path).map_err(|source| FileError::Write {
-        path: shown.clone(),
+/// Writes `content` to `path` atomically and durably (`util::atomic`: a symbolic link is
+/// written through and kept); messages name `path`.
+fn write_atomic(path: &Path, content: &[u8]) -> Result<(), FileError> {
+    crate::util::atomic::write(path, content).map_err(|source| FileError::Write {
+        path: path.display().to_string(),
         source,
-    })?;
-    let path = target.as_path();
-    let io = |source| FileError::Write {
-        path: shown.clone(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let perms = fs::metadata(path).ok().map(|m| m.permissions());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".gitops-migrate-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(io)?;
-    tmp.write_all(content).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    if let Some(perms) = perms {
-        fs::set_permissions(tmp.path(), perms).map_err(io)?;
-    }
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    })
 }

@@ -26,7 +26,7 @@ mod tree;
 pub use data::Data;
 pub use document::{CheckError, Document, EditError, SyntaxError};
 pub use edit::NewValue;
-pub use file::{FileError, YamlFile, write_atomic};
+pub use file::{FileError, YamlFile};
 pub use lines::Lines;
 pub use load::{reference_load, resolve_plain};
 pub use path::{Path, PathSyntaxError, Segment};

@@ -46,13 +46,13 @@ fn nfs(server: &str, path: &str) -> Source {
 fn nfs_path_becomes_server_path_and_mode_is_written() {
     let t = tr("config:
   volumes:
-- name: home
-  nfs:
-    path: /share1/home
-    server: 10.13.105.122
+    - name: home
+      nfs:
+        path: /share1/home
+        server: 10.13.105.122
   volume_mounts:
-- name: home
-  mountPath: /home
+    - name: home
+      mountPath: /home
 ");
     assert_eq!(
         t.volumes,
@@ -69,14 +69,14 @@ fn nfs_path_becomes_server_path_and_mode_is_written() {
         yaml(&t),
         "controller:
   config:
-lab:
-  volumes:
-    - containerPath: \"/home\"
-      mode: \"rw\"
-      source:
-        type: \"nfs\"
-        server: \"10.13.105.122\"
-        serverPath: \"/share1/home\"
+    lab:
+      volumes:
+        - containerPath: \"/home\"
+          mode: \"rw\"
+          source:
+            type: \"nfs\"
+            server: \"10.13.105.122\"
+            serverPath: \"/share1/home\"
 "
     );
     assert!(!yaml(&t).contains(" path:"));
@@ -87,15 +87,15 @@ lab:
 fn host_path_is_kept_and_its_type_reported() {
     let t = tr("config:
   volumes:
-- name: home
-  hostPath:
-    path: /jhome
-    type: Directory
+    - name: home
+      hostPath:
+        path: /jhome
+        type: Directory
   volume_mounts:
-- name: home
-  mountPath: /home
-- name: home
-  mountPath: /jhome
+    - name: home
+      mountPath: /home
+    - name: home
+      mountPath: /jhome
 ");
     assert_eq!(
         t.volumes[0].source,
@@ -117,13 +117,13 @@ fn host_path_is_kept_and_its_type_reported() {
 fn pvc_needs_an_answer_and_takes_it() {
     let text = "config:
   volumes:
-- name: repo
-  persistentVolumeClaim:
-    claimName: butler-repo
+    - name: repo
+      persistentVolumeClaim:
+        claimName: butler-repo
   volume_mounts:
-- name: repo
-  mountPath: /repo
-  readOnly: true
+    - name: repo
+      mountPath: /repo
+      readOnly: true
 ";
     let t = tr(text);
     assert!(t.volumes.is_empty(), "not written without a storage class");
@@ -155,14 +155,14 @@ fn pvc_needs_an_answer_and_takes_it() {
     assert!(t.volumes[0].read_only);
     assert!(yaml(&t).contains(
         "          mode: \"ro\"
-      source:
-        type: \"persistentVolumeClaim\"
-        storageClassName: \"rook-cephfs\"
-        accessModes:
-          - \"ReadWriteMany\"
-        resources:
-          requests:
-            storage: \"1Gi\"
+          source:
+            type: \"persistentVolumeClaim\"
+            storageClassName: \"rook-cephfs\"
+            accessModes:
+              - \"ReadWriteMany\"
+            resources:
+              requests:
+                storage: \"1Gi\"
 "
     ));
     // Answered by the volume's name, with modes and size.
@@ -191,25 +191,25 @@ fn pvc_needs_an_answer_and_takes_it() {
 fn pvc_suggestion_and_defaults_come_from_the_v2_template() {
     let text = "config:
   volumes:
-- name: home
-  persistentVolumeClaim:
-    claimName: sdf-home
+    - name: home
+      persistentVolumeClaim:
+        claimName: sdf-home
   volume_mounts:
-- name: home
-  mountPath: /home
+    - name: home
+      mountPath: /home
   user_resources_template: |
-- apiVersion: v1
-  kind: PersistentVolumeClaim
-  metadata:
-    name: sdf-home
-    namespace: \"{{ user_namespace }}\"
-  spec:
-    storageClassName: sdf-home
-    accessModes:
-      - ReadOnlyMany
-    resources:
-      requests:
-        storage: 5Gi
+    - apiVersion: v1
+      kind: PersistentVolumeClaim
+      metadata:
+        name: sdf-home
+        namespace: \"{{ user_namespace }}\"
+      spec:
+        storageClassName: sdf-home
+        accessModes:
+          - ReadOnlyMany
+        resources:
+          requests:
+            storage: 5Gi
 ";
     let t = tr(text);
     let item = t
@@ -218,10 +218,10 @@ fn pvc_suggestion_and_defaults_come_from_the_v2_template() {
         .find(|u| u.file == V2 && u.what.contains("PersistentVolumeClaim"))
         .unwrap();
     assert!(
-        item.decide.ends_with("the v2 `user_resources_template` (line 10) creates this claim with storage class `sdf-home`, ReadOnlyMany, 5Gi: `--pvc-storage-class home=sdf-home`"),
-        "{}",
-        item.decide
-    );
+            item.decide.ends_with("the v2 `user_resources_template` (line 10) creates this claim with storage class `sdf-home`, ReadOnlyMany, 5Gi: `--pvc-storage-class home=sdf-home`"),
+            "{}",
+            item.decide
+        );
     let mut a = Answers::default();
     a.storage_class.insert("home".into(), "sdf-home".into());
     let t = tr_with(text, Syntax::Flat, &a);
@@ -239,10 +239,10 @@ fn pvc_suggestion_and_defaults_come_from_the_v2_template() {
 fn sub_path_is_kept() {
     let t = tr("config:
   volumes:
-- name: project
-  nfs: {path: /share1/project, server: s}
+    - name: project
+      nfs: {path: /share1/project, server: s}
   volume_mounts:
-- {name: project, mountPath: /project-shared, subPath: shared}
+    - {name: project, mountPath: /project-shared, subPath: shared}
 ");
     assert_eq!(t.volumes[0].sub_path.as_deref(), Some("shared"));
     assert!(yaml(&t).contains("- containerPath: \"/project-shared\"\n          subPath: \"shared\"\n          mode: \"rw\"\n"));
@@ -256,11 +256,11 @@ fn sub_path_is_kept() {
 fn a_volume_mounted_twice_gives_two_entries() {
     let t = tr("config:
   volumes:
-- name: project
-  nfs: {path: /share1/project, server: s}
+    - name: project
+      nfs: {path: /share1/project, server: s}
   volume_mounts:
-- {name: project, mountPath: /project}
-- {name: project, mountPath: /project-shared, subPath: shared, readOnly: true}
+    - {name: project, mountPath: /project}
+    - {name: project, mountPath: /project-shared, subPath: shared, readOnly: true}
 ");
     let paths: Vec<(&str, bool)> = t
         .volumes
@@ -279,11 +279,11 @@ fn a_volume_mounted_twice_gives_two_entries() {
 fn a_trailing_slash_is_dropped() {
     let t = tr("config:
   volumes:
-- {name: home, nfs: {path: /h, server: s}}
-- {name: root, nfs: {path: /r, server: s}}
+    - {name: home, nfs: {path: /h, server: s}}
+    - {name: root, nfs: {path: /r, server: s}}
   volume_mounts:
-- {name: home, mountPath: \"/home/\"}
-- {name: root, mountPath: /}
+    - {name: home, mountPath: \"/home/\"}
+    - {name: root, mountPath: /}
 ");
     assert_eq!(t.volumes[0].container_path, "/home");
     assert_eq!(t.volumes[1].container_path, "/", "the root stays `/`");
@@ -295,17 +295,17 @@ fn a_trailing_slash_is_dropped() {
 fn read_only_on_the_mount_or_on_the_source_is_ro() {
     let text = "config:
   volumes:
-- name: a
-  nfs: {path: /a, server: s, readOnly: true}
-- name: b
-  nfs: {path: /b, server: s}
-- name: c
-  persistentVolumeClaim: {claimName: c, readOnly: true}
+    - name: a
+      nfs: {path: /a, server: s, readOnly: true}
+    - name: b
+      nfs: {path: /b, server: s}
+    - name: c
+      persistentVolumeClaim: {claimName: c, readOnly: true}
   volume_mounts:
-- {name: a, mountPath: /a}
-- {name: b, mountPath: /b, readOnly: true}
-- {name: b, mountPath: /b-rw}
-- {name: c, mountPath: /c}
+    - {name: a, mountPath: /a}
+    - {name: b, mountPath: /b, readOnly: true}
+    - {name: b, mountPath: /b-rw}
+    - {name: c, mountPath: /c}
 ";
     let mut a = Answers::default();
     a.storage_class.insert("c".into(), "class".into());
@@ -336,13 +336,13 @@ fn read_only_on_the_mount_or_on_the_source_is_ro() {
 fn an_unmounted_volume_is_reported_not_dropped_silently() {
     let t = tr("config:
   volumes:
-- name: home
-  nfs: {path: /h, server: s}
-- name: scratch
-  hostPath:
-    path: /scratch
+    - name: home
+      nfs: {path: /h, server: s}
+    - name: scratch
+      hostPath:
+        path: /scratch
   volume_mounts:
-- {name: home, mountPath: /home}
+    - {name: home, mountPath: /home}
 ");
     assert_eq!(t.volumes.len(), 1);
     assert_eq!(
@@ -360,11 +360,11 @@ fn an_unmounted_volume_is_reported_not_dropped_silently() {
 fn an_unknown_type_and_an_undefined_volume_are_reported() {
     let t = tr("config:
   volumes:
-- name: cfg
-  configMap: {name: lab-config}
+    - name: cfg
+      configMap: {name: lab-config}
   volume_mounts:
-- {name: cfg, mountPath: /etc/lab}
-- {name: ghost, mountPath: /ghost}
+    - {name: cfg, mountPath: /etc/lab}
+    - {name: ghost, mountPath: /ghost}
 ");
     assert!(t.volumes.is_empty());
     assert_eq!(
@@ -381,14 +381,14 @@ fn an_unknown_type_and_an_undefined_volume_are_reported() {
 
 const TWO_MOUNTS: &str = "config:
   volumes:
-- name: home
-  nfs: {path: /share1/home, server: s}
-- name: data
-  hostPath: {path: /data}
+    - name: home
+      nfs: {path: /share1/home, server: s}
+    - name: data
+      hostPath: {path: /data}
   volume_mounts:
-- {name: home, mountPath: /home}
-- {name: data, mountPath: /data, readOnly: true}
-- {name: home, mountPath: /scratch, subPath: scratch}
+    - {name: home, mountPath: /home}
+    - {name: data, mountPath: /data, readOnly: true}
+    - {name: home, mountPath: /scratch, subPath: scratch}
 ";
 
 #[test]
@@ -406,28 +406,28 @@ fn the_4x_target_syntax_names_volumes_and_mounts_them() {
         yaml(&t),
         "controller:
   config:
-lab:
-  volumes:
-    - name: \"home\"
-      source:
-        type: \"nfs\"
-        server: \"s\"
-        serverPath: \"/share1/home\"
-    - name: \"data\"
-      source:
-        type: \"hostPath\"
-        path: \"/data\"
-  volumeMounts:
-    - containerPath: \"/home\"
-      readOnly: false
-      volumeName: \"home\"
-    - containerPath: \"/data\"
-      readOnly: true
-      volumeName: \"data\"
-    - containerPath: \"/scratch\"
-      subPath: \"scratch\"
-      readOnly: false
-      volumeName: \"home\"
+    lab:
+      volumes:
+        - name: \"home\"
+          source:
+            type: \"nfs\"
+            server: \"s\"
+            serverPath: \"/share1/home\"
+        - name: \"data\"
+          source:
+            type: \"hostPath\"
+            path: \"/data\"
+      volumeMounts:
+        - containerPath: \"/home\"
+          readOnly: false
+          volumeName: \"home\"
+        - containerPath: \"/data\"
+          readOnly: true
+          volumeName: \"data\"
+        - containerPath: \"/scratch\"
+          subPath: \"scratch\"
+          readOnly: false
+          volumeName: \"home\"
 "
     );
 }
@@ -436,9 +436,9 @@ lab:
 fn jinja_lab_variables_are_dropped_and_listed() {
     let t = tr("config:
   lab_environment:
-AUTO_REPO_URLS: https://github.com/lsst-sqre/system-test
-PANDA_CONFIG_ROOT: \"~\"
-EXTERNAL_UID: \"{{ uid }}\"
+    AUTO_REPO_URLS: https://github.com/lsst-sqre/system-test
+    PANDA_CONFIG_ROOT: \"~\"
+    EXTERNAL_UID: \"{{ uid }}\"
 ");
     assert_eq!(
         t.env,
@@ -461,36 +461,36 @@ EXTERNAL_UID: \"{{ uid }}\"
 
 const GAR: &str = "serviceAccount:
   annotations: {
-iam.gke.io/gcp-service-account: cachemachine-wi@p.iam.gserviceaccount.com
+    iam.gke.io/gcp-service-account: cachemachine-wi@p.iam.gserviceaccount.com
   }
 
 autostart:
   jupyter: |
-{
-  \"name\": \"jupyter\",
-  \"labels\": {},
-  \"repomen\": [
     {
-      \"type\": \"RubinRepoGar\",
-      \"registry_url\": \"us-central1-docker.pkg.dev\",
-      \"gar_repository\": \"sciplat\",
-      \"gar_image\": \"sciplat-lab\",
-      \"project_id\": \"rubin-shared\",
-      \"location\": \"us-central1\",
-      \"recommended_tag\": \"recommended\",
-      \"num_releases\": 1,
-      \"num_weeklies\": 2,
-      \"num_dailies\": 3
-    },
-    {
-      \"type\": \"SimpleRepoMan\",
-      \"images\": [
-        {\"image_url\": \"us-central1-docker.pkg.dev/rubin-shared/sciplat/sciplat-lab:w_2023_07\", \"name\": \"Weekly\"},
-        {\"image_url\": \"docker.io/other/image:1\", \"name\": \"Other\"}
+      \"name\": \"jupyter\",
+      \"labels\": {},
+      \"repomen\": [
+        {
+          \"type\": \"RubinRepoGar\",
+          \"registry_url\": \"us-central1-docker.pkg.dev\",
+          \"gar_repository\": \"sciplat\",
+          \"gar_image\": \"sciplat-lab\",
+          \"project_id\": \"rubin-shared\",
+          \"location\": \"us-central1\",
+          \"recommended_tag\": \"recommended\",
+          \"num_releases\": 1,
+          \"num_weeklies\": 2,
+          \"num_dailies\": 3
+        },
+        {
+          \"type\": \"SimpleRepoMan\",
+          \"images\": [
+            {\"image_url\": \"us-central1-docker.pkg.dev/rubin-shared/sciplat/sciplat-lab:w_2023_07\", \"name\": \"Weekly\"},
+            {\"image_url\": \"docker.io/other/image:1\", \"name\": \"Other\"}
+          ]
+        }
       ]
     }
-  ]
-}
 ";
 
 fn images_of(cachemachine: &str) -> Translation {
@@ -513,19 +513,19 @@ fn cachemachine_becomes_camel_case_images() {
         y,
         "controller:
   config:
-images:
-  source:
-    type: \"google\"
-    location: \"us-central1\"
-    projectId: \"rubin-shared\"
-    repository: \"sciplat\"
-    image: \"sciplat-lab\"
-  recommendedTag: \"recommended\"
-  numReleases: 1
-  numWeeklies: 2
-  numDailies: 3
-  pin:
-    - \"w_2023_07\"
+    images:
+      source:
+        type: \"google\"
+        location: \"us-central1\"
+        projectId: \"rubin-shared\"
+        repository: \"sciplat\"
+        image: \"sciplat-lab\"
+      recommendedTag: \"recommended\"
+      numReleases: 1
+      numWeeklies: 2
+      numDailies: 3
+      pin:
+        - \"w_2023_07\"
 "
     );
     assert!(
@@ -551,22 +551,22 @@ fn docker_repoman_settings_and_what_v3_lacks() {
     let t = images_of(
         "autostart:
   jupyter: |
-{
-  \"name\": \"jupyter\",
-  \"labels\": {\"jupyterlab\": \"ok\"},
-  \"repomen\": [
     {
-      \"type\": \"RubinRepoMan\",
-      \"registry_url\": \"ts-dockerhub.lsst.org\",
-      \"repo\": \"sal-sciplat-lab\",
-      \"recommended_tag\": \"recommended_c0031\",
-      \"num_releases\": 0,
-      \"cycle\": 31,
-      \"alias_tags\": [\"latest\", \"latest_daily\"],
-      \"verify\": true
+      \"name\": \"jupyter\",
+      \"labels\": {\"jupyterlab\": \"ok\"},
+      \"repomen\": [
+        {
+          \"type\": \"RubinRepoMan\",
+          \"registry_url\": \"ts-dockerhub.lsst.org\",
+          \"repo\": \"sal-sciplat-lab\",
+          \"recommended_tag\": \"recommended_c0031\",
+          \"num_releases\": 0,
+          \"cycle\": 31,
+          \"alias_tags\": [\"latest\", \"latest_daily\"],
+          \"verify\": true
+        }
+      ]
     }
-  ]
-}
 ",
     );
     let y = yaml(&t);
@@ -589,19 +589,19 @@ fn docker_repoman_settings_and_what_v3_lacks() {
 fn moneypenny_commissioning_becomes_init_containers() {
     let d = doc("orders:
   commission:
-- name: initcommission
-  image: lsstsqre/inituserhome
-  securityContext:
-    runAsUser: 0
-    runAsNonRootUser: false
-  volumeMounts:
-    - mountPath: /homedirs
-      name: homedirs
+    - name: initcommission
+      image: lsstsqre/inituserhome
+      securityContext:
+        runAsUser: 0
+        runAsNonRootUser: false
+      volumeMounts:
+        - mountPath: /homedirs
+          name: homedirs
   volumes:
-- name: homedirs
-  nfs:
-    server: 10.13.105.122
-    path: /share1/home
+    - name: homedirs
+      nfs:
+        server: 10.13.105.122
+        path: /share1/home
 ");
     let files = V2Files {
         moneypenny: Some(File {
@@ -614,16 +614,16 @@ fn moneypenny_commissioning_becomes_init_containers() {
     assert!(
         yaml(&t).ends_with(
             "      initContainers:
-    - name: \"initcommission\"
-      image: \"lsstsqre/inituserhome\"
-      privileged: true
-      volumes:
-        - containerPath: \"/homedirs\"
-          mode: \"rw\"
-          source:
-            type: \"nfs\"
-            server: \"10.13.105.122\"
-            serverPath: \"/share1/home\"
+        - name: \"initcommission\"
+          image: \"lsstsqre/inituserhome\"
+          privileged: true
+          volumes:
+            - containerPath: \"/homedirs\"
+              mode: \"rw\"
+              source:
+                type: \"nfs\"
+                server: \"10.13.105.122\"
+                serverPath: \"/share1/home\"
 "
         ),
         "{}",
@@ -633,16 +633,16 @@ fn moneypenny_commissioning_becomes_init_containers() {
     assert!(
         yaml(&t).contains(
             "        - name: \"initcommission\"
-      image:
-        repository: \"lsstsqre/inituserhome\"
-        tag: \"latest\"
-      privileged: true
-      volumeMounts:
-        - containerPath: \"/homedirs\"
-          readOnly: false
-          volumeName: \"homedirs\"
-  volumes:
-    - name: \"homedirs\"
+          image:
+            repository: \"lsstsqre/inituserhome\"
+            tag: \"latest\"
+          privileged: true
+          volumeMounts:
+            - containerPath: \"/homedirs\"
+              readOnly: false
+              volumeName: \"homedirs\"
+      volumes:
+        - name: \"homedirs\"
 "
         ),
         "{}",
@@ -655,22 +655,22 @@ fn moneypenny_commissioning_becomes_init_containers() {
 fn moneypenny_host_path_type_and_extra_settings_are_reported() {
     let d = doc("orders:
   commission:
-- name: initcommission
-  image: lsstsqre/inituserhome:1.2
-  securityContext:
-    runAsUser: 1000
-  command: [\"/bin/init\"]
-  volumeMounts:
-    - mountPath: /homedirs
-      name: homedirs
+    - name: initcommission
+      image: lsstsqre/inituserhome:1.2
+      securityContext:
+        runAsUser: 1000
+      command: [\"/bin/init\"]
+      volumeMounts:
+        - mountPath: /homedirs
+          name: homedirs
   retire:
-- name: farthing
-  image: lsstsqre/farthing
+    - name: farthing
+      image: lsstsqre/farthing
   volumes:
-- name: homedirs
-  hostPath:
-    path: /data/rsp/home
-    type: Directory
+    - name: homedirs
+      hostPath:
+        path: /data/rsp/home
+        type: Directory
 ");
     let files = V2Files {
         moneypenny: Some(File {
@@ -771,11 +771,11 @@ fn values_naming_v2_are_rewritten_or_listed() {
 fn lab_annotations_and_the_culler_follow_the_chart() {
     let text = "jupyterhub:
   cull:
-timeout: 432000
+    timeout: 432000
   singleuser:
-extraAnnotations:
-  k8s.v1.cni.cncf.io/networks: kube-system/dds
-nodeSelector: {a: b}
+    extraAnnotations:
+      k8s.v1.cni.cncf.io/networks: kube-system/dds
+    nodeSelector: {a: b}
 ";
     let d = doc(text);
     let files = V2Files {
@@ -785,9 +785,9 @@ nodeSelector: {a: b}
     let t = translate(&files, Syntax::Flat, &Answers::default());
     let y = t.values_yaml().unwrap();
     assert!(
-        y.contains("    lab:\n      extraAnnotations:\n        k8s.v1.cni.cncf.io/networks: \"kube-system/dds\"\n"),
-        "{y}"
-    );
+            y.contains("    lab:\n      extraAnnotations:\n        k8s.v1.cni.cncf.io/networks: \"kube-system/dds\"\n"),
+            "{y}"
+        );
     assert!(
         y.contains("jupyterhub:\n  cull:\n    timeout: 432000\n"),
         "{y}"
