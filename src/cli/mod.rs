@@ -92,16 +92,21 @@ pub enum Command {
     /// List the playbooks, their stages and targets.
     Playbooks,
     /// Show a stage's change as a diff, with the outline of its runbook; writes nothing.
-    Plan(stage::StageArgs),
+    #[command(subcommand)]
+    Plan(stage::PlanCommand),
     /// Write a stage's change into the work tree.
-    Apply(stage::StageArgs),
+    #[command(subcommand)]
+    Apply(stage::ApplyCommand),
     /// Commit a stage's change on its own branch, push it and open (or update) its pull request.
-    Pr(pr::PrArgs),
+    #[command(subcommand)]
+    Pr(pr::PrCommand),
     /// Print the announcement to users for a stage, as markdown.
-    Announce(stage::StageArgs),
-    /// Run a stage's window runbook for one environment (journal, lock, confirmations,
-    /// --dry-run, --resume); prints the path of its markdown report.
-    Exec(exec::ExecArgs),
+    #[command(subcommand)]
+    Announce(announce::AnnounceCommand),
+    /// Run a stage's window runbook for one environment or hub move (journal, lock,
+    /// confirmations, --dry-run, --resume); prints the path of its markdown report.
+    #[command(subcommand)]
+    Exec(exec::ExecCommand),
     /// Read and edit `gitops-migrate.toml` (kube contexts, service URLs, token variables).
     Config(config::ConfigArgs),
     /// Copy a hub's home directories with parallel rsync, resumable per directory.

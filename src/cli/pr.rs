@@ -2,34 +2,80 @@
 //! the user's checkout, pushed with the `git` command line, and opened (or updated) as a
 //! GitHub pull request whose body carries the runbook.
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
-use super::stage::{StageArgs, load_plan, print_findings};
+use super::stage::{
+    HubMoveTarget, NubladoTarget, Reencrypt, Target, examples, load_plan, print_findings,
+    print_ops, stage_description,
+};
 use super::{Exit, Output};
 use crate::git::{self, BranchOutcome, CommitError, Git};
 use crate::github::{self, GitHub, RepoId};
-use crate::playbook::StagePlan;
 use crate::playbook::check::new_errors;
-use crate::playbook::nublado::stages::Stage;
 use crate::playbook::report;
 use crate::text::plural;
 
-#[derive(Debug, Args)]
-#[command(
-    after_help = "With `pr`, --force also commits when the files the stage touches differ from the base's, \
-and replaces an existing branch that holds other content (pushed with --force-with-lease). \
-The GitHub token comes from GITHUB_TOKEN, else from `gh auth token`.\n\n\
+#[derive(Debug, Subcommand)]
+pub enum PrCommand {
+    /// The pull request of a stage of the nublado v2 → v3 migration.
+    #[command(after_help = concat!(
+        "With `pr`, --force also commits when the files the stage touches differ from the base's, \
+and replaces an existing branch that holds other content (pushed with --force-with-lease).\n\n",
+        examples!(
+            "gitops-migrate pr nublado enable-v3 --env idfdev --draft --label nublado",
+            "gitops-migrate pr nublado make-default --env idfdev --base main --no-push",
+            "gitops-migrate pr nublado disable-v2 --all-ready --github-repo lsst-sqre/phalanx",
+        ),
+        "\n",
+        "The GitHub token comes from GITHUB_TOKEN, else from `gh auth token`.\n\n\
 Exit codes: 0 done (also nothing to do), 1 refused or failed (push rejected, GitHub error, branch \
 exists with other content), 2 input error (unknown stage or environment, no remote, no token)."
-)]
-pub struct PrArgs {
+    ))]
+    Nublado(PrNublado),
+    /// The pull request of a stage of a hub move.
+    #[command(after_help = concat!(
+        examples!(
+            "gitops-migrate pr hub-move setup --hub prod --from temple --to newcluster --draft",
+            "gitops-migrate pr hub-move cutover --hub prod --from temple --to newcluster --label hub-move",
+        ),
+        "\n",
+        "The GitHub token comes from GITHUB_TOKEN, else from `gh auth token`.\n\n\
+Exit codes: 0 done (also nothing to do), 1 refused or failed (push rejected, GitHub error, branch \
+exists with other content), 2 input error (unknown stage or hub, no remote, no token)."
+    ))]
+    HubMove(PrHubMove),
+}
+
+#[derive(Debug, Args)]
+pub struct PrNublado {
     #[command(flatten)]
-    pub stage: StageArgs,
+    pub target: NubladoTarget,
+    #[command(flatten)]
+    pub pr: PrOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct PrHubMove {
+    #[command(flatten)]
+    pub target: HubMoveTarget,
+    #[command(flatten)]
+    pub reencrypt: Reencrypt,
+    /// Commit when the files the stage touches differ from the base's, and replace an
+    /// existing branch that holds other content (pushed with --force-with-lease).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub pr: PrOptions,
+}
+
+/// Where the stage's change goes: the branch, the remote, the pull request.
+#[derive(Debug, Args)]
+pub struct PrOptions {
     /// The branch to build on and to open the pull request against [default: the remote's
     /// default branch, else `main`].
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
-    /// The branch to commit to [default: `migrate/<playbook>/<stage>/<env>[+<env>…]`].
+    /// The branch to commit to [default: `migrate/<playbook>/<stage>/<target>`].
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
     /// The remote to fetch the base from and push to.
@@ -85,22 +131,26 @@ impl Say<'_> {
     }
 }
 
-fn heading(plan: &StagePlan) -> String {
-    let what = Stage::from_name(plan.stage)
-        .map(Stage::description)
-        .unwrap_or("");
-    format!("{}: {what}", report::pr_title(plan))
+/// The pull request's title and what the stage does.
+fn pr_heading(plan: &crate::playbook::StagePlan) -> String {
+    format!("{}: {}", report::pr_title(plan), stage_description(plan))
 }
 
 fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
-pub fn run(args: PrArgs, out: &mut Output) -> Exit {
-    if let Err(code) = super::stage::refuse_json(&args.stage, "pr", out) {
-        return code;
-    }
-    let (p, plan) = match load_plan(&args.stage, out) {
+pub fn run(command: PrCommand, out: &mut Output) -> Exit {
+    let (target, force, args) = match &command {
+        PrCommand::Nublado(PrNublado { target, pr }) => (Target::Nublado(target), target.force, pr),
+        PrCommand::HubMove(PrHubMove {
+            target,
+            reencrypt,
+            force,
+            pr,
+        }) => (Target::HubMove(target, *reencrypt), *force, pr),
+    };
+    let (p, plan) = match load_plan(&target, out) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -120,7 +170,6 @@ pub fn run(args: PrArgs, out: &mut Output) -> Exit {
         ));
         return Exit::Ok;
     }
-    let force = args.stage.force;
     let push = !args.no_push;
     let want_pr = push && !args.no_pr;
 
@@ -259,15 +308,8 @@ pub fn run(args: PrArgs, out: &mut Output) -> Exit {
     for note in plan.notes.iter().filter(|n| n.starts_with("--force")) {
         say.warning(note);
     }
-    say.line(&heading(&plan));
-    for op in plan.changes.ops() {
-        let what = match op {
-            crate::change::FileOp::Edit { .. } => "edited",
-            crate::change::FileOp::Create { .. } => "created",
-            crate::change::FileOp::Delete { .. } => "deleted",
-        };
-        say.line(&format!("  {what} {}", op.path()));
-    }
+    say.line(&pr_heading(&plan));
+    print_ops(&plan, |l| say.line(l));
 
     // The branch and its commit.
     let branch = args.branch.clone().unwrap_or_else(|| plan.branch_name());

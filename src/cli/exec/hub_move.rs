@@ -16,11 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::proof::Cluster;
-use super::{ContextCheck, ExecArgs, Prepared, merged};
-use crate::cli::stage::{hub_move_stage, named_move, open_infrastructure};
+use super::{ContextCheck, ExecHubMove, Prepared, merged};
+use crate::cli::stage::{error_code, open, stage_of};
 use crate::cli::{Exit, Output};
 use crate::config::ClusterSettings;
-use crate::playbook::hub_move;
+use crate::playbook::hub_move::HubMove;
+use crate::playbook::{Playbook, PlaybookKind};
 use crate::repo::Infrastructure;
 use crate::runtime::Operator;
 use crate::runtime::clients::KubeApi;
@@ -29,11 +30,6 @@ use crate::runtime::homes::Location;
 use crate::runtime::journal::RunFiles;
 use crate::runtime::lease;
 use crate::runtime::steps::{MoveEnv, Side, StepEnv};
-
-fn usage(out: &mut Output, message: &str) -> Exit {
-    out.error(message);
-    Exit::Input
-}
 
 /// One side: its context, API client and home directories; why a part is missing.
 fn side(
@@ -86,30 +82,14 @@ fn side(
     }
 }
 
-pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
-    let stage = hub_move_stage(&args.stage, out)?;
-    if !args.envs.is_empty() {
-        return Err(usage(
-            out,
-            "--env belongs to the nublado playbook; hub-move takes --hub NAME --from CLUSTER --to CLUSTER",
-        ));
-    }
-    if args.context.is_some() {
-        return Err(usage(
-            out,
-            "--context does not apply to hub-move: its steps run in two clusters, each with its configured context (`gitops-migrate config set clusters.<cluster>.context NAME`)",
-        ));
-    }
-    let mv = named_move(
-        [&args.hub, &args.from, &args.to],
-        &args.new_name,
-        &args.temp_domain,
-        out,
-    )?;
-    let infra = open_infrastructure(out)?;
+pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
+    let args = &exec.run;
+    let stage = stage_of::<HubMove>(&exec.target.stage, out)?;
+    let mv = exec.target.named(out)?;
+    let infra = open::<HubMove>(out)?;
     let root = infra.files.root().to_path_buf();
-    if let Ok(w) = hub_move::window(&infra, stage, &mv) {
-        super::check_selection(&w.steps, args, out)?;
+    if let Ok(steps) = HubMove::runbook(&infra, stage, &mv) {
+        super::check_selection(&steps, args, args.from_step.as_deref(), out)?;
     }
     // Before any cluster call, a real run proves the stage's prerequisite merged on the
     // remote's branch, and takes its window from there.
@@ -121,9 +101,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
             args,
             out,
             |dir| Infrastructure::load(dir).map_err(|e| e.to_string()),
-            |remote, source| {
-                hub_move::merged_missing(remote, stage, &mv).map(|why| format!("{why} on {source}"))
-            },
+            |remote, source| HubMove::merged_missing(remote, stage, &mv, source),
             |source| {
                 format!(
                     "what `{}` of hub `{}` needs is merged: {source}; the window acts on that commit",
@@ -138,21 +116,17 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
     // The merged folder stays while its model is used.
     let (remote, _merged) = remote.unzip();
     let model = remote.as_ref().unwrap_or(&infra);
-    let window = hub_move::window(model, stage, &mv).map_err(|e| {
+    let window = crate::playbook::hub_move::window(model, stage, &mv).map_err(|e| {
         out.error(&e.to_string());
-        if e.is_input_error() {
-            Exit::Input
-        } else {
-            Exit::Refused
-        }
+        error_code(e.is_input_error())
     })?;
 
     let config = super::load_config(&root, args, out)?;
     let config_path = crate::config::Config::path_for(&root, args.config.as_deref());
     let (src_settings, tgt_settings) = (config.cluster(&mv.from), config.cluster(&mv.to));
-    let target = format!("{}.{}.to.{}", mv.hub, mv.from, mv.to);
+    let target = HubMove::run_name(&mv);
     let state = super::state_dir(args, out)?;
-    let files = RunFiles::new(&state, &args.playbook, stage.name(), &target);
+    let files = RunFiles::new(&state, PlaybookKind::HubMove.name(), stage.name(), &target);
 
     let kubeconfig = KubeConfig::load().map_err(|e| e.to_string());
     let mut missing = Vec::new();
@@ -172,12 +146,12 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         domain: window.domain.clone().unwrap_or_default(),
         kubectl: Some(Arc::new(Kubectl::default())),
         resolver: Some(Arc::new(SystemResolver)),
-        delete_homes: args.delete,
-        parallel: usize::from(args.parallel),
+        delete_homes: exec.delete,
+        parallel: usize::from(exec.parallel),
     });
 
-    let mut target_args = mv.args();
-    if args.delete {
+    let mut target_args = HubMove::target_args(&mv);
+    if exec.delete {
         target_args.push_str(" --delete");
     }
     let sides: Vec<SideProof> = [
@@ -212,6 +186,8 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         .iter()
         .any(|s| !s.id.starts_with("manual:") && !s.id.starts_with("sync-homes"));
     Ok(Prepared {
+        playbook: PlaybookKind::HubMove,
+        from_step: args.from_step.clone(),
         target,
         target_args,
         stage: stage.name(),

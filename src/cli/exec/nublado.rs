@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::proof::Cluster;
-use super::{ContextCheck, ExecArgs, Prepared, merged};
-use crate::cli::stage::{nublado_stage, open_phalanx};
+use super::{ContextCheck, ExecNublado, Prepared, RunOptions, merged};
+use crate::cli::stage::{error_code, open, stage_of};
 use crate::cli::{Exit, Output};
 use crate::config::{EnvSettings, Fingerprint, TokenSource};
 use crate::http::{Http, HttpBuilder};
 use crate::playbook::nublado::stages::{self, Stage};
-use crate::playbook::nublado::{State, environment_state};
+use crate::playbook::nublado::{Nublado, environment_state};
+use crate::playbook::{Playbook, PlaybookKind};
 use crate::repo::phalanx::Environment;
 use crate::repo::{self, Phalanx};
 use crate::runtime::Operator;
@@ -176,9 +177,10 @@ fn connect(settings: &EnvSettings, kube_context: Option<&str>, env: &mut StepEnv
 
 /// Resolves the stage and the environment, refuses a window that comes before its stage's
 /// merge, and builds the runbook's steps with their clients.
-pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
-    let stage = nublado_stage(&args.playbook, &args.stage, out)?;
-    let env_name = match args.envs.as_slice() {
+pub fn prepare(exec: &ExecNublado, out: &mut Output) -> Result<Prepared, Exit> {
+    let args = &exec.run;
+    let stage = stage_of::<Nublado>(&exec.stage, out)?;
+    let env_name = match exec.envs.as_slice() {
         [one] => one.clone(),
         [] => {
             out.error("no environment given: exec runs one environment's window, use --env ENV");
@@ -189,27 +191,26 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
             return Err(Exit::Input);
         }
     };
-    if args.hub.is_some() || args.to.is_some() {
-        out.error("--hub and --to belong to the hub-move playbook");
-        return Err(Exit::Input);
-    }
-    let p = open_phalanx(out)?;
-    let root = p.files.root().to_path_buf();
-    let Some(env) = p.env(&env_name) else {
-        let hint =
-            crate::suggest::closest(&env_name, p.environments.iter().map(|e| e.name.as_str()))
-                .map(|c| format!(" (did you mean `{c}`?)"))
-                .unwrap_or_default();
-        out.error(&format!("unknown environment `{env_name}`{hint}"));
-        return Err(Exit::Input);
+    let from_step = match &exec.from_deprecated {
+        Some(step) => {
+            out.warning("--from STEP is deprecated for nublado: use --from-step STEP (--from names the source cluster of a hub move)");
+            Some(step.clone())
+        }
+        None => args.from_step.clone(),
     };
+    let p = open::<Nublado>(out)?;
+    let root = p.files.root().to_path_buf();
+    let checkout_runbook = Nublado::runbook(&p, stage, &env_name).map_err(|e| {
+        out.error(&e.to_string());
+        error_code(e.is_input_error())
+    })?;
+    let env = p.env(&env_name).expect("the runbook's environment");
 
     let config_path = crate::config::Config::path_for(&root, args.config.as_deref());
     // Before any cluster call, a real run proves the stage merged on the remote's branch, and
     // takes its runbook from there: the window acts on what is merged. A dry run reads the
     // checkout only.
-    let checkout_runbook = stages::runbook(&p, stage, env);
-    super::check_selection(&checkout_runbook, args, out)?;
+    super::check_selection(&checkout_runbook, args, from_step.as_deref(), out)?;
     let has_window = !checkout_runbook.is_empty();
     let mut notes = Vec::new();
     let mut remote = None;
@@ -219,7 +220,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
             args,
             out,
             |dir| Phalanx::load(dir).map_err(|e| e.to_string()),
-            |remote, source| merged_missing(remote, stage, &env_name, source),
+            |remote, source| Nublado::merged_missing(remote, stage, &env_name, source),
             |source| {
                 format!(
                     "`{}` for `{env_name}` is merged: {source}; the window acts on that commit and Argo CD syncs to it",
@@ -241,7 +242,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
 
     let config = super::load_config(&root, args, out)?;
     let settings = config.environment(model, env);
-    let kube_context = args.context.clone().or_else(|| settings.context.clone());
+    let kube_context = exec.context.clone().or_else(|| settings.context.clone());
 
     let runbook = stages::runbook(model, stage, env);
     let mut step_env = StepEnv {
@@ -252,7 +253,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         v3_hub_database: Some(repo::nublado::database::v3_hub_database(model, &env.name)),
         ..StepEnv::default()
     };
-    let files = super::run_files(args, stage.name(), &env_name, out)?;
+    let files = super::run_files(args, PlaybookKind::Nublado, stage.name(), &env_name, out)?;
     // Copies of what the cleanup steps delete go beside the journal.
     step_env.backup_dir = Some(files.dir().join(format!("{env_name}-backups")));
     let mut missing = connect(&settings, kube_context.as_deref(), &mut step_env);
@@ -265,7 +266,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
 
     let dry_run_note = {
         let ctx = kube_context.clone().filter(|_| needs_cluster);
-        let flagged = args.context.is_some();
+        let flagged = exec.context.is_some();
         let env_name = env_name.clone();
         let merge = format!(
             "A run first fetches `{}` and refuses unless `{}` for `{env_name}` is on {} (--allow-unmerged for a rehearsal); ",
@@ -295,7 +296,9 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
     };
     let kube = step_env.kube.clone();
     Ok(Prepared {
-        target_args: format!("--env {env_name}"),
+        playbook: PlaybookKind::Nublado,
+        from_step,
+        target_args: Nublado::target_args(&env_name),
         target: env_name.clone(),
         stage: stage.name(),
         runbook,
@@ -306,7 +309,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         context_check: if needs_cluster {
             context_check(
                 env_name,
-                args.context.clone(),
+                exec.context.clone(),
                 settings.context.clone(),
                 kube,
                 settings.fingerprint.clone(),
@@ -326,53 +329,6 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
     })
 }
 
-/// What of the stage is missing from the merged repository, if anything: the environment must
-/// be past the stage's from-state there (`finish`: `complete` or `none`).
-fn merged_missing(remote: &Phalanx, stage: Stage, env: &str, source: &str) -> Option<String> {
-    let Some(e) = remote.env(env) else {
-        return Some(format!("{source} has no environment `{env}`"));
-    };
-    let state = environment_state(remote, e);
-    let merged = match stage.from_state() {
-        Some(from) => {
-            matches!((state.state.ordinal(), from.ordinal()), (Some(a), Some(b)) if a > b)
-        }
-        None => matches!(state.state, State::Complete | State::None),
-    };
-    if merged {
-        return None;
-    }
-    let files = stages::plan(
-        remote,
-        stage,
-        &[env.to_string()],
-        &stages::Options::default(),
-    )
-    .ok()
-    .map(|plan| {
-        plan.changes
-            .paths()
-            .into_iter()
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-    })
-    .filter(|p| !p.is_empty())
-    .map(|p| format!("; the stage would still change {}", p.join(", ")))
-    .unwrap_or_default();
-    Some(match stage.from_state() {
-        Some(_) => format!(
-            "the change of `{}` for `{env}` is not on {source}: there `{env}` is still `{}` ({}){files}",
-            stage.name(),
-            state.state,
-            state.reason
-        ),
-        None => format!(
-            "`finish`'s cleanup of `{env}` needs the environment `complete` on {source}, where it is `{}` ({})",
-            state.state, state.reason
-        ),
-    })
-}
-
 /// The checkout's state, when the merge is not proved (a dry run, `--allow-unmerged`): an
 /// environment not yet at the stage is refused (a dry run warns); one at the stage is a
 /// window before its merge, which a warning says.
@@ -380,7 +336,7 @@ fn check_checkout(
     p: &Phalanx,
     stage: Stage,
     env_name: &str,
-    args: &ExecArgs,
+    args: &RunOptions,
     out: &mut Output,
 ) -> Result<(), Exit> {
     let Some(env) = p.env(env_name) else {
