@@ -1,8 +1,8 @@
 //! `exec hub-move STAGE --hub H --from A --to B [--new-name N]`: the window runbook of a hub
-//! move, across two clusters — the steps from the playbook (`hub_move::window`), a Kubernetes
-//! client per cluster from `clusters.<name>.context`, the home directories from
-//! `clusters.<name>.homes`, the operator's `kubectl` for the database copy and the system
-//! resolver for the DNS step.
+//! move, across two clusters — the steps from the playbook (`hub_move::window`), and the
+//! clients wired by the runtime (`runtime::wiring::move_env`): a Kubernetes client per cluster
+//! from `clusters.<name>.context`, the home directories from `clusters.<name>.homes`, the
+//! operator's `kubectl` for the database copy and the system resolver for the DNS step.
 //!
 //! A real run first proves the stage's prerequisite merged on the remote's branch (the setup
 //! before the setup and cutover windows, the cutover before the decommission) and takes the
@@ -25,62 +25,11 @@ use crate::playbook::{Playbook, PlaybookKind};
 use crate::repo::Infrastructure;
 use crate::runtime::Operator;
 use crate::runtime::clients::KubeApi;
-use crate::runtime::clients::{KubeConfig, Kubectl, SystemResolver};
-use crate::runtime::homes::Location;
+use crate::runtime::clients::KubeConfig;
 use crate::runtime::journal::RunFiles;
 use crate::runtime::lease;
-use crate::runtime::steps::{MoveEnv, Side, StepEnv};
-
-/// One side: its context, API client and home directories; why a part is missing.
-fn side(
-    settings: &ClusterSettings,
-    namespace: &str,
-    kubeconfig: &Result<KubeConfig, String>,
-    missing: &mut Vec<String>,
-) -> Side {
-    let cluster = &settings.cluster;
-    let kube = match (&settings.context, kubeconfig) {
-        (None, _) => {
-            missing.push(format!(
-                "no kube context for cluster `{cluster}`: set it with `gitops-migrate config set clusters.{cluster}.context NAME`"
-            ));
-            None
-        }
-        (Some(_), Err(e)) => {
-            missing.push(format!("no kubeconfig: {e}"));
-            None
-        }
-        (Some(ctx), Ok(kc)) => match kc.client(Some(ctx)) {
-            Ok(c) => Some(Arc::new(c) as Arc<dyn crate::runtime::clients::KubeApi>),
-            Err(e) => {
-                missing.push(format!("no Kubernetes client for `{ctx}` ({cluster}): {e}"));
-                None
-            }
-        },
-    };
-    let homes = match &settings.homes {
-        None => {
-            missing.push(format!(
-                "no home directories for cluster `{cluster}`: set `gitops-migrate config set clusters.{cluster}.homes DIR` (a local path or host:path holding <hub>/ directories)"
-            ));
-            None
-        }
-        Some(h) => match Location::parse(&format!("{}/{namespace}", h.trim_end_matches('/'))) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                missing.push(format!("clusters.{cluster}.homes: {e}"));
-                None
-            }
-        },
-    };
-    Side {
-        cluster: cluster.clone(),
-        namespace: namespace.to_string(),
-        context: settings.context.clone(),
-        kube,
-        homes,
-    }
-}
+use crate::runtime::steps::StepEnv;
+use crate::runtime::wiring;
 
 pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
     let args = &exec.run;
@@ -128,27 +77,22 @@ pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
     let state = super::state_dir(args, out)?;
     let files = RunFiles::new(&state, PlaybookKind::HubMove.name(), stage.name(), &target);
 
-    let kubeconfig = KubeConfig::load().map_err(|e| e.to_string());
-    let mut missing = Vec::new();
-    let source = side(&src_settings, &mv.hub, &kubeconfig, &mut missing);
-    let target_side = side(&tgt_settings, mv.target_name(), &kubeconfig, &mut missing);
+    let (move_env, missing) = wiring::move_env(
+        [&src_settings, &tgt_settings],
+        [&mv.hub, mv.target_name()],
+        window.domain.clone().unwrap_or_default(),
+        exec.delete,
+        usize::from(exec.parallel),
+    );
     let mut step_env = StepEnv {
         name: mv.hub.clone(),
         backup_dir: Some(files.dir().join(format!("{target}-backups"))),
+        hub_move: Some(move_env),
         ..StepEnv::default()
     };
     if let Some(poll) = src_settings.poll_interval.or(tgt_settings.poll_interval) {
         step_env.timing.poll = poll;
     }
-    step_env.hub_move = Some(MoveEnv {
-        source,
-        target: target_side,
-        domain: window.domain.clone().unwrap_or_default(),
-        kubectl: Some(Arc::new(Kubectl::default())),
-        resolver: Some(Arc::new(SystemResolver)),
-        delete_homes: exec.delete,
-        parallel: usize::from(exec.parallel),
-    });
 
     let mut target_args = HubMove::target_args(&mv);
     if exec.delete {
