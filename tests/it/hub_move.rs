@@ -923,3 +923,66 @@ fn status_shows_a_move_in_progress() {
     apply(root, Stage::Cutover, &m, false);
     assert_eq!(moves(root), serde_json::json!([]));
 }
+
+/// `pr hub-move`: the stage's change committed on its own branch (`--no-push`: no remote, no
+/// GitHub), under the hub-move stage's own heading; `--force` is its option (the branch exists
+/// with other content), and a second run reuses the branch.
+#[test]
+fn pr_commits_a_hub_move_stage_on_its_own_branch() {
+    let dir = fixture_copy();
+    let root = dir.path();
+    crate::common::commit_all(root);
+    let head = Command::new("git")
+        .args(["rev-parse", "--abbrev-ref", "HEAD"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    let args = [
+        "pr",
+        "hub-move",
+        "setup",
+        "--hub",
+        "prod",
+        "--from",
+        "temple",
+        "--to",
+        "newcluster",
+        "--no-push",
+        "--base",
+        head.trim(),
+    ];
+    let (code, out, err) = run(root, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(
+            ": deploy the hub in the target cluster beside the old one (temporary domain)\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("branch: migrate/hub-move/setup") && out.contains("(new)"),
+        "{out}"
+    );
+    assert!(err.contains("not pushed (--no-push)"), "{err}");
+    let (code, out, err) = run(root, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("(already holds this change; no new commit)"),
+        "{out}"
+    );
+    // Another move's content on the same branch: refused, then replaced under --force.
+    let other = [&args[..], &["--temp-domain", "other.temple.2i2c.cloud"]].concat();
+    let branch = out
+        .lines()
+        .find_map(|l| l.strip_prefix("branch: "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap()
+        .to_string();
+    let with_branch = [&other[..], &["--branch", &branch]].concat();
+    let (code, _, err) = run(root, &with_branch);
+    assert_eq!(code, 1, "{err}");
+    let (code, out, err) = run(root, &[&with_branch[..], &["--force"]].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(replaced under --force)"), "{out}");
+}
