@@ -470,6 +470,12 @@ fn setup_reencrypts_for_the_targets_keys_only_when_asked() {
     let log_s = log.display().to_string();
     let (code, out, err) = run_with_path(root, &path, &[("STANDIN_SOPS_LOG", &log_s)], &args);
     assert_eq!(code, 0, "{out}{err}");
+    // --reencrypt is the plan's: the window's `exec` command (which has no such option) names
+    // the move alone.
+    assert!(
+        out.contains("(gitops-migrate exec hub-move setup --hub prod --from temple --to newcluster --temp-domain next.temple.2i2c.cloud):\n"),
+        "{out}"
+    );
     let copied = std::fs::read_to_string(root.join(enc)).unwrap();
     assert!(
         copied.contains("resource_id: projects/example-infra/locations/global/keyRings/sops-keys/cryptoKeys/newcluster-hubs"),

@@ -59,8 +59,16 @@ impl Playbook for HubMove {
         Repo::Infrastructure(repo)
     }
 
+    /// The stage's plan; `--reencrypt` is an option of the plan, not of the move's window: the
+    /// `exec` command the plan prints names the move alone, and the command that reproduces
+    /// the plan adds it.
     fn plan(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<StagePlan, PlaybookError> {
-        Ok(super::plan(infra, stage, mv)?)
+        let mut plan = super::plan(infra, stage, mv)?;
+        plan.target_args = Some(Self::target_args(mv));
+        if mv.reencrypt {
+            plan.extra_args.push("--reencrypt".into());
+        }
+        Ok(plan)
     }
 
     fn runbook(
@@ -85,7 +93,12 @@ impl Playbook for HubMove {
         format!("{}.{}.to.{}", mv.hub, mv.from, mv.to)
     }
 
+    /// `--hub H --from A --to B [--new-name N] [--temp-domain D]`.
     fn target_args(mv: &Move) -> String {
-        mv.args()
+        Move {
+            reencrypt: false,
+            ..mv.clone()
+        }
+        .args()
     }
 }
