@@ -20,7 +20,7 @@ pub enum AnnounceCommand {
     Nublado(AnnounceNublado),
     /// The announcement of a hub move's window.
     #[command(after_help = examples!(
-        "gitops-migrate announce hub-move cutover --hub prod --from temple --to newcluster",
+        "gitops-migrate announce hub-move cutover --hub prod --from old --to new",
     ))]
     HubMove(AnnounceHubMove),
 }

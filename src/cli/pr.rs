@@ -35,8 +35,8 @@ exists with other content), 2 input error (unknown stage or environment, no remo
     /// The pull request of a stage of a hub move.
     #[command(after_help = concat!(
         examples!(
-            "gitops-migrate pr hub-move setup --hub prod --from temple --to newcluster --draft",
-            "gitops-migrate pr hub-move cutover --hub prod --from temple --to newcluster --label hub-move",
+            "gitops-migrate pr hub-move setup --hub prod --from old --to new --draft",
+            "gitops-migrate pr hub-move cutover --hub prod --from old --to new --label hub-move",
         ),
         "\n",
         "The GitHub token comes from GITHUB_TOKEN, else from `gh auth token`.\n\n\

@@ -201,8 +201,8 @@ pub enum PlanCommand {
     Nublado(PlanNublado),
     /// Plan a stage of moving a hub to another cluster of an infrastructure repository.
     #[command(after_help = examples!(
-        "gitops-migrate plan hub-move setup --hub prod --from temple --to newcluster",
-        "gitops-migrate plan hub-move cutover --hub prod --from temple --to newcluster --new-name prod2",
+        "gitops-migrate plan hub-move setup --hub prod --from old --to new",
+        "gitops-migrate plan hub-move cutover --hub prod --from old --to new --new-name prod2",
     ))]
     HubMove(PlanHubMove),
 }
@@ -243,7 +243,7 @@ pub enum ApplyCommand {
     Nublado(ApplyNublado),
     /// Write a stage of a hub move into the work tree.
     #[command(after_help = examples!(
-        "gitops-migrate apply hub-move setup --hub prod --from temple --to newcluster --reencrypt",
+        "gitops-migrate apply hub-move setup --hub prod --from old --to new --reencrypt",
     ))]
     HubMove(ApplyHubMove),
 }

@@ -432,3 +432,27 @@ fn nublado_exec_from_is_a_deprecated_from_step() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
+
+/// The help of one command of each playbook as users read it: only its options, then its
+/// examples.
+#[test]
+fn help_of_plan_nublado_and_exec_hub_move() {
+    let dir = tempfile::tempdir().unwrap();
+    for (words, name) in [
+        (["plan", "nublado"], "help_plan_nublado"),
+        (["exec", "hub-move"], "help_exec_hub_move"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_gitops-migrate"))
+            .args(words)
+            .arg("--help")
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(out.status.success() && out.stderr.is_empty(), "{out:?}");
+        crate::common::snapshot(
+            &format!("cli_options__{name}"),
+            String::from_utf8(out.stdout).unwrap(),
+        );
+    }
+}

@@ -39,14 +39,14 @@ pub enum ExecCommand {
         "gitops-migrate exec nublado make-default --env idfdev",
         "gitops-migrate exec nublado make-default --env idfdev --resume",
         "gitops-migrate exec nublado disable-v2 --env idfint --from-step delete-lab-namespaces",
-        "gitops-migrate exec nublado enable-v3 --env idfdev --context idfdev-admin --only sync-app:nublado",
+        "gitops-migrate exec nublado enable-v3 --env idfdev --context admin --only sync-app:nublado",
     ))]
     Nublado(ExecNublado),
     /// Run a hub move's window across its two clusters.
     #[command(after_help = examples!(
-        "gitops-migrate exec hub-move setup --hub prod --from temple --to newcluster --dry-run",
-        "gitops-migrate exec hub-move cutover --hub prod --from temple --to newcluster --delete --parallel 8",
-        "gitops-migrate exec hub-move cutover --hub prod --from temple --to newcluster --from-step update-dns",
+        "gitops-migrate exec hub-move setup --hub prod --from old --to new --dry-run",
+        "gitops-migrate exec hub-move cutover --hub prod --from old --to new --delete --parallel 8",
+        "gitops-migrate exec hub-move cutover --hub prod --from old --to new --from-step update-dns",
     ))]
     HubMove(ExecHubMove),
 }
