@@ -341,6 +341,18 @@ pub fn model_readable(p: &Phalanx, out: &mut Output) -> Result<(), Exit> {
     Err(Exit::Input)
 }
 
+/// `--strict` judges what `finish` leaves: refused with any other stage.
+fn strict_is_finish(strict: bool, plan: &StagePlan, out: &mut Output) -> Result<(), Exit> {
+    if strict && plan.stage != stages::Stage::Finish.name() {
+        out.error(&format!(
+            "--strict is an option of `finish` (it fails on references to the retired applications), not `{}`",
+            plan.stage
+        ));
+        return Err(Exit::Input);
+    }
+    Ok(())
+}
+
 /// The exit code of a playbook's error: 2 for input, 1 for a refusal.
 pub fn error_code(input: bool) -> Exit {
     if input { Exit::Input } else { Exit::Refused }
@@ -527,6 +539,9 @@ pub fn plan(command: PlanCommand, out: &mut Output) -> Exit {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if let Err(code) = strict_is_finish(strict, &plan, out) {
+        return code;
+    }
     if format == PlanFormat::Json {
         let errors = new_errors(&p, &plan.changes).unwrap_or_default();
         let refs = match &p {
@@ -606,6 +621,9 @@ pub fn apply(command: ApplyCommand, out: &mut Output) -> Exit {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if let Err(code) = strict_is_finish(strict, &plan, out) {
+        return code;
+    }
     if plan.is_nothing_to_do() {
         let code = nothing_to_do(target.kind(), &plan, out);
         return match remaining(&p, &plan, strict, out) {

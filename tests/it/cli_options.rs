@@ -456,3 +456,82 @@ fn help_of_plan_nublado_and_exec_hub_move() {
         );
     }
 }
+
+/// Options that only one stage reads are refused with the others (exit 2, nothing read from a
+/// cluster or written), rather than accepted and ignored.
+#[test]
+fn options_of_another_stage_are_refused() {
+    let phalanx = phalanx();
+    let infra = tempfile::tempdir().unwrap();
+    crate::common::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/infrastructure"),
+        infra.path(),
+    );
+    let hub = ["--hub", "prod", "--from", "temple", "--to", "newcluster"];
+    let cases: Vec<(&Path, Vec<&str>, &str)> = vec![
+        (
+            phalanx.path(),
+            vec![
+                "plan",
+                "nublado",
+                "make-default",
+                "--env",
+                "idfdev",
+                "--strict",
+            ],
+            "--strict is an option of `finish`",
+        ),
+        (
+            phalanx.path(),
+            vec![
+                "apply",
+                "nublado",
+                "make-default",
+                "--env",
+                "idfdev",
+                "--strict",
+            ],
+            "--strict is an option of `finish`",
+        ),
+        (
+            phalanx.path(),
+            vec!["plan", "nublado", "finish", "--all-ready"],
+            "`finish` takes no environment",
+        ),
+        (
+            phalanx.path(),
+            vec![
+                "plan",
+                "nublado",
+                "make-default",
+                "--env",
+                "idfdev",
+                "--pvc-size",
+                "home=1Gi",
+            ],
+            "answer `enable-v3`, not `make-default`",
+        ),
+        (
+            infra.path(),
+            [&["plan", "hub-move", "cutover"][..], &hub, &["--reencrypt"]].concat(),
+            "--reencrypt re-encrypts the files `setup` copies",
+        ),
+        (
+            infra.path(),
+            [
+                &["exec", "hub-move", "setup"][..],
+                &hub,
+                &["--delete", "--dry-run"],
+            ]
+            .concat(),
+            "--delete is an option of `cutover`",
+        ),
+    ];
+    for (dir, args, expected) in cases {
+        let before = crate::common::tree(dir);
+        let (code, stderr) = gm(dir, &args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert_eq!(crate::common::tree(dir), before, "{args:?} wrote");
+    }
+}

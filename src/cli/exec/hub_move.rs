@@ -20,7 +20,7 @@ use super::{ContextCheck, ExecHubMove, Prepared, merged};
 use crate::cli::stage::{error_code, open, stage_of};
 use crate::cli::{Exit, Output};
 use crate::config::ClusterSettings;
-use crate::playbook::hub_move::HubMove;
+use crate::playbook::hub_move::{HubMove, Stage};
 use crate::playbook::{Playbook, PlaybookKind};
 use crate::repo::Infrastructure;
 use crate::runtime::Operator;
@@ -34,6 +34,13 @@ use crate::runtime::wiring;
 pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
     let args = &exec.run;
     let stage = stage_of::<HubMove>(&exec.target.stage, out)?;
+    if exec.delete && stage != Stage::Cutover {
+        out.error(&format!(
+            "--delete is an option of `cutover` (its final copy of the home directories), not `{}`",
+            stage.name()
+        ));
+        return Err(Exit::Input);
+    }
     let mv = exec.target.named(out)?;
     let infra = open::<HubMove>(out)?;
     let root = infra.files.root().to_path_buf();

@@ -63,6 +63,15 @@ impl Playbook for HubMove {
     /// `exec` command the plan prints names the move alone, and the command that reproduces
     /// the plan adds it.
     fn plan(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<StagePlan, PlaybookError> {
+        if mv.reencrypt && stage != Stage::Setup {
+            return Err(PlaybookError {
+                message: format!(
+                    "--reencrypt re-encrypts the files `setup` copies; `{}` copies none",
+                    stage.name()
+                ),
+                input: true,
+            });
+        }
         let mut plan = super::plan(infra, stage, mv)?;
         plan.target_args = Some(Self::target_args(mv));
         if mv.reencrypt {

@@ -83,6 +83,12 @@ impl Playbook for Nublado {
     /// The stage for the request's environments; with several to change, each one's own
     /// runbook beside the plan's (every step any of them needs).
     fn plan(p: &Phalanx, stage: Stage, request: &Request) -> Result<StagePlan, PlaybookError> {
+        if stage == Stage::Finish && request.options.all_ready {
+            return Err(PlaybookError {
+                message: "`finish` takes no environment: it runs for the whole repository (leave out --all-ready)".into(),
+                input: true,
+            });
+        }
         let mut plan = stages::plan(p, stage, &request.envs, &request.options)?;
         plan.target_runbooks = target_runbooks(p, stage, &plan);
         Ok(plan)
