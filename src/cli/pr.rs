@@ -15,6 +15,19 @@ use crate::git::BranchOutcome;
 use crate::playbook::{StagePlan, report};
 use crate::repo::Repo;
 
+/// Where the token comes from, and the exit codes (`$target`: what an unknown target is).
+macro_rules! pr_notes {
+    ($target:literal) => {
+        concat!(
+            "\nThe GitHub token comes from GITHUB_TOKEN, else from `gh auth token`.\n\n",
+            "Exit codes: 0 done (also nothing to do), 1 refused or failed (push rejected, GitHub ",
+            "error, branch exists with other content), 2 input error (unknown stage or ",
+            $target,
+            ", no remote, no token)."
+        )
+    };
+}
+
 #[derive(Debug, Subcommand)]
 pub enum PrCommand {
     /// The pull request of a stage of the nublado v2 → v3 migration.
@@ -26,10 +39,7 @@ and replaces an existing branch that holds other content (pushed with --force-wi
             "gitops-migrate pr nublado make-default --env idfdev --base main --no-push",
             "gitops-migrate pr nublado disable-v2 --all-ready --github-repo lsst-sqre/phalanx",
         ),
-        "\n",
-        "The GitHub token comes from GITHUB_TOKEN, else from `gh auth token`.\n\n\
-Exit codes: 0 done (also nothing to do), 1 refused or failed (push rejected, GitHub error, branch \
-exists with other content), 2 input error (unknown stage or environment, no remote, no token)."
+        pr_notes!("environment"),
     ))]
     Nublado(PrNublado),
     /// The pull request of a stage of a hub move.
@@ -38,10 +48,7 @@ exists with other content), 2 input error (unknown stage or environment, no remo
             "gitops-migrate pr hub-move setup --hub prod --from old --to new --draft",
             "gitops-migrate pr hub-move cutover --hub prod --from old --to new --label hub-move",
         ),
-        "\n",
-        "The GitHub token comes from GITHUB_TOKEN, else from `gh auth token`.\n\n\
-Exit codes: 0 done (also nothing to do), 1 refused or failed (push rejected, GitHub error, branch \
-exists with other content), 2 input error (unknown stage or hub, no remote, no token)."
+        pr_notes!("hub"),
     ))]
     HubMove(PrHubMove),
 }
