@@ -15,7 +15,7 @@ use crate::playbook::nublado::translate::{
     Answers, parse_access_modes, parse_size, parse_storage_class,
 };
 use crate::playbook::nublado::{self, Nublado};
-use crate::playbook::{Playbook, PlaybookKind, StagePlan, report};
+use crate::playbook::{Playbook, PlaybookKind, StagePlan, Unusable, report};
 use crate::repo::{self, Phalanx, Repo};
 use crate::text::plural;
 
@@ -315,30 +315,24 @@ pub fn open<P: Playbook>(out: &mut Output) -> Result<P::Repo, Exit> {
         out.error(&e.to_string());
         Exit::Input
     })?;
-    P::open(repo).map_err(|u| {
-        for e in &u.errors {
-            out.error(e);
-        }
-        if let Some(n) = &u.note {
-            out.note(n);
-        }
-        Exit::Input
-    })
+    P::open(repo).map_err(|u| unusable(&u, out))
 }
 
 /// Every file the nublado model reads can be read, or each that cannot is printed
-/// (`file:line:col: message`) and the input error returned: a state, route or database read
-/// from a broken file would be made up.
+/// (`file:line:col: message`) and the input error returned.
 pub fn model_readable(p: &Phalanx, out: &mut Output) -> Result<(), Exit> {
-    let errors = crate::repo::nublado::unreadable_files(p);
-    if errors.is_empty() {
-        return Ok(());
+    nublado::readable(p).map_err(|u| unusable(&u, out))
+}
+
+/// Why the repository cannot serve the playbook, printed; the input error.
+fn unusable(u: &Unusable, out: &mut Output) -> Exit {
+    for e in &u.errors {
+        out.error(e);
     }
-    for e in &errors {
-        out.error(&e.to_string());
+    if let Some(n) = &u.note {
+        out.note(n);
     }
-    out.note("fix the file(s) first: nothing can be said about the environments while the nublado model cannot read them");
-    Err(Exit::Input)
+    Exit::Input
 }
 
 /// `--strict` judges what `finish` leaves: refused with any other stage.

@@ -10,7 +10,7 @@ mod playbook;
 pub mod stages;
 pub mod translate;
 
-pub use playbook::{Nublado, Request};
+pub use playbook::{Nublado, Request, readable};
 
 pub use crate::repo::nublado::{
     EnvState, HubRoute, MOBU_LAB_TYPES, Routes, State, V2, V2_APPS, V3, database,

@@ -52,20 +52,10 @@ impl Playbook for Nublado {
         stage.description()
     }
 
-    /// A Phalanx repository every file of whose nublado model reads: a state, route or
-    /// database read from a broken file would be made up.
+    /// A Phalanx repository every file of whose nublado model reads (`readable`).
     fn open(repo: Repo) -> Result<Phalanx, Unusable> {
         match repo {
-            Repo::Phalanx(p) => {
-                let errors = crate::repo::nublado::unreadable_files(&p);
-                if errors.is_empty() {
-                    return Ok(p);
-                }
-                Err(Unusable {
-                    errors: errors.iter().map(ToString::to_string).collect(),
-                    note: Some("fix the file(s) first: nothing can be said about the environments while the nublado model cannot read them".into()),
-                })
-            }
+            Repo::Phalanx(p) => readable(&p).map(|()| p),
             Repo::Infrastructure(i) => Err(Unusable {
                 errors: vec![format!(
                     "{}: the nublado playbook needs a Phalanx repository, and this is an infrastructure repository",
@@ -166,6 +156,19 @@ impl Playbook for Nublado {
     fn target_args(env: &String) -> String {
         format!("--env {env}")
     }
+}
+
+/// Every file the nublado model reads can be read, or each that cannot (`file:line:col:
+/// message`): a state, route or database read from a broken file would be made up.
+pub fn readable(p: &Phalanx) -> Result<(), Unusable> {
+    let errors = crate::repo::nublado::unreadable_files(p);
+    if errors.is_empty() {
+        return Ok(());
+    }
+    Err(Unusable {
+        errors: errors.iter().map(ToString::to_string).collect(),
+        note: Some("fix the file(s) first: nothing can be said about the environments while the nublado model cannot read them".into()),
+    })
 }
 
 /// With several environments to change, each one's runbook as `exec` will run it for that
