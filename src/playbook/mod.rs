@@ -329,3 +329,30 @@ fn described<P: Playbook>() -> Vec<(&'static str, &'static str)> {
         .map(|s| (P::stage_name(*s), P::stage_description(*s)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_playbook_is_named_and_described_through_its_type() {
+        for kind in PlaybookKind::ALL {
+            assert_eq!(PlaybookKind::from_name(kind.name()), Some(kind));
+            assert!(!kind.stages().is_empty());
+        }
+        assert_eq!(
+            PlaybookKind::Nublado.stages().first().map(|s| s.0),
+            Some("enable-v3")
+        );
+        assert_eq!(
+            PlaybookKind::HubMove.stage_description("cutover"),
+            hub_move::HubMove::stage("cutover").map(hub_move::Stage::description)
+        );
+        assert_eq!(PlaybookKind::Nublado.stage_description("cutover"), None);
+        assert_eq!(nublado::Nublado::KIND, PlaybookKind::Nublado);
+        assert_eq!(
+            nublado::Nublado::stage("finish"),
+            Some(nublado::stages::Stage::Finish)
+        );
+    }
+}
