@@ -2,23 +2,56 @@
 //! stdout (one section per environment). The operator's notes — how shared storage was told,
 //! `--force` warnings — go to stderr so that stdout can be pasted as it is.
 
-use super::stage::{StageArgs, load_plan};
+use clap::{Args, Subcommand};
+
+use super::stage::{HubMoveTarget, NubladoTarget, Reencrypt, Target, examples, load_plan};
 use super::{Exit, Output};
-use crate::playbook::StagePlan;
 use crate::playbook::announce::{announced_envs, announcement, storage};
-use crate::playbook::hub_move;
+use crate::playbook::{PlaybookKind, StagePlan, hub_move};
 use crate::repo::{Infrastructure, Repo};
 
-pub fn run(args: StageArgs, out: &mut Output) -> Exit {
-    if let Err(code) = super::stage::refuse_json(&args, "announce", out) {
-        return code;
-    }
-    let (p, plan) = match load_plan(&args, out) {
+#[derive(Debug, Subcommand)]
+pub enum AnnounceCommand {
+    /// The announcement of a stage of the nublado v2 → v3 migration, per environment.
+    #[command(after_help = examples!(
+        "gitops-migrate announce nublado make-default --env idfdev > announcement.md",
+        "gitops-migrate announce nublado disable-v2 --env idfint --env idfprod",
+    ))]
+    Nublado(AnnounceNublado),
+    /// The announcement of a hub move's window.
+    #[command(after_help = examples!(
+        "gitops-migrate announce hub-move cutover --hub prod --from old --to new",
+    ))]
+    HubMove(AnnounceHubMove),
+}
+
+#[derive(Debug, Args)]
+pub struct AnnounceNublado {
+    #[command(flatten)]
+    pub target: NubladoTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct AnnounceHubMove {
+    #[command(flatten)]
+    pub target: HubMoveTarget,
+}
+
+pub fn run(command: AnnounceCommand, out: &mut Output) -> Exit {
+    let target = match &command {
+        AnnounceCommand::Nublado(AnnounceNublado { target }) => Target::Nublado(target),
+        AnnounceCommand::HubMove(AnnounceHubMove { target }) => {
+            Target::HubMove(target, Reencrypt { reencrypt: false })
+        }
+    };
+    let (p, plan) = match load_plan(&target, out) {
         Ok(x) => x,
         Err(code) => return code,
     };
     // A nublado stage already applied or merged is still announced: the window is to come.
-    if plan.is_nothing_to_do() && (plan.playbook != "nublado" || plan.already_done.is_empty()) {
+    if plan.is_nothing_to_do()
+        && (target.kind() != PlaybookKind::Nublado || plan.already_done.is_empty())
+    {
         let who = if plan.already_done.is_empty() {
             String::new()
         } else {
@@ -31,9 +64,14 @@ pub fn run(args: StageArgs, out: &mut Output) -> Exit {
         out.line(&format!("nothing to do{who}"));
         return Exit::Ok;
     }
-    let p = match p {
-        Repo::Phalanx(p) => p,
-        Repo::Infrastructure(infra) => return hub_move_announcement(&infra, &plan, &args, out),
+    let p = match (p, &command) {
+        (Repo::Phalanx(p), _) => p,
+        (Repo::Infrastructure(infra), AnnounceCommand::HubMove(a)) => {
+            return hub_move_announcement(&infra, &plan, &a.target, out);
+        }
+        (Repo::Infrastructure(_), AnnounceCommand::Nublado(_)) => {
+            unreachable!("the nublado playbook opens Phalanx repositories only")
+        }
     };
     let Some(text) = announcement(&p, &plan) else {
         out.line(&format!(
@@ -68,10 +106,10 @@ pub fn run(args: StageArgs, out: &mut Output) -> Exit {
 fn hub_move_announcement(
     infra: &Infrastructure,
     plan: &StagePlan,
-    args: &StageArgs,
+    target: &HubMoveTarget,
     out: &mut Output,
 ) -> Exit {
-    let (Some(stage), Ok(mv)) = (hub_move::Stage::from_name(plan.stage), args.hub_move(out)) else {
+    let (Some(stage), Ok(mv)) = (hub_move::Stage::from_name(plan.stage), target.named(out)) else {
         return Exit::Input;
     };
     match hub_move::announcement(infra, stage, &mv) {

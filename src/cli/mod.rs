@@ -54,19 +54,32 @@ checked by re-reading the result with an independent YAML parser before an atomi
 pub struct Cli {
     /// The repository, and where relative FILE arguments are read [default: the nearest
     /// Phalanx or infrastructure repository from the current directory up to the Git top level].
-    #[arg(short = 'C', long = "repo", global = true, value_name = "DIR")]
+    // The global options come last in every command's help (`display_order`), after its own.
+    #[arg(
+        short = 'C',
+        long = "repo",
+        global = true,
+        value_name = "DIR",
+        display_order = 900
+    )]
     pub repo: Option<PathBuf>,
 
     /// When to color output.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, display_order = 901)]
     pub color: ColorChoice,
 
     /// Print more detail (e.g. every file `edit check` reads).
-    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "quiet",
+        display_order = 902
+    )]
     pub verbose: bool,
 
     /// Print only errors and requested values.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, display_order = 903)]
     pub quiet: bool,
 
     #[command(subcommand)]
@@ -92,16 +105,21 @@ pub enum Command {
     /// List the playbooks, their stages and targets.
     Playbooks,
     /// Show a stage's change as a diff, with the outline of its runbook; writes nothing.
-    Plan(stage::StageArgs),
+    #[command(subcommand)]
+    Plan(stage::PlanCommand),
     /// Write a stage's change into the work tree.
-    Apply(stage::StageArgs),
+    #[command(subcommand)]
+    Apply(stage::ApplyCommand),
     /// Commit a stage's change on its own branch, push it and open (or update) its pull request.
-    Pr(pr::PrArgs),
+    #[command(subcommand)]
+    Pr(pr::PrCommand),
     /// Print the announcement to users for a stage, as markdown.
-    Announce(stage::StageArgs),
-    /// Run a stage's window runbook for one environment (journal, lock, confirmations,
-    /// --dry-run, --resume); prints the path of its markdown report.
-    Exec(exec::ExecArgs),
+    #[command(subcommand)]
+    Announce(announce::AnnounceCommand),
+    /// Run a stage's window runbook for one environment or hub move (journal, lock,
+    /// confirmations, --dry-run, --resume); prints the path of its markdown report.
+    #[command(subcommand)]
+    Exec(exec::ExecCommand),
     /// Read and edit `gitops-migrate.toml` (kube contexts, service URLs, token variables).
     Config(config::ConfigArgs),
     /// Copy a hub's home directories with parallel rsync, resumable per directory.

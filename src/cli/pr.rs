@@ -1,35 +1,88 @@
 //! `pr`: a stage's change as one commit on its own branch, built on the base without touching
 //! the user's checkout, pushed with the `git` command line, and opened (or updated) as a
-//! GitHub pull request whose body carries the runbook.
+//! GitHub pull request whose body carries the runbook. The delivery itself is `deliver`'s
+//! (`prepare`, then `publish`); this command parses, plans and prints its outcome.
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
-use super::stage::{StageArgs, load_plan, print_findings};
+use super::stage::{
+    HubMoveTarget, NubladoTarget, Reencrypt, Target, error_code, examples, load_plan,
+    print_findings, print_ops, stage_description,
+};
 use super::{Exit, Output};
-use crate::git::{self, BranchOutcome, CommitError, Git};
-use crate::github::{self, GitHub, RepoId};
-use crate::playbook::StagePlan;
-use crate::playbook::check::new_errors;
-use crate::playbook::nublado::stages::Stage;
-use crate::playbook::report;
-use crate::text::plural;
+use crate::deliver::{self, Prepared};
+use crate::git::BranchOutcome;
+use crate::playbook::{StagePlan, report};
+use crate::repo::Repo;
+
+/// Where the token comes from, and the exit codes (`$target`: what an unknown target is).
+macro_rules! pr_notes {
+    ($target:literal) => {
+        concat!(
+            "\nThe GitHub token comes from GITHUB_TOKEN, else from `gh auth token`.\n\n",
+            "Exit codes: 0 done (also nothing to do), 1 refused or failed (push rejected, GitHub ",
+            "error, branch exists with other content), 2 input error (unknown stage or ",
+            $target,
+            ", no remote, no token)."
+        )
+    };
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrCommand {
+    /// The pull request of a stage of the nublado v2 → v3 migration.
+    #[command(after_help = concat!(
+        "With `pr`, --force also commits when the files the stage touches differ from the base's, \
+and replaces an existing branch that holds other content (pushed with --force-with-lease).\n\n",
+        examples!(
+            "gitops-migrate pr nublado enable-v3 --env idfdev --draft --label nublado",
+            "gitops-migrate pr nublado make-default --env idfdev --base main --no-push",
+            "gitops-migrate pr nublado disable-v2 --all-ready --github-repo lsst-sqre/phalanx",
+        ),
+        pr_notes!("environment"),
+    ))]
+    Nublado(PrNublado),
+    /// The pull request of a stage of a hub move.
+    #[command(after_help = concat!(
+        examples!(
+            "gitops-migrate pr hub-move setup --hub prod --from old --to new --draft",
+            "gitops-migrate pr hub-move cutover --hub prod --from old --to new --label hub-move",
+        ),
+        pr_notes!("hub"),
+    ))]
+    HubMove(PrHubMove),
+}
 
 #[derive(Debug, Args)]
-#[command(
-    after_help = "With `pr`, --force also commits when the files the stage touches differ from the base's, \
-and replaces an existing branch that holds other content (pushed with --force-with-lease). \
-The GitHub token comes from GITHUB_TOKEN, else from `gh auth token`.\n\n\
-Exit codes: 0 done (also nothing to do), 1 refused or failed (push rejected, GitHub error, branch \
-exists with other content), 2 input error (unknown stage or environment, no remote, no token)."
-)]
-pub struct PrArgs {
+pub struct PrNublado {
     #[command(flatten)]
-    pub stage: StageArgs,
+    pub target: NubladoTarget,
+    #[command(flatten)]
+    pub pr: PrOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct PrHubMove {
+    #[command(flatten)]
+    pub target: HubMoveTarget,
+    #[command(flatten)]
+    pub reencrypt: Reencrypt,
+    /// Commit when the files the stage touches differ from the base's, and replace an
+    /// existing branch that holds other content (pushed with --force-with-lease).
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub pr: PrOptions,
+}
+
+/// Where the stage's change goes: the branch, the remote, the pull request.
+#[derive(Debug, Args)]
+pub struct PrOptions {
     /// The branch to build on and to open the pull request against [default: the remote's
     /// default branch, else `main`].
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
-    /// The branch to commit to [default: `migrate/<playbook>/<stage>/<env>[+<env>…]`].
+    /// The branch to commit to [default: `migrate/<playbook>/<stage>/<target>`].
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
     /// The remote to fetch the base from and push to.
@@ -56,16 +109,18 @@ pub struct PrArgs {
     pub github_api: Option<String>,
 }
 
-/// Errors and notes go through here so that the token can never be printed.
+/// Prints through the delivery's cleaning, so that the token can never be printed.
 struct Say<'a> {
     out: &'a mut Output,
-    token: Option<String>,
+    ready: Option<&'a deliver::Ready>,
 }
 
 impl Say<'_> {
     fn clean(&self, text: &str) -> String {
-        let text = crate::redact::urls(text);
-        crate::redact::Redactor::new(self.token.as_deref()).redact(&text)
+        match self.ready {
+            Some(r) => r.clean(text),
+            None => crate::redact::urls(text),
+        }
     }
     fn line(&mut self, text: &str) {
         let t = self.clean(text);
@@ -79,32 +134,39 @@ impl Say<'_> {
         let t = self.clean(text);
         self.out.warning(&t);
     }
-    fn error(&mut self, text: &str) {
-        let t = self.clean(text);
-        self.out.error(&t);
-    }
 }
 
-fn heading(plan: &StagePlan) -> String {
-    let what = Stage::from_name(plan.stage)
-        .map(Stage::description)
-        .unwrap_or("");
-    format!("{}: {what}", report::pr_title(plan))
+/// The pull request's title and what the stage does.
+fn pr_heading(plan: &StagePlan) -> String {
+    format!("{}: {}", report::pr_title(plan), stage_description(plan))
 }
 
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
-}
-
-pub fn run(args: PrArgs, out: &mut Output) -> Exit {
-    if let Err(code) = super::stage::refuse_json(&args.stage, "pr", out) {
-        return code;
-    }
-    let (p, plan) = match load_plan(&args.stage, out) {
+pub fn run(command: PrCommand, out: &mut Output) -> Exit {
+    // Every field named: an option the code does not read would be an unused binding.
+    let (target, force, options) = match &command {
+        PrCommand::Nublado(PrNublado { target, pr }) => (Target::Nublado(target), target.force, pr),
+        PrCommand::HubMove(PrHubMove {
+            target,
+            reencrypt,
+            force,
+            pr,
+        }) => (Target::HubMove(target, *reencrypt), *force, pr),
+    };
+    let PrOptions {
+        base,
+        branch,
+        remote,
+        no_push,
+        no_pr,
+        draft,
+        labels,
+        github_repo,
+        github_api,
+    } = options;
+    let (p, plan) = match load_plan(&target, out) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let mut say = Say { out, token: None };
     if plan.is_nothing_to_do() {
         let who = if plan.already_done.is_empty() {
             String::new()
@@ -115,255 +177,114 @@ pub fn run(args: PrArgs, out: &mut Output) -> Exit {
                 plan.stage
             )
         };
-        say.line(&format!(
+        out.line(&format!(
             "nothing to do{who}; no branch or pull request made"
         ));
         return Exit::Ok;
     }
-    let force = args.stage.force;
-    let push = !args.no_push;
-    let want_pr = push && !args.no_pr;
-
-    // Input first: nothing is made when an argument is wrong.
-    let github_repo = match &args.github_repo {
-        Some(s) => match RepoId::parse(s) {
-            Some(r) => Some(r),
-            None => {
-                say.error(&format!(
-                    "--github-repo `{s}`: expected OWNER/REPO, e.g. lsst-sqre/phalanx"
-                ));
-                return Exit::Input;
-            }
-        },
-        None => None,
+    let request = deliver::Request {
+        base: base.as_deref(),
+        branch: branch.as_deref(),
+        remote,
+        push: !no_push,
+        open_pr: !no_pr,
+        draft: *draft,
+        labels,
+        github_repo: github_repo.as_deref(),
+        github_api: github_api.as_deref(),
+        force,
     };
-    if let Some(api) = &args.github_api
-        && !(api.starts_with("https://") || api.starts_with("http://"))
-    {
-        say.error(&format!(
-            "--github-api `{api}`: expected an http(s) URL, e.g. https://github.example.org/api/v3"
-        ));
-        return Exit::Input;
-    }
-    let root = p.files().root().to_path_buf();
-    let (git, prefix) = match Git::open(&root) {
-        Ok(x) => x,
-        Err(e) => return commit_error(&mut say, &e),
-    };
-    let remote_url = match git.remote_url(&args.remote) {
-        Ok(u) => u,
-        Err(e) => {
-            say.error(&e.to_string());
-            return Exit::Refused;
-        }
-    };
-    if remote_url.is_none() && push {
-        say.error(&format!(
-            "no remote `{}` in {}: add it (`git remote add {} URL`), name another with --remote NAME, or pass --no-push to make only the local branch",
-            args.remote,
-            git.top().display(),
-            args.remote
-        ));
-        return Exit::Input;
-    }
-    let remote = remote_url.as_ref().map(|_| args.remote.as_str());
-
-    let client = if want_pr {
-        let from_url = remote_url.as_deref().and_then(RepoId::from_remote_url);
-        let (host, repo) = match (github_repo, from_url) {
-            (Some(r), parsed) => (parsed.map(|(h, _)| h), r),
-            (None, Some((h, r))) => (Some(h), r),
-            (None, None) => {
-                say.error(&format!(
-                    "cannot tell the GitHub repository from the URL of `{}` ({}); pass --github-repo OWNER/REPO",
-                    args.remote,
-                    remote_url.as_deref().unwrap_or("")
-                ));
-                return Exit::Input;
-            }
-        };
-        let api = args.github_api.clone().unwrap_or_else(|| {
-            host.as_deref()
-                .map(github::api_for_host)
-                .unwrap_or_else(|| github::DEFAULT_API.to_string())
-        });
-        let Some((token, _)) = github::find_token(host.as_deref()) else {
-            say.error(&format!(
-                "no GitHub token to open the pull request in {repo}: set GITHUB_TOKEN, or log in with the GitHub CLI (`gh auth login`; the token is then read with `gh auth token`). Or pass --no-pr to push the branch only"
+    let ready = match deliver::prepare(&p, &plan, &request) {
+        Ok(Prepared::Ready(r)) => r,
+        Ok(Prepared::OnBase { base }) => {
+            out.line(&format!(
+                "nothing to do: {base} already holds this change; no branch or pull request made"
             ));
-            return Exit::Input;
-        };
-        say.token = Some(token.clone());
-        Some(GitHub::new(&api, token, repo))
-    } else {
-        None
+            return Exit::Ok;
+        }
+        Err(f) => return failed(&f, &p, &plan, out),
     };
-
-    // The stage must leave the repository valid, as for `apply`.
-    match new_errors(&p, &plan.changes) {
-        Ok(errors) if !errors.is_empty() => {
-            say.error(&format!(
-                "the result would not validate ({}); no branch was made:",
-                plural(errors.len(), "new error", "new errors")
-            ));
-            print_findings(&errors, &p, &plan.changes, say.out);
-            return Exit::Refused;
-        }
-        Ok(_) => {}
-        Err(e) => {
-            say.error(&format!("cannot check the result: {e}; no branch was made"));
-            return Exit::Refused;
-        }
-    }
-
-    // The base, and the planned files against it.
-    let base = match git::resolve_base(&git, remote, args.base.as_deref()) {
-        Ok(b) => b,
-        Err(e) => return commit_error(&mut say, &e),
+    let mut say = Say {
+        out,
+        ready: Some(&ready),
     };
-    match git::differences_from_base(&git, &base, &prefix, &plan.changes) {
-        Ok(d) if d.is_empty() => {}
-        Ok(d) if force => say.warning(&format!(
-            "--force: the stage was planned from your work tree, whose version of these files is not {}'s: {}; the branch gets the planned content anyway",
-            base.display,
-            d.join(", ")
-        )),
-        Ok(d) => {
-            say.error(&format!(
-                "the stage was planned from your work tree, but these files are not as on {}: {}. Update your checkout to {} first (e.g. `git switch {} && git pull`), or pass --force to commit the planned content on top of {} anyway",
-                base.display,
-                d.join(", "),
-                base.display,
-                base.name,
-                base.display
-            ));
-            return Exit::Refused;
-        }
-        Err(e) => {
-            say.error(&e.to_string());
-            return Exit::Refused;
-        }
+    for w in &ready.warnings {
+        say.warning(w);
     }
-    let tree = match git::build_tree(&git, &base, &prefix, &plan.changes) {
-        Ok(t) => t,
-        Err(e) => return commit_error(&mut say, &e),
-    };
-    if git.tree_of(&base.commit).ok().as_deref() == Some(tree.as_str()) {
-        say.line(&format!(
-            "nothing to do: {} already holds this change; no branch or pull request made",
-            base.display
-        ));
-        return Exit::Ok;
-    }
-
     for note in plan.notes.iter().filter(|n| n.starts_with("--force")) {
         say.warning(note);
     }
-    say.line(&heading(&plan));
-    for op in plan.changes.ops() {
-        let what = match op {
-            crate::change::FileOp::Edit { .. } => "edited",
-            crate::change::FileOp::Create { .. } => "created",
-            crate::change::FileOp::Delete { .. } => "deleted",
-        };
-        say.line(&format!("  {what} {}", op.path()));
-    }
-
-    // The branch and its commit.
-    let branch = args.branch.clone().unwrap_or_else(|| plan.branch_name());
-    let message = report::commit_message(&plan);
-    let sc = match git::stage_commit(&git, remote, &base, &tree, &branch, &message, force) {
-        Ok(sc) => sc,
-        Err(e) => return commit_error(&mut say, &e),
-    };
-    let how = match sc.outcome {
-        BranchOutcome::Created => "new",
-        BranchOutcome::Reused => "already holds this change; no new commit",
-        BranchOutcome::Replaced => "replaced under --force",
-    };
-    say.line(&format!("branch: {branch} ({how})"));
-    say.line(&format!(
-        "commit: {} (on {} {})",
-        sc.commit,
-        base.display,
-        short(&base.commit)
-    ));
-
-    let Some(remote) = remote.filter(|_| push) else {
-        say.note(&format!(
-            "not pushed (--no-push); no pull request. Push it with `git push {} {branch}`",
-            args.remote
-        ));
-        return Exit::Ok;
-    };
-    let lease = match sc.outcome {
-        BranchOutcome::Replaced => sc.remote_commit.as_deref(),
-        _ => None,
-    };
-    match git.push(remote, &branch, lease) {
-        Ok(outcome) => say.line(&format!("pushed: {remote} ({})", outcome.describe())),
-        Err(e) => {
-            say.error(&e.to_string());
-            say.note(&format!(
-                "the local branch `{branch}` stays at {}; your checkout was not touched. Fix the cause and re-run, or push it yourself with `git push {remote} {branch}`",
-                short(&sc.commit)
-            ));
-            return Exit::Refused;
-        }
-    }
-
-    let Some(gh) = client else {
-        say.note("no pull request (--no-pr)");
-        return Exit::Ok;
-    };
-    let title = report::pr_title(&plan);
-    let body = report::pr_body(&plan);
-    let result = (|| -> Result<(github::PullRequest, bool), github::GitHubError> {
-        let pr = match gh.find_open_pr(&branch)? {
-            Some(existing) => {
-                let new_base = (existing.base_ref != base.name).then_some(base.name.as_str());
-                let pr = gh.update_pr(existing.number, &title, &body, new_base)?;
-                Ok((pr, false))
-            }
-            None => gh
-                .create_pr(&title, &branch, &base.name, &body, args.draft)
-                .map(|pr| (pr, true)),
-        }?;
-        gh.add_labels(pr.0.number, &args.labels)?;
-        Ok(pr)
-    })();
+    say.line(&pr_heading(&plan));
+    print_ops(&plan, |l| say.line(l));
+    let result = deliver::publish(*ready, &plan, &request);
+    // The delivery's texts are clean; the ones made here name no secret.
+    let mut say = Say { out, ready: None };
     match result {
-        Ok((pr, created)) => {
-            if !created && args.draft && !pr.draft {
-                say.note(&format!(
-                    "pull request #{} was already open and is not a draft; it stays so (mark it as a draft on GitHub)",
-                    pr.number
-                ));
+        Ok(done) => {
+            published(&done, &mut say);
+            match (&done.pushed, &done.pull_request) {
+                (None, _) => say.note(&format!(
+                    "not pushed (--no-push); no pull request. Push it with `git push {remote} {}`",
+                    done.branch
+                )),
+                (Some(_), None) => say.note("no pull request (--no-pr)"),
+                (Some(_), Some((pr, created))) => {
+                    if !created && *draft && !pr.draft {
+                        say.note(&format!(
+                            "pull request #{} was already open and is not a draft; it stays so (mark it as a draft on GitHub)",
+                            pr.number
+                        ));
+                    }
+                }
             }
-            say.line(&format!(
-                "pull request: {} (#{}, {}{})",
-                pr.html_url,
-                pr.number,
-                if created { "created" } else { "updated" },
-                if pr.draft { ", draft" } else { "" }
-            ));
             Exit::Ok
         }
-        Err(e) => {
-            say.error(&e.to_string());
-            say.note(&format!(
-                "the branch `{branch}` is pushed to `{remote}` and stays there; re-run the same command to retry the pull request"
-            ));
-            Exit::Refused
+        Err(stopped) => {
+            if let Some(done) = &stopped.done {
+                published(done, &mut say);
+            }
+            failed(&stopped.failure, &p, &plan, say.out)
         }
     }
 }
 
-fn commit_error(say: &mut Say<'_>, e: &CommitError) -> Exit {
-    say.error(&e.to_string());
-    if e.is_input_error() {
-        Exit::Input
-    } else {
-        Exit::Refused
+/// What the delivery made: the branch and its commit, the push, the pull request.
+fn published(done: &deliver::Published, say: &mut Say<'_>) {
+    let how = match done.outcome {
+        BranchOutcome::Created => "new",
+        BranchOutcome::Reused => "already holds this change; no new commit",
+        BranchOutcome::Replaced => "replaced under --force",
+    };
+    say.line(&format!("branch: {} ({how})", done.branch));
+    say.line(&format!(
+        "commit: {} (on {} {})",
+        done.commit,
+        done.base,
+        deliver::short(&done.base_commit)
+    ));
+    if let Some((remote, outcome)) = &done.pushed {
+        say.line(&format!("pushed: {remote} ({})", outcome.describe()));
     }
+    if let Some((pr, created)) = &done.pull_request {
+        say.line(&format!(
+            "pull request: {} (#{}, {}{})",
+            pr.html_url,
+            pr.number,
+            if *created { "created" } else { "updated" },
+            if pr.draft { ", draft" } else { "" }
+        ));
+    }
+}
+
+/// The delivery's failure: its message, the new errors with their lines, its note; the exit
+/// code.
+fn failed(f: &deliver::Failure, p: &Repo, plan: &StagePlan, out: &mut Output) -> Exit {
+    out.error(&f.message);
+    if !f.findings.is_empty() {
+        print_findings(&f.findings, p, &plan.changes, out);
+    }
+    if let Some(n) = &f.note {
+        out.note(n);
+    }
+    error_code(f.input)
 }

@@ -1,40 +1,30 @@
 //! `playbooks`, `plan` and `apply`: a stage's Git change shown as a diff with the outline of
-//! its runbook, or written into the work tree.
+//! its runbook, or written into the work tree. Each stage command has one clap subcommand per
+//! playbook (`plan nublado …`, `plan hub-move …`) with only the options that playbook reads;
+//! their shared targets (`NubladoTarget`, `HubMoveTarget`) are defined here, and every plan is
+//! made through the `Playbook` trait (`load`).
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
 use super::{Exit, Output, repo_root};
 use crate::playbook::check::{AfterChange, dirty_paths, new_errors};
-use crate::playbook::hub_move::{self, Move};
+use crate::playbook::hub_move::{HubMove, Move};
 use crate::playbook::nublado::hub_db::parse_url as parse_hub_db_url;
-use crate::playbook::nublado::stages::{self, Options, STAGES, Stage};
+use crate::playbook::nublado::stages::{self, Options};
 use crate::playbook::nublado::translate::{
     Answers, parse_access_modes, parse_size, parse_storage_class,
 };
-use crate::playbook::{StagePlan, Step, report};
-use crate::repo::{self, Infrastructure, Phalanx, Repo};
+use crate::playbook::nublado::{self, Nublado};
+use crate::playbook::{Playbook, PlaybookKind, StagePlan, Unusable, report};
+use crate::repo::{self, Phalanx, Repo};
 use crate::text::plural;
 
-/// The playbooks the tool knows, with their stages and targets.
-pub const PLAYBOOKS: &[(&str, &str, &str)] = &[
-    (
-        "nublado",
-        "nublado v2 → v3 migration of a Phalanx repository, per environment",
-        "--env ENV (repeatable) or --all-ready; `finish` takes none",
-    ),
-    (
-        hub_move::PLAYBOOK,
-        "move a hub to another cluster of a 2i2c-style infrastructure repository",
-        "--hub NAME --from CLUSTER --to CLUSTER [--new-name NAME] [--temp-domain DOMAIN]",
-    ),
-];
-
+/// What a nublado stage command names: the stage, its environments, and the answers of
+/// `enable-v3`.
 #[derive(Debug, Args)]
-pub struct StageArgs {
-    /// The playbook: `nublado` or `hub-move` (see `gitops-migrate playbooks`).
-    pub playbook: String,
-    /// The stage: for nublado `enable-v3`, `make-default`, `disable-v2`, `drop-v2-values` or
-    /// `finish`; for hub-move `setup`, `cutover` or `decommission`.
+pub struct NubladoTarget {
+    /// The stage: `enable-v3`, `make-default`, `disable-v2`, `drop-v2-values` or `finish`.
+    #[arg(value_name = "STAGE")]
     pub stage: String,
     /// An environment to run the stage for (repeatable).
     #[arg(long = "env", value_name = "ENV")]
@@ -45,65 +35,27 @@ pub struct StageArgs {
     /// Run the stage whatever the environments' states (prints a warning).
     #[arg(long)]
     pub force: bool,
-    /// With `finish`: exit 1 when references to the retired applications remain.
-    #[arg(long)]
-    pub strict: bool,
-    /// Write even when files the stage touches have uncommitted changes.
-    #[arg(long)]
-    pub allow_dirty: bool,
-    /// hub-move: the hub to move (its name in the source cluster).
-    #[arg(long, value_name = "NAME")]
-    pub hub: Option<String>,
-    /// hub-move: the source cluster (its folder under config/clusters).
-    #[arg(long, value_name = "CLUSTER")]
-    pub from: Option<String>,
-    /// hub-move: the target cluster.
-    #[arg(long, value_name = "CLUSTER")]
-    pub to: Option<String>,
-    /// hub-move: the hub's name in the target cluster (renames its own values files).
-    #[arg(long, value_name = "NAME")]
-    pub new_name: Option<String>,
-    /// hub-move `setup`: the domain the new hub is deployed under while the source still
-    /// serves the final one (default: <hub>.<base>, under the target's wildcard, read from
-    /// the grafana host of its support chart).
-    #[arg(long, value_name = "DOMAIN")]
-    pub temp_domain: Option<String>,
-    /// hub-move `setup`: re-encrypt copied `enc-*` files whose keys differ from the target's
-    /// `.sops.yaml` creation rule with `sops updatekeys -y` (sops on PATH, with access to
-    /// both keys); without it, the commands are listed.
-    #[arg(long)]
-    pub reencrypt: bool,
-    /// nublado `enable-v3`: the storage class of the v3 lab volume for a nublado2
+    /// `enable-v3`: the storage class of the v3 lab volume for a nublado2
     /// PersistentVolumeClaim volume (NAME: the volume or its claimName; repeatable).
     #[arg(long = "pvc-storage-class", value_name = "NAME=CLASS", value_parser = parse_storage_class)]
     pub pvc_storage_class: Vec<(String, String)>,
-    /// nublado `enable-v3`: the access modes of that volume's claims [default: the v2
+    /// `enable-v3`: the access modes of that volume's claims [default: the v2
     /// user_resources_template's, else ReadWriteMany].
     #[arg(long = "pvc-access-modes", value_name = "NAME=MODE[,MODE]", value_parser = parse_access_modes)]
     pub pvc_access_modes: Vec<(String, Vec<String>)>,
-    /// nublado `enable-v3`: the size its claims request [default: the v2
-    /// user_resources_template's, else 1Gi].
+    /// `enable-v3`: the size its claims request [default: the v2 user_resources_template's,
+    /// else 1Gi].
     #[arg(long = "pvc-size", value_name = "NAME=SIZE", value_parser = parse_size)]
     pub pvc_size: Vec<(String, String)>,
-    /// nublado `enable-v3`: nublado v3's hub database [default: its own database `nublado3`
-    /// on the server of v2's (the in-cluster one gets its `nublado3_db` block)]. No password:
-    /// v3 reads it from Vault.
-    // Checked in `load_plan`, not by clap: clap would echo a URL carrying a password.
+    /// `enable-v3`: nublado v3's hub database [default: its own database `nublado3` on the
+    /// server of v2's (the in-cluster one gets its `nublado3_db` block)]. No password: v3
+    /// reads it from Vault.
+    // Checked in `request`, not by clap: clap would echo a URL carrying a password.
     #[arg(long = "hub-db-url", value_name = "URL")]
     pub hub_db_url: Option<String>,
-    /// `plan`: the plan as text, or as one JSON object (the change, the account of every
-    /// setting, what is still to supply, the runbook).
-    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
-    pub format: PlanFormat,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PlanFormat {
-    Human,
-    Json,
-}
-
-impl StageArgs {
+impl NubladoTarget {
     /// The answers given for nublado2's PersistentVolumeClaim volumes.
     pub fn answers(&self) -> Answers {
         Answers {
@@ -113,64 +65,225 @@ impl StageArgs {
         }
     }
 
-    /// The move named by the hub-move options, or the usage error printed.
-    pub fn hub_move(&self, out: &mut Output) -> Result<Move, Exit> {
-        let mut mv = named_move(
-            [&self.hub, &self.from, &self.to],
-            &self.new_name,
-            &self.temp_domain,
-            out,
-        )?;
-        mv.reencrypt = self.reencrypt;
-        Ok(mv)
+    /// The playbook's request, or the usage error printed (a malformed `--hub-db-url`).
+    pub fn request(&self, out: &mut Output) -> Result<nublado::Request, Exit> {
+        if let Some(url) = &self.hub_db_url
+            && let Err(e) = parse_hub_db_url(url)
+        {
+            out.error(&format!("--hub-db-url: {e}"));
+            return Err(Exit::Input);
+        }
+        // Every field named (the stage is `load`'s): an option not read would be unused.
+        let NubladoTarget {
+            stage: _,
+            envs,
+            all_ready,
+            force,
+            pvc_storage_class: _,
+            pvc_access_modes: _,
+            pvc_size: _,
+            hub_db_url,
+        } = self;
+        Ok(nublado::Request {
+            envs: envs.clone(),
+            options: Options {
+                force: *force,
+                all_ready: *all_ready,
+                answers: self.answers(),
+                hub_db_url: hub_db_url.clone(),
+            },
+        })
     }
 }
 
-/// The move named by `--hub`, `--from`, `--to` (all required, not empty), `--new-name` and
-/// `--temp-domain`, for the stage commands and `exec`; the usage error printed when one of
-/// the three is missing.
-pub fn named_move(
-    [hub, from, to]: [&Option<String>; 3],
-    new_name: &Option<String>,
-    temp_domain: &Option<String>,
-    out: &mut Output,
-) -> Result<Move, Exit> {
-    let missing: Vec<&str> = [("--hub", hub), ("--from", from), ("--to", to)]
-        .iter()
-        .filter(|(_, v)| v.as_deref().is_none_or(str::is_empty))
-        .map(|(n, _)| *n)
-        .collect();
-    if !missing.is_empty() {
-        out.error(&format!(
-            "hub-move needs {}: --hub NAME --from CLUSTER --to CLUSTER [--new-name NAME] [--temp-domain DOMAIN]",
-            missing.join(", ")
-        ));
-        return Err(Exit::Input);
+/// What a hub-move command names: the stage and the move.
+#[derive(Debug, Args)]
+pub struct HubMoveTarget {
+    /// The stage: `setup`, `cutover` or `decommission`.
+    #[arg(value_name = "STAGE")]
+    pub stage: String,
+    /// The hub to move (its name in the source cluster).
+    #[arg(long, value_name = "NAME")]
+    pub hub: String,
+    /// The source cluster (its folder under config/clusters).
+    #[arg(long, value_name = "CLUSTER")]
+    pub from: String,
+    /// The target cluster.
+    #[arg(long, value_name = "CLUSTER")]
+    pub to: String,
+    /// The hub's name in the target cluster (renames its own values files).
+    #[arg(long, value_name = "NAME")]
+    pub new_name: Option<String>,
+    /// The domain the new hub is deployed under at `setup`, while the source still serves the
+    /// final one [default: <hub>.<base>, under the target's wildcard, read from the grafana
+    /// host of its support chart].
+    #[arg(long, value_name = "DOMAIN")]
+    pub temp_domain: Option<String>,
+}
+
+impl HubMoveTarget {
+    /// The move, or the usage error printed (an empty `--hub`, `--from` or `--to`).
+    pub fn named(&self, out: &mut Output) -> Result<Move, Exit> {
+        let HubMoveTarget {
+            stage: _,
+            hub,
+            from,
+            to,
+            new_name,
+            temp_domain,
+        } = self;
+        let missing: Vec<&str> = [("--hub", hub), ("--from", from), ("--to", to)]
+            .iter()
+            .filter(|(_, v)| v.is_empty())
+            .map(|(n, _)| *n)
+            .collect();
+        if !missing.is_empty() {
+            out.error(&format!(
+                "hub-move needs {}: --hub NAME --from CLUSTER --to CLUSTER [--new-name NAME] [--temp-domain DOMAIN]",
+                missing.join(", ")
+            ));
+            return Err(Exit::Input);
+        }
+        Ok(Move {
+            hub: hub.clone(),
+            from: from.clone(),
+            to: to.clone(),
+            new_name: new_name.clone(),
+            temp_domain: temp_domain.clone(),
+            reencrypt: false,
+        })
     }
-    Ok(Move {
-        hub: hub.clone().unwrap_or_default(),
-        from: from.clone().unwrap_or_default(),
-        to: to.clone().unwrap_or_default(),
-        new_name: new_name.clone(),
-        temp_domain: temp_domain.clone(),
-        reencrypt: false,
-    })
+}
+
+/// `setup`: re-encrypt copied `enc-*` files whose keys differ from the target's `.sops.yaml`
+/// creation rule.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Reencrypt {
+    /// `setup`: re-encrypt copied `enc-*` files whose keys differ from the target's
+    /// `.sops.yaml` creation rule with `sops updatekeys -y` (sops on PATH, with access to
+    /// both keys); without it, the commands are listed.
+    #[arg(long)]
+    pub reencrypt: bool,
+}
+
+/// What a stage command plans, for either playbook.
+pub enum Target<'a> {
+    Nublado(&'a NubladoTarget),
+    HubMove(&'a HubMoveTarget, Reencrypt),
+}
+
+impl Target<'_> {
+    pub fn kind(&self) -> PlaybookKind {
+        match self {
+            Target::Nublado(_) => PlaybookKind::Nublado,
+            Target::HubMove(..) => PlaybookKind::HubMove,
+        }
+    }
+}
+
+/// Examples shown under each command's help, per playbook.
+macro_rules! examples {
+    ($($line:literal),+ $(,)?) => {
+        concat!("Examples:\n", $("  ", $line, "\n"),+)
+    };
+}
+pub(crate) use examples;
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Plan a stage of the nublado v2 → v3 migration of a Phalanx repository.
+    #[command(after_help = examples!(
+        "gitops-migrate plan nublado enable-v3 --env idfdev",
+        "gitops-migrate plan nublado make-default --all-ready",
+        "gitops-migrate plan nublado enable-v3 --env idfdev --pvc-storage-class scratch=standard",
+        "gitops-migrate plan nublado finish --strict --format json",
+    ))]
+    Nublado(PlanNublado),
+    /// Plan a stage of moving a hub to another cluster of an infrastructure repository.
+    #[command(after_help = examples!(
+        "gitops-migrate plan hub-move setup --hub prod --from old --to new",
+        "gitops-migrate plan hub-move cutover --hub prod --from old --to new --new-name prod2",
+    ))]
+    HubMove(PlanHubMove),
+}
+
+#[derive(Debug, Args)]
+pub struct PlanNublado {
+    #[command(flatten)]
+    pub target: NubladoTarget,
+    /// With `finish`: exit 1 when references to the retired applications remain.
+    #[arg(long)]
+    pub strict: bool,
+    /// The plan as text, or as one JSON object (the change, the account of every setting,
+    /// what is still to supply, the runbook).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanHubMove {
+    #[command(flatten)]
+    pub target: HubMoveTarget,
+    #[command(flatten)]
+    pub reencrypt: Reencrypt,
+    /// The plan as text, or as one JSON object (the change, the account of every setting,
+    /// what is still to supply, the runbook).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+    pub format: PlanFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApplyCommand {
+    /// Write a stage of the nublado v2 → v3 migration into the work tree.
+    #[command(after_help = examples!(
+        "gitops-migrate apply nublado enable-v3 --env idfdev",
+        "gitops-migrate apply nublado drop-v2-values --all-ready",
+        "gitops-migrate apply nublado finish --strict",
+    ))]
+    Nublado(ApplyNublado),
+    /// Write a stage of a hub move into the work tree.
+    #[command(after_help = examples!(
+        "gitops-migrate apply hub-move setup --hub prod --from old --to new --reencrypt",
+    ))]
+    HubMove(ApplyHubMove),
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyNublado {
+    #[command(flatten)]
+    pub target: NubladoTarget,
+    /// With `finish`: exit 1 when references to the retired applications remain.
+    #[arg(long)]
+    pub strict: bool,
+    /// Write even when files the stage touches have uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyHubMove {
+    #[command(flatten)]
+    pub target: HubMoveTarget,
+    #[command(flatten)]
+    pub reencrypt: Reencrypt,
+    /// Write even when files the stage touches have uncommitted changes.
+    #[arg(long)]
+    pub allow_dirty: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
 }
 
 pub fn playbooks(out: &mut Output) -> Exit {
-    for (name, what, targets) in PLAYBOOKS {
-        out.line(&format!("{name}: {what}"));
-        let stages: Vec<(&str, &str)> = if *name == hub_move::PLAYBOOK {
-            hub_move::STAGES
-                .iter()
-                .map(|s| (s.name(), s.description()))
-                .collect()
-        } else {
-            STAGES.iter().map(|s| (s.name(), s.description())).collect()
-        };
+    for kind in PlaybookKind::ALL {
+        out.line(&format!("{}: {}", kind.name(), kind.summary()));
+        let stages = kind.stages();
         let names: Vec<&str> = stages.iter().map(|s| s.0).collect();
         out.line(&format!("  stages: {}", names.join(", ")));
-        out.line(&format!("  targets: {targets}"));
+        out.line(&format!("  targets: {}", kind.target_syntax()));
         for (n, d) in stages {
             out.line(&format!("    {n:<15} {d}"));
         }
@@ -178,168 +291,100 @@ pub fn playbooks(out: &mut Output) -> Exit {
     Exit::Ok
 }
 
-/// Prints "unknown stage" with a did-you-mean and the playbook's stages.
-fn unknown_stage(playbook: &str, given: &str, names: &[&str], out: &mut Output) -> Exit {
-    let hint = crate::suggest::closest(given, names.iter().copied())
-        .map(|c| format!(" (did you mean `{c}`?)"))
-        .unwrap_or_default();
-    out.error(&format!(
-        "unknown stage `{given}`{hint}; the stages of {playbook} are {}",
-        names.join(", ")
-    ));
-    Exit::Input
-}
-
-/// The nublado playbook and one of its stages, or the usage error printed.
-pub fn nublado_stage(playbook: &str, stage: &str, out: &mut Output) -> Result<Stage, Exit> {
-    if playbook != "nublado" {
+/// The playbook's stage `given`, or "unknown stage" printed with a did-you-mean and the
+/// playbook's stages.
+pub fn stage_of<P: Playbook>(given: &str, out: &mut Output) -> Result<P::Stage, Exit> {
+    P::stage(given).ok_or_else(|| {
+        let names: Vec<&str> = P::stages().iter().map(|s| P::stage_name(*s)).collect();
+        let hint = crate::suggest::closest(given, names.iter().copied())
+            .map(|c| format!(" (did you mean `{c}`?)"))
+            .unwrap_or_default();
         out.error(&format!(
-            "unknown playbook `{playbook}`; known: {}",
-            PLAYBOOKS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+            "unknown stage `{given}`{hint}; the stages of {} are {}",
+            P::KIND,
+            names.join(", ")
         ));
-        return Err(Exit::Input);
-    }
-    let names: Vec<&str> = STAGES.iter().map(|s| s.name()).collect();
-    Stage::from_name(stage).ok_or_else(|| unknown_stage("nublado", stage, &names, out))
+        Exit::Input
+    })
 }
 
-/// One of the hub-move playbook's stages, or the usage error printed.
-pub fn hub_move_stage(stage: &str, out: &mut Output) -> Result<hub_move::Stage, Exit> {
-    let names: Vec<&str> = hub_move::STAGES.iter().map(|s| s.name()).collect();
-    hub_move::Stage::from_name(stage)
-        .ok_or_else(|| unknown_stage(hub_move::PLAYBOOK, stage, &names, out))
-}
-
-/// The infrastructure repository the hub-move commands work on, or the input error printed.
-pub fn open_infrastructure(out: &mut Output) -> Result<Infrastructure, Exit> {
+/// The repository the playbook's commands work on, or the input error printed.
+pub fn open<P: Playbook>(out: &mut Output) -> Result<P::Repo, Exit> {
     let root = repo_root();
-    match repo::open(&root) {
-        Ok(Repo::Infrastructure(i)) => Ok(i),
-        Ok(Repo::Phalanx(_)) => {
-            out.error(&format!(
-                "{}: the hub-move playbook needs an infrastructure repository (config/clusters/*/cluster.yaml), and this is a Phalanx repository",
-                root.display()
-            ));
-            Err(Exit::Input)
-        }
-        Err(e) => {
-            out.error(&e.to_string());
-            Err(Exit::Input)
-        }
-    }
-}
-
-/// The Phalanx repository the commands work on, or the input error printed.
-pub fn open_phalanx(out: &mut Output) -> Result<Phalanx, Exit> {
-    let root = repo_root();
-    match repo::open(&root) {
-        Ok(Repo::Phalanx(p)) => model_readable(&p, out).map(|()| p),
-        Ok(Repo::Infrastructure(_)) => {
-            out.error(&format!(
-                "{}: the nublado playbook needs a Phalanx repository, and this is an infrastructure repository",
-                root.display()
-            ));
-            Err(Exit::Input)
-        }
-        Err(e) => {
-            out.error(&e.to_string());
-            Err(Exit::Input)
-        }
-    }
+    let repo = repo::open(&root).map_err(|e| {
+        out.error(&e.to_string());
+        Exit::Input
+    })?;
+    P::open(repo).map_err(|u| unusable(&u, out))
 }
 
 /// Every file the nublado model reads can be read, or each that cannot is printed
-/// (`file:line:col: message`) and the input error returned: a state, route or database read
-/// from a broken file would be made up.
+/// (`file:line:col: message`) and the input error returned.
 pub fn model_readable(p: &Phalanx, out: &mut Output) -> Result<(), Exit> {
-    let errors = crate::repo::nublado::unreadable_files(p);
-    if errors.is_empty() {
-        return Ok(());
+    nublado::readable(p).map_err(|u| unusable(&u, out))
+}
+
+/// Why the repository cannot serve the playbook, printed; the input error.
+fn unusable(u: &Unusable, out: &mut Output) -> Exit {
+    for e in &u.errors {
+        out.error(e);
     }
-    for e in &errors {
-        out.error(&e.to_string());
+    if let Some(n) = &u.note {
+        out.note(n);
     }
-    out.note("fix the file(s) first: nothing can be said about the environments while the nublado model cannot read them");
-    Err(Exit::Input)
+    Exit::Input
+}
+
+/// `--strict` judges what `finish` leaves: refused with any other stage.
+fn strict_is_finish(strict: bool, plan: &StagePlan, out: &mut Output) -> Result<(), Exit> {
+    if strict && plan.stage != stages::Stage::Finish.name() {
+        out.error(&format!(
+            "--strict is an option of `finish` (it fails on references to the retired applications), not `{}`",
+            plan.stage
+        ));
+        return Err(Exit::Input);
+    }
+    Ok(())
+}
+
+/// The exit code of a playbook's error: 2 for input, 1 for a refusal.
+pub fn error_code(input: bool) -> Exit {
+    if input { Exit::Input } else { Exit::Refused }
+}
+
+/// Plans the stage `stage` of playbook `P` for the request `request` makes (or refuses,
+/// printing why).
+fn load<P: Playbook>(
+    stage: &str,
+    request: impl FnOnce(&mut Output) -> Result<P::Request, Exit>,
+    out: &mut Output,
+) -> Result<(Repo, StagePlan), Exit> {
+    let stage = stage_of::<P>(stage, out)?;
+    let request = request(out)?;
+    let repo = open::<P>(out)?;
+    match P::plan(&repo, stage, &request) {
+        Ok(plan) => Ok((P::into_repo(repo), plan)),
+        Err(e) => {
+            out.error(&e.to_string());
+            Err(error_code(e.is_input_error()))
+        }
+    }
 }
 
 /// Loads the repository and plans the stage; prints the error and returns the exit code on
 /// failure.
-pub fn load_plan(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan), Exit> {
-    if args.playbook == hub_move::PLAYBOOK {
-        return load_hub_move(args, out);
-    }
-    let stage = nublado_stage(&args.playbook, &args.stage, out)?;
-    if let Some(url) = &args.hub_db_url
-        && let Err(e) = parse_hub_db_url(url)
-    {
-        out.error(&format!("--hub-db-url: {e}"));
-        return Err(Exit::Input);
-    }
-    let p = open_phalanx(out)?;
-    let opts = Options {
-        force: args.force,
-        all_ready: args.all_ready,
-        answers: args.answers(),
-        hub_db_url: args.hub_db_url.clone(),
-    };
-    match stages::plan(&p, stage, &args.envs, &opts) {
-        Ok(mut plan) => {
-            plan.target_runbooks = target_runbooks(&p, stage, &plan);
-            Ok((Repo::Phalanx(p), plan))
-        }
-        Err(e) => {
-            out.error(&e.to_string());
-            Err(if e.is_input_error() {
-                Exit::Input
-            } else {
-                Exit::Refused
-            })
-        }
-    }
-}
-
-/// With several environments to change, each one's runbook as `exec` will run it for that
-/// environment (the plan's runbook is every step any of them needs).
-fn target_runbooks(p: &Phalanx, stage: Stage, plan: &StagePlan) -> Vec<(String, Vec<Step>)> {
-    // A repository-wide stage (`finish`) runs its window per environment it implies.
-    let targets = if plan.targets.is_empty() {
-        &plan.exec_targets
-    } else {
-        &plan.targets
-    };
-    let envs: Vec<&repo::phalanx::Environment> = targets
-        .iter()
-        .filter(|t| !plan.already_done.contains(t))
-        .filter_map(|t| p.env(t))
-        .collect();
-    if envs.len() < 2 || plan.runbook.is_empty() {
-        return Vec::new();
-    }
-    envs.into_iter()
-        .map(|env| (env.name.clone(), stages::runbook(p, stage, env)))
-        .collect()
-}
-
-/// Loads an infrastructure repository and plans a hub-move stage.
-fn load_hub_move(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan), Exit> {
-    let stage = hub_move_stage(&args.stage, out)?;
-    let mv = args.hub_move(out)?;
-    if !args.answers().is_empty() || args.hub_db_url.is_some() {
-        out.error("--pvc-storage-class, --pvc-access-modes, --pvc-size and --hub-db-url are options of `nublado enable-v3`");
-        return Err(Exit::Input);
-    }
-    let infra = open_infrastructure(out)?;
-    match hub_move::plan(&infra, stage, &mv) {
-        Ok(plan) => Ok((Repo::Infrastructure(infra), plan)),
-        Err(e) => {
-            out.error(&e.to_string());
-            Err(if e.is_input_error() {
-                Exit::Input
-            } else {
-                Exit::Refused
-            })
-        }
+pub fn load_plan(target: &Target<'_>, out: &mut Output) -> Result<(Repo, StagePlan), Exit> {
+    match target {
+        Target::Nublado(t) => load::<Nublado>(&t.stage, |out| t.request(out), out),
+        Target::HubMove(t, reencrypt) => load::<HubMove>(
+            &t.stage,
+            |out| {
+                let mut mv = t.named(out)?;
+                mv.reencrypt = reencrypt.reencrypt;
+                Ok(mv)
+            },
+            out,
+        ),
     }
 }
 
@@ -390,13 +435,16 @@ pub fn outline(plan: &StagePlan) -> String {
     s
 }
 
-fn heading(plan: &StagePlan) -> String {
-    let stage = if plan.playbook == hub_move::PLAYBOOK {
-        hub_move::Stage::from_name(plan.stage).map(hub_move::Stage::description)
-    } else {
-        Stage::from_name(plan.stage).map(Stage::description)
-    }
-    .unwrap_or("");
+/// What the plan's stage does, in one line.
+pub fn stage_description(plan: &StagePlan) -> &'static str {
+    PlaybookKind::from_name(plan.playbook)
+        .and_then(|k| k.stage_description(plan.stage))
+        .unwrap_or("")
+}
+
+/// `nublado make-default for idfdev: <what the stage does>`.
+pub fn heading(plan: &StagePlan) -> String {
+    let stage = stage_description(plan);
     if plan.targets.is_empty() {
         format!("{} {}: {stage}", plan.playbook, plan.stage)
     } else {
@@ -409,7 +457,7 @@ fn heading(plan: &StagePlan) -> String {
     }
 }
 
-fn nothing_to_do(plan: &StagePlan, out: &mut Output) -> Exit {
+fn nothing_to_do(kind: PlaybookKind, plan: &StagePlan, out: &mut Output) -> Exit {
     let who = if plan.already_done.is_empty() {
         String::new()
     } else {
@@ -420,7 +468,7 @@ fn nothing_to_do(plan: &StagePlan, out: &mut Output) -> Exit {
         )
     };
     out.line(&format!("nothing to do{who}"));
-    if plan.playbook == hub_move::PLAYBOOK
+    if kind == PlaybookKind::HubMove
         && plan.already_done.is_empty()
         && (!plan.runbook.is_empty() || !plan.checklist.is_empty())
     {
@@ -432,11 +480,11 @@ fn nothing_to_do(plan: &StagePlan, out: &mut Output) -> Exit {
 }
 
 /// `finish`'s list of remaining references; with `--strict` they make the exit code 1.
-fn remaining(p: &Repo, plan: &StagePlan, args: &StageArgs, out: &mut Output) -> Exit {
+fn remaining(p: &Repo, plan: &StagePlan, strict: bool, out: &mut Output) -> Exit {
     let Repo::Phalanx(p) = p else {
         return Exit::Ok;
     };
-    if plan.stage != "finish" {
+    if plan.stage != stages::Stage::Finish.name() {
         return Exit::Ok;
     }
     let refs = stages::remaining_references(p, plan);
@@ -451,7 +499,7 @@ fn remaining(p: &Repo, plan: &StagePlan, args: &StageArgs, out: &mut Output) -> 
     for r in &refs {
         out.line(&format!("  {r}"));
     }
-    if args.strict { Exit::Refused } else { Exit::Ok }
+    if strict { Exit::Refused } else { Exit::Ok }
 }
 
 /// The new errors a stage's result would have, each with its line as the stage would write it,
@@ -467,31 +515,49 @@ pub fn print_findings(
     out.error_detail(text.trim_end());
 }
 
-pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
-    let (p, plan) = match load_plan(&args, out) {
+pub fn plan(command: PlanCommand, out: &mut Output) -> Exit {
+    // Every field named: an option the code does not read would be an unused binding.
+    let (target, strict, format) = match &command {
+        PlanCommand::Nublado(PlanNublado {
+            target,
+            strict,
+            format,
+        }) => (Target::Nublado(target), *strict, *format),
+        PlanCommand::HubMove(PlanHubMove {
+            target,
+            reencrypt,
+            format,
+        }) => (Target::HubMove(target, *reencrypt), false, *format),
+    };
+    let (p, plan) = match load_plan(&target, out) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    if args.format == PlanFormat::Json {
+    if let Err(code) = strict_is_finish(strict, &plan, out) {
+        return code;
+    }
+    if format == PlanFormat::Json {
         let errors = new_errors(&p, &plan.changes).unwrap_or_default();
         let refs = match &p {
-            Repo::Phalanx(ph) if plan.stage == "finish" => stages::remaining_references(ph, &plan),
+            Repo::Phalanx(ph) if plan.stage == stages::Stage::Finish.name() => {
+                stages::remaining_references(ph, &plan)
+            }
             _ => Vec::new(),
         };
         out.line(
             &serde_json::to_string_pretty(&report::plan_json(&plan, &errors, &refs))
                 .expect("the plan serializes"),
         );
-        return if args.strict && !refs.is_empty() {
+        return if strict && !refs.is_empty() {
             Exit::Refused
         } else {
             Exit::Ok
         };
     }
     if plan.is_nothing_to_do() {
-        let code = nothing_to_do(&plan, out);
+        let code = nothing_to_do(target.kind(), &plan, out);
         // `finish` done: what still names the retired applications counts all the same.
-        return match remaining(&p, &plan, &args, out) {
+        return match remaining(&p, &plan, strict, out) {
             Exit::Ok => code,
             refused => refused,
         };
@@ -517,31 +583,44 @@ pub fn plan(args: StageArgs, out: &mut Output) -> Exit {
         plural(plan.changes.ops().len(), "file", "files"),
         plural(added, "line", "lines")
     ));
-    remaining(&p, &plan, &args, out)
+    remaining(&p, &plan, strict, out)
 }
 
-/// `--format json` is `plan`'s; the other stage commands refuse it.
-pub fn refuse_json(args: &StageArgs, command: &str, out: &mut Output) -> Result<(), Exit> {
-    if args.format == PlanFormat::Json {
-        out.error(&format!(
-            "--format json is an option of `plan`, not `{command}`"
-        ));
-        return Err(Exit::Input);
+/// The files a written change touched, one line each.
+pub fn print_ops(plan: &StagePlan, mut line: impl FnMut(&str)) {
+    for op in plan.changes.ops() {
+        let what = match op {
+            crate::change::FileOp::Edit { .. } => "edited",
+            crate::change::FileOp::Create { .. } => "created",
+            crate::change::FileOp::Delete { .. } => "deleted",
+        };
+        line(&format!("  {what} {}", op.path()));
     }
-    Ok(())
 }
 
-pub fn apply(args: StageArgs, out: &mut Output) -> Exit {
-    if let Err(code) = refuse_json(&args, "apply", out) {
-        return code;
-    }
-    let (p, plan) = match load_plan(&args, out) {
+pub fn apply(command: ApplyCommand, out: &mut Output) -> Exit {
+    let (target, strict, allow_dirty) = match &command {
+        ApplyCommand::Nublado(ApplyNublado {
+            target,
+            strict,
+            allow_dirty,
+        }) => (Target::Nublado(target), *strict, *allow_dirty),
+        ApplyCommand::HubMove(ApplyHubMove {
+            target,
+            reencrypt,
+            allow_dirty,
+        }) => (Target::HubMove(target, *reencrypt), false, *allow_dirty),
+    };
+    let (p, plan) = match load_plan(&target, out) {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if let Err(code) = strict_is_finish(strict, &plan, out) {
+        return code;
+    }
     if plan.is_nothing_to_do() {
-        let code = nothing_to_do(&plan, out);
-        return match remaining(&p, &plan, &args, out) {
+        let code = nothing_to_do(target.kind(), &plan, out);
+        return match remaining(&p, &plan, strict, out) {
             Exit::Ok => code,
             refused => refused,
         };
@@ -549,7 +628,7 @@ pub fn apply(args: StageArgs, out: &mut Output) -> Exit {
     let root = p.files().root();
     let paths: Vec<&str> = plan.changes.paths().into_iter().collect();
     let dirty = dirty_paths(root, &paths);
-    if !dirty.is_empty() && !args.allow_dirty {
+    if !dirty.is_empty() && !allow_dirty {
         out.error(&format!(
             "files the stage would change have uncommitted changes: {} (commit or stash them, or pass --allow-dirty)",
             dirty.join(", ")
@@ -581,14 +660,7 @@ pub fn apply(args: StageArgs, out: &mut Output) -> Exit {
         out.warning(note);
     }
     out.line(&heading(&plan));
-    for op in plan.changes.ops() {
-        let what = match op {
-            crate::change::FileOp::Edit { .. } => "edited",
-            crate::change::FileOp::Create { .. } => "created",
-            crate::change::FileOp::Delete { .. } => "deleted",
-        };
-        out.line(&format!("  {what} {}", op.path()));
-    }
+    print_ops(&plan, |l| out.line(l));
     out.line(outline(&plan).trim_end());
-    remaining(&p, &plan, &args, out)
+    remaining(&p, &plan, strict, out)
 }

@@ -10,10 +10,10 @@
 
 use std::fmt::Write as _;
 
-use super::StagePlan;
 use super::nublado::routes::{BASE_URL, DEFAULT_ROUTE, normalize};
 use super::nublado::volumes::{V2Lab, V2Source, V3Lab, V3Source};
 use super::nublado::{V2, V3};
+use super::{PlaybookKind, StagePlan};
 use crate::repo::nublado::controller::ChartVersion;
 use crate::repo::{Phalanx, lookup};
 use crate::yaml::{Document, Node};
@@ -24,7 +24,7 @@ pub const WINDOW: &str = "<date and time of the window>";
 /// The announcement for the stage's environments (one section each), or `None` when the stage
 /// changes nothing users see (`drop-v2-values`, `finish`) or has nothing to do.
 pub fn announcement(p: &Phalanx, plan: &StagePlan) -> Option<String> {
-    if plan.playbook != "nublado" {
+    if PlaybookKind::from_name(plan.playbook) != Some(PlaybookKind::Nublado) {
         return None;
     }
     let envs = announced_envs(plan);

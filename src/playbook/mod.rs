@@ -1,11 +1,13 @@
 //! The migrations. Each stage of a playbook reads the repository model and yields a
 //! `StagePlan`: the exact Git change (`ChangeSet`), the outline of the runbook for the
-//! maintenance window, and what the operator must do or know around it. `nublado` is the
-//! nublado v2 → v3 migration of a Phalanx repository.
+//! maintenance window, and what the operator must do or know around it. Each playbook is a
+//! type implementing the `Playbook` trait (`kind`): `nublado` is the nublado v2 → v3 migration
+//! of a Phalanx repository, `hub_move` moves a hub across clusters; `PlaybookKind` names them.
 
 pub mod announce;
 pub mod check;
 pub mod hub_move;
+pub mod kind;
 pub mod ledger;
 pub mod nublado;
 pub mod report;
@@ -14,6 +16,8 @@ pub mod workspace;
 use serde::Serialize;
 
 use crate::change::ChangeSet;
+
+pub use kind::{Playbook, PlaybookError, Unusable};
 
 /// One step of a window runbook, as the plan and the PR body show it. The runtime engine
 /// executes steps by these ids.
@@ -248,5 +252,107 @@ impl StagePlan {
                 )
             })
             .collect()
+    }
+}
+
+/// The playbooks the tool knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaybookKind {
+    Nublado,
+    HubMove,
+}
+
+impl PlaybookKind {
+    pub const ALL: [PlaybookKind; 2] = [PlaybookKind::Nublado, PlaybookKind::HubMove];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PlaybookKind::Nublado => "nublado",
+            PlaybookKind::HubMove => "hub-move",
+        }
+    }
+
+    /// The playbook of that name (as a plan records it).
+    pub fn from_name(name: &str) -> Option<PlaybookKind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// What it does, in one line.
+    pub fn summary(self) -> &'static str {
+        match self {
+            PlaybookKind::Nublado => {
+                "nublado v2 → v3 migration of a Phalanx repository, per environment"
+            }
+            PlaybookKind::HubMove => {
+                "move a hub to another cluster of a 2i2c-style infrastructure repository"
+            }
+        }
+    }
+
+    /// How its stage commands name their targets.
+    pub fn target_syntax(self) -> &'static str {
+        match self {
+            PlaybookKind::Nublado => "--env ENV (repeatable) or --all-ready; `finish` takes none",
+            PlaybookKind::HubMove => {
+                "--hub NAME --from CLUSTER --to CLUSTER [--new-name NAME] [--temp-domain DOMAIN]"
+            }
+        }
+    }
+
+    /// Its stages' names and descriptions, in order.
+    pub fn stages(self) -> Vec<(&'static str, &'static str)> {
+        match self {
+            PlaybookKind::Nublado => described::<nublado::Nublado>(),
+            PlaybookKind::HubMove => described::<hub_move::HubMove>(),
+        }
+    }
+
+    /// The description of its stage `stage`.
+    pub fn stage_description(self, stage: &str) -> Option<&'static str> {
+        self.stages()
+            .into_iter()
+            .find(|(n, _)| *n == stage)
+            .map(|(_, d)| d)
+    }
+}
+
+impl std::fmt::Display for PlaybookKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn described<P: Playbook>() -> Vec<(&'static str, &'static str)> {
+    P::stages()
+        .iter()
+        .map(|s| (P::stage_name(*s), P::stage_description(*s)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_playbook_is_named_and_described_through_its_type() {
+        for kind in PlaybookKind::ALL {
+            assert_eq!(PlaybookKind::from_name(kind.name()), Some(kind));
+            assert!(!kind.stages().is_empty());
+        }
+        assert_eq!(
+            PlaybookKind::Nublado.stages().first().map(|s| s.0),
+            Some("enable-v3")
+        );
+        assert_eq!(
+            PlaybookKind::HubMove.stage_description("cutover"),
+            hub_move::HubMove::stage("cutover").map(hub_move::Stage::description)
+        );
+        assert_eq!(PlaybookKind::Nublado.stage_description("cutover"), None);
+        assert_eq!(nublado::Nublado::KIND, PlaybookKind::Nublado);
+        assert_eq!(
+            nublado::Nublado::stage("finish"),
+            Some(nublado::stages::Stage::Finish)
+        );
     }
 }

@@ -22,6 +22,7 @@ pub mod process;
 pub mod report;
 pub mod run;
 pub mod steps;
+pub mod wiring;
 
 use std::time::Duration;
 

@@ -268,7 +268,12 @@ fn cli_refusals_apply_then_plan() {
     let base = ["--hub", "prod", "--from", "temple", "--to", "newcluster"];
     let (code, _, err) = run(root, &["plan", "hub-move", "setup", "--hub", "prod"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--from, --to"), "{err}");
+    assert!(
+        err.contains("required arguments were not provided")
+            && err.contains("--from <CLUSTER>")
+            && err.contains("--to <CLUSTER>"),
+        "{err}"
+    );
     let (code, _, err) = run(
         root,
         &[
@@ -316,17 +321,17 @@ fn cli_refusals_apply_then_plan() {
     let args = [
         &["hub-move", "setup"][..],
         &base,
-        &["--temp-domain", "next.temple.2i2c.cloud", "--allow-dirty"],
+        &["--temp-domain", "next.temple.2i2c.cloud"],
     ]
     .concat();
-    let (code, out, err) = run(root, &[&["apply"][..], &args].concat());
+    let (code, out, err) = run(root, &[&["apply"][..], &args, &["--allow-dirty"]].concat());
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, _) = run(root, &[&["plan"][..], &args].concat());
     assert_eq!(code, 0);
     assert!(out.starts_with("nothing to do"), "{out}");
     let (code, out, err) = run(root, &["validate"]);
     assert_eq!(code, 0, "{out}{err}");
-    let cut = [&["hub-move", "cutover"][..], &base, &["--allow-dirty"]].concat();
+    let cut = [&["hub-move", "cutover"][..], &base].concat();
     let (code, out, err) = run(root, &[&["announce"][..], &cut].concat());
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -465,6 +470,12 @@ fn setup_reencrypts_for_the_targets_keys_only_when_asked() {
     let log_s = log.display().to_string();
     let (code, out, err) = run_with_path(root, &path, &[("STANDIN_SOPS_LOG", &log_s)], &args);
     assert_eq!(code, 0, "{out}{err}");
+    // --reencrypt is the plan's: the window's `exec` command (which has no such option) names
+    // the move alone.
+    assert!(
+        out.contains("(gitops-migrate exec hub-move setup --hub prod --from temple --to newcluster --temp-domain next.temple.2i2c.cloud):\n"),
+        "{out}"
+    );
     let copied = std::fs::read_to_string(root.join(enc)).unwrap();
     assert!(
         copied.contains("resource_id: projects/example-infra/locations/global/keyRings/sops-keys/cryptoKeys/newcluster-hubs"),
@@ -917,4 +928,67 @@ fn status_shows_a_move_in_progress() {
     );
     apply(root, Stage::Cutover, &m, false);
     assert_eq!(moves(root), serde_json::json!([]));
+}
+
+/// `pr hub-move`: the stage's change committed on its own branch (`--no-push`: no remote, no
+/// GitHub), under the hub-move stage's own heading; `--force` is its option (the branch exists
+/// with other content), and a second run reuses the branch.
+#[test]
+fn pr_commits_a_hub_move_stage_on_its_own_branch() {
+    let dir = fixture_copy();
+    let root = dir.path();
+    crate::common::commit_all(root);
+    let head = Command::new("git")
+        .args(["rev-parse", "--abbrev-ref", "HEAD"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    let args = [
+        "pr",
+        "hub-move",
+        "setup",
+        "--hub",
+        "prod",
+        "--from",
+        "temple",
+        "--to",
+        "newcluster",
+        "--no-push",
+        "--base",
+        head.trim(),
+    ];
+    let (code, out, err) = run(root, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(
+            ": deploy the hub in the target cluster beside the old one (temporary domain)\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("branch: migrate/hub-move/setup") && out.contains("(new)"),
+        "{out}"
+    );
+    assert!(err.contains("not pushed (--no-push)"), "{err}");
+    let (code, out, err) = run(root, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("(already holds this change; no new commit)"),
+        "{out}"
+    );
+    // Another move's content on the same branch: refused, then replaced under --force.
+    let other = [&args[..], &["--temp-domain", "other.temple.2i2c.cloud"]].concat();
+    let branch = out
+        .lines()
+        .find_map(|l| l.strip_prefix("branch: "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap()
+        .to_string();
+    let with_branch = [&other[..], &["--branch", &branch]].concat();
+    let (code, _, err) = run(root, &with_branch);
+    assert_eq!(code, 1, "{err}");
+    let (code, out, err) = run(root, &[&with_branch[..], &["--force"]].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(replaced under --force)"), "{out}");
 }

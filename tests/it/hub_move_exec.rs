@@ -698,20 +698,17 @@ fn the_setup_window_copies_the_homes_and_asks_for_the_manual_steps() {
 #[test]
 fn hub_move_exec_refuses_what_does_not_apply() {
     let m = Move::new();
-    let r = m.exec("cutover", &["--env", "idfdev"]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("--env belongs to the nublado playbook"),
-        "{}",
-        r.stderr
-    );
-    let r = m.exec("cutover", &["--context", "x"]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("--context does not apply to hub-move"),
-        "{}",
-        r.stderr
-    );
+    // Options of the nublado playbook are not options of hub-move: clap refuses them.
+    for (option, value) in [("--env", "idfdev"), ("--context", "x")] {
+        let r = m.exec("cutover", &[option, value]);
+        assert_eq!(r.code, 2);
+        assert!(
+            r.stderr
+                .contains(&format!("unexpected argument '{option}' found")),
+            "{}",
+            r.stderr
+        );
+    }
     let r = m.exec("cutovr", &[]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("did you mean `cutover`"), "{}", r.stderr);
@@ -719,7 +716,12 @@ fn hub_move_exec_refuses_what_does_not_apply() {
         "exec", "hub-move", "cutover", "--hub", "prod", "--from", "temple",
     ]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("hub-move needs --to"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("required arguments were not provided")
+            && r.stderr.contains("--to <CLUSTER>"),
+        "{}",
+        r.stderr
+    );
     // decommission before cutover: the old entry is still there.
     let r = m.exec("decommission", &["--dry-run"]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);

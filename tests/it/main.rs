@@ -9,6 +9,7 @@ mod common;
 mod support;
 
 mod cli_edit;
+mod cli_options;
 mod cli_output;
 mod cluster_steps;
 mod config;

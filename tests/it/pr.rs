@@ -1386,3 +1386,57 @@ fn a_repository_under_a_non_ascii_folder_name_is_committed_at_its_path() {
         f.applied_tree(&["nublado", "make-default", "--env", "idfdev"])
     );
 }
+
+/// The delivery as a library call: a wrong argument is a typed input failure, returned before
+/// Git or GitHub is asked anything (the fixture is not even a Git repository).
+#[test]
+fn the_delivery_refuses_wrong_arguments_before_anything() {
+    use gitops_migrate::deliver::{self, Request};
+    use gitops_migrate::playbook::Playbook;
+    use gitops_migrate::playbook::nublado::{Nublado, Request as Envs, stages::Stage};
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/phalanx"),
+        dir.path(),
+    );
+    let repo = gitops_migrate::repo::open(dir.path()).unwrap();
+    let p = Nublado::open(repo).unwrap_or_else(|u| panic!("{:?}", u.errors));
+    let envs = Envs {
+        envs: vec!["idfdev".into()],
+        ..Envs::default()
+    };
+    let plan = Nublado::plan(&p, Stage::MakeDefault, &envs).unwrap();
+    assert!(!plan.is_nothing_to_do());
+    let repo = Nublado::into_repo(p);
+    let cases = [
+        (
+            Request {
+                remote: "origin",
+                push: true,
+                open_pr: true,
+                github_repo: Some("not-a-repo"),
+                ..Request::default()
+            },
+            "--github-repo `not-a-repo`: expected OWNER/REPO",
+        ),
+        (
+            Request {
+                remote: "origin",
+                push: true,
+                open_pr: true,
+                github_api: Some("ftp://github.example.org"),
+                ..Request::default()
+            },
+            "--github-api `ftp://github.example.org`: expected an http(s) URL",
+        ),
+    ];
+    for (request, expected) in cases {
+        let Err(failure) = deliver::prepare(&repo, &plan, &request) else {
+            panic!("{expected}: prepared");
+        };
+        assert!(failure.input, "{}", failure.message);
+        assert!(failure.message.contains(expected), "{}", failure.message);
+        assert!(failure.findings.is_empty() && failure.note.is_none());
+    }
+}

@@ -708,7 +708,11 @@ fn unknown_stage_and_missing_target_exit_2() {
     }
     let (code, _, stderr) = gm(dir.path(), &["plan", "hub-mover", "setup"]);
     assert_eq!(code, 2);
-    assert!(stderr.contains("unknown playbook `hub-mover`"), "{stderr}");
+    assert!(
+        stderr.contains("unrecognized subcommand 'hub-mover'")
+            && stderr.contains("a similar subcommand exists: 'hub-move'"),
+        "{stderr}"
+    );
 }
 
 /// A values or environment file the nublado model reads that does not parse (or that the

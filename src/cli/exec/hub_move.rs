@@ -1,8 +1,8 @@
 //! `exec hub-move STAGE --hub H --from A --to B [--new-name N]`: the window runbook of a hub
-//! move, across two clusters — the steps from the playbook (`hub_move::window`), a Kubernetes
-//! client per cluster from `clusters.<name>.context`, the home directories from
-//! `clusters.<name>.homes`, the operator's `kubectl` for the database copy and the system
-//! resolver for the DNS step.
+//! move, across two clusters — the steps from the playbook (`hub_move::window`), and the
+//! clients wired by the runtime (`runtime::wiring::move_env`): a Kubernetes client per cluster
+//! from `clusters.<name>.context`, the home directories from `clusters.<name>.homes`, the
+//! operator's `kubectl` for the database copy and the system resolver for the DNS step.
 //!
 //! A real run first proves the stage's prerequisite merged on the remote's branch (the setup
 //! before the setup and cutover windows, the cutover before the decommission) and takes the
@@ -16,100 +16,36 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::proof::Cluster;
-use super::{ContextCheck, ExecArgs, Prepared, merged};
-use crate::cli::stage::{hub_move_stage, named_move, open_infrastructure};
+use super::{ContextCheck, ExecHubMove, Prepared, merged};
+use crate::cli::stage::{error_code, open, stage_of};
 use crate::cli::{Exit, Output};
 use crate::config::ClusterSettings;
-use crate::playbook::hub_move;
+use crate::playbook::hub_move::{HubMove, Stage};
+use crate::playbook::{Playbook, PlaybookKind};
 use crate::repo::Infrastructure;
 use crate::runtime::Operator;
 use crate::runtime::clients::KubeApi;
-use crate::runtime::clients::{KubeConfig, Kubectl, SystemResolver};
-use crate::runtime::homes::Location;
+use crate::runtime::clients::KubeConfig;
 use crate::runtime::journal::RunFiles;
 use crate::runtime::lease;
-use crate::runtime::steps::{MoveEnv, Side, StepEnv};
+use crate::runtime::steps::StepEnv;
+use crate::runtime::wiring;
 
-fn usage(out: &mut Output, message: &str) -> Exit {
-    out.error(message);
-    Exit::Input
-}
-
-/// One side: its context, API client and home directories; why a part is missing.
-fn side(
-    settings: &ClusterSettings,
-    namespace: &str,
-    kubeconfig: &Result<KubeConfig, String>,
-    missing: &mut Vec<String>,
-) -> Side {
-    let cluster = &settings.cluster;
-    let kube = match (&settings.context, kubeconfig) {
-        (None, _) => {
-            missing.push(format!(
-                "no kube context for cluster `{cluster}`: set it with `gitops-migrate config set clusters.{cluster}.context NAME`"
-            ));
-            None
-        }
-        (Some(_), Err(e)) => {
-            missing.push(format!("no kubeconfig: {e}"));
-            None
-        }
-        (Some(ctx), Ok(kc)) => match kc.client(Some(ctx)) {
-            Ok(c) => Some(Arc::new(c) as Arc<dyn crate::runtime::clients::KubeApi>),
-            Err(e) => {
-                missing.push(format!("no Kubernetes client for `{ctx}` ({cluster}): {e}"));
-                None
-            }
-        },
-    };
-    let homes = match &settings.homes {
-        None => {
-            missing.push(format!(
-                "no home directories for cluster `{cluster}`: set `gitops-migrate config set clusters.{cluster}.homes DIR` (a local path or host:path holding <hub>/ directories)"
-            ));
-            None
-        }
-        Some(h) => match Location::parse(&format!("{}/{namespace}", h.trim_end_matches('/'))) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                missing.push(format!("clusters.{cluster}.homes: {e}"));
-                None
-            }
-        },
-    };
-    Side {
-        cluster: cluster.clone(),
-        namespace: namespace.to_string(),
-        context: settings.context.clone(),
-        kube,
-        homes,
-    }
-}
-
-pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
-    let stage = hub_move_stage(&args.stage, out)?;
-    if !args.envs.is_empty() {
-        return Err(usage(
-            out,
-            "--env belongs to the nublado playbook; hub-move takes --hub NAME --from CLUSTER --to CLUSTER",
+pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
+    let args = &exec.run;
+    let stage = stage_of::<HubMove>(&exec.target.stage, out)?;
+    if exec.delete && stage != Stage::Cutover {
+        out.error(&format!(
+            "--delete is an option of `cutover` (its final copy of the home directories), not `{}`",
+            stage.name()
         ));
+        return Err(Exit::Input);
     }
-    if args.context.is_some() {
-        return Err(usage(
-            out,
-            "--context does not apply to hub-move: its steps run in two clusters, each with its configured context (`gitops-migrate config set clusters.<cluster>.context NAME`)",
-        ));
-    }
-    let mv = named_move(
-        [&args.hub, &args.from, &args.to],
-        &args.new_name,
-        &args.temp_domain,
-        out,
-    )?;
-    let infra = open_infrastructure(out)?;
+    let mv = exec.target.named(out)?;
+    let infra = open::<HubMove>(out)?;
     let root = infra.files.root().to_path_buf();
-    if let Ok(w) = hub_move::window(&infra, stage, &mv) {
-        super::check_selection(&w.steps, args, out)?;
+    if let Ok(steps) = HubMove::runbook(&infra, stage, &mv) {
+        super::check_selection(&steps, args, args.from_step.as_deref(), out)?;
     }
     // Before any cluster call, a real run proves the stage's prerequisite merged on the
     // remote's branch, and takes its window from there.
@@ -121,9 +57,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
             args,
             out,
             |dir| Infrastructure::load(dir).map_err(|e| e.to_string()),
-            |remote, source| {
-                hub_move::merged_missing(remote, stage, &mv).map(|why| format!("{why} on {source}"))
-            },
+            |remote, source| HubMove::merged_missing(remote, stage, &mv, source),
             |source| {
                 format!(
                     "what `{}` of hub `{}` needs is merged: {source}; the window acts on that commit",
@@ -138,46 +72,37 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
     // The merged folder stays while its model is used.
     let (remote, _merged) = remote.unzip();
     let model = remote.as_ref().unwrap_or(&infra);
-    let window = hub_move::window(model, stage, &mv).map_err(|e| {
+    let window = crate::playbook::hub_move::window(model, stage, &mv).map_err(|e| {
         out.error(&e.to_string());
-        if e.is_input_error() {
-            Exit::Input
-        } else {
-            Exit::Refused
-        }
+        error_code(e.is_input_error())
     })?;
 
     let config = super::load_config(&root, args, out)?;
     let config_path = crate::config::Config::path_for(&root, args.config.as_deref());
     let (src_settings, tgt_settings) = (config.cluster(&mv.from), config.cluster(&mv.to));
-    let target = format!("{}.{}.to.{}", mv.hub, mv.from, mv.to);
+    let target = HubMove::run_name(&mv);
     let state = super::state_dir(args, out)?;
-    let files = RunFiles::new(&state, &args.playbook, stage.name(), &target);
+    let files = RunFiles::new(&state, PlaybookKind::HubMove.name(), stage.name(), &target);
 
-    let kubeconfig = KubeConfig::load().map_err(|e| e.to_string());
-    let mut missing = Vec::new();
-    let source = side(&src_settings, &mv.hub, &kubeconfig, &mut missing);
-    let target_side = side(&tgt_settings, mv.target_name(), &kubeconfig, &mut missing);
+    let (move_env, missing) = wiring::move_env(
+        [&src_settings, &tgt_settings],
+        [&mv.hub, mv.target_name()],
+        window.domain.clone().unwrap_or_default(),
+        exec.delete,
+        usize::from(exec.parallel),
+    );
     let mut step_env = StepEnv {
         name: mv.hub.clone(),
         backup_dir: Some(files.dir().join(format!("{target}-backups"))),
+        hub_move: Some(move_env),
         ..StepEnv::default()
     };
     if let Some(poll) = src_settings.poll_interval.or(tgt_settings.poll_interval) {
         step_env.timing.poll = poll;
     }
-    step_env.hub_move = Some(MoveEnv {
-        source,
-        target: target_side,
-        domain: window.domain.clone().unwrap_or_default(),
-        kubectl: Some(Arc::new(Kubectl::default())),
-        resolver: Some(Arc::new(SystemResolver)),
-        delete_homes: args.delete,
-        parallel: usize::from(args.parallel),
-    });
 
-    let mut target_args = mv.args();
-    if args.delete {
+    let mut target_args = HubMove::target_args(&mv);
+    if exec.delete {
         target_args.push_str(" --delete");
     }
     let sides: Vec<SideProof> = [
@@ -212,6 +137,8 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         .iter()
         .any(|s| !s.id.starts_with("manual:") && !s.id.starts_with("sync-homes"));
     Ok(Prepared {
+        playbook: PlaybookKind::HubMove,
+        from_step: args.from_step.clone(),
         target,
         target_args,
         stage: stage.name(),

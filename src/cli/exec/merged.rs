@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::ExecArgs;
+use super::RunOptions as ExecArgs;
 use crate::cli::{Exit, Output};
 use crate::git::{self, Git};
 use crate::runtime::steps::Revision;

@@ -1,4 +1,4 @@
-//! `exec PLAYBOOK STAGE TARGET…`: runs (or `--dry-run` previews) a stage's window runbook,
+//! `exec nublado STAGE --env ENV` and `exec hub-move STAGE --hub H --from A --to B`: runs (or `--dry-run` previews) a stage's window runbook,
 //! with the journal, the lock, confirmations, the proof before the first change and the final
 //! report.
 //!
@@ -19,46 +19,76 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
+use super::stage::{HubMoveTarget, examples};
 use super::{Exit, Output};
 use crate::config::Config;
-use crate::playbook::Step;
+use crate::playbook::{PlaybookKind, Step};
 use crate::runtime::engine::{self, ConsoleOperator, Display, ExecOptions, Redactor, RunStatus};
 use crate::runtime::journal::{self, Entry, Journal, RunFiles};
 use crate::runtime::lock::{self, Lock};
 use crate::runtime::steps::{self, StepEnv};
 use crate::runtime::{Operator, Outcome, Preview, StepError, StepRunner};
 
+#[derive(Debug, Subcommand)]
+pub enum ExecCommand {
+    /// Run a nublado stage's window for one environment.
+    #[command(after_help = examples!(
+        "gitops-migrate exec nublado make-default --env idfdev --dry-run",
+        "gitops-migrate exec nublado make-default --env idfdev",
+        "gitops-migrate exec nublado make-default --env idfdev --resume",
+        "gitops-migrate exec nublado disable-v2 --env idfint --from-step delete-lab-namespaces",
+        "gitops-migrate exec nublado enable-v3 --env idfdev --context admin --only sync-app:nublado",
+    ))]
+    Nublado(ExecNublado),
+    /// Run a hub move's window across its two clusters.
+    #[command(after_help = examples!(
+        "gitops-migrate exec hub-move setup --hub prod --from old --to new --dry-run",
+        "gitops-migrate exec hub-move cutover --hub prod --from old --to new --delete --parallel 8",
+        "gitops-migrate exec hub-move cutover --hub prod --from old --to new --from-step update-dns",
+    ))]
+    HubMove(ExecHubMove),
+}
+
 #[derive(Debug, Args)]
-pub struct ExecArgs {
-    /// The playbook: `nublado` or `hub-move`.
-    pub playbook: String,
-    /// The stage whose window runbook to run: nublado `enable-v3`, `make-default`,
-    /// `disable-v2`, …; hub-move `setup`, `cutover`, `decommission`.
+pub struct ExecNublado {
+    /// The stage whose window runbook to run: `enable-v3`, `make-default`, `disable-v2`,
+    /// `drop-v2-values` or `finish`.
+    #[arg(value_name = "STAGE")]
     pub stage: String,
-    /// nublado: the environment (exactly one: each environment's window is its own run).
+    /// The environment (exactly one: each environment's window is its own run).
     #[arg(long = "env", value_name = "ENV")]
     pub envs: Vec<String>,
-    /// hub-move: the hub to move (its name in the source cluster).
+    /// Deprecated name of --from-step.
+    #[arg(long = "from", value_name = "STEP", hide = true, conflicts_with_all = ["from_step", "only"])]
+    pub from_deprecated: Option<String>,
+    /// Run against this kube context instead of the configured one (its API server is shown
+    /// and must be confirmed; it must be the current context).
     #[arg(long, value_name = "NAME")]
-    pub hub: Option<String>,
-    /// hub-move: the target cluster.
-    #[arg(long, value_name = "CLUSTER")]
-    pub to: Option<String>,
-    /// hub-move: the hub's name in the target cluster.
-    #[arg(long, value_name = "NAME")]
-    pub new_name: Option<String>,
-    /// hub-move: the temporary domain the new hub was deployed under at `setup`.
-    #[arg(long, value_name = "DOMAIN")]
-    pub temp_domain: Option<String>,
-    /// hub-move `cutover`: the final copy of the home directories deletes, in the target,
-    /// files gone from the source (asked before it runs).
+    pub context: Option<String>,
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecHubMove {
+    #[command(flatten)]
+    pub target: HubMoveTarget,
+    /// `cutover`: the final copy of the home directories deletes, in the target, files gone
+    /// from the source (asked before it runs).
     #[arg(long)]
     pub delete: bool,
-    /// hub-move: rsync processes at once for the home directories.
+    /// rsync processes at once for the home directories.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: u16,
+    #[command(flatten)]
+    pub run: RunOptions,
+}
+
+/// The options of a window run, for every playbook.
+#[derive(Debug, Args)]
+pub struct RunOptions {
     /// Preview every step with read calls only (what it would touch, the equivalent commands);
     /// change nothing, write nothing.
     #[arg(long)]
@@ -86,13 +116,7 @@ pub struct ExecArgs {
     /// (a finished window is not resumed: start a new one without --resume).
     #[arg(long)]
     pub resume: bool,
-    /// nublado: start at this step (an id, or a kind such as `delete-lab-namespaces`).
-    /// hub-move: the source cluster (the playbook's target syntax); start at a step with
-    /// --from-step.
-    #[arg(long, value_name = "STEP|CLUSTER")]
-    pub from: Option<String>,
-    /// Start at this step (an id, or a kind such as `delete-lab-namespaces`); for every
-    /// playbook.
+    /// Start at this step (an id, or a kind such as `delete-lab-namespaces`).
     #[arg(long, value_name = "STEP", conflicts_with = "only")]
     pub from_step: Option<String>,
     /// Run only this step (repeatable; an id, or a kind for every step of that kind).
@@ -101,11 +125,6 @@ pub struct ExecArgs {
     /// Leave this step out (repeatable).
     #[arg(long, value_name = "STEP")]
     pub skip: Vec<String>,
-    /// nublado: run against this kube context instead of the configured one (its API server
-    /// is shown and must be confirmed; it must be the current context). The hub move uses
-    /// the contexts configured per cluster.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
     /// Keep the journal, lock and reports under DIR instead of the user's state directory.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -147,6 +166,9 @@ pub type ContextCheck = Box<dyn Fn(&mut dyn Operator) -> Result<Vec<proof::Clust
 
 /// A run, prepared by its playbook.
 pub struct Prepared {
+    pub playbook: PlaybookKind,
+    /// Where to start (`--from-step`).
+    pub from_step: Option<String>,
     /// `idfdev`, `temple.2i2c-aws-us.to.ucmerced`: names the journal, lock and reports.
     pub target: String,
     /// `--env idfdev`: the target on the command line.
@@ -169,7 +191,7 @@ pub struct Prepared {
 }
 
 /// The configuration file (`--config`, else `gitops-migrate.toml` at the repository root).
-fn load_config(root: &Path, args: &ExecArgs, out: &mut Output) -> Result<Config, Exit> {
+fn load_config(root: &Path, args: &RunOptions, out: &mut Output) -> Result<Config, Exit> {
     let path = Config::path_for(root, args.config.as_deref());
     Config::load(&path).map_err(|e| {
         out.error(&e.to_string());
@@ -178,7 +200,7 @@ fn load_config(root: &Path, args: &ExecArgs, out: &mut Output) -> Result<Config,
 }
 
 /// `--state-dir`, else the user's state directory.
-fn state_dir(args: &ExecArgs, out: &mut Output) -> Result<PathBuf, Exit> {
+fn state_dir(args: &RunOptions, out: &mut Output) -> Result<PathBuf, Exit> {
     match &args.state_dir {
         Some(d) => Ok(d.clone()),
         None => journal::state_dir().map_err(|e| {
@@ -190,30 +212,27 @@ fn state_dir(args: &ExecArgs, out: &mut Output) -> Result<PathBuf, Exit> {
 
 /// The journal, lock and reports of a run.
 fn run_files(
-    args: &ExecArgs,
+    args: &RunOptions,
+    playbook: PlaybookKind,
     stage: &str,
     target: &str,
     out: &mut Output,
 ) -> Result<RunFiles, Exit> {
     let dir = state_dir(args, out)?;
-    Ok(RunFiles::new(&dir, &args.playbook, stage, target))
-}
-
-/// Where to start: `--from-step`, or nublado's `--from` (hub-move's names a cluster).
-fn step_from(args: &ExecArgs) -> Option<String> {
-    args.from_step.clone().or_else(|| {
-        (args.playbook != crate::playbook::hub_move::PLAYBOOK)
-            .then(|| args.from.clone())
-            .flatten()
-    })
+    Ok(RunFiles::new(&dir, playbook.name(), stage, target))
 }
 
 /// The step selection (`--only`, `--skip`, `--from-step`) against a runbook: an unknown step
 /// is a usage error (exit 2), reported before anything else happens.
-fn check_selection(runbook: &[Step], args: &ExecArgs, out: &mut Output) -> Result<(), Exit> {
+fn check_selection(
+    runbook: &[Step],
+    args: &RunOptions,
+    from_step: Option<&str>,
+    out: &mut Output,
+) -> Result<(), Exit> {
     let ids: Vec<String> = runbook.iter().map(|s| s.id.clone()).collect();
     let opts = ExecOptions {
-        from: step_from(args),
+        from: from_step.map(str::to_string),
         only: args.only.clone(),
         skip: args.skip.clone(),
         ..ExecOptions::default()
@@ -228,20 +247,19 @@ fn check_selection(runbook: &[Step], args: &ExecArgs, out: &mut Output) -> Resul
     })
 }
 
-pub fn run(args: ExecArgs, out: &mut Output) -> Exit {
-    let prepared = if args.playbook == crate::playbook::hub_move::PLAYBOOK {
-        hub_move::prepare(&args, out)
-    } else {
-        nublado::prepare(&args, out)
+pub fn run(command: ExecCommand, out: &mut Output) -> Exit {
+    let (prepared, run) = match &command {
+        ExecCommand::Nublado(a) => (nublado::prepare(a, out), &a.run),
+        ExecCommand::HubMove(a) => (hub_move::prepare(a, out), &a.run),
     };
     match prepared {
-        Ok(p) => drive(p, &args, out),
+        Ok(p) => drive(p, run, out),
         Err(code) => code,
     }
 }
 
 /// Builds the runners, takes the lock, runs (or previews) the runbook and reports.
-fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
+fn drive(p: Prepared, args: &RunOptions, out: &mut Output) -> Exit {
     if p.runbook.is_empty() {
         out.line(&format!(
             "nothing to do: `{}` has no window steps for `{}`",
@@ -272,8 +290,8 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
         }
     }
 
-    let step_from = step_from(args);
-    let mut command = format!("{} {} {}", args.playbook, p.stage, p.target_args);
+    let step_from = p.from_step.clone();
+    let mut command = format!("{} {} {}", p.playbook, p.stage, p.target_args);
     for (flag, values) in [("--only", &args.only), ("--skip", &args.skip)] {
         for v in values {
             command.push_str(&format!(" {flag} {v}"));
@@ -356,7 +374,10 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
         .map(|h| crate::runtime::lease::holder_identity(&h.user, &h.host, &h.run));
     let leases: proof::Leases = Arc::default();
     let (check, config, command) = (p.context_check, p.config.clone(), opts.command.clone());
-    let (lease_name, taken) = (proof::lease_name(&args.playbook, &p.target), leases.clone());
+    let (lease_name, taken) = (
+        proof::lease_name(p.playbook.name(), &p.target),
+        leases.clone(),
+    );
     opts.proof = Some(Box::new(move |op: &mut dyn Operator, run: &str| {
         let clusters = check(op)?;
         proof::ClusterProof {

@@ -1,184 +1,36 @@
 //! `exec nublado STAGE --env ENV`: the window runbook of one environment — its steps from
-//! the plan (`stages::runbook`), its clients from `gitops-migrate.toml` and the environment
-//! file, and the check that the current kube context is the environment's.
+//! the playbook (`Nublado::runbook`), its clients wired by the runtime from
+//! `gitops-migrate.toml` and the environment file (`runtime::wiring::connect`), and the check
+//! that the current kube context is the environment's.
 //!
 //! The runbook is derived from the stage and the environment whatever the checkout's state:
 //! the window comes after the stage's pull request is merged, when the files already show the
 //! next state.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::proof::Cluster;
-use super::{ContextCheck, ExecArgs, Prepared, merged};
-use crate::cli::stage::{nublado_stage, open_phalanx};
+use super::{ContextCheck, ExecNublado, Prepared, RunOptions, merged};
+use crate::cli::stage::{error_code, open, stage_of};
 use crate::cli::{Exit, Output};
-use crate::config::{EnvSettings, Fingerprint, TokenSource};
-use crate::http::{Http, HttpBuilder};
+use crate::config::Fingerprint;
 use crate::playbook::nublado::stages::{self, Stage};
-use crate::playbook::nublado::{State, environment_state};
-use crate::repo::phalanx::Environment;
+use crate::playbook::nublado::{Nublado, environment_state};
+use crate::playbook::{Playbook, PlaybookKind};
 use crate::repo::{self, Phalanx};
 use crate::runtime::Operator;
-use crate::runtime::clients::{
-    ArgoCdClient, HealthClient, KubeApi, KubeConfig, MobuClient, PsqlClient, VaultClient,
-};
+use crate::runtime::clients::{KubeApi, KubeConfig};
 use crate::runtime::lease;
 use crate::runtime::steps::StepEnv;
-use crate::runtime::steps::vault::SecretKey;
-
-/// The names of mobu's autostart flocks in the environment's mobu values.
-fn mobu_flocks(p: &Phalanx, env: &Environment) -> Vec<String> {
-    if !env.enabled.contains("mobu") {
-        return Vec::new();
-    }
-    let Some(doc) = p
-        .values_file("mobu", &env.name)
-        .and_then(|rel| p.files.doc(rel))
-    else {
-        return Vec::new();
-    };
-    repo::lookup(doc, "config.autostart")
-        .and_then(|n| n.as_sequence())
-        .map(|seq| {
-            seq.items
-                .iter()
-                .filter_map(|item| {
-                    item.value
-                        .as_mapping()?
-                        .get("name")?
-                        .value
-                        .scalar_text()
-                        .map(str::to_string)
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Connects the clients of the steps from the environment's settings: the Kubernetes API of
-/// `kube_context`, Argo CD and mobu with their tokens (read from the environment or the
-/// configured files, never from arguments), the hubs' health at `health_url`; the names of
-/// the token variables (for the previews' commands) and the configured poll interval and
-/// settle window. A client that cannot be made is left out, with a line saying why;
-/// `steps::build` then reports the steps that need it as not available.
-fn connect(settings: &EnvSettings, kube_context: Option<&str>, env: &mut StepEnv) -> Vec<String> {
-    let mut why = Vec::new();
-    let key = |field: &str| format!("environments.{}.{field}", settings.env);
-    match kube_context {
-        None => why.push(format!(
-            "no kube context: set it with `gitops-migrate config set {} NAME` (or pass --context NAME)",
-            key("context")
-        )),
-        Some(ctx) => match KubeConfig::load().and_then(|kc| kc.client(Some(ctx))) {
-            Ok(c) => env.kube = Some(Arc::new(c)),
-            Err(e) => why.push(format!("no Kubernetes client for `{ctx}`: {e}")),
-        },
-    }
-    // The agent of a service: the system's trust store, or its `<service>_ca_file`.
-    let agent = |what: &str, b: HttpBuilder, ca: &Option<PathBuf>| match ca {
-        None => Ok(b.build()),
-        Some(f) => b
-            .ca_file(f)
-            .map(HttpBuilder::build)
-            .map_err(|e| format!("no {what} client: {e}")),
-    };
-    let agents = [
-        agent("Argo CD", Http::builder(), &settings.argocd_ca_file),
-        agent("mobu", Http::builder(), &settings.mobu_ca_file),
-        agent("Vault", Http::builder(), &settings.vault_ca_file),
-        agent("health", HealthClient::agent(), &settings.health_ca_file),
-    ];
-    let [argocd_http, mobu_http, vault_http, health_http] = agents.clone().map(Result::ok);
-    let mut token = |what: &str, field: &str, url: &Option<String>, source: &TokenSource| {
-        let Some(url) = url else {
-            why.push(format!(
-                "no {what} URL: the environment has no fqdn; set `{}`",
-                key(&format!("{field}_url"))
-            ));
-            return None;
-        };
-        match source.read() {
-            Ok(Some(t)) => Some((url.clone(), t)),
-            Ok(None) => {
-                why.push(format!(
-                    "no {what} token: set ${} (or `{}`)",
-                    source.var,
-                    key(&format!("{field}_token_file"))
-                ));
-                None
-            }
-            Err(e) => {
-                why.push(format!("no {what} token: {e}"));
-                None
-            }
-        }
-    };
-    if let (Some((url, t)), Some(http)) = (
-        token(
-            "Argo CD",
-            "argocd",
-            &settings.argocd_url,
-            &settings.argocd_token,
-        ),
-        argocd_http,
-    ) {
-        env.argocd = Some(Arc::new(ArgoCdClient::with_http(&url, t, http)));
-    }
-    if let (Some((url, t)), Some(http)) = (
-        token("mobu", "mobu", &settings.mobu_url, &settings.mobu_token),
-        mobu_http,
-    ) {
-        env.mobu = Some(Arc::new(MobuClient::with_http(&url, t, http)));
-    }
-    // Vault, for `vault-secret` and `vault-cleanup`.
-    if let Some(prefix) = &settings.vault_path_prefix {
-        env.vault_path_prefix = prefix.clone();
-        env.slack_webhook_source = SecretKey::parse(&settings.slack_webhook_source, prefix);
-    }
-    env.hub_db_password_file = settings.hub_db_password_file.clone();
-    if let (Some((url, t)), Some(http)) = (
-        token("Vault", "vault", &settings.vault_url, &settings.vault_token),
-        vault_http,
-    ) {
-        env.vault = Some(Arc::new(VaultClient::with_http(&url, t, http)));
-    }
-    why.extend(agents.into_iter().filter_map(Result::err));
-    // The PostgreSQL server of v2's database, for `database-cleanup`.
-    env.postgres_password_var = settings.postgres_password.var.clone();
-    match &settings.postgres_url {
-        None => why.push(format!(
-            "no PostgreSQL server: set `{}` to its postgresql:// URL",
-            key("postgres_admin_url")
-        )),
-        Some(url) => {
-            let password = settings.postgres_password.read().ok().flatten();
-            match PsqlClient::new(url, password) {
-                Ok(c) => env.postgres = Some(Arc::new(c)),
-                Err(e) => why.push(format!("no PostgreSQL client: {e}")),
-            }
-        }
-    }
-    env.argocd_token_var = settings.argocd_token.var.clone();
-    env.mobu_token_var = settings.mobu_token.var.clone();
-    if let (Some(url), Some(http)) = (&settings.health_url, health_http) {
-        env.health = Some(Arc::new(HealthClient::with_http(url, http)));
-    }
-    if let Some(poll) = settings.poll_interval {
-        env.timing.poll = poll;
-    }
-    if let Some(settle) = settings.sync_settle {
-        env.timing.settle = settle;
-    }
-    why
-}
+use crate::runtime::wiring;
 
 /// Resolves the stage and the environment, refuses a window that comes before its stage's
 /// merge, and builds the runbook's steps with their clients.
-pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
-    let stage = nublado_stage(&args.playbook, &args.stage, out)?;
-    let env_name = match args.envs.as_slice() {
+pub fn prepare(exec: &ExecNublado, out: &mut Output) -> Result<Prepared, Exit> {
+    let args = &exec.run;
+    let stage = stage_of::<Nublado>(&exec.stage, out)?;
+    let env_name = match exec.envs.as_slice() {
         [one] => one.clone(),
         [] => {
             out.error("no environment given: exec runs one environment's window, use --env ENV");
@@ -189,27 +41,26 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
             return Err(Exit::Input);
         }
     };
-    if args.hub.is_some() || args.to.is_some() {
-        out.error("--hub and --to belong to the hub-move playbook");
-        return Err(Exit::Input);
-    }
-    let p = open_phalanx(out)?;
-    let root = p.files.root().to_path_buf();
-    let Some(env) = p.env(&env_name) else {
-        let hint =
-            crate::suggest::closest(&env_name, p.environments.iter().map(|e| e.name.as_str()))
-                .map(|c| format!(" (did you mean `{c}`?)"))
-                .unwrap_or_default();
-        out.error(&format!("unknown environment `{env_name}`{hint}"));
-        return Err(Exit::Input);
+    let from_step = match &exec.from_deprecated {
+        Some(step) => {
+            out.warning("--from STEP is deprecated for nublado: use --from-step STEP (--from names the source cluster of a hub move)");
+            Some(step.clone())
+        }
+        None => args.from_step.clone(),
     };
+    let p = open::<Nublado>(out)?;
+    let root = p.files.root().to_path_buf();
+    let checkout_runbook = Nublado::runbook(&p, stage, &env_name).map_err(|e| {
+        out.error(&e.to_string());
+        error_code(e.is_input_error())
+    })?;
+    let env = p.env(&env_name).expect("the runbook's environment");
 
     let config_path = crate::config::Config::path_for(&root, args.config.as_deref());
     // Before any cluster call, a real run proves the stage merged on the remote's branch, and
     // takes its runbook from there: the window acts on what is merged. A dry run reads the
     // checkout only.
-    let checkout_runbook = stages::runbook(&p, stage, env);
-    super::check_selection(&checkout_runbook, args, out)?;
+    super::check_selection(&checkout_runbook, args, from_step.as_deref(), out)?;
     let has_window = !checkout_runbook.is_empty();
     let mut notes = Vec::new();
     let mut remote = None;
@@ -219,7 +70,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
             args,
             out,
             |dir| Phalanx::load(dir).map_err(|e| e.to_string()),
-            |remote, source| merged_missing(remote, stage, &env_name, source),
+            |remote, source| Nublado::merged_missing(remote, stage, &env_name, source),
             |source| {
                 format!(
                     "`{}` for `{env_name}` is merged: {source}; the window acts on that commit and Argo CD syncs to it",
@@ -241,21 +92,21 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
 
     let config = super::load_config(&root, args, out)?;
     let settings = config.environment(model, env);
-    let kube_context = args.context.clone().or_else(|| settings.context.clone());
+    let kube_context = exec.context.clone().or_else(|| settings.context.clone());
 
     let runbook = stages::runbook(model, stage, env);
     let mut step_env = StepEnv {
         name: env.name.clone(),
         fqdn: env.fqdn.clone().unwrap_or_default(),
-        mobu_flocks: mobu_flocks(model, env),
+        mobu_flocks: wiring::mobu_flocks(model, env),
         revision,
         v3_hub_database: Some(repo::nublado::database::v3_hub_database(model, &env.name)),
         ..StepEnv::default()
     };
-    let files = super::run_files(args, stage.name(), &env_name, out)?;
+    let files = super::run_files(args, PlaybookKind::Nublado, stage.name(), &env_name, out)?;
     // Copies of what the cleanup steps delete go beside the journal.
     step_env.backup_dir = Some(files.dir().join(format!("{env_name}-backups")));
-    let mut missing = connect(&settings, kube_context.as_deref(), &mut step_env);
+    let mut missing = wiring::connect(&settings, kube_context.as_deref(), &mut step_env);
     // A runbook whose steps all act outside the cluster (Vault, PostgreSQL, a person: `finish`)
     // needs no kube context.
     let needs_cluster = runbook.iter().any(|s| s.cluster);
@@ -265,7 +116,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
 
     let dry_run_note = {
         let ctx = kube_context.clone().filter(|_| needs_cluster);
-        let flagged = args.context.is_some();
+        let flagged = exec.context.is_some();
         let env_name = env_name.clone();
         let merge = format!(
             "A run first fetches `{}` and refuses unless `{}` for `{env_name}` is on {} (--allow-unmerged for a rehearsal); ",
@@ -295,7 +146,9 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
     };
     let kube = step_env.kube.clone();
     Ok(Prepared {
-        target_args: format!("--env {env_name}"),
+        playbook: PlaybookKind::Nublado,
+        from_step,
+        target_args: Nublado::target_args(&env_name),
         target: env_name.clone(),
         stage: stage.name(),
         runbook,
@@ -306,7 +159,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         context_check: if needs_cluster {
             context_check(
                 env_name,
-                args.context.clone(),
+                exec.context.clone(),
                 settings.context.clone(),
                 kube,
                 settings.fingerprint.clone(),
@@ -326,53 +179,6 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
     })
 }
 
-/// What of the stage is missing from the merged repository, if anything: the environment must
-/// be past the stage's from-state there (`finish`: `complete` or `none`).
-fn merged_missing(remote: &Phalanx, stage: Stage, env: &str, source: &str) -> Option<String> {
-    let Some(e) = remote.env(env) else {
-        return Some(format!("{source} has no environment `{env}`"));
-    };
-    let state = environment_state(remote, e);
-    let merged = match stage.from_state() {
-        Some(from) => {
-            matches!((state.state.ordinal(), from.ordinal()), (Some(a), Some(b)) if a > b)
-        }
-        None => matches!(state.state, State::Complete | State::None),
-    };
-    if merged {
-        return None;
-    }
-    let files = stages::plan(
-        remote,
-        stage,
-        &[env.to_string()],
-        &stages::Options::default(),
-    )
-    .ok()
-    .map(|plan| {
-        plan.changes
-            .paths()
-            .into_iter()
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-    })
-    .filter(|p| !p.is_empty())
-    .map(|p| format!("; the stage would still change {}", p.join(", ")))
-    .unwrap_or_default();
-    Some(match stage.from_state() {
-        Some(_) => format!(
-            "the change of `{}` for `{env}` is not on {source}: there `{env}` is still `{}` ({}){files}",
-            stage.name(),
-            state.state,
-            state.reason
-        ),
-        None => format!(
-            "`finish`'s cleanup of `{env}` needs the environment `complete` on {source}, where it is `{}` ({})",
-            state.state, state.reason
-        ),
-    })
-}
-
 /// The checkout's state, when the merge is not proved (a dry run, `--allow-unmerged`): an
 /// environment not yet at the stage is refused (a dry run warns); one at the stage is a
 /// window before its merge, which a warning says.
@@ -380,7 +186,7 @@ fn check_checkout(
     p: &Phalanx,
     stage: Stage,
     env_name: &str,
-    args: &ExecArgs,
+    args: &RunOptions,
     out: &mut Output,
 ) -> Result<(), Exit> {
     let Some(env) = p.env(env_name) else {

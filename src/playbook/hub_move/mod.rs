@@ -16,6 +16,7 @@
 mod bound;
 mod files;
 mod login;
+mod playbook;
 mod temp;
 
 use std::collections::BTreeSet;
@@ -26,6 +27,8 @@ use crate::repo::Infrastructure;
 use crate::repo::infra::{Cluster, Hub, normalize_domain};
 use crate::suggest::closest;
 use crate::yaml::{Document, EditError, NewValue, Path, ScalarValue, Segment};
+
+pub use playbook::HubMove;
 
 pub use bound::{Provider, is_ec2_instance_type, is_gcp_machine_type};
 pub use files::{renamed_file, rewrite_domain, rewrite_domain_doc};

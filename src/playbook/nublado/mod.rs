@@ -6,8 +6,11 @@
 //! The model's modules are re-exported here so that the playbook's callers name one place.
 
 pub mod hub_db;
+mod playbook;
 pub mod stages;
 pub mod translate;
+
+pub use playbook::{Nublado, Request, readable};
 
 pub use crate::repo::nublado::{
     EnvState, HubRoute, MOBU_LAB_TYPES, Routes, State, V2, V2_APPS, V3, database,
