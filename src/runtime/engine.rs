@@ -443,13 +443,25 @@ impl Operator for StepOp<'_> {
     }
 
     fn checkpoint(&mut self, item: &str) {
-        let entry = Entry::Checkpoint {
-            at: crate::time::rfc3339(SystemTime::now()),
-            run: self.run.clone(),
-            step: self.step.clone(),
-            item: self.redactor.redact(item),
-        };
-        self.record(entry);
+        self.checkpoint_all(&[item]);
+    }
+
+    fn checkpoint_all(&mut self, items: &[&str]) {
+        let at = crate::time::rfc3339(SystemTime::now());
+        let entries = items
+            .iter()
+            .map(|item| Entry::Checkpoint {
+                at: at.clone(),
+                run: self.run.clone(),
+                step: self.step.clone(),
+                item: self.redactor.redact(item),
+            })
+            .collect();
+        if let Err(e) = self.journal.append_all(entries)
+            && self.journal_error.is_none()
+        {
+            self.journal_error = Some(e);
+        }
     }
 
     fn checkpoints(&self) -> BTreeSet<String> {

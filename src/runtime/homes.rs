@@ -500,9 +500,10 @@ pub enum Event {
         dir: String,
         message: String,
     },
+    /// Entries one rsync finished (a batch, or what is left of it), with the bytes each sent:
+    /// reported together so that they are journaled with one write.
     Done {
-        dir: String,
-        bytes: u64,
+        dirs: Vec<(String, u64)>,
     },
     Failed {
         dir: String,
@@ -878,8 +879,8 @@ fn copy_batch(opts: &Options, batch: Vec<Entry>, tx: &mpsc::Sender<Message>) -> 
         for (dir, message) in out.warnings {
             let _ = tx.send(Event::Warning { dir, message });
         }
-        for (dir, bytes) in out.done {
-            let _ = tx.send(Event::Done { dir, bytes });
+        if !out.done.is_empty() {
+            let _ = tx.send(Event::Done { dirs: out.done });
         }
         if out.interrupted {
             return false;
@@ -952,9 +953,11 @@ pub fn sync(
         drop(tx);
         for ev in rx {
             match &ev {
-                Event::Done { dir, bytes } => {
-                    summary.copied.push(dir.clone());
-                    summary.bytes += bytes;
+                Event::Done { dirs } => {
+                    for (dir, bytes) in dirs {
+                        summary.copied.push(dir.clone());
+                        summary.bytes += bytes;
+                    }
                 }
                 Event::Failed { dir, error } => {
                     summary.failed.push((dir.clone(), error.clone()));
