@@ -20,7 +20,7 @@
 //! copied by default (`_shared` too); `--delete` only when asked; `-aHAX --numeric-ids` keeps
 //! times, permissions, hard links, ACLs, xattrs and uids.
 //!
-//! The hub database is read with the `sqlite3` command-line tool (`crate::sqlite`). Times are
+//! The hub database is read with the `sqlite3` command-line tool (`clients::sqlite`). Times are
 //! compared in Rust (the same clock and parser for the database and the API).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 
 use crate::http::Http;
+use crate::runtime::clients::Sqlite;
 use crate::runtime::interrupt;
 use crate::runtime::process::{self, End, Limits};
 use crate::time::parse_rfc3339;
@@ -263,20 +264,26 @@ pub fn active(last_activity: &str, now: SystemTime, within: Duration) -> bool {
     now.saturating_sub(at) <= within
 }
 
-/// Users active within `within`, from the hub's sqlite database (`users.last_activity`).
-pub fn active_from_db(db: &Path, within: Duration) -> Result<Vec<String>, SyncError> {
+/// Users active within `within`, from the hub's sqlite database (`users.last_activity`),
+/// read with `sqlite` (the operator's `sqlite3`, under its limit and the run's redactor).
+pub fn active_from_db(
+    sqlite: &Sqlite,
+    db: &Path,
+    within: Duration,
+) -> Result<Vec<String>, SyncError> {
     if !db.is_file() {
         return Err(SyncError::Input(format!(
             "{}: no such hub database",
             db.display()
         )));
     }
-    let text = crate::sqlite::query(
-        db,
-        "SELECT name, last_activity FROM users WHERE last_activity IS NOT NULL;",
-        true,
-    )
-    .map_err(SyncError::Input)?;
+    let text = sqlite
+        .query(
+            db,
+            "SELECT name, last_activity FROM users WHERE last_activity IS NOT NULL;",
+            true,
+        )
+        .map_err(SyncError::Input)?;
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
