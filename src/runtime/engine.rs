@@ -964,6 +964,11 @@ fn run_step(
     op.clock = Some(clock.clone());
     let journal_path = op.journal.path().to_path_buf();
     let _watchdog = watch(opts, step, run_id, &journal_path, &clock);
+    // A retry inside the step ends with the step's own time.
+    let _limit = {
+        let clock = clock.clone();
+        super::step_time::set(move || timeout.saturating_sub(clock.machine()))
+    };
     let result = attempts(step, opts, run_id, op, &clock, timeout, r);
     op.clock = None;
     result

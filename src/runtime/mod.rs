@@ -21,6 +21,7 @@ pub mod lock;
 pub mod process;
 pub mod report;
 pub mod run;
+pub mod step_time;
 pub mod steps;
 
 use std::time::Duration;

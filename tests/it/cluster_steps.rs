@@ -881,6 +881,92 @@ fn a_401_is_not_retried() {
     assert!(e.message.contains("refused the credentials (401)"), "{e}");
 }
 
+/// A step under the engine with a short time limit (a stand-in for any step's timeout).
+struct Limited {
+    inner: Box<dyn StepRunner>,
+    timeout: Duration,
+}
+
+impl StepRunner for Limited {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn title(&self) -> String {
+        self.inner.title()
+    }
+    fn destructive(&self) -> bool {
+        self.inner.destructive()
+    }
+    fn mutates(&self) -> bool {
+        self.inner.mutates()
+    }
+    fn preview(
+        &self,
+        op: &mut dyn gitops_migrate::runtime::Operator,
+    ) -> Result<Preview, StepError> {
+        self.inner.preview(op)
+    }
+    fn run(
+        &self,
+        preview: &Preview,
+        op: &mut dyn gitops_migrate::runtime::Operator,
+    ) -> Result<gitops_migrate::runtime::Outcome, StepError> {
+        self.inner.run(preview, op)
+    }
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// The per-call retry budget (a minute here, five by default) is cut to the step's own time
+/// limit: a delete that keeps answering 503 fails the step when the step's 2 s are up, not
+/// after a minute of retries.
+#[test]
+fn a_calls_retries_end_with_the_steps_time_limit() {
+    use gitops_migrate::runtime::engine::{self, ExecOptions};
+    use gitops_migrate::runtime::journal::{Journal, RunFiles};
+    use gitops_migrate::runtime::run::{RunStatus, StepStatus};
+    let p = Platform::start();
+    lab_cluster(&p);
+    let mut t = timing();
+    t.retry.budget = Duration::from_secs(60);
+    t.retry.max_pause = Duration::from_millis(200);
+    let bob = "/api/v1/namespaces/nublado2-bob";
+    p.outage(Some("DELETE"), bob, 503, Duration::from_secs(120), None);
+    let step = Limited {
+        inner: build(&planned("delete-lab-namespaces:nublado2"), &env_with(&p, t)).unwrap(),
+        timeout: Duration::from_secs(2),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let files = RunFiles::new(tmp.path(), "nublado", "enable-v3", "idfdev");
+    let mut journal = Journal::open(&files.journal()).unwrap();
+    let opts = ExecOptions {
+        yes: true,
+        write_report: false,
+        ..ExecOptions::default()
+    };
+    let mut op = Recorder::yes();
+    let t0 = Instant::now();
+    let report = engine::run(vec![Box::new(step)], &opts, &mut journal, &mut op).unwrap();
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the retries ended with the step's 2 s, not the call's minute ({took:?})"
+    );
+    assert!(
+        matches!(report.status, RunStatus::Failed { .. }),
+        "{:?}",
+        report.status
+    );
+    let StepStatus::Failed { error } = &report.steps[0].status else {
+        panic!("{:?}", report.steps[0].status)
+    };
+    assert!(error.contains("503"), "{error}");
+    assert!(error.contains("tried "), "the call was retried: {error}");
+    let tries = p.count("DELETE", bob);
+    assert!(tries > 1, "{tries} deletes of bob");
+}
+
 #[test]
 fn deletes_run_concurrently_within_the_bound() {
     let p = Platform::start();

@@ -510,7 +510,10 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
             // Errors that can heal are tried again until the wait's own deadline.
             let d = crate::retry::RetryPolicy::default()
                 .run_pausing(
-                    Some(start + timeout),
+                    Some(crate::runtime::step_time::cap(
+                        Some(start + timeout),
+                        timeout,
+                    )),
                     crate::runtime::interrupt::sleep,
                     || self.get_deployment(namespace, name),
                 )?
