@@ -838,6 +838,63 @@ fn the_api_away_mid_wait_does_not_fail_delete_lab_namespaces() {
     );
 }
 
+/// The case at full length: the API answers 503 for a whole minute in the middle of
+/// the wait for the namespaces to go. The per-call budget (5 s here) is far shorter than the
+/// outage; the wait's own deadline (3 min) carries the listing through it.
+#[test]
+fn the_api_away_for_a_full_minute_mid_wait_does_not_fail_delete_lab_namespaces() {
+    let p = Platform::start();
+    lab_cluster(&p);
+    p.terminating_for(Duration::from_millis(500));
+    let mut t = timing();
+    t.poll = Duration::from_millis(500);
+    t.namespaces = Duration::from_secs(180);
+    t.retry = RetryPolicy {
+        first: Duration::from_millis(250),
+        max_pause: Duration::from_secs(4),
+        budget: Duration::from_secs(5),
+        jitter: true,
+    };
+    let outage = Duration::from_secs(60);
+    let r = build(&planned("delete-lab-namespaces:nublado2"), &env_with(&p, t)).unwrap();
+    let mut op = Recorder::yes();
+    let pv = preview(&p, r.as_ref(), &mut op);
+    let outage_start = std::sync::Mutex::new(None);
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            let t0 = Instant::now();
+            while p.mutations().len() < 3 && t0.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            p.outage(Some("GET"), "/api/v1/namespaces", 503, outage, None);
+            *outage_start.lock().unwrap() = Some(Instant::now());
+        });
+        r.run(&pv, &mut op)
+    });
+    let out = out.unwrap_or_else(|e| panic!("the step survives a minute of 503: {e}"));
+    let began = outage_start
+        .into_inner()
+        .unwrap()
+        .expect("the outage began");
+    assert!(
+        began.elapsed() >= outage,
+        "the step ended after the outage ({:?} after it began)",
+        began.elapsed()
+    );
+    assert_eq!(out.touched.len(), 3);
+    let lists = p
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v1/namespaces")
+        .count();
+    assert!(lists > 10, "listed through the outage ({lists} lists)");
+    assert!(
+        p.namespace_names()
+            .iter()
+            .all(|n| !n.starts_with("nublado2-"))
+    );
+}
+
 #[test]
 fn a_429_with_retry_after_is_honoured() {
     let p = Platform::start();
