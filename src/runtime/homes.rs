@@ -571,10 +571,11 @@ pub fn rsync_args(opts: &Options) -> Vec<String> {
     a
 }
 
-/// The batches of entries, one rsync process each. Over ssh, one batch per worker: one
-/// login each. Locally, two batches per worker (at most 256 entries each): every rsync
-/// process costs a start and a handshake, and a run killed midway loses at most the batches
-/// it was copying (their entries are checkpointed when their rsync ends).
+/// The batches of entries, one rsync process each: one batch per worker, so a run starts as
+/// few rsync processes (each a start, a handshake and its own scan) and, over ssh, as few
+/// logins as it has workers. Locally a batch holds at most 256 entries: a run killed midway
+/// loses at most the batches it was copying (their entries are checkpointed when their rsync
+/// ends), so a very large tree is cut finer.
 pub fn batches(opts: &Options, todo: &[Entry]) -> Vec<Vec<Entry>> {
     let workers = opts.parallel.max(1);
     let remote =
@@ -582,7 +583,7 @@ pub fn batches(opts: &Options, todo: &[Entry]) -> Vec<Vec<Entry>> {
     let size = if remote {
         todo.len().div_ceil(workers)
     } else {
-        todo.len().div_ceil(workers * 2).clamp(1, 256)
+        todo.len().div_ceil(workers).clamp(1, 256)
     };
     todo.chunks(size.max(1)).map(<[Entry]>::to_vec).collect()
 }
@@ -1131,7 +1132,22 @@ mod tests {
             dst: Location::Local("/d".into()),
             ..opts
         };
-        assert_eq!(batches(&local, &todo).len(), 4);
+        assert_eq!(
+            batches(&local, &todo).len(),
+            2,
+            "one per worker locally too"
+        );
+        let many: Vec<Entry> = (0..1000)
+            .map(|i| Entry {
+                name: format!("u{i}"),
+                is_dir: true,
+            })
+            .collect();
+        assert_eq!(
+            batches(&local, &many).len(),
+            4,
+            "at most 256 entries a batch"
+        );
     }
 
     #[test]
