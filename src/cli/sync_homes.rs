@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use clap::Args;
 
 use super::{Exit, Output};
-use crate::runtime::engine::{self, ConsoleOperator, Display, ExecOptions, RunStatus};
+use crate::cli::console::{ConsoleOperator, Display};
+use crate::runtime::engine::{self, ExecOptions, RunStatus};
 use crate::runtime::homes::{self as sh, Location, Options, Summary, SyncError};
 use crate::runtime::journal::Journal;
 use crate::runtime::lock::Lock;

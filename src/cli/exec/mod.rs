@@ -22,9 +22,10 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{Exit, Output};
+use crate::cli::console::{self, ConsoleOperator, Display};
 use crate::config::Config;
 use crate::playbook::Step;
-use crate::runtime::engine::{self, ConsoleOperator, Display, ExecOptions, Redactor, RunStatus};
+use crate::runtime::engine::{self, ExecOptions, Redactor, RunStatus};
 use crate::runtime::journal::{self, Entry, Journal, RunFiles};
 use crate::runtime::lock::{self, Lock};
 use crate::runtime::steps::{self, StepEnv};
@@ -297,7 +298,7 @@ fn drive(p: Prepared, args: &ExecArgs, out: &mut Output) -> Exit {
         dry_run: args.dry_run,
         yes: args.yes,
         yes_manual: args.yes_manual,
-        interactive: engine::open_terminal().is_some(),
+        interactive: console::open_terminal().is_some(),
         resume: args.resume,
         from: step_from,
         only: args.only.clone(),
