@@ -537,4 +537,40 @@ mod tests {
         assert_eq!(safe_name(".."), "_");
         assert_eq!(safe_name("a/b"), "a_b");
     }
+
+    #[test]
+    fn entries_appended_together_are_whole_lines_in_order_after_a_torn_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let cp = |item: &str| Entry::Checkpoint {
+            at: "2026-11-21T06:17:46Z".into(),
+            run: "r1".into(),
+            step: "sync-homes".into(),
+            item: item.into(),
+        };
+        let mut j = Journal::open(&path).unwrap();
+        j.append(cp("first")).unwrap();
+        // A write cut off mid-line (a crash): the next append starts after the last whole line.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"event\":\"checkpo")
+            .unwrap();
+        let mut j = Journal::open(&path).unwrap();
+        j.append_all(vec![cp("a"), cp("b"), cp("c")]).unwrap();
+        j.append_all(Vec::new()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        let again = Journal::open(&path).unwrap();
+        let items: Vec<&str> = again
+            .entries()
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Checkpoint { item, .. } => Some(item.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(items, ["first", "a", "b", "c"]);
+    }
 }
