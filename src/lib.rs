@@ -22,7 +22,6 @@ pub mod redact;
 pub mod repo;
 pub mod retry;
 pub mod runtime;
-pub mod sqlite;
 pub mod style;
 pub mod suggest;
 pub mod text;

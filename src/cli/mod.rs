@@ -3,6 +3,7 @@
 
 mod announce;
 mod config;
+pub mod console;
 mod docs;
 mod edit;
 mod exec;

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use clap::Args;
 
 use super::{Exit, Output};
-use crate::runtime::engine::{self, ConsoleOperator, Display, ExecOptions, RunStatus};
+use crate::cli::console::{ConsoleOperator, Display};
+use crate::runtime::engine::{self, ExecOptions, RunStatus};
 use crate::runtime::homes::{self as sh, Location, Options, Summary, SyncError};
 use crate::runtime::journal::Journal;
 use crate::runtime::lock::Lock;
@@ -134,7 +135,10 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
     let mut entries = sh::list_entries(&opts.src)?;
     if let Some(within) = within {
         let (users, from) = if let Some(db) = &args.hub_db {
-            (sh::active_from_db(db, within)?, db.display().to_string())
+            (
+                sh::active_from_db(&crate::runtime::clients::Sqlite::default(), db, within)?,
+                db.display().to_string(),
+            )
         } else {
             let url = args.hub_api.as_deref().unwrap_or_default();
             let token = std::env::var("JUPYTERHUB_TOKEN")

@@ -21,6 +21,7 @@ pub mod lock;
 pub mod process;
 pub mod report;
 pub mod run;
+pub mod step_time;
 pub mod steps;
 pub mod wiring;
 
@@ -111,6 +112,12 @@ pub trait Operator {
     /// Records, in the journal of this window, that a unit of the step's work is done (one
     /// directory copied), so that a resumed window does not redo it.
     fn checkpoint(&mut self, _item: &str) {}
+    /// Records several units done together (one journal write for all of them).
+    fn checkpoint_all(&mut self, items: &[&str]) {
+        for item in items {
+            self.checkpoint(item);
+        }
+    }
     /// The units of this step recorded done in this window (by an interrupted run of it).
     fn checkpoints(&self) -> std::collections::BTreeSet<String> {
         std::collections::BTreeSet::new()

@@ -838,6 +838,63 @@ fn the_api_away_mid_wait_does_not_fail_delete_lab_namespaces() {
     );
 }
 
+/// The case at full length: the API answers 503 for a whole minute in the middle of
+/// the wait for the namespaces to go. The per-call budget (5 s here) is far shorter than the
+/// outage; the wait's own deadline (3 min) carries the listing through it.
+#[test]
+fn the_api_away_for_a_full_minute_mid_wait_does_not_fail_delete_lab_namespaces() {
+    let p = Platform::start();
+    lab_cluster(&p);
+    p.terminating_for(Duration::from_millis(500));
+    let mut t = timing();
+    t.poll = Duration::from_millis(500);
+    t.namespaces = Duration::from_secs(180);
+    t.retry = RetryPolicy {
+        first: Duration::from_millis(250),
+        max_pause: Duration::from_secs(4),
+        budget: Duration::from_secs(5),
+        jitter: true,
+    };
+    let outage = Duration::from_secs(60);
+    let r = build(&planned("delete-lab-namespaces:nublado2"), &env_with(&p, t)).unwrap();
+    let mut op = Recorder::yes();
+    let pv = preview(&p, r.as_ref(), &mut op);
+    let outage_start = std::sync::Mutex::new(None);
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            let t0 = Instant::now();
+            while p.mutations().len() < 3 && t0.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            p.outage(Some("GET"), "/api/v1/namespaces", 503, outage, None);
+            *outage_start.lock().unwrap() = Some(Instant::now());
+        });
+        r.run(&pv, &mut op)
+    });
+    let out = out.unwrap_or_else(|e| panic!("the step survives a minute of 503: {e}"));
+    let began = outage_start
+        .into_inner()
+        .unwrap()
+        .expect("the outage began");
+    assert!(
+        began.elapsed() >= outage,
+        "the step ended after the outage ({:?} after it began)",
+        began.elapsed()
+    );
+    assert_eq!(out.touched.len(), 3);
+    let lists = p
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/api/v1/namespaces")
+        .count();
+    assert!(lists > 10, "listed through the outage ({lists} lists)");
+    assert!(
+        p.namespace_names()
+            .iter()
+            .all(|n| !n.starts_with("nublado2-"))
+    );
+}
+
 #[test]
 fn a_429_with_retry_after_is_honoured() {
     let p = Platform::start();
@@ -879,6 +936,92 @@ fn a_401_is_not_retried() {
     assert_eq!(p.count("DELETE", bob), 1, "401 cannot heal by waiting");
     assert!(!e.retryable, "{e}");
     assert!(e.message.contains("refused the credentials (401)"), "{e}");
+}
+
+/// A step under the engine with a short time limit (a stand-in for any step's timeout).
+struct Limited {
+    inner: Box<dyn StepRunner>,
+    timeout: Duration,
+}
+
+impl StepRunner for Limited {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+    fn title(&self) -> String {
+        self.inner.title()
+    }
+    fn destructive(&self) -> bool {
+        self.inner.destructive()
+    }
+    fn mutates(&self) -> bool {
+        self.inner.mutates()
+    }
+    fn preview(
+        &self,
+        op: &mut dyn gitops_migrate::runtime::Operator,
+    ) -> Result<Preview, StepError> {
+        self.inner.preview(op)
+    }
+    fn run(
+        &self,
+        preview: &Preview,
+        op: &mut dyn gitops_migrate::runtime::Operator,
+    ) -> Result<gitops_migrate::runtime::Outcome, StepError> {
+        self.inner.run(preview, op)
+    }
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// The per-call retry budget (a minute here, five by default) is cut to the step's own time
+/// limit: a delete that keeps answering 503 fails the step when the step's 2 s are up, not
+/// after a minute of retries.
+#[test]
+fn a_calls_retries_end_with_the_steps_time_limit() {
+    use gitops_migrate::runtime::engine::{self, ExecOptions};
+    use gitops_migrate::runtime::journal::{Journal, RunFiles};
+    use gitops_migrate::runtime::run::{RunStatus, StepStatus};
+    let p = Platform::start();
+    lab_cluster(&p);
+    let mut t = timing();
+    t.retry.budget = Duration::from_secs(60);
+    t.retry.max_pause = Duration::from_millis(200);
+    let bob = "/api/v1/namespaces/nublado2-bob";
+    p.outage(Some("DELETE"), bob, 503, Duration::from_secs(120), None);
+    let step = Limited {
+        inner: build(&planned("delete-lab-namespaces:nublado2"), &env_with(&p, t)).unwrap(),
+        timeout: Duration::from_secs(2),
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let files = RunFiles::new(tmp.path(), "nublado", "enable-v3", "idfdev");
+    let mut journal = Journal::open(&files.journal()).unwrap();
+    let opts = ExecOptions {
+        yes: true,
+        write_report: false,
+        ..ExecOptions::default()
+    };
+    let mut op = Recorder::yes();
+    let t0 = Instant::now();
+    let report = engine::run(vec![Box::new(step)], &opts, &mut journal, &mut op).unwrap();
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the retries ended with the step's 2 s, not the call's minute ({took:?})"
+    );
+    assert!(
+        matches!(report.status, RunStatus::Failed { .. }),
+        "{:?}",
+        report.status
+    );
+    let StepStatus::Failed { error } = &report.steps[0].status else {
+        panic!("{:?}", report.steps[0].status)
+    };
+    assert!(error.contains("503"), "{error}");
+    assert!(error.contains("tried "), "the call was retried: {error}");
+    let tries = p.count("DELETE", bob);
+    assert!(tries > 1, "{tries} deletes of bob");
 }
 
 #[test]

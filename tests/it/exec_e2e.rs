@@ -1329,6 +1329,136 @@ fn sigint_during_a_wait_records_the_interruption_releases_everything_and_resume_
     w.assert_no_secrets();
 }
 
+/// Starts `make-default` and returns once `restore-mobu` waits for mobu's rollout (which
+/// never finishes until the test says otherwise).
+fn run_until_the_rollout_wait(w: &Window) -> Child {
+    w.double.rollout_for(Duration::from_secs(600));
+    let mut child = w.spawn_exec(&["--yes", "--yes-manual"]);
+    let t0 = Instant::now();
+    loop {
+        let events = w.events();
+        let waiting = events
+            .iter()
+            .any(|(e, s, _)| e == "start" && s == "restore-mobu");
+        if waiting
+            && w.double
+                .count("PATCH", "/apis/apps/v1/namespaces/mobu/deployments/mobu")
+                >= 1
+        {
+            // A few polls of the rollout wait.
+            std::thread::sleep(Duration::from_millis(300));
+            return child;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the run ended before the signal: {status} {events:?}");
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "the run never reached the rollout wait: {events:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigint_during_a_rollout_wait_records_the_interruption_releases_everything_and_resume_continues()
+{
+    let w = Window::new("make-default", "idfdev");
+    let child = run_until_the_rollout_wait(&w);
+    let t0 = Instant::now();
+    signal(&child, libc::SIGINT);
+    let (code, stdout, stderr) = finish(&w, child, Duration::from_secs(20));
+    // It stops at the rollout wait's next poll, not at the wait's end.
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "interrupted (SIGINT) at `restore-mobu`: the journal and the report record it, the lock and the leases are released; continue with --resume"
+        ),
+        "{stderr}"
+    );
+    let journal = w.journal();
+    let end = journal
+        .iter()
+        .rfind(|e| e["event"] == "end")
+        .expect("an end entry");
+    assert_eq!(end["step"], "restore-mobu", "{end}");
+    assert_eq!(end["outcome"], "interrupted", "{end}");
+    let run_end = journal.last().unwrap();
+    assert_eq!(run_end["event"], "run-end", "{run_end}");
+    assert_eq!(run_end["result"], "interrupted", "{run_end}");
+    let report = w.report(&Ran {
+        code: 1,
+        stdout: stdout.clone(),
+        stderr: stderr.clone(),
+    });
+    assert!(
+        report.contains("interrupted (SIGINT) at `restore-mobu`; continue with --resume"),
+        "{report}"
+    );
+    assert!(
+        report.contains("| `restore-mobu` | interrupted |"),
+        "{report}"
+    );
+    assert!(
+        !w.journal_path().with_extension("lock").exists(),
+        "the lock was not released"
+    );
+    let lease = w
+        .double
+        .lease("default", "gitops-migrate-nublado-idfdev")
+        .expect("the lease object");
+    assert!(lease["spec"]["holderIdentity"].is_null(), "{lease}");
+
+    // --resume continues with restore-mobu; every step before it is already done.
+    w.double.rollout_for(Duration::from_millis(200));
+    let r = w.exec(&["--resume", "--yes", "--yes-manual"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("took over a stale lock"), "{}", r.stderr);
+    for id in &MAKE_DEFAULT[..MAKE_DEFAULT.len() - 1] {
+        assert!(
+            r.stderr
+                .contains(&format!("{id}: already done in this window (")),
+            "{id}:\n{}",
+            r.stderr
+        );
+    }
+    assert_window_done(&w);
+    w.assert_no_secrets();
+}
+
+#[test]
+fn a_second_sigint_during_a_rollout_wait_exits_at_once_and_the_next_run_takes_over() {
+    let w = Window::new("make-default", "idfdev");
+    let child = run_until_the_rollout_wait(&w);
+    // Every API call now takes a while: the run is still stopping when the second signal
+    // comes.
+    w.double.latency(Duration::from_millis(700));
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(150));
+    let t0 = Instant::now();
+    signal(&child, libc::SIGINT);
+    let (code, stdout, stderr) = finish(&w, child, Duration::from_secs(5));
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(code, Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "interrupted again: exiting now; the next run takes over the lock (--resume continues)"
+        ),
+        "{stderr}"
+    );
+    w.double.latency(Duration::ZERO);
+    w.double.rollout_for(Duration::from_millis(200));
+    let r = w.exec(&["--resume", "--yes", "--yes-manual"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("took over a stale lock"), "{}", r.stderr);
+    assert_window_done(&w);
+}
+
 #[test]
 fn a_second_sigint_exits_at_once_and_the_next_run_takes_over() {
     let w = Window::new("make-default", "idfdev");
@@ -1359,4 +1489,66 @@ fn a_second_sigint_exits_at_once_and_the_next_run_takes_over() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("took over a stale lock"), "{}", r.stderr);
     assert_window_done(&w);
+}
+
+/// mobu behind a site CA: the environment's `mobu_ca_file` in the tool's configuration file
+/// makes its TLS verify (the flocks are stopped on the HTTPS double); without it, the run
+/// fails naming mobu and the certificate, and nothing is stopped.
+#[test]
+fn a_services_ca_file_from_the_configuration_reaches_it_over_tls() {
+    let w = Window::new("make-default", "idfdev");
+    let site = Platform::start_tls();
+    for flock in ["recommended", "nublado3", "tap", "weekly"] {
+        site.add_flock(flock);
+    }
+    let ca = w.state.path().join("site-ca.pem");
+    std::fs::write(&ca, site.ca_pem.as_deref().unwrap()).unwrap();
+    let r = w.gm(&[
+        "config",
+        "set",
+        "environments.idfdev.mobu_url",
+        &site.mobu_url(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(site.mobu_url().starts_with("https://127.0.0.1:"));
+
+    // Without the CA: the system's trust store does not know the site's CA.
+    let r = w.exec(&["--only", "stop-mobu-flocks", "--yes"]);
+    assert_ne!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("mobu") && r.stderr.contains("certificate"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(site.flocks(), ["nublado3", "recommended", "tap", "weekly"]);
+
+    // With `mobu_ca_file`: the same run reaches mobu and stops its autostart flocks.
+    let r = w.gm(&[
+        "config",
+        "set",
+        "environments.idfdev.mobu_ca_file",
+        ca.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = w.exec(&["--only", "stop-mobu-flocks", "--yes"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(site.flocks(), ["weekly"]);
+    assert!(site.count("DELETE", "/mobu/flocks/tap") >= 1);
+    // A CA file that is not PEM is refused naming the setting's file.
+    let bad = w.state.path().join("not-a-ca.pem");
+    std::fs::write(&bad, "hello\n").unwrap();
+    let r = w.gm(&[
+        "config",
+        "set",
+        "environments.idfdev.mobu_ca_file",
+        bad.to_str().unwrap(),
+    ]);
+    let r = if r.code == 0 {
+        w.exec(&["--only", "stop-mobu-flocks", "--yes"])
+    } else {
+        r
+    };
+    assert_ne!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("not-a-ca.pem"), "{}", r.stderr);
+    w.assert_no_secrets();
 }

@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use gitops_migrate::cli::console::{ConsoleOperator, Display};
 use gitops_migrate::runtime::engine::{
-    self, ConsoleOperator, Display, ExecError, ExecOptions, Redactor, RetryPolicy, RunStatus,
-    StepStatus,
+    self, ExecError, ExecOptions, Redactor, RetryPolicy, RunStatus, StepStatus,
 };
 use gitops_migrate::runtime::journal::{Entry, Journal, RunFiles};
 use gitops_migrate::runtime::lock::{Holder, Lock, LockError};

@@ -23,9 +23,10 @@ use clap::{Args, Subcommand};
 
 use super::stage::{HubMoveTarget, examples};
 use super::{Exit, Output};
+use crate::cli::console::{self, ConsoleOperator, Display};
 use crate::config::Config;
 use crate::playbook::{PlaybookKind, Step};
-use crate::runtime::engine::{self, ConsoleOperator, Display, ExecOptions, Redactor, RunStatus};
+use crate::runtime::engine::{self, ExecOptions, Redactor, RunStatus};
 use crate::runtime::journal::{self, Entry, Journal, RunFiles};
 use crate::runtime::lock::{self, Lock};
 use crate::runtime::steps::{self, StepEnv};
@@ -315,7 +316,7 @@ fn drive(p: Prepared, args: &RunOptions, out: &mut Output) -> Exit {
         dry_run: args.dry_run,
         yes: args.yes,
         yes_manual: args.yes_manual,
-        interactive: engine::open_terminal().is_some(),
+        interactive: console::open_terminal().is_some(),
         resume: args.resume,
         from: step_from,
         only: args.only.clone(),

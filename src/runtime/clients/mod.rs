@@ -1,7 +1,7 @@
 //! The clients the window's steps talk to the world through: the Kubernetes API (`kube`),
 //! Argo CD (`argocd`), mobu (`mobu`) and the hubs' health endpoints (`health`); for the hub
-//! move, files in pods through the operator's `kubectl` (`kubectl`) and name resolution
-//! (`dns`). Each is a
+//! move, files in pods through the operator's `kubectl` (`kubectl`), name resolution (`dns`)
+//! and the hub's sqlite database through the operator's `sqlite3` (`sqlite`). Each is a
 //! trait (`KubeApi`, `ArgoCdApi`, `MobuApi`, `HealthApi`) with one blocking implementation
 //! over HTTP (`http`, on `ureq`), so steps take `&dyn KubeApi` and tests point the real
 //! implementations at doubles that speak the same REST over a real socket.
@@ -20,6 +20,7 @@ pub mod kubeconfig;
 pub mod kubectl;
 pub mod mobu;
 pub mod postgres;
+pub mod sqlite;
 pub mod vault;
 
 pub use crate::http::ClientError;
@@ -31,4 +32,5 @@ pub use kubeconfig::KubeConfig;
 pub use kubectl::{Kubectl, PodFiles, PodRef};
 pub use mobu::{MobuApi, MobuClient};
 pub use postgres::{PostgresApi, PsqlClient};
+pub use sqlite::Sqlite;
 pub use vault::{VaultApi, VaultClient};

@@ -182,16 +182,19 @@ impl StepRunner for SyncHomes {
         let mut done = skipped.len() as u64;
         let mut bytes = 0;
         let summary = sh::sync(&self.opts, &todo, skipped, |ev| match ev {
-            Event::Done { dir, bytes: b } => {
-                done += 1;
-                bytes += b;
-                op.checkpoint(dir);
-                op.progress(
-                    &self.id,
-                    done,
-                    total,
-                    &format!("{} · {dir}", sh::human_bytes(bytes)),
-                );
+            Event::Done { dirs } => {
+                let names: Vec<&str> = dirs.iter().map(|(d, _)| d.as_str()).collect();
+                op.checkpoint_all(&names);
+                done += dirs.len() as u64;
+                bytes += dirs.iter().map(|(_, b)| b).sum::<u64>();
+                if let Some(last) = names.last() {
+                    op.progress(
+                        &self.id,
+                        done,
+                        total,
+                        &format!("{} · {last}", sh::human_bytes(bytes)),
+                    );
+                }
             }
             Event::Failed { dir, error } => {
                 done += 1;

@@ -34,10 +34,10 @@ use serde_json::{Value, json};
 use super::vault::create_private;
 use super::{MoveEnv, StepEnv, Timing, nap, with_retries};
 use crate::playbook::Step;
+use crate::runtime::clients::Sqlite;
 use crate::runtime::clients::kube::{KubeApi, Pod, WaitError};
 use crate::runtime::clients::{PodFiles, PodRef};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
-use crate::sqlite;
 use crate::time::{human, rfc3339};
 
 /// Where z2jh keeps the hub's state, on PVC `hub-db-dir`.
@@ -432,7 +432,7 @@ impl StepRunner for CopyHubDb {
         restrict(&local)?;
 
         // 3. Checked before anything reaches the new hub.
-        let check = sqlite::check_hub_db(&local).map_err(|e| {
+        let check = Sqlite::default().check_hub_db(&local).map_err(|e| {
             fatal(format!(
                 "refused: the copy of the old hub's database is not sound ({e}); nothing was copied into the new hub"
             ))

@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 
 use super::clients::{ArgoCdApi, ClientError, HealthApi, HealthClient, KubeApi, MobuApi};
 use super::clients::{PodFiles, PostgresApi, Resolver, VaultApi};
-use super::{StepError, StepRunner};
+use super::{StepError, StepRunner, step_time};
 use crate::playbook::Step;
 use crate::retry::RetryPolicy;
 use crate::runtime::homes::Location;
@@ -436,27 +436,31 @@ pub(crate) fn nap(d: Duration, deadline: Instant) -> Result<(), StepError> {
 }
 
 /// Runs one call under `timing.retry`: tried again while its error can heal and its time
-/// budget lasts. The error that comes out is spent (the engine does not retry it again).
+/// budget lasts, never past the running step's own time limit (`step_time`). The error that
+/// comes out is spent (the engine does not retry it again).
 pub(crate) fn with_retries<T>(
     timing: &Timing,
     call: impl FnMut() -> Result<T, ClientError>,
 ) -> Result<T, ClientError> {
+    let end = step_time::cap(None, timing.retry.budget);
     timing
         .retry
-        .run_pausing(None, crate::runtime::interrupt::sleep, call)
+        .run_pausing(Some(end), crate::runtime::interrupt::sleep, call)
 }
 
 /// Runs one call of a wait (a listing, a poll): tried again while its error can heal until
 /// the wait's own `deadline`, however long the per-call budget is, so a control plane that
-/// is away for minutes inside a long wait does not fail the step.
+/// is away for minutes inside a long wait does not fail the step; never past the running
+/// step's own time limit.
 pub(crate) fn within_wait<T>(
     timing: &Timing,
     deadline: Instant,
     call: impl FnMut() -> Result<T, ClientError>,
 ) -> Result<T, ClientError> {
+    let end = step_time::cap(Some(deadline), timing.retry.budget);
     timing
         .retry
-        .run_pausing(Some(deadline), crate::runtime::interrupt::sleep, call)
+        .run_pausing(Some(end), crate::runtime::interrupt::sleep, call)
 }
 
 /// `$NAME` for a token variable, `$default` when none is configured.

@@ -1,0 +1,430 @@
+//! The copy itself: the entries in batches, one rsync process each (`--files-from`, one per
+//! worker; over ssh, one login each), what each rsync's itemized output and messages say about
+//! each entry (done, failed, files vanished), retries of the failed entries alone with
+//! backoff, DST created first, and the limits (rsync's `--timeout`, a stalled rsync stopped,
+//! an interrupt passed on).
+//!
+//! Owns: the rsync command lines and reading their results. Does not own: the listing and the
+//! locations (`homes`), journaling what finished (the step, through the engine).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::{
+    Entry, Event, Location, Options, RETRIES, Summary, SyncError, Vanished,
+    remote_shell_with_keepalive, shell_quote,
+};
+use crate::runtime::interrupt;
+use crate::runtime::process::{self, End, Limits};
+
+/// The rsync arguments for a batch of entries (their names go to its standard input,
+/// NUL-separated: `--files-from=- --from0`). Each line of output is `%i %l %n`: the itemized
+/// change, the file's length and its path, which name the entry it belongs to.
+pub fn rsync_args(opts: &Options) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-aHAX",
+        "--numeric-ids",
+        "--partial",
+        "--stats",
+        "-r",
+        "--from0",
+        "--files-from=-",
+        "--out-format=%i %l %n",
+        "--info=progress2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push(format!("--timeout={}", opts.io_timeout.as_secs().max(1)));
+    if opts.delete {
+        a.push("--delete".into());
+    }
+    if matches!(opts.src, Location::Remote { .. }) || matches!(opts.dst, Location::Remote { .. }) {
+        a.push("-e".into());
+        a.push(remote_shell_with_keepalive().join(" "));
+    }
+    a.push(opts.src.dir());
+    a.push(opts.dst.dir());
+    a
+}
+
+/// The batches of entries, one rsync process each (each a start, a handshake and its own
+/// scan). Over ssh, one batch per worker: one login each. Locally, two batches per worker (at
+/// most 256 entries each): a run killed midway loses at most the batches it was copying
+/// (their entries are checkpointed when their rsync ends), and the few extra processes cost
+/// milliseconds.
+pub fn batches(opts: &Options, todo: &[Entry]) -> Vec<Vec<Entry>> {
+    let workers = opts.parallel.max(1);
+    let remote =
+        matches!(opts.src, Location::Remote { .. }) || matches!(opts.dst, Location::Remote { .. });
+    let size = if remote {
+        todo.len().div_ceil(workers)
+    } else {
+        todo.len().div_ceil(workers * 2).clamp(1, 256)
+    };
+    todo.chunks(size.max(1)).map(<[Entry]>::to_vec).collect()
+}
+
+/// What one rsync of a batch did to each of its entries.
+#[derive(Debug, Default)]
+pub(super) struct BatchOutcome {
+    done: Vec<(String, u64)>,
+    warnings: Vec<(String, String)>,
+    failed: Vec<(String, String)>,
+    interrupted: bool,
+}
+
+/// The entry an rsync message is about: the first quoted path under SRC or DST
+/// (`rsync: [sender] link_stat "/src/ghost" failed`, `file has vanished: "/src/a/x"`).
+pub(super) fn entry_of_message<'a>(
+    line: &str,
+    opts: &Options,
+    names: &'a BTreeSet<String>,
+) -> Option<&'a str> {
+    let roots: Vec<String> = [&opts.src, &opts.dst]
+        .iter()
+        .map(|l| match l {
+            Location::Local(p) => format!("{}/", p.display()),
+            Location::Remote { path, .. } => format!("{}/", path.trim_end_matches('/')),
+        })
+        .collect();
+    for quoted in line.split('"').skip(1).step_by(2) {
+        for root in &roots {
+            if let Some(rest) = quoted.strip_prefix(root.as_str()) {
+                let rest = rest.trim_start_matches("./");
+                let first = rest.split('/').next().unwrap_or_default();
+                if let Some(n) = names.get(first) {
+                    return Some(n.as_str());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Bytes per entry from the `%i %l %n` lines (files sent: `>f`/`<f`).
+pub(super) fn bytes_by_entry(stdout: &str) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for line in stdout.split(['\n', '\r']) {
+        let mut parts = line.splitn(3, ' ');
+        let (Some(flags), Some(len), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if flags.len() != 11 || !(flags.starts_with(">f") || flags.starts_with("<f")) {
+            continue;
+        }
+        let Ok(len) = len.parse::<u64>() else {
+            continue;
+        };
+        let top = path.split('/').next().unwrap_or_default().to_string();
+        *m.entry(top).or_insert(0) += len;
+    }
+    m
+}
+
+/// rsync's own lines about what went wrong, without its summary line: the cause
+/// (`rsync: [sender] link_stat "…" failed: …`) comes before the summary (`rsync error: some
+/// files/attrs were not transferred (code 23)`).
+pub(super) fn error_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .filter(|l| !l.starts_with("rsync: connection unexpectedly"))
+        .collect()
+}
+
+/// Copies one batch with one rsync process.
+pub(super) fn run_batch(opts: &Options, batch: &[Entry]) -> BatchOutcome {
+    let names: BTreeSet<String> = batch.iter().map(|e| e.name.clone()).collect();
+    let mut list = Vec::new();
+    for e in batch {
+        list.extend_from_slice(e.name.as_bytes());
+        list.push(0);
+    }
+    let mut out = BatchOutcome::default();
+    let all_failed = |out: &mut BatchOutcome, why: String| {
+        out.failed = batch
+            .iter()
+            .map(|e| (e.name.clone(), why.clone()))
+            .collect();
+    };
+    let finished = match process::run(
+        Command::new("rsync").args(rsync_args(opts)),
+        Some(&list),
+        Limits {
+            total: None,
+            silence: Some(opts.io_timeout.saturating_mul(2)),
+        },
+        None,
+    ) {
+        Ok(f) => f,
+        Err(e) => {
+            all_failed(&mut out, format!("cannot run rsync: {e}"));
+            return out;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&finished.stdout);
+    let stderr = String::from_utf8_lossy(&finished.stderr);
+    let lines = error_lines(&stderr);
+    let code = match &finished.end {
+        End::Exited(s) => s.code(),
+        End::Interrupted => {
+            out.interrupted = true;
+            return out;
+        }
+        _ => None,
+    };
+    let summary_of = |lines: &[&str]| {
+        let mut shown: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("rsync: ") || l.starts_with("file has vanished"))
+            .take(2)
+            .copied()
+            .collect();
+        if let Some(last) = lines.last()
+            && !shown.contains(last)
+        {
+            shown.push(last);
+        }
+        shown.join(" / ")
+    };
+    match code {
+        Some(0) => {}
+        // Some files not transferred (23), or vanished (24): the messages name the entries;
+        // the others are complete. A message that names no entry (an I/O error that made
+        // rsync skip deletions) fails the whole batch.
+        Some(c @ (23 | 24)) => {
+            let mut per: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            let mut unnamed = Vec::new();
+            for l in &lines {
+                if l.starts_with("rsync error:") || l.starts_with("rsync warning:") {
+                    continue;
+                }
+                match entry_of_message(l, opts, &names) {
+                    Some(n) => per.entry(n).or_default().push(l),
+                    None => unnamed.push(*l),
+                }
+            }
+            if !unnamed.is_empty() {
+                all_failed(
+                    &mut out,
+                    format!("rsync exited {c}: {}", summary_of(&lines)),
+                );
+                return out;
+            }
+            for (name, msgs) in per {
+                let vanished_only = msgs.iter().all(|m| m.starts_with("file has vanished"));
+                if vanished_only && opts.vanished == Vanished::Warn {
+                    out.warnings.push((
+                        name.to_string(),
+                        format!(
+                            "{} vanished during the copy (users still at work; the next copy catches up): {}",
+                            crate::text::plural(msgs.len(), "file", "files"),
+                            msgs[0]
+                        ),
+                    ));
+                } else {
+                    let mut m: Vec<&str> = msgs.iter().take(2).copied().collect();
+                    if let Some(last) = lines.last()
+                        && !m.contains(last)
+                    {
+                        m.push(last);
+                    }
+                    let why = if vanished_only {
+                        format!(
+                            "rsync exited {c}: files vanished during the final copy (is something still writing?): {}",
+                            m.join(" / ")
+                        )
+                    } else {
+                        format!("rsync exited {c}: {}", m.join(" / "))
+                    };
+                    out.failed.push((name.to_string(), why));
+                }
+            }
+        }
+        _ => {
+            let why = match (&finished.end, code) {
+                (End::Stalled(_) | End::TimedOut(_), _) => format!(
+                    "rsync {}{}",
+                    finished.describe(),
+                    if lines.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", summary_of(&lines))
+                    }
+                ),
+                (_, Some(c)) => format!("rsync exited {c}: {}", summary_of(&lines)),
+                (_, None) => format!("rsync {}: {}", finished.describe(), summary_of(&lines)),
+            };
+            all_failed(&mut out, why);
+            return out;
+        }
+    }
+    let bytes = bytes_by_entry(&stdout);
+    let failed: BTreeSet<&str> = out.failed.iter().map(|(n, _)| n.as_str()).collect();
+    out.done = batch
+        .iter()
+        .filter(|e| !failed.contains(e.name.as_str()))
+        .map(|e| (e.name.clone(), bytes.get(&e.name).copied().unwrap_or(0)))
+        .collect();
+    out
+}
+
+/// Creates DST when it is missing (locally, or with `ssh host mkdir -p`).
+pub(super) fn ensure_dst(dst: &Location, io_timeout: Duration) -> Result<(), SyncError> {
+    match dst {
+        Location::Local(p) => std::fs::create_dir_all(p)
+            .map_err(|e| SyncError::Failed(format!("cannot create {}: {e}", p.display()))),
+        Location::Remote { host, path } => {
+            if path.is_empty() || path == "/" {
+                return Ok(());
+            }
+            // The remote shell reads one command line: the path is quoted for it.
+            let shell = remote_shell_with_keepalive();
+            let o = process::run(
+                Command::new(&shell[0]).args(&shell[1..]).args([
+                    host.as_str(),
+                    "mkdir",
+                    "-p",
+                    "--",
+                    &shell_quote(path),
+                ]),
+                None,
+                Limits::within(io_timeout),
+                None,
+            )
+            .map_err(|e| SyncError::Failed(format!("cannot run {}: {e}", shell[0])))?;
+            if o.success() {
+                Ok(())
+            } else {
+                Err(SyncError::Failed(format!(
+                    "{} {host} mkdir -p {} {}: {}",
+                    shell[0],
+                    shell_quote(path),
+                    match o.end {
+                        End::Exited(_) => "failed".to_string(),
+                        _ => o.describe(),
+                    },
+                    String::from_utf8_lossy(&o.stderr).trim()
+                )))
+            }
+        }
+    }
+}
+
+/// What a worker tells the collecting thread.
+pub(super) type Message = Event;
+
+/// Copies the entries of one batch, retrying the ones that failed (alone, in a smaller
+/// batch) with backoff. `false` when interrupted.
+pub(super) fn copy_batch(opts: &Options, batch: Vec<Entry>, tx: &mpsc::Sender<Message>) -> bool {
+    let mut left = batch;
+    let mut attempt = 1;
+    let mut wait = opts.backoff;
+    loop {
+        for e in &left {
+            let _ = tx.send(Event::Started {
+                dir: e.name.clone(),
+            });
+        }
+        let out = run_batch(opts, &left);
+        for (dir, message) in out.warnings {
+            let _ = tx.send(Event::Warning { dir, message });
+        }
+        if !out.done.is_empty() {
+            let _ = tx.send(Event::Done { dirs: out.done });
+        }
+        if out.interrupted {
+            return false;
+        }
+        if out.failed.is_empty() {
+            return true;
+        }
+        if attempt <= RETRIES && !interrupt::requested() {
+            for (dir, error) in &out.failed {
+                let _ = tx.send(Event::Retry {
+                    dir: dir.clone(),
+                    attempt,
+                    error: error.clone(),
+                });
+            }
+            if !interrupt::sleep(wait) {
+                return false;
+            }
+            wait *= 2;
+            attempt += 1;
+            let again: BTreeSet<&String> = out.failed.iter().map(|(d, _)| d).collect();
+            left.retain(|e| again.contains(&e.name));
+            continue;
+        }
+        for (dir, error) in out.failed {
+            let _ = tx.send(Event::Failed { dir, error });
+        }
+        return !interrupt::requested();
+    }
+}
+
+/// Copies `todo` in batches with `opts.parallel` rsync processes at a time; `on_event` is
+/// called on this thread as entries finish (the caller journals them). `skipped` are entries
+/// finished earlier.
+pub fn sync(
+    opts: &Options,
+    todo: &[Entry],
+    skipped: Vec<String>,
+    mut on_event: impl FnMut(&Event),
+) -> Result<Summary, SyncError> {
+    ensure_dst(&opts.dst, opts.io_timeout)?;
+    let mut summary = Summary {
+        skipped,
+        ..Summary::default()
+    };
+    let batches = batches(opts, todo);
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<Message>();
+    let workers = opts.parallel.max(1).min(batches.len().max(1));
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (next, batches, interrupted) = (&next, &batches, &interrupted);
+            s.spawn(move || {
+                loop {
+                    if interrupt::requested() {
+                        interrupted.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(batch) = batches.get(i) else { break };
+                    if !copy_batch(opts, batch.clone(), &tx) {
+                        interrupted.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for ev in rx {
+            match &ev {
+                Event::Done { dirs } => {
+                    for (dir, bytes) in dirs {
+                        summary.copied.push(dir.clone());
+                        summary.bytes += bytes;
+                    }
+                }
+                Event::Failed { dir, error } => {
+                    summary.failed.push((dir.clone(), error.clone()));
+                }
+                _ => {}
+            }
+            on_event(&ev);
+        }
+    });
+    summary.interrupted = interrupted.load(Ordering::SeqCst);
+    summary.failed.sort();
+    Ok(summary)
+}

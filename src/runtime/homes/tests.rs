@@ -1,0 +1,175 @@
+//! Locations, listings, the activity filter, and reading rsync's output.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::copy::{bytes_by_entry, entry_of_message};
+use super::*;
+
+#[test]
+fn remote_paths_are_quoted_for_the_remote_shell() {
+    assert_eq!(shell_quote("/export/new dir"), "'/export/new dir'");
+    assert_eq!(shell_quote("/x/$(reboot);*"), "'/x/$(reboot);*'");
+    assert_eq!(shell_quote("/it's"), "'/it'\\''s'");
+}
+
+#[test]
+fn escapes_like_kubespawner() {
+    assert_eq!(escape_username("user@2i2c.org"), "user-402i2c-2eorg");
+    assert_eq!(escape_username("alice"), "alice");
+    assert_eq!(escape_username("first.last"), "first-2elast");
+    assert_eq!(escape_username("a-b_c"), "a-2db-5fc");
+    assert_eq!(escape_username("é"), "-c3-a9");
+    assert_eq!(escape_username("Bob"), "-42ob");
+    assert_eq!(directory_candidates("Bob"), vec!["-42ob", "bob"]);
+    assert_eq!(directory_candidates("bob"), vec!["bob"]);
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("24h"), Some(Duration::from_secs(86_400)));
+    assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86_400)));
+    assert_eq!(parse_duration("90m"), Some(Duration::from_secs(5400)));
+    assert_eq!(parse_duration("h"), None);
+    assert_eq!(parse_duration("3y"), None);
+}
+
+#[test]
+fn activity_times() {
+    let now = UNIX_EPOCH + Duration::from_secs(1_795_241_866); // 2026-11-21T06:17:46Z
+    let day = Duration::from_secs(86_400);
+    assert!(active("2026-11-21T05:00:00.123456Z", now, day));
+    assert!(active("2026-11-20 07:00:00.123456", now, day));
+    assert!(!active("2026-11-19 07:00:00", now, day));
+    assert!(!active("yesterday", now, day));
+}
+
+#[test]
+fn locations() {
+    assert_eq!(
+        Location::parse("nfs:/export/hub/").unwrap(),
+        Location::Remote {
+            host: "nfs".into(),
+            path: "/export/hub".into()
+        }
+    );
+    assert!(matches!(
+        Location::parse("./a:b").unwrap(),
+        Location::Local(_)
+    ));
+    let r = Location::parse("u@h:/x").unwrap();
+    assert_eq!(r.join("alice", true), "u@h:/x/alice/");
+    assert_eq!(r.dir(), "u@h:/x/");
+}
+
+#[test]
+fn list_only_output() {
+    let text = "drwxr-xr-x          4,096 2026/11/21 07:03:27 .\n\
+                    drwxr-xr-x          4,096 2026/11/21 07:03:27 a b\n\
+                    lrwxrwxrwx              3 2026/11/21 07:03:27 l -> x y\n\
+                    -rw-r--r--              3 2026/11/21 07:03:27 f\n";
+    assert_eq!(
+        parse_list_only(text),
+        vec![
+            Entry {
+                name: "a b".into(),
+                is_dir: true
+            },
+            Entry {
+                name: "l".into(),
+                is_dir: false
+            },
+            Entry {
+                name: "f".into(),
+                is_dir: false
+            },
+        ]
+    );
+}
+
+#[test]
+fn itemized_output_and_messages_name_their_entries() {
+    let out = "cd+++++++++ 4096 a/\n>f+++++++++ 2000 a/x y\n\r   2000 100%  (xfr#1)\r\
+                   .d..t...... 4096 b/\n>f.st...... 30 b/c/d\n*deleting   0 b/old\n";
+    let m = bytes_by_entry(out);
+    assert_eq!(m.get("a"), Some(&2000));
+    assert_eq!(m.get("b"), Some(&30));
+    assert_eq!(human_bytes(1_234_567), "1.2 MB");
+    let opts = Options {
+        src: Location::Local("/srv/src".into()),
+        dst: Location::Remote {
+            host: "h".into(),
+            path: "/x".into(),
+        },
+        parallel: 2,
+        delete: false,
+        backoff: Duration::ZERO,
+        io_timeout: IO_TIMEOUT,
+        vanished: Vanished::Warn,
+    };
+    let names: BTreeSet<String> = ["ghost", "a"].iter().map(|s| s.to_string()).collect();
+    let said = r#"rsync: [sender] link_stat "/srv/src/ghost" failed: No such file (2)"#;
+    assert_eq!(entry_of_message(said, &opts, &names), Some("ghost"));
+    let said = r#"file has vanished: "/srv/src/./a/tmp/x""#;
+    assert_eq!(entry_of_message(said, &opts, &names), Some("a"));
+    let said = r#"rsync: [receiver] mkstemp "/x/a/.f.XYZ" failed: No space left (28)"#;
+    assert_eq!(entry_of_message(said, &opts, &names), Some("a"));
+    assert_eq!(
+        entry_of_message(
+            "IO error encountered -- skipping file deletion",
+            &opts,
+            &names
+        ),
+        None
+    );
+    let args = rsync_args(&opts);
+    assert!(args.contains(&"--timeout=300".to_string()), "{args:?}");
+    let e = args.iter().position(|a| a == "-e").unwrap();
+    assert!(args[e + 1].contains("ServerAliveInterval=15"), "{args:?}");
+    assert_eq!(args.last().unwrap(), "h:/x/");
+    let todo: Vec<Entry> = (0..10)
+        .map(|i| Entry {
+            name: format!("u{i}"),
+            is_dir: true,
+        })
+        .collect();
+    assert_eq!(batches(&opts, &todo).len(), 2, "one per worker over ssh");
+    let local = Options {
+        dst: Location::Local("/d".into()),
+        ..opts
+    };
+    assert_eq!(batches(&local, &todo).len(), 4, "two per worker locally");
+    let many: Vec<Entry> = (0..3000)
+        .map(|i| Entry {
+            name: format!("u{i}"),
+            is_dir: true,
+        })
+        .collect();
+    assert_eq!(
+        batches(&local, &many).len(),
+        12,
+        "at most 256 entries a batch"
+    );
+}
+
+#[test]
+fn active_selection() {
+    let e = |n: &str| Entry {
+        name: n.into(),
+        is_dir: true,
+    };
+    let entries = vec![
+        e("_shared"),
+        e("_shared-public"),
+        e("alice"),
+        e("user-402i2c-2eorg"),
+        e("zed"),
+    ];
+    let (sel, missing) = select_active(&entries, &["user@2i2c.org".into(), "ghost".into()]);
+    let names: Vec<_> = sel.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["_shared", "_shared-public", "user-402i2c-2eorg"]
+    );
+    assert_eq!(missing, vec!["ghost"]);
+}
