@@ -311,7 +311,7 @@ fn backup_aside(abs: &Path) -> Result<Option<PathBuf>, ApplyError> {
 }
 
 fn colorize(diff: &str) -> String {
-    use crate::style::{diff as d, paint};
+    use crate::util::style::{diff as d, paint};
     let mut out = String::with_capacity(diff.len() + 64);
     for line in diff.split_inclusive('\n') {
         let style = if line.starts_with("+++") || line.starts_with("---") {

@@ -15,7 +15,7 @@ use crate::github::{self, GitHub, PullRequest, RepoId};
 use crate::playbook::check::new_errors;
 use crate::playbook::{StagePlan, report};
 use crate::repo::Repo;
-use crate::text::plural;
+use crate::util::text::plural;
 use crate::validate::Finding;
 
 /// Where the change goes, as the command line asked.
@@ -141,8 +141,8 @@ struct Redactor {
 
 impl Redactor {
     fn clean(&self, text: &str) -> String {
-        let text = crate::redact::urls(text);
-        crate::redact::Redactor::new(self.token.as_deref()).redact(&text)
+        let text = crate::util::redact::urls(text);
+        crate::util::redact::Redactor::new(self.token.as_deref()).redact(&text)
     }
 
     fn failure(&self, mut f: Failure) -> Failure {

@@ -185,7 +185,7 @@ impl Git {
         Ok(Ran {
             ok: out.status.success(),
             stdout: out.stdout,
-            stderr: crate::redact::urls(String::from_utf8_lossy(&out.stderr).trim()),
+            stderr: crate::util::redact::urls(String::from_utf8_lossy(&out.stderr).trim()),
         })
     }
 
@@ -200,7 +200,7 @@ impl Git {
             Ok(String::from_utf8_lossy(&ran.stdout).trim().to_string())
         } else {
             Err(GitError::Failed {
-                command: crate::redact::urls(&args.join(" ")),
+                command: crate::util::redact::urls(&args.join(" ")),
                 stderr: if ran.stderr.is_empty() {
                     "(no message)".into()
                 } else {
@@ -413,7 +413,7 @@ impl Git {
         }
         if !ran.ok {
             return Err(GitError::Failed {
-                command: crate::redact::urls(&args.join(" ")),
+                command: crate::util::redact::urls(&args.join(" ")),
                 stderr: if ran.stderr.is_empty() {
                     "(no message)".into()
                 } else {

@@ -12,7 +12,7 @@
 //! `Location` and `Retry-After` (`Reply`), `ClientError` (the error every client returns, with
 //! whether it can heal), reading PEM certificates, and percent-encoding. Does not own: what a
 //! status means for one service (the clients), retrying (`retry`), or secrets in free text
-//! (`redact`).
+//! (`util::redact`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,8 +21,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use ureq::tls::{Certificate, ClientCert, PemItem, RootCerts, TlsConfig};
 
-use crate::redact::{Redactor, Secret};
 use crate::retry::{Retryable, spent_note};
+use crate::util::redact::{Redactor, Secret};
 
 /// A call that failed: no answer (`status: None`), or an answer the client could not accept.
 /// The message is a full sentence for the operator and never holds a token.

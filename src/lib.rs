@@ -1,8 +1,8 @@
 //! gitops-migrate: multi-stage migrations of JupyterHub platforms run from GitOps
 //! repositories of Helm values files, as reviewed Git changes and guided runbooks.
 //!
-//! Data flow, one direction only (`scripts/check-module-graph` checks it): utilities (`util`, `text`,
-//! `style`, `suggest`, `time`, `redact`) → `retry` and `http` → `yaml` (lossless documents)
+//! Data flow, one direction only (`scripts/check-module-graph` checks it): `util` (atomic
+//! writes, text, terminal style, suggestions, time, redaction) → `retry` and `http` → `yaml` (lossless documents)
 //! → `repo` (what the repository is, the nublado model included) → `validate` (findings),
 //! `config` (the tool's settings) and `change` (change sets) → `playbook` (each migration a
 //! type implementing the `Playbook` trait: state, stages, runbooks) → `git`, `github` and
@@ -18,14 +18,9 @@ pub mod git;
 pub mod github;
 pub mod http;
 pub mod playbook;
-pub mod redact;
 pub mod repo;
 pub mod retry;
 pub mod runtime;
-pub mod style;
-pub mod suggest;
-pub mod text;
-pub mod time;
 pub mod util;
 pub mod validate;
 pub mod yaml;

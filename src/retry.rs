@@ -16,7 +16,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
-use crate::time::human;
+use crate::util::time::human;
 
 /// What the loop needs to know about an error.
 pub trait Retryable: Sized {

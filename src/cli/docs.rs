@@ -74,7 +74,7 @@ pub fn man(args: ManArgs, out: &mut Output) -> Exit {
             Some(sub) => cmd = sub,
             None => {
                 let known: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
-                let hint = crate::suggest::closest(name, known.iter().copied())
+                let hint = crate::util::suggest::closest(name, known.iter().copied())
                     .map(|c| format!(" (did you mean `{c}`?)"))
                     .unwrap_or_default();
                 let parent = std::iter::once(BIN)

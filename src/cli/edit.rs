@@ -263,7 +263,7 @@ fn check(paths: &[PathBuf], out: &mut Output) -> Exit {
     }
     out.line(&format!(
         "{}, {} identical, {refused} refused",
-        crate::text::plural(n, "file", "files"),
+        crate::util::text::plural(n, "file", "files"),
         n - refused
     ));
     if refused > 0 { Exit::Refused } else { Exit::Ok }

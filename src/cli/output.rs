@@ -17,7 +17,7 @@
 use std::io::Write;
 
 use super::ColorChoice;
-use crate::style;
+use crate::util::style;
 
 pub struct Output {
     stdout_color: bool,

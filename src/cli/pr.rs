@@ -119,7 +119,7 @@ impl Say<'_> {
     fn clean(&self, text: &str) -> String {
         match self.ready {
             Some(r) => r.clean(text),
-            None => crate::redact::urls(text),
+            None => crate::util::redact::urls(text),
         }
     }
     fn line(&mut self, text: &str) {

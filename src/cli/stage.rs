@@ -17,7 +17,7 @@ use crate::playbook::nublado::translate::{
 use crate::playbook::nublado::{self, Nublado};
 use crate::playbook::{Playbook, PlaybookKind, StagePlan, Unusable, report};
 use crate::repo::{self, Phalanx, Repo};
-use crate::text::plural;
+use crate::util::text::plural;
 
 /// What a nublado stage command names: the stage, its environments, and the answers of
 /// `enable-v3`.
@@ -296,7 +296,7 @@ pub fn playbooks(out: &mut Output) -> Exit {
 pub fn stage_of<P: Playbook>(given: &str, out: &mut Output) -> Result<P::Stage, Exit> {
     P::stage(given).ok_or_else(|| {
         let names: Vec<&str> = P::stages().iter().map(|s| P::stage_name(*s)).collect();
-        let hint = crate::suggest::closest(given, names.iter().copied())
+        let hint = crate::util::suggest::closest(given, names.iter().copied())
             .map(|c| format!(" (did you mean `{c}`?)"))
             .unwrap_or_default();
         out.error(&format!(

@@ -11,7 +11,7 @@ use anstyle::Style;
 use crate::playbook::hub_move;
 use crate::playbook::nublado::{State, environment_state};
 use crate::repo::{self, Infrastructure, Phalanx, Repo};
-use crate::style;
+use crate::util::style;
 use crate::validate::{self, Finding, Severity};
 
 #[derive(Debug, Args)]

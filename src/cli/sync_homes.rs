@@ -153,7 +153,7 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
         let (selected, missing) = sh::select_active(&entries, &users);
         out.note(&format!(
             "{} active within {} ({from}); {} of {} entries selected (with _shared*)",
-            crate::text::plural(users.len(), "user", "users"),
+            crate::util::text::plural(users.len(), "user", "users"),
             args.active_within.as_deref().unwrap_or_default(),
             selected.len(),
             entries.len()
@@ -219,7 +219,7 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
         if !todo.is_empty() {
             out.line(&format!(
                 "  in {} with: {} (the entries' names on its standard input)",
-                crate::text::plural(sh::batches(&opts, &todo).len(), "batch", "batches"),
+                crate::util::text::plural(sh::batches(&opts, &todo).len(), "batch", "batches"),
                 sh::command_line("rsync", &sh::rsync_args(&opts))
             ));
         }

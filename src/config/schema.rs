@@ -254,7 +254,7 @@ impl Key {
             "environments" => ("environments", ENV_FIELDS),
             "clusters" => ("clusters", CLUSTER_FIELDS),
             other => {
-                let hint = crate::suggest::closest(other, ["environments", "clusters"])
+                let hint = crate::util::suggest::closest(other, ["environments", "clusters"])
                     .map(|c| format!("did you mean `{c}`?"));
                 return Err(bad(hint));
             }
@@ -269,7 +269,7 @@ impl Key {
                     parts[2]
                 ))
             } else {
-                crate::suggest::closest(parts[2], fields.iter().map(|f| f.name))
+                crate::util::suggest::closest(parts[2], fields.iter().map(|f| f.name))
                     .map(|c| format!("did you mean `{c}`?"))
             };
             return Err(bad(hint));
@@ -389,7 +389,7 @@ pub(super) fn check(shown: &str, text: &str, root: &Table) -> Result<(), ConfigE
             other => {
                 return Err(ConfigError::BadKey {
                     key: other.to_string(),
-                    hint: crate::suggest::closest(other, ["environments", "clusters"])
+                    hint: crate::util::suggest::closest(other, ["environments", "clusters"])
                         .map(|c| format!("did you mean `{c}`?")),
                     at: at(key_span.or_else(|| section.span())),
                 });

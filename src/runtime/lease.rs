@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::clients::ClientError;
 use super::clients::kube::{KubeApi, Lease, Written};
-use crate::time::{parse_rfc3339, rfc3339_micros};
+use crate::util::time::{parse_rfc3339, rfc3339_micros};
 
 /// Where the lease lives: `default`, a namespace every cluster has.
 pub const NAMESPACE: &str = "default";

@@ -73,11 +73,14 @@ impl Finished {
                 }
             },
             End::TimedOut(d) => {
-                format!("timed out after {} and was stopped", crate::time::human(*d))
+                format!(
+                    "timed out after {} and was stopped",
+                    crate::util::time::human(*d)
+                )
             }
             End::Stalled(d) => format!(
                 "stalled (no progress for {}) and was stopped",
-                crate::time::human(*d)
+                crate::util::time::human(*d)
             ),
             End::Interrupted => format!("was interrupted ({})", interrupt::name()),
         }

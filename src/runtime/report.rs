@@ -4,7 +4,7 @@
 //! …").
 
 use super::run::{RunReport, RunStatus, StepStatus};
-use crate::time::{human, rfc3339};
+use crate::util::time::{human, rfc3339};
 
 /// A table cell: no pipes, no line breaks.
 fn cell(s: &str) -> String {
@@ -17,7 +17,9 @@ fn detail(status: &StepStatus, answers: &[String]) -> String {
         StepStatus::Skipped { reason } => format!("nothing to do: {reason}"),
         StepStatus::AlreadyDone { at } => format!("finished in an earlier run ({at})"),
         StepStatus::Excluded { reason } => reason.clone(),
-        StepStatus::WouldRun { touches } => crate::text::plural(touches.len(), "object", "objects"),
+        StepStatus::WouldRun { touches } => {
+            crate::util::text::plural(touches.len(), "object", "objects")
+        }
         StepStatus::CannotPreview { error } => error.clone(),
         StepStatus::Unavailable { reason } => reason.clone(),
         StepStatus::Failed { error } => error.clone(),
@@ -161,7 +163,7 @@ pub fn dry_run(r: &RunReport) -> String {
     let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     s.push_str(&format!(
         "\n{}: {}\n",
-        crate::text::plural(r.steps.len(), "step", "steps"),
+        crate::util::text::plural(r.steps.len(), "step", "steps"),
         summary.join(", ")
     ));
     s

@@ -13,7 +13,7 @@ use crate::repo::Infrastructure;
 use crate::repo::infra::{
     Cluster, FileRef, HostKind, HostRef, Hub, hard_coded_hosts, normalize_domain, text_of,
 };
-use crate::suggest::edit_distance;
+use crate::util::suggest::edit_distance;
 use crate::yaml::{Document, Node, NodeKind};
 
 /// The keys every hub entry needs.

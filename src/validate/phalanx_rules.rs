@@ -15,7 +15,7 @@ use crate::repo::nublado::volumes::{
 use crate::repo::nublado::{V2, V2_APPS, V3};
 use crate::repo::phalanx::{EnvFile, Environment, FlagForm, Format, Setting};
 use crate::repo::{Phalanx, lookup};
-use crate::suggest::closest;
+use crate::util::suggest::closest;
 use crate::yaml::{Document, Node};
 
 pub fn check(p: &Phalanx) -> Vec<Finding> {

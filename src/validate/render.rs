@@ -13,8 +13,8 @@ use annotate_snippets::{AnnotationKind, Group, Level, Origin, Renderer, Snippet}
 use serde::Serialize;
 
 use super::{Finding, RULES, Severity, Summary, summarize};
-use crate::style;
-use crate::text::plural;
+use crate::util::style;
+use crate::util::text::plural;
 
 /// The text of the files findings point into, by path relative to the repository root.
 pub trait Sources {

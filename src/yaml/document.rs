@@ -228,7 +228,7 @@ impl Document {
                             reason: format!(
                                 "{} has {}",
                                 at(),
-                                crate::text::plural(s.items.len(), "item", "items")
+                                crate::util::text::plural(s.items.len(), "item", "items")
                             ),
                         });
                     }
@@ -530,7 +530,7 @@ fn describe_difference(a: &Data, b: &Data, at: String) -> String {
 /// ` (did you mean `x`?)` for a key that is a near miss of one in the mapping.
 fn closest(m: &Mapping, key: &str) -> String {
     let keys = m.entries.iter().filter_map(|e| e.key.scalar_text());
-    match crate::suggest::closest(key, keys) {
+    match crate::util::suggest::closest(key, keys) {
         Some(k) => format!(" (did you mean `{k}`?)"),
         None => String::new(),
     }

@@ -355,7 +355,7 @@ impl Document {
                         reason: format!(
                             "`&{anchor}` (line {}) is anchored and used by {}; editing it would change them too",
                             self.line_of(node.span.start),
-                            crate::text::plural(n, "alias", "aliases")
+                            crate::util::text::plural(n, "alias", "aliases")
                         ),
                     });
                 }
@@ -421,7 +421,7 @@ impl Document {
                     reason: format!(
                         "defines the anchor `&{anchor}` (line {}), which {} elsewhere still use",
                         self.line_of(at),
-                        crate::text::plural(outside, "alias", "aliases")
+                        crate::util::text::plural(outside, "alias", "aliases")
                     ),
                 });
             }

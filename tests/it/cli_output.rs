@@ -360,7 +360,7 @@ fn status_is_coloured_by_state() {
     let coloured = text(&coloured.stdout);
     assert!(!text(&plain.stdout).contains('\x1b'));
     let paint = |style: anstyle::Style, t: &str| format!("{style}{t}{style:#}");
-    use gitops_migrate::style;
+    use gitops_migrate::util::style;
     assert!(
         coloured.contains(&paint(style::PENDING, "v3-beside")),
         "{coloured}"
@@ -448,7 +448,7 @@ fn plan_into_a_file_from_a_terminal_has_no_escape_codes_and_stderr_keeps_its_col
     let terminal = in_pty(&repo, &format!("{plan} > plan.diff"), &[]);
     assert!(!has_esc(&file("plan.diff")), "escape codes in the file");
     assert!(file("plan.diff").contains("+++ b/applications/nublado/values-tucson-teststand.yaml"));
-    let warning = format!("{}warning", gitops_migrate::style::WARNING.render());
+    let warning = format!("{}warning", gitops_migrate::util::style::WARNING.render());
     assert!(
         terminal.contains(&warning),
         "stderr on a terminal is coloured: {terminal:?}"
@@ -485,7 +485,13 @@ fn plan_into_a_file_from_a_terminal_has_no_escape_codes_and_stderr_keeps_its_col
         has_esc(&terminal),
         "NO_COLOR= (empty) keeps colour: {terminal:?}"
     );
-    assert!(terminal.contains(&gitops_migrate::style::diff::ADDED.render().to_string()));
+    assert!(
+        terminal.contains(
+            &gitops_migrate::util::style::diff::ADDED
+                .render()
+                .to_string()
+        )
+    );
     let terminal = in_pty(&repo, plan, &[("NO_COLOR", "1")]);
     assert!(!has_esc(&terminal), "NO_COLOR=1: {terminal:?}");
     // TERM=dumb and CLICOLOR=0 turn it off too.

@@ -672,7 +672,7 @@ fn hub_double(users: Vec<(String, Option<String>)>) -> (String, std::sync::mpsc:
 fn active_within_reads_every_page_of_the_jupyterhub_api() {
     let (f, _) = Fixture::new(20);
     let ago = |s: u64| {
-        Some(gitops_migrate::time::rfc3339(
+        Some(gitops_migrate::util::time::rfc3339(
             SystemTime::now() - Duration::from_secs(s),
         ))
     };

@@ -508,8 +508,8 @@ fn human_output_without_findings() {
 fn human_output_colors_severities() {
     let (files, findings) = sample_files();
     let text = render::human(&findings, &files, true);
-    let error = format!("{}error", gitops_migrate::style::ERROR.render());
-    let warning = format!("{}warning", gitops_migrate::style::WARNING.render());
+    let error = format!("{}error", gitops_migrate::util::style::ERROR.render());
+    let warning = format!("{}warning", gitops_migrate::util::style::WARNING.render());
     assert!(text.contains(&error), "{text:?}");
     assert!(text.contains(&warning), "{text:?}");
     assert!(!render::human(&findings, &files, false).contains('\x1b'));

@@ -396,10 +396,10 @@ fn drive(p: Prepared, args: &RunOptions, out: &mut Output) -> Exit {
     let lock_path = files.lock();
     let stuck_leases = leases.clone();
     opts.on_stuck = Some(Arc::new(move |stuck: &engine::Stuck| {
-        let now = crate::time::rfc3339(std::time::SystemTime::now());
+        let now = crate::util::time::rfc3339(std::time::SystemTime::now());
         let message = format!(
             "timed out: still running after its timeout of {}; the run was stopped",
-            crate::time::human(stuck.timeout)
+            crate::util::time::human(stuck.timeout)
         );
         let _ = journal::append_to(
             &stuck.journal,
@@ -473,7 +473,7 @@ fn drive(p: Prepared, args: &RunOptions, out: &mut Output) -> Exit {
                 RunStatus::Completed => out.note(&format!(
                     "{} completed in {}",
                     report.command,
-                    crate::time::human(report.duration)
+                    crate::util::time::human(report.duration)
                 )),
                 RunStatus::Failed { step, error } => {
                     out.error(&format!(

@@ -25,7 +25,7 @@ use crate::playbook::workspace::{Workspace, WorkspaceError};
 use crate::playbook::{StagePlan, Step};
 use crate::repo::Infrastructure;
 use crate::repo::infra::{Cluster, Hub, normalize_domain};
-use crate::suggest::closest;
+use crate::util::suggest::closest;
 use crate::yaml::{Document, EditError, NewValue, Path, ScalarValue, Segment};
 
 pub use playbook::HubMove;

@@ -88,7 +88,7 @@ impl Playbook for Nublado {
         let e = p.env(env).ok_or_else(|| PlaybookError {
             message: format!(
                 "unknown environment `{env}`{}",
-                crate::suggest::closest(env, p.environments.iter().map(|e| e.name.as_str()))
+                crate::util::suggest::closest(env, p.environments.iter().map(|e| e.name.as_str()))
                     .map(|c| format!(" (did you mean `{c}`?)"))
                     .unwrap_or_default()
             ),

@@ -397,7 +397,7 @@ fn key_hint(key: &str, known: &[&str], what: &str, chart: &ChartVersion) -> Stri
             );
         }
     }
-    match crate::suggest::closest(key, known.iter().copied()) {
+    match crate::util::suggest::closest(key, known.iter().copied()) {
         Some(c) => format!(
             "did you mean `{c}`? a {what} of {} takes {}",
             chart.name(),

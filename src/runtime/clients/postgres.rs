@@ -25,8 +25,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::http::ClientError;
-use crate::redact::Redactor;
 use crate::runtime::process::{self, Limits};
+use crate::util::redact::Redactor;
 
 /// `statement_timeout` of every statement, and `lock_timeout`.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(60);

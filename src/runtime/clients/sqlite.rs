@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::redact::{self, Redactor};
 use crate::runtime::process::{self, End, Limits};
+use crate::util::redact::{self, Redactor};
 
 /// How long one query may take: `PRAGMA integrity_check` reads the whole file, which for a
 /// hub database of some GB on a network share takes minutes, not hours.

@@ -36,8 +36,8 @@ use super::journal::{self, EndOutcome, Entry, Journal, JournalError};
 pub use super::run::{RunReport, RunStatus, StepReport, StepStatus};
 use super::{Action, Operator, StepRunner};
 
-pub use crate::redact::{REDACTED, Redactor};
 pub use crate::retry::RetryPolicy;
+pub use crate::util::redact::{REDACTED, Redactor};
 
 /// The proof run before the first mutating step: the right cluster (kube context, API server,
 /// fingerprint), alone (the lease). `Err` (with the reason) stops the run before anything is
@@ -384,7 +384,7 @@ pub fn run(
         .filter(|s| s.status == StepStatus::NotRun)
         .count();
     journal.append(Entry::RunStart {
-        at: crate::time::rfc3339(SystemTime::now()),
+        at: crate::util::time::rfc3339(SystemTime::now()),
         run: run_id.clone(),
         pid: std::process::id(),
         host: journal::host_name(),
@@ -394,7 +394,7 @@ pub fn run(
     })?;
     for n in &report.notes {
         journal.append(Entry::Note {
-            at: crate::time::rfc3339(SystemTime::now()),
+            at: crate::util::time::rfc3339(SystemTime::now()),
             run: run_id.clone(),
             text: n.clone(),
         })?;
@@ -442,7 +442,7 @@ pub fn run(
                         for text in proof.iter().map(|n| r.redact(n)) {
                             sop.inner.say(&format!("note: {text}"));
                             sop.record(Entry::Note {
-                                at: crate::time::rfc3339(SystemTime::now()),
+                                at: crate::util::time::rfc3339(SystemTime::now()),
                                 run: run_id.clone(),
                                 text: text.clone(),
                             });
@@ -471,7 +471,7 @@ pub fn run(
         sop.inner
             .say(&format!("[{position}/{to_run}] {}: {}", rep.id, rep.title));
         sop.record(Entry::Start {
-            at: crate::time::rfc3339(SystemTime::now()),
+            at: crate::util::time::rfc3339(SystemTime::now()),
             run: run_id.clone(),
             step: rep.id.clone(),
             title: rep.title.clone(),
@@ -489,14 +489,14 @@ pub fn run(
                 rep.status = StepStatus::Done {
                     summary: summary.clone(),
                 };
-                let mut line = format!("  done in {}", crate::time::human(rep.duration));
+                let mut line = format!("  done in {}", crate::util::time::human(rep.duration));
                 if !summary.is_empty() {
                     line.push_str(&format!(": {summary}"));
                 }
                 if result.machine > step.timeout() {
                     line.push_str(&format!(
                         " (longer than its timeout of {})",
-                        crate::time::human(step.timeout())
+                        crate::util::time::human(step.timeout())
                     ));
                 }
                 sop.inner.say(&line);
@@ -546,7 +546,7 @@ pub fn run(
             }
         };
         sop.record(Entry::End {
-            at: crate::time::rfc3339(SystemTime::now()),
+            at: crate::util::time::rfc3339(SystemTime::now()),
             run: run_id.clone(),
             step: rep.id.clone(),
             outcome,
@@ -564,7 +564,7 @@ pub fn run(
     }
     let journal = sop.journal;
     journal.append(Entry::RunEnd {
-        at: crate::time::rfc3339(SystemTime::now()),
+        at: crate::util::time::rfc3339(SystemTime::now()),
         run: run_id.clone(),
         result: report.status.name().into(),
     })?;
@@ -584,7 +584,11 @@ pub fn run(
 
 /// A run's id: its start and the process (`20240501T120000Z-4242`).
 pub fn new_run_id(started: SystemTime) -> String {
-    format!("{}-{}", crate::time::compact(started), std::process::id())
+    format!(
+        "{}-{}",
+        crate::util::time::compact(started),
+        std::process::id()
+    )
 }
 
 /// `<dir>/<journal stem>-<run>.md`.

@@ -46,8 +46,8 @@ pub fn select(ids: &[String], opts: &ExecOptions) -> Result<Vec<Option<String>>,
         let unknown = unknown
             .into_iter()
             .map(|u| {
-                let hint =
-                    crate::suggest::closest(&u, ids.iter().map(String::as_str)).map(str::to_string);
+                let hint = crate::util::suggest::closest(&u, ids.iter().map(String::as_str))
+                    .map(str::to_string);
                 (u, hint)
             })
             .collect();

@@ -123,7 +123,7 @@ impl<'a> StepOp<'a> {
         };
         self.answers.push(by.describe(answer));
         let entry = Entry::Confirm {
-            at: crate::time::rfc3339(SystemTime::now()),
+            at: crate::util::time::rfc3339(SystemTime::now()),
             run: self.run.clone(),
             step: self.step.clone(),
             by: by.journal_name().into(),
@@ -167,7 +167,7 @@ impl Operator for StepOp<'_> {
     }
 
     fn checkpoint_all(&mut self, items: &[&str]) {
-        let at = crate::time::rfc3339(SystemTime::now());
+        let at = crate::util::time::rfc3339(SystemTime::now());
         let entries = items
             .iter()
             .map(|item| Entry::Checkpoint {
@@ -331,7 +331,7 @@ pub(super) fn attempts(
             return Ok(end(
                 Fail(format!(
                     "timed out after {} ({attempt} attempt{}): {message}",
-                    crate::time::human(timeout),
+                    crate::util::time::human(timeout),
                     if attempt == 1 { "" } else { "s" }
                 )),
                 attempt,
@@ -339,7 +339,7 @@ pub(super) fn attempts(
             ));
         }
         op.journal.append(Entry::Retry {
-            at: crate::time::rfc3339(SystemTime::now()),
+            at: crate::util::time::rfc3339(SystemTime::now()),
             run: run_id.to_string(),
             step: step.id().to_string(),
             attempt,
@@ -348,7 +348,7 @@ pub(super) fn attempts(
         })?;
         op.say(&format!(
             "  attempt {attempt} failed: {message}; retrying in {}",
-            crate::time::human(wait)
+            crate::util::time::human(wait)
         ));
         (opts.sleep)(wait);
         waited += wait;

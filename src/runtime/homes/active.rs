@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{Entry, SyncError};
 use crate::http::Http;
 use crate::runtime::clients::Sqlite;
-use crate::time::parse_rfc3339;
+use crate::util::time::parse_rfc3339;
 
 /// kubespawner's legacy escaping of a username (escapism with `[a-z0-9]` safe and `-` as the
 /// escape character, then lower-cased): every other UTF-8 byte becomes `-xx`.

@@ -224,7 +224,7 @@ pub(super) fn run_batch(opts: &Options, batch: &[Entry]) -> BatchOutcome {
                         name.to_string(),
                         format!(
                             "{} vanished during the copy (users still at work; the next copy catches up): {}",
-                            crate::text::plural(msgs.len(), "file", "files"),
+                            crate::util::text::plural(msgs.len(), "file", "files"),
                             msgs[0]
                         ),
                     ));

@@ -14,7 +14,7 @@ use crate::playbook::Step;
 use crate::runtime::clients::Resolver;
 use crate::runtime::clients::kube::{KubeApi, LoadBalancerIngress};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
-use crate::time::human;
+use crate::util::time::human;
 
 /// Where the ingress of a 2i2c cluster is, newest first.
 pub const INGRESS_NAMESPACE: &str = "support";

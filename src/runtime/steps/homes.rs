@@ -164,7 +164,7 @@ impl StepRunner for SyncHomes {
                 touches: vec![format!(
                     "homes:{} ({}{})",
                     self.opts.dst,
-                    crate::text::plural(todo.len(), "entry", "entries"),
+                    crate::util::text::plural(todo.len(), "entry", "entries"),
                     if skipped.is_empty() {
                         String::new()
                     } else {
@@ -236,7 +236,7 @@ impl StepRunner for SyncHomes {
             touched: vec![format!("homes:{}", self.opts.dst)],
             summary: format!(
                 "copied {} ({}) from {} to {}{}; {} copied earlier in this window",
-                crate::text::plural(summary.copied.len(), "entry", "entries"),
+                crate::util::text::plural(summary.copied.len(), "entry", "entries"),
                 sh::human_bytes(summary.bytes),
                 self.opts.src,
                 self.opts.dst,

@@ -13,7 +13,7 @@ use super::{StepEnv, Timing, nap, with_retries, within_wait};
 use crate::playbook::Step;
 use crate::runtime::clients::kube::{Deleted, KubeApi, selector_text};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
-use crate::time::human;
+use crate::util::time::human;
 
 /// The hub's Deployment in a JupyterHub (z2jh) namespace.
 pub const HUB: &str = "hub";

@@ -38,7 +38,7 @@ use crate::runtime::clients::Sqlite;
 use crate::runtime::clients::kube::{KubeApi, Pod, WaitError};
 use crate::runtime::clients::{PodFiles, PodRef};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
-use crate::time::{human, rfc3339};
+use crate::util::time::{human, rfc3339};
 
 /// Where z2jh keeps the hub's state, on PVC `hub-db-dir`.
 pub const DB_DIR: &str = "/srv/jupyterhub";
@@ -366,7 +366,7 @@ impl StepRunner for CopyHubDb {
         let mut touches = vec![
             format!(
                 "deployment/{tns}/{HUB} (stopped while its database is replaced, then {})",
-                crate::text::plural(replicas, "replica", "replicas")
+                crate::util::text::plural(replicas, "replica", "replicas")
             ),
             format!("pvc/{tns}/{DB_PVC}:{}", remote(DB_FILE)),
         ];
@@ -440,7 +440,7 @@ impl StepRunner for CopyHubDb {
         let bytes = std::fs::metadata(&local).map(|m| m.len()).unwrap_or(0);
         op.say(&format!(
             "{DB_FILE}: integrity ok, {}, {bytes} bytes",
-            crate::text::plural(check.users, "user", "users")
+            crate::util::text::plural(check.users, "user", "users")
         ));
 
         // 4. The new hub stopped: its database is never replaced under it.
@@ -469,7 +469,7 @@ impl StepRunner for CopyHubDb {
             summary: format!(
                 "copied {} ({}, {bytes} bytes, integrity ok{}) from `{}` into the new hub in `{}`, stopped meanwhile and started again ({}) at {at}; copies in {}",
                 files.join(", "),
-                crate::text::plural(check.users, "user", "users"),
+                crate::util::text::plural(check.users, "user", "users"),
                 if saved.is_some() {
                     "; the new hub's own database saved"
                 } else {
@@ -477,7 +477,7 @@ impl StepRunner for CopyHubDb {
                 },
                 self.source_cluster,
                 self.target_cluster,
-                crate::text::plural(replicas, "replica", "replicas"),
+                crate::util::text::plural(replicas, "replica", "replicas"),
                 self.backups.display()
             ),
         })

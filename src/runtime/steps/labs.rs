@@ -22,7 +22,7 @@ use crate::playbook::Step;
 use crate::runtime::clients::ClientError;
 use crate::runtime::clients::kube::{Deleted, KubeApi, Namespace};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
-use crate::time::human;
+use crate::util::time::human;
 
 /// v3 labs carry this label.
 pub const LAB_LABEL: (&str, &str) = ("nublado.lsst.io/category", "lab");

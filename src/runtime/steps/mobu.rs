@@ -12,7 +12,7 @@ use crate::playbook::Step;
 use crate::runtime::clients::kube::{KubeApi, WaitError, selector_text};
 use crate::runtime::clients::mobu::{MobuApi, Stopped};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
-use crate::time::rfc3339;
+use crate::util::time::rfc3339;
 
 /// mobu's namespace and Deployment.
 pub const MOBU: &str = "mobu";

@@ -8,7 +8,7 @@ use super::{StepEnv, Timing, nap};
 use crate::playbook::Step;
 use crate::runtime::clients::health::HealthApi;
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
-use crate::time::human;
+use crate::util::time::human;
 
 pub struct CheckRoute {
     id: String,

@@ -37,7 +37,7 @@ use crate::runtime::clients::argocd::{
     Application, ArgoCdApi, Lookup, OperationState, Refresh, SyncRefusal, SyncRequest, short,
 };
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
-use crate::time::{human, parse_rfc3339};
+use crate::util::time::{human, parse_rfc3339};
 
 pub struct SyncApp {
     id: String,

@@ -16,7 +16,7 @@ use super::{Side, StepEnv, Timing, nap, with_retries, within_wait};
 use crate::playbook::Step;
 use crate::runtime::clients::kube::{Deleted, KubeApi, Pod, selector_text};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
-use crate::time::human;
+use crate::util::time::human;
 
 /// The z2jh proxy's public Service.
 pub const PROXY_PUBLIC: &str = "proxy-public";

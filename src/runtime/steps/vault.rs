@@ -21,7 +21,7 @@ use crate::playbook::Step;
 use crate::runtime::clients::ClientError;
 use crate::runtime::clients::vault::{Read, VaultApi};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
-use crate::time::rfc3339;
+use crate::util::time::rfc3339;
 
 /// The generated keys of nublado v3's secret.
 pub const GENERATED: [&str; 3] = ["cryptkeeper_key", "crypto_key", "proxy_token"];

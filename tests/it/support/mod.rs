@@ -271,7 +271,7 @@ fn now_text() -> String {
 
 /// `2026-11-21T06:17:46Z`, as Kubernetes and Argo CD write times (whole seconds).
 pub fn rfc3339(t: SystemTime) -> String {
-    gitops_migrate::time::rfc3339(t)
+    gitops_migrate::util::time::rfc3339(t)
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

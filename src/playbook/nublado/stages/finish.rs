@@ -284,7 +284,10 @@ pub fn remaining_references(p: &Phalanx, plan: &StagePlan) -> Vec<String> {
         let rel = crate::repo::files::relative(root, entry.path());
         let Some(text) = ws_text(&rel) else { continue };
         for (i, line) in text.lines().enumerate() {
-            if V2_APPS.iter().any(|a| crate::text::contains_word(line, a)) {
+            if V2_APPS
+                .iter()
+                .any(|a| crate::util::text::contains_word(line, a))
+            {
                 out.push(format!("{rel}:{}: {}", i + 1, line.trim()));
             }
         }

@@ -29,7 +29,7 @@ use crate::playbook::workspace::{Workspace, WorkspaceError};
 use crate::repo::Phalanx;
 use crate::repo::nublado::database;
 use crate::repo::phalanx::{Environment, Format};
-use crate::suggest::closest;
+use crate::util::suggest::closest;
 
 pub use crate::repo::nublado::database::{IN_CLUSTER_HOST, database_host, database_name};
 use crate::yaml::{Document, EditError, Path, ScalarValue};
@@ -424,9 +424,12 @@ mod tests {
 
     #[test]
     fn words_and_database_names() {
-        assert!(crate::text::contains_word("enabled: nublado2", "nublado2"));
-        assert!(!crate::text::contains_word("nublado20", "nublado2"));
-        assert!(!crate::text::contains_word(
+        assert!(crate::util::text::contains_word(
+            "enabled: nublado2",
+            "nublado2"
+        ));
+        assert!(!crate::util::text::contains_word("nublado20", "nublado2"));
+        assert!(!crate::util::text::contains_word(
             "my_cachemachine_x",
             "cachemachine"
         ));

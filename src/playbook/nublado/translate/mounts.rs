@@ -430,7 +430,7 @@ pub fn rewrite_v2_names(value: &str) -> Result<(String, Vec<String>), String> {
             how.push(format!("`{old}` rewritten `{new}`"));
         }
     }
-    if crate::text::contains_word(&out, "nublado2") {
+    if crate::util::text::contains_word(&out, "nublado2") {
         return Err(value.to_string());
     }
     Ok((out, how))

@@ -9,7 +9,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::http::ClientError;
-use crate::time::human;
+use crate::util::time::human;
 
 use super::model::*;
 

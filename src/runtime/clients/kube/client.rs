@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::super::kubeconfig::Access;
 use crate::http::{ClientError, Reply, encode};
-use crate::redact::Redactor;
+use crate::util::redact::Redactor;
 
 use super::api::*;
 use super::model::*;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::time::{human, parse_rfc3339};
+use crate::util::time::{human, parse_rfc3339};
 
 use super::*;
 #[derive(Clone)]
