@@ -184,7 +184,7 @@ fn setup_with_rename_and_shared_file_present() {
     assert!(
         p.notes
             .iter()
-            .any(|n| n.contains("common.values.yaml") && n.contains("not overwritten"))
+            .any(|n| n.contains("decision: `common.values.yaml` is in both `temple` and `2i2c-aws-us` with different content; the hub takes `2i2c-aws-us`'s"))
     );
     let p = apply(dir.path(), Stage::Cutover, &m, false);
     snap!("cutover_rename_temple_staging_aws_diff", shown(&p));
@@ -917,4 +917,193 @@ fn status_shows_a_move_in_progress() {
     );
     apply(root, Stage::Cutover, &m, false);
     assert_eq!(moves(root), serde_json::json!([]));
+}
+
+/// The values files an entry of `cluster` lists for `hub`, after a stage was applied.
+fn entry_files(root: &Path, cluster: &str, hub: &str) -> Vec<String> {
+    let i = infra(root);
+    i.cluster(cluster)
+        .and_then(|c| c.hub(hub))
+        .unwrap_or_else(|| panic!("no {cluster}/{hub}"))
+        .values_files
+        .iter()
+        .map(|f| f.name.clone())
+        .collect()
+}
+
+fn note_with<'p>(p: &'p StagePlan, needle: &str) -> &'p str {
+    p.notes
+        .iter()
+        .find(|n| n.contains(needle))
+        .unwrap_or_else(|| panic!("no note with `{needle}` in {:#?}", p.notes))
+}
+
+/// A hub moved into a cluster whose hubs all use `common.values.yaml` takes it instead of the
+/// source's `basehub-common.values.yaml`, and carries from that only what it depends on: the
+/// settings the target's file gives otherwise (the authenticator: stated, the hub keeps its
+/// own) or not at all, not those the target gives the same value, not those its own file
+/// overrides, and not the GKE disk switch (for the operator, on AWS).
+#[test]
+fn shared_files_the_hub_takes_the_targets_family_and_carries_what_it_depends_on() {
+    let dir = moves_copy();
+    let m = mv("alpha", "gcp-c", "aws-c", None, None);
+    let p = apply(dir.path(), Stage::Setup, &m, false);
+    snap!("shared_files_target_family", shown(&p));
+    assert_eq!(
+        entry_files(dir.path(), "aws-c", "alpha"),
+        [
+            "common.values.yaml",
+            "gcp-c-basehub-common.values.yaml",
+            "alpha.values.yaml"
+        ]
+    );
+    assert!(
+        !dir.path()
+            .join("config/clusters/aws-c/basehub-common.values.yaml")
+            .exists()
+    );
+    let carried = target_text(&dir, "aws-c", "gcp-c-basehub-common.values.yaml");
+    assert_eq!(
+        carried,
+        "# The settings every hub of gcp-c shares.\njupyterhub:\n  hub:\n    config:\n      JupyterHub:\n        authenticator_class: github\n  scheduling:\n    userScheduler:\n      enabled: true\n"
+    );
+    let d = note_with(
+        &p,
+        "decision: the hubs of `aws-c` share `common.values.yaml`",
+    );
+    assert!(
+        d.contains("`jupyterhub.hub.config.JupyterHub.authenticator_class`: `github` in `gcp-c`, `cilogon` in `aws-c`'s `common.values.yaml` — the hub keeps `github` (carried)"),
+        "{d}"
+    );
+    let c = note_with(
+        &p,
+        "carries from `config/clusters/gcp-c/basehub-common.values.yaml` only what `alpha` depends on (2 settings)",
+    );
+    assert!(
+        c.contains("`jupyterhub.scheduling.userScheduler.enabled: true`"),
+        "{c}"
+    );
+    // Every setting of the family file is accounted for.
+    let fates: Vec<String> = p
+        .ledger
+        .detail_lines()
+        .into_iter()
+        .filter(|l| l.contains("gcp-c/basehub-common.values.yaml"))
+        .collect();
+    assert_eq!(fates.len(), 10, "{fates:#?}");
+    assert!(
+        fates.iter().any(|l| l.contains("`nfs.pv.mountOptions[1]`")
+            && l.contains("the same value in the target's `common.values.yaml`")),
+        "{fates:#?}"
+    );
+    assert!(
+        fates.iter().any(|l| l.contains("funded_by.name")
+            && l.contains("the hub's own `alpha.values.yaml` sets it")),
+        "{fates:#?}"
+    );
+    todo_has(&p, "`jupyterhub-home-nfs.gke` holds the hub's disk on GCP");
+}
+
+/// A same-named shared file with other content in the target is a decision the plan states:
+/// the hub takes the target's file, and each setting that differs is listed with the value
+/// the hub ends up with.
+#[test]
+fn shared_files_a_same_named_file_that_differs_is_a_stated_decision() {
+    let dir = moves_copy();
+    let m = mv("alpha", "gcp-c", "gcp-d", None, None);
+    let p = apply(dir.path(), Stage::Setup, &m, false);
+    snap!("shared_files_same_name", shown(&p));
+    let d = note_with(
+        &p,
+        "decision: `basehub-common.values.yaml` is in both `gcp-c` and `gcp-d` with different content; the hub takes `gcp-d`'s",
+    );
+    for differs in [
+        "`nfs.pv.mountOptions`: `[soft, noatime]` in `gcp-c`, `[soft, noatime, vers=4.1]` in `gcp-d`'s `basehub-common.values.yaml` — the hub keeps `[soft, noatime]` (carried)",
+        "`jupyterhub.hub.config.JupyterHub.authenticator_class`: `github` in `gcp-c`, `cilogon` in `gcp-d`'s `basehub-common.values.yaml` — the hub keeps `github` (carried)",
+    ] {
+        assert!(d.contains(differs), "{differs}\n{d}");
+    }
+    assert_eq!(
+        entry_files(dir.path(), "gcp-d", "alpha"),
+        [
+            "basehub-common.values.yaml",
+            "gcp-c-basehub-common.values.yaml",
+            "alpha.values.yaml"
+        ]
+    );
+    // The target's file is untouched; the carried one has what differs.
+    assert_eq!(
+        target_text(&dir, "gcp-d", "basehub-common.values.yaml"),
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "fixtures/infrastructure-moves/config/clusters/gcp-d/basehub-common.values.yaml"
+        ))
+        .unwrap()
+    );
+    let carried = target_text(&dir, "gcp-d", "gcp-c-basehub-common.values.yaml");
+    assert!(
+        carried.contains("    mountOptions:\n    - soft\n    - noatime\n"),
+        "{carried}"
+    );
+    assert!(carried.contains("authenticator_class: github"), "{carried}");
+    // Same provider: the GKE disk switch is the target's too.
+    assert!(!carried.contains("gke"), "{carried}");
+}
+
+/// Moving a sibling after the first hub reuses the file the first move carried (adding what
+/// the sibling alone depends on) and copies no family file again.
+#[test]
+fn shared_files_a_sibling_reuses_what_an_earlier_move_carried() {
+    let dir = moves_copy();
+    apply(
+        dir.path(),
+        Stage::Setup,
+        &mv("alpha", "gcp-c", "aws-c", None, None),
+        false,
+    );
+    let first = target_text(&dir, "aws-c", "gcp-c-basehub-common.values.yaml");
+    let p = apply(
+        dir.path(),
+        Stage::Setup,
+        &mv("beta", "gcp-c", "aws-c", None, None),
+        false,
+    );
+    snap!("shared_files_sibling", shown(&p));
+    let created: Vec<&str> = p
+        .changes
+        .ops()
+        .iter()
+        .map(|o| o.path())
+        .filter(|f| f.contains("common"))
+        .collect();
+    assert_eq!(
+        created,
+        ["config/clusters/aws-c/gcp-c-basehub-common.values.yaml"],
+        "only the carried file changes"
+    );
+    let n = note_with(
+        &p,
+        "(carried from `config/clusters/gcp-c/basehub-common.values.yaml` by an earlier move): reused; added what `beta` also depends on: `jupyterhub.custom.homepage.templateVars.funded_by.name`",
+    );
+    assert!(!n.contains("authenticator"), "{n}");
+    let now = target_text(&dir, "aws-c", "gcp-c-basehub-common.values.yaml");
+    assert!(now.contains("name: The Alpha-Beta Consortium"), "{now}");
+    // What the first move carried stays as it was.
+    for line in first.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(now.contains(line), "{line}\n{now}");
+    }
+    assert_eq!(
+        entry_files(dir.path(), "aws-c", "beta"),
+        [
+            "common.values.yaml",
+            "gcp-c-basehub-common.values.yaml",
+            "beta.values.yaml"
+        ]
+    );
+    // A third plan of the same sibling move is done already.
+    let again = plan(
+        dir.path(),
+        Stage::Setup,
+        &mv("beta", "gcp-c", "aws-c", None, None),
+    );
+    assert!(again.changes.is_empty());
 }

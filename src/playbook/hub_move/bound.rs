@@ -389,6 +389,23 @@ fn home_nfs_service(hub: &str) -> String {
     format!("storage-quota-home-nfs.{hub}.svc.cluster.local")
 }
 
+/// Whether the value at `path` of `doc` (a source file) is cluster-bound: the ledger would
+/// rewrite, remove or list it rather than carry it as it is.
+pub fn is_bound(e: &Ends<'_>, doc: &Document, path: &[Segment]) -> bool {
+    let node = doc.get(0, &Path(path.to_vec())).ok();
+    let v = node.and_then(text_of);
+    match node.map(|n| &n.kind) {
+        // A list or mapping: bound when one of its leaves is.
+        Some(crate::yaml::NodeKind::Sequence(_) | crate::yaml::NodeKind::Mapping(_)) => {
+            leaves(doc).iter().any(|l| {
+                l.path.starts_with(path)
+                    && !matches!(decide(e, doc, &l.path, text_of(l.node)), Decision::Carry)
+            })
+        }
+        _ => !matches!(decide(e, doc, path, v), Decision::Carry),
+    }
+}
+
 fn decide(e: &Ends<'_>, doc: &Document, path: &[Segment], v: Option<&str>) -> Decision {
     let (sp, tp) = e.providers();
     let shown = Path(path.to_vec()).to_string();

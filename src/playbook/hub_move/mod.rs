@@ -3,7 +3,7 @@
 //!
 //! | stage | edits |
 //! |---|---|
-//! | `setup` | the hub's entry appended to the target `cluster.yaml` (under a temporary domain while the source still serves the final one: by default the hub's name under the target's wildcard, `temp`); its values files copied (renamed for `--new-name`; shared files only when absent); the old domain hard-coded in copied values rewritten; every copied setting accounted for in the ledger, cluster-bound values rewritten or listed (`bound`); the login client's step (`login`) |
+//! | `setup` | the hub's entry appended to the target `cluster.yaml` (under a temporary domain while the source still serves the final one: by default the hub's name under the target's wildcard, `temp`); its values files copied (renamed for `--new-name`); where the target's hubs share values files, the hub takes them and carries from the source's shared files only the settings it depends on, each difference stated (`shared`); the old domain hard-coded in copied values rewritten; every copied setting accounted for in the ledger, cluster-bound values rewritten or listed (`bound`); the login client's step (`login`) |
 //! | `cutover` | in one change: the target entry switched to the final domain, the source entry and the source's hub-only files removed; the login client restored |
 //! | `decommission` | nothing: a checklist of what remains to retire |
 //!
@@ -16,6 +16,7 @@
 mod bound;
 mod files;
 mod login;
+mod shared;
 mod temp;
 
 use std::collections::BTreeSet;
@@ -315,9 +316,25 @@ fn setup(
         (None, None) => None,
     };
 
-    // The files, in the entry's order.
+    // The files, in the entry's order; the target's family files replace the source's.
     let ends = bound::Ends::new(src, tgt, &mv.hub, name, |rel| ws.text(rel));
-    let mut renames: Vec<(usize, String)> = Vec::new();
+    let tfam = shared::target_family(tgt);
+    let read_data = |ws: &Workspace<'_>, f: &crate::repo::infra::FileRef| {
+        (!f.is_encrypted())
+            .then(|| ws.text(&f.rel))
+            .flatten()
+            .and_then(|t| Document::parse(t).ok())
+            .and_then(|d| d.data().into_iter().next())
+    };
+    let tfiles: Vec<shared::TargetFile> = tfam
+        .iter()
+        .map(|f| shared::TargetFile {
+            name: f.name.clone(),
+            data: read_data(ws, f),
+        })
+        .collect();
+    let mut list: Vec<String> = Vec::new();
+    let mut family_placed = false;
     for (i, f) in hub.values_files.iter().enumerate() {
         let shared = src.hubs_referencing(&f.name).len() > 1 || is_support_file(src, &f.name);
         let new_name = if shared || mv.new_name.is_none() {
@@ -325,17 +342,62 @@ fn setup(
         } else {
             renamed_file(&f.name, &mv.hub, name)
         };
-        if new_name != f.name {
-            renames.push((i, new_name.clone()));
-        }
         let to_rel = format!("{}{}", tgt.dir, new_name);
         let Some(content) = ws.text(&f.rel).filter(|_| f.exists) else {
             plan.todo.push(format!(
                 "`{}` is missing from the work tree, so it was not copied: put `{to_rel}` in place (for an encrypted file, re-encrypt it for the target's creation rule)",
                 f.rel
             ));
+            list.push(new_name);
             continue;
         };
+        // A readable family file of the source, where the target has families of its own (or
+        // a file of the same name): the hub takes the target's, and carries what it needs.
+        let same_named = ws.exists(&to_rel);
+        let in_family = tfam.iter().any(|t| t.name == f.name);
+        if shared::is_family(src, f) && !f.is_encrypted() && (!tfam.is_empty() || same_named) {
+            let mut targets: Vec<shared::TargetFile> = Vec::new();
+            if same_named && !in_family {
+                let fr = crate::repo::infra::FileRef {
+                    name: f.name.clone(),
+                    rel: to_rel.clone(),
+                    offset: 0,
+                    exists: true,
+                };
+                targets.push(shared::TargetFile {
+                    name: f.name.clone(),
+                    data: read_data(ws, &fr),
+                });
+            }
+            for t in &tfiles {
+                targets.push(shared::TargetFile {
+                    name: t.name.clone(),
+                    data: t.data.clone(),
+                });
+            }
+            if !family_placed {
+                list.extend(tfam.iter().map(|t| t.name.clone()));
+                family_placed = true;
+            }
+            if same_named && !list.contains(&f.name) {
+                list.push(f.name.clone());
+            }
+            if let Some(carried) = carry_family(
+                ws,
+                &ends,
+                (src, tgt, name),
+                f,
+                &content,
+                (&targets, shared::later_files(hub, i, |rel| ws.text(rel))),
+                (&final_domain, &in_use),
+                same_named,
+                plan,
+            )? {
+                list.push(carried);
+            }
+            continue;
+        }
+        list.push(new_name.clone());
         let wanted = copied_content(
             f.is_encrypted(),
             &to_rel,
@@ -347,13 +409,17 @@ fn setup(
         match ws.text(&to_rel) {
             Some(existing) if existing == wanted || (shared && existing == content) => {
                 plan.notes.push(format!(
-                    "`{to_rel}` is already in the target with the same content; kept"
+                    "`{to_rel}` is already in the target with the same content (copied by an earlier move); kept, not copied again"
                 ));
             }
             Some(_) if shared => {
                 plan.notes.push(format!(
-                    "`{to_rel}` (shared by several hubs of `{}`) already exists in the target with different content: kept, not overwritten; compare it with `{}` and move what `{name}` needs into its own values file",
-                    src.name, f.rel
+                    "decision: `{}` is in both `{}` and `{}` with different content; the hub takes `{}`'s `{to_rel}` (encrypted: the two cannot be compared unread)",
+                    f.name, src.name, tgt.name, tgt.name
+                ));
+                plan.todo.push(format!(
+                    "`{to_rel}`: `{name}` takes the target's file; compare it with `{}` (`sops -d` both) and move what `{name}` needs into its own values files",
+                    f.rel
                 ));
             }
             Some(_) => return Err(MoveError::FileExists { file: to_rel }),
@@ -383,6 +449,26 @@ fn setup(
                 }
             }
         }
+    }
+    if !family_placed && !tfam.is_empty() {
+        let names: Vec<String> = tfam.iter().map(|t| t.name.clone()).collect();
+        plan.notes.push(format!(
+            "the hubs of `{}` all use {}: the entry lists {} first, as theirs do (`{name}` had no shared file in `{}`; its own files, listed after, win where they set the same keys)",
+            tgt.name,
+            quoted(&names),
+            if names.len() == 1 { "it" } else { "them" },
+            src.name
+        ));
+        let mut all = names;
+        all.extend(list);
+        list = all;
+    }
+    for (file, hubs) in shared::partial_families(tgt) {
+        plan.notes.push(format!(
+            "`{file}` is shared by some hubs of `{}` ({}), not all: add it to the entry of `{name}` if the hub belongs with them",
+            tgt.name,
+            quoted(&hubs)
+        ));
     }
     plan.todo.extend(
         plan.ledger
@@ -422,10 +508,28 @@ fn setup(
         if let Some(d) = &domain {
             set_if_present(doc, &hub_path(index, &["domain"]), d)?;
         }
-        for (i, n) in &renames {
+        // The entry's files as planned: set in place, extra items removed from the end or
+        // appended (the list's own comments stay with their positions).
+        let old_len = hub.values_files.len();
+        let item = |i: usize| {
             let mut p = hub_path(index, &["helm_chart_values_files"]);
-            p.0.push(Segment::Index(*i));
-            doc.set(0, &p, &ScalarValue::string(n))?;
+            p.0.push(Segment::Index(i));
+            p
+        };
+        for (i, n) in list.iter().enumerate().take(old_len) {
+            if hub.values_files[i].name != *n {
+                doc.set(0, &item(i), &ScalarValue::string(n))?;
+            }
+        }
+        for i in (list.len()..old_len).rev() {
+            doc.remove(0, &item(i))?;
+        }
+        for n in list.iter().skip(old_len) {
+            doc.append(
+                0,
+                &hub_path(index, &["helm_chart_values_files"]),
+                &NewValue::Scalar(ScalarValue::string(n)),
+            )?;
         }
         Ok(true)
     })?;
@@ -725,6 +829,248 @@ fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
         ]);
     }
     steps
+}
+
+/// `a`, `b` and `c`, each in backquotes.
+fn quoted(names: &[String]) -> String {
+    let q: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match q.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// A readable family file `f` of the source, where the target's families (`targets`, the
+/// same-named target file first when `same_named`) take its place: states the decision and
+/// what differs, accounts for every setting, and writes the settings the hub depends on to
+/// `<source>-<file>` in the target (created, or completed when an earlier move of a sibling
+/// created it). Returns that file's name when the entry lists it.
+#[allow(clippy::too_many_arguments)]
+fn carry_family(
+    ws: &mut Workspace<'_>,
+    ends: &bound::Ends<'_>,
+    (src, tgt, name): (&Cluster, &Cluster, &str),
+    f: &crate::repo::infra::FileRef,
+    content: &str,
+    (targets, later): (&[shared::TargetFile], Vec<(String, crate::yaml::Data)>),
+    (final_domain, in_use): (&Option<String>, &Option<String>),
+    same_named: bool,
+    plan: &mut StagePlan,
+) -> Result<Option<String>, MoveError> {
+    use crate::playbook::ledger::{Entry, Fate, Ledger, Target};
+    use shared::Compared;
+    let bad = |file: &str, error: String| WorkspaceError {
+        file: file.to_string(),
+        error,
+    };
+    let source = Document::parse(content).map_err(|e| bad(&f.rel, e.to_string()))?;
+    let compared = shared::compare(&source, targets, &later, |s| {
+        bound::is_bound(ends, &source, &s.path)
+    });
+    let carried_name = shared::carried_name(src, &f.name);
+    let carried_rel = format!("{}{carried_name}", tgt.dir);
+    let rel_in_target = |file: &str| format!("{}{file}", tgt.dir);
+    // The decision, and what differs.
+    let theirs: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let mut differs: Vec<String> = Vec::new();
+    let mut ledger = Ledger::default();
+    let mut keep: Vec<Vec<Segment>> = Vec::new();
+    for (s, c) in &compared {
+        let path = s.path_text();
+        let fate = match c {
+            Compared::Same { file } => Some(Fate::Translated {
+                to: Target {
+                    file: rel_in_target(file),
+                    path: path.clone(),
+                    value: scalar_text(&s.value),
+                },
+                note: Some(format!("the same value in the target's `{file}`")),
+            }),
+            Compared::Overridden { file } => Some(Fate::obsolete(format!(
+                "the hub's own `{file}` sets it: `{name}` does not depend on the shared value"
+            ))),
+            Compared::Differs {
+                file,
+                target,
+                take_target: true,
+            } => {
+                differs.push(format!(
+                    "`{path}`: `{}` in `{}`, `{}` in `{}`'s `{file}` — the hub takes `{}` (the source's names the source)",
+                    shared::show(&s.value),
+                    src.name,
+                    shared::show(target),
+                    tgt.name,
+                    shared::show(target)
+                ));
+                Some(Fate::Translated {
+                    to: Target {
+                        file: rel_in_target(file),
+                        path: path.clone(),
+                        value: scalar_text(target),
+                    },
+                    note: Some(format!(
+                        "the target's value in `{file}`: the source's names the source"
+                    )),
+                })
+            }
+            Compared::Differs {
+                file,
+                target,
+                take_target: false,
+            } => {
+                differs.push(format!(
+                    "`{path}`: `{}` in `{}`, `{}` in `{}`'s `{file}` — the hub keeps `{}` (carried)",
+                    shared::show(&s.value),
+                    src.name,
+                    shared::show(target),
+                    tgt.name,
+                    shared::show(&s.value)
+                ));
+                keep.push(s.path.clone());
+                None
+            }
+            Compared::Missing => {
+                keep.push(s.path.clone());
+                None
+            }
+        };
+        if let Some(fate) = fate {
+            // Every leaf below the setting is accounted the same way.
+            for l in crate::playbook::ledger::leaves(&source)
+                .into_iter()
+                .filter(|l| l.path.starts_with(&s.path))
+            {
+                let mut fate = fate.clone();
+                if let Fate::Translated { to, .. } = &mut fate {
+                    to.path = l.path_text();
+                    if l.path != s.path {
+                        to.value = None;
+                    }
+                }
+                ledger.entries.push(Entry {
+                    file: f.rel.clone(),
+                    path: l.path_text(),
+                    line: l.line,
+                    fate,
+                    unclaimed: false,
+                });
+            }
+        }
+    }
+    let mut decision = if same_named {
+        format!(
+            "decision: `{}` is in both `{}` and `{}`{}; the hub takes `{}`'s (the file its entry names there)",
+            f.name,
+            src.name,
+            tgt.name,
+            if differs.is_empty() && keep.is_empty() {
+                " with the same settings"
+            } else {
+                " with different content"
+            },
+            tgt.name
+        )
+    } else {
+        format!(
+            "decision: the hubs of `{}` share {}; `{name}` takes {} instead of `{}`'s `{}`",
+            tgt.name,
+            quoted(&theirs),
+            if theirs.len() == 1 { "it" } else { "them" },
+            src.name,
+            f.name
+        )
+    };
+    if differs.is_empty() {
+        decision.push_str("; no setting differs");
+    } else {
+        decision.push_str(&format!("; what differs: {}", differs.join("; ")));
+    }
+    plan.notes.push(decision);
+    if keep.is_empty() {
+        plan.notes.push(format!(
+            "`{}`: `{name}` depends on none of its settings beyond what `{}` gives; nothing carried",
+            f.rel, tgt.name
+        ));
+        plan.ledger.extend(ledger);
+        return Ok(None);
+    }
+    // The settings the hub depends on, through the ledger like any copy.
+    let part = shared::subset(content, &keep).map_err(|e| bad(&f.rel, e))?;
+    let wanted = copied_content(false, &carried_rel, &part, final_domain, in_use, plan)?;
+    let (mut account, text) = account_copy(ends, &f.rel, &carried_rel, &part, &wanted)?;
+    // The entries name the lines of the source file, not of the part carried.
+    for en in &mut account.entries {
+        if let Some(n) = Path::parse(&en.path)
+            .ok()
+            .and_then(|p| source.get(0, &p).ok())
+        {
+            en.line = source.line_of(n.span.start);
+        }
+    }
+    plan.notes.extend(bound::rewrite_lines(&account));
+    ledger.extend(account);
+    plan.ledger.extend(ledger);
+    let post = Document::parse(text.clone()).map_err(|e| bad(&carried_rel, e.to_string()))?;
+    let shown: Vec<String> = shared::settings(&post)
+        .iter()
+        .map(|s| format!("`{}: {}`", s.path_text(), shared::show(&s.value)))
+        .collect();
+    if shown.is_empty() {
+        plan.notes.push(format!(
+            "`{}`: what `{name}` depends on names the source and is listed under Still to supply; nothing carried",
+            f.rel
+        ));
+        return Ok(None);
+    }
+    match ws.text(&carried_rel) {
+        None => {
+            plan.notes.push(format!(
+                "`{carried_rel}`: carries from `{}` only what `{name}` depends on ({}): {}",
+                f.rel,
+                crate::text::plural(shown.len(), "setting", "settings"),
+                shown.join(", ")
+            ));
+            ws.create(&carried_rel, text);
+        }
+        Some(existing) => {
+            let into = Document::parse(existing).map_err(|e| bad(&carried_rel, e.to_string()))?;
+            let add = shared::missing_in(&post, &into);
+            if add.is_empty() {
+                plan.notes.push(format!(
+                    "`{carried_rel}` (carried from `{}` by an earlier move) already holds what `{name}` depends on: reused, not copied again",
+                    f.rel
+                ));
+            } else {
+                let added: Vec<String> = add
+                    .iter()
+                    .map(|(s, _)| format!("`{}`", s.path_text()))
+                    .collect();
+                plan.notes.push(format!(
+                    "`{carried_rel}` (carried from `{}` by an earlier move): reused; added what `{name}` also depends on: {}",
+                    f.rel,
+                    added.join(", ")
+                ));
+                ws.edit(&carried_rel, |doc| {
+                    for (s, v) in &add {
+                        doc.set_value(0, &Path(s.path.clone()), v)?;
+                    }
+                    Ok(true)
+                })?;
+            }
+        }
+    }
+    Ok(Some(carried_name))
+}
+
+/// A scalar's text, as a ledger target's value.
+fn scalar_text(d: &crate::yaml::Data) -> Option<String> {
+    use crate::yaml::Data;
+    match d {
+        Data::Seq(_) | Data::Map(_) | Data::Tagged(..) => None,
+        Data::Null => None,
+        other => other.key_text(),
+    }
 }
 
 fn dedup(v: &mut Vec<String>) {
