@@ -73,6 +73,11 @@ pub struct StageArgs {
     /// both keys); without it, the commands are listed.
     #[arg(long)]
     pub reencrypt: bool,
+    /// hub-move `setup` of a hub on jupyterhub-home-nfs: the key pair of the home
+    /// directories' transfer (`ssh-keygen -t ed25519 -N '' -f FILE`); `FILE.pub` goes into
+    /// both hubs' values, `FILE` itself is read only by `exec` (the same option there).
+    #[arg(long, value_name = "FILE")]
+    pub transfer_key: Option<String>,
     /// nublado `enable-v3`: the storage class of the v3 lab volume for a nublado2
     /// PersistentVolumeClaim volume (NAME: the volume or its claimName; repeatable).
     #[arg(long = "pvc-storage-class", value_name = "NAME=CLASS", value_parser = parse_storage_class)]
@@ -122,6 +127,16 @@ impl StageArgs {
             out,
         )?;
         mv.reencrypt = self.reencrypt;
+        if let Some(file) = &self.transfer_key {
+            let (_, public) = hub_move::transfer::read_public_key(file).map_err(|e| {
+                out.error(&format!("--transfer-key: {e}"));
+                Exit::Input
+            })?;
+            mv.transfer_key = Some(hub_move::TransferKey {
+                file: file.clone(),
+                public,
+            });
+        }
         Ok(mv)
     }
 }
@@ -154,6 +169,7 @@ pub fn named_move(
         new_name: new_name.clone(),
         temp_domain: temp_domain.clone(),
         reencrypt: false,
+        ..Move::default()
     })
 }
 
@@ -208,6 +224,37 @@ pub fn hub_move_stage(stage: &str, out: &mut Output) -> Result<hub_move::Stage, 
     let names: Vec<&str> = hub_move::STAGES.iter().map(|s| s.name()).collect();
     hub_move::Stage::from_name(stage)
         .ok_or_else(|| unknown_stage(hub_move::PLAYBOOK, stage, &names, out))
+}
+
+/// The old hub's storage for `decommission`, named from its values at the commit before the
+/// cutover's change: the newest commit whose parent still lists the hub in the source's
+/// `cluster.yaml` (read from Git history, as the cutover deleted those values). `None` when
+/// the repository has no such history.
+pub fn old_storage(infra: &Infrastructure, mv: &Move) -> Option<Vec<String>> {
+    let root = infra.files.root();
+    let (git, prefix) = crate::git::Git::open(root).ok()?;
+    let rel = format!("{prefix}config/clusters/{}/cluster.yaml", mv.from);
+    for commit in git.commits_touching(&rel, 50).ok()? {
+        let parent = format!("{commit}^");
+        let dir = tempfile::tempdir().ok()?;
+        if git
+            .export_yaml(&parent, &format!("{prefix}config/clusters/"), dir.path())
+            .is_err()
+        {
+            continue;
+        }
+        let Ok(before) = Infrastructure::load(&dir.path().join(&prefix)) else {
+            continue;
+        };
+        if before
+            .cluster(&mv.from)
+            .and_then(|c| c.hub(&mv.hub))
+            .is_some()
+        {
+            return Some(hub_move::old_storage(&before, mv));
+        }
+    }
+    None
 }
 
 /// The infrastructure repository the hub-move commands work on, or the input error printed.
@@ -330,6 +377,10 @@ fn load_hub_move(args: &StageArgs, out: &mut Output) -> Result<(Repo, StagePlan)
         return Err(Exit::Input);
     }
     let infra = open_infrastructure(out)?;
+    let mut mv = mv;
+    if stage == hub_move::Stage::Decommission {
+        mv.old_storage = old_storage(&infra, &mv);
+    }
     match hub_move::plan(&infra, stage, &mv) {
         Ok(plan) => Ok((Repo::Infrastructure(infra), plan)),
         Err(e) => {

@@ -44,6 +44,7 @@ fn mv(hub: &str, from: &str, to: &str, new_name: Option<&str>, temp: Option<&str
         new_name: new_name.map(str::to_string),
         temp_domain: temp.map(str::to_string),
         reencrypt: false,
+        ..Move::default()
     }
 }
 
@@ -841,7 +842,7 @@ fn the_login_client_is_updated_for_the_temporary_domain_and_restored() {
     assert_eq!(
         ids(&p),
         [
-            "sync-homes",
+            "transfer-homes",
             "manual:check-grafana",
             "manual:login-client",
             "manual:deploy-hub"
@@ -1106,4 +1107,152 @@ fn shared_files_a_sibling_reuses_what_an_earlier_move_carried() {
         &mv("beta", "gcp-c", "aws-c", None, None),
     );
     assert!(again.changes.is_empty());
+}
+
+/// A hub on jupyterhub-home-nfs: `--transfer-key FILE` puts the public key, and only it, into
+/// the `home-transfer` sidecar of both hubs' values; the runbooks copy the homes with
+/// `transfer-homes` (a host-and-path hub keeps `sync-homes`), and the cutover's ends with the
+/// deploy wait and the check that the old hub is still down. `decommission` removes the
+/// sidecar and names the old hub's disk from its values at the commit before the cutover.
+#[test]
+fn home_nfs_sidecars_from_setup_to_decommission() {
+    let dir = moves_copy();
+    let root = dir.path();
+    common::git::git(root, &["init", "-q", "-b", "main"]);
+    common::git::commit(root, "the repository");
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("hub-move-research");
+    let o = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "hub-move", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let key = key.display().to_string();
+    let private = std::fs::read_to_string(&key).unwrap();
+    let public = std::fs::read_to_string(format!("{key}.pub")).unwrap();
+    let args = ["--hub", "research", "--from", "gcp-a", "--to", "aws-b"];
+    // Without a key: how to make one, under Still to supply.
+    let (code, out, err) = run(root, &[&["plan", "hub-move", "setup"][..], &args].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("plan again with `--transfer-key ~/.ssh/hub-move-research`"),
+        "{out}"
+    );
+    // A private key given as the public one is refused, unshown.
+    std::fs::copy(&key, keys.path().join("wrong.pub")).unwrap();
+    let wrong = keys.path().join("wrong.pub").display().to_string();
+    let (code, _, err) = run(
+        root,
+        &[
+            &["plan", "hub-move", "setup", "--transfer-key", &wrong][..],
+            &args,
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("this is a private key"), "{err}");
+    assert!(!err.contains(private.lines().nth(1).unwrap()), "{err}");
+
+    let (code, out, err) = run(
+        root,
+        &[
+            &["apply", "hub-move", "setup", "--transfer-key", &key][..],
+            &args,
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    for f in [
+        "config/clusters/gcp-a/research.values.yaml",
+        "config/clusters/aws-b/research.values.yaml",
+    ] {
+        let t = std::fs::read_to_string(root.join(f)).unwrap();
+        assert!(t.contains("- name: home-transfer"), "{f}: {t}");
+        assert!(t.contains(public.trim()), "{f}: {t}");
+    }
+    // The private key is nowhere in the repository.
+    for (rel, content) in tree(root) {
+        let text = String::from_utf8_lossy(&content);
+        for l in private.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!text.contains(l), "the private key is in {rel}");
+        }
+    }
+    let i = infra(root);
+    let moved = Move {
+        hub: "research".into(),
+        from: "gcp-a".into(),
+        to: "aws-b".into(),
+        ..Move::default()
+    };
+    let ids = |s: Stage| -> Vec<String> {
+        hub_move::window(&i, s, &moved)
+            .unwrap()
+            .steps
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
+    };
+    assert_eq!(ids(Stage::Setup)[0], "transfer-homes");
+    let cut = ids(Stage::Cutover);
+    let at = |id: &str| {
+        cut.iter()
+            .position(|s| s == id)
+            .unwrap_or_else(|| panic!("{id}: {cut:?}"))
+    };
+    assert!(at("transfer-homes:final") < at("update-dns"));
+    assert!(at("update-dns") < at("wait-deployed") && at("wait-deployed") < at("check-old-down"));
+    assert!(!cut.iter().any(|s| s.starts_with("sync-homes")));
+    common::git::commit(root, "setup");
+
+    let (code, out, err) = run(
+        root,
+        &[&["apply", "hub-move", "cutover"][..], &args].concat(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    common::git::commit(root, "cutover");
+
+    // Decommission: the new hub's sidecar goes; the old hub's disk is named from its values
+    // before the cutover (the source file is gone from the checkout).
+    assert!(
+        !root
+            .join("config/clusters/gcp-a/research.values.yaml")
+            .exists()
+    );
+    let (code, out, err) = run(
+        root,
+        &[&["apply", "hub-move", "decommission"][..], &args].concat(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let t =
+        std::fs::read_to_string(root.join("config/clusters/aws-b/research.values.yaml")).unwrap();
+    assert!(
+        !t.contains("home-transfer") && !t.contains("extraContainers"),
+        "{t}"
+    );
+    assert!(
+        out.contains("the GCP persistent disk `projects/gcp-a-412/zones/us-central1-b/disks/hub-nfs-homedirs-research`")
+            && out.contains("`gcloud compute disks delete hub-nfs-homedirs-research --zone us-central1-b --project gcp-a-412`"),
+        "{out}"
+    );
+    assert!(!out.contains("/export/research"), "{out}");
+
+    // A host-and-path hub keeps sync-homes.
+    let fx = fixture_copy();
+    let m = mv(
+        "staging",
+        "temple",
+        "2i2c-aws-us",
+        Some("temple-staging"),
+        Some("temple-staging.aws.2i2c.cloud"),
+    );
+    let w = hub_move::window(&infra(fx.path()), Stage::Cutover, &m);
+    assert!(w.is_err(), "cutover before setup");
+    let p = plan(fx.path(), Stage::Setup, &m);
+    assert_eq!(p.runbook[0].id, "sync-homes");
+    assert!(
+        p.notes.iter().any(|n| n.contains("a host and path")),
+        "{:#?}",
+        p.notes
+    );
 }

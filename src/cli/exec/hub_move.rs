@@ -106,7 +106,11 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         &args.temp_domain,
         out,
     )?;
+    let mut mv = mv;
     let infra = open_infrastructure(out)?;
+    if stage == hub_move::Stage::Decommission {
+        mv.old_storage = crate::cli::stage::old_storage(&infra, &mv);
+    }
     let root = infra.files.root().to_path_buf();
     if let Ok(w) = hub_move::window(&infra, stage, &mv) {
         super::check_selection(&w.steps, args, out)?;
@@ -150,6 +154,14 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
     let config = super::load_config(&root, args, out)?;
     let config_path = crate::config::Config::path_for(&root, args.config.as_deref());
     let (src_settings, tgt_settings) = (config.cluster(&mv.from), config.cluster(&mv.to));
+    // `decommission` names the copy's source too (`clusters.<source>.homes/<hub>`).
+    let window = match (&src_settings.homes, stage) {
+        (Some(h), hub_move::Stage::Decommission) => {
+            mv.old_homes = Some(format!("{}/{}", h.trim_end_matches('/'), mv.hub));
+            hub_move::window(model, stage, &mv).unwrap_or(window)
+        }
+        _ => window,
+    };
     let target = format!("{}.{}.to.{}", mv.hub, mv.from, mv.to);
     let state = super::state_dir(args, out)?;
     let files = RunFiles::new(&state, &args.playbook, stage.name(), &target);
@@ -174,6 +186,8 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         resolver: Some(Arc::new(SystemResolver)),
         delete_homes: args.delete,
         parallel: usize::from(args.parallel),
+        transfer_key: args.transfer_key.clone(),
+        ..MoveEnv::default()
     });
 
     let mut target_args = mv.args();
@@ -211,6 +225,7 @@ pub fn prepare(args: &ExecArgs, out: &mut Output) -> Result<Prepared, Exit> {
         .steps
         .iter()
         .any(|s| !s.id.starts_with("manual:") && !s.id.starts_with("sync-homes"));
+    // The setup window of a hub on jupyterhub-home-nfs calls both clusters (the transfer).
     Ok(Prepared {
         target,
         target_args,

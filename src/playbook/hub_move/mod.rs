@@ -18,6 +18,7 @@ mod files;
 mod login;
 mod shared;
 mod temp;
+pub mod transfer;
 
 use std::collections::BTreeSet;
 
@@ -79,6 +80,22 @@ pub struct Move {
     pub temp_domain: Option<String>,
     /// Re-encrypt copied `enc-*` files for the target's keys (`sops updatekeys -y`).
     pub reencrypt: bool,
+    /// The key pair of the home directories' transfer (`--transfer-key FILE`), for a hub on
+    /// `jupyterhub-home-nfs`: the public key goes into both hubs' values.
+    pub transfer_key: Option<TransferKey>,
+    /// `decommission`: the old hub's storage, named from its values before the cutover
+    /// (`old_storage`, read by the caller from the commit before the cutover's change);
+    /// `None` when that history is not at hand.
+    pub old_storage: Option<Vec<String>>,
+    /// `decommission`: `clusters.<source>.homes/<hub>` of the tool's configuration.
+    pub old_homes: Option<String>,
+}
+
+/// `--transfer-key FILE`: the file named, and the public key read from `FILE.pub`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransferKey {
+    pub file: String,
+    pub public: String,
 }
 
 impl Move {
@@ -98,6 +115,9 @@ impl Move {
         }
         if self.reencrypt {
             s.push_str(" --reencrypt");
+        }
+        if let Some(k) = &self.transfer_key {
+            s.push_str(&format!(" --transfer-key {}", k.file));
         }
         s
     }
@@ -197,7 +217,7 @@ pub fn plan(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<StagePlan
     match stage {
         Stage::Setup => setup(infra, src, tgt, mv, &mut ws, &mut plan)?,
         Stage::Cutover => cutover(infra, src, tgt, mv, &mut ws, &mut plan)?,
-        Stage::Decommission => decommission(src, tgt, mv, &mut plan)?,
+        Stage::Decommission => decommission(infra, src, tgt, mv, &mut ws, &mut plan)?,
     }
     plan.changes = ws.changes;
     Ok(plan)
@@ -484,6 +504,17 @@ fn setup(
         ));
     }
 
+    // The home directories: on `jupyterhub-home-nfs`, the transfer sidecar in both hubs.
+    let homes = transfer::homes(infra, hub);
+    if let transfer::Homes::HomeNfs { prefix } = &homes {
+        home_nfs_sidecars(ws, src, tgt, mv, hub, prefix, plan)?;
+    } else {
+        plan.notes.push(format!(
+            "the home directories are on an NFS server of `{}` (a host and path): the runbook copies them with `sync-homes` (`clusters.{}.homes` and `clusters.{}.homes` in the tool's configuration)",
+            src.name, src.name, tgt.name
+        ));
+    }
+
     // The entry, from the source's text, appended to the target's `hubs`.
     let src_doc = infra
         .files
@@ -571,7 +602,7 @@ fn setup(
         in_use.as_deref(),
         final_domain.as_deref(),
     );
-    plan.runbook = setup_steps(src, tgt, name, login);
+    plan.runbook = setup_steps(src, tgt, name, login, &homes);
     plan.verify.push(format!(
         "`gitops-migrate validate` reports no duplicate domain and no missing file; `https://{}` serves the new hub (empty user database until `cutover`)",
         in_use.as_deref().unwrap_or("<domain>")
@@ -610,8 +641,12 @@ pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window,
         Some(h) => login_steps(infra, src, tgt, mv, h, temp.as_deref(), domain.as_deref()),
         None => (None, None),
     };
+    let homes = old
+        .or(new)
+        .map(|h| transfer::homes(infra, h))
+        .unwrap_or(transfer::Homes::HostPath);
     let steps = match stage {
-        Stage::Setup => setup_steps(src, tgt, name, login),
+        Stage::Setup => setup_steps(src, tgt, name, login, &homes),
         Stage::Cutover => {
             // The old hub is taken down only once the new one is set up.
             if new.is_none() {
@@ -621,7 +656,7 @@ pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window,
                     why: format!("cluster `{}` has no hub `{name}` yet", tgt.name),
                 });
             }
-            cutover_steps(src, tgt, mv, domain.as_deref(), restore)
+            cutover_steps(src, tgt, mv, domain.as_deref(), restore, &homes)
         }
         Stage::Decommission => {
             if old.is_some() {
@@ -667,15 +702,48 @@ pub struct Window {
     pub domain: Option<String>,
 }
 
-fn setup_steps(src: &Cluster, tgt: &Cluster, name: &str, login: Option<Step>) -> Vec<Step> {
-    let mut steps = vec![
-        Step::new(
-            "sync-homes",
+/// The step copying the home directories (`final`: the cutover's), by how they are served.
+fn homes_step(src: &Cluster, tgt: &Cluster, homes: &transfer::Homes, last: bool) -> Step {
+    let what = if last { "final copy" } else { "initial copy" };
+    match homes {
+        transfer::Homes::HostPath => Step::new(
+            if last {
+                "sync-homes:final"
+            } else {
+                "sync-homes"
+            },
             format!(
-                "initial copy of the home directories from `{}` to `{}` (no deletion)",
-                src.name, tgt.name
+                "{what} of the home directories from `{}` to `{}`{}",
+                src.name,
+                tgt.name,
+                if last { "" } else { " (no deletion)" }
             ),
         ),
+        transfer::Homes::HomeNfs { .. } => Step::new(
+            if last {
+                "transfer-homes:final"
+            } else {
+                "transfer-homes"
+            },
+            format!(
+                "{what} of the home directories from the `{}` sidecar of `{}`'s jupyterhub-home-nfs to that of `{}` (exposed through a LoadBalancer Service for the copy, deleted after it)",
+                transfer::SIDECAR,
+                src.name,
+                tgt.name
+            ),
+        ),
+    }
+}
+
+fn setup_steps(
+    src: &Cluster,
+    tgt: &Cluster,
+    name: &str,
+    login: Option<Step>,
+    homes: &transfer::Homes,
+) -> Vec<Step> {
+    let mut steps = vec![
+        homes_step(src, tgt, homes, false),
         Step::new(
             "manual:check-grafana",
             format!("check the Grafana dashboards of `{}`", tgt.name),
@@ -727,6 +795,7 @@ fn cutover_steps(
     mv: &Move,
     final_domain: Option<&str>,
     restore: Option<Step>,
+    homes: &transfer::Homes,
 ) -> Vec<Step> {
     let name = mv.target_name();
     let mut steps = vec![
@@ -759,13 +828,7 @@ fn cutover_steps(
             ),
         )
         .destructive(),
-        Step::new(
-            "sync-homes:final",
-            format!(
-                "final copy of the home directories from `{}` to `{}`",
-                src.name, tgt.name
-            ),
-        ),
+        homes_step(src, tgt, homes, true),
         Step::new(
             "update-dns",
             format!(
@@ -776,12 +839,40 @@ fn cutover_steps(
                 tgt.name
             ),
         ),
+        Step::new(
+            "wait-deployed",
+            format!(
+                "merge this change; wait until it is deployed: {} answers `/hub/health` from `{}` with a valid certificate",
+                final_domain
+                    .map(|d| format!("`https://{d}`"))
+                    .unwrap_or_else(|| "the domain".into()),
+                tgt.name
+            ),
+        ),
+        Step::new(
+            "check-old-down",
+            format!(
+                "check that the old hub in `{}` is still down (no `proxy-public`, Deployment `hub` at 0)",
+                src.name
+            ),
+        ),
     ];
     steps.extend(restore);
     steps
 }
 
 fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
+    let storage = match &mv.old_storage {
+        Some(lines) if !lines.is_empty() => lines.join("; "),
+        Some(_) => format!(
+            "no disk or NFS share is named in the values `{}` had before the cutover",
+            mv.hub
+        ),
+        None => format!(
+            "the values of `{}` before the cutover are not at hand (no Git history of `{}`): name its disk (`jupyterhub-home-nfs.gke.volumeId` / `eks.volumeId`) or NFS share from them",
+            mv.hub, src.rel
+        ),
+    };
     let mut steps = vec![
         Step::new(
             "manual:delete-old-release",
@@ -793,8 +884,12 @@ fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
         Step::new(
             "manual:retire-home-share",
             format!(
-                "retire the old home directories (`/export/{}` on the NFS server or share of `{}`) and any DataSync task",
-                mv.hub, src.name
+                "retire the old hub's storage in `{}`: {storage}{}",
+                src.name,
+                mv.old_homes
+                    .as_deref()
+                    .map(|h| format!("; the copy's source `{h}` (`clusters.{}.homes`)", src.name))
+                    .unwrap_or_default()
             ),
         ),
     ];
@@ -1073,6 +1168,70 @@ fn scalar_text(d: &crate::yaml::Data) -> Option<String> {
     }
 }
 
+/// Adds the transfer sidecar (the public key of `--transfer-key`) to the `jupyterhub-home-nfs`
+/// values of both hubs: in the source's and the copy's first own (not shared, readable) file
+/// that has the block, else their first own file. Without a key, says how to make one.
+fn home_nfs_sidecars(
+    ws: &mut Workspace<'_>,
+    src: &Cluster,
+    tgt: &Cluster,
+    mv: &Move,
+    hub: &Hub,
+    prefix: &[Segment],
+    plan: &mut StagePlan,
+) -> Result<(), MoveError> {
+    let name = mv.target_name();
+    let Some(key) = &mv.transfer_key else {
+        plan.todo.push(format!(
+            "`{}` keeps its home directories on jupyterhub-home-nfs: make a key pair for their transfer (`ssh-keygen -t ed25519 -N '' -C hub-move-{} -f ~/.ssh/hub-move-{}`; the private key stays with you) and plan again with `--transfer-key ~/.ssh/hub-move-{}`, which adds the transfer sidecar with the public key to both hubs",
+            mv.hub, mv.hub, mv.hub, mv.hub
+        ));
+        return Ok(());
+    };
+    let own: Vec<&crate::repo::infra::FileRef> = hub
+        .values_files
+        .iter()
+        .filter(|f| !f.is_encrypted() && f.exists && src.hubs_referencing(&f.name).len() == 1)
+        .collect();
+    let has_block = |ws: &Workspace<'_>, rel: &str| {
+        ws.text(rel)
+            .and_then(|t| Document::parse(t).ok())
+            .is_some_and(|d| d.get(0, &Path(prefix.to_vec())).is_ok())
+    };
+    let Some(f) = own.iter().find(|f| has_block(ws, &f.rel)).or(own.first()) else {
+        plan.todo.push(format!(
+            "`{}` has no values file of its own to hold the transfer sidecar: add the `{}` container (see `gitops-migrate docs`) to both hubs' `jupyterhub-home-nfs.extraContainers`",
+            mv.hub,
+            transfer::SIDECAR
+        ));
+        return Ok(());
+    };
+    let copy = format!(
+        "{}{}",
+        tgt.dir,
+        if mv.new_name.is_some() {
+            renamed_file(&f.name, &mv.hub, name)
+        } else {
+            f.name.clone()
+        }
+    );
+    for rel in [f.rel.clone(), copy] {
+        let public = key.public.clone();
+        ws.edit(&rel, |doc| transfer::add_sidecar(doc, prefix, &public))?;
+        plan.notes.push(format!(
+            "`{rel}`: the `{}` sidecar (an OpenSSH server on the home volume) added to `{}.extraContainers`, with the public key of `{}` (the private key never enters the repository)",
+            transfer::SIDECAR,
+            Path(prefix.to_vec()),
+            key.file
+        ));
+    }
+    plan.notes.push(format!(
+        "the home directories are on jupyterhub-home-nfs: the runbook's `transfer-homes` exposes the sidecar of `{name}` in `{}` through a LoadBalancer Service, runs rsync in the sidecar of `{}` in `{}` (the private key `{}` on its standard input), and deletes the Service; `decommission` removes the sidecars",
+        tgt.name, mv.hub, src.name, key.file
+    ));
+    Ok(())
+}
+
 fn dedup(v: &mut Vec<String>) {
     let mut seen = BTreeSet::new();
     v.retain(|x| seen.insert(x.clone()));
@@ -1291,7 +1450,8 @@ fn cutover(
         current.as_deref(),
         final_domain.as_deref(),
     );
-    plan.runbook = cutover_steps(src, tgt, mv, final_domain.as_deref(), restore);
+    let homes = transfer::homes(infra, old);
+    plan.runbook = cutover_steps(src, tgt, mv, final_domain.as_deref(), restore, &homes);
     plan.notes.push(
         "merge this change after the runbook's `update-dns` step; while the old entry exists, a deploy of the source cluster re-creates `proxy-public`".into(),
     );
@@ -1307,9 +1467,11 @@ fn cutover(
 }
 
 fn decommission(
+    infra: &Infrastructure,
     src: &Cluster,
     tgt: &Cluster,
     mv: &Move,
+    ws: &mut Workspace<'_>,
     plan: &mut StagePlan,
 ) -> Result<(), MoveError> {
     if src.hub(&mv.hub).is_some() {
@@ -1323,6 +1485,30 @@ fn decommission(
         "What remains to retire after `{}` moved from `{}` to `{}`; nothing is deleted automatically.",
         mv.hub, src.name, tgt.name
     );
+    // The transfer sidecars: the source's went with its files at `cutover`; the new hub's
+    // goes now.
+    if let Some(new) = tgt.hub(mv.target_name())
+        && let transfer::Homes::HomeNfs { prefix } = transfer::homes(infra, new)
+    {
+        for f in new
+            .values_files
+            .iter()
+            .filter(|f| !f.is_encrypted() && f.exists)
+        {
+            let has = ws
+                .text(&f.rel)
+                .and_then(|t| Document::parse(t).ok())
+                .is_some_and(|d| transfer::has_sidecar(&d, &prefix));
+            if has {
+                ws.edit(&f.rel, |doc| transfer::remove_sidecar(doc, &prefix))?;
+                plan.notes.push(format!(
+                    "`{}`: the `{}` sidecar of the home directories' transfer removed",
+                    f.rel,
+                    transfer::SIDECAR
+                ));
+            }
+        }
+    }
     let steps = decommission_steps(src, mv);
     if !src.hubs.is_empty() {
         plan.notes.push(format!(
@@ -1338,6 +1524,85 @@ fn decommission(
     plan.checklist = steps.iter().map(|s| s.title.clone()).collect();
     plan.runbook = steps;
     Ok(())
+}
+
+/// The storage of the old hub that costs money, named from its values as they were before
+/// the cutover removed them (`before`: the repository at the commit before the cutover's
+/// change; `None` when that history is not at hand): its home disk
+/// (`jupyterhub-home-nfs.gke.volumeId` / `eks.volumeId`), its NFS server and path
+/// (`nfs.pv.serverIP`, `nfs.pv.baseShareName`, the quota paths), one line each.
+pub fn old_storage(before: &Infrastructure, mv: &Move) -> Vec<String> {
+    let Some(src) = before.cluster(&mv.from) else {
+        return Vec::new();
+    };
+    let Some(hub) = src.hub(&mv.hub) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for f in hub.values_files.iter().filter(|f| !f.is_encrypted()) {
+        let Some(doc) = before.files.doc(&f.rel) else {
+            continue;
+        };
+        for l in crate::playbook::ledger::leaves(doc) {
+            let Some(v) = crate::repo::infra::text_of(l.node) else {
+                continue;
+            };
+            let path = l.path_text();
+            let line = if path.ends_with("jupyterhub-home-nfs.gke.volumeId") {
+                let name = v.rsplit('/').next().unwrap_or(v);
+                let zone = v
+                    .split('/')
+                    .skip_while(|p| *p != "zones")
+                    .nth(1)
+                    .unwrap_or("<zone>");
+                let project = v.split('/').nth(1).unwrap_or("<project>");
+                Some(format!(
+                    "the GCP persistent disk `{v}` (`{}`: `{path}`): `gcloud compute disks delete {name} --zone {zone} --project {project}` once nothing needs it (snapshot it first if unsure)",
+                    f.rel
+                ))
+            } else if path.ends_with("jupyterhub-home-nfs.eks.volumeId") {
+                Some(format!(
+                    "the EBS volume `{v}` (`{}`: `{path}`): `aws ec2 delete-volume --volume-id {v}` once nothing needs it (snapshot it first if unsure)",
+                    f.rel
+                ))
+            } else if path.ends_with("nfs.pv.serverIP") && !v.contains(".svc") {
+                let share = hub_share(doc, &mv.hub);
+                Some(format!(
+                    "the home directories `{share}` on the NFS server `{v}` (`{}`: `{path}`), and any DataSync task copying them",
+                    f.rel
+                ))
+            } else {
+                None
+            };
+            if let Some(line) = line
+                && seen.insert(line.clone())
+            {
+                out.push(line);
+            }
+        }
+    }
+    out
+}
+
+/// The old hub's directory on its NFS server: `nfs.pv.baseShareName` + the hub's name, or
+/// its quota path.
+fn hub_share(doc: &Document, hub: &str) -> String {
+    let at = |p: &str| {
+        Path::parse(p)
+            .ok()
+            .and_then(|p| doc.get(0, &p).ok())
+            .and_then(crate::repo::infra::text_of)
+            .map(str::to_string)
+    };
+    if let Some(base) = at("nfs.pv.baseShareName").or_else(|| at("basehub.nfs.pv.baseShareName")) {
+        return format!("{}/{hub}", base.trim_end_matches('/'));
+    }
+    crate::playbook::ledger::leaves(doc)
+        .into_iter()
+        .filter(|l| l.path_text().contains("QuotaManager.paths"))
+        .find_map(|l| crate::repo::infra::text_of(l.node).map(str::to_string))
+        .unwrap_or_else(|| format!("<the share of `{hub}`>"))
 }
 
 /// The announcement to users (markdown).

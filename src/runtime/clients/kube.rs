@@ -1,7 +1,7 @@
 //! A minimal, blocking Kubernetes REST client: the handful of calls the window needs
 //! (namespaces: list, get (with the UID: `kube-system`'s identifies a cluster), delete;
 //! deployments: get, delete, scale, `rollout restart`, wait until ready; pods: list, delete;
-//! services: get, delete; `coordination.k8s.io/v1` Leases: get, create, update under
+//! services: get, create, delete; `coordination.k8s.io/v1` Leases: get, create, update under
 //! optimistic concurrency), configured from the operator's kubeconfig.
 //!
 //! Why not kube-rs: it is async, so the crate would carry a tokio runtime (and hyper, tower,
@@ -486,6 +486,9 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
     fn get_service(&self, namespace: &str, name: &str) -> Result<Option<Service>, ClientError>;
     /// Deletes a Service; 404 is `AlreadyGone`.
     fn delete_service(&self, namespace: &str, name: &str) -> Result<Deleted, ClientError>;
+    /// Creates a Service from its manifest (JSON, `metadata.name` and `spec`); when one of
+    /// that name exists already (409), that one.
+    fn create_service(&self, namespace: &str, manifest: &Value) -> Result<Service, ClientError>;
     fn get_lease(&self, namespace: &str, name: &str) -> Result<Option<Lease>, ClientError>;
     /// Creates a Lease; one that exists already is a `Conflict`.
     fn create_lease(&self, lease: &Lease) -> Result<Written<Lease>, ClientError>;
@@ -895,6 +898,30 @@ impl KubeApi for KubeClient {
             &service_path(namespace, name),
             &format!("delete Service `{name}` in namespace `{namespace}`"),
         )
+    }
+
+    fn create_service(&self, namespace: &str, manifest: &Value) -> Result<Service, ClientError> {
+        let name = manifest
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let path = format!("/api/v1/namespaces/{}/services", encode(namespace));
+        let reply = self.call(
+            "POST",
+            &path,
+            Some(("application/json", manifest.to_string())),
+        )?;
+        let action = format!("create Service `{name}` in namespace `{namespace}`");
+        if reply.status == 409 {
+            return self
+                .get_service(namespace, &name)?
+                .ok_or_else(|| self.bad_answer(&action));
+        }
+        if !reply.ok() {
+            return Err(self.refused(&reply, &action));
+        }
+        Service::from_json(&reply.json()).ok_or_else(|| self.bad_answer(&action))
     }
 
     fn get_lease(&self, namespace: &str, name: &str) -> Result<Option<Lease>, ClientError> {
