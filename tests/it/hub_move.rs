@@ -1256,3 +1256,63 @@ fn home_nfs_sidecars_from_setup_to_decommission() {
         p.notes
     );
 }
+
+/// Two hubs of the real `ucec` (GCP), which share `common.values.yaml`, moved one after the
+/// other to `2i2c-aws-us` (AWS, no shared file of its own): the first move copies the family
+/// file, the second takes it as it is in the target and copies nothing of it again.
+#[test]
+fn corpus_siblings_moved_one_after_another_copy_the_family_file_once() {
+    let Some(corpus) = common::shared_data("corpus/infrastructure-2026") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&corpus, dir.path());
+    let first = mv(
+        "staging",
+        "ucec",
+        "2i2c-aws-us",
+        Some("ucec-staging"),
+        Some("ucec-staging.aws.2i2c.cloud"),
+    );
+    let p = apply(dir.path(), Stage::Setup, &first, true);
+    let common_rel = "config/clusters/2i2c-aws-us/common.values.yaml";
+    assert!(
+        p.changes.paths().contains(common_rel),
+        "{:?}",
+        p.changes.paths()
+    );
+    let copied = std::fs::read_to_string(dir.path().join(common_rel)).unwrap();
+
+    let second = mv(
+        "ebfm",
+        "ucec",
+        "2i2c-aws-us",
+        None,
+        Some("ebfm.aws.2i2c.cloud"),
+    );
+    let p = apply(dir.path(), Stage::Setup, &second, true);
+    let touched: Vec<&str> = p
+        .changes
+        .paths()
+        .into_iter()
+        .filter(|f| f.contains("common"))
+        .collect();
+    assert!(
+        touched.is_empty(),
+        "the family file is not copied again: {touched:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(common_rel)).unwrap(),
+        copied
+    );
+    note_with(
+        &p,
+        "decision: `common.values.yaml` is in both `ucec` and `2i2c-aws-us`",
+    );
+    let files = entry_files(dir.path(), "2i2c-aws-us", "ebfm");
+    assert_eq!(files[0], "common.values.yaml", "{files:?}");
+    assert!(
+        !files.iter().any(|f| f.starts_with("ucec-")),
+        "nothing carried besides: {files:?}"
+    );
+}

@@ -3,9 +3,9 @@
 //!
 //! | stage | edits |
 //! |---|---|
-//! | `setup` | the hub's entry appended to the target `cluster.yaml` (under a temporary domain while the source still serves the final one: by default the hub's name under the target's wildcard, `temp`); its values files copied (renamed for `--new-name`); where the target's hubs share values files, the hub takes them and carries from the source's shared files only the settings it depends on, each difference stated (`shared`); the old domain hard-coded in copied values rewritten; every copied setting accounted for in the ledger, cluster-bound values rewritten or listed (`bound`); the login client's step (`login`) |
-//! | `cutover` | in one change: the target entry switched to the final domain, the source entry and the source's hub-only files removed; the login client restored |
-//! | `decommission` | nothing: a checklist of what remains to retire |
+//! | `setup` | the hub's entry appended to the target `cluster.yaml` (under a temporary domain while the source still serves the final one: by default the hub's name under the target's wildcard, `temp`); its values files copied (renamed for `--new-name`); where the target's hubs share values files, the hub takes them and carries from the source's shared files only the settings it depends on, each difference stated (`shared`); the old domain hard-coded in copied values rewritten; every copied setting accounted for in the ledger, cluster-bound values rewritten or listed (`bound`); the login client's step (`login`); for a hub on jupyterhub-home-nfs, the transfer sidecar with the public key in both hubs (`transfer`) |
+//! | `cutover` | in one change: the target entry switched to the final domain, the source entry and the source's hub-only files removed; the runbook ends with the deploy wait, the check that the old hub is down and the login client restored |
+//! | `decommission` | the transfer sidecar removed from the new hub; a checklist of what remains to retire, the old hub's disk or share named from its values before the cutover (`old_storage`, given the repository at that commit) |
 //!
 //! Also the moves in progress of a repository (`in_progress`, for `status`).
 //!
