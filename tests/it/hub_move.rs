@@ -1107,6 +1107,22 @@ fn shared_files_a_sibling_reuses_what_an_earlier_move_carried() {
         &mv("beta", "gcp-c", "aws-c", None, None),
     );
     assert!(again.changes.is_empty());
+    // Both moves are in progress for `status` (the carried file is not the hub's own).
+    let (code, out, err) = run(dir.path(), &["status", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let moves: Vec<String> = serde_json::from_str::<serde_json::Value>(&out).unwrap()["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{} {} {}", m["hub"], m["from"], m["to"]))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            "\"alpha\" \"gcp-c\" \"aws-c\"",
+            "\"beta\" \"gcp-c\" \"aws-c\""
+        ]
+    );
 }
 
 /// A hub on jupyterhub-home-nfs: `--transfer-key FILE` puts the public key, and only it, into

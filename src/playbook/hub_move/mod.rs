@@ -1656,17 +1656,25 @@ pub struct InProgress {
 /// (`jupyterhub-home-nfs.<gke|eks>.volumeId`, which `setup` leaves to the operator) when the
 /// other has one; without that sign, the cluster sorted second is taken as the target.
 pub fn in_progress(infra: &Infrastructure) -> Vec<InProgress> {
-    let own_values = |c: &Cluster, h: &Hub| -> BTreeSet<(String, String)> {
+    // A hub's own values: its readable files no other hub of its cluster lists, but not the
+    // settings `setup` carried from the other cluster's shared file (`<other>-<file>`).
+    let own_values = |c: &Cluster, h: &Hub, other: &Cluster| -> BTreeSet<(String, String)> {
         let mut out = BTreeSet::new();
-        for f in h
-            .values_files
-            .iter()
-            .filter(|f| !f.is_encrypted() && c.hubs_referencing(&f.name).len() == 1)
-        {
+        let carried = format!("{}-", other.name);
+        for f in h.values_files.iter().filter(|f| {
+            !f.is_encrypted()
+                && c.hubs_referencing(&f.name).len() == 1
+                && !f.name.starts_with(&carried)
+        }) {
             if let Some(doc) = infra.files.doc(&f.rel) {
                 for l in crate::playbook::ledger::leaves(doc) {
                     if let Some(v) = crate::repo::infra::text_of(l.node) {
-                        out.insert((l.path_text(), v.to_string()));
+                        // Hard-coded hosts follow each entry's domain: alike when they do.
+                        let v = match h.domain.as_deref().filter(|d| !d.is_empty()) {
+                            Some(d) => v.replace(d, "\u{1}"),
+                            None => v.to_string(),
+                        };
+                        out.insert((l.path_text(), v));
                     }
                 }
             }
@@ -1689,7 +1697,7 @@ pub fn in_progress(infra: &Infrastructure) -> Vec<InProgress> {
             {
                 continue;
             }
-            let (va, vb) = (own_values(ca, ha), own_values(cb, hb));
+            let (va, vb) = (own_values(ca, ha, cb), own_values(cb, hb, ca));
             let shared = va.intersection(&vb).count();
             if va.is_empty() || shared * 2 < va.len().max(vb.len()) {
                 continue;
