@@ -1002,7 +1002,18 @@ fn shared_files_the_hub_takes_the_targets_family_and_carries_what_it_depends_on(
             && l.contains("the hub's own `alpha.values.yaml` sets it")),
         "{fates:#?}"
     );
-    todo_has(&p, "`jupyterhub-home-nfs.gke` holds the hub's disk on GCP");
+    // The GKE disk switch of the shared file: the target's shared file switches on EKS's.
+    assert!(
+        fates.iter().any(|l| l.contains("`jupyterhub-home-nfs.gke.enabled`")
+            && l.contains("obsolete: a GCP setting; the target's `common.values.yaml` sets `jupyterhub-home-nfs.eks`")),
+        "{fates:#?}"
+    );
+    assert!(
+        !p.todo.iter().any(|t| t.contains("gcp-c-basehub-common")),
+        "{:#?}",
+        p.todo
+    );
+    todo_has(&p, "`jupyterhub-home-nfs.eks.volumeId`");
 }
 
 /// A same-named shared file with other content in the target is a decision the plan states:

@@ -41,7 +41,7 @@ impl Provider {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Provider::Gcp => "GCP",
             Provider::Aws => "AWS",
@@ -51,7 +51,7 @@ impl Provider {
     }
 
     /// The key of `jupyterhub-home-nfs` holding the hub's disk on this provider.
-    fn home_nfs_key(self) -> Option<&'static str> {
+    pub fn home_nfs_key(self) -> Option<&'static str> {
         match self {
             Provider::Gcp => Some("gke"),
             Provider::Aws => Some("eks"),

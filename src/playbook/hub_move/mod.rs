@@ -1025,10 +1025,19 @@ fn carry_family(
                 keep.push(s.path.clone());
                 None
             }
-            Compared::Missing => {
-                keep.push(s.path.clone());
-                None
-            }
+            Compared::Missing => match provider_block_given(&s.path, src, tgt, targets) {
+                // The source provider's disk block (`jupyterhub-home-nfs.gke` switched on in
+                // a shared file): the target's shared file switches on its own.
+                Some((file, block)) => Some(Fate::obsolete(format!(
+                    "a {} setting; the target's `{file}` sets `{block}` for `{}`",
+                    bound::Provider::of(src).name(),
+                    tgt.name
+                ))),
+                None => {
+                    keep.push(s.path.clone());
+                    None
+                }
+            },
         };
         if let Some(fate) = fate {
             // Every leaf below the setting is accounted the same way.
@@ -1156,6 +1165,32 @@ fn carry_family(
         }
     }
     Ok(Some(carried_name))
+}
+
+/// For a setting under the source provider's `jupyterhub-home-nfs.gke` / `.eks` block on
+/// another provider: the target's shared file that sets the target provider's block, and
+/// that block's path.
+fn provider_block_given(
+    path: &[Segment],
+    src: &Cluster,
+    tgt: &Cluster,
+    targets: &[shared::TargetFile],
+) -> Option<(String, String)> {
+    let (sp, tp) = (bound::Provider::of(src), bound::Provider::of(tgt));
+    let (skey, tkey) = (sp.home_nfs_key()?, tp.home_nfs_key()?);
+    if sp == tp {
+        return None;
+    }
+    let i = (1..path.len()).find(|&i| {
+        matches!(&path[i - 1], Segment::Key(k) if k == "jupyterhub-home-nfs")
+            && matches!(&path[i], Segment::Key(k) if k == skey)
+    })?;
+    let mut block = path[..i].to_vec();
+    block.push(Segment::Key(tkey.into()));
+    targets.iter().rev().find_map(|t| {
+        let d = t.data.as_ref()?;
+        shared::value_at(d, &block).map(|_| (t.name.clone(), Path(block.clone()).to_string()))
+    })
 }
 
 /// A scalar's text, as a ledger target's value.
