@@ -483,6 +483,9 @@ fn setup(
         all.extend(list);
         list = all;
     }
+    // A file listed twice (a target's shared file the hub also brought) once, where first.
+    let mut seen = BTreeSet::new();
+    list.retain(|n| seen.insert(n.clone()));
     for (file, hubs) in shared::partial_families(tgt) {
         plan.notes.push(format!(
             "`{file}` is shared by some hubs of `{}` ({}), not all: add it to the entry of `{name}` if the hub belongs with them",
