@@ -101,6 +101,11 @@ impl Move {
 
     /// With the setup applied in the checkout; merged (pushed to `origin`) or not.
     fn with_setup(merged: bool) -> Move {
+        Move::with_setup_after(merged, |_| {})
+    }
+
+    /// The same, with `edit` applied to the repository before the setup.
+    fn with_setup_after(merged: bool, edit: impl Fn(&Path)) -> Move {
         let repo = tempfile::tempdir().unwrap();
         copy_dir(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/infrastructure"),
@@ -129,6 +134,7 @@ impl Move {
             .join("config/clusters/temple/prod.values.yaml");
         let text = std::fs::read_to_string(&values).unwrap();
         std::fs::write(&values, text.replace("temple.2i2c.cloud", "localhost")).unwrap();
+        edit(m.repo.path());
         let origin = m.work.path().join("origin.git");
         if !merged {
             common::git::publish(m.repo.path(), &origin);
@@ -1141,5 +1147,58 @@ fn check_old_down_fails_when_a_deploy_brought_the_old_hub_back() {
             && e.message.contains("Deployment `prod/hub` has 1 replicas"),
         "{}",
         e.message
+    );
+}
+
+/// A hub on jupyterhub-home-nfs: the setup window copies its homes with `transfer-homes`
+/// (`--transfer-key` of `exec`), whose preview names the Service, the sidecar and the rsync,
+/// never the key; without the key a real run stops at the step, saying what to pass, and
+/// leaves no Service behind.
+#[test]
+fn the_setup_window_of_a_hub_on_home_nfs_transfers_its_homes() {
+    let m = Move::with_setup_after(true, |repo| {
+        let values = repo.join("config/clusters/temple/prod.values.yaml");
+        let text = std::fs::read_to_string(&values).unwrap();
+        std::fs::write(
+            &values,
+            format!("{text}jupyterhub-home-nfs:\n  enabled: true\n"),
+        )
+        .unwrap();
+    });
+    let key = m.work.path().join("hub-move-prod");
+    write(
+        &key,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAsecretkeymaterial0123456789\n-----END OPENSSH PRIVATE KEY-----\n",
+    );
+    let key_arg = key.display().to_string();
+    let dry = m.exec("setup", &["--dry-run", "--transfer-key", &key_arg]);
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    for expected in [
+        "transfer-homes",
+        "service/prod/gitops-migrate-home-transfer (LoadBalancer, deleted after the copy)",
+        "kubectl --context temple-admin --namespace prod exec -i <app=nfs-server pod> -c home-transfer -- rsync -aHAX --numeric-ids --partial /export/prod/ root@<load balancer>:/export/prod/ (the private key on standard input)",
+        "kubectl --context newcluster-admin --namespace prod delete service gitops-migrate-home-transfer",
+    ] {
+        assert!(dry.stdout.contains(expected), "{expected}:\n{}", dry.stdout);
+    }
+    assert!(!dry.stdout.contains("sync-homes"), "{}", dry.stdout);
+    assert!(!format!("{}{}", dry.stdout, dry.stderr).contains("secretkeymaterial"));
+    assert!(m.target.mutations().is_empty() && m.calls().is_empty());
+
+    // Without the key: the step stops before creating anything, saying what to pass.
+    let r = m.exec("setup", &["--yes", "--yes-manual"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        format!("{}{}", r.stdout, r.stderr)
+            .contains("needs the private key of the transfer: pass --transfer-key FILE"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(!m.target.has_service("prod", "gitops-migrate-home-transfer"));
+    assert!(
+        m.target.service_log().is_empty(),
+        "{:?}",
+        m.target.service_log()
     );
 }
