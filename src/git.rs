@@ -480,6 +480,19 @@ fn porcelain_lines(stdout: &str) -> Vec<PorcelainLine> {
 }
 
 impl Git {
+    /// The commits that changed `path` (relative to the top level), newest first, at most
+    /// `limit`.
+    pub fn commits_touching(&self, path: &str, limit: usize) -> Result<Vec<String>, GitError> {
+        let out = self.run(&[
+            "log",
+            &format!("--max-count={limit}"),
+            "--format=%H",
+            "--",
+            path,
+        ])?;
+        Ok(out.lines().map(str::to_string).collect())
+    }
+
     /// Writes the YAML files (`*.yaml`, `*.yml`) under `prefix` of `commit` into `dest`
     /// (created), as they are in the commit, through a temporary index: the user's index and
     /// work tree are not touched. `dest/<prefix>` is then the repository as of `commit`, for

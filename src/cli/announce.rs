@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::stage::{HubMoveTarget, NubladoTarget, Reencrypt, Target, examples, load_plan};
+use super::stage::{HubMoveTarget, NubladoTarget, SetupOptions, Target, examples, load_plan};
 use super::{Exit, Output};
 use crate::playbook::announce::{announced_envs, announcement, storage};
 use crate::playbook::{PlaybookKind, StagePlan, hub_move};
@@ -41,7 +41,7 @@ pub fn run(command: AnnounceCommand, out: &mut Output) -> Exit {
     let target = match &command {
         AnnounceCommand::Nublado(AnnounceNublado { target }) => Target::Nublado(target),
         AnnounceCommand::HubMove(AnnounceHubMove { target }) => {
-            Target::HubMove(target, Reencrypt { reencrypt: false })
+            Target::HubMove(target, SetupOptions::default())
         }
     };
     let (p, plan) = match load_plan(&target, out) {

@@ -6,7 +6,7 @@
 use clap::{Args, Subcommand};
 
 use super::stage::{
-    HubMoveTarget, NubladoTarget, Reencrypt, Target, error_code, examples, load_plan,
+    HubMoveTarget, NubladoTarget, SetupOptions, Target, error_code, examples, load_plan,
     print_findings, print_ops, stage_description,
 };
 use super::{Exit, Output};
@@ -66,7 +66,7 @@ pub struct PrHubMove {
     #[command(flatten)]
     pub target: HubMoveTarget,
     #[command(flatten)]
-    pub reencrypt: Reencrypt,
+    pub setup: SetupOptions,
     /// Commit when the files the stage touches differ from the base's, and replace an
     /// existing branch that holds other content (pushed with --force-with-lease).
     #[arg(long)]
@@ -147,10 +147,10 @@ pub fn run(command: PrCommand, out: &mut Output) -> Exit {
         PrCommand::Nublado(PrNublado { target, pr }) => (Target::Nublado(target), target.force, pr),
         PrCommand::HubMove(PrHubMove {
             target,
-            reencrypt,
+            setup,
             force,
             pr,
-        }) => (Target::HubMove(target, *reencrypt), *force, pr),
+        }) => (Target::HubMove(target, setup.clone()), *force, pr),
     };
     let PrOptions {
         base,

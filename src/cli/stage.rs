@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 
 use super::{Exit, Output, repo_root};
 use crate::playbook::check::{AfterChange, dirty_paths, new_errors};
-use crate::playbook::hub_move::{HubMove, Move};
+use crate::playbook::hub_move::{self, HubMove, Move};
 use crate::playbook::nublado::hub_db::parse_url as parse_hub_db_url;
 use crate::playbook::nublado::stages::{self, Options};
 use crate::playbook::nublado::translate::{
@@ -16,7 +16,7 @@ use crate::playbook::nublado::translate::{
 };
 use crate::playbook::nublado::{self, Nublado};
 use crate::playbook::{Playbook, PlaybookKind, StagePlan, Unusable, report};
-use crate::repo::{self, Phalanx, Repo};
+use crate::repo::{self, Infrastructure, Phalanx, Repo};
 use crate::util::text::plural;
 
 /// What a nublado stage command names: the stage, its environments, and the answers of
@@ -150,26 +150,54 @@ impl HubMoveTarget {
             to: to.clone(),
             new_name: new_name.clone(),
             temp_domain: temp_domain.clone(),
-            reencrypt: false,
+            ..Move::default()
         })
     }
 }
 
-/// `setup`: re-encrypt copied `enc-*` files whose keys differ from the target's `.sops.yaml`
-/// creation rule.
-#[derive(Debug, Clone, Copy, Args)]
-pub struct Reencrypt {
+/// The options of a hub move's `setup` plan: re-encrypting copied secrets, and the public
+/// key of the home directories' transfer.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SetupOptions {
     /// `setup`: re-encrypt copied `enc-*` files whose keys differ from the target's
     /// `.sops.yaml` creation rule with `sops updatekeys -y` (sops on PATH, with access to
     /// both keys); without it, the commands are listed.
     #[arg(long)]
     pub reencrypt: bool,
+    /// `setup` of a hub on jupyterhub-home-nfs: the key pair of the home directories'
+    /// transfer (`ssh-keygen -t ed25519 -N '' -f FILE`); `FILE.pub` goes into both hubs'
+    /// values, `FILE` itself is read only by `exec` (its `--transfer-key`).
+    #[arg(long, value_name = "FILE")]
+    pub transfer_key: Option<String>,
+}
+
+impl SetupOptions {
+    /// Adds the options to the move; a `--transfer-key` whose `.pub` cannot be read is the
+    /// usage error printed.
+    pub fn apply_to(&self, mv: &mut Move, out: &mut Output) -> Result<(), Exit> {
+        let SetupOptions {
+            reencrypt,
+            transfer_key,
+        } = self;
+        mv.reencrypt = *reencrypt;
+        if let Some(file) = transfer_key {
+            let (_, public) = hub_move::transfer::read_public_key(file).map_err(|e| {
+                out.error(&format!("--transfer-key: {e}"));
+                Exit::Input
+            })?;
+            mv.transfer_key = Some(hub_move::TransferKey {
+                file: file.clone(),
+                public,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// What a stage command plans, for either playbook.
 pub enum Target<'a> {
     Nublado(&'a NubladoTarget),
-    HubMove(&'a HubMoveTarget, Reencrypt),
+    HubMove(&'a HubMoveTarget, SetupOptions),
 }
 
 impl Target<'_> {
@@ -225,7 +253,7 @@ pub struct PlanHubMove {
     #[command(flatten)]
     pub target: HubMoveTarget,
     #[command(flatten)]
-    pub reencrypt: Reencrypt,
+    pub setup: SetupOptions,
     /// The plan as text, or as one JSON object (the change, the account of every setting,
     /// what is still to supply, the runbook).
     #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
@@ -265,7 +293,7 @@ pub struct ApplyHubMove {
     #[command(flatten)]
     pub target: HubMoveTarget,
     #[command(flatten)]
-    pub reencrypt: Reencrypt,
+    pub setup: SetupOptions,
     /// Write even when files the stage touches have uncommitted changes.
     #[arg(long)]
     pub allow_dirty: bool,
@@ -362,7 +390,17 @@ fn load<P: Playbook>(
     let stage = stage_of::<P>(stage, out)?;
     let request = request(out)?;
     let repo = open::<P>(out)?;
-    match P::plan(&repo, stage, &request) {
+    plan_of::<P>(repo, stage, &request, out)
+}
+
+/// The stage's plan for the opened repository, or the error printed.
+fn plan_of<P: Playbook>(
+    repo: P::Repo,
+    stage: P::Stage,
+    request: &P::Request,
+    out: &mut Output,
+) -> Result<(Repo, StagePlan), Exit> {
+    match P::plan(&repo, stage, request) {
         Ok(plan) => Ok((P::into_repo(repo), plan)),
         Err(e) => {
             out.error(&e.to_string());
@@ -376,16 +414,49 @@ fn load<P: Playbook>(
 pub fn load_plan(target: &Target<'_>, out: &mut Output) -> Result<(Repo, StagePlan), Exit> {
     match target {
         Target::Nublado(t) => load::<Nublado>(&t.stage, |out| t.request(out), out),
-        Target::HubMove(t, reencrypt) => load::<HubMove>(
-            &t.stage,
-            |out| {
-                let mut mv = t.named(out)?;
-                mv.reencrypt = reencrypt.reencrypt;
-                Ok(mv)
-            },
-            out,
-        ),
+        Target::HubMove(t, setup) => {
+            let stage = stage_of::<HubMove>(&t.stage, out)?;
+            let mut mv = t.named(out)?;
+            setup.apply_to(&mut mv, out)?;
+            let infra = open::<HubMove>(out)?;
+            // `decommission` names the old hub's storage from the values cutover deleted.
+            if stage == hub_move::Stage::Decommission {
+                mv.old_storage = old_storage(&infra, &mv);
+            }
+            plan_of::<HubMove>(infra, stage, &mv, out)
+        }
     }
+}
+
+/// The old hub's storage for `decommission`, named from its values at the commit before the
+/// cutover's change: the newest commit whose parent still lists the hub in the source's
+/// `cluster.yaml` (read from Git history, as the cutover deleted those values). `None` when
+/// the repository has no such history.
+pub fn old_storage(infra: &Infrastructure, mv: &Move) -> Option<Vec<String>> {
+    let root = infra.files.root();
+    let (git, prefix) = crate::git::Git::open(root).ok()?;
+    let rel = format!("{prefix}config/clusters/{}/cluster.yaml", mv.from);
+    for commit in git.commits_touching(&rel, 50).ok()? {
+        let parent = format!("{commit}^");
+        let dir = tempfile::tempdir().ok()?;
+        if git
+            .export_yaml(&parent, &format!("{prefix}config/clusters/"), dir.path())
+            .is_err()
+        {
+            continue;
+        }
+        let Ok(before) = Infrastructure::load(&dir.path().join(&prefix)) else {
+            continue;
+        };
+        if before
+            .cluster(&mv.from)
+            .and_then(|c| c.hub(&mv.hub))
+            .is_some()
+        {
+            return Some(hub_move::old_storage(&before, mv));
+        }
+    }
+    None
 }
 
 /// The outline printed under the diff: what is still to do, the checklist, the runbook.
@@ -525,9 +596,9 @@ pub fn plan(command: PlanCommand, out: &mut Output) -> Exit {
         }) => (Target::Nublado(target), *strict, *format),
         PlanCommand::HubMove(PlanHubMove {
             target,
-            reencrypt,
+            setup,
             format,
-        }) => (Target::HubMove(target, *reencrypt), false, *format),
+        }) => (Target::HubMove(target, setup.clone()), false, *format),
     };
     let (p, plan) = match load_plan(&target, out) {
         Ok(x) => x,
@@ -607,9 +678,9 @@ pub fn apply(command: ApplyCommand, out: &mut Output) -> Exit {
         }) => (Target::Nublado(target), *strict, *allow_dirty),
         ApplyCommand::HubMove(ApplyHubMove {
             target,
-            reencrypt,
+            setup,
             allow_dirty,
-        }) => (Target::HubMove(target, *reencrypt), false, *allow_dirty),
+        }) => (Target::HubMove(target, setup.clone()), false, *allow_dirty),
     };
     let (p, plan) = match load_plan(&target, out) {
         Ok(x) => x,

@@ -247,6 +247,7 @@ pub fn move_env(
         resolver: Some(Arc::new(SystemResolver)),
         delete_homes,
         parallel,
+        ..MoveEnv::default()
     };
     (env, missing)
 }

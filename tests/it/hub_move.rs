@@ -44,6 +44,7 @@ fn mv(hub: &str, from: &str, to: &str, new_name: Option<&str>, temp: Option<&str
         new_name: new_name.map(str::to_string),
         temp_domain: temp.map(str::to_string),
         reencrypt: false,
+        ..Move::default()
     }
 }
 
@@ -184,7 +185,7 @@ fn setup_with_rename_and_shared_file_present() {
     assert!(
         p.notes
             .iter()
-            .any(|n| n.contains("common.values.yaml") && n.contains("not overwritten"))
+            .any(|n| n.contains("decision: `common.values.yaml` is in both `temple` and `2i2c-aws-us` with different content; the hub takes `2i2c-aws-us`'s"))
     );
     let p = apply(dir.path(), Stage::Cutover, &m, false);
     snap!("cutover_rename_temple_staging_aws_diff", shown(&p));
@@ -852,7 +853,7 @@ fn the_login_client_is_updated_for_the_temporary_domain_and_restored() {
     assert_eq!(
         ids(&p),
         [
-            "sync-homes",
+            "transfer-homes",
             "manual:check-grafana",
             "manual:login-client",
             "manual:deploy-hub"
@@ -991,4 +992,428 @@ fn pr_commits_a_hub_move_stage_on_its_own_branch() {
     let (code, out, err) = run(root, &[&with_branch[..], &["--force"]].concat());
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("(replaced under --force)"), "{out}");
+}
+
+/// The values files an entry of `cluster` lists for `hub`, after a stage was applied.
+fn entry_files(root: &Path, cluster: &str, hub: &str) -> Vec<String> {
+    let i = infra(root);
+    i.cluster(cluster)
+        .and_then(|c| c.hub(hub))
+        .unwrap_or_else(|| panic!("no {cluster}/{hub}"))
+        .values_files
+        .iter()
+        .map(|f| f.name.clone())
+        .collect()
+}
+
+fn note_with<'p>(p: &'p StagePlan, needle: &str) -> &'p str {
+    p.notes
+        .iter()
+        .find(|n| n.contains(needle))
+        .unwrap_or_else(|| panic!("no note with `{needle}` in {:#?}", p.notes))
+}
+
+/// A hub moved into a cluster whose hubs all use `common.values.yaml` takes it instead of the
+/// source's `basehub-common.values.yaml`, and carries from that only what it depends on: the
+/// settings the target's file gives otherwise (the authenticator: stated, the hub keeps its
+/// own) or not at all, not those the target gives the same value, not those its own file
+/// overrides, and not the GKE disk switch (for the operator, on AWS).
+#[test]
+fn shared_files_the_hub_takes_the_targets_family_and_carries_what_it_depends_on() {
+    let dir = moves_copy();
+    let m = mv("alpha", "gcp-c", "aws-c", None, None);
+    let p = apply(dir.path(), Stage::Setup, &m, false);
+    snap!("shared_files_target_family", shown(&p));
+    assert_eq!(
+        entry_files(dir.path(), "aws-c", "alpha"),
+        [
+            "common.values.yaml",
+            "gcp-c-basehub-common.values.yaml",
+            "alpha.values.yaml"
+        ]
+    );
+    assert!(
+        !dir.path()
+            .join("config/clusters/aws-c/basehub-common.values.yaml")
+            .exists()
+    );
+    let carried = target_text(&dir, "aws-c", "gcp-c-basehub-common.values.yaml");
+    assert_eq!(
+        carried,
+        "# The settings every hub of gcp-c shares.\njupyterhub:\n  hub:\n    config:\n      JupyterHub:\n        authenticator_class: github\n  scheduling:\n    userScheduler:\n      enabled: true\n"
+    );
+    let d = note_with(
+        &p,
+        "decision: the hubs of `aws-c` share `common.values.yaml`",
+    );
+    assert!(
+        d.contains("`jupyterhub.hub.config.JupyterHub.authenticator_class`: `github` in `gcp-c`, `cilogon` in `aws-c`'s `common.values.yaml` — the hub keeps `github` (carried)"),
+        "{d}"
+    );
+    let c = note_with(
+        &p,
+        "carries from `config/clusters/gcp-c/basehub-common.values.yaml` only what `alpha` depends on (2 settings)",
+    );
+    assert!(
+        c.contains("`jupyterhub.scheduling.userScheduler.enabled: true`"),
+        "{c}"
+    );
+    // Every setting of the family file is accounted for.
+    let fates: Vec<String> = p
+        .ledger
+        .detail_lines()
+        .into_iter()
+        .filter(|l| l.contains("gcp-c/basehub-common.values.yaml"))
+        .collect();
+    assert_eq!(fates.len(), 10, "{fates:#?}");
+    assert!(
+        fates.iter().any(|l| l.contains("`nfs.pv.mountOptions[1]`")
+            && l.contains("the same value in the target's `common.values.yaml`")),
+        "{fates:#?}"
+    );
+    assert!(
+        fates.iter().any(|l| l.contains("funded_by.name")
+            && l.contains("the hub's own `alpha.values.yaml` sets it")),
+        "{fates:#?}"
+    );
+    // The GKE disk switch of the shared file: the target's shared file switches on EKS's.
+    assert!(
+        fates.iter().any(|l| l.contains("`jupyterhub-home-nfs.gke.enabled`")
+            && l.contains("obsolete: a GCP setting; the target's `common.values.yaml` sets `jupyterhub-home-nfs.eks`")),
+        "{fates:#?}"
+    );
+    assert!(
+        !p.todo.iter().any(|t| t.contains("gcp-c-basehub-common")),
+        "{:#?}",
+        p.todo
+    );
+    todo_has(&p, "`jupyterhub-home-nfs.eks.volumeId`");
+}
+
+/// A same-named shared file with other content in the target is a decision the plan states:
+/// the hub takes the target's file, and each setting that differs is listed with the value
+/// the hub ends up with.
+#[test]
+fn shared_files_a_same_named_file_that_differs_is_a_stated_decision() {
+    let dir = moves_copy();
+    let m = mv("alpha", "gcp-c", "gcp-d", None, None);
+    let p = apply(dir.path(), Stage::Setup, &m, false);
+    snap!("shared_files_same_name", shown(&p));
+    let d = note_with(
+        &p,
+        "decision: `basehub-common.values.yaml` is in both `gcp-c` and `gcp-d` with different content; the hub takes `gcp-d`'s",
+    );
+    for differs in [
+        "`nfs.pv.mountOptions`: `[soft, noatime]` in `gcp-c`, `[soft, noatime, vers=4.1]` in `gcp-d`'s `basehub-common.values.yaml` — the hub keeps `[soft, noatime]` (carried)",
+        "`jupyterhub.hub.config.JupyterHub.authenticator_class`: `github` in `gcp-c`, `cilogon` in `gcp-d`'s `basehub-common.values.yaml` — the hub keeps `github` (carried)",
+    ] {
+        assert!(d.contains(differs), "{differs}\n{d}");
+    }
+    assert_eq!(
+        entry_files(dir.path(), "gcp-d", "alpha"),
+        [
+            "basehub-common.values.yaml",
+            "gcp-c-basehub-common.values.yaml",
+            "alpha.values.yaml"
+        ]
+    );
+    // The target's file is untouched; the carried one has what differs.
+    assert_eq!(
+        target_text(&dir, "gcp-d", "basehub-common.values.yaml"),
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(
+            "fixtures/infrastructure-moves/config/clusters/gcp-d/basehub-common.values.yaml"
+        ))
+        .unwrap()
+    );
+    let carried = target_text(&dir, "gcp-d", "gcp-c-basehub-common.values.yaml");
+    assert!(
+        carried.contains("    mountOptions:\n    - soft\n    - noatime\n"),
+        "{carried}"
+    );
+    assert!(carried.contains("authenticator_class: github"), "{carried}");
+    // Same provider: the GKE disk switch is the target's too.
+    assert!(!carried.contains("gke"), "{carried}");
+}
+
+/// Moving a sibling after the first hub reuses the file the first move carried (adding what
+/// the sibling alone depends on) and copies no family file again.
+#[test]
+fn shared_files_a_sibling_reuses_what_an_earlier_move_carried() {
+    let dir = moves_copy();
+    apply(
+        dir.path(),
+        Stage::Setup,
+        &mv("alpha", "gcp-c", "aws-c", None, None),
+        false,
+    );
+    let first = target_text(&dir, "aws-c", "gcp-c-basehub-common.values.yaml");
+    let p = apply(
+        dir.path(),
+        Stage::Setup,
+        &mv("beta", "gcp-c", "aws-c", None, None),
+        false,
+    );
+    snap!("shared_files_sibling", shown(&p));
+    let created: Vec<&str> = p
+        .changes
+        .ops()
+        .iter()
+        .map(|o| o.path())
+        .filter(|f| f.contains("common"))
+        .collect();
+    assert_eq!(
+        created,
+        ["config/clusters/aws-c/gcp-c-basehub-common.values.yaml"],
+        "only the carried file changes"
+    );
+    let n = note_with(
+        &p,
+        "(carried from `config/clusters/gcp-c/basehub-common.values.yaml` by an earlier move): reused; added what `beta` also depends on: `jupyterhub.custom.homepage.templateVars.funded_by.name`",
+    );
+    assert!(!n.contains("authenticator"), "{n}");
+    let now = target_text(&dir, "aws-c", "gcp-c-basehub-common.values.yaml");
+    assert!(now.contains("name: The Alpha-Beta Consortium"), "{now}");
+    // What the first move carried stays as it was.
+    for line in first.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(now.contains(line), "{line}\n{now}");
+    }
+    assert_eq!(
+        entry_files(dir.path(), "aws-c", "beta"),
+        [
+            "common.values.yaml",
+            "gcp-c-basehub-common.values.yaml",
+            "beta.values.yaml"
+        ]
+    );
+    // A third plan of the same sibling move is done already.
+    let again = plan(
+        dir.path(),
+        Stage::Setup,
+        &mv("beta", "gcp-c", "aws-c", None, None),
+    );
+    assert!(again.changes.is_empty());
+    // Both moves are in progress for `status` (the carried file is not the hub's own).
+    let (code, out, err) = run(dir.path(), &["status", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let moves: Vec<String> = serde_json::from_str::<serde_json::Value>(&out).unwrap()["moves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| format!("{} {} {}", m["hub"], m["from"], m["to"]))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            "\"alpha\" \"gcp-c\" \"aws-c\"",
+            "\"beta\" \"gcp-c\" \"aws-c\""
+        ]
+    );
+}
+
+/// A hub on jupyterhub-home-nfs: `--transfer-key FILE` puts the public key, and only it, into
+/// the `home-transfer` sidecar of both hubs' values; the runbooks copy the homes with
+/// `transfer-homes` (a host-and-path hub keeps `sync-homes`), and the cutover's ends with the
+/// deploy wait and the check that the old hub is still down. `decommission` removes the
+/// sidecar and names the old hub's disk from its values at the commit before the cutover.
+#[test]
+fn home_nfs_sidecars_from_setup_to_decommission() {
+    let dir = moves_copy();
+    let root = dir.path();
+    common::git::git(root, &["init", "-q", "-b", "main"]);
+    common::git::commit(root, "the repository");
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("hub-move-research");
+    let o = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "hub-move", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let key = key.display().to_string();
+    let private = std::fs::read_to_string(&key).unwrap();
+    let public = std::fs::read_to_string(format!("{key}.pub")).unwrap();
+    let args = ["--hub", "research", "--from", "gcp-a", "--to", "aws-b"];
+    // Without a key: how to make one, under Still to supply.
+    let (code, out, err) = run(root, &[&["plan", "hub-move", "setup"][..], &args].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("plan again with `--transfer-key ~/.ssh/hub-move-research`"),
+        "{out}"
+    );
+    // A private key given as the public one is refused, unshown.
+    std::fs::copy(&key, keys.path().join("wrong.pub")).unwrap();
+    let wrong = keys.path().join("wrong.pub").display().to_string();
+    let (code, _, err) = run(
+        root,
+        &[
+            &["plan", "hub-move", "setup", "--transfer-key", &wrong][..],
+            &args,
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("this is a private key"), "{err}");
+    assert!(!err.contains(private.lines().nth(1).unwrap()), "{err}");
+
+    let (code, out, err) = run(
+        root,
+        &[
+            &["apply", "hub-move", "setup", "--transfer-key", &key][..],
+            &args,
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    for f in [
+        "config/clusters/gcp-a/research.values.yaml",
+        "config/clusters/aws-b/research.values.yaml",
+    ] {
+        let t = std::fs::read_to_string(root.join(f)).unwrap();
+        assert!(t.contains("- name: home-transfer"), "{f}: {t}");
+        assert!(t.contains(public.trim()), "{f}: {t}");
+    }
+    // The private key is nowhere in the repository.
+    for (rel, content) in tree(root) {
+        let text = String::from_utf8_lossy(&content);
+        for l in private.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!text.contains(l), "the private key is in {rel}");
+        }
+    }
+    let i = infra(root);
+    let moved = Move {
+        hub: "research".into(),
+        from: "gcp-a".into(),
+        to: "aws-b".into(),
+        ..Move::default()
+    };
+    let ids = |s: Stage| -> Vec<String> {
+        hub_move::window(&i, s, &moved)
+            .unwrap()
+            .steps
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
+    };
+    assert_eq!(ids(Stage::Setup)[0], "transfer-homes");
+    let cut = ids(Stage::Cutover);
+    let at = |id: &str| {
+        cut.iter()
+            .position(|s| s == id)
+            .unwrap_or_else(|| panic!("{id}: {cut:?}"))
+    };
+    assert!(at("transfer-homes:final") < at("update-dns"));
+    assert!(at("update-dns") < at("wait-deployed") && at("wait-deployed") < at("check-old-down"));
+    assert!(!cut.iter().any(|s| s.starts_with("sync-homes")));
+    common::git::commit(root, "setup");
+
+    let (code, out, err) = run(
+        root,
+        &[&["apply", "hub-move", "cutover"][..], &args].concat(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    common::git::commit(root, "cutover");
+
+    // Decommission: the new hub's sidecar goes; the old hub's disk is named from its values
+    // before the cutover (the source file is gone from the checkout).
+    assert!(
+        !root
+            .join("config/clusters/gcp-a/research.values.yaml")
+            .exists()
+    );
+    let (code, out, err) = run(
+        root,
+        &[&["apply", "hub-move", "decommission"][..], &args].concat(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let t =
+        std::fs::read_to_string(root.join("config/clusters/aws-b/research.values.yaml")).unwrap();
+    assert!(
+        !t.contains("home-transfer") && !t.contains("extraContainers"),
+        "{t}"
+    );
+    assert!(
+        out.contains("the GCP persistent disk `projects/gcp-a-412/zones/us-central1-b/disks/hub-nfs-homedirs-research`")
+            && out.contains("`gcloud compute disks delete hub-nfs-homedirs-research --zone us-central1-b --project gcp-a-412`"),
+        "{out}"
+    );
+    assert!(!out.contains("/export/research"), "{out}");
+
+    // A host-and-path hub keeps sync-homes.
+    let fx = fixture_copy();
+    let m = mv(
+        "staging",
+        "temple",
+        "2i2c-aws-us",
+        Some("temple-staging"),
+        Some("temple-staging.aws.2i2c.cloud"),
+    );
+    let w = hub_move::window(&infra(fx.path()), Stage::Cutover, &m);
+    assert!(w.is_err(), "cutover before setup");
+    let p = plan(fx.path(), Stage::Setup, &m);
+    assert_eq!(p.runbook[0].id, "sync-homes");
+    assert!(
+        p.notes.iter().any(|n| n.contains("a host and path")),
+        "{:#?}",
+        p.notes
+    );
+}
+
+/// Two hubs of the real `ucec` (GCP), which share `common.values.yaml`, moved one after the
+/// other to `2i2c-aws-us` (AWS, no shared file of its own): the first move copies the family
+/// file, the second takes it as it is in the target and copies nothing of it again.
+#[test]
+fn corpus_siblings_moved_one_after_another_copy_the_family_file_once() {
+    let Some(corpus) = common::shared_data("corpus/infrastructure-2026") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&corpus, dir.path());
+    let first = mv(
+        "staging",
+        "ucec",
+        "2i2c-aws-us",
+        Some("ucec-staging"),
+        Some("ucec-staging.aws.2i2c.cloud"),
+    );
+    let p = apply(dir.path(), Stage::Setup, &first, true);
+    let common_rel = "config/clusters/2i2c-aws-us/common.values.yaml";
+    assert!(
+        p.changes.paths().contains(common_rel),
+        "{:?}",
+        p.changes.paths()
+    );
+    let copied = std::fs::read_to_string(dir.path().join(common_rel)).unwrap();
+
+    let second = mv(
+        "ebfm",
+        "ucec",
+        "2i2c-aws-us",
+        None,
+        Some("ebfm.aws.2i2c.cloud"),
+    );
+    let p = apply(dir.path(), Stage::Setup, &second, true);
+    let touched: Vec<&str> = p
+        .changes
+        .paths()
+        .into_iter()
+        .filter(|f| f.contains("common"))
+        .collect();
+    assert!(
+        touched.is_empty(),
+        "the family file is not copied again: {touched:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(common_rel)).unwrap(),
+        copied
+    );
+    note_with(
+        &p,
+        "decision: `common.values.yaml` is in both `ucec` and `2i2c-aws-us`",
+    );
+    let files = entry_files(dir.path(), "2i2c-aws-us", "ebfm");
+    assert_eq!(files[0], "common.values.yaml", "{files:?}");
+    assert!(
+        !files.iter().any(|f| f.starts_with("ucec-")),
+        "nothing carried besides: {files:?}"
+    );
 }

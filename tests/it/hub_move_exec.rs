@@ -101,6 +101,11 @@ impl Move {
 
     /// With the setup applied in the checkout; merged (pushed to `origin`) or not.
     fn with_setup(merged: bool) -> Move {
+        Move::with_setup_after(merged, |_| {})
+    }
+
+    /// The same, with `edit` applied to the repository before the setup.
+    fn with_setup_after(merged: bool, edit: impl Fn(&Path)) -> Move {
         let repo = tempfile::tempdir().unwrap();
         copy_dir(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/infrastructure"),
@@ -129,6 +134,7 @@ impl Move {
             .join("config/clusters/temple/prod.values.yaml");
         let text = std::fs::read_to_string(&values).unwrap();
         std::fs::write(&values, text.replace("temple.2i2c.cloud", "localhost")).unwrap();
+        edit(m.repo.path());
         let origin = m.work.path().join("origin.git");
         if !merged {
             common::git::publish(m.repo.path(), &origin);
@@ -347,8 +353,13 @@ fn the_cutover_window_moves_the_hub_end_to_end() {
     assert!(m.source.mutations().is_empty() && m.target.mutations().is_empty());
 
     m.target.clear_requests();
-    // The last step is the login client's restoration, which a person confirms.
-    let r = m.exec("cutover", &["--yes", "--yes-manual"]);
+    // The last step is the login client's restoration, which a person confirms. The wait for
+    // the deploy (`https://<domain>/hub/health`) is left out here: no hub answers the fixture's
+    // domain; `wait_deployed_waits_for_the_final_domain_with_a_valid_certificate` tests it.
+    let r = m.exec(
+        "cutover",
+        &["--yes", "--yes-manual", "--skip", "wait-deployed"],
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
 
     // The old hub: offline, stopped, its users' pods gone (and only those).
@@ -462,7 +473,10 @@ fn the_cutover_window_moves_the_hub_end_to_end() {
     );
     std::fs::remove_file(m.kubectl_root().join("writes.log")).unwrap();
     m.target.clear_requests();
-    let again = m.exec("cutover", &["--yes", "--yes-manual"]);
+    let again = m.exec(
+        "cutover",
+        &["--yes", "--yes-manual", "--skip", "wait-deployed"],
+    );
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
     // The changed and new files arrive.
     assert_eq!(
@@ -997,4 +1011,196 @@ fn the_cutover_takes_a_lease_in_each_cluster_and_frees_them() {
         .unwrap();
     let delete = requests.iter().position(|r| r.method == "DELETE").unwrap();
     assert!(lease < delete);
+}
+
+/// `wait-deployed` and `check-old-down` of a cutover on the doubles: the health endpoint of
+/// the final domain over TLS, the old hub's namespace in the source.
+fn end_step(
+    id: &str,
+    source: Option<&Platform>,
+    health: Option<Arc<dyn gitops_migrate::runtime::clients::HealthApi>>,
+    wait: Duration,
+) -> Box<dyn StepRunner> {
+    let env = StepEnv {
+        name: "prod".into(),
+        timing: Timing {
+            poll: Duration::from_millis(20),
+            ..Timing::default()
+        },
+        hub_move: Some(MoveEnv {
+            source: Side {
+                cluster: "temple".into(),
+                namespace: "prod".into(),
+                context: Some(SRC_CTX.into()),
+                kube: source.map(|s| {
+                    Arc::new(KubeClient::with_token(&s.url, Some(KUBE_TOKEN.into())))
+                        as Arc<dyn gitops_migrate::runtime::clients::KubeApi>
+                }),
+                homes: None,
+            },
+            domain: "prod.example.org".into(),
+            health,
+            deploy_wait: wait,
+            ..MoveEnv::default()
+        }),
+        ..StepEnv::default()
+    };
+    steps::build(&Step::new(id, id), &env).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn health_of(p: &Platform, trusted: bool) -> Arc<dyn gitops_migrate::runtime::clients::HealthApi> {
+    use gitops_migrate::runtime::clients::HealthClient;
+    let mut agent = HealthClient::agent();
+    if trusted {
+        agent = agent
+            .ca_pem(p.ca_pem.as_ref().unwrap().as_bytes(), "the double's CA")
+            .unwrap();
+    }
+    Arc::new(HealthClient::with_http(&p.url, agent.build()))
+}
+
+/// After `update-dns`, the cutover waits until the merged change is deployed: the final
+/// domain answers `/hub/health` with 200 over a certificate that verifies (503 while the new
+/// hub is not there yet), with progress; an answer over a certificate that does not verify is
+/// not the new hub served, and the wait ends at its limit saying what it last saw.
+#[test]
+fn wait_deployed_waits_for_the_final_domain_with_a_valid_certificate() {
+    let p = Platform::start_tls();
+    p.require_tokens(false);
+    p.route_healthy_after("", Duration::from_millis(400));
+    let step = end_step(
+        "wait-deployed",
+        None,
+        Some(health_of(&p, true)),
+        Duration::from_secs(20),
+    );
+    let mut op = Recorder::yes();
+    let preview = step.preview(&mut op).unwrap();
+    assert!(
+        preview.commands[0].starts_with("curl -fsS https://127.0.0.1:"),
+        "{preview:?}"
+    );
+    let out = step.run(&preview, &mut op).unwrap();
+    assert!(
+        out.summary
+            .contains("answered 200 with a certificate that verifies"),
+        "{}",
+        out.summary
+    );
+    assert!(
+        op.said
+            .iter()
+            .any(|s| s.contains("merge the cutover's change now")),
+        "{:?}",
+        op.said
+    );
+    assert!(
+        op.progress
+            .iter()
+            .any(|(s, _, _, m)| s == "wait-deployed" && m.contains("503")),
+        "{:?}",
+        op.progress
+    );
+    assert!(p.count("GET", "/hub/health") >= 2);
+
+    // A certificate that does not verify: not served yet, however the hub answers.
+    let p = Platform::start_tls();
+    p.require_tokens(false);
+    p.route_status("", 200);
+    let step = end_step(
+        "wait-deployed",
+        None,
+        Some(health_of(&p, false)),
+        Duration::from_millis(400),
+    );
+    let mut op = Recorder::yes();
+    let preview = step.preview(&mut op).unwrap();
+    let e = step.run(&preview, &mut op).unwrap_err();
+    assert!(
+        e.message.contains("prod.example.org is not served yet")
+            && e.message.to_lowercase().contains("certificate"),
+        "{}",
+        e.message
+    );
+    assert_eq!(p.count("GET", "/hub/health"), 0, "no answer was accepted");
+}
+
+/// `check-old-down`: the old hub stays down after the deploy, or the step says it came back.
+#[test]
+fn check_old_down_fails_when_a_deploy_brought_the_old_hub_back() {
+    let s = Platform::start();
+    s.add_namespace("prod", &[]);
+    s.add_deployment("prod", "hub", 0, &[("component", "hub")]);
+    let step = end_step("check-old-down", Some(&s), None, Duration::ZERO);
+    let mut op = Recorder::yes();
+    let preview = step.preview(&mut op).unwrap();
+    let out = step.run(&preview, &mut op).unwrap();
+    assert!(out.summary.contains("still down"), "{}", out.summary);
+    assert!(s.mutations().is_empty(), "reads only");
+
+    // A deploy of the source re-created `proxy-public` and scaled the hub up.
+    s.add_service("prod", "proxy-public", Some("203.0.113.9"), None);
+    s.add_deployment("prod", "hub", 1, &[("component", "hub")]);
+    let e = step.run(&preview, &mut op).unwrap_err();
+    assert!(
+        e.message.contains("the old hub in `temple` is up again")
+            && e.message
+                .contains("Service `prod/proxy-public` exists again")
+            && e.message.contains("Deployment `prod/hub` has 1 replicas"),
+        "{}",
+        e.message
+    );
+}
+
+/// A hub on jupyterhub-home-nfs: the setup window copies its homes with `transfer-homes`
+/// (`--transfer-key` of `exec`), whose preview names the Service, the sidecar and the rsync,
+/// never the key; without the key a real run stops at the step, saying what to pass, and
+/// leaves no Service behind.
+#[test]
+fn the_setup_window_of_a_hub_on_home_nfs_transfers_its_homes() {
+    let m = Move::with_setup_after(true, |repo| {
+        let values = repo.join("config/clusters/temple/prod.values.yaml");
+        let text = std::fs::read_to_string(&values).unwrap();
+        std::fs::write(
+            &values,
+            format!("{text}jupyterhub-home-nfs:\n  enabled: true\n"),
+        )
+        .unwrap();
+    });
+    let key = m.work.path().join("hub-move-prod");
+    write(
+        &key,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAsecretkeymaterial0123456789\n-----END OPENSSH PRIVATE KEY-----\n",
+    );
+    let key_arg = key.display().to_string();
+    let dry = m.exec("setup", &["--dry-run", "--transfer-key", &key_arg]);
+    assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
+    for expected in [
+        "transfer-homes",
+        "service/prod/gitops-migrate-home-transfer (LoadBalancer, deleted after the copy)",
+        "kubectl --context temple-admin --namespace prod exec -i <app=nfs-server pod> -c home-transfer -- rsync -aHAX --numeric-ids --partial /export/prod/ root@<load balancer>:/export/prod/ (the private key on standard input)",
+        "kubectl --context newcluster-admin --namespace prod delete service gitops-migrate-home-transfer",
+    ] {
+        assert!(dry.stdout.contains(expected), "{expected}:\n{}", dry.stdout);
+    }
+    assert!(!dry.stdout.contains("sync-homes"), "{}", dry.stdout);
+    assert!(!format!("{}{}", dry.stdout, dry.stderr).contains("secretkeymaterial"));
+    assert!(m.target.mutations().is_empty() && m.calls().is_empty());
+
+    // Without the key: the step stops before creating anything, saying what to pass.
+    let r = m.exec("setup", &["--yes", "--yes-manual"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        format!("{}{}", r.stdout, r.stderr)
+            .contains("needs the private key of the transfer: pass --transfer-key FILE"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    assert!(!m.target.has_service("prod", "gitops-migrate-home-transfer"));
+    assert!(
+        m.target.service_log().is_empty(),
+        "{:?}",
+        m.target.service_log()
+    );
 }

@@ -17,6 +17,7 @@ mod exec_e2e;
 mod exec_engine;
 mod hub_move;
 mod hub_move_exec;
+mod hub_move_transfer;
 mod kubeconfig;
 mod kubectl_double;
 mod pr;

@@ -56,9 +56,12 @@ fn assert_copied_as_they_are(dst: &Path) {
 
 // --- the OpenSSH server ------------------------------------------------------------------
 
-/// A real `sshd` on 127.0.0.1, for the current user only, with throwaway keys.
-struct Sshd {
+/// A real `sshd` on 127.0.0.1, for the current user only, with throwaway keys (also the
+/// destination sidecar of the hub move's home-directory transfer, `hub_move_exec`).
+pub(crate) struct Sshd {
     child: Child,
+    /// The port it listens on.
+    pub(crate) port: u16,
     /// Holds the keys, configs, pid file and log.
     dir: tempfile::TempDir,
     log: PathBuf,
@@ -138,7 +141,7 @@ fn wait_ready(child: &mut Child, port: u16, log: &Path, timeout: Duration) -> Re
 impl Sshd {
     /// Starts the server and waits until it accepts connections; panics (fails the test)
     /// with the reason when it cannot.
-    fn start() -> Sshd {
+    pub(crate) fn start() -> Sshd {
         assert!(
             Path::new(SSHD).is_file(),
             "{SSHD} is missing: install openssh-server (scripts/test does) to run these tests"
@@ -208,6 +211,7 @@ impl Sshd {
                     client_config(&client, port, &d.join("client_key"));
                     return Sshd {
                         child,
+                        port,
                         dir,
                         log,
                         client_config: client,
@@ -226,12 +230,27 @@ impl Sshd {
         );
     }
 
-    fn log_text(&self) -> String {
+    /// The private key its authorized key belongs to.
+    pub(crate) fn client_key(&self) -> PathBuf {
+        self.dir.path().join("client_key")
+    }
+
+    /// The authorized key, with OpenSSH options before it (`command="…"`).
+    pub(crate) fn authorize_with(&self, options: &str) {
+        let public = fs::read_to_string(self.dir.path().join("client_key.pub")).unwrap();
+        fs::write(
+            self.dir.path().join("authorized_keys"),
+            format!("{options} {public}"),
+        )
+        .unwrap();
+    }
+
+    pub(crate) fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// How many ssh logins the server accepted so far.
-    fn logins(&self) -> usize {
+    pub(crate) fn logins(&self) -> usize {
         self.log_text()
             .lines()
             .filter(|l| l.contains("Accepted publickey"))

@@ -28,7 +28,7 @@ use crate::runtime::clients::KubeApi;
 use crate::runtime::clients::KubeConfig;
 use crate::runtime::journal::RunFiles;
 use crate::runtime::lease;
-use crate::runtime::steps::StepEnv;
+use crate::runtime::steps::{MoveEnv, StepEnv};
 use crate::runtime::wiring;
 
 pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
@@ -41,8 +41,17 @@ pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
         ));
         return Err(Exit::Input);
     }
-    let mv = exec.target.named(out)?;
+    if exec.transfer_key.is_some() && stage == Stage::Decommission {
+        out.error(
+            "--transfer-key is an option of `setup` and `cutover` (their copies of the home directories), not `decommission`",
+        );
+        return Err(Exit::Input);
+    }
+    let mut mv = exec.target.named(out)?;
     let infra = open::<HubMove>(out)?;
+    if stage == Stage::Decommission {
+        mv.old_storage = crate::cli::stage::old_storage(&infra, &mv);
+    }
     let root = infra.files.root().to_path_buf();
     if let Ok(steps) = HubMove::runbook(&infra, stage, &mv) {
         super::check_selection(&steps, args, args.from_step.as_deref(), out)?;
@@ -72,14 +81,17 @@ pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
     // The merged folder stays while its model is used.
     let (remote, _merged) = remote.unzip();
     let model = remote.as_ref().unwrap_or(&infra);
+    let config = super::load_config(&root, args, out)?;
+    let config_path = crate::config::Config::path_for(&root, args.config.as_deref());
+    let (src_settings, tgt_settings) = (config.cluster(&mv.from), config.cluster(&mv.to));
+    // `decommission` names the copy's source too (`clusters.<source>.homes/<hub>`).
+    if let (Some(h), Stage::Decommission) = (&src_settings.homes, stage) {
+        mv.old_homes = Some(format!("{}/{}", h.trim_end_matches('/'), mv.hub));
+    }
     let window = crate::playbook::hub_move::window(model, stage, &mv).map_err(|e| {
         out.error(&e.to_string());
         error_code(e.is_input_error())
     })?;
-
-    let config = super::load_config(&root, args, out)?;
-    let config_path = crate::config::Config::path_for(&root, args.config.as_deref());
-    let (src_settings, tgt_settings) = (config.cluster(&mv.from), config.cluster(&mv.to));
     let target = HubMove::run_name(&mv);
     let state = super::state_dir(args, out)?;
     let files = RunFiles::new(&state, PlaybookKind::HubMove.name(), stage.name(), &target);
@@ -91,6 +103,10 @@ pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
         exec.delete,
         usize::from(exec.parallel),
     );
+    let move_env = MoveEnv {
+        transfer_key: exec.transfer_key.clone(),
+        ..move_env
+    };
     let mut step_env = StepEnv {
         name: mv.hub.clone(),
         backup_dir: Some(files.dir().join(format!("{target}-backups"))),
@@ -131,7 +147,8 @@ pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
         .iter()
         .map(|s| (s.settings.cluster.clone(), s.settings.context.clone()))
         .collect();
-    // The setup and decommission windows copy files and ask the operator: no cluster call.
+    // The setup and decommission windows copy files and ask the operator: no cluster call,
+    // unless setup transfers the homes of a hub on jupyterhub-home-nfs (both clusters).
     let uses_clusters = window
         .steps
         .iter()

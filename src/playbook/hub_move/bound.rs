@@ -41,7 +41,7 @@ impl Provider {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Provider::Gcp => "GCP",
             Provider::Aws => "AWS",
@@ -51,7 +51,7 @@ impl Provider {
     }
 
     /// The key of `jupyterhub-home-nfs` holding the hub's disk on this provider.
-    fn home_nfs_key(self) -> Option<&'static str> {
+    pub fn home_nfs_key(self) -> Option<&'static str> {
         match self {
             Provider::Gcp => Some("gke"),
             Provider::Aws => Some("eks"),
@@ -387,6 +387,23 @@ fn is_ipv4(t: &str) -> bool {
 /// The in-cluster name of a hub's `jupyterhub-home-nfs` server.
 fn home_nfs_service(hub: &str) -> String {
     format!("storage-quota-home-nfs.{hub}.svc.cluster.local")
+}
+
+/// Whether the value at `path` of `doc` (a source file) is cluster-bound: the ledger would
+/// rewrite, remove or list it rather than carry it as it is.
+pub fn is_bound(e: &Ends<'_>, doc: &Document, path: &[Segment]) -> bool {
+    let node = doc.get(0, &Path(path.to_vec())).ok();
+    let v = node.and_then(text_of);
+    match node.map(|n| &n.kind) {
+        // A list or mapping: bound when one of its leaves is.
+        Some(crate::yaml::NodeKind::Sequence(_) | crate::yaml::NodeKind::Mapping(_)) => {
+            leaves(doc).iter().any(|l| {
+                l.path.starts_with(path)
+                    && !matches!(decide(e, doc, &l.path, text_of(l.node)), Decision::Carry)
+            })
+        }
+        _ => !matches!(decide(e, doc, path, v), Decision::Carry),
+    }
 }
 
 fn decide(e: &Ends<'_>, doc: &Document, path: &[Segment], v: Option<&str>) -> Decision {

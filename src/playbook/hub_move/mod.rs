@@ -3,9 +3,9 @@
 //!
 //! | stage | edits |
 //! |---|---|
-//! | `setup` | the hub's entry appended to the target `cluster.yaml` (under a temporary domain while the source still serves the final one: by default the hub's name under the target's wildcard, `temp`); its values files copied (renamed for `--new-name`; shared files only when absent); the old domain hard-coded in copied values rewritten; every copied setting accounted for in the ledger, cluster-bound values rewritten or listed (`bound`); the login client's step (`login`) |
-//! | `cutover` | in one change: the target entry switched to the final domain, the source entry and the source's hub-only files removed; the login client restored |
-//! | `decommission` | nothing: a checklist of what remains to retire |
+//! | `setup` | the hub's entry appended to the target `cluster.yaml` (under a temporary domain while the source still serves the final one: by default the hub's name under the target's wildcard, `temp`); its values files copied (renamed for `--new-name`); where the target's hubs share values files, the hub takes them and carries from the source's shared files only the settings it depends on, each difference stated (`shared`); the old domain hard-coded in copied values rewritten; every copied setting accounted for in the ledger, cluster-bound values rewritten or listed (`bound`); the login client's step (`login`); for a hub on jupyterhub-home-nfs, the transfer sidecar with the public key in both hubs (`transfer`) |
+//! | `cutover` | in one change: the target entry switched to the final domain, the source entry and the source's hub-only files removed; the runbook ends with the deploy wait, the check that the old hub is down and the login client restored |
+//! | `decommission` | the transfer sidecar removed from the new hub; a checklist of what remains to retire, the old hub's disk or share named from its values before the cutover (`old_storage`, given the repository at that commit) |
 //!
 //! Also the moves in progress of a repository (`in_progress`, for `status`).
 //!
@@ -17,7 +17,9 @@ mod bound;
 mod files;
 mod login;
 mod playbook;
+mod shared;
 mod temp;
+pub mod transfer;
 
 use std::collections::BTreeSet;
 
@@ -81,6 +83,22 @@ pub struct Move {
     pub temp_domain: Option<String>,
     /// Re-encrypt copied `enc-*` files for the target's keys (`sops updatekeys -y`).
     pub reencrypt: bool,
+    /// The key pair of the home directories' transfer (`--transfer-key FILE`), for a hub on
+    /// `jupyterhub-home-nfs`: the public key goes into both hubs' values.
+    pub transfer_key: Option<TransferKey>,
+    /// `decommission`: the old hub's storage, named from its values before the cutover
+    /// (`old_storage`, read by the caller from the commit before the cutover's change);
+    /// `None` when that history is not at hand.
+    pub old_storage: Option<Vec<String>>,
+    /// `decommission`: `clusters.<source>.homes/<hub>` of the tool's configuration.
+    pub old_homes: Option<String>,
+}
+
+/// `--transfer-key FILE`: the file named, and the public key read from `FILE.pub`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransferKey {
+    pub file: String,
+    pub public: String,
 }
 
 impl Move {
@@ -100,6 +118,9 @@ impl Move {
         }
         if self.reencrypt {
             s.push_str(" --reencrypt");
+        }
+        if let Some(k) = &self.transfer_key {
+            s.push_str(&format!(" --transfer-key {}", k.file));
         }
         s
     }
@@ -199,7 +220,7 @@ pub fn plan(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<StagePlan
     match stage {
         Stage::Setup => setup(infra, src, tgt, mv, &mut ws, &mut plan)?,
         Stage::Cutover => cutover(infra, src, tgt, mv, &mut ws, &mut plan)?,
-        Stage::Decommission => decommission(src, tgt, mv, &mut plan)?,
+        Stage::Decommission => decommission(infra, src, tgt, mv, &mut ws, &mut plan)?,
     }
     plan.changes = ws.changes;
     Ok(plan)
@@ -318,9 +339,25 @@ fn setup(
         (None, None) => None,
     };
 
-    // The files, in the entry's order.
+    // The files, in the entry's order; the target's family files replace the source's.
     let ends = bound::Ends::new(src, tgt, &mv.hub, name, |rel| ws.text(rel));
-    let mut renames: Vec<(usize, String)> = Vec::new();
+    let tfam = shared::target_family(tgt);
+    let read_data = |ws: &Workspace<'_>, f: &crate::repo::infra::FileRef| {
+        (!f.is_encrypted())
+            .then(|| ws.text(&f.rel))
+            .flatten()
+            .and_then(|t| Document::parse(t).ok())
+            .and_then(|d| d.data().into_iter().next())
+    };
+    let tfiles: Vec<shared::TargetFile> = tfam
+        .iter()
+        .map(|f| shared::TargetFile {
+            name: f.name.clone(),
+            data: read_data(ws, f),
+        })
+        .collect();
+    let mut list: Vec<String> = Vec::new();
+    let mut family_placed = false;
     for (i, f) in hub.values_files.iter().enumerate() {
         let shared = src.hubs_referencing(&f.name).len() > 1 || is_support_file(src, &f.name);
         let new_name = if shared || mv.new_name.is_none() {
@@ -328,17 +365,62 @@ fn setup(
         } else {
             renamed_file(&f.name, &mv.hub, name)
         };
-        if new_name != f.name {
-            renames.push((i, new_name.clone()));
-        }
         let to_rel = format!("{}{}", tgt.dir, new_name);
         let Some(content) = ws.text(&f.rel).filter(|_| f.exists) else {
             plan.todo.push(format!(
                 "`{}` is missing from the work tree, so it was not copied: put `{to_rel}` in place (for an encrypted file, re-encrypt it for the target's creation rule)",
                 f.rel
             ));
+            list.push(new_name);
             continue;
         };
+        // A readable family file of the source, where the target has families of its own (or
+        // a file of the same name): the hub takes the target's, and carries what it needs.
+        let same_named = ws.exists(&to_rel);
+        let in_family = tfam.iter().any(|t| t.name == f.name);
+        if shared::is_family(src, f) && !f.is_encrypted() && (!tfam.is_empty() || same_named) {
+            let mut targets: Vec<shared::TargetFile> = Vec::new();
+            if same_named && !in_family {
+                let fr = crate::repo::infra::FileRef {
+                    name: f.name.clone(),
+                    rel: to_rel.clone(),
+                    offset: 0,
+                    exists: true,
+                };
+                targets.push(shared::TargetFile {
+                    name: f.name.clone(),
+                    data: read_data(ws, &fr),
+                });
+            }
+            for t in &tfiles {
+                targets.push(shared::TargetFile {
+                    name: t.name.clone(),
+                    data: t.data.clone(),
+                });
+            }
+            if !family_placed {
+                list.extend(tfam.iter().map(|t| t.name.clone()));
+                family_placed = true;
+            }
+            if same_named && !list.contains(&f.name) {
+                list.push(f.name.clone());
+            }
+            if let Some(carried) = carry_family(
+                ws,
+                &ends,
+                (src, tgt, name),
+                f,
+                &content,
+                (&targets, shared::later_files(hub, i, |rel| ws.text(rel))),
+                (&final_domain, &in_use),
+                same_named,
+                plan,
+            )? {
+                list.push(carried);
+            }
+            continue;
+        }
+        list.push(new_name.clone());
         let wanted = copied_content(
             f.is_encrypted(),
             &to_rel,
@@ -350,13 +432,17 @@ fn setup(
         match ws.text(&to_rel) {
             Some(existing) if existing == wanted || (shared && existing == content) => {
                 plan.notes.push(format!(
-                    "`{to_rel}` is already in the target with the same content; kept"
+                    "`{to_rel}` is already in the target with the same content (copied by an earlier move); kept, not copied again"
                 ));
             }
             Some(_) if shared => {
                 plan.notes.push(format!(
-                    "`{to_rel}` (shared by several hubs of `{}`) already exists in the target with different content: kept, not overwritten; compare it with `{}` and move what `{name}` needs into its own values file",
-                    src.name, f.rel
+                    "decision: `{}` is in both `{}` and `{}` with different content; the hub takes `{}`'s `{to_rel}` (encrypted: the two cannot be compared unread)",
+                    f.name, src.name, tgt.name, tgt.name
+                ));
+                plan.todo.push(format!(
+                    "`{to_rel}`: `{name}` takes the target's file; compare it with `{}` (`sops -d` both) and move what `{name}` needs into its own values files",
+                    f.rel
                 ));
             }
             Some(_) => return Err(MoveError::FileExists { file: to_rel }),
@@ -387,6 +473,29 @@ fn setup(
             }
         }
     }
+    if !family_placed && !tfam.is_empty() {
+        let names: Vec<String> = tfam.iter().map(|t| t.name.clone()).collect();
+        plan.notes.push(format!(
+            "the hubs of `{}` all use {}: the entry lists {} first, as theirs do (`{name}` had no shared file in `{}`; its own files, listed after, win where they set the same keys)",
+            tgt.name,
+            quoted(&names),
+            if names.len() == 1 { "it" } else { "them" },
+            src.name
+        ));
+        let mut all = names;
+        all.extend(list);
+        list = all;
+    }
+    // A file listed twice (a target's shared file the hub also brought) once, where first.
+    let mut seen = BTreeSet::new();
+    list.retain(|n| seen.insert(n.clone()));
+    for (file, hubs) in shared::partial_families(tgt) {
+        plan.notes.push(format!(
+            "`{file}` is shared by some hubs of `{}` ({}), not all: add it to the entry of `{name}` if the hub belongs with them",
+            tgt.name,
+            quoted(&hubs)
+        ));
+    }
     plan.todo.extend(
         plan.ledger
             .operator_items()
@@ -398,6 +507,17 @@ fn setup(
         plan.todo.push(format!(
             "the entry uses `chart_override: {}`: copy that chart into `{}` by hand",
             c.name, tgt.dir
+        ));
+    }
+
+    // The home directories: on `jupyterhub-home-nfs`, the transfer sidecar in both hubs.
+    let homes = transfer::homes(infra, hub);
+    if let transfer::Homes::HomeNfs { prefix } = &homes {
+        home_nfs_sidecars(ws, src, tgt, mv, hub, prefix, plan)?;
+    } else {
+        plan.notes.push(format!(
+            "the home directories are on an NFS server of `{}` (a host and path): the runbook copies them with `sync-homes` (`clusters.{}.homes` and `clusters.{}.homes` in the tool's configuration)",
+            src.name, src.name, tgt.name
         ));
     }
 
@@ -425,10 +545,28 @@ fn setup(
         if let Some(d) = &domain {
             set_if_present(doc, &hub_path(index, &["domain"]), d)?;
         }
-        for (i, n) in &renames {
+        // The entry's files as planned: set in place, extra items removed from the end or
+        // appended (the list's own comments stay with their positions).
+        let old_len = hub.values_files.len();
+        let item = |i: usize| {
             let mut p = hub_path(index, &["helm_chart_values_files"]);
-            p.0.push(Segment::Index(*i));
-            doc.set(0, &p, &ScalarValue::string(n))?;
+            p.0.push(Segment::Index(i));
+            p
+        };
+        for (i, n) in list.iter().enumerate().take(old_len) {
+            if hub.values_files[i].name != *n {
+                doc.set(0, &item(i), &ScalarValue::string(n))?;
+            }
+        }
+        for i in (list.len()..old_len).rev() {
+            doc.remove(0, &item(i))?;
+        }
+        for n in list.iter().skip(old_len) {
+            doc.append(
+                0,
+                &hub_path(index, &["helm_chart_values_files"]),
+                &NewValue::Scalar(ScalarValue::string(n)),
+            )?;
         }
         Ok(true)
     })?;
@@ -470,7 +608,7 @@ fn setup(
         in_use.as_deref(),
         final_domain.as_deref(),
     );
-    plan.runbook = setup_steps(src, tgt, name, login);
+    plan.runbook = setup_steps(src, tgt, name, login, &homes);
     plan.verify.push(format!(
         "`gitops-migrate validate` reports no duplicate domain and no missing file; `https://{}` serves the new hub (empty user database until `cutover`)",
         in_use.as_deref().unwrap_or("<domain>")
@@ -509,8 +647,12 @@ pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window,
         Some(h) => login_steps(infra, src, tgt, mv, h, temp.as_deref(), domain.as_deref()),
         None => (None, None),
     };
+    let homes = old
+        .or(new)
+        .map(|h| transfer::homes(infra, h))
+        .unwrap_or(transfer::Homes::HostPath);
     let steps = match stage {
-        Stage::Setup => setup_steps(src, tgt, name, login),
+        Stage::Setup => setup_steps(src, tgt, name, login, &homes),
         Stage::Cutover => {
             // The old hub is taken down only once the new one is set up.
             if new.is_none() {
@@ -520,7 +662,7 @@ pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window,
                     why: format!("cluster `{}` has no hub `{name}` yet", tgt.name),
                 });
             }
-            cutover_steps(src, tgt, mv, domain.as_deref(), restore)
+            cutover_steps(src, tgt, mv, domain.as_deref(), restore, &homes)
         }
         Stage::Decommission => {
             if old.is_some() {
@@ -566,15 +708,48 @@ pub struct Window {
     pub domain: Option<String>,
 }
 
-fn setup_steps(src: &Cluster, tgt: &Cluster, name: &str, login: Option<Step>) -> Vec<Step> {
-    let mut steps = vec![
-        Step::new(
-            "sync-homes",
+/// The step copying the home directories (`final`: the cutover's), by how they are served.
+fn homes_step(src: &Cluster, tgt: &Cluster, homes: &transfer::Homes, last: bool) -> Step {
+    let what = if last { "final copy" } else { "initial copy" };
+    match homes {
+        transfer::Homes::HostPath => Step::new(
+            if last {
+                "sync-homes:final"
+            } else {
+                "sync-homes"
+            },
             format!(
-                "initial copy of the home directories from `{}` to `{}` (no deletion)",
-                src.name, tgt.name
+                "{what} of the home directories from `{}` to `{}`{}",
+                src.name,
+                tgt.name,
+                if last { "" } else { " (no deletion)" }
             ),
         ),
+        transfer::Homes::HomeNfs { .. } => Step::new(
+            if last {
+                "transfer-homes:final"
+            } else {
+                "transfer-homes"
+            },
+            format!(
+                "{what} of the home directories from the `{}` sidecar of `{}`'s jupyterhub-home-nfs to that of `{}` (exposed through a LoadBalancer Service for the copy, deleted after it)",
+                transfer::SIDECAR,
+                src.name,
+                tgt.name
+            ),
+        ),
+    }
+}
+
+fn setup_steps(
+    src: &Cluster,
+    tgt: &Cluster,
+    name: &str,
+    login: Option<Step>,
+    homes: &transfer::Homes,
+) -> Vec<Step> {
+    let mut steps = vec![
+        homes_step(src, tgt, homes, false),
         Step::new(
             "manual:check-grafana",
             format!("check the Grafana dashboards of `{}`", tgt.name),
@@ -626,6 +801,7 @@ fn cutover_steps(
     mv: &Move,
     final_domain: Option<&str>,
     restore: Option<Step>,
+    homes: &transfer::Homes,
 ) -> Vec<Step> {
     let name = mv.target_name();
     let mut steps = vec![
@@ -658,13 +834,7 @@ fn cutover_steps(
             ),
         )
         .destructive(),
-        Step::new(
-            "sync-homes:final",
-            format!(
-                "final copy of the home directories from `{}` to `{}`",
-                src.name, tgt.name
-            ),
-        ),
+        homes_step(src, tgt, homes, true),
         Step::new(
             "update-dns",
             format!(
@@ -675,12 +845,40 @@ fn cutover_steps(
                 tgt.name
             ),
         ),
+        Step::new(
+            "wait-deployed",
+            format!(
+                "merge this change; wait until it is deployed: {} answers `/hub/health` from `{}` with a valid certificate",
+                final_domain
+                    .map(|d| format!("`https://{d}`"))
+                    .unwrap_or_else(|| "the domain".into()),
+                tgt.name
+            ),
+        ),
+        Step::new(
+            "check-old-down",
+            format!(
+                "check that the old hub in `{}` is still down (no `proxy-public`, Deployment `hub` at 0)",
+                src.name
+            ),
+        ),
     ];
     steps.extend(restore);
     steps
 }
 
 fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
+    let storage = match &mv.old_storage {
+        Some(lines) if !lines.is_empty() => lines.join("; "),
+        Some(_) => format!(
+            "no disk or NFS share is named in the values `{}` had before the cutover",
+            mv.hub
+        ),
+        None => format!(
+            "the values of `{}` before the cutover are not at hand (no Git history of `{}`): name its disk (`jupyterhub-home-nfs.gke.volumeId` / `eks.volumeId`) or NFS share from them",
+            mv.hub, src.rel
+        ),
+    };
     let mut steps = vec![
         Step::new(
             "manual:delete-old-release",
@@ -692,8 +890,12 @@ fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
         Step::new(
             "manual:retire-home-share",
             format!(
-                "retire the old home directories (`/export/{}` on the NFS server or share of `{}`) and any DataSync task",
-                mv.hub, src.name
+                "retire the old hub's storage in `{}`: {storage}{}",
+                src.name,
+                mv.old_homes
+                    .as_deref()
+                    .map(|h| format!("; the copy's source `{h}` (`clusters.{}.homes`)", src.name))
+                    .unwrap_or_default()
             ),
         ),
     ];
@@ -728,6 +930,347 @@ fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
         ]);
     }
     steps
+}
+
+/// `a`, `b` and `c`, each in backquotes.
+fn quoted(names: &[String]) -> String {
+    let q: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    match q.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// A readable family file `f` of the source, where the target's families (`targets`, the
+/// same-named target file first when `same_named`) take its place: states the decision and
+/// what differs, accounts for every setting, and writes the settings the hub depends on to
+/// `<source>-<file>` in the target (created, or completed when an earlier move of a sibling
+/// created it). Returns that file's name when the entry lists it.
+#[allow(clippy::too_many_arguments)]
+fn carry_family(
+    ws: &mut Workspace<'_>,
+    ends: &bound::Ends<'_>,
+    (src, tgt, name): (&Cluster, &Cluster, &str),
+    f: &crate::repo::infra::FileRef,
+    content: &str,
+    (targets, later): (&[shared::TargetFile], Vec<(String, crate::yaml::Data)>),
+    (final_domain, in_use): (&Option<String>, &Option<String>),
+    same_named: bool,
+    plan: &mut StagePlan,
+) -> Result<Option<String>, MoveError> {
+    use crate::playbook::ledger::{Entry, Fate, Ledger, Target};
+    use shared::Compared;
+    let bad = |file: &str, error: String| WorkspaceError {
+        file: file.to_string(),
+        error,
+    };
+    let source = Document::parse(content).map_err(|e| bad(&f.rel, e.to_string()))?;
+    let compared = shared::compare(&source, targets, &later, |s| {
+        bound::is_bound(ends, &source, &s.path)
+    });
+    let carried_name = shared::carried_name(src, &f.name);
+    let carried_rel = format!("{}{carried_name}", tgt.dir);
+    let rel_in_target = |file: &str| format!("{}{file}", tgt.dir);
+    // The decision, and what differs.
+    let theirs: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let mut differs: Vec<String> = Vec::new();
+    let mut ledger = Ledger::default();
+    let mut keep: Vec<Vec<Segment>> = Vec::new();
+    for (s, c) in &compared {
+        let path = s.path_text();
+        let fate = match c {
+            Compared::Same { file } => Some(Fate::Translated {
+                to: Target {
+                    file: rel_in_target(file),
+                    path: path.clone(),
+                    value: scalar_text(&s.value),
+                },
+                note: Some(format!("the same value in the target's `{file}`")),
+            }),
+            Compared::Overridden { file } => Some(Fate::obsolete(format!(
+                "the hub's own `{file}` sets it: `{name}` does not depend on the shared value"
+            ))),
+            Compared::Differs {
+                file,
+                target,
+                take_target: true,
+            } => {
+                differs.push(format!(
+                    "`{path}`: `{}` in `{}`, `{}` in `{}`'s `{file}` — the hub takes `{}` (the source's names the source)",
+                    shared::show(&s.value),
+                    src.name,
+                    shared::show(target),
+                    tgt.name,
+                    shared::show(target)
+                ));
+                Some(Fate::Translated {
+                    to: Target {
+                        file: rel_in_target(file),
+                        path: path.clone(),
+                        value: scalar_text(target),
+                    },
+                    note: Some(format!(
+                        "the target's value in `{file}`: the source's names the source"
+                    )),
+                })
+            }
+            Compared::Differs {
+                file,
+                target,
+                take_target: false,
+            } => {
+                differs.push(format!(
+                    "`{path}`: `{}` in `{}`, `{}` in `{}`'s `{file}` — the hub keeps `{}` (carried)",
+                    shared::show(&s.value),
+                    src.name,
+                    shared::show(target),
+                    tgt.name,
+                    shared::show(&s.value)
+                ));
+                keep.push(s.path.clone());
+                None
+            }
+            Compared::Missing => match provider_block_given(&s.path, src, tgt, targets) {
+                // The source provider's disk block (`jupyterhub-home-nfs.gke` switched on in
+                // a shared file): the target's shared file switches on its own.
+                Some((file, block)) => Some(Fate::obsolete(format!(
+                    "a {} setting; the target's `{file}` sets `{block}` for `{}`",
+                    bound::Provider::of(src).name(),
+                    tgt.name
+                ))),
+                None => {
+                    keep.push(s.path.clone());
+                    None
+                }
+            },
+        };
+        if let Some(fate) = fate {
+            // Every leaf below the setting is accounted the same way.
+            for l in crate::playbook::ledger::leaves(&source)
+                .into_iter()
+                .filter(|l| l.path.starts_with(&s.path))
+            {
+                let mut fate = fate.clone();
+                if let Fate::Translated { to, .. } = &mut fate {
+                    to.path = l.path_text();
+                    if l.path != s.path {
+                        to.value = None;
+                    }
+                }
+                ledger.entries.push(Entry {
+                    file: f.rel.clone(),
+                    path: l.path_text(),
+                    line: l.line,
+                    fate,
+                    unclaimed: false,
+                });
+            }
+        }
+    }
+    let mut decision = if same_named {
+        format!(
+            "decision: `{}` is in both `{}` and `{}`{}; the hub takes `{}`'s (the file its entry names there)",
+            f.name,
+            src.name,
+            tgt.name,
+            if differs.is_empty() && keep.is_empty() {
+                " with the same settings"
+            } else {
+                " with different content"
+            },
+            tgt.name
+        )
+    } else {
+        format!(
+            "decision: the hubs of `{}` share {}; `{name}` takes {} instead of `{}`'s `{}`",
+            tgt.name,
+            quoted(&theirs),
+            if theirs.len() == 1 { "it" } else { "them" },
+            src.name,
+            f.name
+        )
+    };
+    if differs.is_empty() {
+        decision.push_str("; no setting differs");
+    } else {
+        decision.push_str(&format!("; what differs: {}", differs.join("; ")));
+    }
+    plan.notes.push(decision);
+    if keep.is_empty() {
+        plan.notes.push(format!(
+            "`{}`: `{name}` depends on none of its settings beyond what `{}` gives; nothing carried",
+            f.rel, tgt.name
+        ));
+        plan.ledger.extend(ledger);
+        return Ok(None);
+    }
+    // The settings the hub depends on, through the ledger like any copy.
+    let part = shared::subset(content, &keep).map_err(|e| bad(&f.rel, e))?;
+    let wanted = copied_content(false, &carried_rel, &part, final_domain, in_use, plan)?;
+    let (mut account, text) = account_copy(ends, &f.rel, &carried_rel, &part, &wanted)?;
+    // The entries name the lines of the source file, not of the part carried.
+    for en in &mut account.entries {
+        if let Some(n) = Path::parse(&en.path)
+            .ok()
+            .and_then(|p| source.get(0, &p).ok())
+        {
+            en.line = source.line_of(n.span.start);
+        }
+    }
+    plan.notes.extend(bound::rewrite_lines(&account));
+    ledger.extend(account);
+    plan.ledger.extend(ledger);
+    let post = Document::parse(text.clone()).map_err(|e| bad(&carried_rel, e.to_string()))?;
+    let shown: Vec<String> = shared::settings(&post)
+        .iter()
+        .map(|s| format!("`{}: {}`", s.path_text(), shared::show(&s.value)))
+        .collect();
+    if shown.is_empty() {
+        plan.notes.push(format!(
+            "`{}`: what `{name}` depends on names the source and is listed under Still to supply; nothing carried",
+            f.rel
+        ));
+        return Ok(None);
+    }
+    match ws.text(&carried_rel) {
+        None => {
+            plan.notes.push(format!(
+                "`{carried_rel}`: carries from `{}` only what `{name}` depends on ({}): {}",
+                f.rel,
+                crate::util::text::plural(shown.len(), "setting", "settings"),
+                shown.join(", ")
+            ));
+            ws.create(&carried_rel, text);
+        }
+        Some(existing) => {
+            let into = Document::parse(existing).map_err(|e| bad(&carried_rel, e.to_string()))?;
+            let add = shared::missing_in(&post, &into);
+            if add.is_empty() {
+                plan.notes.push(format!(
+                    "`{carried_rel}` (carried from `{}` by an earlier move) already holds what `{name}` depends on: reused, not copied again",
+                    f.rel
+                ));
+            } else {
+                let added: Vec<String> = add
+                    .iter()
+                    .map(|(s, _)| format!("`{}`", s.path_text()))
+                    .collect();
+                plan.notes.push(format!(
+                    "`{carried_rel}` (carried from `{}` by an earlier move): reused; added what `{name}` also depends on: {}",
+                    f.rel,
+                    added.join(", ")
+                ));
+                ws.edit(&carried_rel, |doc| {
+                    for (s, v) in &add {
+                        doc.set_value(0, &Path(s.path.clone()), v)?;
+                    }
+                    Ok(true)
+                })?;
+            }
+        }
+    }
+    Ok(Some(carried_name))
+}
+
+/// For a setting under the source provider's `jupyterhub-home-nfs.gke` / `.eks` block on
+/// another provider: the target's shared file that sets the target provider's block, and
+/// that block's path.
+fn provider_block_given(
+    path: &[Segment],
+    src: &Cluster,
+    tgt: &Cluster,
+    targets: &[shared::TargetFile],
+) -> Option<(String, String)> {
+    let (sp, tp) = (bound::Provider::of(src), bound::Provider::of(tgt));
+    let (skey, tkey) = (sp.home_nfs_key()?, tp.home_nfs_key()?);
+    if sp == tp {
+        return None;
+    }
+    let i = (1..path.len()).find(|&i| {
+        matches!(&path[i - 1], Segment::Key(k) if k == "jupyterhub-home-nfs")
+            && matches!(&path[i], Segment::Key(k) if k == skey)
+    })?;
+    let mut block = path[..i].to_vec();
+    block.push(Segment::Key(tkey.into()));
+    targets.iter().rev().find_map(|t| {
+        let d = t.data.as_ref()?;
+        shared::value_at(d, &block).map(|_| (t.name.clone(), Path(block.clone()).to_string()))
+    })
+}
+
+/// A scalar's text, as a ledger target's value.
+fn scalar_text(d: &crate::yaml::Data) -> Option<String> {
+    use crate::yaml::Data;
+    match d {
+        Data::Seq(_) | Data::Map(_) | Data::Tagged(..) => None,
+        Data::Null => None,
+        other => other.key_text(),
+    }
+}
+
+/// Adds the transfer sidecar (the public key of `--transfer-key`) to the `jupyterhub-home-nfs`
+/// values of both hubs: in the source's and the copy's first own (not shared, readable) file
+/// that has the block, else their first own file. Without a key, says how to make one.
+fn home_nfs_sidecars(
+    ws: &mut Workspace<'_>,
+    src: &Cluster,
+    tgt: &Cluster,
+    mv: &Move,
+    hub: &Hub,
+    prefix: &[Segment],
+    plan: &mut StagePlan,
+) -> Result<(), MoveError> {
+    let name = mv.target_name();
+    let Some(key) = &mv.transfer_key else {
+        plan.todo.push(format!(
+            "`{}` keeps its home directories on jupyterhub-home-nfs: make a key pair for their transfer (`ssh-keygen -t ed25519 -N '' -C hub-move-{} -f ~/.ssh/hub-move-{}`; the private key stays with you) and plan again with `--transfer-key ~/.ssh/hub-move-{}`, which adds the transfer sidecar with the public key to both hubs",
+            mv.hub, mv.hub, mv.hub, mv.hub
+        ));
+        return Ok(());
+    };
+    let own: Vec<&crate::repo::infra::FileRef> = hub
+        .values_files
+        .iter()
+        .filter(|f| !f.is_encrypted() && f.exists && src.hubs_referencing(&f.name).len() == 1)
+        .collect();
+    let has_block = |ws: &Workspace<'_>, rel: &str| {
+        ws.text(rel)
+            .and_then(|t| Document::parse(t).ok())
+            .is_some_and(|d| d.get(0, &Path(prefix.to_vec())).is_ok())
+    };
+    let Some(f) = own.iter().find(|f| has_block(ws, &f.rel)).or(own.first()) else {
+        plan.todo.push(format!(
+            "`{}` has no values file of its own to hold the transfer sidecar: add the `{}` container (see `gitops-migrate docs`) to both hubs' `jupyterhub-home-nfs.extraContainers`",
+            mv.hub,
+            transfer::SIDECAR
+        ));
+        return Ok(());
+    };
+    let copy = format!(
+        "{}{}",
+        tgt.dir,
+        if mv.new_name.is_some() {
+            renamed_file(&f.name, &mv.hub, name)
+        } else {
+            f.name.clone()
+        }
+    );
+    for rel in [f.rel.clone(), copy] {
+        let public = key.public.clone();
+        ws.edit(&rel, |doc| transfer::add_sidecar(doc, prefix, &public))?;
+        plan.notes.push(format!(
+            "`{rel}`: the `{}` sidecar (an OpenSSH server on the home volume) added to `{}.extraContainers`, with the public key of `{}` (the private key never enters the repository)",
+            transfer::SIDECAR,
+            Path(prefix.to_vec()),
+            key.file
+        ));
+    }
+    plan.notes.push(format!(
+        "the home directories are on jupyterhub-home-nfs: the runbook's `transfer-homes` exposes the sidecar of `{name}` in `{}` through a LoadBalancer Service, runs rsync in the sidecar of `{}` in `{}` (the private key `{}` on its standard input), and deletes the Service; `decommission` removes the sidecars",
+        tgt.name, mv.hub, src.name, key.file
+    ));
+    Ok(())
 }
 
 fn dedup(v: &mut Vec<String>) {
@@ -948,7 +1491,8 @@ fn cutover(
         current.as_deref(),
         final_domain.as_deref(),
     );
-    plan.runbook = cutover_steps(src, tgt, mv, final_domain.as_deref(), restore);
+    let homes = transfer::homes(infra, old);
+    plan.runbook = cutover_steps(src, tgt, mv, final_domain.as_deref(), restore, &homes);
     plan.notes.push(
         "merge this change after the runbook's `update-dns` step; while the old entry exists, a deploy of the source cluster re-creates `proxy-public`".into(),
     );
@@ -964,9 +1508,11 @@ fn cutover(
 }
 
 fn decommission(
+    infra: &Infrastructure,
     src: &Cluster,
     tgt: &Cluster,
     mv: &Move,
+    ws: &mut Workspace<'_>,
     plan: &mut StagePlan,
 ) -> Result<(), MoveError> {
     if src.hub(&mv.hub).is_some() {
@@ -980,6 +1526,30 @@ fn decommission(
         "What remains to retire after `{}` moved from `{}` to `{}`; nothing is deleted automatically.",
         mv.hub, src.name, tgt.name
     );
+    // The transfer sidecars: the source's went with its files at `cutover`; the new hub's
+    // goes now.
+    if let Some(new) = tgt.hub(mv.target_name())
+        && let transfer::Homes::HomeNfs { prefix } = transfer::homes(infra, new)
+    {
+        for f in new
+            .values_files
+            .iter()
+            .filter(|f| !f.is_encrypted() && f.exists)
+        {
+            let has = ws
+                .text(&f.rel)
+                .and_then(|t| Document::parse(t).ok())
+                .is_some_and(|d| transfer::has_sidecar(&d, &prefix));
+            if has {
+                ws.edit(&f.rel, |doc| transfer::remove_sidecar(doc, &prefix))?;
+                plan.notes.push(format!(
+                    "`{}`: the `{}` sidecar of the home directories' transfer removed",
+                    f.rel,
+                    transfer::SIDECAR
+                ));
+            }
+        }
+    }
     let steps = decommission_steps(src, mv);
     if !src.hubs.is_empty() {
         plan.notes.push(format!(
@@ -995,6 +1565,85 @@ fn decommission(
     plan.checklist = steps.iter().map(|s| s.title.clone()).collect();
     plan.runbook = steps;
     Ok(())
+}
+
+/// The storage of the old hub that costs money, named from its values as they were before
+/// the cutover removed them (`before`: the repository at the commit before the cutover's
+/// change; `None` when that history is not at hand): its home disk
+/// (`jupyterhub-home-nfs.gke.volumeId` / `eks.volumeId`), its NFS server and path
+/// (`nfs.pv.serverIP`, `nfs.pv.baseShareName`, the quota paths), one line each.
+pub fn old_storage(before: &Infrastructure, mv: &Move) -> Vec<String> {
+    let Some(src) = before.cluster(&mv.from) else {
+        return Vec::new();
+    };
+    let Some(hub) = src.hub(&mv.hub) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for f in hub.values_files.iter().filter(|f| !f.is_encrypted()) {
+        let Some(doc) = before.files.doc(&f.rel) else {
+            continue;
+        };
+        for l in crate::playbook::ledger::leaves(doc) {
+            let Some(v) = crate::repo::infra::text_of(l.node) else {
+                continue;
+            };
+            let path = l.path_text();
+            let line = if path.ends_with("jupyterhub-home-nfs.gke.volumeId") {
+                let name = v.rsplit('/').next().unwrap_or(v);
+                let zone = v
+                    .split('/')
+                    .skip_while(|p| *p != "zones")
+                    .nth(1)
+                    .unwrap_or("<zone>");
+                let project = v.split('/').nth(1).unwrap_or("<project>");
+                Some(format!(
+                    "the GCP persistent disk `{v}` (`{}`: `{path}`): `gcloud compute disks delete {name} --zone {zone} --project {project}` once nothing needs it (snapshot it first if unsure)",
+                    f.rel
+                ))
+            } else if path.ends_with("jupyterhub-home-nfs.eks.volumeId") {
+                Some(format!(
+                    "the EBS volume `{v}` (`{}`: `{path}`): `aws ec2 delete-volume --volume-id {v}` once nothing needs it (snapshot it first if unsure)",
+                    f.rel
+                ))
+            } else if path.ends_with("nfs.pv.serverIP") && !v.contains(".svc") {
+                let share = hub_share(doc, &mv.hub);
+                Some(format!(
+                    "the home directories `{share}` on the NFS server `{v}` (`{}`: `{path}`), and any DataSync task copying them",
+                    f.rel
+                ))
+            } else {
+                None
+            };
+            if let Some(line) = line
+                && seen.insert(line.clone())
+            {
+                out.push(line);
+            }
+        }
+    }
+    out
+}
+
+/// The old hub's directory on its NFS server: `nfs.pv.baseShareName` + the hub's name, or
+/// its quota path.
+fn hub_share(doc: &Document, hub: &str) -> String {
+    let at = |p: &str| {
+        Path::parse(p)
+            .ok()
+            .and_then(|p| doc.get(0, &p).ok())
+            .and_then(crate::repo::infra::text_of)
+            .map(str::to_string)
+    };
+    if let Some(base) = at("nfs.pv.baseShareName").or_else(|| at("basehub.nfs.pv.baseShareName")) {
+        return format!("{}/{hub}", base.trim_end_matches('/'));
+    }
+    crate::playbook::ledger::leaves(doc)
+        .into_iter()
+        .filter(|l| l.path_text().contains("QuotaManager.paths"))
+        .find_map(|l| crate::repo::infra::text_of(l.node).map(str::to_string))
+        .unwrap_or_else(|| format!("<the share of `{hub}`>"))
 }
 
 /// The announcement to users (markdown).
@@ -1048,17 +1697,25 @@ pub struct InProgress {
 /// (`jupyterhub-home-nfs.<gke|eks>.volumeId`, which `setup` leaves to the operator) when the
 /// other has one; without that sign, the cluster sorted second is taken as the target.
 pub fn in_progress(infra: &Infrastructure) -> Vec<InProgress> {
-    let own_values = |c: &Cluster, h: &Hub| -> BTreeSet<(String, String)> {
+    // A hub's own values: its readable files no other hub of its cluster lists, but not the
+    // settings `setup` carried from the other cluster's shared file (`<other>-<file>`).
+    let own_values = |c: &Cluster, h: &Hub, other: &Cluster| -> BTreeSet<(String, String)> {
         let mut out = BTreeSet::new();
-        for f in h
-            .values_files
-            .iter()
-            .filter(|f| !f.is_encrypted() && c.hubs_referencing(&f.name).len() == 1)
-        {
+        let carried = format!("{}-", other.name);
+        for f in h.values_files.iter().filter(|f| {
+            !f.is_encrypted()
+                && c.hubs_referencing(&f.name).len() == 1
+                && !f.name.starts_with(&carried)
+        }) {
             if let Some(doc) = infra.files.doc(&f.rel) {
                 for l in crate::playbook::ledger::leaves(doc) {
                     if let Some(v) = crate::repo::infra::text_of(l.node) {
-                        out.insert((l.path_text(), v.to_string()));
+                        // Hard-coded hosts follow each entry's domain: alike when they do.
+                        let v = match h.domain.as_deref().filter(|d| !d.is_empty()) {
+                            Some(d) => v.replace(d, "\u{1}"),
+                            None => v.to_string(),
+                        };
+                        out.insert((l.path_text(), v));
                     }
                 }
             }
@@ -1081,7 +1738,7 @@ pub fn in_progress(infra: &Infrastructure) -> Vec<InProgress> {
             {
                 continue;
             }
-            let (va, vb) = (own_values(ca, ha), own_values(cb, hb));
+            let (va, vb) = (own_values(ca, ha, cb), own_values(cb, hb, ca));
             let shared = va.intersection(&vb).count();
             if va.is_empty() || shared * 2 < va.len().max(vb.len()) {
                 continue;

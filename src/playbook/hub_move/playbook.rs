@@ -72,6 +72,15 @@ impl Playbook for HubMove {
                 input: true,
             });
         }
+        if mv.transfer_key.is_some() && stage != Stage::Setup {
+            return Err(PlaybookError {
+                message: format!(
+                    "--transfer-key puts the transfer's public key into the hubs' values at `setup`; `{}` takes the private key at `exec` only",
+                    stage.name()
+                ),
+                input: true,
+            });
+        }
         let mut plan = super::plan(infra, stage, mv)?;
         plan.target_args = Some(Self::target_args(mv));
         if mv.reencrypt {

@@ -1,6 +1,7 @@
 //! Files in pods, through the operator's own `kubectl`: `kubectl cp` out of and into a pod,
-//! `kubectl exec`, and a short-lived helper pod (`apply`, `wait`, `delete`). The hub move's
-//! database step needs these, and they are the one part of the Kubernetes API that is not
+//! `kubectl exec` (with standard input, for the home directories' transfer), and a
+//! short-lived helper pod (`apply`, `wait`, `delete`). The hub move's database and
+//! home-directory steps need these, and they are the one part of the Kubernetes API that is not
 //! plain JSON (`cp` and `exec` stream over SPDY/websocket upgrades), so the operator's
 //! `kubectl` does it — with the same kubeconfig and credential plugins as the REST client.
 //!
@@ -18,7 +19,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::http::ClientError;
-use crate::runtime::process::{self, End, Limits};
+use crate::runtime::process::{self, End, Limits, OnLine};
 
 /// How long one `kubectl` call may take: a copy of a file out of or into a pod (a hub
 /// database of some GB over a slow link), and every other call.
@@ -53,6 +54,17 @@ pub trait PodFiles: Send + Sync + fmt::Debug {
     fn copy_in(&self, at: &PodRef, local: &Path, remote: &str) -> Result<(), ClientError>;
     /// `kubectl exec POD -c C -- ARGV…`; its standard output.
     fn exec(&self, at: &PodRef, argv: &[&str]) -> Result<String, ClientError>;
+    /// `kubectl exec -i POD -c C -- ARGV…` with `input` on its standard input (never in an
+    /// argument), under `limits` (a copy's total and silence limits); each line of its
+    /// standard output goes to `on_line` as it comes. Its whole standard output.
+    fn exec_input(
+        &self,
+        at: &PodRef,
+        argv: &[&str],
+        input: &[u8],
+        limits: Limits,
+        on_line: OnLine,
+    ) -> Result<String, ClientError>;
     /// `kubectl apply -f -` of one manifest (JSON), in a context and namespace.
     fn apply(&self, context: &str, namespace: &str, manifest: &Value) -> Result<(), ClientError>;
     /// `kubectl wait --for=condition=Ready pod/NAME`.
@@ -128,14 +140,24 @@ impl Kubectl {
         stdin: Option<&[u8]>,
         limit: Duration,
     ) -> Result<String, ClientError> {
+        self.run_limited(args, stdin, Limits::within(limit), None)
+    }
+
+    fn run_limited(
+        &self,
+        args: &[String],
+        stdin: Option<&[u8]>,
+        limits: Limits,
+        on_line: Option<OnLine>,
+    ) -> Result<String, ClientError> {
         let shown = format!("kubectl {}", args.join(" "));
         // Status `Some(0)`: kubectl answered (or could not start) and another try would not
         // help; `None`: no answer from the cluster, worth another try.
         let out = process::run(
             Command::new(&self.program).args(args),
             stdin,
-            Limits::within(limit),
-            None,
+            limits,
+            on_line,
         )
         .map_err(|e| {
             ClientError::new(
@@ -221,6 +243,27 @@ impl PodFiles for Kubectl {
         ]);
         a.extend(argv.iter().map(|s| s.to_string()));
         self.run(&a, None)
+    }
+
+    fn exec_input(
+        &self,
+        at: &PodRef,
+        argv: &[&str],
+        input: &[u8],
+        limits: Limits,
+        on_line: OnLine,
+    ) -> Result<String, ClientError> {
+        let mut a = base(&at.context, &at.namespace);
+        a.extend([
+            "exec".into(),
+            "-i".into(),
+            at.pod.clone(),
+            "-c".into(),
+            at.container.clone(),
+            "--".into(),
+        ]);
+        a.extend(argv.iter().map(|s| s.to_string()));
+        self.run_limited(&a, Some(input), limits, Some(on_line))
     }
 
     fn apply(&self, context: &str, namespace: &str, manifest: &Value) -> Result<(), ClientError> {

@@ -23,15 +23,19 @@
 //!
 //! | id | module | does |
 //! |---|---|---|
+//! | `transfer-homes`, `transfer-homes:final` | `transfer` | for a hub on jupyterhub-home-nfs: expose the target's `home-transfer` sidecar through a LoadBalancer Service, rsync from the source's sidecar (`kubectl exec -i`, the private key on standard input), delete the Service |
 //! | `sync-homes`, `sync-homes:final` | `homes` | copy the hub's home directories from the source's share to the target's (parallel rsync, every directory again in a new window, resumable within one) |
 //! | `delete-proxy-public` | `takedown` | delete `svc proxy-public` in the old hub's namespace |
 //! | `stop-old-hub` | `takedown` | scale Deployment `hub` to 0, wait until its pods are gone |
 //! | `copy-hub-db` | `hub_db` | copy `jupyterhub.sqlite` out (helper pod on PVC `hub-db-dir`), check it, stop the new hub, write it through a helper pod on the new hub's volume, verify, start the new hub again |
 //! | `delete-user-pods` | `takedown` | delete the pods labelled `component=singleuser-server`, wait until gone |
 //! | `update-dns` | `dns` | read the target's ingress address, print the record, poll DNS until the domain resolves there |
+//! | `wait-deployed` | `deployed` | after `update-dns`: wait until the merged cutover is deployed (`https://<domain>/hub/health` answers 200 with a certificate that verifies) |
+//! | `check-old-down` | `deployed` | the old hub is still down (no `proxy-public`, Deployment `hub` at 0) |
 
 pub mod database;
 pub mod db_role;
+pub mod deployed;
 pub mod dns;
 pub mod homes;
 pub mod hub;
@@ -42,6 +46,7 @@ pub mod mobu;
 pub mod route;
 pub mod sync;
 pub mod takedown;
+pub mod transfer;
 pub mod vault;
 
 use std::path::PathBuf;
@@ -183,6 +188,21 @@ pub struct MoveEnv {
     pub delete_homes: bool,
     /// rsync processes at once.
     pub parallel: usize,
+    /// The private key of the home directories' transfer (`--transfer-key`), read by
+    /// `transfer-homes` when it runs.
+    pub transfer_key: Option<PathBuf>,
+    /// The user the source's sidecar logs in to the target's as (empty: `root`).
+    pub transfer_user: String,
+    /// The port of the Service exposing the target's sidecar (0: 22).
+    pub transfer_port: u16,
+    /// How long its load balancer may take to get an address (zero: 10 minutes).
+    pub transfer_address_wait: Duration,
+    /// The final domain's health endpoint, for `wait-deployed` (`None`:
+    /// `https://<domain>/hub/health` through the platform's trust store).
+    pub health: Option<Arc<dyn HealthApi>>,
+    /// How long `wait-deployed` waits for the merge, the deploy and the certificate (zero:
+    /// an hour).
+    pub deploy_wait: Duration,
 }
 
 impl Side {
@@ -329,11 +349,14 @@ pub fn build(step: &Step, env: &StepEnv) -> Result<Box<dyn StepRunner>, StepErro
             Ok(Box::new(db_role::DbRoleCheck::new(step, env, role, pg)))
         }
         "sync-homes"
+        | "transfer-homes"
         | "delete-proxy-public"
         | "stop-old-hub"
         | "copy-hub-db"
         | "delete-user-pods"
-        | "update-dns" => {
+        | "update-dns"
+        | "wait-deployed"
+        | "check-old-down" => {
             let mv = env.hub_move.as_ref().ok_or_else(|| {
                 StepError::fatal(format!(
                     "step `{}` belongs to the hub-move playbook (it needs a source and a target cluster)",
@@ -343,7 +366,7 @@ pub fn build(step: &Step, env: &StepEnv) -> Result<Box<dyn StepRunner>, StepErro
             build_move_step(step, kind, arg, env, mv)
         }
         _ => Err(StepError::fatal(format!(
-            "unknown step `{}`: this version knows stop-mobu-flocks, restore-mobu, delete-hub-deployment:<namespace>, delete-lab-namespaces:<nublado2|nublado>, sync-app:<app>, check-route:<route>, manual:<what>, vault-secret:<app>, vault-cleanup, database-cleanup, check-db-role:<role>, and for hub-move sync-homes[:final], delete-proxy-public, stop-old-hub, copy-hub-db, delete-user-pods and update-dns",
+            "unknown step `{}`: this version knows stop-mobu-flocks, restore-mobu, delete-hub-deployment:<namespace>, delete-lab-namespaces:<nublado2|nublado>, sync-app:<app>, check-route:<route>, manual:<what>, vault-secret:<app>, vault-cleanup, database-cleanup, check-db-role:<role>, and for hub-move sync-homes[:final], transfer-homes[:final], delete-proxy-public, stop-old-hub, copy-hub-db, delete-user-pods, update-dns, wait-deployed and check-old-down",
             step.id
         ))),
     }
@@ -360,6 +383,19 @@ fn build_move_step(
     let id = step.id.as_str();
     Ok(match kind {
         "sync-homes" => Box::new(homes::SyncHomes::new(step, mv, arg == "final")?),
+        "transfer-homes" => {
+            let kubectl = mv
+                .kubectl
+                .clone()
+                .ok_or_else(|| StepError::fatal(format!("step `{id}` needs kubectl")))?;
+            Box::new(transfer::TransferHomes::new(
+                step,
+                env,
+                mv,
+                arg == "final",
+                kubectl,
+            )?)
+        }
         "delete-proxy-public" => Box::new(takedown::DeleteProxyPublic::new(
             step,
             env,
@@ -420,6 +456,24 @@ fn build_move_step(
                 resolver,
             ))
         }
+        "wait-deployed" => {
+            if mv.domain.is_empty() {
+                return Err(StepError::fatal(format!(
+                    "step `{id}`: the hub has no domain in its cluster.yaml entry"
+                )));
+            }
+            let health: Arc<dyn HealthApi> = match &mv.health {
+                Some(h) => h.clone(),
+                None => Arc::new(HealthClient::new(&format!("https://{}", mv.domain))),
+            };
+            Box::new(deployed::WaitDeployed::new(step, env, mv, health))
+        }
+        "check-old-down" => Box::new(deployed::CheckOldDown::new(
+            step,
+            env,
+            mv,
+            mv.source.kube(id)?,
+        )),
         _ => unreachable!("only hub-move kinds reach here"),
     })
 }

@@ -16,7 +16,8 @@
 //!   `Progressing` conditions as the Deployment controller writes them (`break_rollouts`: a
 //!   rollout that ends in `ProgressDeadlineExceeded`); pods keyed by (namespace, name) (a
 //!   Deployment's pods terminate after it is deleted; a pod delete terminates it); Services
-//!   with a load balancer's `ip` or `hostname` (get, delete); Leases (create: 409
+//!   with a load balancer's `ip` or `hostname` (get, create, delete: a created LoadBalancer
+//!   gets its address in `status.loadBalancer.ingress` a while after, `load_balancer`); Leases (create: 409
 //!   `AlreadyExists` when taken; update: 409 `Conflict` unless the request names the current
 //!   `resourceVersion`); label selectors (`k=v`, `k!=v`, `k`, `!k`, `k in (…)`, `k notin
 //!   (…)`), field selectors (`metadata.name`, `metadata.namespace`, `status.phase`),
@@ -202,6 +203,11 @@ struct LeaseObj {
 struct Svc {
     /// `status.loadBalancer.ingress`.
     ingress: Vec<Value>,
+    /// `spec` as created (a LoadBalancer's type, selector and ports).
+    spec: Value,
+    /// A created LoadBalancer gets its address (`ingress`) then, as the cloud controller
+    /// provisions it.
+    assign: Option<(Instant, Value)>,
 }
 
 struct Route {
@@ -215,6 +221,10 @@ struct World {
     /// Keyed by (namespace, name), as the API server keys them.
     pods: BTreeMap<(String, String), Pod>,
     services: BTreeMap<(String, String), Svc>,
+    /// The address a created LoadBalancer Service gets, and after how long (`None`: never).
+    load_balancer: Option<(Value, Duration)>,
+    /// The Services created and deleted, as (method, namespace, name).
+    service_log: Vec<(String, String, String)>,
     leases: BTreeMap<(String, String), LeaseObj>,
     tombstones: Vec<Tombstone>,
     apps: BTreeMap<String, App>,
@@ -306,6 +316,8 @@ impl Platform {
             deployments: BTreeMap::new(),
             pods: BTreeMap::new(),
             services: BTreeMap::new(),
+            load_balancer: Some((json!({"ip": "127.0.0.1"}), Duration::from_millis(100))),
+            service_log: Vec::new(),
             leases: BTreeMap::new(),
             tombstones: Vec::new(),
             apps: BTreeMap::new(),
@@ -614,9 +626,44 @@ impl Platform {
             (None, Some(h)) => vec![json!({"hostname": h})],
             (None, None) => Vec::new(),
         };
+        self.w().services.insert(
+            (ns.into(), name.into()),
+            Svc {
+                ingress,
+                spec: json!({"type": "LoadBalancer", "ports": [{"name": "https", "port": 443}]}),
+                assign: None,
+            },
+        );
+    }
+
+    /// The address a LoadBalancer Service created from now on gets in its status (`ip`, or
+    /// a `hostname` as on AWS), `after` its creation; `None`: it never gets one.
+    pub fn load_balancer(&self, address: Option<&str>, hostname: bool, after: Duration) {
+        self.w().load_balancer = address.map(|a| {
+            let v = if hostname {
+                json!({"hostname": a})
+            } else {
+                json!({"ip": a})
+            };
+            (v, after)
+        });
+    }
+
+    /// The `spec` of a Service.
+    pub fn service_spec(&self, ns: &str, name: &str) -> Option<Value> {
         self.w()
             .services
-            .insert((ns.into(), name.into()), Svc { ingress });
+            .get(&(ns.to_string(), name.to_string()))
+            .map(|s| s.spec.clone())
+    }
+
+    /// Every Service created (`POST`) or deleted (`DELETE`), in order, as `METHOD ns/name`.
+    pub fn service_log(&self) -> Vec<String> {
+        self.w()
+            .service_log
+            .iter()
+            .map(|(m, ns, n)| format!("{m} {ns}/{n}"))
+            .collect()
     }
 
     pub fn has_service(&self, ns: &str, name: &str) -> bool {
@@ -1935,14 +1982,56 @@ fn kube(w: &mut World, req: &Request) -> Answer {
                 _ => status_answer(405, "MethodNotAllowed", "method not allowed"),
             }
         }
+        ("POST", ["api", "v1", "namespaces", ns, "services"]) => {
+            let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+            let Some(name) = body.pointer("/metadata/name").and_then(Value::as_str) else {
+                return status_answer(422, "Invalid", "metadata.name: Required value");
+            };
+            let key = (ns.to_string(), name.to_string());
+            if w.services.contains_key(&key) {
+                return status_answer(
+                    409,
+                    "AlreadyExists",
+                    &format!("services \"{name}\" already exists"),
+                );
+            }
+            let spec = body.get("spec").cloned().unwrap_or(json!({}));
+            let assign = (spec.get("type").and_then(Value::as_str) == Some("LoadBalancer"))
+                .then(|| w.load_balancer.clone())
+                .flatten()
+                .map(|(v, after)| (Instant::now() + after, v));
+            w.service_log
+                .push(("POST".into(), ns.to_string(), name.to_string()));
+            let svc = Svc {
+                ingress: Vec::new(),
+                spec: spec.clone(),
+                assign,
+            };
+            let out = json!({
+                "kind": "Service",
+                "apiVersion": "v1",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": spec,
+                "status": {"loadBalancer": {}},
+            });
+            w.services.insert(key, svc);
+            answer(201, out)
+        }
         (m, ["api", "v1", "namespaces", ns, "services", name]) => {
             let key = (ns.to_string(), name.to_string());
+            if let Some(svc) = w.services.get_mut(&key)
+                && let Some((at, v)) = svc.assign.clone()
+                && Instant::now() >= at
+            {
+                svc.ingress = vec![v];
+                svc.assign = None;
+            }
             let json = |svc: &Svc| {
                 json!({
                     "kind": "Service",
                     "apiVersion": "v1",
                     "metadata": {"name": name, "namespace": ns},
-                    "spec": {"type": "LoadBalancer", "ports": [{"name": "https", "port": 443}]},
+                    "spec": svc.spec,
                     "status": {"loadBalancer": {"ingress": svc.ingress}},
                 })
             };
@@ -1952,7 +2041,11 @@ fn kube(w: &mut World, req: &Request) -> Answer {
                     None => not_found("services", name),
                 },
                 "DELETE" => match w.services.remove(&key) {
-                    Some(svc) => answer(200, json(&svc)),
+                    Some(svc) => {
+                        w.service_log
+                            .push(("DELETE".into(), ns.to_string(), name.to_string()));
+                        answer(200, json(&svc))
+                    }
                     None => not_found("services", name),
                 },
                 _ => status_answer(405, "MethodNotAllowed", "method not allowed"),

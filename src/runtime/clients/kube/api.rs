@@ -8,6 +8,8 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use crate::http::ClientError;
 use crate::util::time::human;
 
@@ -97,6 +99,9 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
     fn get_service(&self, namespace: &str, name: &str) -> Result<Option<Service>, ClientError>;
     /// Deletes a Service; 404 is `AlreadyGone`.
     fn delete_service(&self, namespace: &str, name: &str) -> Result<Deleted, ClientError>;
+    /// Creates a Service from its manifest (JSON, `metadata.name` and `spec`); when one of
+    /// that name exists already (409), that one.
+    fn create_service(&self, namespace: &str, manifest: &Value) -> Result<Service, ClientError>;
     fn get_lease(&self, namespace: &str, name: &str) -> Result<Option<Lease>, ClientError>;
     /// Creates a Lease; one that exists already is a `Conflict`.
     fn create_lease(&self, lease: &Lease) -> Result<Written<Lease>, ClientError>;

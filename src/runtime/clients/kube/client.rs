@@ -370,6 +370,30 @@ impl KubeApi for KubeClient {
         )
     }
 
+    fn create_service(&self, namespace: &str, manifest: &Value) -> Result<Service, ClientError> {
+        let name = manifest
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let path = format!("/api/v1/namespaces/{}/services", encode(namespace));
+        let reply = self.call(
+            "POST",
+            &path,
+            Some(("application/json", manifest.to_string())),
+        )?;
+        let action = format!("create Service `{name}` in namespace `{namespace}`");
+        if reply.status == 409 {
+            return self
+                .get_service(namespace, &name)?
+                .ok_or_else(|| self.bad_answer(&action));
+        }
+        if !reply.ok() {
+            return Err(self.refused(&reply, &action));
+        }
+        Service::from_json(&reply.json()).ok_or_else(|| self.bad_answer(&action))
+    }
+
     fn get_lease(&self, namespace: &str, name: &str) -> Result<Option<Lease>, ClientError> {
         match self.get_json(
             &lease_path(namespace, Some(name)),

@@ -1,7 +1,7 @@
 //! A minimal, blocking Kubernetes REST client: the handful of calls the window needs
 //! (namespaces: list, get (with the UID: `kube-system`'s identifies a cluster), delete;
 //! deployments: get, delete, scale, `rollout restart`, wait until ready; pods: list, delete;
-//! services: get, delete; `coordination.k8s.io/v1` Leases: get, create, update under
+//! services: get, create, delete; `coordination.k8s.io/v1` Leases: get, create, update under
 //! optimistic concurrency), configured from the operator's kubeconfig.
 //!
 //! Why not kube-rs: it is async, so the crate would carry a tokio runtime (and hyper, tower,

@@ -1,0 +1,357 @@
+//! The home directories of a hub on jupyterhub-home-nfs, moved end to end by the
+//! `transfer-homes` step through the engine (journal, report), with
+//!
+//! - two Kubernetes API doubles (`tests/it/support`), the target's assigning the transfer's
+//!   LoadBalancer Service an address in its status a while after it is created;
+//! - the stand-in `kubectl` of `tests/standins/kubectl` as the operator's kubectl: its
+//!   `exec -i` runs the command here, which makes this machine the source's `home-transfer`
+//!   sidecar (its `/export` a temporary directory), and records every call's argv;
+//! - a real `sshd` (`sync_homes_ssh::Sshd`) as the destination's sidecar: its authorized key
+//!   has a forced command that maps `/export` to another temporary directory, as the
+//!   destination pod's volume; real `rsync` and `ssh` between the two.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gitops_migrate::playbook::Step;
+use gitops_migrate::runtime::clients::{KubeClient, Kubectl};
+use gitops_migrate::runtime::engine::{self, ExecOptions, RunStatus};
+use gitops_migrate::runtime::journal::Journal;
+use gitops_migrate::runtime::steps::{self, MoveEnv, Side, StepEnv, Timing};
+
+use crate::common::tree;
+use crate::support::{KUBE_TOKEN, Platform, Recorder};
+use crate::sync_homes_ssh::Sshd;
+
+const SRC_CTX: &str = "gcp-a-admin";
+const TGT_CTX: &str = "aws-b-admin";
+const SERVICE: &str = "gitops-migrate-home-transfer";
+
+fn write(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+fn executable(path: &Path, text: &str) {
+    write(path, text);
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn user() -> String {
+    let o = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+struct Transfer {
+    work: tempfile::TempDir,
+    sshd: Sshd,
+    source: Platform,
+    target: Platform,
+}
+
+impl Transfer {
+    fn new() -> Transfer {
+        let sshd = Sshd::start();
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        // The destination's sidecar: what rsync asks for under /export lands in its volume.
+        fs::create_dir_all(w.join("target-volume/export")).unwrap();
+        let forced = w.join("target-sidecar.sh");
+        executable(
+            &forced,
+            &format!(
+                "#!/bin/sh\nexec sh -c \"$(printf '%s' \"$SSH_ORIGINAL_COMMAND\" | sed 's#/export/#{}/export/#g')\"\n",
+                w.join("target-volume").display()
+            ),
+        );
+        sshd.authorize_with(&format!("command=\"{}\"", forced.display()));
+        // The source's sidecar (this machine, through the stand-in's `exec -i`).
+        let pod = w
+            .join("kubectl")
+            .join(SRC_CTX)
+            .join("research/pods/nfs-7c9d8-0");
+        write(&pod, "");
+        for (rel, text) in [
+            ("alice/notebook.ipynb", "{\"cells\": []}\n"),
+            ("alice/data/results.csv", "a,b\n1,2\n"),
+            ("user-402i2c-2eorg/.bashrc", "export A=1\n"),
+            ("_shared/course/README.md", "# Course\n"),
+        ] {
+            write(&Transfer::source_homes_in(w).join(rel), text);
+        }
+        let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standins/kubectl");
+        executable(
+            &w.join("kubectl.sh"),
+            &format!(
+                "#!/bin/sh\nSTANDIN_KUBECTL_ROOT='{}' exec '{}' \"$@\"\n",
+                w.join("kubectl").display(),
+                standin.display()
+            ),
+        );
+        let source = Platform::start();
+        source.add_namespace("research", &[]);
+        source.add_pod("research", "nfs-7c9d8-0", &[("app", "nfs-server")]);
+        source.add_pod("research", "hub-5d7f-0", &[("component", "hub")]);
+        let target = Platform::start();
+        target.add_namespace("research", &[]);
+        target.load_balancer(Some("127.0.0.1"), false, Duration::from_millis(300));
+        Transfer {
+            work,
+            sshd,
+            source,
+            target,
+        }
+    }
+
+    fn source_homes_in(w: &Path) -> PathBuf {
+        w.join("kubectl")
+            .join(SRC_CTX)
+            .join("research/export/research")
+    }
+
+    fn source_homes(&self) -> PathBuf {
+        Transfer::source_homes_in(self.work.path())
+    }
+
+    fn target_homes(&self) -> PathBuf {
+        self.work.path().join("target-volume/export/research")
+    }
+
+    fn key(&self) -> String {
+        fs::read_to_string(self.sshd.client_key()).unwrap()
+    }
+
+    /// The lines of the private key that would give it away.
+    fn key_lines(&self) -> Vec<String> {
+        self.key()
+            .lines()
+            .filter(|l| !l.starts_with("-----") && l.len() > 16)
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn side(cluster: &str, ctx: &str, p: &Platform) -> Side {
+        Side {
+            cluster: cluster.into(),
+            namespace: "research".into(),
+            context: Some(ctx.into()),
+            kube: Some(Arc::new(KubeClient::with_token(
+                &p.url,
+                Some(KUBE_TOKEN.into()),
+            ))),
+            homes: None,
+        }
+    }
+
+    /// Runs the step through the engine; the run's status, the journal's text, the report
+    /// and what the operator was told.
+    fn run(&self, id: &str) -> (RunStatus, String, String, Recorder) {
+        let w = self.work.path();
+        let env = StepEnv {
+            name: "research".into(),
+            timing: Timing {
+                poll: Duration::from_millis(20),
+                ..Timing::default()
+            },
+            hub_move: Some(MoveEnv {
+                source: Transfer::side("gcp-a", SRC_CTX, &self.source),
+                target: Transfer::side("aws-b", TGT_CTX, &self.target),
+                kubectl: Some(Arc::new(Kubectl::new(w.join("kubectl.sh")))),
+                transfer_key: Some(self.sshd.client_key()),
+                transfer_user: user(),
+                transfer_port: self.sshd.port,
+                ..MoveEnv::default()
+            }),
+            ..StepEnv::default()
+        };
+        let step = steps::build(&Step::new(id, "copy the home directories"), &env)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let path = w.join(format!("{id}.jsonl"));
+        let mut journal = Journal::open(&path).unwrap();
+        let opts = ExecOptions {
+            yes: true,
+            write_report: false,
+            ..Default::default()
+        };
+        let mut op = Recorder::yes();
+        let report = engine::run(vec![step], &opts, &mut journal, &mut op).unwrap();
+        let md = gitops_migrate::runtime::report::markdown(&report);
+        (report.status, fs::read_to_string(&path).unwrap(), md, op)
+    }
+
+    fn calls(&self) -> String {
+        fs::read_to_string(self.work.path().join("kubectl/calls.log")).unwrap_or_default()
+    }
+
+    fn assert_no_key(&self, what: &str, text: &str) {
+        for l in self.key_lines() {
+            assert!(!text.contains(&l), "the private key is in {what}:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn transfer_homes_copies_between_the_sidecars_with_the_key_on_standard_input_only() {
+    let t = Transfer::new();
+    let (status, journal, report, op) = t.run("transfer-homes");
+    assert_eq!(status, RunStatus::Completed, "{report}\n{:?}", op.said);
+
+    // The files arrived, as they are.
+    assert_eq!(tree(&t.source_homes()), tree(&t.target_homes()));
+    assert_eq!(t.sshd.logins(), 1, "{}", t.sshd.log_text());
+
+    // The LoadBalancer Service: created for the copy, with the sidecar's port, and deleted.
+    assert_eq!(
+        t.target.service_log(),
+        [
+            format!("POST research/{SERVICE}"),
+            format!("DELETE research/{SERVICE}")
+        ]
+    );
+    assert!(!t.target.has_service("research", SERVICE));
+    let created = t
+        .target
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path == "/api/v1/namespaces/research/services")
+        .unwrap()
+        .json();
+    assert_eq!(created["spec"]["type"], "LoadBalancer");
+    assert_eq!(created["spec"]["selector"]["app"], "nfs-server");
+    assert_eq!(created["spec"]["ports"][0]["targetPort"], 2222);
+    assert!(
+        t.source.service_log().is_empty(),
+        "nothing exposed in the source"
+    );
+
+    // rsync ran in the source's sidecar through `kubectl exec -i`, naming its context.
+    let calls = t.calls();
+    let exec: Vec<serde_json::Value> = calls
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exec.len(), 1, "{calls}");
+    let argv: Vec<String> = serde_json::from_value(exec[0].clone()).unwrap();
+    for w in [
+        "--context",
+        SRC_CTX,
+        "exec",
+        "-i",
+        "nfs-7c9d8-0",
+        "home-transfer",
+        "/export/research/",
+    ] {
+        assert!(argv.iter().any(|a| a == w), "{w} in {argv:?}");
+    }
+    assert!(
+        argv.iter()
+            .any(|a| a == &format!("{}@127.0.0.1:/export/research/", user())),
+        "{argv:?}"
+    );
+
+    // Progress came per file, and the key is nowhere: not in any argv, the journal, the
+    // report, or what the operator was told.
+    assert!(
+        op.progress
+            .iter()
+            .any(|(s, _, total, m)| s == "transfer-homes"
+                && *total > 0
+                && m.contains("notebook.ipynb")),
+        "{:?}",
+        op.progress
+    );
+    t.assert_no_key("the kubectl calls' argv", &calls);
+    t.assert_no_key("the journal", &journal);
+    t.assert_no_key("the report", &report);
+    t.assert_no_key(
+        "the operator's messages",
+        &format!("{:?}{:?}", op.said, op.progress),
+    );
+    assert!(report.contains("copied"), "{report}");
+    // No file holding the key was left in the source's sidecar.
+    let left: Vec<_> = walkdir::WalkDir::new(t.work.path().join("kubectl"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| fs::read_to_string(e.path()).is_ok_and(|s| s.contains("PRIVATE KEY")))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A copy that fails (the destination refuses) fails the step, and the Service is deleted
+/// all the same; the failure's text holds no key.
+#[test]
+fn a_failed_transfer_still_deletes_the_service() {
+    let t = Transfer::new();
+    t.sshd
+        .authorize_with("command=\"echo refused >&2; exit 3\"");
+    let (status, journal, report, op) = t.run("transfer-homes:final");
+    match &status {
+        RunStatus::Failed { error, .. } => {
+            assert!(
+                error.contains("rsync in the `home-transfer` sidecar"),
+                "{error}"
+            );
+            t.assert_no_key("the error", error);
+        }
+        other => panic!("{other:?}\n{report}"),
+    }
+    assert_eq!(
+        t.target.service_log(),
+        [
+            format!("POST research/{SERVICE}"),
+            format!("DELETE research/{SERVICE}")
+        ]
+    );
+    assert!(!t.target.has_service("research", SERVICE));
+    assert!(
+        op.said.iter().any(|s| s.contains("deleted Service")),
+        "{:?}",
+        op.said
+    );
+    t.assert_no_key("the journal", &journal);
+    t.assert_no_key("the report", &report);
+    assert!(!t.target_homes().join("alice/notebook.ipynb").exists());
+}
+
+/// A cluster that never gives the load balancer an address: the step gives up with a clear
+/// message and deletes the Service.
+#[test]
+fn a_load_balancer_without_an_address_is_reported_and_removed() {
+    let t = Transfer::new();
+    t.target.load_balancer(None, false, Duration::ZERO);
+    let w = t.work.path();
+    let env = StepEnv {
+        name: "research".into(),
+        timing: Timing {
+            poll: Duration::from_millis(20),
+            ..Timing::default()
+        },
+        hub_move: Some(MoveEnv {
+            source: Transfer::side("gcp-a", SRC_CTX, &t.source),
+            target: Transfer::side("aws-b", TGT_CTX, &t.target),
+            kubectl: Some(Arc::new(Kubectl::new(w.join("kubectl.sh")))),
+            transfer_key: Some(t.sshd.client_key()),
+            transfer_user: user(),
+            transfer_port: t.sshd.port,
+            transfer_address_wait: Duration::from_millis(300),
+            ..MoveEnv::default()
+        }),
+        ..StepEnv::default()
+    };
+    let step = steps::build(&Step::new("transfer-homes", "copy"), &env).unwrap();
+    let mut op = Recorder::yes();
+    let preview = step.preview(&mut op).unwrap();
+    let e = step.run(&preview, &mut op).unwrap_err();
+    assert!(
+        e.message.contains("has no load balancer address"),
+        "{}",
+        e.message
+    );
+    assert!(!t.target.has_service("research", SERVICE));
+    assert!(t.calls().is_empty(), "no copy started");
+}
