@@ -64,7 +64,7 @@ fn consumed() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         (
             "plan hub-move",
-            with(&[HUB_MOVE_TARGET, &["reencrypt", "format"]]),
+            with(&[HUB_MOVE_TARGET, &["reencrypt", "transfer-key", "format"]]),
         ),
         (
             "apply nublado",
@@ -72,12 +72,15 @@ fn consumed() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         (
             "apply hub-move",
-            with(&[HUB_MOVE_TARGET, &["reencrypt", "allow-dirty"]]),
+            with(&[
+                HUB_MOVE_TARGET,
+                &["reencrypt", "transfer-key", "allow-dirty"],
+            ]),
         ),
         ("pr nublado", with(&[NUBLADO_TARGET, PR])),
         (
             "pr hub-move",
-            with(&[HUB_MOVE_TARGET, &["reencrypt", "force"], PR]),
+            with(&[HUB_MOVE_TARGET, &["reencrypt", "transfer-key", "force"], PR]),
         ),
         ("announce nublado", NUBLADO_TARGET.to_vec()),
         ("announce hub-move", HUB_MOVE_TARGET.to_vec()),
@@ -88,7 +91,11 @@ fn consumed() -> Vec<(&'static str, Vec<&'static str>)> {
         ),
         (
             "exec hub-move",
-            with(&[HUB_MOVE_TARGET, &["delete", "parallel"], RUN]),
+            with(&[
+                HUB_MOVE_TARGET,
+                &["delete", "parallel", "transfer-key"],
+                RUN,
+            ]),
         ),
     ]
 }
@@ -466,7 +473,36 @@ fn options_of_another_stage_are_refused() {
         infra.path(),
     );
     let hub = ["--hub", "prod", "--from", "temple", "--to", "newcluster"];
+    // A well-formed public key, outside the repository.
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("transfer");
+    std::fs::write(
+        keys.path().join("transfer.pub"),
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample transfer\n",
+    )
+    .unwrap();
+    let key = key.to_str().unwrap();
     let cases: Vec<(&Path, Vec<&str>, &str)> = vec![
+        (
+            infra.path(),
+            [
+                &["plan", "hub-move", "cutover"][..],
+                &hub,
+                &["--transfer-key", key],
+            ]
+            .concat(),
+            "--transfer-key puts the transfer's public key into the hubs' values at `setup`",
+        ),
+        (
+            infra.path(),
+            [
+                &["exec", "hub-move", "decommission"][..],
+                &hub,
+                &["--transfer-key", key, "--dry-run"],
+            ]
+            .concat(),
+            "--transfer-key is an option of `setup` and `cutover`",
+        ),
         (
             phalanx.path(),
             vec![

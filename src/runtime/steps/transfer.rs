@@ -26,11 +26,11 @@ use crate::playbook::Step;
 use crate::playbook::hub_move::transfer::{
     EXPORT, NFS_POD_LABEL, SIDECAR, SIDECAR_PORT, SIDECAR_USER,
 };
-use crate::util::redact::Redactor;
 use crate::runtime::clients::kube::{KubeApi, LoadBalancerIngress};
 use crate::runtime::clients::{PodFiles, PodRef};
 use crate::runtime::process::Limits;
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
+use crate::util::redact::Redactor;
 use crate::util::time::human;
 
 /// The Service that exposes the destination's sidecar during a copy.
