@@ -10,9 +10,10 @@
 //!   old entry existed re-creates them). Reads only.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{MoveEnv, StepEnv, Timing, nap, with_retries};
+use super::route::{Healthy, Wait};
+use super::{MoveEnv, StepEnv, Timing, with_retries};
 use crate::playbook::Step;
 use crate::runtime::clients::health::HealthApi;
 use crate::runtime::clients::kube::KubeApi;
@@ -79,39 +80,26 @@ impl StepRunner for WaitDeployed {
         op.say(&format!(
             "merge the cutover's change now: this step waits until it is deployed ({url} answers 200 with a valid certificate)"
         ));
-        let started = Instant::now();
-        let deadline = started + self.wait;
-        let mut tries = 0u64;
-        loop {
-            tries += 1;
-            let last = match self.health.probe("") {
-                Ok(p) if p.healthy() => {
-                    return Ok(Outcome {
-                        touched: Vec::new(),
-                        summary: format!(
-                            "{url} answered 200 with a certificate that verifies, after {}: the cutover's change is deployed",
-                            human(started.elapsed())
-                        ),
-                    });
-                }
-                Ok(p) if p.detail.is_empty() => format!("{}", p.status),
-                Ok(p) => format!("{} ({})", p.status, p.detail),
-                Err(e) => e.message,
-            };
-            if Instant::now() >= deadline {
-                return Err(StepError::fatal(format!(
-                    "{} is not served yet: {url} did not answer 200 with a valid certificate within {} ({tries} tries); last answer: {last}. Is the cutover's change merged and deployed (`deployer deploy` of the target), and its certificate issued? --resume waits again",
-                    self.domain,
-                    human(self.wait)
-                )));
-            }
-            op.progress(
-                &self.id,
-                started.elapsed().as_secs(),
-                self.wait.as_secs(),
-                &format!("waiting for {url}: {last}"),
-            );
-            nap(self.timing.poll.max(Duration::from_millis(10)), deadline)?;
+        let wait = Wait {
+            step: &self.id,
+            health: self.health.as_ref(),
+            route: "",
+            within: self.wait,
+            poll: self.timing.poll,
+        };
+        match wait.until_healthy(op)? {
+            Healthy::After(took) => Ok(Outcome {
+                touched: Vec::new(),
+                summary: format!(
+                    "{url} answered 200 with a certificate that verifies, after {}: the cutover's change is deployed",
+                    human(took)
+                ),
+            }),
+            Healthy::NotWithin { tries, last } => Err(StepError::fatal(format!(
+                "{} is not served yet: {url} did not answer 200 with a valid certificate within {} ({tries} tries); last answer: {last}. Is the cutover's change merged and deployed (`deployer deploy` of the target), and its certificate issued? --resume waits again",
+                self.domain,
+                human(self.wait)
+            ))),
         }
     }
 }

@@ -58,30 +58,69 @@ impl StepRunner for CheckRoute {
 
     fn run(&self, _preview: &Preview, op: &mut dyn Operator) -> Result<Outcome, StepError> {
         let url = self.health.url(&self.route);
+        let wait = Wait {
+            step: &self.id,
+            health: self.health.as_ref(),
+            route: &self.route,
+            within: self.timing.route,
+            poll: self.timing.poll,
+        };
+        match wait.until_healthy(op)? {
+            Healthy::After(took) => Ok(Outcome {
+                touched: Vec::new(),
+                summary: format!("{url} answered 200 after {}", human(took)),
+            }),
+            Healthy::NotWithin { tries, last } => Err(StepError::fatal(format!(
+                "{url} did not answer 200 within {} ({tries} tries); last answer: {last}",
+                human(self.timing.route)
+            ))),
+        }
+    }
+}
+
+/// A wait for a hub's health endpoint to answer 200 (over a certificate that verifies, for
+/// `https://`): `check-route` and `wait-deployed`.
+pub(super) struct Wait<'a> {
+    /// The step, for its progress.
+    pub step: &'a str,
+    pub health: &'a dyn HealthApi,
+    pub route: &'a str,
+    pub within: Duration,
+    pub poll: Duration,
+}
+
+/// How a [`Wait`] ended.
+pub(super) enum Healthy {
+    After(Duration),
+    NotWithin { tries: u64, last: String },
+}
+
+impl Wait<'_> {
+    /// Probes every `poll` until an answer is 200 or `within` has passed, showing each
+    /// answer (a status, a certificate that does not verify yet, no answer) as progress.
+    pub fn until_healthy(&self, op: &mut dyn Operator) -> Result<Healthy, StepError> {
+        let url = self.health.url(self.route);
         let started = Instant::now();
-        let deadline = started + self.timing.route;
+        let deadline = started + self.within;
         let mut tries = 0u64;
         loop {
             tries += 1;
-            let last = match self.health.probe(&self.route) {
-                Ok(p) if p.healthy() => {
-                    return Ok(Outcome {
-                        touched: Vec::new(),
-                        summary: format!("{url} answered 200 after {}", human(started.elapsed())),
-                    });
-                }
+            let last = match self.health.probe(self.route) {
+                Ok(p) if p.healthy() => return Ok(Healthy::After(started.elapsed())),
                 Ok(p) if p.detail.is_empty() => format!("{}", p.status),
                 Ok(p) => format!("{} ({})", p.status, p.detail),
                 Err(e) => e.message,
             };
             if Instant::now() >= deadline {
-                return Err(StepError::fatal(format!(
-                    "{url} did not answer 200 within {} ({tries} tries); last answer: {last}",
-                    human(self.timing.route)
-                )));
+                return Ok(Healthy::NotWithin { tries, last });
             }
-            op.progress(&self.id, 0, 1, &format!("waiting for {url}: {last}"));
-            nap(self.timing.poll, deadline)?;
+            op.progress(
+                self.step,
+                started.elapsed().as_secs(),
+                self.within.as_secs(),
+                &format!("waiting for {url}: {last}"),
+            );
+            nap(self.poll.max(Duration::from_millis(10)), deadline)?;
         }
     }
 }
