@@ -132,6 +132,9 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
         },
     };
 
+    // One ssh login for the whole run (the listing, the `mkdir -p` and every worker), closed
+    // when the run returns.
+    let _connection = sh::share_connection(&opts.src, &opts.dst);
     let mut entries = sh::list_entries(&opts.src)?;
     if let Some(within) = within {
         let (users, from) = if let Some(db) = &args.hub_db {

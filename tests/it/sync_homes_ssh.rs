@@ -238,6 +238,29 @@ impl Sshd {
             .count()
     }
 
+    /// How many ssh connections the server saw end so far.
+    fn disconnects(&self) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains("Disconnected from user"))
+            .count()
+    }
+
+    /// Waits (up to 10 s) until every connection the server accepted has ended: no
+    /// connection master left running after a run.
+    fn assert_all_closed(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.disconnects() < self.logins() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            self.disconnects(),
+            self.logins(),
+            "a connection is still open:\n{}",
+            self.log_text()
+        );
+    }
+
     /// The remote shell for `RSYNC_RSH`.
     fn rsh(&self) -> String {
         format!("ssh -F {}", self.client_config.display())
@@ -320,6 +343,7 @@ impl Fixture {
             .arg(&self.state)
             .args(extra)
             .env("RSYNC_RSH", self.sshd.rsh())
+            .env("TMPDIR", self.tmpdir())
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("JUPYTERHUB_TOKEN")
             .stdin(Stdio::null());
@@ -328,6 +352,22 @@ impl Fixture {
 
     fn run(&self, src: &str, dst: &str, extra: &[&str]) -> Output {
         self.cmd(src, dst, extra).output().unwrap()
+    }
+
+    /// The binary's temporary directory (where the control socket of its shared ssh
+    /// connection lives while a run lasts).
+    fn tmpdir(&self) -> PathBuf {
+        let d = self.tmp.path().join("t");
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// What a run left in its temporary directory (nothing, once it closed its connection).
+    fn temporary_leftovers(&self) -> Vec<String> {
+        fs::read_dir(self.tmpdir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
     }
 
     fn journal(&self) -> Vec<serde_json::Value> {
@@ -376,9 +416,11 @@ fn a_remote_source_is_listed_and_copied_over_ssh_identically() {
     );
     assert_eq!(differences(&f.src, &dst), Vec::<String>::new());
     assert_copied_as_they_are(&dst);
-    // One login for the listing, one per worker (its batch of entries): every copy went
-    // over ssh, and not one login per directory.
-    assert_eq!(f.sshd.logins() - before, 4 + 1);
+    // One login for the run: the listing opened the shared connection, and the four
+    // workers' rsyncs (a batch of entries each) ran over it; it is closed at the end.
+    assert_eq!(f.sshd.logins() - before, 1);
+    f.sshd.assert_all_closed();
+    assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
     let mut done: Vec<String> = f
         .journal()
         .iter()
@@ -415,8 +457,10 @@ fn a_remote_destination_is_created_over_ssh_filled_and_a_rerun_skips_it() {
         1,
         "only `new dir` was made"
     );
-    // `mkdir -p` over ssh, then one rsync per worker.
-    assert_eq!(f.sshd.logins() - before, 4 + 1);
+    // `mkdir -p` over ssh opened the shared connection, the workers' rsyncs used it.
+    assert_eq!(f.sshd.logins() - before, 1);
+    f.sshd.assert_all_closed();
+    assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
 
     // The rerun skips every finished entry: only the `mkdir -p` logs in, no rsync runs.
     let before = f.sshd.logins();
@@ -503,6 +547,7 @@ fn dry_run_with_a_remote_source_lists_the_entries_and_copies_nothing() {
     assert!(!dst.exists(), "nothing copied");
     assert!(!f.state.join("runs/sync-homes").exists(), "no journal");
     assert_eq!(f.sshd.logins() - before, 1, "only the listing");
+    f.sshd.assert_all_closed();
 }
 
 #[test]
@@ -571,4 +616,67 @@ fn an_unreachable_host_fails_clearly_and_writes_nothing() {
         "{journal:?}"
     );
     assert_eq!(f.sshd.logins(), 1, "only the fixture's own check logged in");
+}
+
+#[test]
+fn workers_past_the_servers_session_limit_log_in_on_their_own() {
+    // OpenSSH serves 10 sessions per connection by default: 8 workers share the run's
+    // connection, the 4 others log in themselves.
+    let (f, names) = Fixture::new(120);
+    let dst = f.path("dst");
+    let src = Fixture::remote(&f.src);
+    let before = f.sshd.logins();
+    let o = f.run(&src, dst.to_str().unwrap(), &["--parallel", "12"]);
+    assert!(o.status.success(), "{}", both(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "{} copied, 0 skipped as finished, 0 failed",
+            names.len()
+        )),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(differences(&f.src, &dst), Vec::<String>::new());
+    assert_eq!(f.sshd.logins() - before, 1 + 4);
+    f.sshd.assert_all_closed();
+    assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_remote_shell_other_than_ssh_logs_in_per_worker_as_before() {
+    // A wrapper (as a site's `RSYNC_RSH` may name): not ssh by name, so no shared
+    // connection: the `mkdir -p` and each worker log in.
+    let (f, names) = Fixture::new(60);
+    let wrapper = f.path("site-rsh");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec ssh -F {} \"$@\"\n",
+            f.sshd.client_config.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let dst = Fixture::remote(&f.path("remote-dst"));
+    let before = f.sshd.logins();
+    let o = f
+        .cmd(f.src.to_str().unwrap(), &dst, &["--parallel", "3"])
+        .env("RSYNC_RSH", &wrapper)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", both(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "{} copied, 0 skipped as finished, 0 failed",
+            names.len()
+        )),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(
+        differences(&f.src, &f.path("remote-dst")),
+        Vec::<String>::new()
+    );
+    assert_eq!(f.sshd.logins() - before, 1 + 3);
+    f.sshd.assert_all_closed();
 }

@@ -29,12 +29,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::runtime::process::{self, Limits};
 
 mod active;
 mod copy;
+pub mod ssh;
 
 pub use active::*;
 pub use copy::{batches, rsync_args, sync};
@@ -149,12 +151,12 @@ pub fn list_entries(src: &Location) -> Result<Vec<Entry>, SyncError> {
                 out.push(Entry { name, is_dir });
             }
         }
-        Location::Remote { .. } => {
+        Location::Remote { host, .. } => {
             let mut cmd = Command::new("rsync");
             cmd.arg("--list-only")
                 .arg(format!("--timeout={}", IO_TIMEOUT.as_secs()))
                 .arg("-e")
-                .arg(remote_shell_with_keepalive().join(" "))
+                .arg(remote_shell_for(Some(host), true).join(" "))
                 .arg(src.dir());
             let o = process::run(&mut cmd, None, Limits::within(IO_TIMEOUT), None)
                 .map_err(|e| SyncError::Input(format!("cannot run rsync: {e}")))?;
@@ -296,14 +298,33 @@ pub struct Summary {
 }
 
 /// The remote shell with ssh's keepalives (when it is ssh), for rsync's `-e` and our own
-/// `mkdir`; `None` when both sides are local.
-fn remote_shell_with_keepalive() -> Vec<String> {
+/// `mkdir`; with `shared`, also the options that use the run's shared connection to `host`
+/// when one is held (`ssh::share`).
+fn remote_shell_for(host: Option<&str>, shared: bool) -> Vec<String> {
     let mut words = remote_shell();
-    let is_ssh = Path::new(&words[0]).file_name().is_some_and(|n| n == "ssh");
-    if is_ssh {
-        words.splice(1..1, SSH_KEEPALIVE.iter().map(|s| s.to_string()));
+    if ssh::is_ssh(&words) {
+        let mut extra: Vec<String> = SSH_KEEPALIVE.iter().map(|s| s.to_string()).collect();
+        if shared && let Some(h) = host {
+            extra.extend(ssh::options(h, &words));
+        }
+        words.splice(1..1, extra);
     }
     words
+}
+
+/// The remote host of a copy (at most one side is remote).
+fn remote_host<'a>(src: &'a Location, dst: &'a Location) -> Option<&'a str> {
+    [src, dst].into_iter().find_map(|l| match l {
+        Location::Remote { host, .. } => Some(host.as_str()),
+        Location::Local(_) => None,
+    })
+}
+
+/// The shared ssh connection for a copy from `src` to `dst`, held while the value lives: the
+/// listing, the `mkdir -p` and the workers' rsyncs of the run log in once (`ssh`). `None`
+/// when both are local or the remote shell is not ssh.
+pub fn share_connection(src: &Location, dst: &Location) -> Option<Arc<ssh::Shared>> {
+    ssh::share(remote_host(src, dst)?, &remote_shell())
 }
 
 /// A command line as a POSIX shell reads it (words quoted when they need it), for display.
