@@ -680,3 +680,62 @@ fn a_remote_shell_other_than_ssh_logs_in_per_worker_as_before() {
     assert_eq!(f.sshd.logins() - before, 1 + 3);
     f.sshd.assert_all_closed();
 }
+
+#[test]
+fn an_interrupted_run_closes_its_shared_connection() {
+    let (f, _) = Fixture::new(20);
+    // The `mkdir -p` opens the shared connection; then the workers' rsyncs hang (a stand-in
+    // that sleeps), and the run is interrupted while it waits on them.
+    let bin = f.path("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let started = f.path("started");
+    fs::create_dir_all(&started).unwrap();
+    fs::write(
+        bin.join("rsync"),
+        format!(
+            "#!/bin/sh\ntouch '{}'/$$\nexec sleep 1000\n",
+            started.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(bin.join("rsync"), fs::Permissions::from_mode(0o755)).unwrap();
+    let dst = Fixture::remote(&f.path("remote-dst"));
+    let child = f
+        .cmd(f.src.to_str().unwrap(), &dst, &["--parallel", "2"])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while fs::read_dir(&started).unwrap().count() < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no rsync started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(f.path("remote-dst").is_dir(), "mkdir -p ran over ssh");
+    assert_eq!(
+        f.temporary_leftovers().len(),
+        1,
+        "the control socket's directory exists while the run lasts"
+    );
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(stderr(&o).contains("interrupted (SIGINT)"), "{}", both(&o));
+    // One login (the mkdir -p), and it is closed: no master left behind.
+    assert_eq!(
+        f.sshd.logins(),
+        2,
+        "the fixture's check and the run's one login"
+    );
+    f.sshd.assert_all_closed();
+    assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
+}
