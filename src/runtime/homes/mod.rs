@@ -41,6 +41,17 @@ pub mod ssh;
 pub use active::*;
 pub use copy::{batches, rsync_args, sync};
 
+/// The number of rsync processes at once when none is asked for: one per core, at most
+/// four. Over ssh they share one login, so what an extra worker costs is CPU: on two cores
+/// four workers copy a cached tree slower than two (see the README's figures); a share whose
+/// latency limits the copy (NFS) may gain from more (`--parallel N`).
+pub fn default_parallel() -> usize {
+    std::thread::available_parallelism()
+        .map(std::num::NonZero::get)
+        .unwrap_or(1)
+        .clamp(1, 4)
+}
+
 /// How many times a failed entry is tried again, and the first wait (doubled each time).
 pub const RETRIES: u32 = 2;
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
