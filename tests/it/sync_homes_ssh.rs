@@ -139,6 +139,11 @@ impl Sshd {
     /// Starts the server and waits until it accepts connections; panics (fails the test)
     /// with the reason when it cannot.
     fn start() -> Sshd {
+        Sshd::start_with("")
+    }
+
+    /// The same, with more lines of server configuration (`MaxSessions 2`).
+    fn start_with(extra_config: &str) -> Sshd {
         assert!(
             Path::new(SSHD).is_file(),
             "{SSHD} is missing: install openssh-server (scripts/test does) to run these tests"
@@ -187,7 +192,8 @@ impl Sshd {
                      PermitRootLogin yes\n\
                      PrintMotd no\n\
                      MaxStartups 100\n\
-                     LogLevel INFO\n",
+                     LogLevel INFO\n\
+                     {extra_config}",
                     d = d.display()
                 ),
             )
@@ -310,7 +316,12 @@ struct Fixture {
 
 impl Fixture {
     fn new(n: usize) -> (Fixture, Vec<String>) {
-        let sshd = Sshd::start();
+        Fixture::with_server(n, "")
+    }
+
+    /// A fixture whose server has more lines of configuration.
+    fn with_server(n: usize, extra_config: &str) -> (Fixture, Vec<String>) {
+        let sshd = Sshd::start_with(extra_config);
         // The server really logs us in and runs commands.
         assert_eq!(sshd.ssh("echo ok").trim(), "ok");
         let tmp = tempfile::tempdir().unwrap();
@@ -736,6 +747,33 @@ fn an_interrupted_run_closes_its_shared_connection() {
         2,
         "the fixture's check and the run's one login"
     );
+    f.sshd.assert_all_closed();
+    assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn sessions_the_server_refuses_on_the_shared_connection_are_copied_anyway() {
+    // A server that serves 2 sessions per connection: of 4 workers sharing the run's
+    // connection, the ones it refuses still copy their entries (their ssh logs in on its own).
+    let (f, names) = Fixture::with_server(80, "MaxSessions 2\n");
+    let dst = Fixture::remote(&f.path("remote-dst"));
+    let before = f.sshd.logins();
+    let o = f.run(f.src.to_str().unwrap(), &dst, &["--parallel", "4"]);
+    assert!(o.status.success(), "{}", both(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "{} copied, 0 skipped as finished, 0 failed",
+            names.len()
+        )),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(
+        differences(&f.src, &f.path("remote-dst")),
+        Vec::<String>::new()
+    );
+    let logins = f.sshd.logins() - before;
+    assert!((2..=1 + 4).contains(&logins), "{logins} logins");
     f.sshd.assert_all_closed();
     assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
 }

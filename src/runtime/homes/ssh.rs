@@ -13,8 +13,9 @@
 //!
 //! With another remote shell (`RSYNC_RSH` naming something else than ssh) nothing is shared:
 //! every rsync logs in as before. A session the server refuses on the shared connection (its
-//! `MaxSessions`, 10 by default, is why at most [`SHARED_SESSIONS`] workers share it) fails
-//! that rsync, whose retry logs in on its own.
+//! `MaxSessions`, 10 by default, is why at most [`SHARED_SESSIONS`] workers share it) makes
+//! that ssh log in on its own (`ControlMaster=auto` falls back to a connection of its own),
+//! and a failed rsync's retry logs in on its own too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
