@@ -138,11 +138,7 @@ fn wait_ready(child: &mut Child, port: u16, log: &Path, timeout: Duration) -> Re
 impl Sshd {
     /// Starts the server and waits until it accepts connections; panics (fails the test)
     /// with the reason when it cannot.
-    fn start() -> Sshd {
-        Sshd::start_with("")
-    }
-
-    /// The same, with more lines of server configuration (`MaxSessions 2`).
+    /// `extra_config`: more lines of server configuration (`MaxSessions 2`), or none.
     fn start_with(extra_config: &str) -> Sshd {
         assert!(
             Path::new(SSHD).is_file(),
