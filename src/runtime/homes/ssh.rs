@@ -48,12 +48,12 @@ fn key(host: &str, shell: &[String]) -> String {
     format!("{}\n{host}", shell.join(" "))
 }
 
-/// A directory for the control socket: private, and short enough for a socket's path
-/// (about 100 bytes) and without spaces (rsync splits `-e` at them).
+/// A directory for the control socket: private, short enough for a socket's path (about 100
+/// bytes), without spaces (rsync splits `-e` at them) and without `%` (ssh expands it).
 fn socket_dir() -> Option<tempfile::TempDir> {
     let usable = |p: &Path| {
         let s = p.display().to_string();
-        s.len() <= 60 && !s.contains(char::is_whitespace)
+        s.len() <= 60 && !s.contains(char::is_whitespace) && !s.contains('%')
     };
     let tmp = std::env::temp_dir();
     let base = if usable(&tmp) {
