@@ -1,5 +1,5 @@
 //! The copy itself: the entries in batches, one rsync process each (`--files-from`, one per
-//! worker; over ssh, one login each), what each rsync's itemized output and messages say about
+//! worker; over ssh, sessions on the run's one connection), what each rsync's itemized output and messages say about
 //! each entry (done, failed, files vanished), retries of the failed entries alone with
 //! backoff, DST created first, and the limits (rsync's `--timeout`, a stalled rsync stopped,
 //! an interrupt passed on).
@@ -59,7 +59,8 @@ pub(super) fn rsync_args_with(opts: &Options, shared: bool) -> Vec<String> {
 }
 
 /// The batches of entries, one rsync process each (each a start, a handshake and its own
-/// scan). Over ssh, one batch per worker: one login each. Locally, two batches per worker (at
+/// scan). Over ssh, one batch per worker, each a session on the run's shared connection.
+/// Locally, two batches per worker (at
 /// most 256 entries each): a run killed midway loses at most the batches it was copying
 /// (their entries are checkpointed when their rsync ends), and the few extra processes cost
 /// milliseconds.

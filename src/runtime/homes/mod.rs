@@ -8,8 +8,9 @@
 //! enumerating SRC's top-level entries (`read_dir` locally, `rsync --list-only host:path/`
 //! remotely), the activity filter (`--active-within` from the hub database or the JupyterHub
 //! API, with kubespawner's legacy username escaping), and the copy: the entries in a few
-//! batches, one rsync process each (`--files-from`; over ssh, one batch and so one login per
-//! worker), what each rsync's itemized output and messages say about each entry (done,
+//! batches, one rsync process each (`--files-from`; over ssh, one batch per worker, all over
+//! one shared connection: one login per run), what each rsync's itemized output and messages
+//! say about each entry (done,
 //! failed, files vanished), retries of the failed entries alone, and the limits (rsync's
 //! `--timeout`, ssh keepalives, a stalled rsync stopped). Does not own: the journal, the lock,
 //! progress and the report (the engine's, through `steps::homes`), nor printing.
@@ -25,7 +26,8 @@
 //!
 //! This file holds the locations, the listing of SRC, the options, events and summary of a
 //! copy, and the remote shell; `active` is the activity filter, `copy` the batched rsync
-//! processes and what their output says about each entry.
+//! processes and what their output says about each entry, `ssh` the run's shared ssh
+//! connection.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
