@@ -10,9 +10,8 @@
 //! API, with kubespawner's legacy username escaping), and the copy: the entries in a few
 //! batches, one rsync process each (`--files-from`; over ssh, one batch per worker, all over
 //! one shared connection: one login per run), what each rsync's itemized output and messages
-//! say about each entry (done,
-//! failed, files vanished), retries of the failed entries alone, and the limits (rsync's
-//! `--timeout`, ssh keepalives, a stalled rsync stopped). Does not own: the journal, the lock,
+//! say about each entry (done, failed, files vanished), retries of the failed entries alone,
+//! and the limits (rsync's `--timeout`, ssh keepalives, a stalled rsync stopped). Does not own: the journal, the lock,
 //! progress and the report (the engine's, through `steps::homes`), nor printing.
 //!
 //! It avoids the defects of the seed's helper script (see `DOMAIN-hub-move.md`): every page
