@@ -27,9 +27,9 @@ pub struct SyncHomesArgs {
     /// Where they go: a local path or `host:path` (over ssh).
     #[arg(value_name = "DST")]
     pub dst: String,
-    /// How many rsync processes run at once.
-    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub parallel: u16,
+    /// How many rsync processes run at once [default: the number of cores, at most 4].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: Option<u16>,
     /// Copy only users active within DUR (`24h`, `7d`), plus the `_shared*` directories;
     /// needs --hub-db or --hub-api.
     #[arg(long, value_name = "DUR")]
@@ -121,7 +121,7 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
     let opts = Options {
         src,
         dst,
-        parallel: usize::from(args.parallel),
+        parallel: args.parallel.map_or_else(sh::default_parallel, usize::from),
         delete: args.delete,
         backoff: sh::FIRST_BACKOFF,
         io_timeout,
@@ -132,6 +132,9 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
         },
     };
 
+    // One ssh login for the whole run (the listing, the `mkdir -p` and every worker), closed
+    // when the run returns.
+    let _connection = sh::share_connection(&opts.src, &opts.dst);
     let mut entries = sh::list_entries(&opts.src)?;
     if let Some(within) = within {
         let (users, from) = if let Some(db) = &args.hub_db {

@@ -337,12 +337,15 @@ fn the_cutover_window_moves_the_hub_end_to_end() {
         "delete-user-pods",
         "pod/prod/jupyter-alice",
         "sync-homes:final",
-        "--parallel 4 --again",
         "update-dns",
         "manual:restore-login-client",
     ] {
         assert!(dry.stdout.contains(expected), "{expected}:\n{}", dry.stdout);
     }
+    // The final copy's command, with the default number of workers: one per core, at most 4.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    let again = format!("--parallel {workers} --again");
+    assert!(dry.stdout.contains(&again), "{again}:\n{}", dry.stdout);
     assert!(
         !dry.stdout.contains("jupyterhub-groups-exporter"),
         "{}",

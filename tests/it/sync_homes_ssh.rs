@@ -142,6 +142,11 @@ impl Sshd {
     /// Starts the server and waits until it accepts connections; panics (fails the test)
     /// with the reason when it cannot.
     pub(crate) fn start() -> Sshd {
+        Sshd::start_with("")
+    }
+
+    /// The same, with more lines of server configuration (`MaxSessions 2`).
+    pub(crate) fn start_with(extra_config: &str) -> Sshd {
         assert!(
             Path::new(SSHD).is_file(),
             "{SSHD} is missing: install openssh-server (scripts/test does) to run these tests"
@@ -190,7 +195,8 @@ impl Sshd {
                      PermitRootLogin yes\n\
                      PrintMotd no\n\
                      MaxStartups 100\n\
-                     LogLevel INFO\n",
+                     LogLevel INFO\n\
+                     {extra_config}",
                     d = d.display()
                 ),
             )
@@ -257,6 +263,29 @@ impl Sshd {
             .count()
     }
 
+    /// How many ssh connections the server saw end so far.
+    fn disconnects(&self) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains("Disconnected from user"))
+            .count()
+    }
+
+    /// Waits (up to 10 s) until every connection the server accepted has ended: no
+    /// connection master left running after a run.
+    fn assert_all_closed(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.disconnects() < self.logins() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            self.disconnects(),
+            self.logins(),
+            "a connection is still open:\n{}",
+            self.log_text()
+        );
+    }
+
     /// The remote shell for `RSYNC_RSH`.
     fn rsh(&self) -> String {
         format!("ssh -F {}", self.client_config.display())
@@ -306,7 +335,12 @@ struct Fixture {
 
 impl Fixture {
     fn new(n: usize) -> (Fixture, Vec<String>) {
-        let sshd = Sshd::start();
+        Fixture::with_server(n, "")
+    }
+
+    /// A fixture whose server has more lines of configuration.
+    fn with_server(n: usize, extra_config: &str) -> (Fixture, Vec<String>) {
+        let sshd = Sshd::start_with(extra_config);
         // The server really logs us in and runs commands.
         assert_eq!(sshd.ssh("echo ok").trim(), "ok");
         let tmp = tempfile::tempdir().unwrap();
@@ -339,6 +373,7 @@ impl Fixture {
             .arg(&self.state)
             .args(extra)
             .env("RSYNC_RSH", self.sshd.rsh())
+            .env("TMPDIR", self.tmpdir())
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("JUPYTERHUB_TOKEN")
             .stdin(Stdio::null());
@@ -347,6 +382,22 @@ impl Fixture {
 
     fn run(&self, src: &str, dst: &str, extra: &[&str]) -> Output {
         self.cmd(src, dst, extra).output().unwrap()
+    }
+
+    /// The binary's temporary directory (where the control socket of its shared ssh
+    /// connection lives while a run lasts).
+    fn tmpdir(&self) -> PathBuf {
+        let d = self.tmp.path().join("t");
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// What a run left in its temporary directory (nothing, once it closed its connection).
+    fn temporary_leftovers(&self) -> Vec<String> {
+        fs::read_dir(self.tmpdir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
     }
 
     fn journal(&self) -> Vec<serde_json::Value> {
@@ -395,9 +446,11 @@ fn a_remote_source_is_listed_and_copied_over_ssh_identically() {
     );
     assert_eq!(differences(&f.src, &dst), Vec::<String>::new());
     assert_copied_as_they_are(&dst);
-    // One login for the listing, one per worker (its batch of entries): every copy went
-    // over ssh, and not one login per directory.
-    assert_eq!(f.sshd.logins() - before, 4 + 1);
+    // One login for the run: the listing opened the shared connection, and the four
+    // workers' rsyncs (a batch of entries each) ran over it; it is closed at the end.
+    assert_eq!(f.sshd.logins() - before, 1);
+    f.sshd.assert_all_closed();
+    assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
     let mut done: Vec<String> = f
         .journal()
         .iter()
@@ -434,8 +487,10 @@ fn a_remote_destination_is_created_over_ssh_filled_and_a_rerun_skips_it() {
         1,
         "only `new dir` was made"
     );
-    // `mkdir -p` over ssh, then one rsync per worker.
-    assert_eq!(f.sshd.logins() - before, 4 + 1);
+    // `mkdir -p` over ssh opened the shared connection, the workers' rsyncs used it.
+    assert_eq!(f.sshd.logins() - before, 1);
+    f.sshd.assert_all_closed();
+    assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
 
     // The rerun skips every finished entry: only the `mkdir -p` logs in, no rsync runs.
     let before = f.sshd.logins();
@@ -522,6 +577,7 @@ fn dry_run_with_a_remote_source_lists_the_entries_and_copies_nothing() {
     assert!(!dst.exists(), "nothing copied");
     assert!(!f.state.join("runs/sync-homes").exists(), "no journal");
     assert_eq!(f.sshd.logins() - before, 1, "only the listing");
+    f.sshd.assert_all_closed();
 }
 
 #[test]
@@ -590,4 +646,153 @@ fn an_unreachable_host_fails_clearly_and_writes_nothing() {
         "{journal:?}"
     );
     assert_eq!(f.sshd.logins(), 1, "only the fixture's own check logged in");
+}
+
+#[test]
+fn workers_past_the_servers_session_limit_log_in_on_their_own() {
+    // OpenSSH serves 10 sessions per connection by default: 8 workers share the run's
+    // connection, the 4 others log in themselves.
+    let (f, names) = Fixture::new(120);
+    let dst = f.path("dst");
+    let src = Fixture::remote(&f.src);
+    let before = f.sshd.logins();
+    let o = f.run(&src, dst.to_str().unwrap(), &["--parallel", "12"]);
+    assert!(o.status.success(), "{}", both(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "{} copied, 0 skipped as finished, 0 failed",
+            names.len()
+        )),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(differences(&f.src, &dst), Vec::<String>::new());
+    assert_eq!(f.sshd.logins() - before, 1 + 4);
+    f.sshd.assert_all_closed();
+    assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn a_remote_shell_other_than_ssh_logs_in_per_worker_as_before() {
+    // A wrapper (as a site's `RSYNC_RSH` may name): not ssh by name, so no shared
+    // connection: the `mkdir -p` and each worker log in.
+    let (f, names) = Fixture::new(60);
+    let wrapper = f.path("site-rsh");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec ssh -F {} \"$@\"\n",
+            f.sshd.client_config.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let dst = Fixture::remote(&f.path("remote-dst"));
+    let before = f.sshd.logins();
+    let o = f
+        .cmd(f.src.to_str().unwrap(), &dst, &["--parallel", "3"])
+        .env("RSYNC_RSH", &wrapper)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", both(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "{} copied, 0 skipped as finished, 0 failed",
+            names.len()
+        )),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(
+        differences(&f.src, &f.path("remote-dst")),
+        Vec::<String>::new()
+    );
+    assert_eq!(f.sshd.logins() - before, 1 + 3);
+    f.sshd.assert_all_closed();
+}
+
+#[test]
+fn an_interrupted_run_closes_its_shared_connection() {
+    let (f, _) = Fixture::new(20);
+    // The `mkdir -p` opens the shared connection; then the workers' rsyncs hang (a stand-in
+    // that sleeps), and the run is interrupted while it waits on them.
+    let bin = f.path("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let started = f.path("started");
+    fs::create_dir_all(&started).unwrap();
+    fs::write(
+        bin.join("rsync"),
+        format!(
+            "#!/bin/sh\ntouch '{}'/$$\nexec sleep 1000\n",
+            started.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(bin.join("rsync"), fs::Permissions::from_mode(0o755)).unwrap();
+    let dst = Fixture::remote(&f.path("remote-dst"));
+    let child = f
+        .cmd(f.src.to_str().unwrap(), &dst, &["--parallel", "2"])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while fs::read_dir(&started).unwrap().count() < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no rsync started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(f.path("remote-dst").is_dir(), "mkdir -p ran over ssh");
+    assert_eq!(
+        f.temporary_leftovers().len(),
+        1,
+        "the control socket's directory exists while the run lasts"
+    );
+    // SAFETY: kill(2) on our own child, not yet reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(stderr(&o).contains("interrupted (SIGINT)"), "{}", both(&o));
+    // One login (the mkdir -p), and it is closed: no master left behind.
+    assert_eq!(
+        f.sshd.logins(),
+        2,
+        "the fixture's check and the run's one login"
+    );
+    f.sshd.assert_all_closed();
+    assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
+}
+
+#[test]
+fn sessions_the_server_refuses_on_the_shared_connection_are_copied_anyway() {
+    // A server that serves 2 sessions per connection: of 4 workers sharing the run's
+    // connection, the ones it refuses still copy their entries (their ssh logs in on its own).
+    let (f, names) = Fixture::with_server(80, "MaxSessions 2\n");
+    let dst = Fixture::remote(&f.path("remote-dst"));
+    let before = f.sshd.logins();
+    let o = f.run(f.src.to_str().unwrap(), &dst, &["--parallel", "4"]);
+    assert!(o.status.success(), "{}", both(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "{} copied, 0 skipped as finished, 0 failed",
+            names.len()
+        )),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(
+        differences(&f.src, &f.path("remote-dst")),
+        Vec::<String>::new()
+    );
+    let logins = f.sshd.logins() - before;
+    assert!((2..=1 + 4).contains(&logins), "{logins} logins");
+    f.sshd.assert_all_closed();
+    assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
 }

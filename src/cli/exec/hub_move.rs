@@ -101,7 +101,8 @@ pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
         [&mv.hub, mv.target_name()],
         window.domain.clone().unwrap_or_default(),
         exec.delete,
-        usize::from(exec.parallel),
+        exec.parallel
+            .map_or_else(crate::runtime::homes::default_parallel, usize::from),
     );
     let move_env = MoveEnv {
         transfer_key: exec.transfer_key.clone(),

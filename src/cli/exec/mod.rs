@@ -80,9 +80,10 @@ pub struct ExecHubMove {
     /// from the source (asked before it runs).
     #[arg(long)]
     pub delete: bool,
-    /// rsync processes at once for the home directories.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub parallel: u16,
+    /// rsync processes at once for the home directories [default: the number of cores, at
+    /// most 4].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: Option<u16>,
     /// `setup` and `cutover` of a hub on jupyterhub-home-nfs: the private key of the home
     /// directories' transfer (the FILE given to `plan`/`apply --transfer-key`); read when the
     /// transfer runs and passed on rsync's standard input, never in an argument or a log.

@@ -1,5 +1,5 @@
 //! The copy itself: the entries in batches, one rsync process each (`--files-from`, one per
-//! worker; over ssh, one login each), what each rsync's itemized output and messages say about
+//! worker; over ssh, sessions on the run's one connection), what each rsync's itemized output and messages say about
 //! each entry (done, failed, files vanished), retries of the failed entries alone with
 //! backoff, DST created first, and the limits (rsync's `--timeout`, a stalled rsync stopped,
 //! an interrupt passed on).
@@ -14,8 +14,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::{
-    Entry, Event, Location, Options, RETRIES, Summary, SyncError, Vanished,
-    remote_shell_with_keepalive, shell_quote,
+    Entry, Event, Location, Options, RETRIES, Summary, SyncError, Vanished, remote_host,
+    remote_shell_for, shell_quote,
 };
 use crate::runtime::interrupt;
 use crate::runtime::process::{self, End, Limits};
@@ -23,7 +23,14 @@ use crate::runtime::process::{self, End, Limits};
 /// The rsync arguments for a batch of entries (their names go to its standard input,
 /// NUL-separated: `--files-from=- --from0`). Each line of output is `%i %l %n`: the itemized
 /// change, the file's length and its path, which name the entry it belongs to.
+/// This is the command as shown (previews, `--dry-run`); the workers' rsyncs also use the
+/// run's shared ssh connection (`rsync_args_with`).
 pub fn rsync_args(opts: &Options) -> Vec<String> {
+    rsync_args_with(opts, false)
+}
+
+/// The rsync arguments, with `shared`: over the run's shared ssh connection when one is held.
+pub(super) fn rsync_args_with(opts: &Options, shared: bool) -> Vec<String> {
     let mut a: Vec<String> = [
         "-aHAX",
         "--numeric-ids",
@@ -44,7 +51,7 @@ pub fn rsync_args(opts: &Options) -> Vec<String> {
     }
     if matches!(opts.src, Location::Remote { .. }) || matches!(opts.dst, Location::Remote { .. }) {
         a.push("-e".into());
-        a.push(remote_shell_with_keepalive().join(" "));
+        a.push(remote_shell_for(remote_host(&opts.src, &opts.dst), shared).join(" "));
     }
     a.push(opts.src.dir());
     a.push(opts.dst.dir());
@@ -52,7 +59,8 @@ pub fn rsync_args(opts: &Options) -> Vec<String> {
 }
 
 /// The batches of entries, one rsync process each (each a start, a handshake and its own
-/// scan). Over ssh, one batch per worker: one login each. Locally, two batches per worker (at
+/// scan). Over ssh, one batch per worker, each a session on the run's shared connection.
+/// Locally, two batches per worker (at
 /// most 256 entries each): a run killed midway loses at most the batches it was copying
 /// (their entries are checkpointed when their rsync ends), and the few extra processes cost
 /// milliseconds.
@@ -138,8 +146,8 @@ pub(super) fn error_lines(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Copies one batch with one rsync process.
-pub(super) fn run_batch(opts: &Options, batch: &[Entry]) -> BatchOutcome {
+/// Copies one batch with one rsync process (`shared`: over the run's shared ssh connection).
+pub(super) fn run_batch(opts: &Options, batch: &[Entry], shared: bool) -> BatchOutcome {
     let names: BTreeSet<String> = batch.iter().map(|e| e.name.clone()).collect();
     let mut list = Vec::new();
     for e in batch {
@@ -154,7 +162,7 @@ pub(super) fn run_batch(opts: &Options, batch: &[Entry]) -> BatchOutcome {
             .collect();
     };
     let finished = match process::run(
-        Command::new("rsync").args(rsync_args(opts)),
+        Command::new("rsync").args(rsync_args_with(opts, shared)),
         Some(&list),
         Limits {
             total: None,
@@ -285,7 +293,7 @@ pub(super) fn ensure_dst(dst: &Location, io_timeout: Duration) -> Result<(), Syn
                 return Ok(());
             }
             // The remote shell reads one command line: the path is quoted for it.
-            let shell = remote_shell_with_keepalive();
+            let shell = remote_shell_for(Some(host), true);
             let o = process::run(
                 Command::new(&shell[0]).args(&shell[1..]).args([
                     host.as_str(),
@@ -321,8 +329,15 @@ pub(super) fn ensure_dst(dst: &Location, io_timeout: Duration) -> Result<(), Syn
 pub(super) type Message = Event;
 
 /// Copies the entries of one batch, retrying the ones that failed (alone, in a smaller
-/// batch) with backoff. `false` when interrupted.
-pub(super) fn copy_batch(opts: &Options, batch: Vec<Entry>, tx: &mpsc::Sender<Message>) -> bool {
+/// batch) with backoff. `false` when interrupted. With `shared`, the first attempt goes over
+/// the run's shared ssh connection and the retries log in on their own (a session the
+/// server refused, or a master that went away, is not tried again).
+pub(super) fn copy_batch(
+    opts: &Options,
+    batch: Vec<Entry>,
+    shared: bool,
+    tx: &mpsc::Sender<Message>,
+) -> bool {
     let mut left = batch;
     let mut attempt = 1;
     let mut wait = opts.backoff;
@@ -332,7 +347,7 @@ pub(super) fn copy_batch(opts: &Options, batch: Vec<Entry>, tx: &mpsc::Sender<Me
                 dir: e.name.clone(),
             });
         }
-        let out = run_batch(opts, &left);
+        let out = run_batch(opts, &left, shared && attempt == 1);
         for (dir, message) in out.warnings {
             let _ = tx.send(Event::Warning { dir, message });
         }
@@ -378,6 +393,8 @@ pub fn sync(
     skipped: Vec<String>,
     mut on_event: impl FnMut(&Event),
 ) -> Result<Summary, SyncError> {
+    // One ssh login for the run (the caller may already hold it, with the listing).
+    let _connection = super::share_connection(&opts.src, &opts.dst);
     ensure_dst(&opts.dst, opts.io_timeout)?;
     let mut summary = Summary {
         skipped,
@@ -389,8 +406,9 @@ pub fn sync(
     let workers = opts.parallel.max(1).min(batches.len().max(1));
     let interrupted = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
-        for _ in 0..workers {
+        for w in 0..workers {
             let tx = tx.clone();
+            let shared = w < super::ssh::SHARED_SESSIONS;
             let (next, batches, interrupted) = (&next, &batches, &interrupted);
             s.spawn(move || {
                 loop {
@@ -400,7 +418,7 @@ pub fn sync(
                     }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(batch) = batches.get(i) else { break };
-                    if !copy_batch(opts, batch.clone(), &tx) {
+                    if !copy_batch(opts, batch.clone(), shared, &tx) {
                         interrupted.store(true, Ordering::SeqCst);
                         break;
                     }

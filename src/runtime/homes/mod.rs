@@ -8,10 +8,10 @@
 //! enumerating SRC's top-level entries (`read_dir` locally, `rsync --list-only host:path/`
 //! remotely), the activity filter (`--active-within` from the hub database or the JupyterHub
 //! API, with kubespawner's legacy username escaping), and the copy: the entries in a few
-//! batches, one rsync process each (`--files-from`; over ssh, one batch and so one login per
-//! worker), what each rsync's itemized output and messages say about each entry (done,
-//! failed, files vanished), retries of the failed entries alone, and the limits (rsync's
-//! `--timeout`, ssh keepalives, a stalled rsync stopped). Does not own: the journal, the lock,
+//! batches, one rsync process each (`--files-from`; over ssh, one batch per worker, all over
+//! one shared connection: one login per run), what each rsync's itemized output and messages
+//! say about each entry (done, failed, files vanished), retries of the failed entries alone,
+//! and the limits (rsync's `--timeout`, ssh keepalives, a stalled rsync stopped). Does not own: the journal, the lock,
 //! progress and the report (the engine's, through `steps::homes`), nor printing.
 //!
 //! It avoids the defects of the seed's helper script (see `DOMAIN-hub-move.md`): every page
@@ -25,19 +25,33 @@
 //!
 //! This file holds the locations, the listing of SRC, the options, events and summary of a
 //! copy, and the remote shell; `active` is the activity filter, `copy` the batched rsync
-//! processes and what their output says about each entry.
+//! processes and what their output says about each entry, `ssh` the run's shared ssh
+//! connection.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::runtime::process::{self, Limits};
 
 mod active;
 mod copy;
+pub mod ssh;
 
 pub use active::*;
 pub use copy::{batches, rsync_args, sync};
+
+/// The number of rsync processes at once when none is asked for: one per core, at most
+/// four. Over ssh they share one login, so what an extra worker costs is CPU: on two cores
+/// four workers copy a cached tree slower than two (see the README's figures); a share whose
+/// latency limits the copy (NFS) may gain from more (`--parallel N`).
+pub fn default_parallel() -> usize {
+    std::thread::available_parallelism()
+        .map(std::num::NonZero::get)
+        .unwrap_or(1)
+        .clamp(1, 4)
+}
 
 /// How many times a failed entry is tried again, and the first wait (doubled each time).
 pub const RETRIES: u32 = 2;
@@ -149,12 +163,12 @@ pub fn list_entries(src: &Location) -> Result<Vec<Entry>, SyncError> {
                 out.push(Entry { name, is_dir });
             }
         }
-        Location::Remote { .. } => {
+        Location::Remote { host, .. } => {
             let mut cmd = Command::new("rsync");
             cmd.arg("--list-only")
                 .arg(format!("--timeout={}", IO_TIMEOUT.as_secs()))
                 .arg("-e")
-                .arg(remote_shell_with_keepalive().join(" "))
+                .arg(remote_shell_for(Some(host), true).join(" "))
                 .arg(src.dir());
             let o = process::run(&mut cmd, None, Limits::within(IO_TIMEOUT), None)
                 .map_err(|e| SyncError::Input(format!("cannot run rsync: {e}")))?;
@@ -296,14 +310,33 @@ pub struct Summary {
 }
 
 /// The remote shell with ssh's keepalives (when it is ssh), for rsync's `-e` and our own
-/// `mkdir`; `None` when both sides are local.
-fn remote_shell_with_keepalive() -> Vec<String> {
+/// `mkdir`; with `shared`, also the options that use the run's shared connection to `host`
+/// when one is held (`ssh::share`).
+fn remote_shell_for(host: Option<&str>, shared: bool) -> Vec<String> {
     let mut words = remote_shell();
-    let is_ssh = Path::new(&words[0]).file_name().is_some_and(|n| n == "ssh");
-    if is_ssh {
-        words.splice(1..1, SSH_KEEPALIVE.iter().map(|s| s.to_string()));
+    if ssh::is_ssh(&words) {
+        let mut extra: Vec<String> = SSH_KEEPALIVE.iter().map(|s| s.to_string()).collect();
+        if shared && let Some(h) = host {
+            extra.extend(ssh::options(h, &words));
+        }
+        words.splice(1..1, extra);
     }
     words
+}
+
+/// The remote host of a copy (at most one side is remote).
+fn remote_host<'a>(src: &'a Location, dst: &'a Location) -> Option<&'a str> {
+    [src, dst].into_iter().find_map(|l| match l {
+        Location::Remote { host, .. } => Some(host.as_str()),
+        Location::Local(_) => None,
+    })
+}
+
+/// The shared ssh connection for a copy from `src` to `dst`, held while the value lives: the
+/// listing, the `mkdir -p` and the workers' rsyncs of the run log in once (`ssh`). `None`
+/// when both are local or the remote shell is not ssh.
+pub fn share_connection(src: &Location, dst: &Location) -> Option<Arc<ssh::Shared>> {
+    ssh::share(remote_host(src, dst)?, &remote_shell())
 }
 
 /// A command line as a POSIX shell reads it (words quoted when they need it), for display.

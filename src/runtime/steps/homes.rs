@@ -177,6 +177,8 @@ impl StepRunner for SyncHomes {
     }
 
     fn run(&self, _preview: &Preview, op: &mut dyn Operator) -> Result<Outcome, StepError> {
+        // One ssh login for the listing and the copy.
+        let _connection = sh::share_connection(&self.opts.src, &self.opts.dst);
         let (todo, skipped) = self.plan(op)?;
         let total = (todo.len() + skipped.len()) as u64;
         let mut done = skipped.len() as u64;
