@@ -1137,6 +1137,48 @@ fn shared_files_a_same_named_file_that_differs_is_a_stated_decision() {
 
 /// Moving a sibling after the first hub reuses the file the first move carried (adding what
 /// the sibling alone depends on) and copies no family file again.
+/// The source's family file changed between two sibling moves: the carried file keeps the
+/// value the first hub depends on, and the second hub's value is left to the operator.
+#[test]
+fn shared_files_a_sibling_never_overwrites_what_an_earlier_move_carried() {
+    let dir = moves_copy();
+    apply(
+        dir.path(),
+        Stage::Setup,
+        &mv("alpha", "gcp-c", "aws-c", None, None),
+        false,
+    );
+    let family = dir
+        .path()
+        .join("config/clusters/gcp-c/basehub-common.values.yaml");
+    let text = std::fs::read_to_string(&family).unwrap();
+    assert!(text.contains("authenticator_class: github"), "{text}");
+    std::fs::write(
+        &family,
+        text.replace(
+            "authenticator_class: github",
+            "authenticator_class: generic-oauth",
+        ),
+    )
+    .unwrap();
+    let p = apply(
+        dir.path(),
+        Stage::Setup,
+        &mv("beta", "gcp-c", "aws-c", None, None),
+        false,
+    );
+    let carried = target_text(&dir, "aws-c", "gcp-c-basehub-common.values.yaml");
+    assert!(carried.contains("authenticator_class: github"), "{carried}");
+    assert!(!carried.contains("generic-oauth"), "{carried}");
+    assert!(
+        p.todo.iter().any(|t| t.contains(
+            "holds another value at `jupyterhub.hub.config.JupyterHub.authenticator_class`"
+        ) && t.contains("generic-oauth")),
+        "{:#?}",
+        p.todo
+    );
+}
+
 #[test]
 fn shared_files_a_sibling_reuses_what_an_earlier_move_carried() {
     let dir = moves_copy();

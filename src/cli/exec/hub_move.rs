@@ -119,8 +119,15 @@ pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
     }
 
     let mut target_args = HubMove::target_args(&mv);
+    // The report's command reproduces the run: every option given that changes it.
     if exec.delete {
         target_args.push_str(" --delete");
+    }
+    if let Some(n) = exec.parallel {
+        target_args.push_str(&format!(" --parallel {n}"));
+    }
+    if let Some(key) = &exec.transfer_key {
+        target_args.push_str(&format!(" --transfer-key {}", key.display()));
     }
     let sides: Vec<SideProof> = [
         (

@@ -210,7 +210,8 @@ pub fn subset(family: &str, keep: &[Vec<Segment>]) -> Result<String, String> {
 }
 
 /// The settings of `from` that `into` lacks or has with another value, and the new value
-/// text of each (as written in `from`), for adding them to `into`.
+/// text of each (as written in `from`). The caller tells the two apart (`value_at` on
+/// `into`): a value `into` holds may be one another hub depends on.
 pub fn missing_in(from: &Document, into: &Document) -> Vec<(Setting, NewValue)> {
     let have = into.data().into_iter().next().unwrap_or(Data::Null);
     settings(from)

@@ -125,7 +125,7 @@ impl TransferHomes {
             },
             "spec": {
                 "type": "LoadBalancer",
-                "selector": {"app": "nfs-server"},
+                "selector": selector(),
                 "ports": [{
                     "name": "ssh-transfer",
                     "protocol": "TCP",
@@ -275,12 +275,7 @@ impl TransferHomes {
                 total = n.trim().parse().unwrap_or(0);
             } else if let Some(name) = line.strip_prefix("copied ") {
                 copied += 1;
-                op.progress(
-                    &self.id,
-                    copied.min(total.max(copied)),
-                    total.max(copied),
-                    name,
-                );
+                op.progress(&self.id, copied, total.max(copied), name);
             }
         }
         let redact = Redactor::new(key.lines().filter(|l| l.len() > 16));
@@ -310,6 +305,14 @@ impl TransferHomes {
             ),
         })
     }
+}
+
+/// The Service's selector: the NFS server's pods, as `NFS_POD_LABEL` names them.
+fn selector() -> serde_json::Value {
+    let (key, value) = NFS_POD_LABEL
+        .split_once('=')
+        .expect("NFS_POD_LABEL is key=value");
+    json!({ key: value })
 }
 
 impl StepRunner for TransferHomes {

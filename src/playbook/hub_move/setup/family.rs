@@ -10,7 +10,7 @@ use super::{account_copy, copied_content};
 use crate::playbook::StagePlan;
 use crate::playbook::workspace::{Workspace, WorkspaceError};
 use crate::repo::infra::Cluster;
-use crate::yaml::{Document, Path, Segment};
+use crate::yaml::{Data, Document, Path, Segment};
 
 /// A readable family file `f` of the source, where the target's families (`targets`, the
 /// same-named target file first when `same_named`) take its place: states the decision and
@@ -36,6 +36,7 @@ pub(super) fn carry_family(
         error,
     };
     let source = Document::parse(content).map_err(|e| bad(&f.rel, e.to_string()))?;
+    let source_leaves = crate::playbook::ledger::leaves(&source);
     let compared = shared::compare(&source, targets, &later, |s| {
         bound::is_bound(ends, &source, &s.path)
     });
@@ -117,10 +118,7 @@ pub(super) fn carry_family(
         };
         if let Some(fate) = fate {
             // Every leaf below the setting is accounted the same way.
-            for l in crate::playbook::ledger::leaves(&source)
-                .into_iter()
-                .filter(|l| l.path.starts_with(&s.path))
-            {
+            for l in source_leaves.iter().filter(|l| l.path.starts_with(&s.path)) {
                 let mut fate = fate.clone();
                 if let Fate::Translated { to, .. } = &mut fate {
                     to.path = l.path_text();
@@ -215,7 +213,20 @@ pub(super) fn carry_family(
         }
         Some(existing) => {
             let into = Document::parse(existing).map_err(|e| bad(&carried_rel, e.to_string()))?;
-            let add = shared::missing_in(&post, &into);
+            // What the carried file holds with another value, an earlier hub depends on: it is
+            // never overwritten; this hub's value is for the operator to put in its own file.
+            let held = into.data().into_iter().next().unwrap_or(Data::Null);
+            let (conflicting, add): (Vec<_>, Vec<_>) = shared::missing_in(&post, &into)
+                .into_iter()
+                .partition(|(s, _)| shared::value_at(&held, &s.path).is_some());
+            for (s, _) in &conflicting {
+                plan.todo.push(format!(
+                    "`{carried_rel}` (carried by an earlier move) holds another value at `{}` than `{}` gives `{name}` now (`{}`): the earlier hub keeps it; if `{name}` needs its own, set it in its own values file",
+                    s.path_text(),
+                    f.rel,
+                    shared::show(&s.value)
+                ));
+            }
             if add.is_empty() {
                 plan.notes.push(format!(
                     "`{carried_rel}` (carried from `{}` by an earlier move) already holds what `{name}` depends on: reused, not copied again",

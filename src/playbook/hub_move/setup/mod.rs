@@ -415,7 +415,14 @@ pub(super) fn home_nfs_sidecars(
     let own: Vec<&crate::repo::infra::FileRef> = hub
         .values_files
         .iter()
-        .filter(|f| !f.is_encrypted() && f.exists && src.hubs_referencing(&f.name).len() == 1)
+        .filter(|f| {
+            // The hub's own files: a one-hub cluster's `common.values.yaml` is a family file
+            // all the same (the target takes its own), never the sidecar's place.
+            !f.is_encrypted()
+                && f.exists
+                && src.hubs_referencing(&f.name).len() == 1
+                && !shared::is_family(src, f)
+        })
         .collect();
     let has_block = |ws: &Workspace<'_>, rel: &str| {
         ws.text(rel)
