@@ -152,13 +152,13 @@ pub fn connect(
             "no PostgreSQL server: set `{}` to its postgresql:// URL",
             key("postgres_admin_url")
         )),
-        Some(url) => {
-            let password = settings.postgres_password.read().ok().flatten();
-            match PsqlClient::new(url, password) {
+        Some(url) => match settings.postgres_password.read() {
+            Err(e) => why.push(format!("no PostgreSQL password: {e}")),
+            Ok(password) => match PsqlClient::new(url, password) {
                 Ok(c) => env.postgres = Some(Arc::new(c)),
                 Err(e) => why.push(format!("no PostgreSQL client: {e}")),
-            }
-        }
+            },
+        },
     }
     env.argocd_token_var = settings.argocd_token.var.clone();
     env.mobu_token_var = settings.mobu_token.var.clone();

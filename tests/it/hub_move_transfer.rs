@@ -83,11 +83,14 @@ impl Transfer {
         ] {
             write(&Transfer::source_homes_in(w).join(rel), text);
         }
+        // The sidecar's temporary folder (the script's `mktemp` of the key): checked empty.
+        fs::create_dir_all(w.join("kubectl/tmp")).unwrap();
         let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standins/kubectl");
         executable(
             &w.join("kubectl.sh"),
             &format!(
-                "#!/bin/sh\nSTANDIN_KUBECTL_ROOT='{}' exec '{}' \"$@\"\n",
+                "#!/bin/sh\nTMPDIR='{}' STANDIN_KUBECTL_ROOT='{}' exec '{}' \"$@\"\n",
+                w.join("kubectl/tmp").display(),
                 w.join("kubectl").display(),
                 standin.display()
             ),
@@ -280,6 +283,13 @@ fn transfer_homes_copies_between_the_sidecars_with_the_key_on_standard_input_onl
         .filter(|e| fs::read_to_string(e.path()).is_ok_and(|s| s.contains("PRIVATE KEY")))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    let tmp: Vec<_> = fs::read_dir(t.work.path().join("kubectl/tmp"))
+        .unwrap()
+        .collect();
+    assert!(
+        tmp.is_empty(),
+        "the key file stayed in the sidecar: {tmp:?}"
+    );
 }
 
 /// A copy that fails (the destination refuses) fails the step, and the Service is deleted

@@ -6,7 +6,8 @@
 //! crate, and the operator already has `sqlite3` (the hub move's procedure checks the copy
 //! with it). Like every child of the runtime it runs through `process::run`: bounded by a
 //! time limit (a database on a stalled network share, a locked file) and stopped at an
-//! interrupt; its error texts go through the run's `Redactor` and `redact::urls`.
+//! interrupt; its error texts go through `redact::urls` and the `Redactor` a caller that
+//! holds secrets gives it (`with_redactor`; today's callers hold none).
 //!
 //! Owns: the command lines, their limit and their errors. Does not own: what the answers mean
 //! (`homes`, `steps::hub_db`), nor which secrets the run has (the caller's `Redactor`).

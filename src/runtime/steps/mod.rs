@@ -502,6 +502,21 @@ pub(crate) fn with_retries<T>(
         .run_pausing(Some(end), crate::runtime::interrupt::sleep, call)
 }
 
+/// Runs a cleanup call (deleting what a step created for itself) with the retry policy's
+/// whole budget of its own: not cut short by the step's time limit or by an interrupt, which
+/// are the moments a cleanup matters most.
+pub(crate) fn cleanup_with_retries<T>(
+    timing: &Timing,
+    call: impl FnMut() -> Result<T, ClientError>,
+) -> Result<T, ClientError> {
+    let end = Instant::now() + timing.retry.budget;
+    let pause = |d| {
+        std::thread::sleep(d);
+        true
+    };
+    timing.retry.run_pausing(Some(end), pause, call)
+}
+
 /// Runs one call of a wait (a listing, a poll): tried again while its error can heal until
 /// the wait's own `deadline`, however long the per-call budget is, so a control plane that
 /// is away for minutes inside a long wait does not fail the step; never past the running

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{MoveEnv, Side, StepEnv, Timing, nap, with_retries, within_wait};
+use super::{MoveEnv, Side, StepEnv, Timing, cleanup_with_retries, nap, with_retries, within_wait};
 use crate::playbook::Step;
 use crate::playbook::hub_move::transfer::{
     EXPORT, NFS_POD_LABEL, SIDECAR, SIDECAR_PORT, SIDECAR_USER,
@@ -37,20 +37,22 @@ use crate::util::time::human;
 pub const SERVICE: &str = "gitops-migrate-home-transfer";
 /// The port the Service listens on by default.
 pub const DEFAULT_PORT: u16 = 22;
-/// How long a copy may go without a line of output (a stalled connection).
-const SILENCE: Duration = Duration::from_secs(30 * 60);
+/// How long rsync waits for data before it gives up (`--timeout`, in seconds; rsync sends
+/// keep-alives while it scans, so a long scan of unchanged files is not a stall).
+const IO_TIMEOUT: u32 = 600;
 /// How long a load balancer may take to get an address.
 const ADDRESS: Duration = Duration::from_secs(10 * 60);
 
 /// Runs in the source's sidecar: `$1` the source directory, `$2` `user@address:directory`,
-/// `$3` the port, `$4` `--delete` or empty; the private key on standard input.
+/// `$3` the port, `$4` `--delete` or empty, `$5` rsync's I/O timeout; the private key on
+/// standard input.
 const SCRIPT: &str = r#"set -eu
 umask 077
 k=$(mktemp)
 trap 'rm -f "$k"' EXIT
 cat > "$k"
 echo "entries $(find "$1" -mindepth 1 | wc -l)"
-rsync -aHAX --numeric-ids --partial --out-format='copied %n' ${4:+"$4"} \
+rsync -aHAX --numeric-ids --partial --timeout="$5" --out-format='copied %n' ${4:+"$4"} \
   -e "ssh -i $k -p $3 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR" \
   "$1" "$2"
 "#;
@@ -237,6 +239,7 @@ impl TransferHomes {
         let port = self.port.to_string();
         let src = self.src_dir();
         let delete = if self.delete { "--delete" } else { "" };
+        let io_timeout = IO_TIMEOUT.to_string();
         let argv = [
             "sh",
             "-c",
@@ -246,12 +249,15 @@ impl TransferHomes {
             dest.as_str(),
             port.as_str(),
             delete,
+            io_timeout.as_str(),
         ];
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let kubectl = self.kubectl.clone();
+        // A stall ends at rsync's own `--timeout`; output comes only for changed files, so
+        // silence alone says nothing.
         let limits = Limits {
             total: Some(self.timeout()),
-            silence: Some(SILENCE),
+            silence: None,
         };
         let started = Instant::now();
         let input = key.as_bytes().to_vec();
@@ -345,8 +351,8 @@ impl StepRunner for TransferHomes {
             },
             commands: vec![
                 format!(
-                    "kubectl --context {tctx} --namespace {tns} expose deployment --selector {NFS_POD_LABEL} --type LoadBalancer --name {SERVICE} --port {} --target-port {SIDECAR_PORT}",
-                    self.port
+                    "kubectl --context {tctx} --namespace {tns} apply -f - <<< '{}'",
+                    self.manifest()
                 ),
                 format!(
                     "kubectl --context {sctx} --namespace {sns} exec -i <{NFS_POD_LABEL} pod> -c {SIDECAR} -- rsync -aHAX --numeric-ids --partial{} {} {}@<load balancer>:{} (the private key on standard input)",
@@ -369,7 +375,7 @@ impl StepRunner for TransferHomes {
         ));
         let result = self.copy(op, &key);
         // The Service goes whatever happened.
-        let deleted = with_retries(&self.timing, || kube.delete_service(ns, SERVICE));
+        let deleted = cleanup_with_retries(&self.timing, || kube.delete_service(ns, SERVICE));
         match (&result, deleted) {
             (_, Ok(_)) => op.say(&format!("deleted Service `{ns}/{SERVICE}`")),
             (Ok(_), Err(e)) => {
