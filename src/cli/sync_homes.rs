@@ -221,9 +221,9 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
         ));
         if !todo.is_empty() {
             out.line(&format!(
-                "  in {} with: {} (the entries' names on its standard input)",
+                "  in {} with: {}",
                 crate::util::text::plural(sh::batches(&opts, &todo).len(), "batch", "batches"),
-                sh::command_line("rsync", &sh::rsync_args(&opts))
+                sh::rsync_preview(&opts)
             ));
         }
         for e in &entries {

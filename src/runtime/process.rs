@@ -4,14 +4,15 @@
 //! on to it (the signal the run received, then `SIGKILL` if it does not end within a grace).
 //!
 //! Owns: spawning, feeding standard input, collecting the output (streamed line by line to a
-//! callback when asked), the limits and the signals. Does not own: what a program's exit
+//! callback when asked, then only its end kept), noticing the end at once (woken by the
+//! output pipes closing, not a fixed poll), the limits and the signals. Does not own: what a program's exit
 //! status means (its client), nor the interrupt flag (`interrupt`).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use super::interrupt;
@@ -52,6 +53,8 @@ pub enum End {
 #[derive(Debug, Clone)]
 pub struct Finished {
     pub end: End,
+    /// All of standard output, or when its lines were streamed to a callback, its last
+    /// 64 KiB.
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
 }
@@ -106,11 +109,19 @@ fn signal(child: &Child, sig: i32) {
     }
 }
 
+/// How much of a streamed output is kept for the caller (its end: where a failing program
+/// says why); the lines themselves went to the callback as they came.
+const STREAMED_TAIL: usize = 64 * 1024;
+
+/// Reads one output stream to its end; tells `closed` when it is closed (the child usually
+/// exits right after). Keeps everything, or with a callback only the last `STREAMED_TAIL`
+/// bytes: a copy of millions of files prints a line each.
 fn reader(
     stream: impl Read + Send + 'static,
     seen: Arc<AtomicU64>,
     start: Instant,
     mut on_line: Option<OnLine>,
+    closed: mpsc::Sender<()>,
 ) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut all = Vec::new();
@@ -128,9 +139,16 @@ fn reader(
             seen.store(start.elapsed().as_millis() as u64, Ordering::SeqCst);
             if let Some(f) = on_line.as_mut() {
                 f(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
+                if all.len() + line.len() > 2 * STREAMED_TAIL {
+                    all.drain(..all.len().saturating_sub(STREAMED_TAIL));
+                }
             }
             all.extend_from_slice(&line);
         }
+        if on_line.is_some() && all.len() > STREAMED_TAIL {
+            all.drain(..all.len() - STREAMED_TAIL);
+        }
+        let _ = closed.send(());
         all
     })
 }
@@ -180,14 +198,17 @@ pub fn run(
         .spawn()?;
     let start = Instant::now();
     let seen = Arc::new(AtomicU64::new(0));
+    let (closed, pipes_closed) = mpsc::channel();
     let out = child
         .stdout
         .take()
-        .map(|s| reader(s, seen.clone(), start, on_stdout));
+        .map(|s| reader(s, seen.clone(), start, on_stdout, closed.clone()));
     let err = child
         .stderr
         .take()
-        .map(|s| reader(s, seen.clone(), start, None));
+        .map(|s| reader(s, seen.clone(), start, None, closed));
+    let mut open_pipes = 2;
+    let mut after_close = Duration::from_millis(1);
     if let Some(input) = stdin
         && let Some(mut pipe) = child.stdin.take()
     {
@@ -228,7 +249,19 @@ pub fn run(
                 }
             }
         }
-        std::thread::sleep(POLL);
+        // Until a pipe closes, wake when one does (the child is ending) or at the next poll;
+        // then poll soon, backing off to `POLL` for a child that closed its output and runs
+        // on. A short rsync or kubectl is seen to end within a millisecond, not 20.
+        if open_pipes > 0 {
+            match pipes_closed.recv_timeout(POLL) {
+                Ok(()) => open_pipes -= 1,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => open_pipes = 0,
+            }
+        } else {
+            std::thread::sleep(after_close);
+            after_close = (after_close * 2).min(POLL);
+        }
     };
     let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
     let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
@@ -283,6 +316,43 @@ mod tests {
             "{}",
             f.describe()
         );
+    }
+
+    #[test]
+    fn a_streamed_output_keeps_only_its_end() {
+        let count = Arc::new(AtomicU64::new(0));
+        let c = count.clone();
+        let f = run(
+            Command::new("sh").args(["-c", "seq 1 200000; echo done >&2"]),
+            None,
+            Limits::default(),
+            Some(Box::new(move |_: &str| {
+                c.fetch_add(1, Ordering::SeqCst);
+            })),
+        )
+        .unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 200_000, "every line streamed");
+        assert!(f.stdout.len() <= STREAMED_TAIL, "{}", f.stdout.len());
+        let kept = String::from_utf8_lossy(&f.stdout);
+        assert!(
+            kept.ends_with("199999\n200000\n"),
+            "{}",
+            &kept[kept.len() - 20..]
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&f.stderr),
+            "done\n",
+            "stderr kept whole"
+        );
+        // Without a callback everything is kept.
+        let f = run(
+            Command::new("seq").args(["1", "200000"]),
+            None,
+            Limits::default(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(f.stdout.iter().filter(|b| **b == b'\n').count(), 200_000);
     }
 
     #[test]

@@ -36,39 +36,62 @@ impl Fixture {
         let bin = tmp.path().join("bin");
         fs::create_dir_all(&bin).unwrap();
         let log = tmp.path().join("rsync.log");
-        // rsync reads the entries of its batch from stdin (`--files-from=- --from0`): the
-        // wrapper logs them (`ARGS | |a|b|`), leaves FAIL_DIR out of the real copy and says
-        // so the way rsync does, naming the entry's path.
-        let wrapper = format!(
-            "#!/bin/sh\n\
-             list=$(mktemp)\n\
-             cat > \"$list\"\n\
-             printf '%s | |%s\\n' \"$*\" \"$(tr '\\000' '|' < \"$list\")\" >> '{log}'\n\
-             for a in \"$@\"; do src=\"$dst\"; dst=\"$a\"; done\n\
-             if [ -n \"$RSYNC_SLEEP\" ]; then sleep \"$RSYNC_SLEEP\"; fi\n\
-             if [ -n \"$RSYNC_STALL\" ]; then exec sleep 1000; fi\n\
-             if [ -n \"$VANISH_DIR\" ] && tr '\\000' '\\n' < \"$list\" | grep -qxF -- \"$VANISH_DIR\"; then\n\
-               '{real}' \"$@\" < \"$list\"\n\
-               echo \"file has vanished: \\\"$src$VANISH_DIR/.notebook.swp\\\"\" >&2\n\
-               echo 'rsync warning: some files vanished before they could be transferred (code 24)' >&2\n\
-               rm -f \"$list\"\n\
-               exit 24\n\
-             fi\n\
-             if [ -n \"$FAIL_DIR\" ] && tr '\\000' '\\n' < \"$list\" | grep -qxF -- \"$FAIL_DIR\"; then\n\
-               tr '\\000' '\\n' < \"$list\" | grep -vxF -- \"$FAIL_DIR\" | tr '\\n' '\\000' > \"$list.rest\"\n\
-               '{real}' \"$@\" < \"$list.rest\"\n\
-               echo \"rsync: [sender] injected failure for \\\"$src$FAIL_DIR\\\"\" >&2\n\
-               echo 'rsync error: some files/attrs were not transferred (see previous errors) (code 23)' >&2\n\
-               rm -f \"$list\" \"$list.rest\"\n\
-               exit 23\n\
-             fi\n\
-             '{real}' \"$@\" < \"$list\"\n\
-             rc=$?\n\
-             rm -f \"$list\"\n\
-             exit $rc\n",
-            log = log.display(),
-            real = real_rsync().display()
-        );
+        // rsync gets the entries of its batch as arguments (`SRC/NAME`; from a remote SRC,
+        // on stdin: `--files-from=- --from0`): the wrapper logs them (`ARGS | |a|b|`),
+        // leaves FAIL_DIR out of the real copy and says so the way rsync does, naming the
+        // entry's path.
+        let wrapper = r#"#!/bin/sh
+list=$(mktemp)
+n=$#
+case " $* " in
+*" --files-from=- "*)
+  cat > "$list"
+  for a in "$@"; do src="$dst"; dst="$a"; done ;;
+*)
+  : > "$list"
+  i=0; prev=
+  for a in "$@"; do
+    i=$((i + 1))
+    case $a in
+    -*) ;;
+    *) if [ "$i" -lt "$n" ] && [ "$prev" != "-e" ]; then
+         printf '%s\0' "${a##*/}" >> "$list"
+         src="${a%/*}/"
+       fi ;;
+    esac
+    prev=$a
+  done ;;
+esac
+printf '%s | |%s\n' "$*" "$(tr '\000' '|' < "$list")" >> '{log}'
+if [ -n "$RSYNC_SLEEP" ]; then sleep "$RSYNC_SLEEP"; fi
+if [ -n "$RSYNC_STALL" ]; then exec sleep 1000; fi
+if [ -n "$VANISH_DIR" ] && tr '\000' '\n' < "$list" | grep -qxF -- "$VANISH_DIR"; then
+  '{real}' "$@" < "$list"
+  echo "file has vanished: \"$src$VANISH_DIR/.notebook.swp\"" >&2
+  echo 'rsync warning: some files vanished before they could be transferred (code 24)' >&2
+  rm -f "$list"
+  exit 24
+fi
+if [ -n "$FAIL_DIR" ] && tr '\000' '\n' < "$list" | grep -qxF -- "$FAIL_DIR"; then
+  tr '\000' '\n' < "$list" | grep -vxF -- "$FAIL_DIR" | tr '\n' '\000' > "$list.rest"
+  for a in "$@"; do
+    shift
+    [ "$a" = "$src$FAIL_DIR" ] && continue
+    set -- "$@" "$a"
+  done
+  '{real}' "$@" < "$list.rest"
+  echo "rsync: [sender] injected failure for \"$src$FAIL_DIR\"" >&2
+  echo 'rsync error: some files/attrs were not transferred (see previous errors) (code 23)' >&2
+  rm -f "$list" "$list.rest"
+  exit 23
+fi
+'{real}' "$@" < "$list"
+rc=$?
+rm -f "$list"
+exit $rc
+"#
+        .replace("{log}", &log.display().to_string())
+        .replace("{real}", &real_rsync().display().to_string());
         fs::write(bin.join("rsync"), wrapper).unwrap();
         fs::set_permissions(bin.join("rsync"), fs::Permissions::from_mode(0o755)).unwrap();
         let f = Fixture {
@@ -518,7 +541,9 @@ fn dry_run_lists_what_would_be_copied_and_runs_nothing() {
         "{out}"
     );
     assert!(
-        out.contains("rsync -aHAX --numeric-ids --partial --stats -r --from0 --files-from=- "),
+        out.contains("rsync -aHAX --numeric-ids --partial --stats ")
+            && out.contains("/src/NAME ")
+            && out.contains("(one such argument per entry)"),
         "{out}"
     );
     assert_eq!(

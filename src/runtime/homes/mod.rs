@@ -8,7 +8,7 @@
 //! enumerating SRC's top-level entries (`read_dir` locally, `rsync --list-only host:path/`
 //! remotely), the activity filter (`--active-within` from the hub database or the JupyterHub
 //! API, with kubespawner's legacy username escaping), and the copy: the entries in a few
-//! batches, one rsync process each (`--files-from`; over ssh, one batch per worker, all over
+//! batches, one rsync process each (the entries as arguments; over ssh, one batch per worker, all over
 //! one shared connection: one login per run), what each rsync's itemized output and messages
 //! say about each entry (done, failed, files vanished), retries of the failed entries alone,
 //! and the limits (rsync's `--timeout`, ssh keepalives, a stalled rsync stopped). Does not own: the journal, the lock,
@@ -40,7 +40,7 @@ mod copy;
 pub mod ssh;
 
 pub use active::*;
-pub use copy::{batches, rsync_args, sync};
+pub use copy::{batches, rsync_preview, sync};
 
 /// The number of rsync processes at once when none is asked for: one per core, at most
 /// four. Over ssh they share one login, so what an extra worker costs is CPU: on two cores

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::copy::{bytes_by_entry, entry_of_message};
+use super::copy::{batch_command, bytes_by_entry, entry_of_message};
 use super::*;
 
 #[test]
@@ -122,21 +122,57 @@ fn itemized_output_and_messages_name_their_entries() {
         ),
         None
     );
-    let args = rsync_args(&opts);
-    assert!(args.contains(&"--timeout=300".to_string()), "{args:?}");
-    let e = args.iter().position(|a| a == "-e").unwrap();
-    assert!(args[e + 1].contains("ServerAliveInterval=15"), "{args:?}");
-    assert_eq!(args.last().unwrap(), "h:/x/");
     let todo: Vec<Entry> = (0..10)
         .map(|i| Entry {
             name: format!("u{i}"),
             is_dir: true,
         })
         .collect();
+    // From a local SRC the entries are arguments; nothing goes on standard input.
+    let (args, input) = batch_command(&opts, &todo[..2], false);
+    assert!(args.contains(&"--timeout=300".to_string()), "{args:?}");
+    let e = args.iter().position(|a| a == "-e").unwrap();
+    assert!(args[e + 1].contains("ServerAliveInterval=15"), "{args:?}");
+    assert_eq!(
+        args[args.len() - 3..],
+        ["/srv/src/u0", "/srv/src/u1", "h:/x/"]
+    );
+    assert!(
+        !args.iter().any(|a| a.starts_with("--files-from")),
+        "{args:?}"
+    );
+    assert_eq!(input, None);
+    // From a remote SRC, on standard input (NUL-separated): a name crossing the remote
+    // shell as an argument would be globbed.
+    let from_remote = Options {
+        src: Location::Remote {
+            host: "h".into(),
+            path: "/x".into(),
+        },
+        dst: Location::Local("/d".into()),
+        ..opts.clone()
+    };
+    let (args, input) = batch_command(&from_remote, &todo[..2], false);
+    assert_eq!(
+        args[args.len() - 5..],
+        ["-r", "--from0", "--files-from=-", "h:/x/", "/d/"]
+    );
+    assert_eq!(input.as_deref(), Some(&b"u0\0u1\0"[..]));
+    assert!(
+        rsync_preview(&opts).ends_with("/srv/src/NAME h:/x/ (one such argument per entry)"),
+        "{}",
+        rsync_preview(&opts)
+    );
+    assert!(
+        rsync_preview(&from_remote)
+            .ends_with("--files-from=- h:/x/ /d/ (the entries' names on its standard input)"),
+        "{}",
+        rsync_preview(&from_remote)
+    );
     assert_eq!(batches(&opts, &todo).len(), 2, "one per worker over ssh");
     let local = Options {
         dst: Location::Local("/d".into()),
-        ..opts
+        ..opts.clone()
     };
     assert_eq!(batches(&local, &todo).len(), 4, "two per worker locally");
     let many: Vec<Entry> = (0..3000)
@@ -149,6 +185,23 @@ fn itemized_output_and_messages_name_their_entries() {
         batches(&local, &many).len(),
         12,
         "at most 256 entries a batch"
+    );
+    // Long names split a batch before its arguments pass 128 KiB.
+    let long: Vec<Entry> = (0..100)
+        .map(|i| Entry {
+            name: format!("{i:03}{}", "x".repeat(4000)),
+            is_dir: true,
+        })
+        .collect();
+    let split = batches(&opts, &long);
+    assert_eq!(split.len(), 4, "two per worker by count, split by size");
+    assert!(split.iter().all(|b| b.len() <= 32), "{}", split[0].len());
+    assert_eq!(split.concat(), long, "every entry once, in order");
+    let by_name = batches(&from_remote, &long);
+    assert_eq!(
+        by_name.len(),
+        2,
+        "names on standard input have no size limit"
     );
 }
 
