@@ -573,7 +573,8 @@ fn a_service_of_that_name_that_is_not_ours_is_left_alone() {
         serde_json::json!({"type": "LoadBalancer", "selector": {"app": "nfs-server"}}),
     );
     // With an address: taken over, it would get the homes.
-    t.target.set_service_address("research", SERVICE, "127.0.0.1");
+    t.target
+        .set_service_address("research", SERVICE, "127.0.0.1");
     let (status, _, report, _) = t.run("transfer-homes");
     match &status {
         RunStatus::Failed { error, .. } => {
