@@ -3,7 +3,8 @@
 //! long copies, by a silence limit (no output for that long: stalled), and passes an interrupt
 //! on to it (the signal the run received, then `SIGKILL` if it does not end within a grace).
 //!
-//! Owns: spawning, feeding standard input, collecting the output (streamed line by line to a
+//! Owns: spawning, feeding standard input (closed once written, or held open until the child
+//! ends: [`Input`]), collecting the output (streamed line by line to a
 //! callback when asked), the limits and the signals. Does not own: what a program's exit
 //! status means (its client), nor the interrupt flag (`interrupt`).
 

@@ -6,7 +6,8 @@
 //! `kubectl` does it — with the same kubeconfig and credential plugins as the REST client.
 //!
 //! Owns: the command lines (every one names its `--context` and `--namespace`, so the current
-//! context never matters), their time limits (a call that hangs — a stalled stream, a
+//! context never matters; a message shows them with scripts and long arguments shortened,
+//! [`shown`]), their time limits (a call that hangs — a stalled stream, a
 //! credential plugin waiting for a login — is stopped at its limit and says so) and what their
 //! failures mean. Does not own: what to copy or check
 //! (`steps::hub_db`). No token ever appears in an argument: `kubectl` reads the kubeconfig.
@@ -214,14 +215,14 @@ impl Kubectl {
 const SHOWN_ARG: usize = 80;
 
 /// A call's command line for messages: `kubectl ARGS…`, where an argument of several lines
-/// (a script) is `<script: N lines>` and one longer than `SHOWN_ARG` characters is cut
+/// (a script, a list of keys) is `<N lines>` and one longer than `SHOWN_ARG` characters is cut
 /// (`…`), so that a failure says which call failed without repeating what it carried.
 pub fn shown(args: &[String]) -> String {
     let words: Vec<String> = args
         .iter()
         .map(|a| {
             if a.contains('\n') {
-                format!("<script: {} lines>", a.trim_end().lines().count())
+                format!("<{} lines>", a.trim_end().lines().count())
             } else if a.chars().count() > SHOWN_ARG {
                 let cut: String = a.chars().take(SHOWN_ARG - 1).collect();
                 format!("{cut}…")
@@ -359,7 +360,7 @@ mod tests {
         assert_eq!(
             s,
             format!(
-                "kubectl --context c exec -i p -- sh -c <script: 2 lines> transfer {}… /export/prod/",
+                "kubectl --context c exec -i p -- sh -c <2 lines> transfer {}… /export/prod/",
                 "x".repeat(79)
             )
         );
