@@ -11,7 +11,7 @@
 //!    when given (`loadBalancerSourceRanges`); wait until the load balancer has an address.
 //!    A Service of that name that is not one of ours is left alone, and the step stops.
 //! 3. In the source's sidecar (`kubectl exec -i`, through the operator's kubectl with the
-//!    copy's time limits), run rsync over ssh to that address, with strict host key checking
+//!    copy's time limit), run rsync over ssh to that address, with strict host key checking
 //!    against the keys of step 1. The private key goes on the command's standard input, where
 //!    a small script writes it to a 0600 file inside the container (removed when it ends): it
 //!    is never an argument, a file of the repository or a line of any log. The input then
@@ -53,9 +53,6 @@ const ADDRESS: Duration = Duration::from_secs(10 * 60);
 /// one left.
 const LIMIT: Duration = Duration::from_secs(48 * 3600);
 
-/// The name the destination's host keys are known by in the copy's `known_hosts`
-/// (`HostKeyAlias`: whatever address and port the load balancer has).
-pub const HOST_ALIAS: &str = "gitops-migrate-home-transfer";
 /// The label value (`app.kubernetes.io/component`) that marks the Service as the transfer's.
 const COMPONENT: &str = "home-transfer";
 /// The line that ends the private key on the script's standard input.
@@ -64,12 +61,14 @@ const END_OF_KEY: &str = "gitops-migrate: end of key";
 /// has some is read.
 const HOST_KEY_DIRS: [&str; 2] = ["/config/ssh_host_keys", "/etc/ssh"];
 
-/// Runs in the destination's sidecar: prints the public host keys of the first of `$@` that
-/// has some.
+/// Runs in the destination's sidecar: prints the readable public host keys of the first of
+/// `$@` that has some.
 const HOST_KEYS_SCRIPT: &str = r#"for d in "$@"; do
+  found=
   for f in "$d"/ssh_host_*_key.pub; do
-    if [ -r "$f" ]; then cat "$d"/ssh_host_*_key.pub; exit 0; fi
+    if [ -r "$f" ] && cat "$f"; then found=1; fi
   done
+  if [ -n "$found" ]; then exit 0; fi
 done
 echo "no readable ssh_host_*_key.pub in $*" >&2
 exit 3
@@ -78,8 +77,10 @@ exit 3
 /// Runs in the source's sidecar: `$1` the source directory, `$2` `user@address:directory`,
 /// `$3` the port, `$4` `--delete` or empty, `$5` rsync's I/O timeout, `$6` the destination's
 /// host keys (one per line), `$7` the line that ends the key; the private key on standard
-/// input up to that line. The input then stays open while kubectl runs; when it ends
-/// (kubectl stopped or interrupted), rsync is stopped.
+/// input up to that line. The host keys are known as `gitops-migrate-home-transfer`
+/// (`HostKeyAlias`: whatever address and port the load balancer has), and no other key is
+/// accepted. The input then stays open while kubectl runs; when it ends (kubectl stopped or
+/// interrupted), rsync is stopped.
 const SCRIPT: &str = r#"set -eu
 umask 077
 d=$(mktemp -d)
