@@ -1190,7 +1190,7 @@ fn the_setup_window_of_a_hub_on_home_nfs_transfers_its_homes() {
     for expected in [
         "transfer-homes",
         "kubectl --context newcluster-admin --namespace prod exec <app=nfs-server pod> -c home-transfer -- cat /config/ssh_host_keys/ssh_host_*_key.pub (the host keys the copy accepts; else /etc/ssh/…)",
-        "service/prod/gitops-migrate-home-transfer (LoadBalancer, deleted after the copy)",
+        "service/prod/gitops-migrate-home-transfer (LoadBalancer reachable only from 203.0.113.0/24, 2001:db8::/32, deleted after the copy)",
         r#""loadBalancerSourceRanges":["203.0.113.0/24","2001:db8::/32"]"#,
         "kubectl --context temple-admin --namespace prod exec -i <app=nfs-server pod> -c home-transfer -- rsync -aHAX --numeric-ids --partial /export/prod/ root@<load balancer>:/export/prod/ (ssh with StrictHostKeyChecking=yes against those host keys; the private key on standard input)",
         "kubectl --context newcluster-admin --namespace prod delete service gitops-migrate-home-transfer",

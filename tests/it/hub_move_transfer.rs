@@ -438,6 +438,12 @@ fn a_load_balancer_without_an_address_is_reported_and_removed() {
     let step = steps::build(&Step::new("transfer-homes", "copy"), &env).unwrap();
     let mut op = Recorder::yes();
     let preview = step.preview(&mut op).unwrap();
+    // Without --transfer-allow, the preview says the load balancer is open to any address.
+    let touches = format!("{:?}", preview.action);
+    assert!(
+        touches.contains("(LoadBalancer reachable from anywhere, deleted after the copy)"),
+        "{touches}"
+    );
     let e = step.run(&preview, &mut op).unwrap_err();
     assert!(
         e.message.contains("has no load balancer address"),

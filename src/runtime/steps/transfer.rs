@@ -487,7 +487,14 @@ impl StepRunner for TransferHomes {
         Ok(Preview {
             action: Action::Run {
                 touches: vec![
-                    format!("service/{tns}/{SERVICE} (LoadBalancer, deleted after the copy)"),
+                    format!(
+                        "service/{tns}/{SERVICE} (LoadBalancer reachable {}, deleted after the copy)",
+                        if self.allow.is_empty() {
+                            "from anywhere".to_string()
+                        } else {
+                            format!("only from {}", self.allow.join(", "))
+                        }
+                    ),
                     format!("homes:{}/{tns}", self.target.2),
                 ],
             },
