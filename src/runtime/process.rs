@@ -3,9 +3,10 @@
 //! long copies, by a silence limit (no output for that long: stalled), and passes an interrupt
 //! on to it (the signal the run received, then `SIGKILL` if it does not end within a grace).
 //!
-//! Owns: spawning, feeding standard input, collecting the output (streamed line by line to a
-//! callback when asked, then only its end kept), noticing the end at once (woken by the
-//! output pipes closing, not a fixed poll), the limits and the signals. Does not own: what a program's exit
+//! Owns: spawning, feeding standard input (closed once written, or held open until the child
+//! ends: [`Input`]), collecting the output (streamed line by line to a callback when asked,
+//! then only its end kept), noticing the end at once (woken by the output pipes closing, not
+//! a fixed poll), the limits and the signals. Does not own: what a program's exit
 //! status means (its client), nor the interrupt flag (`interrupt`).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -176,6 +177,19 @@ fn read_line(r: &mut impl BufRead, out: &mut Vec<u8>) -> io::Result<usize> {
     }
 }
 
+/// What a child gets on its standard input.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// Nothing (`/dev/null`).
+    None,
+    /// These bytes, then the end of the input.
+    Bytes(&'a [u8]),
+    /// These bytes, then the input stays open until the child ends: for a child that takes
+    /// the end of its input as the sign to stop (`kubectl exec -i`, whose command in the pod
+    /// sees its input close only when kubectl ends, stopped or interrupted).
+    BytesHeldOpen(&'a [u8]),
+}
+
 /// Runs `cmd` to its end under `limits`, with `stdin` written to it (else no input); each
 /// line of standard output goes to `on_stdout` as it comes. `Err` only when it cannot start.
 pub fn run(
@@ -184,6 +198,25 @@ pub fn run(
     limits: Limits,
     on_stdout: Option<OnLine>,
 ) -> io::Result<Finished> {
+    let input = match stdin {
+        Some(b) => Input::Bytes(b),
+        None => Input::None,
+    };
+    run_with(cmd, input, limits, on_stdout)
+}
+
+/// [`run`], with the standard input said by `input`.
+pub fn run_with(
+    cmd: &mut Command,
+    input: Input<'_>,
+    limits: Limits,
+    on_stdout: Option<OnLine>,
+) -> io::Result<Finished> {
+    let (stdin, hold) = match input {
+        Input::None => (None, false),
+        Input::Bytes(b) => (Some(b), false),
+        Input::BytesHeldOpen(b) => (Some(b), true),
+    };
     // Its own process group: a terminal's Ctrl-C reaches the run, which decides when and how
     // the child hears of it (`interrupt`), and a stop reaches the child's own children.
     let mut child = cmd
@@ -209,11 +242,16 @@ pub fn run(
         .map(|s| reader(s, seen.clone(), start, None, closed));
     let mut open_pipes = 2;
     let mut after_close = Duration::from_millis(1);
+    let mut held = None;
     if let Some(input) = stdin
         && let Some(mut pipe) = child.stdin.take()
     {
         // A child that exits without reading its input is judged by its status.
         let _ = pipe.write_all(input);
+        if hold {
+            let _ = pipe.flush();
+            held = Some(pipe);
+        }
     }
     let mut stopping: Option<(End, Instant)> = None;
     let status = loop {
@@ -263,6 +301,9 @@ pub fn run(
             after_close = (after_close * 2).min(POLL);
         }
     };
+    // The child ended: what it started hears the end of its input now, before its output is
+    // awaited (a grandchild still writing to it ends on that).
+    drop(held);
     let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
     let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
     let end = match stopping {
@@ -370,5 +411,37 @@ mod tests {
         .unwrap();
         assert_eq!(f.describe(), "exited 3");
         assert_eq!(*seen.lock().unwrap(), vec!["in", "a", "b"]);
+    }
+
+    /// Input held open: the child's own children see its end only when the child ends (and
+    /// before its output is awaited: one still holding the output ends on it, no deadlock).
+    #[test]
+    fn held_input_ends_only_when_the_child_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let flag = dir.path().join("closed");
+        let script = r#"read l; echo "got $l"; exec 3<&0
+( cat <&3 >/dev/null; echo closed > "$1" ) &
+sleep 0.5; if [ -e "$1" ]; then echo early; fi"#;
+        let run_it = |input: Input<'_>| {
+            let _ = std::fs::remove_file(&flag);
+            let f = run_with(
+                Command::new("sh").args(["-c", script, "x"]).arg(&flag),
+                input,
+                Limits::within(Duration::from_secs(20)),
+                None,
+            )
+            .unwrap();
+            assert!(f.success(), "{}", f.describe());
+            String::from_utf8_lossy(&f.stdout).into_owned()
+        };
+        // Plain bytes: the input ends at once.
+        assert_eq!(run_it(Input::Bytes(b"key\n")), "got key\nearly\n");
+        // Held open: not while the child runs, but as soon as it ended.
+        assert_eq!(run_it(Input::BytesHeldOpen(b"key\n")), "got key\n");
+        let t0 = Instant::now();
+        while !flag.exists() && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(flag.exists(), "the input never closed");
     }
 }

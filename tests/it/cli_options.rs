@@ -93,7 +93,7 @@ fn consumed() -> Vec<(&'static str, Vec<&'static str>)> {
             "exec hub-move",
             with(&[
                 HUB_MOVE_TARGET,
-                &["delete", "parallel", "transfer-key"],
+                &["delete", "parallel", "transfer-key", "transfer-allow"],
                 RUN,
             ]),
         ),
@@ -504,6 +504,16 @@ fn options_of_another_stage_are_refused() {
             "--transfer-key is an option of `setup` and `cutover`",
         ),
         (
+            infra.path(),
+            [
+                &["exec", "hub-move", "decommission"][..],
+                &hub,
+                &["--transfer-allow", "203.0.113.0/24", "--dry-run"],
+            ]
+            .concat(),
+            "--transfer-allow is an option of `setup` and `cutover`",
+        ),
+        (
             phalanx.path(),
             vec![
                 "plan",
@@ -567,5 +577,49 @@ fn options_of_another_stage_are_refused() {
         assert_eq!(code, 2, "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert_eq!(crate::common::tree(dir), before, "{args:?} wrote");
+    }
+}
+
+/// `--transfer-allow` takes CIDR ranges only: anything else is refused before anything is
+/// read or written (exit 2), saying what to write.
+#[test]
+fn a_transfer_range_that_is_not_a_cidr_is_refused() {
+    let infra = tempfile::tempdir().unwrap();
+    crate::common::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/infrastructure"),
+        infra.path(),
+    );
+    let hub = ["--hub", "prod", "--from", "temple", "--to", "newcluster"];
+    for (bad, expected) in [
+        (
+            "203.0.113.7",
+            "`203.0.113.7` is not a CIDR range: write an address and a prefix length",
+        ),
+        (
+            "203.0.113.0/40",
+            "the prefix length of an IPv4 address is 0 to 32",
+        ),
+        ("anywhere/0", "`anywhere` is not an IP address"),
+    ] {
+        let before = crate::common::tree(infra.path());
+        let args = [
+            &["exec", "hub-move", "setup"][..],
+            &hub,
+            &[
+                "--transfer-allow",
+                "203.0.113.0/24",
+                "--transfer-allow",
+                bad,
+                "--dry-run",
+            ],
+        ]
+        .concat();
+        let (code, stderr) = gm(infra.path(), &args);
+        assert_eq!(code, 2, "{bad}: {stderr}");
+        assert!(
+            stderr.contains("--transfer-allow <CIDR>") && stderr.contains(expected),
+            "{bad}: {stderr}"
+        );
+        assert_eq!(crate::common::tree(infra.path()), before);
     }
 }

@@ -1156,9 +1156,9 @@ fn check_old_down_fails_when_a_deploy_brought_the_old_hub_back() {
 }
 
 /// A hub on jupyterhub-home-nfs: the setup window copies its homes with `transfer-homes`
-/// (`--transfer-key` of `exec`), whose preview names the Service, the sidecar and the rsync,
-/// never the key; without the key a real run stops at the step, saying what to pass, and
-/// leaves no Service behind.
+/// (`--transfer-key` of `exec`), whose preview names the host keys' read, the Service (with
+/// `--transfer-allow`'s ranges), the sidecar and the rsync, never the key; without the key a
+/// real run stops at the step, saying what to pass, and leaves no Service behind.
 #[test]
 fn the_setup_window_of_a_hub_on_home_nfs_transfers_its_homes() {
     let m = Move::with_setup_after(true, |repo| {
@@ -1176,12 +1176,23 @@ fn the_setup_window_of_a_hub_on_home_nfs_transfers_its_homes() {
         "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAsecretkeymaterial0123456789\n-----END OPENSSH PRIVATE KEY-----\n",
     );
     let key_arg = key.display().to_string();
-    let dry = m.exec("setup", &["--dry-run", "--transfer-key", &key_arg]);
+    let allow = [
+        "--transfer-allow",
+        "203.0.113.0/24",
+        "--transfer-allow",
+        "2001:db8::/32",
+    ];
+    let dry = m.exec(
+        "setup",
+        &[&["--dry-run", "--transfer-key", &key_arg][..], &allow].concat(),
+    );
     assert_eq!(dry.code, 0, "{}{}", dry.stdout, dry.stderr);
     for expected in [
         "transfer-homes",
-        "service/prod/gitops-migrate-home-transfer (LoadBalancer, deleted after the copy)",
-        "kubectl --context temple-admin --namespace prod exec -i <app=nfs-server pod> -c home-transfer -- rsync -aHAX --numeric-ids --partial /export/prod/ root@<load balancer>:/export/prod/ (the private key on standard input)",
+        "kubectl --context newcluster-admin --namespace prod exec <app=nfs-server pod> -c home-transfer -- cat /config/ssh_host_keys/ssh_host_*_key.pub (the host keys the copy accepts; else /etc/ssh/…)",
+        "service/prod/gitops-migrate-home-transfer (LoadBalancer reachable only from 203.0.113.0/24, 2001:db8::/32, deleted after the copy)",
+        r#""loadBalancerSourceRanges":["203.0.113.0/24","2001:db8::/32"]"#,
+        "kubectl --context temple-admin --namespace prod exec -i <app=nfs-server pod> -c home-transfer -- rsync -aHAX --numeric-ids --partial /export/prod/ root@<load balancer>:/export/prod/ (ssh with StrictHostKeyChecking=yes against those host keys; the private key on standard input)",
         "kubectl --context newcluster-admin --namespace prod delete service gitops-migrate-home-transfer",
     ] {
         assert!(dry.stdout.contains(expected), "{expected}:\n{}", dry.stdout);
@@ -1190,9 +1201,15 @@ fn the_setup_window_of_a_hub_on_home_nfs_transfers_its_homes() {
     assert!(!format!("{}{}", dry.stdout, dry.stderr).contains("secretkeymaterial"));
     assert!(m.target.mutations().is_empty() && m.calls().is_empty());
 
-    // Without the key: the step stops before creating anything, saying what to pass.
-    let r = m.exec("setup", &["--yes", "--yes-manual"]);
+    // Without the key: the step stops before creating anything, saying what to pass. The
+    // report's command reproduces the run, the ranges with it.
+    let r = m.exec("setup", &[&["--yes", "--yes-manual"][..], &allow].concat());
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let report = report_of(&r);
+    assert!(
+        report.contains("--transfer-allow 203.0.113.0/24 --transfer-allow 2001:db8::/32"),
+        "{report}"
+    );
     assert!(
         format!("{}{}", r.stdout, r.stderr)
             .contains("needs the private key of the transfer: pass --transfer-key FILE"),

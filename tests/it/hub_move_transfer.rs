@@ -8,7 +8,9 @@
 //!   sidecar (its `/export` a temporary directory), and records every call's argv;
 //! - a real `sshd` (`sync_homes_ssh::Sshd`) as the destination's sidecar: its authorized key
 //!   has a forced command that maps `/export` to another temporary directory, as the
-//!   destination pod's volume; real `rsync` and `ssh` between the two.
+//!   destination pod's volume; real `rsync` and `ssh` between the two. The stand-in's plain
+//!   `exec` in the destination pod reads that sshd's host key (at the sidecar's
+//!   `/config/ssh_host_keys`), which the copy then requires.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -83,6 +85,14 @@ impl Transfer {
         ] {
             write(&Transfer::source_homes_in(w).join(rel), text);
         }
+        // The destination's sidecar as `kubectl exec` sees it: the pod, and its sshd's host key.
+        write(
+            &w.join("kubectl")
+                .join(TGT_CTX)
+                .join("research/pods/nfs-5b6c7-0"),
+            "",
+        );
+        write(&Transfer::host_key_file_in(w), &sshd.host_public_key());
         // The sidecar's temporary folder (the script's `mktemp` of the key): checked empty.
         fs::create_dir_all(w.join("kubectl/tmp")).unwrap();
         let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/standins/kubectl");
@@ -101,6 +111,7 @@ impl Transfer {
         source.add_pod("research", "hub-5d7f-0", &[("component", "hub")]);
         let target = Platform::start();
         target.add_namespace("research", &[]);
+        target.add_pod("research", "nfs-5b6c7-0", &[("app", "nfs-server")]);
         target.load_balancer(Some("127.0.0.1"), false, Duration::from_millis(300));
         Transfer {
             work,
@@ -114,6 +125,13 @@ impl Transfer {
         w.join("kubectl")
             .join(SRC_CTX)
             .join("research/export/research")
+    }
+
+    /// The destination sidecar's host key, as its `kubectl exec` reads it.
+    fn host_key_file_in(w: &Path) -> PathBuf {
+        w.join("kubectl")
+            .join(TGT_CTX)
+            .join("research/rootfs/config/ssh_host_keys/ssh_host_ed25519_key.pub")
     }
 
     fn source_homes(&self) -> PathBuf {
@@ -153,8 +171,17 @@ impl Transfer {
     /// Runs the step through the engine; the run's status, the journal's text, the report
     /// and what the operator was told.
     fn run(&self, id: &str) -> (RunStatus, String, String, Recorder) {
+        self.run_with(id, |_| {})
+    }
+
+    /// The same, with the move's settings changed by `change`.
+    fn run_with(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut MoveEnv),
+    ) -> (RunStatus, String, String, Recorder) {
         let w = self.work.path();
-        let env = StepEnv {
+        let mut env = StepEnv {
             name: "research".into(),
             timing: Timing {
                 poll: Duration::from_millis(20),
@@ -171,6 +198,7 @@ impl Transfer {
             }),
             ..StepEnv::default()
         };
+        change(env.hub_move.as_mut().unwrap());
         let step = steps::build(&Step::new(id, "copy the home directories"), &env)
             .unwrap_or_else(|e| panic!("{e}"));
         let path = w.join(format!("{id}.jsonl"));
@@ -188,6 +216,14 @@ impl Transfer {
 
     fn calls(&self) -> String {
         fs::read_to_string(self.work.path().join("kubectl/calls.log")).unwrap_or_default()
+    }
+
+    /// The `exec -i` calls (the copies started in the source's sidecar).
+    fn copies(&self) -> usize {
+        self.calls()
+            .lines()
+            .filter(|l| l.contains("\"-i\""))
+            .count()
     }
 
     fn assert_no_key(&self, what: &str, text: &str) {
@@ -226,19 +262,56 @@ fn transfer_homes_copies_between_the_sidecars_with_the_key_on_standard_input_onl
     assert_eq!(created["spec"]["type"], "LoadBalancer");
     assert_eq!(created["spec"]["selector"]["app"], "nfs-server");
     assert_eq!(created["spec"]["ports"][0]["targetPort"], 2222);
+    assert_eq!(
+        created["metadata"]["labels"]["app.kubernetes.io/component"],
+        "home-transfer"
+    );
+    assert!(
+        created["spec"].get("loadBalancerSourceRanges").is_none(),
+        "{created}"
+    );
+    assert!(
+        op.said
+            .iter()
+            .any(|s| s.contains("reachable from anywhere (no --transfer-allow)")),
+        "{:?}",
+        op.said
+    );
     assert!(
         t.source.service_log().is_empty(),
         "nothing exposed in the source"
     );
 
-    // rsync ran in the source's sidecar through `kubectl exec -i`, naming its context.
+    // First the destination sidecar's host key, read through the target's kubectl; then rsync
+    // in the source's sidecar through `kubectl exec -i`, each naming its context.
     let calls = t.calls();
     let exec: Vec<serde_json::Value> = calls
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(exec.len(), 1, "{calls}");
-    let argv: Vec<String> = serde_json::from_value(exec[0].clone()).unwrap();
+    assert_eq!(exec.len(), 2, "{calls}");
+    let read: Vec<String> = serde_json::from_value(exec[0].clone()).unwrap();
+    for w in [
+        TGT_CTX,
+        "exec",
+        "nfs-5b6c7-0",
+        "home-transfer",
+        "/config/ssh_host_keys",
+    ] {
+        assert!(read.iter().any(|a| a == w), "{w} in {read:?}");
+    }
+    assert!(!read.iter().any(|a| a == "-i"), "{read:?}");
+    let argv: Vec<String> = serde_json::from_value(exec[1].clone()).unwrap();
+    // The host key it accepts is the one read, and no other is accepted.
+    let pinned = t.sshd.host_public_key();
+    let pinned: Vec<&str> = pinned.split_whitespace().take(2).collect();
+    assert!(argv.iter().any(|a| a == &pinned.join(" ")), "{argv:?}");
+    assert!(
+        argv.iter()
+            .any(|a| a.contains("StrictHostKeyChecking=yes")
+                && !a.contains("StrictHostKeyChecking=no")),
+        "{argv:?}"
+    );
     for w in [
         "--context",
         SRC_CTX,
@@ -307,6 +380,15 @@ fn a_failed_transfer_still_deletes_the_service() {
                 "{error}"
             );
             t.assert_no_key("the error", error);
+            // The kubectl call is named with its script shortened, not spelled out.
+            let shortened = error
+                .split_once(" -- sh -c <")
+                .and_then(|(_, rest)| rest.split_once(" lines> transfer "))
+                .is_some_and(|(n, _)| n.parse::<usize>().is_ok_and(|n| n > 10));
+            assert!(shortened, "{error}");
+            for script in ["mktemp", "StrictHostKeyChecking", "known_hosts"] {
+                assert!(!error.contains(script), "{script} in {error}");
+            }
         }
         other => panic!("{other:?}\n{report}"),
     }
@@ -356,6 +438,12 @@ fn a_load_balancer_without_an_address_is_reported_and_removed() {
     let step = steps::build(&Step::new("transfer-homes", "copy"), &env).unwrap();
     let mut op = Recorder::yes();
     let preview = step.preview(&mut op).unwrap();
+    // Without --transfer-allow, the preview says the load balancer is open to any address.
+    let touches = format!("{:?}", preview.action);
+    assert!(
+        touches.contains("(LoadBalancer reachable from anywhere, deleted after the copy)"),
+        "{touches}"
+    );
     let e = step.run(&preview, &mut op).unwrap_err();
     assert!(
         e.message.contains("has no load balancer address"),
@@ -363,5 +451,247 @@ fn a_load_balancer_without_an_address_is_reported_and_removed() {
         e.message
     );
     assert!(!t.target.has_service("research", SERVICE));
-    assert!(t.calls().is_empty(), "no copy started");
+    assert_eq!(t.copies(), 0, "no copy started: {}", t.calls());
+}
+
+/// A destination that answers with another host key than the one its sidecar has (something
+/// else at the load balancer's address): the copy is refused by ssh, the step says why, and
+/// nothing is copied; the Service goes all the same.
+#[test]
+fn a_destination_with_another_host_key_gets_nothing() {
+    let t = Transfer::new();
+    let other = tempfile::tempdir().unwrap();
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "other", "-f"])
+        .arg(other.path().join("key"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    fs::copy(
+        other.path().join("key.pub"),
+        Transfer::host_key_file_in(t.work.path()),
+    )
+    .unwrap();
+    let (status, _, report, op) = t.run("transfer-homes");
+    match &status {
+        RunStatus::Failed { error, .. } => {
+            assert!(
+                error.contains("did not show the host key of the `home-transfer` sidecar of pod `research/nfs-5b6c7-0`")
+                    && error.contains("nothing was copied"),
+                "{error}"
+            );
+            assert!(error.contains("Host key verification failed"), "{error}");
+            assert!(!error.contains("REMOTE HOST IDENTIFICATION"), "{error}");
+        }
+        other => panic!("{other:?}\n{report}"),
+    }
+    assert!(!t.target_homes().exists() || tree(&t.target_homes()).is_empty());
+    assert_eq!(t.sshd.logins(), 0, "{}", t.sshd.log_text());
+    assert!(!t.target.has_service("research", SERVICE));
+    assert!(
+        op.said.iter().any(|s| s.contains("deleted Service")),
+        "{:?}",
+        op.said
+    );
+}
+
+/// A destination sidecar without a readable host key: the step stops before anything is
+/// exposed or copied, saying so.
+#[test]
+fn a_sidecar_without_a_host_key_stops_before_anything_is_exposed() {
+    let t = Transfer::new();
+    fs::remove_file(Transfer::host_key_file_in(t.work.path())).unwrap();
+    let (status, _, report, _) = t.run("transfer-homes");
+    match &status {
+        RunStatus::Failed { error, .. } => {
+            assert!(
+                error.contains("cannot read the sshd host key of the `home-transfer` sidecar of pod `research/nfs-5b6c7-0`")
+                    && error.contains("no readable ssh_host_*_key.pub in ")
+                    && error.contains("config/ssh_host_keys")
+                    && error.contains("Nothing was exposed or copied"),
+                "{error}"
+            );
+        }
+        other => panic!("{other:?}\n{report}"),
+    }
+    assert!(
+        t.target.service_log().is_empty(),
+        "{:?}",
+        t.target.service_log()
+    );
+    assert_eq!(t.copies(), 0, "{}", t.calls());
+
+    // A file that is not a public key is refused too.
+    write(
+        &Transfer::host_key_file_in(t.work.path()),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    );
+    let (status, _, report, _) = t.run("transfer-homes");
+    match &status {
+        RunStatus::Failed { error, .. } => {
+            assert!(
+                error.contains("host key read from the `home-transfer` sidecar")
+                    && error.contains("unusable")
+                    && !error.contains("b3Blbn"),
+                "{error}"
+            );
+        }
+        other => panic!("{other:?}\n{report}"),
+    }
+    assert!(t.target.service_log().is_empty());
+}
+
+/// `--transfer-allow`: the Service admits only those ranges, and the step says so.
+#[test]
+fn the_service_admits_only_the_allowed_ranges() {
+    let t = Transfer::new();
+    let (status, _, report, op) = t.run_with("transfer-homes", |mv| {
+        mv.transfer_allow = vec!["127.0.0.0/8".into(), "2001:db8::/32".into()];
+    });
+    assert_eq!(status, RunStatus::Completed, "{report}\n{:?}", op.said);
+    let created = t
+        .target
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST" && r.path == "/api/v1/namespaces/research/services")
+        .unwrap()
+        .json();
+    assert_eq!(
+        created["spec"]["loadBalancerSourceRanges"],
+        serde_json::json!(["127.0.0.0/8", "2001:db8::/32"])
+    );
+    assert!(
+        op.said
+            .iter()
+            .any(|s| s.contains("is reachable only from 127.0.0.0/8, 2001:db8::/32")),
+        "{:?}",
+        op.said
+    );
+    assert!(!op.said.iter().any(|s| s.contains("from anywhere")));
+}
+
+/// A Service of the transfer's name that someone else made (other labels, another selector)
+/// is neither used nor deleted: the step stops, naming it. One of ours left by an earlier
+/// run is taken over.
+#[test]
+fn a_service_of_that_name_that_is_not_ours_is_left_alone() {
+    let t = Transfer::new();
+    t.target.add_service_with(
+        "research",
+        SERVICE,
+        serde_json::json!({"app": "someone-else"}),
+        serde_json::json!({"type": "LoadBalancer", "selector": {"app": "nfs-server"}}),
+    );
+    // With an address: taken over, it would get the homes.
+    t.target
+        .set_service_address("research", SERVICE, "127.0.0.1");
+    let (status, _, report, _) = t.run("transfer-homes");
+    match &status {
+        RunStatus::Failed { error, .. } => {
+            assert!(
+                error.contains(&format!(
+                    "Service `{SERVICE}` already exists in namespace `research` and is not the one to create"
+                )),
+                "{error}"
+            );
+        }
+        other => panic!("{other:?}\n{report}"),
+    }
+    assert!(t.target.has_service("research", SERVICE), "left alone");
+    assert!(
+        t.target.service_log().is_empty(),
+        "{:?}",
+        t.target.service_log()
+    );
+    assert_eq!(t.copies(), 0, "{}", t.calls());
+
+    // Ours (the labels and selector the step gives it), left by a run that stopped, its
+    // load balancer provisioned: reused.
+    let t = Transfer::new();
+    t.target.add_service_with(
+        "research",
+        SERVICE,
+        serde_json::json!({
+            "app.kubernetes.io/managed-by": "gitops-migrate",
+            "app.kubernetes.io/component": "home-transfer",
+        }),
+        serde_json::json!({"type": "LoadBalancer", "selector": {"app": "nfs-server"}}),
+    );
+    t.target
+        .set_service_address("research", SERVICE, "127.0.0.1");
+    let (status, _, report, op) = t.run("transfer-homes");
+    assert_eq!(status, RunStatus::Completed, "{report}\n{:?}", op.said);
+    assert_eq!(
+        t.target.service_log(),
+        [format!("DELETE research/{SERVICE}")]
+    );
+    assert_eq!(tree(&t.source_homes()), tree(&t.target_homes()));
+}
+
+/// Stopping the copy (its time limit here; an interrupt alike) ends kubectl, and with it
+/// rsync in the source's sidecar: the script there watches its standard input, which kubectl
+/// holds open until it ends. The stand-in runs the command in a session of its own, as a
+/// command in a pod, which no signal to kubectl reaches.
+#[test]
+fn stopping_the_copy_ends_rsync_in_the_source_sidecar() {
+    let t = Transfer::new();
+    // The destination takes its time: rsync waits on it.
+    t.sshd.authorize_with("command=\"sleep 60\"");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let out = t.run_with("transfer-homes", |mv| {
+                mv.transfer_limit = Duration::from_secs(3);
+            });
+            let _ = tx.send(out);
+        });
+        let (status, _, report, _) =
+            rx.recv_timeout(Duration::from_secs(40))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "the step did not end at its limit: rsync in the sidecar outlived kubectl"
+                    )
+                });
+        match &status {
+            RunStatus::Failed { error, .. } => {
+                assert!(error.contains("timed out after"), "{error}")
+            }
+            other => panic!("{other:?}\n{report}"),
+        }
+        // Nothing of the command in the "pod" is left: not rsync, not its ssh, not the script.
+        let pgid: i32 = fs::read_to_string(t.work.path().join("kubectl/exec-i.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut left = in_group(pgid);
+        while !left.is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            left = in_group(pgid);
+        }
+        assert!(left.is_empty(), "still running in the sidecar: {left:?}");
+        assert!(started.elapsed() < Duration::from_secs(40));
+    });
+    assert!(!t.target.has_service("research", SERVICE));
+}
+
+/// The live processes (not zombies) of a process group, as `pid command` lines.
+fn in_group(pgid: i32) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
+        let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp …`: comm may hold spaces, so split after its `)`.
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string() {
+            found.push(head.replace(" (", " ").to_string());
+        }
+    }
+    found
 }

@@ -236,6 +236,11 @@ impl Sshd {
         );
     }
 
+    /// Its public host key (`ssh-ed25519 AAAA… host_key`).
+    pub(crate) fn host_public_key(&self) -> String {
+        fs::read_to_string(self.dir.path().join("host_key.pub")).unwrap()
+    }
+
     /// The private key its authorized key belongs to.
     pub(crate) fn client_key(&self) -> PathBuf {
         self.dir.path().join("client_key")

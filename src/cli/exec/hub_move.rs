@@ -47,6 +47,12 @@ pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
         );
         return Err(Exit::Input);
     }
+    if !exec.transfer_allow.is_empty() && stage == Stage::Decommission {
+        out.error(
+            "--transfer-allow is an option of `setup` and `cutover` (their copies of the home directories), not `decommission`",
+        );
+        return Err(Exit::Input);
+    }
     let mut mv = exec.target.named(out)?;
     let infra = open::<HubMove>(out)?;
     if stage == Stage::Decommission {
@@ -106,6 +112,7 @@ pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
     );
     let move_env = MoveEnv {
         transfer_key: exec.transfer_key.clone(),
+        transfer_allow: exec.transfer_allow.clone(),
         ..move_env
     };
     let mut step_env = StepEnv {
@@ -128,6 +135,9 @@ pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
     }
     if let Some(key) = &exec.transfer_key {
         target_args.push_str(&format!(" --transfer-key {}", key.display()));
+    }
+    for range in &exec.transfer_allow {
+        target_args.push_str(&format!(" --transfer-allow {range}"));
     }
     let sides: Vec<SideProof> = [
         (

@@ -89,6 +89,12 @@ pub struct ExecHubMove {
     /// transfer runs and passed on rsync's standard input, never in an argument or a log.
     #[arg(long, value_name = "FILE")]
     pub transfer_key: Option<std::path::PathBuf>,
+    /// `setup` and `cutover` of a hub on jupyterhub-home-nfs: admit only this source range
+    /// (CIDR, repeatable) to the transfer's load balancer (`loadBalancerSourceRanges`), such as
+    /// the source cluster's egress addresses [default: reachable from anywhere, protected by
+    /// the key pair and the pinned host key].
+    #[arg(long, value_name = "CIDR", value_parser = crate::playbook::hub_move::transfer::parse_cidr)]
+    pub transfer_allow: Vec<String>,
     #[command(flatten)]
     pub run: RunOptions,
 }

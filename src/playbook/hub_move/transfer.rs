@@ -11,7 +11,8 @@
 //! (`enabled: false`) means the in-cluster server; otherwise the hub mounts a host and path
 //! (`nfs.pv.serverIP`), which `sync-homes` copies.
 //!
-//! Owns: telling the two apart, the sidecar's values and the key's checks. Does not own:
+//! Owns: telling the two apart, the sidecar's values, the key's checks and those of the
+//! source ranges the transfer's load balancer admits (`--transfer-allow CIDR`). Does not own:
 //! running the transfer (`runtime::steps::transfer`).
 
 use crate::repo::Infrastructure;
@@ -115,6 +116,26 @@ pub fn check_public_key(text: &str) -> Result<(), String> {
         return Err("not an OpenSSH public key (`ssh-ed25519 AAAA… comment`)".into());
     }
     Ok(())
+}
+
+/// One source range of `--transfer-allow`: an IPv4 or IPv6 address and a prefix length
+/// (`203.0.113.0/24`, `2001:db8::/32`), as `loadBalancerSourceRanges` takes it.
+pub fn parse_cidr(arg: &str) -> Result<String, String> {
+    let example = "write an address and a prefix length, such as 203.0.113.0/24 (203.0.113.7/32 for one address)";
+    let Some((addr, len)) = arg.trim().split_once('/') else {
+        return Err(format!("`{arg}` is not a CIDR range: {example}"));
+    };
+    let ip: std::net::IpAddr = addr.parse().map_err(|_| {
+        format!("`{arg}` is not a CIDR range (`{addr}` is not an IP address): {example}")
+    })?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    match len.parse::<u8>() {
+        Ok(n) if n <= max && !len.starts_with('+') => Ok(format!("{ip}/{n}")),
+        _ => Err(format!(
+            "`{arg}` is not a CIDR range (the prefix length of an IPv{} address is 0 to {max}): {example}",
+            if ip.is_ipv4() { 4 } else { 6 }
+        )),
+    }
 }
 
 /// The sidecar, as an item of `extraContainers`.
@@ -223,6 +244,23 @@ mod tests {
         let e = check_public_key(private).unwrap_err();
         assert!(e.contains("private key") && !e.contains("b3Blbn"), "{e}");
         assert!(check_public_key("hello world").is_err());
+    }
+
+    #[test]
+    fn source_ranges_are_cidrs() {
+        assert_eq!(parse_cidr("203.0.113.0/24").unwrap(), "203.0.113.0/24");
+        assert_eq!(parse_cidr("2001:db8::/32").unwrap(), "2001:db8::/32");
+        assert_eq!(parse_cidr("0.0.0.0/0").unwrap(), "0.0.0.0/0");
+        for (bad, why) in [
+            ("203.0.113.7", "not a CIDR range: write"),
+            ("example.org/24", "`example.org` is not an IP address"),
+            ("10.0.0.0/33", "0 to 32"),
+            ("2001:db8::/129", "0 to 128"),
+            ("10.0.0.0/x", "0 to 32"),
+        ] {
+            let e = parse_cidr(bad).unwrap_err();
+            assert!(e.contains(why) && e.contains(bad), "{bad}: {e}");
+        }
     }
 
     #[test]

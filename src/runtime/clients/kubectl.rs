@@ -6,7 +6,8 @@
 //! `kubectl` does it — with the same kubeconfig and credential plugins as the REST client.
 //!
 //! Owns: the command lines (every one names its `--context` and `--namespace`, so the current
-//! context never matters), their time limits (a call that hangs — a stalled stream, a
+//! context never matters; a message shows them with scripts and long arguments shortened,
+//! [`shown`]), their time limits (a call that hangs — a stalled stream, a
 //! credential plugin waiting for a login — is stopped at its limit and says so) and what their
 //! failures mean. Does not own: what to copy or check
 //! (`steps::hub_db`). No token ever appears in an argument: `kubectl` reads the kubeconfig.
@@ -19,7 +20,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::http::ClientError;
-use crate::runtime::process::{self, End, Limits, OnLine};
+use crate::runtime::process::{self, End, Input, Limits, OnLine};
 
 /// How long one `kubectl` call may take: a copy of a file out of or into a pod (a hub
 /// database of some GB over a slow link), and every other call.
@@ -55,13 +56,15 @@ pub trait PodFiles: Send + Sync + fmt::Debug {
     /// `kubectl exec POD -c C -- ARGV…`; its standard output.
     fn exec(&self, at: &PodRef, argv: &[&str]) -> Result<String, ClientError>;
     /// `kubectl exec -i POD -c C -- ARGV…` with `input` on its standard input (never in an
-    /// argument), under `limits` (a copy's total and silence limits); each line of its
-    /// standard output goes to `on_line` as it comes. Its whole standard output.
+    /// argument; `Input::BytesHeldOpen` keeps it open until kubectl ends, so that the command
+    /// in the pod hears kubectl's end as the end of its input), under `limits` (a copy's total
+    /// and silence limits); each line of its standard output goes to `on_line` as it comes.
+    /// Its whole standard output.
     fn exec_input(
         &self,
         at: &PodRef,
         argv: &[&str],
-        input: &[u8],
+        input: Input<'_>,
         limits: Limits,
         on_line: OnLine,
     ) -> Result<String, ClientError>;
@@ -140,20 +143,21 @@ impl Kubectl {
         stdin: Option<&[u8]>,
         limit: Duration,
     ) -> Result<String, ClientError> {
-        self.run_limited(args, stdin, Limits::within(limit), None)
+        let input = stdin.map_or(Input::None, Input::Bytes);
+        self.run_limited(args, input, Limits::within(limit), None)
     }
 
     fn run_limited(
         &self,
         args: &[String],
-        stdin: Option<&[u8]>,
+        stdin: Input<'_>,
         limits: Limits,
         on_line: Option<OnLine>,
     ) -> Result<String, ClientError> {
-        let shown = format!("kubectl {}", args.join(" "));
+        let shown = shown(args);
         // Status `Some(0)`: kubectl answered (or could not start) and another try would not
         // help; `None`: no answer from the cluster, worth another try.
-        let out = process::run(
+        let out = process::run_with(
             Command::new(&self.program).args(args),
             stdin,
             limits,
@@ -207,6 +211,29 @@ impl Kubectl {
     }
 }
 
+/// The longest argument a message shows whole.
+const SHOWN_ARG: usize = 80;
+
+/// A call's command line for messages: `kubectl ARGS…`, where an argument of several lines
+/// (a script, a list of keys) is `<N lines>` and one longer than `SHOWN_ARG` characters is cut
+/// (`…`), so that a failure says which call failed without repeating what it carried.
+pub fn shown(args: &[String]) -> String {
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a.contains('\n') {
+                format!("<{} lines>", a.trim_end().lines().count())
+            } else if a.chars().count() > SHOWN_ARG {
+                let cut: String = a.chars().take(SHOWN_ARG - 1).collect();
+                format!("{cut}…")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    format!("kubectl {}", words.join(" "))
+}
+
 impl PodFiles for Kubectl {
     fn copy_out(&self, at: &PodRef, remote: &str, local: &Path) -> Result<(), ClientError> {
         let mut a = base(&at.context, &at.namespace);
@@ -249,7 +276,7 @@ impl PodFiles for Kubectl {
         &self,
         at: &PodRef,
         argv: &[&str],
-        input: &[u8],
+        input: Input<'_>,
         limits: Limits,
         on_line: OnLine,
     ) -> Result<String, ClientError> {
@@ -263,7 +290,7 @@ impl PodFiles for Kubectl {
             "--".into(),
         ]);
         a.extend(argv.iter().map(|s| s.to_string()));
-        self.run_limited(&a, Some(input), limits, Some(on_line))
+        self.run_limited(&a, input, limits, Some(on_line))
     }
 
     fn apply(&self, context: &str, namespace: &str, manifest: &Value) -> Result<(), ClientError> {
@@ -308,6 +335,40 @@ impl PodFiles for Kubectl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_arguments_are_shortened_in_the_shown_command() {
+        let long = "x".repeat(200);
+        let args: Vec<String> = [
+            "--context",
+            "c",
+            "exec",
+            "-i",
+            "p",
+            "--",
+            "sh",
+            "-c",
+            "set -eu\nrsync -a \"$1\" \"$2\"\n",
+            "transfer",
+            long.as_str(),
+            "/export/prod/",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let s = shown(&args);
+        assert_eq!(
+            s,
+            format!(
+                "kubectl --context c exec -i p -- sh -c <2 lines> transfer {}… /export/prod/",
+                "x".repeat(79)
+            )
+        );
+        assert!(!s.contains("rsync"), "{s}");
+        // Short arguments are shown as they are.
+        let short: Vec<String> = ["get", "pods"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(shown(&short), "kubectl get pods");
+    }
 
     #[test]
     fn a_missing_program_is_a_clear_error() {

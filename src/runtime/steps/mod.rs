@@ -197,6 +197,10 @@ pub struct MoveEnv {
     pub transfer_port: u16,
     /// How long its load balancer may take to get an address (zero: 10 minutes).
     pub transfer_address_wait: Duration,
+    /// The source ranges (CIDRs) the Service admits, `--transfer-allow` (empty: any).
+    pub transfer_allow: Vec<String>,
+    /// How long one copy may take (zero: 48 hours).
+    pub transfer_limit: Duration,
     /// The final domain's health endpoint, for `wait-deployed` (`None`:
     /// `https://<domain>/hub/health` through the platform's trust store).
     pub health: Option<Arc<dyn HealthApi>>,

@@ -2,15 +2,22 @@
 //! `jupyterhub-home-nfs`, copied between the `home-transfer` sidecars that `setup` added to
 //! both hubs' NFS server pods (`playbook::hub_move::transfer`).
 //!
-//! 1. Expose the destination's sidecar: a LoadBalancer Service in the new hub's namespace of
+//! 1. Read the destination sidecar's sshd host keys through the target's Kubernetes API
+//!    (`kubectl exec` into the sidecar: the authenticated channel), before anything is
+//!    exposed: the copy trusts only the server that shows one of them.
+//! 2. Expose the destination's sidecar: a LoadBalancer Service in the new hub's namespace of
 //!    the target, selecting the NFS server's pods (`app=nfs-server`), port 22 (or the
-//!    configured one) to the sidecar's sshd; wait until the load balancer has an address.
-//! 2. In the source's sidecar (`kubectl exec -i`, through the operator's kubectl with the
-//!    copy's time limits), run rsync over ssh to that address. The private key goes on the
-//!    command's standard input, where a small script writes it to a 0600 file inside the
-//!    container (removed when it ends): it is never an argument, a file of the repository or a
-//!    line of any log. Each file copied is a line of rsync's output: progress.
-//! 3. Delete the Service, whether the copy worked or not.
+//!    configured one) to the sidecar's sshd, reachable only from `--transfer-allow` ranges
+//!    when given (`loadBalancerSourceRanges`); wait until the load balancer has an address.
+//!    A Service of that name that is not one of ours is left alone, and the step stops.
+//! 3. In the source's sidecar (`kubectl exec -i`, through the operator's kubectl with the
+//!    copy's time limit), run rsync over ssh to that address, with strict host key checking
+//!    against the keys of step 1. The private key goes on the command's standard input, where
+//!    a small script writes it to a 0600 file inside the container (removed when it ends): it
+//!    is never an argument, a file of the repository or a line of any log. The input then
+//!    stays open while kubectl runs: its end (kubectl stopped at its limit or interrupted)
+//!    ends rsync in the pod too. Each file copied is a line of rsync's output: progress.
+//! 4. Delete the Service, whether the copy worked or not.
 //!
 //! The initial copy never deletes; the final one deletes in the target what is gone from the
 //! source only with `--delete`.
@@ -24,11 +31,11 @@ use serde_json::json;
 use super::{MoveEnv, Side, StepEnv, Timing, cleanup_with_retries, nap, with_retries, within_wait};
 use crate::playbook::Step;
 use crate::playbook::hub_move::transfer::{
-    EXPORT, NFS_POD_LABEL, SIDECAR, SIDECAR_PORT, SIDECAR_USER,
+    EXPORT, NFS_POD_LABEL, SIDECAR, SIDECAR_PORT, SIDECAR_USER, check_public_key,
 };
 use crate::runtime::clients::kube::{KubeApi, LoadBalancerIngress};
 use crate::runtime::clients::{PodFiles, PodRef};
-use crate::runtime::process::Limits;
+use crate::runtime::process::{Input, Limits};
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
 use crate::util::redact::Redactor;
 use crate::util::time::human;
@@ -42,19 +49,62 @@ pub const DEFAULT_PORT: u16 = 22;
 const IO_TIMEOUT: u32 = 600;
 /// How long a load balancer may take to get an address.
 const ADDRESS: Duration = Duration::from_secs(10 * 60);
+/// How long a copy may take: copies of large shares take hours; rsync resumes what a stopped
+/// one left.
+const LIMIT: Duration = Duration::from_secs(48 * 3600);
+
+/// The label value (`app.kubernetes.io/component`) that marks the Service as the transfer's.
+const COMPONENT: &str = "home-transfer";
+/// The line that ends the private key on the script's standard input.
+const END_OF_KEY: &str = "gitops-migrate: end of key";
+/// Where the sidecar image keeps its sshd host keys (`ssh_host_*_key.pub`): the first that
+/// has some is read.
+const HOST_KEY_DIRS: [&str; 2] = ["/config/ssh_host_keys", "/etc/ssh"];
+
+/// Runs in the destination's sidecar: prints the readable public host keys of the first of
+/// `$@` that has some.
+const HOST_KEYS_SCRIPT: &str = r#"for d in "$@"; do
+  found=
+  for f in "$d"/ssh_host_*_key.pub; do
+    if [ -r "$f" ] && cat "$f"; then found=1; fi
+  done
+  if [ -n "$found" ]; then exit 0; fi
+done
+echo "no readable ssh_host_*_key.pub in $*" >&2
+exit 3
+"#;
 
 /// Runs in the source's sidecar: `$1` the source directory, `$2` `user@address:directory`,
-/// `$3` the port, `$4` `--delete` or empty, `$5` rsync's I/O timeout; the private key on
-/// standard input.
+/// `$3` the port, `$4` `--delete` or empty, `$5` rsync's I/O timeout, `$6` the destination's
+/// host keys (one per line), `$7` the line that ends the key; the private key on standard
+/// input up to that line. The host keys are known as `gitops-migrate-home-transfer`
+/// (`HostKeyAlias`: whatever address and port the load balancer has), and no other key is
+/// accepted. The input then stays open while kubectl runs; when it ends (kubectl stopped or
+/// interrupted), rsync is stopped.
 const SCRIPT: &str = r#"set -eu
 umask 077
-k=$(mktemp)
-trap 'rm -f "$k"' EXIT
-cat > "$k"
+d=$(mktemp -d)
+trap 'rm -rf "$d"' EXIT
+while IFS= read -r l; do
+  [ "$l" = "$7" ] && break
+  printf '%s\n' "$l" >> "$d/key"
+done
+[ -s "$d/key" ] || { echo "no private key on standard input" >&2; exit 2; }
+printf '%s\n' "$6" | while IFS= read -r h; do
+  [ -z "$h" ] || printf '%s %s\n' gitops-migrate-home-transfer "$h"
+done > "$d/known_hosts"
 echo "entries $(find "$1" -mindepth 1 | wc -l)"
 rsync -aHAX --numeric-ids --partial --timeout="$5" --out-format='copied %n' ${4:+"$4"} \
-  -e "ssh -i $k -p $3 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR" \
-  "$1" "$2"
+  -e "ssh -i $d/key -p $3 -o BatchMode=yes -o HostKeyAlias=gitops-migrate-home-transfer -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$d/known_hosts -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR" \
+  "$1" "$2" &
+r=$!
+exec 3<&0
+( while IFS= read -r _ <&3; do :; done; kill "$r" 2>/dev/null ) >/dev/null 2>&1 &
+w=$!
+s=0
+wait "$r" || s=$?
+kill "$w" 2>/dev/null || true
+exit "$s"
 "#;
 
 pub struct TransferHomes {
@@ -67,7 +117,10 @@ pub struct TransferHomes {
     key: Option<PathBuf>,
     user: String,
     port: u16,
+    /// `loadBalancerSourceRanges` (empty: reachable from anywhere).
+    allow: Vec<String>,
     address_wait: Duration,
+    limit: Duration,
     timing: Timing,
 }
 
@@ -108,22 +161,31 @@ impl TransferHomes {
             } else {
                 mv.transfer_port
             },
+            allow: mv.transfer_allow.clone(),
             address_wait: if mv.transfer_address_wait.is_zero() {
                 ADDRESS
             } else {
                 mv.transfer_address_wait
+            },
+            limit: if mv.transfer_limit.is_zero() {
+                LIMIT
+            } else {
+                mv.transfer_limit
             },
             timing: env.timing.clone(),
         })
     }
 
     fn manifest(&self) -> serde_json::Value {
-        json!({
+        let mut m = json!({
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {
                 "name": SERVICE,
-                "labels": {"app.kubernetes.io/managed-by": "gitops-migrate"},
+                "labels": {
+                    "app.kubernetes.io/managed-by": "gitops-migrate",
+                    "app.kubernetes.io/component": COMPONENT,
+                },
             },
             "spec": {
                 "type": "LoadBalancer",
@@ -135,7 +197,46 @@ impl TransferHomes {
                     "targetPort": SIDECAR_PORT,
                 }],
             },
-        })
+        });
+        if !self.allow.is_empty() {
+            m["spec"]["loadBalancerSourceRanges"] = json!(self.allow);
+        }
+        m
+    }
+
+    /// The public host keys of the destination sidecar's sshd (`type base64` lines), read in
+    /// the sidecar through the target's API; refused when there is none.
+    fn host_keys(&self) -> Result<(PodRef, Vec<String>), StepError> {
+        let (ctx, ns, cluster, kube) = &self.target;
+        let at = running_pod(&self.timing, kube.as_ref(), ctx, ns, "target")?;
+        let mut argv = vec!["sh", "-c", HOST_KEYS_SCRIPT, "host-keys"];
+        argv.extend(HOST_KEY_DIRS);
+        let said = self.kubectl.exec(&at, &argv).map_err(|e| {
+            StepError::fatal(format!(
+                "cannot read the sshd host key of the `{SIDECAR}` sidecar of {} in `{cluster}` ({}): the copy verifies the server it reaches with it; is the new hub deployed with the sidecar? Nothing was exposed or copied",
+                at.describe(),
+                e.message
+            ))
+        })?;
+        let mut keys = Vec::new();
+        for line in said.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            check_public_key(line).map_err(|why| {
+                StepError::fatal(format!(
+                    "the sshd host key read from the `{SIDECAR}` sidecar of {} is unusable ({why}): nothing was exposed or copied",
+                    at.describe()
+                ))
+            })?;
+            let words: Vec<&str> = line.split_whitespace().take(2).collect();
+            keys.push(words.join(" "));
+        }
+        if keys.is_empty() {
+            return Err(StepError::fatal(format!(
+                "the `{SIDECAR}` sidecar of {} has no sshd host key to verify the copy with (in {}): nothing was exposed or copied",
+                at.describe(),
+                HOST_KEY_DIRS.join(" or ")
+            )));
+        }
+        Ok((at, keys))
     }
 
     fn src_dir(&self) -> String {
@@ -176,21 +277,7 @@ impl TransferHomes {
     /// The NFS server pod of the source hub, whose sidecar runs rsync.
     fn source_pod(&self) -> Result<PodRef, StepError> {
         let (ctx, ns, kube) = &self.source;
-        let pods = with_retries(&self.timing, || kube.list_pods(ns, Some(NFS_POD_LABEL)))?;
-        let pod = pods
-            .iter()
-            .find(|p| p.phase == "Running" && !p.deleting)
-            .ok_or_else(|| {
-                StepError::retry(format!(
-                    "no running jupyterhub-home-nfs pod (`{NFS_POD_LABEL}`) in namespace `{ns}` of the source: is the old hub deployed with the `{SIDECAR}` sidecar?"
-                ))
-            })?;
-        Ok(PodRef {
-            context: ctx.clone(),
-            namespace: ns.clone(),
-            pod: pod.name.clone(),
-            container: SIDECAR.into(),
-        })
+        running_pod(&self.timing, kube.as_ref(), ctx, ns, "source")
     }
 
     /// Waits until the Service's load balancer has an address.
@@ -228,18 +315,37 @@ impl TransferHomes {
     }
 
     /// The copy itself, once the Service exists.
-    fn copy(&self, op: &mut dyn Operator, key: &str) -> Result<Outcome, StepError> {
+    fn copy(
+        &self,
+        op: &mut dyn Operator,
+        key: &str,
+        host_keys: &[String],
+        target_pod: &PodRef,
+    ) -> Result<Outcome, StepError> {
         let address = self.address(op)?;
         op.say(&format!(
             "the sidecar of `{}` in `{}` answers at {address}:{}",
             self.target.1, self.target.2, self.port
         ));
+        if self.allow.is_empty() {
+            op.say(&format!(
+                "{address}:{} is reachable from anywhere (no --transfer-allow): the copy is protected by the key pair and the sidecar's host key, pinned from the target's API",
+                self.port
+            ));
+        } else {
+            op.say(&format!(
+                "{address}:{} is reachable only from {}",
+                self.port,
+                self.allow.join(", ")
+            ));
+        }
         let at = self.source_pod()?;
         let dest = format!("{}@{address}:{}", self.user, self.dst_dir());
         let port = self.port.to_string();
         let src = self.src_dir();
         let delete = if self.delete { "--delete" } else { "" };
         let io_timeout = IO_TIMEOUT.to_string();
+        let known = host_keys.join("\n");
         let argv = [
             "sh",
             "-c",
@@ -250,17 +356,20 @@ impl TransferHomes {
             port.as_str(),
             delete,
             io_timeout.as_str(),
+            known.as_str(),
+            END_OF_KEY,
         ];
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let kubectl = self.kubectl.clone();
         // A stall ends at rsync's own `--timeout`; output comes only for changed files, so
         // silence alone says nothing.
         let limits = Limits {
-            total: Some(self.timeout()),
+            total: Some(self.limit),
             silence: None,
         };
         let started = Instant::now();
-        let input = key.as_bytes().to_vec();
+        let mut input = key.trim_end().as_bytes().to_vec();
+        input.extend_from_slice(format!("\n{END_OF_KEY}\n").as_bytes());
         let at2 = at.clone();
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
         let worker = std::thread::spawn(move || {
@@ -268,7 +377,7 @@ impl TransferHomes {
             kubectl.exec_input(
                 &at2,
                 &argv,
-                &input,
+                Input::BytesHeldOpen(&input),
                 limits,
                 Box::new(move |line: &str| {
                     let _ = tx.send(line.to_string());
@@ -289,11 +398,20 @@ impl TransferHomes {
             .join()
             .map_err(|_| StepError::fatal("the transfer's thread failed"))?
             .map_err(|e| {
-                StepError::fatal(format!(
-                    "rsync in the `{SIDECAR}` sidecar of {} failed: {}",
-                    at.describe(),
-                    redact.redact(&e.message)
-                ))
+                let why = redact.redact(&e.message);
+                if why.contains("Host key verification failed") {
+                    StepError::fatal(format!(
+                        "the server answering at {address}:{} did not show the host key of the `{SIDECAR}` sidecar of {} (read through the target's API): something else answers at the load balancer's address, or the sidecar's keys changed since; nothing was copied to it (ssh in the `{SIDECAR}` sidecar of {}: Host key verification failed)",
+                        self.port,
+                        target_pod.describe(),
+                        at.describe(),
+                    ))
+                } else {
+                    StepError::fatal(format!(
+                        "rsync in the `{SIDECAR}` sidecar of {} failed: {why}",
+                        at.describe(),
+                    ))
+                }
             })?;
         Ok(Outcome {
             touched: vec![format!("homes:{}/{}", self.target.2, self.target.1)],
@@ -311,6 +429,31 @@ impl TransferHomes {
             ),
         })
     }
+}
+
+/// The running NFS server pod of a side's namespace, as the `home-transfer` sidecar to reach.
+fn running_pod(
+    timing: &Timing,
+    kube: &dyn KubeApi,
+    ctx: &str,
+    ns: &str,
+    side: &str,
+) -> Result<PodRef, StepError> {
+    let pods = with_retries(timing, || kube.list_pods(ns, Some(NFS_POD_LABEL)))?;
+    let pod = pods
+        .iter()
+        .find(|p| p.phase == "Running" && !p.deleting)
+        .ok_or_else(|| {
+            StepError::retry(format!(
+                "no running jupyterhub-home-nfs pod (`{NFS_POD_LABEL}`) in namespace `{ns}` of the {side}: is the hub deployed with the `{SIDECAR}` sidecar?"
+            ))
+        })?;
+    Ok(PodRef {
+        context: ctx.to_string(),
+        namespace: ns.to_string(),
+        pod: pod.name.clone(),
+        container: SIDECAR.into(),
+    })
 }
 
 /// The Service's selector: the NFS server's pods, as `NFS_POD_LABEL` names them.
@@ -335,8 +478,7 @@ impl StepRunner for TransferHomes {
     }
 
     fn timeout(&self) -> Duration {
-        // Copies of large shares take hours; rsync resumes what a stopped one left.
-        Duration::from_secs(48 * 3600)
+        self.limit
     }
 
     fn preview(&self, _op: &mut dyn Operator) -> Result<Preview, StepError> {
@@ -345,17 +487,28 @@ impl StepRunner for TransferHomes {
         Ok(Preview {
             action: Action::Run {
                 touches: vec![
-                    format!("service/{tns}/{SERVICE} (LoadBalancer, deleted after the copy)"),
+                    format!(
+                        "service/{tns}/{SERVICE} (LoadBalancer reachable {}, deleted after the copy)",
+                        if self.allow.is_empty() {
+                            "from anywhere".to_string()
+                        } else {
+                            format!("only from {}", self.allow.join(", "))
+                        }
+                    ),
                     format!("homes:{}/{tns}", self.target.2),
                 ],
             },
             commands: vec![
                 format!(
+                    "kubectl --context {tctx} --namespace {tns} exec <{NFS_POD_LABEL} pod> -c {SIDECAR} -- cat {}/ssh_host_*_key.pub (the host keys the copy accepts; else {}/…)",
+                    HOST_KEY_DIRS[0], HOST_KEY_DIRS[1]
+                ),
+                format!(
                     "kubectl --context {tctx} --namespace {tns} apply -f - <<< '{}'",
                     self.manifest()
                 ),
                 format!(
-                    "kubectl --context {sctx} --namespace {sns} exec -i <{NFS_POD_LABEL} pod> -c {SIDECAR} -- rsync -aHAX --numeric-ids --partial{} {} {}@<load balancer>:{} (the private key on standard input)",
+                    "kubectl --context {sctx} --namespace {sns} exec -i <{NFS_POD_LABEL} pod> -c {SIDECAR} -- rsync -aHAX --numeric-ids --partial{} {} {}@<load balancer>:{} (ssh with StrictHostKeyChecking=yes against those host keys; the private key on standard input)",
                     if self.delete { " --delete" } else { "" },
                     self.src_dir(),
                     self.user,
@@ -368,12 +521,24 @@ impl StepRunner for TransferHomes {
 
     fn run(&self, _preview: &Preview, op: &mut dyn Operator) -> Result<Outcome, StepError> {
         let key = self.key()?;
+        // Read before anything is exposed: the copy trusts only the server showing one.
+        let (target_pod, host_keys) = self.host_keys()?;
+        op.say(&format!(
+            "read the sshd host key{} of the `{SIDECAR}` sidecar of {}: {}",
+            if host_keys.len() == 1 { "" } else { "s" },
+            target_pod.describe(),
+            host_keys
+                .iter()
+                .map(|k| k.split(' ').next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
         let (_, ns, cluster, kube) = &self.target;
         with_retries(&self.timing, || kube.create_service(ns, &self.manifest()))?;
         op.say(&format!(
             "created Service `{ns}/{SERVICE}` (LoadBalancer) in `{cluster}` for the copy"
         ));
-        let result = self.copy(op, &key);
+        let result = self.copy(op, &key, &host_keys, &target_pod);
         // The Service goes whatever happened.
         let deleted = cleanup_with_retries(&self.timing, || kube.delete_service(ns, SERVICE));
         match (&result, deleted) {

@@ -205,6 +205,8 @@ struct Svc {
     ingress: Vec<Value>,
     /// `spec` as created (a LoadBalancer's type, selector and ports).
     spec: Value,
+    /// `metadata.labels` as created.
+    labels: Value,
     /// A created LoadBalancer gets its address (`ingress`) then, as the cloud controller
     /// provisions it.
     assign: Option<(Instant, Value)>,
@@ -631,9 +633,34 @@ impl Platform {
             Svc {
                 ingress,
                 spec: json!({"type": "LoadBalancer", "ports": [{"name": "https", "port": 443}]}),
+                labels: json!({}),
                 assign: None,
             },
         );
+    }
+
+    /// A Service someone made, with these labels and `spec`, and no load balancer address.
+    pub fn add_service_with(&self, ns: &str, name: &str, labels: Value, spec: Value) {
+        self.w().services.insert(
+            (ns.into(), name.into()),
+            Svc {
+                ingress: Vec::new(),
+                spec,
+                labels,
+                assign: None,
+            },
+        );
+    }
+
+    /// The load balancer of an existing Service gets this IP in its status.
+    pub fn set_service_address(&self, ns: &str, name: &str, ip: &str) {
+        if let Some(svc) = self
+            .w()
+            .services
+            .get_mut(&(ns.to_string(), name.to_string()))
+        {
+            svc.ingress = vec![json!({ "ip": ip })];
+        }
     }
 
     /// The address a LoadBalancer Service created from now on gets in its status (`ip`, or
@@ -2002,15 +2029,20 @@ fn kube(w: &mut World, req: &Request) -> Answer {
                 .map(|(v, after)| (Instant::now() + after, v));
             w.service_log
                 .push(("POST".into(), ns.to_string(), name.to_string()));
+            let labels = body
+                .pointer("/metadata/labels")
+                .cloned()
+                .unwrap_or(json!({}));
             let svc = Svc {
                 ingress: Vec::new(),
                 spec: spec.clone(),
+                labels: labels.clone(),
                 assign,
             };
             let out = json!({
                 "kind": "Service",
                 "apiVersion": "v1",
-                "metadata": {"name": name, "namespace": ns},
+                "metadata": {"name": name, "namespace": ns, "labels": labels},
                 "spec": spec,
                 "status": {"loadBalancer": {}},
             });
@@ -2030,7 +2062,7 @@ fn kube(w: &mut World, req: &Request) -> Answer {
                 json!({
                     "kind": "Service",
                     "apiVersion": "v1",
-                    "metadata": {"name": name, "namespace": ns},
+                    "metadata": {"name": name, "namespace": ns, "labels": svc.labels},
                     "spec": svc.spec,
                     "status": {"loadBalancer": {"ingress": svc.ingress}},
                 })

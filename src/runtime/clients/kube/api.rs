@@ -100,7 +100,9 @@ pub trait KubeApi: Send + Sync + fmt::Debug {
     /// Deletes a Service; 404 is `AlreadyGone`.
     fn delete_service(&self, namespace: &str, name: &str) -> Result<Deleted, ClientError>;
     /// Creates a Service from its manifest (JSON, `metadata.name` and `spec`); when one of
-    /// that name exists already (409), that one.
+    /// that name exists already (409), that one if it has every label of the manifest, its
+    /// selector and its source ranges (left by an earlier run), else a permanent error naming
+    /// it.
     fn create_service(&self, namespace: &str, manifest: &Value) -> Result<Service, ClientError>;
     fn get_lease(&self, namespace: &str, name: &str) -> Result<Option<Lease>, ClientError>;
     /// Creates a Lease; one that exists already is a `Conflict`.

@@ -384,9 +384,49 @@ impl KubeApi for KubeClient {
         )?;
         let action = format!("create Service `{name}` in namespace `{namespace}`");
         if reply.status == 409 {
-            return self
+            // Taken over only when it is the one this manifest makes (left by an earlier
+            // run): every label of the manifest, the same selector and source ranges.
+            let found = self
                 .get_service(namespace, &name)?
-                .ok_or_else(|| self.bad_answer(&action));
+                .ok_or_else(|| self.bad_answer(&action))?;
+            let labels = string_map(manifest.pointer("/metadata/labels"));
+            let selector = string_map(manifest.pointer("/spec/selector"));
+            let ranges = source_ranges(manifest);
+            let ours = labels.iter().all(|(k, v)| found.labels.get(k) == Some(v))
+                && found.selector == selector
+                && found.source_ranges == ranges;
+            if !ours {
+                let shown_map = |m: &std::collections::BTreeMap<String, String>| {
+                    if m.is_empty() {
+                        "none".to_string()
+                    } else {
+                        format!("`{}`", selector_text(m))
+                    }
+                };
+                let shown_list = |l: &[String]| {
+                    if l.is_empty() {
+                        "any".to_string()
+                    } else {
+                        format!("`{}`", l.join(","))
+                    }
+                };
+                return Err(ClientError {
+                    permanent: true,
+                    ..ClientError::new(
+                        Some(409),
+                        format!(
+                            "Service `{name}` already exists in namespace `{namespace}` and is not the one to create (labels {}, selector {}, source ranges {}; expected labels {}, selector {}, source ranges {}): it is left alone; delete it (`kubectl --namespace {namespace} delete service {name}`) if nothing needs it, and try again",
+                            shown_map(&found.labels),
+                            shown_map(&found.selector),
+                            shown_list(&found.source_ranges),
+                            shown_map(&labels),
+                            shown_map(&selector),
+                            shown_list(&ranges),
+                        ),
+                    )
+                });
+            }
+            return Ok(found);
         }
         if !reply.ok() {
             return Err(self.refused(&reply, &action));

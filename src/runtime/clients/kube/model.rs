@@ -239,11 +239,16 @@ impl Pod {
     }
 }
 
-/// A Service, as far as the hub move needs it: its load balancer's addresses.
+/// A Service, as far as the hub move needs it: its load balancer's addresses, and what tells
+/// whose it is (its labels) and which pods it reaches (its selector).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
     pub namespace: String,
     pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub selector: BTreeMap<String, String>,
+    /// `spec.loadBalancerSourceRanges` (empty: any).
+    pub source_ranges: Vec<String>,
     /// `status.loadBalancer.ingress[*]`, in order.
     pub ingress: Vec<LoadBalancerIngress>,
 }
@@ -284,6 +289,9 @@ impl Service {
                 .unwrap_or("")
                 .to_string(),
             name: v.pointer("/metadata/name")?.as_str()?.to_string(),
+            labels: string_map(v.pointer("/metadata/labels")),
+            selector: string_map(v.pointer("/spec/selector")),
+            source_ranges: source_ranges(v),
             ingress,
         })
     }
@@ -294,6 +302,18 @@ pub(super) fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
         .map(|m| {
             m.iter()
                 .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `spec.loadBalancerSourceRanges` of a Service (or its manifest).
+pub(super) fn source_ranges(v: &Value) -> Vec<String> {
+    v.pointer("/spec/loadBalancerSourceRanges")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.as_str().map(str::to_string))
                 .collect()
         })
         .unwrap_or_default()
