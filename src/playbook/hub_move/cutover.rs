@@ -3,7 +3,7 @@
 //!
 //! Does not own: the runbook's deploy wait and checks (`window`).
 
-use super::window::{cutover_steps, login_steps};
+use super::window::{cutover_steps, login_steps, set_up_hub};
 use super::{
     Move, MoveError, hub_path, is_support_file, rewrite_domain_doc, set_if_present, transfer,
     unknown_hub,
@@ -24,17 +24,10 @@ pub(super) fn cutover(
     plan.merge_after_window = true;
     let name = mv.target_name();
     let (old, new) = match (src.hub(&mv.hub), tgt.hub(name)) {
-        (Some(o), Some(n)) => (o, n),
+        (Some(o), _) => (o, set_up_hub(tgt, mv)?),
         (None, Some(_)) => {
             plan.already_done.push(format!("{}/{}", mv.from, mv.hub));
             return Ok(());
-        }
-        (Some(_), None) => {
-            return Err(MoveError::NotYet {
-                stage: "cutover",
-                needed: "setup",
-                why: format!("cluster `{}` has no hub `{name}` yet", tgt.name),
-            });
         }
         (None, None) => return Err(unknown_hub(src, &mv.hub)),
     };

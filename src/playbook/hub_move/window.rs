@@ -43,27 +43,37 @@ pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window,
         Stage::Setup => setup_steps(src, tgt, name, login, &homes),
         Stage::Cutover => {
             // The old hub is taken down only once the new one is set up.
-            if new.is_none() {
-                return Err(MoveError::NotYet {
-                    stage: "cutover",
-                    needed: "setup",
-                    why: format!("cluster `{}` has no hub `{name}` yet", tgt.name),
-                });
-            }
+            set_up_hub(tgt, mv)?;
             cutover_steps(src, tgt, mv, domain.as_deref(), restore, &homes)
         }
         Stage::Decommission => {
-            if old.is_some() {
-                return Err(MoveError::NotYet {
-                    stage: "decommission",
-                    needed: "cutover",
-                    why: format!("cluster `{}` still lists the hub `{}`", src.name, mv.hub),
-                });
-            }
+            cut_over(src, mv)?;
             decommission_steps(src, mv)
         }
     };
     Ok(Window { steps, domain })
+}
+
+/// The new hub in the target cluster: `cutover` needs `setup` to have listed it there.
+pub(super) fn set_up_hub<'c>(tgt: &'c Cluster, mv: &Move) -> Result<&'c Hub, MoveError> {
+    let name = mv.target_name();
+    tgt.hub(name).ok_or_else(|| MoveError::NotYet {
+        stage: "cutover",
+        needed: "setup",
+        why: format!("cluster `{}` has no hub `{name}` yet", tgt.name),
+    })
+}
+
+/// `decommission` needs `cutover` to have removed the old hub from the source cluster.
+pub(super) fn cut_over(src: &Cluster, mv: &Move) -> Result<(), MoveError> {
+    match src.hub(&mv.hub) {
+        Some(_) => Err(MoveError::NotYet {
+            stage: "decommission",
+            needed: "cutover",
+            why: format!("cluster `{}` still lists the hub `{}`", src.name, mv.hub),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// What a stage's window needs merged and is not, in the repository `infra` (the remote's
