@@ -568,6 +568,25 @@ pub fn hard_coded_hosts(doc: &crate::yaml::Document) -> Vec<HostRef> {
 }
 
 #[cfg(test)]
+impl Cluster {
+    /// A parsed cluster with no hubs or files, for tests to fill in.
+    pub(crate) fn named(name: &str) -> Cluster {
+        Cluster {
+            name: name.into(),
+            rel: format!("{CLUSTERS_DIR}/{name}/cluster.yaml"),
+            dir: format!("{CLUSTERS_DIR}/{name}/"),
+            parsed: true,
+            declared_name: None,
+            provider: None,
+            project: None,
+            hubs: Vec::new(),
+            support_files: Vec::new(),
+            folder_files: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -598,13 +617,6 @@ mod tests {
     #[test]
     fn a_hubs_own_file_is_listed_by_no_other_entry_and_is_not_the_support_charts() {
         let c = Cluster {
-            name: "c".into(),
-            rel: "config/clusters/c/cluster.yaml".into(),
-            dir: "config/clusters/c/".into(),
-            parsed: true,
-            declared_name: None,
-            provider: None,
-            project: None,
             hubs: vec![
                 hub(
                     0,
@@ -622,7 +634,7 @@ mod tests {
                 hub(2, "a", &["a.values.yaml"], None),
             ],
             support_files: vec![file("support.values.yaml")],
-            folder_files: Vec::new(),
+            ..Cluster::named("c")
         };
         let own = |name: &str| c.is_own_file(&file(name));
         assert!(own("b.values.yaml"));

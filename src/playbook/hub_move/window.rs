@@ -407,26 +407,11 @@ pub(super) fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
 mod tests {
     use super::*;
 
-    fn cluster(name: &str) -> Cluster {
-        Cluster {
-            name: name.into(),
-            rel: format!("config/clusters/{name}/cluster.yaml"),
-            dir: format!("config/clusters/{name}/"),
-            parsed: true,
-            declared_name: None,
-            provider: None,
-            project: None,
-            hubs: Vec::new(),
-            support_files: Vec::new(),
-            folder_files: Vec::new(),
-        }
-    }
-
     /// Each option's stages are exactly those whose window, built by the same step builders
     /// as `window`'s for either way of copying the home directories, has a step reading it.
     #[test]
     fn each_window_option_names_the_stages_whose_steps_read_it() {
-        let (src, tgt) = (cluster("a"), cluster("b"));
+        let (src, tgt) = (Cluster::named("a"), Cluster::named("b"));
         let mv = Move {
             hub: "h".into(),
             from: "a".into(),
