@@ -15,7 +15,7 @@ use crate::github::{self, GitHub, PullRequest, RepoId};
 use crate::playbook::check::new_errors;
 use crate::playbook::{StagePlan, report};
 use crate::repo::Repo;
-use crate::util::text::plural;
+use crate::util::text::{plural, short_commit};
 use crate::validate::Finding;
 
 /// Where the change goes, as the command line asked.
@@ -329,7 +329,7 @@ pub fn publish(
             let failure = Failure {
                 note: Some(format!(
                     "the local branch `{branch}` stays at {}; your checkout was not touched. Fix the cause and re-run, or push it yourself with `git push {remote} {branch}`",
-                    short(&sc.commit)
+                    short_commit(&sc.commit)
                 )),
                 ..Failure::refused(e.to_string())
             };
@@ -370,9 +370,4 @@ pub fn publish(
             Err(Stopped::at(Some(done), redactor.failure(failure)))
         }
     }
-}
-
-/// A commit's first 12 hex digits.
-pub fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(12)]
 }

@@ -260,7 +260,7 @@ fn published(done: &deliver::Published, say: &mut Say<'_>) {
         "commit: {} (on {} {})",
         done.commit,
         done.base,
-        deliver::short(&done.base_commit)
+        crate::util::text::short_commit(&done.base_commit)
     ));
     if let Some((remote, outcome)) = &done.pushed {
         say.line(&format!("pushed: {remote} ({})", outcome.describe()));

@@ -56,15 +56,6 @@ pub struct NubladoTarget {
 }
 
 impl NubladoTarget {
-    /// The answers given for nublado2's PersistentVolumeClaim volumes.
-    pub fn answers(&self) -> Answers {
-        Answers {
-            storage_class: self.pvc_storage_class.iter().cloned().collect(),
-            access_modes: self.pvc_access_modes.iter().cloned().collect(),
-            size: self.pvc_size.iter().cloned().collect(),
-        }
-    }
-
     /// The playbook's request, or the usage error printed (a malformed `--hub-db-url`).
     pub fn request(&self, out: &mut Output) -> Result<nublado::Request, Exit> {
         if let Some(url) = &self.hub_db_url
@@ -79,9 +70,9 @@ impl NubladoTarget {
             envs,
             all_ready,
             force,
-            pvc_storage_class: _,
-            pvc_access_modes: _,
-            pvc_size: _,
+            pvc_storage_class,
+            pvc_access_modes,
+            pvc_size,
             hub_db_url,
         } = self;
         Ok(nublado::Request {
@@ -89,7 +80,12 @@ impl NubladoTarget {
             options: Options {
                 force: *force,
                 all_ready: *all_ready,
-                answers: self.answers(),
+                // The answers given for nublado2's PersistentVolumeClaim volumes.
+                answers: Answers {
+                    storage_class: pvc_storage_class.iter().cloned().collect(),
+                    access_modes: pvc_access_modes.iter().cloned().collect(),
+                    size: pvc_size.iter().cloned().collect(),
+                },
                 hub_db_url: hub_db_url.clone(),
             },
         })

@@ -3,7 +3,8 @@
 //! `.sops.yaml`.
 //!
 //! Owns: reading clusters, hubs, file references (with whether each file exists) and sops
-//! rules, and queries over them (a cluster, a hub, the hubs sharing a file). Does not own:
+//! rules, and queries over them (a cluster, a hub, the hubs sharing a file, a hub's own file).
+//! Does not own:
 //! judging entries (`validate::infra_rules`) or moving hubs (`playbook::hub_move`). The model
 //! is forgiving: a hub entry with missing or mistyped keys keeps what can be read; an entry
 //! without a usable `name` is left out of `hubs` (the rules report it from the document).
@@ -196,6 +197,30 @@ impl Cluster {
                     .any(|f| f.name == file || f.rel == file)
             })
             .collect()
+    }
+
+    /// Whether `file`, listed by a hub of the cluster, is that hub's own: no other entry lists
+    /// it (among its values files or as its chart override; by name as written or by path) and
+    /// it is not the support chart's. A file several hubs list (`common.values.yaml`) is theirs
+    /// together. The one decision of what a move renames, rewrites, carries or deletes as a
+    /// hub's, and of what the rules judge against one entry.
+    pub fn is_own_file(&self, file: &FileRef) -> bool {
+        let listing = self
+            .hubs
+            .iter()
+            .filter(|h| {
+                h.values_files
+                    .iter()
+                    .chain(h.chart_override.iter())
+                    .any(|f| f.name == file.name || f.rel == file.rel)
+            })
+            .count();
+        listing <= 1 && !self.is_support_file(&file.name)
+    }
+
+    /// Whether the support chart lists the file `name`.
+    pub fn is_support_file(&self, name: &str) -> bool {
+        self.support_files.iter().any(|f| f.name == name)
     }
 
     /// The values files referenced by more than one hub, with those hubs' names, in order of
@@ -540,4 +565,82 @@ pub fn hard_coded_hosts(doc: &crate::yaml::Document) -> Vec<HostRef> {
         walk(root, &mut Vec::new(), &mut out);
     }
     out
+}
+
+#[cfg(test)]
+impl Cluster {
+    /// A parsed cluster with no hubs or files, for tests to fill in.
+    pub(crate) fn named(name: &str) -> Cluster {
+        Cluster {
+            name: name.into(),
+            rel: format!("{CLUSTERS_DIR}/{name}/cluster.yaml"),
+            dir: format!("{CLUSTERS_DIR}/{name}/"),
+            parsed: true,
+            declared_name: None,
+            provider: None,
+            project: None,
+            hubs: Vec::new(),
+            support_files: Vec::new(),
+            folder_files: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str) -> FileRef {
+        FileRef {
+            name: name.into(),
+            rel: format!("config/clusters/c/{name}"),
+            offset: 0,
+            exists: true,
+        }
+    }
+
+    fn hub(index: usize, name: &str, files: &[&str], chart: Option<&str>) -> Hub {
+        Hub {
+            name: name.into(),
+            domain: None,
+            display_name: None,
+            helm_chart: None,
+            values_files: files.iter().map(|f| file(f)).collect(),
+            chart_override: chart.map(file),
+            offset: 0,
+            name_offset: 0,
+            domain_offset: None,
+            index,
+        }
+    }
+
+    #[test]
+    fn a_hubs_own_file_is_listed_by_no_other_entry_and_is_not_the_support_charts() {
+        let c = Cluster {
+            hubs: vec![
+                hub(
+                    0,
+                    "a",
+                    &["common.values.yaml", "a.values.yaml"],
+                    Some("chart"),
+                ),
+                hub(
+                    1,
+                    "b",
+                    &["common.values.yaml", "b.values.yaml", "support.values.yaml"],
+                    Some("chart"),
+                ),
+                // Another entry of the same name still shares what both list.
+                hub(2, "a", &["a.values.yaml"], None),
+            ],
+            support_files: vec![file("support.values.yaml")],
+            ..Cluster::named("c")
+        };
+        let own = |name: &str| c.is_own_file(&file(name));
+        assert!(own("b.values.yaml"));
+        assert!(!own("common.values.yaml"));
+        assert!(!own("a.values.yaml"));
+        assert!(!own("chart"), "two entries' chart override");
+        assert!(!own("support.values.yaml"), "the support chart's");
+    }
 }

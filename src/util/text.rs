@@ -1,4 +1,5 @@
-//! Small helpers for the sentences the tool prints and reads: counted nouns, whole words.
+//! Small helpers for the sentences the tool prints and reads: counted nouns, whole words,
+//! commits as shown.
 //!
 //! Owns: wording shared by every layer. Depends on nothing else in the crate.
 
@@ -21,14 +22,25 @@ pub fn contains_word(line: &str, word: &str) -> bool {
     })
 }
 
+/// A commit's first 7 characters, as Git and Argo CD show it (the whole text when shorter).
+pub fn short_commit(sha: &str) -> &str {
+    sha.get(..7).unwrap_or(sha)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::plural;
+    use super::{plural, short_commit};
 
     #[test]
     fn counts_agree_with_their_noun() {
         assert_eq!(plural(1, "file", "files"), "1 file");
         assert_eq!(plural(0, "file", "files"), "0 files");
         assert_eq!(plural(3, "entry", "entries"), "3 entries");
+    }
+
+    #[test]
+    fn a_commit_is_shown_by_its_first_seven_characters() {
+        assert_eq!(short_commit("0123456789abcdef0123"), "0123456");
+        assert_eq!(short_commit("abc"), "abc");
     }
 }

@@ -49,7 +49,7 @@ fn domain_mismatch(repo: &Infrastructure, cluster: &Cluster, out: &mut Vec<Findi
         };
         let want = normalize_domain(domain);
         for f in &hub.values_files {
-            if f.is_encrypted() || !f.exists || cluster.hubs_referencing(&f.name).len() > 1 {
+            if f.is_encrypted() || !f.exists || !cluster.is_own_file(f) {
                 continue;
             }
             let Some(doc) = repo.files.doc(&f.rel) else {

@@ -514,6 +514,26 @@ fn options_of_another_stage_are_refused() {
             "--transfer-allow is an option of `setup` and `cutover`",
         ),
         (
+            infra.path(),
+            [
+                &["exec", "hub-move", "decommission"][..],
+                &hub,
+                &["--parallel", "2", "--dry-run"],
+            ]
+            .concat(),
+            "--parallel is an option of `setup` and `cutover` (rsync processes at once for the copies of the home directories, steps `sync-homes` and `sync-homes:final`), not `decommission`",
+        ),
+        (
+            infra.path(),
+            [
+                &["exec", "hub-move", "decommission"][..],
+                &hub,
+                &["--delete", "--dry-run"],
+            ]
+            .concat(),
+            "--delete is an option of `cutover` (the final copy of the home directories deletes files gone from the source, steps `sync-homes:final` and `transfer-homes:final`), not `decommission`",
+        ),
+        (
             phalanx.path(),
             vec![
                 "plan",

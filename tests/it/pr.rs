@@ -592,7 +592,8 @@ impl Fixture {
         }
     }
 
-    /// `text` with the temporary directory, the double's address and commit ids replaced.
+    /// `text` with the temporary directory, the double's address and commit ids (whole or
+    /// short, 7 characters or more) replaced.
     fn scrub(&self, text: &str) -> String {
         let root = self.tmp.path().canonicalize().unwrap();
         let text = text
@@ -605,7 +606,7 @@ impl Fixture {
                 hex.push(c);
                 continue;
             }
-            if hex.len() >= 12 && hex.chars().any(|c| c.is_ascii_digit()) {
+            if hex.len() >= 7 && hex.chars().any(|c| c.is_ascii_digit()) {
                 out.push_str("[SHA]");
             } else {
                 out.push_str(&hex);

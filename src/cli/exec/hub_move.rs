@@ -20,7 +20,7 @@ use super::{ContextCheck, ExecHubMove, Prepared, merged};
 use crate::cli::stage::{error_code, open, stage_of};
 use crate::cli::{Exit, Output};
 use crate::config::ClusterSettings;
-use crate::playbook::hub_move::{HubMove, Stage};
+use crate::playbook::hub_move::{self, HubMove, Stage};
 use crate::playbook::{Playbook, PlaybookKind};
 use crate::repo::Infrastructure;
 use crate::runtime::Operator;
@@ -34,23 +34,26 @@ use crate::runtime::wiring;
 pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
     let args = &exec.run;
     let stage = stage_of::<HubMove>(&exec.target.stage, out)?;
-    if exec.delete && stage != Stage::Cutover {
-        out.error(&format!(
-            "--delete is an option of `cutover` (its final copy of the home directories), not `{}`",
-            stage.name()
-        ));
-        return Err(Exit::Input);
-    }
-    if exec.transfer_key.is_some() && stage == Stage::Decommission {
-        out.error(
-            "--transfer-key is an option of `setup` and `cutover` (their copies of the home directories), not `decommission`",
-        );
-        return Err(Exit::Input);
-    }
-    if !exec.transfer_allow.is_empty() && stage == Stage::Decommission {
-        out.error(
-            "--transfer-allow is an option of `setup` and `cutover` (their copies of the home directories), not `decommission`",
-        );
+    // Every option of the window named: one no step of the stage reads is refused.
+    let ExecHubMove {
+        target: _,
+        delete,
+        parallel,
+        transfer_key,
+        transfer_allow,
+        run: _,
+    } = exec;
+    let given = [
+        ("--delete", *delete),
+        ("--parallel", parallel.is_some()),
+        ("--transfer-key", transfer_key.is_some()),
+        ("--transfer-allow", !transfer_allow.is_empty()),
+    ];
+    if let Err(e) = hub_move::unread_option(
+        stage,
+        given.iter().filter(|(_, g)| *g).map(|(name, _)| *name),
+    ) {
+        out.error(&e);
         return Err(Exit::Input);
     }
     let mut mv = exec.target.named(out)?;

@@ -29,7 +29,7 @@ impl Merged {
         format!(
             "{} at {}",
             self.revision.source,
-            crate::runtime::clients::argocd::short(&self.revision.commit)
+            crate::util::text::short_commit(&self.revision.commit)
         )
     }
 }

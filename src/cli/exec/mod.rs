@@ -80,8 +80,8 @@ pub struct ExecHubMove {
     /// from the source (asked before it runs).
     #[arg(long)]
     pub delete: bool,
-    /// rsync processes at once for the home directories [default: the number of cores, at
-    /// most 4].
+    /// `setup` and `cutover` of a hub whose home directories are copied with `sync-homes`:
+    /// rsync processes at once [default: the number of cores, at most 4].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub parallel: Option<u16>,
     /// `setup` and `cutover` of a hub on jupyterhub-home-nfs: the private key of the home

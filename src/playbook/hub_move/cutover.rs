@@ -3,11 +3,8 @@
 //!
 //! Does not own: the runbook's deploy wait and checks (`window`).
 
-use super::window::{cutover_steps, login_steps};
-use super::{
-    Move, MoveError, hub_path, is_support_file, rewrite_domain_doc, set_if_present, transfer,
-    unknown_hub,
-};
+use super::window::{cutover_steps, login_steps, set_up_hub};
+use super::{Move, MoveError, hub_path, rewrite_domain_doc, set_if_present, transfer, unknown_hub};
 use crate::playbook::StagePlan;
 use crate::playbook::workspace::Workspace;
 use crate::repo::Infrastructure;
@@ -24,17 +21,10 @@ pub(super) fn cutover(
     plan.merge_after_window = true;
     let name = mv.target_name();
     let (old, new) = match (src.hub(&mv.hub), tgt.hub(name)) {
-        (Some(o), Some(n)) => (o, n),
+        (Some(o), _) => (o, set_up_hub(tgt, mv)?),
         (None, Some(_)) => {
             plan.already_done.push(format!("{}/{}", mv.from, mv.hub));
             return Ok(());
-        }
-        (Some(_), None) => {
-            return Err(MoveError::NotYet {
-                stage: "cutover",
-                needed: "setup",
-                why: format!("cluster `{}` has no hub `{name}` yet", tgt.name),
-            });
         }
         (None, None) => return Err(unknown_hub(src, &mv.hub)),
     };
@@ -45,7 +35,7 @@ pub(super) fn cutover(
     {
         // The new hub's own files: rewrite the temporary domain back.
         for fr in &new.values_files {
-            if fr.is_encrypted() || !fr.exists || tgt.hubs_referencing(&fr.name).len() > 1 {
+            if fr.is_encrypted() || !fr.exists || !tgt.is_own_file(fr) {
                 continue;
             }
             let mut notes = Vec::new();
@@ -69,13 +59,7 @@ pub(super) fn cutover(
     // The source's files that only this entry references.
     let mut kept = Vec::new();
     for fr in old.values_files.iter().chain(old.chart_override.iter()) {
-        let others = src.hubs.iter().filter(|h| h.index != old.index).any(|h| {
-            h.values_files
-                .iter()
-                .chain(h.chart_override.iter())
-                .any(|x| x.name == fr.name)
-        }) || is_support_file(src, &fr.name);
-        if others {
+        if !src.is_own_file(fr) {
             kept.push(format!("`{}`", fr.rel));
             continue;
         }

@@ -3,13 +3,13 @@
 //!
 //! Does not own: reading those values from Git history (the CLI hands them over).
 
-use super::window::decommission_steps;
+use super::window::{cut_over, decommission_steps};
 use super::{Move, MoveError, transfer};
 use crate::playbook::StagePlan;
 use crate::playbook::workspace::Workspace;
 use crate::repo::Infrastructure;
 use crate::repo::infra::{Cluster, Hub};
-use crate::yaml::{Document, Path};
+use crate::yaml::Document;
 use std::collections::BTreeSet;
 
 pub(super) fn decommission(
@@ -20,13 +20,7 @@ pub(super) fn decommission(
     ws: &mut Workspace<'_>,
     plan: &mut StagePlan,
 ) -> Result<(), MoveError> {
-    if src.hub(&mv.hub).is_some() {
-        return Err(MoveError::NotYet {
-            stage: "decommission",
-            needed: "cutover",
-            why: format!("cluster `{}` still lists the hub `{}`", src.name, mv.hub),
-        });
-    }
+    cut_over(src, mv)?;
     plan.summary = format!(
         "What remains to retire after `{}` moved from `{}` to `{}`; nothing is deleted automatically.",
         mv.hub, src.name, tgt.name
@@ -134,10 +128,9 @@ pub fn old_storage(before: &Infrastructure, mv: &Move) -> Vec<String> {
 /// The old hub's directory on its NFS server: `nfs.pv.baseShareName` + the hub's name, or
 /// its quota path.
 pub(super) fn hub_share(doc: &Document, hub: &str) -> String {
+    // A value, not a null or empty one (`lookup_str` would give those as text).
     let at = |p: &str| {
-        Path::parse(p)
-            .ok()
-            .and_then(|p| doc.get(0, &p).ok())
+        crate::repo::lookup(doc, p)
             .and_then(crate::repo::infra::text_of)
             .map(str::to_string)
     };

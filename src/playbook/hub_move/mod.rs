@@ -39,7 +39,7 @@ use decommission::decommission;
 pub use decommission::old_storage;
 pub use playbook::HubMove;
 use setup::setup;
-pub use window::{Window, merged_missing, window};
+pub use window::{Window, merged_missing, unread_option, window};
 
 pub use bound::{Provider, is_ec2_instance_type, is_gcp_machine_type};
 pub use files::{renamed_file, rewrite_domain, rewrite_domain_doc};
@@ -283,10 +283,6 @@ fn set_if_present(doc: &mut Document, path: &Path, value: &str) -> Result<bool, 
     }
 }
 
-fn is_support_file(c: &Cluster, name: &str) -> bool {
-    c.support_files.iter().any(|f| f.name == name)
-}
-
 /// The announcement to users (markdown).
 pub fn announcement(infra: &Infrastructure, stage: Stage, mv: &Move) -> Option<String> {
     let src = infra.cluster(&mv.from)?;
@@ -343,11 +339,11 @@ pub fn in_progress(infra: &Infrastructure) -> Vec<InProgress> {
     let own_values = |c: &Cluster, h: &Hub, other: &Cluster| -> BTreeSet<(String, String)> {
         let mut out = BTreeSet::new();
         let carried = format!("{}-", other.name);
-        for f in h.values_files.iter().filter(|f| {
-            !f.is_encrypted()
-                && c.hubs_referencing(&f.name).len() == 1
-                && !f.name.starts_with(&carried)
-        }) {
+        for f in h
+            .values_files
+            .iter()
+            .filter(|f| !f.is_encrypted() && c.is_own_file(f) && !f.name.starts_with(&carried))
+        {
             if let Some(doc) = infra.files.doc(&f.rel) {
                 for l in crate::playbook::ledger::leaves(doc) {
                     if let Some(v) = crate::repo::infra::text_of(l.node) {

@@ -100,13 +100,11 @@ pub fn show(d: &Data) -> String {
     }
 }
 
-/// Whether a file of a cluster is one of its family files: referenced by two hubs or more, or
-/// named `…common…` (a one-hub cluster's family), and not the support chart's.
+/// Whether a file of a cluster is one of its family files: not a hub's own
+/// (`Cluster::is_own_file`: referenced by two hubs or more), or named `…common…` (a one-hub
+/// cluster's family); never the support chart's.
 pub fn is_family(c: &Cluster, f: &FileRef) -> bool {
-    if c.support_files.iter().any(|s| s.name == f.name) {
-        return false;
-    }
-    c.hubs_referencing(&f.name).len() > 1 || f.name.contains("common")
+    !c.is_support_file(&f.name) && (!c.is_own_file(f) || f.name.contains("common"))
 }
 
 /// The family files the hubs of `c` all use, in the order the first hub lists them: those

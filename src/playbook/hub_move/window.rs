@@ -1,10 +1,11 @@
-//! The window runbooks of the three stages (the steps `exec hub-move` runs) and what each
-//! stage needs merged before its window.
+//! The window runbooks of the three stages (the steps `exec hub-move` runs), what each
+//! stage needs merged before its window, and which stages' steps read each option of
+//! `exec hub-move` (`WINDOW_OPTIONS`).
 //!
 //! Does not own: running the steps (`runtime::steps`) or the Git changes (`setup`, `cutover`,
 //! `decommission`).
 
-use super::{Move, MoveError, Stage, cluster, login, transfer, unknown_hub};
+use super::{Move, MoveError, STAGES, Stage, cluster, login, quoted, transfer, unknown_hub};
 use crate::playbook::Step;
 use crate::repo::Infrastructure;
 use crate::repo::infra::{Cluster, Hub, normalize_domain};
@@ -43,27 +44,110 @@ pub fn window(infra: &Infrastructure, stage: Stage, mv: &Move) -> Result<Window,
         Stage::Setup => setup_steps(src, tgt, name, login, &homes),
         Stage::Cutover => {
             // The old hub is taken down only once the new one is set up.
-            if new.is_none() {
-                return Err(MoveError::NotYet {
-                    stage: "cutover",
-                    needed: "setup",
-                    why: format!("cluster `{}` has no hub `{name}` yet", tgt.name),
-                });
-            }
+            set_up_hub(tgt, mv)?;
             cutover_steps(src, tgt, mv, domain.as_deref(), restore, &homes)
         }
         Stage::Decommission => {
-            if old.is_some() {
-                return Err(MoveError::NotYet {
-                    stage: "decommission",
-                    needed: "cutover",
-                    why: format!("cluster `{}` still lists the hub `{}`", src.name, mv.hub),
-                });
-            }
+            cut_over(src, mv)?;
             decommission_steps(src, mv)
         }
     };
     Ok(Window { steps, domain })
+}
+
+/// An option of `exec hub-move` that only some stages' steps read: given with another stage,
+/// it is refused rather than ignored.
+#[derive(Debug)]
+pub struct WindowOption {
+    /// `--parallel`.
+    pub name: &'static str,
+    /// The steps that read it.
+    pub read_by: &'static [&'static str],
+    /// The stages whose windows have those steps.
+    pub stages: &'static [Stage],
+    /// What it changes in those steps.
+    pub what: &'static str,
+}
+
+/// The options of `exec hub-move` that not every stage reads.
+pub const WINDOW_OPTIONS: [WindowOption; 4] = [
+    WindowOption {
+        name: "--delete",
+        read_by: &["sync-homes:final", "transfer-homes:final"],
+        stages: &[Stage::Cutover],
+        what: "the final copy of the home directories deletes files gone from the source",
+    },
+    WindowOption {
+        name: "--parallel",
+        read_by: &["sync-homes", "sync-homes:final"],
+        stages: &[Stage::Setup, Stage::Cutover],
+        what: "rsync processes at once for the copies of the home directories",
+    },
+    WindowOption {
+        name: "--transfer-key",
+        read_by: &["transfer-homes", "transfer-homes:final"],
+        stages: &[Stage::Setup, Stage::Cutover],
+        what: "the private key of the copies of the home directories",
+    },
+    WindowOption {
+        name: "--transfer-allow",
+        read_by: &["transfer-homes", "transfer-homes:final"],
+        stages: &[Stage::Setup, Stage::Cutover],
+        what: "the source ranges admitted to the copies' load balancer",
+    },
+];
+
+/// Refuses the first of the options `given` (by name) that no step of `stage` reads, saying
+/// which stages take it.
+pub fn unread_option<'o>(
+    stage: Stage,
+    given: impl IntoIterator<Item = &'o str>,
+) -> Result<(), String> {
+    for name in given {
+        let Some(o) = WINDOW_OPTIONS.iter().find(|o| o.name == name) else {
+            continue;
+        };
+        if o.stages.contains(&stage) {
+            continue;
+        }
+        let stages: Vec<String> = STAGES
+            .into_iter()
+            .filter(|s| o.stages.contains(s))
+            .map(|s| s.name().to_string())
+            .collect();
+        let steps: Vec<String> = o.read_by.iter().map(|s| s.to_string()).collect();
+        return Err(format!(
+            "{} is an option of {} ({}, steps {}), not `{}`",
+            o.name,
+            quoted(&stages),
+            o.what,
+            quoted(&steps),
+            stage.name()
+        ));
+    }
+    Ok(())
+}
+
+/// The new hub in the target cluster: `cutover` needs `setup` to have listed it there.
+pub(super) fn set_up_hub<'c>(tgt: &'c Cluster, mv: &Move) -> Result<&'c Hub, MoveError> {
+    let name = mv.target_name();
+    tgt.hub(name).ok_or_else(|| MoveError::NotYet {
+        stage: "cutover",
+        needed: "setup",
+        why: format!("cluster `{}` has no hub `{name}` yet", tgt.name),
+    })
+}
+
+/// `decommission` needs `cutover` to have removed the old hub from the source cluster.
+pub(super) fn cut_over(src: &Cluster, mv: &Move) -> Result<(), MoveError> {
+    match src.hub(&mv.hub) {
+        Some(_) => Err(MoveError::NotYet {
+            stage: "decommission",
+            needed: "cutover",
+            why: format!("cluster `{}` still lists the hub `{}`", src.name, mv.hub),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// What a stage's window needs merged and is not, in the repository `infra` (the remote's
@@ -323,4 +407,57 @@ pub(super) fn decommission_steps(src: &Cluster, mv: &Move) -> Vec<Step> {
         ]);
     }
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each option's stages are exactly those whose window, built by the same step builders
+    /// as `window`'s for either way of copying the home directories, has a step reading it.
+    #[test]
+    fn each_window_option_names_the_stages_whose_steps_read_it() {
+        let (src, tgt) = (Cluster::named("a"), Cluster::named("b"));
+        let mv = Move {
+            hub: "h".into(),
+            from: "a".into(),
+            to: "b".into(),
+            ..Move::default()
+        };
+        let all = [
+            transfer::Homes::HostPath,
+            transfer::Homes::HomeNfs { prefix: Vec::new() },
+        ];
+        for o in &WINDOW_OPTIONS {
+            let reading: Vec<Stage> = STAGES
+                .into_iter()
+                .filter(|&stage| {
+                    all.iter().any(|homes| {
+                        let steps = match stage {
+                            Stage::Setup => setup_steps(&src, &tgt, "h", None, homes),
+                            Stage::Cutover => cutover_steps(&src, &tgt, &mv, None, None, homes),
+                            Stage::Decommission => decommission_steps(&src, &mv),
+                        };
+                        steps.iter().any(|s| o.read_by.contains(&s.id.as_str()))
+                    })
+                })
+                .collect();
+            assert_eq!(reading, o.stages, "{}", o.name);
+        }
+    }
+
+    #[test]
+    fn an_option_no_step_of_the_stage_reads_is_refused_with_the_stages_that_take_it() {
+        assert_eq!(
+            unread_option(Stage::Decommission, ["--parallel"]).unwrap_err(),
+            "--parallel is an option of `setup` and `cutover` (rsync processes at once for the copies of the home directories, steps `sync-homes` and `sync-homes:final`), not `decommission`"
+        );
+        assert_eq!(
+            unread_option(Stage::Setup, ["--parallel", "--delete"]).unwrap_err(),
+            "--delete is an option of `cutover` (the final copy of the home directories deletes files gone from the source, steps `sync-homes:final` and `transfer-homes:final`), not `setup`"
+        );
+        assert!(
+            unread_option(Stage::Cutover, ["--delete", "--parallel", "--transfer-key"]).is_ok()
+        );
+    }
 }

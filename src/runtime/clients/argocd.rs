@@ -26,6 +26,7 @@ use std::fmt;
 use serde_json::{Value, json};
 
 use crate::http::{ClientError, Endpoint, Http, Reply, encode};
+use crate::util::text::short_commit;
 
 /// Argo CD's words when it refuses a sync because one is running.
 pub const BUSY: &str = "another operation is already in progress";
@@ -213,7 +214,7 @@ impl Application {
                     s.push_str(&format!(", finished {f}"));
                 }
                 if let Some(r) = &o.revision {
-                    s.push_str(&format!(", at {}", short(r)));
+                    s.push_str(&format!(", at {}", short_commit(r)));
                 }
                 s.push(')');
                 if !o.message.is_empty() {
@@ -225,15 +226,10 @@ impl Application {
         let at = self
             .revision
             .as_deref()
-            .map(|r| format!(" at {}", short(r)))
+            .map(|r| format!(" at {}", short_commit(r)))
             .unwrap_or_default();
         format!("{}{at}, {}; {op}", self.sync, self.health)
     }
-}
-
-/// A commit's first 7 characters, as Git and Argo CD show it.
-pub fn short(revision: &str) -> &str {
-    revision.get(..7).unwrap_or(revision)
 }
 
 /// Why a sync did not start.

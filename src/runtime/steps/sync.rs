@@ -34,9 +34,10 @@ use super::{Revision, StepEnv, Timing, nap};
 use crate::playbook::Step;
 use crate::retry::Retryable;
 use crate::runtime::clients::argocd::{
-    Application, ArgoCdApi, Lookup, OperationState, Refresh, SyncRefusal, SyncRequest, short,
+    Application, ArgoCdApi, Lookup, OperationState, Refresh, SyncRefusal, SyncRequest,
 };
 use crate::runtime::{Action, Operator, Outcome, Preview, StepError, StepRunner};
+use crate::util::text::short_commit;
 use crate::util::time::{human, parse_rfc3339};
 
 pub struct SyncApp {
@@ -279,9 +280,9 @@ impl SyncApp {
                 "Argo CD synced `{}` at {}, not at {} ({}, the merged commit this window proved): the application does not run what was merged; check that it tracks that branch and that a sync to another revision is allowed (auto-sync off), then --resume",
                 self.app,
                 got.as_deref()
-                    .map(short)
+                    .map(short_commit)
                     .unwrap_or("an unreported revision"),
-                short(&want.commit),
+                short_commit(&want.commit),
                 want.source,
             ))),
         }
@@ -320,10 +321,10 @@ impl StepRunner for SyncApp {
                 {
                     op.say(&format!(
                         "note: Argo CD resolves `{app}`'s branch to {}, the window proved {} ({}): the sync is pinned to {}",
-                        short(seen),
-                        short(&want.commit),
+                        short_commit(seen),
+                        short_commit(&want.commit),
                         want.source,
-                        short(&want.commit)
+                        short_commit(&want.commit)
                     ));
                 }
                 touches.extend(self.prune_set(a)?);
@@ -445,8 +446,11 @@ impl StepRunner for SyncApp {
                             .as_ref()
                             .and_then(|o| o.revision.as_deref())
                             .map(|r| match &self.revision {
-                                Some(want) => format!(" at {} ({})", short(r), want.source),
-                                None => format!(" at {} (not pinned: --allow-unmerged)", short(r)),
+                                Some(want) => format!(" at {} ({})", short_commit(r), want.source),
+                                None => format!(
+                                    " at {} (not pinned: --allow-unmerged)",
+                                    short_commit(r)
+                                ),
                             })
                             .unwrap_or_default();
                         let mut summary = format!(

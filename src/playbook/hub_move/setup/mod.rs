@@ -11,8 +11,8 @@ mod family;
 
 use super::window::{login_steps, setup_steps};
 use super::{
-    Move, MoveError, bound, dedup, files, hub_count, hub_path, is_support_file, quoted,
-    renamed_file, rewrite_domain, served_by, set_if_present, shared, temp, transfer, unknown_hub,
+    Move, MoveError, bound, dedup, files, hub_count, hub_path, quoted, renamed_file,
+    rewrite_domain, served_by, set_if_present, shared, temp, transfer, unknown_hub,
 };
 use crate::playbook::StagePlan;
 use crate::playbook::workspace::{Workspace, WorkspaceError};
@@ -130,7 +130,7 @@ pub(super) fn setup(
     let mut list: Vec<String> = Vec::new();
     let mut family_placed = false;
     for (i, f) in hub.values_files.iter().enumerate() {
-        let shared = src.hubs_referencing(&f.name).len() > 1 || is_support_file(src, &f.name);
+        let shared = !src.is_own_file(f);
         let new_name = if shared || mv.new_name.is_none() {
             f.name.clone()
         } else {
@@ -418,10 +418,7 @@ pub(super) fn home_nfs_sidecars(
         .filter(|f| {
             // The hub's own files: a one-hub cluster's `common.values.yaml` is a family file
             // all the same (the target takes its own), never the sidecar's place.
-            !f.is_encrypted()
-                && f.exists
-                && src.hubs_referencing(&f.name).len() == 1
-                && !shared::is_family(src, f)
+            !f.is_encrypted() && f.exists && src.is_own_file(f) && !shared::is_family(src, f)
         })
         .collect();
     let has_block = |ws: &Workspace<'_>, rel: &str| {
