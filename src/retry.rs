@@ -42,6 +42,10 @@ pub struct RetryPolicy {
     pub budget: Duration,
     /// Randomize each pause between half and all of it.
     pub jitter: bool,
+    /// At most this many calls in all, whatever the budget: for calls that may each take
+    /// hours (a copy of home directories), whose retries count tries rather than time
+    /// (`budget: Duration::MAX`).
+    pub tries: Option<u32>,
 }
 
 impl Default for RetryPolicy {
@@ -53,6 +57,7 @@ impl Default for RetryPolicy {
             max_pause: Duration::from_secs(30),
             budget: Duration::from_secs(5 * 60),
             jitter: true,
+            tries: None,
         }
     }
 }
@@ -120,7 +125,8 @@ impl RetryPolicy {
         mut call: impl FnMut() -> Result<T, E>,
     ) -> Result<T, E> {
         let start = Instant::now();
-        let end = deadline.unwrap_or(start + self.budget);
+        // No end when the budget is past what a clock can hold (`Duration::MAX`).
+        let end = deadline.or_else(|| start.checked_add(self.budget));
         let mut failures = 0;
         loop {
             let e = match call() {
@@ -132,7 +138,8 @@ impl RetryPolicy {
                 return Err(e);
             }
             let pause = self.pause(failures, e.retry_after());
-            if Instant::now() + pause > end {
+            let out_of_tries = self.tries.is_some_and(|t| failures >= t);
+            if out_of_tries || end.is_some_and(|end| Instant::now() + pause > end) {
                 return Err(e.spent(failures, start.elapsed()));
             }
             if !pause_for(pause) {
@@ -216,6 +223,7 @@ mod tests {
             max_pause: Duration::from_millis(4),
             budget: Duration::from_millis(60),
             jitter: true,
+            tries: None,
         };
         let mut n = 0;
         let e = p.run(None, || -> Result<(), E> {
@@ -247,6 +255,32 @@ mod tests {
             if n < 3 { Err(fail(true)) } else { Ok(n) }
         });
         assert_eq!(ok.unwrap(), 3);
+    }
+
+    #[test]
+    fn a_limit_of_tries_ends_retries_without_a_time_budget() {
+        let p = RetryPolicy {
+            first: Duration::from_millis(1),
+            max_pause: Duration::from_millis(2),
+            budget: Duration::MAX,
+            jitter: true,
+            tries: Some(3),
+        };
+        let mut n = 0;
+        let e = p
+            .run(None, || -> Result<(), E> {
+                n += 1;
+                Err(fail(true))
+            })
+            .unwrap_err();
+        assert_eq!(n, 3, "the first call and two retries");
+        assert!(e.note.starts_with(" (tried 3 times over "), "{}", e.note);
+        let mut n = 0;
+        let ok = p.run(None, || {
+            n += 1;
+            if n < 3 { Err(fail(true)) } else { Ok(n) }
+        });
+        assert_eq!(ok.unwrap(), 3, "the third try may still succeed");
     }
 
     #[test]

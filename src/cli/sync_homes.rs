@@ -123,7 +123,7 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
         dst,
         parallel: args.parallel.map_or_else(sh::default_parallel, usize::from),
         delete: args.delete,
-        backoff: sh::FIRST_BACKOFF,
+        retry: sh::copy_retries(),
         io_timeout,
         vanished: if args.r#final {
             sh::Vanished::Fail

@@ -37,6 +37,7 @@ fn timing() -> Timing {
             max_pause: Duration::from_millis(40),
             budget: Duration::from_millis(300),
             jitter: true,
+            tries: None,
         },
         namespaces: Duration::from_secs(20),
         deployment: Duration::from_secs(10),
@@ -854,6 +855,7 @@ fn the_api_away_for_a_full_minute_mid_wait_does_not_fail_delete_lab_namespaces()
         max_pause: Duration::from_secs(4),
         budget: Duration::from_secs(5),
         jitter: true,
+        tries: None,
     };
     let outage = Duration::from_secs(60);
     let r = build(&planned("delete-lab-namespaces:nublado2"), &env_with(&p, t)).unwrap();

@@ -205,6 +205,7 @@ fn options(sleeps: &Arc<Mutex<Vec<Duration>>>) -> ExecOptions {
             max_pause: Duration::from_secs(8),
             budget: Duration::from_secs(20),
             jitter: false,
+            tries: None,
         },
         sleep: Box::new(move |d| s.lock().unwrap().push(d)),
         write_report: false,
@@ -774,6 +775,7 @@ fn a_slow_step_times_out_instead_of_retrying_past_its_timeout() {
         max_pause: Duration::from_millis(20),
         budget: Duration::from_secs(3600),
         jitter: false,
+        tries: None,
     };
     let t0 = Instant::now();
     let r = run(&[&slow], &o, &dir, &mut Scripted::default()).unwrap();

@@ -380,6 +380,7 @@ fn timing() -> Timing {
             max_pause: Duration::from_millis(20),
             budget: Duration::from_millis(100),
             jitter: true,
+            tries: None,
         },
         ..Timing::default()
     }

@@ -8,6 +8,7 @@
 //! Owns: the rsync command lines and reading their results. Does not own: the listing and the
 //! locations (`homes`), journaling what finished (the step, through the engine).
 
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,9 +16,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::{
-    Entry, Event, Location, Options, RETRIES, Summary, SyncError, Vanished, remote_host,
-    remote_shell_for, shell_quote,
+    Entry, Event, Location, Options, Summary, SyncError, Vanished, remote_host, remote_shell_for,
+    shell_quote,
 };
+use crate::retry::Retryable;
 use crate::runtime::interrupt;
 use crate::runtime::process::{self, End, Limits};
 
@@ -402,59 +404,89 @@ pub(super) fn ensure_dst(dst: &Location, io_timeout: Duration) -> Result<(), Syn
 /// What a worker tells the collecting thread.
 pub(super) type Message = Event;
 
+/// A batch's attempt that left entries failed (or was interrupted), for the retry policy.
+struct BatchFailed {
+    failed: Vec<(String, String)>,
+    interrupted: bool,
+}
+
+impl Retryable for BatchFailed {
+    fn heals(&self) -> bool {
+        !self.interrupted && !interrupt::requested()
+    }
+    fn spent(self, _tries: u32, _spent: Duration) -> Self {
+        self
+    }
+}
+
 /// Copies the entries of one batch, retrying the ones that failed (alone, in a smaller
-/// batch) with backoff. `false` when interrupted. With `shared`, the first attempt goes over
-/// the run's shared ssh connection and the retries log in on their own (a session the
-/// server refused, or a master that went away, is not tried again).
+/// batch) under `opts.retry`. `false` when interrupted. With `shared`, the first attempt
+/// goes over the run's shared ssh connection and the retries log in on their own (a session
+/// the server refused, or a master that went away, is not tried again).
 pub(super) fn copy_batch(
     opts: &Options,
     batch: Vec<Entry>,
     shared: bool,
     tx: &mpsc::Sender<Message>,
 ) -> bool {
-    let mut left = batch;
-    let mut attempt = 1;
-    let mut wait = opts.backoff;
-    loop {
-        for e in &left {
-            let _ = tx.send(Event::Started {
-                dir: e.name.clone(),
-            });
-        }
-        let out = run_batch(opts, &left, shared && attempt == 1);
-        for (dir, message) in out.warnings {
-            let _ = tx.send(Event::Warning { dir, message });
-        }
-        if !out.done.is_empty() {
-            let _ = tx.send(Event::Done { dirs: out.done });
-        }
-        if out.interrupted {
-            return false;
-        }
-        if out.failed.is_empty() {
-            return true;
-        }
-        if attempt <= RETRIES && !interrupt::requested() {
-            for (dir, error) in &out.failed {
+    let left = RefCell::new(batch);
+    let attempt = Cell::new(0u32);
+    let last_failed: RefCell<Vec<(String, String)>> = RefCell::new(Vec::new());
+    let tried = opts.retry.run_pausing(
+        None,
+        |pause| {
+            for (dir, error) in last_failed.borrow().iter() {
                 let _ = tx.send(Event::Retry {
                     dir: dir.clone(),
-                    attempt,
+                    attempt: attempt.get(),
                     error: error.clone(),
                 });
             }
-            if !interrupt::sleep(wait) {
-                return false;
+            interrupt::sleep(pause)
+        },
+        || {
+            attempt.set(attempt.get() + 1);
+            let batch = left.borrow().clone();
+            for e in &batch {
+                let _ = tx.send(Event::Started {
+                    dir: e.name.clone(),
+                });
             }
-            wait *= 2;
-            attempt += 1;
+            let out = run_batch(opts, &batch, shared && attempt.get() == 1);
+            for (dir, message) in out.warnings {
+                let _ = tx.send(Event::Warning { dir, message });
+            }
+            if !out.done.is_empty() {
+                let _ = tx.send(Event::Done { dirs: out.done });
+            }
+            if out.interrupted {
+                return Err(BatchFailed {
+                    failed: Vec::new(),
+                    interrupted: true,
+                });
+            }
+            if out.failed.is_empty() {
+                return Ok(());
+            }
             let again: BTreeSet<&String> = out.failed.iter().map(|(d, _)| d).collect();
-            left.retain(|e| again.contains(&e.name));
-            continue;
+            left.borrow_mut().retain(|e| again.contains(&e.name));
+            last_failed.replace(out.failed.clone());
+            Err(BatchFailed {
+                failed: out.failed,
+                interrupted: false,
+            })
+        },
+    );
+    match tried {
+        Ok(()) => true,
+        Err(e) if e.interrupted => false,
+        // Out of tries, or interrupted before the next: the entries' last failure is said.
+        Err(e) => {
+            for (dir, error) in e.failed {
+                let _ = tx.send(Event::Failed { dir, error });
+            }
+            !interrupt::requested()
         }
-        for (dir, error) in out.failed {
-            let _ = tx.send(Event::Failed { dir, error });
-        }
-        return !interrupt::requested();
     }
 }
 

@@ -33,6 +33,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::retry::RetryPolicy;
 use crate::runtime::process::{self, Limits};
 
 mod active;
@@ -53,9 +54,16 @@ pub fn default_parallel() -> usize {
         .clamp(1, 4)
 }
 
-/// How many times a failed entry is tried again, and the first wait (doubled each time).
-pub const RETRIES: u32 = 2;
-pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// How a failed entry is tried again: twice more, alone, after about 1 s then 2 s (the one
+/// retry policy, counting tries: one copy may take hours, so no time budget applies).
+pub fn copy_retries() -> RetryPolicy {
+    RetryPolicy {
+        first: Duration::from_secs(1),
+        budget: Duration::MAX,
+        tries: Some(3),
+        ..RetryPolicy::default()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -252,7 +260,8 @@ pub struct Options {
     pub dst: Location,
     pub parallel: usize,
     pub delete: bool,
-    pub backoff: Duration,
+    /// How a failed entry is tried again (`copy_retries`).
+    pub retry: RetryPolicy,
     /// rsync's `--timeout` (no data moving for this long ends the transfer); an rsync silent
     /// for twice as long (not even progress) is stopped as stalled.
     pub io_timeout: Duration,

@@ -103,7 +103,7 @@ fn itemized_output_and_messages_name_their_entries() {
         },
         parallel: 2,
         delete: false,
-        backoff: Duration::ZERO,
+        retry: copy_retries(),
         io_timeout: IO_TIMEOUT,
         vanished: Vanished::Warn,
     };

@@ -59,7 +59,7 @@ impl SyncHomes {
             dst,
             parallel: mv.parallel.max(1),
             delete: last && mv.delete_homes,
-            backoff: sh::FIRST_BACKOFF,
+            retry: sh::copy_retries(),
             io_timeout: sh::IO_TIMEOUT,
             // Users still work during the initial copy; after they are stopped, a file
             // that vanishes means something still writes.
