@@ -1,8 +1,9 @@
 //! `append`: planning a new item at the end of a sequence.
 //!
-//! Owns: `append_plan` (after the last item and the comments it owns, into an empty value or
-//! `[]` opened as a block, with the sequence's indentation). Does not own: the item's text
-//! (`text::item_block`) or applying the plan (`verify`).
+//! Owns: `append_plan` (after the last item and the comments it owns, or into an empty value
+//! or `[]` opened as a block; a non-empty flow sequence is refused). Does not own: the item's
+//! text (`text::item_block`), opening the empty value (`set::open_empty_value`) or applying
+//! the plan (`verify`).
 
 use super::text::item_block;
 use super::{NewValue, Plan};

@@ -1,9 +1,10 @@
 //! `remove`: planning the removal of a key or an item.
 //!
-//! Owns: `remove_plan` (the lines the key or item owns, its comments with it, pruning the
-//! mappings and sequences it leaves empty, items written flow or compact) and removing the
-//! first entry of a compact collection after `- `. Does not own: refusing removals that break
-//! aliases (`anchors`) or applying the plan (`verify`).
+//! Owns: `remove_plan` (the lines the key or item owns, its comments with it; a mapping left
+//! empty under a key is removed with it, one that is a sequence item stays as `{}`, a
+//! sequence left empty stays as `[]`; removals inside flow collections are refused) and
+//! removing the first key of a mapping that starts on a `- ` line. Does not own: refusing
+//! removals that break aliases (`anchors`) or applying the plan (`verify`).
 
 use super::{Plan, Splice};
 use crate::yaml::data::Change;

@@ -1,9 +1,9 @@
 //! `set`: planning the replacement of a value, and the keys created on the way to it.
 //!
 //! Owns: `set_plan` (walking the path, creating missing mappings, opening an empty value or
-//! `{}` into a block), replacing a scalar or a collection in place (keeping its comments and
-//! quoting style where it can), changing its tag, and the indentation of a new block
-//! scalar. Does not own: where a new key goes (`insert`), the new text itself (`text`) or
+//! `{}` into a block), replacing a value in place (a scalar keeps its quoting style where
+//! the new value allows it, a block scalar its header comment), keeping, dropping or refusing
+//! the old value's tag (`retag`), and the indentation of a new block scalar. Does not own: where a new key goes (`insert`), the new text itself (`text`) or
 //! applying the plan (`verify`).
 
 use std::ops::Range;
