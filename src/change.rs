@@ -4,7 +4,7 @@
 //! Owns: the operations, their diff, and the atomic apply (every new content is written to a
 //! temporary file beside its target first; only then are targets replaced and deleted files
 //! moved aside; a failure part-way puts back everything already done). Does not own: what the
-//! operations are (`playbook`), or Git (`git.rs`).
+//! operations are (`playbook`), or Git (`git/`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

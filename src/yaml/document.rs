@@ -1,5 +1,5 @@
 //! `Document`: the original text of a YAML file and its tree, with lookups by PATH and the
-//! round-trip check. Edits live in `edit.rs` (also `impl Document`).
+//! round-trip check. Edits live in `edit/` (also `impl Document`).
 //!
 //! Owns: parsing a text into a document, errors with line and column, path resolution, `get`
 //! output, and `check` (does the editor read exactly what an independent parser reads, and

@@ -3,7 +3,7 @@
 //! compensates where yaml-rust2 departs from the spec), with scalars resolved by `resolve`.
 //!
 //! Owns: the two loaders and the reference parser's errors. Does not own: the `Data` value
-//! (`data.rs`), what a scalar means (`resolve.rs`) or parsing our tree (`parse.rs`).
+//! (`data.rs`), what a scalar means (`resolve.rs`) or parsing our tree (`parse/`).
 
 use std::collections::HashMap;
 

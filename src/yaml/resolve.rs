@@ -8,7 +8,7 @@
 //! YAML allows in a stream. `readers_agree` is the one test of whether a plain scalar may be
 //! written: every reader must read the same value from it.
 //!
-//! Does not own: parsing (`parse.rs`), the data model (`data.rs`) or writing (`scalar.rs`).
+//! Does not own: parsing (`parse/`), the data model (`data.rs`) or writing (`scalar.rs`).
 
 use super::data::Data;
 

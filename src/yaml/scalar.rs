@@ -2,7 +2,7 @@
 //! when a plain scalar would change meaning and must be quoted.
 //!
 //! Owns: `ScalarValue` (what the user asked for), quoting and escaping, literal blocks. Does not
-//! own: choosing the style (`style.rs` detects the file's; `edit.rs` keeps the replaced value's).
+//! own: choosing the style (`style.rs` detects the file's; `edit/` keeps the replaced value's).
 
 use super::data::Data;
 use super::parse::{can_start_plain, parse_stream};

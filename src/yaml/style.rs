@@ -2,7 +2,7 @@
 //! its neighbours: indentation step, flush or indented sequences, and the prevailing quote
 //! style of string values.
 //!
-//! Owns: detection. Does not own: writing (`scalar.rs`, `edit.rs`).
+//! Owns: detection. Does not own: writing (`scalar.rs`, `edit/`).
 
 use std::collections::HashMap;
 

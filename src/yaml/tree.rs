@@ -1,8 +1,8 @@
 //! The syntax tree of a YAML document: nodes that point into the original text by byte span.
 //!
-//! Owns: the node types and small queries over them. Does not own: parsing (`parse.rs`), text
-//! positions (`lines.rs`) or edits (`edit.rs`). Comments and blank lines are not nodes: they are
-//! the text between nodes, and `edit.rs` decides which node owns them.
+//! Owns: the node types and small queries over them. Does not own: parsing (`parse/`), text
+//! positions (`lines.rs`) or edits (`edit/`). Comments and blank lines are not nodes: they are
+//! the text between nodes, and `edit/` decides which node owns them.
 
 use std::ops::Range;
 
