@@ -132,7 +132,7 @@ fn run_inner(args: SyncHomesArgs, out: &mut Output) -> Result<Exit, SyncError> {
         },
     };
 
-    // One ssh login for the whole run (the listing, the `mkdir -p` and every worker), closed
+    // One ssh login for the whole run (the listing or the login to DST, and every worker), closed
     // when the run returns.
     let _connection = sh::share_connection(&opts.src, &opts.dst);
     let mut entries = sh::list_entries(&opts.src)?;

@@ -4,9 +4,10 @@
 //!
 //! The binary reaches the server through `RSYNC_RSH="ssh -F <client config>"`, where the
 //! config names the host `gm-test`: rsync uses that remote shell for its transfers, and
-//! sync-homes uses it for `rsync --list-only gm-test:SRC/` and `ssh gm-test mkdir -p DST`.
-//! Every ssh connection shows up in the server's log as an `Accepted publickey` line, which
-//! tells how many rsync (or mkdir) processes a run started over ssh.
+//! sync-homes uses it for `rsync --list-only gm-test:SRC/` and its login as the connection
+//! master for a remote DST (`ssh -f -N gm-test`; `ssh gm-test mkdir -p DST` through another
+//! remote shell). Every ssh connection shows up in the server's log as an `Accepted
+//! publickey` line, which tells how many times a run logged in.
 //!
 //! The server needs `/usr/sbin/sshd` (Debian's `openssh-server`, which `scripts/test`
 //! installs). When it cannot start, the tests fail: they never skip.
@@ -492,12 +493,13 @@ fn a_remote_destination_is_created_over_ssh_filled_and_a_rerun_skips_it() {
         1,
         "only `new dir` was made"
     );
-    // `mkdir -p` over ssh opened the shared connection, the workers' rsyncs used it.
+    // The run logged in once (its connection master, no remote command); the workers'
+    // rsyncs used it and made the destination (`--rsync-path=mkdir -p -- DST && rsync`).
     assert_eq!(f.sshd.logins() - before, 1);
     f.sshd.assert_all_closed();
     assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
 
-    // The rerun skips every finished entry: only the `mkdir -p` logs in, no rsync runs.
+    // The rerun skips every finished entry: nothing logs in, no rsync runs.
     let before = f.sshd.logins();
     let o = f.run(src, &dst, &["--parallel", "4"]);
     assert!(o.status.success(), "{}", both(&o));
@@ -623,7 +625,7 @@ fn an_unreachable_host_fails_clearly_and_writes_nothing() {
     assert!(!dst.exists(), "nothing written");
     assert!(!f.state.exists(), "no journal");
 
-    // Remote destination: creating it fails, naming it; nothing is written either.
+    // Remote destination: logging in fails, naming it; nothing is written either.
     let remote_dst = Fixture::remote(&f.path("elsewhere"));
     let o = f
         .cmd(f.src.to_str().unwrap(), &remote_dst, &[])
@@ -634,7 +636,7 @@ fn an_unreachable_host_fails_clearly_and_writes_nothing() {
     let err = stderr(&o);
     assert!(
         err.contains(&format!(
-            "ssh {HOST} mkdir -p '{}' failed: ssh: connect to host 127.0.0.1 port",
+            "ssh {HOST}: cannot log in to copy to '{}': ssh: connect to host 127.0.0.1 port",
             f.path("elsewhere").display()
         )),
         "{err}"
@@ -719,8 +721,8 @@ fn a_remote_shell_other_than_ssh_logs_in_per_worker_as_before() {
 #[test]
 fn an_interrupted_run_closes_its_shared_connection() {
     let (f, _) = Fixture::new(20);
-    // The `mkdir -p` opens the shared connection; then the workers' rsyncs hang (a stand-in
-    // that sleeps), and the run is interrupted while it waits on them.
+    // The run logs in first (its connection master, no remote command); then the workers'
+    // rsyncs hang (a stand-in that sleeps), and the run is interrupted while it waits on them.
     let bin = f.path("bin");
     fs::create_dir_all(&bin).unwrap();
     let started = f.path("started");
@@ -754,7 +756,11 @@ fn an_interrupted_run_closes_its_shared_connection() {
         assert!(t0.elapsed() < Duration::from_secs(30), "no rsync started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(f.path("remote-dst").is_dir(), "mkdir -p ran over ssh");
+    assert_eq!(
+        f.sshd.logins(),
+        2,
+        "the run logged in (its connection master) before its rsyncs started"
+    );
     assert_eq!(
         f.temporary_leftovers().len(),
         1,
@@ -765,7 +771,7 @@ fn an_interrupted_run_closes_its_shared_connection() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", both(&o));
     assert!(stderr(&o).contains("interrupted (SIGINT)"), "{}", both(&o));
-    // One login (the mkdir -p), and it is closed: no master left behind.
+    // One login (the connection master), and it is closed: no master left behind.
     assert_eq!(
         f.sshd.logins(),
         2,

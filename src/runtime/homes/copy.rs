@@ -16,8 +16,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::{
-    Entry, Event, Location, Options, Summary, SyncError, Vanished, remote_host, remote_shell_for,
-    shell_quote,
+    Entry, Event, Location, Options, SSH_KEEPALIVE, Summary, SyncError, Vanished, remote_host,
+    remote_shell_for, shell_quote,
 };
 use crate::retry::Retryable;
 use crate::runtime::interrupt;
@@ -59,6 +59,15 @@ fn rsync_options(opts: &Options, shared: bool) -> Vec<String> {
     a.push(format!("--timeout={}", opts.io_timeout.as_secs().max(1)));
     if opts.delete {
         a.push("--delete".into());
+    }
+    // A remote DST is made by rsync's remote command itself: no session of its own.
+    if let Location::Remote { path, .. } = &opts.dst
+        && !(path.is_empty() || path == "/")
+    {
+        a.push(format!(
+            "--rsync-path=mkdir -p -- {} && rsync",
+            shell_quote(path)
+        ));
     }
     if matches!(opts.src, Location::Remote { .. }) || matches!(opts.dst, Location::Remote { .. }) {
         a.push("-e".into());
@@ -359,7 +368,10 @@ pub(super) fn run_batch(opts: &Options, batch: &[Entry], shared: bool) -> BatchO
     out
 }
 
-/// Creates DST when it is missing (locally, or with `ssh host mkdir -p`).
+/// Creates DST when it is missing, or for a remote DST proves the host answers before the
+/// copy: over ssh, by logging in as the run's connection master (no remote command: each
+/// rsync's remote command makes DST, `--rsync-path=mkdir -p -- DST && rsync`); through
+/// another remote shell, with `mkdir -p` (its own login).
 pub(super) fn ensure_dst(dst: &Location, io_timeout: Duration) -> Result<(), SyncError> {
     match dst {
         Location::Local(p) => std::fs::create_dir_all(p)
@@ -367,6 +379,16 @@ pub(super) fn ensure_dst(dst: &Location, io_timeout: Duration) -> Result<(), Syn
         Location::Remote { host, path } => {
             if path.is_empty() || path == "/" {
                 return Ok(());
+            }
+            let base = super::remote_shell();
+            if let Some(opened) = super::ssh::open_master(host, &base, &SSH_KEEPALIVE, io_timeout) {
+                return opened.map_err(|e| {
+                    SyncError::Failed(format!(
+                        "{} {host}: cannot log in to copy to {}: {e}",
+                        base[0],
+                        shell_quote(path)
+                    ))
+                });
             }
             // The remote shell reads one command line: the path is quoted for it.
             let shell = remote_shell_for(Some(host), true);

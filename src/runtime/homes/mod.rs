@@ -4,7 +4,7 @@
 //! move's `sync-homes` and `sync-homes:final` run through the engine.
 //!
 //! Owns: parsing SRC/DST (a local path or `host:path`, the transport being rsync's own ssh,
-//! or the remote shell named by `RSYNC_RSH`, which our own `ssh host mkdir -p` also uses),
+//! or the remote shell named by `RSYNC_RSH`, which our own login to a remote DST also uses),
 //! enumerating SRC's top-level entries (`read_dir` locally, `rsync --list-only host:path/`
 //! remotely), the activity filter (`--active-within` from the hub database or the JupyterHub
 //! API, with kubespawner's legacy username escaping), and the copy: the entries in a few
@@ -342,7 +342,7 @@ fn remote_host<'a>(src: &'a Location, dst: &'a Location) -> Option<&'a str> {
 }
 
 /// The shared ssh connection for a copy from `src` to `dst`, held while the value lives: the
-/// listing, the `mkdir -p` and the workers' rsyncs of the run log in once (`ssh`). `None`
+/// listing or the login to DST, and the workers' rsyncs of the run log in once (`ssh`). `None`
 /// when both are local or the remote shell is not ssh.
 pub fn share_connection(src: &Location, dst: &Location) -> Option<Arc<ssh::Shared>> {
     ssh::share(remote_host(src, dst)?, &remote_shell())
@@ -366,7 +366,7 @@ fn shell_quote(text: &str) -> String {
 }
 
 /// The remote shell rsync uses: `RSYNC_RSH` (words split at spaces), else `ssh`.
-fn remote_shell() -> Vec<String> {
+pub(super) fn remote_shell() -> Vec<String> {
     let words: Vec<String> = std::env::var("RSYNC_RSH")
         .unwrap_or_default()
         .split_whitespace()

@@ -1,6 +1,7 @@
 //! One ssh connection for a run: when the remote shell is OpenSSH's `ssh`, the run's first
-//! connection to the remote host (the listing of a remote SRC, or the `mkdir -p` of a remote
-//! DST) becomes a connection master (`ControlMaster=auto`, `ControlPersist`), and every
+//! connection to the remote host (the listing of a remote SRC, or for a remote DST a login
+//! without a remote command, `open_master`) becomes a connection master
+//! (`ControlMaster=auto`, `ControlPersist`), and every
 //! later ssh of the run (the workers' rsyncs) opens a session on it instead of logging in
 //! again: one login per run instead of one per worker.
 //!
@@ -130,6 +131,55 @@ impl Shared {
     pub fn socket(&self) -> &Path {
         &self.socket
     }
+}
+
+/// Logs in to `host` through `shell` (the remote shell's words; `extra`, options put before
+/// its own: the keepalives) as the run's connection master, when a connection is held and
+/// not open yet, without a remote command: no shell runs on the host (a session's shell may
+/// read startup files that take longer than the copy of an unchanged tree). ssh returns
+/// once logged in (`-f -N`), the master in the background with its standard streams on
+/// `/dev/null`. `None` when no connection is held; the error is ssh's own message.
+pub(super) fn open_master(
+    host: &str,
+    shell: &[String],
+    extra: &[&str],
+    limit: Duration,
+) -> Option<Result<(), String>> {
+    use crate::runtime::process::{self, End, Limits};
+    let k = key(host, shell);
+    let held = {
+        let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        open.iter()
+            .filter(|(o, _)| *o == k)
+            .find_map(|(_, w)| w.upgrade())
+    }?;
+    if held.socket.exists() {
+        return Some(Ok(()));
+    }
+    let o = process::run(
+        Command::new(&shell[0])
+            .args(extra)
+            .args(&shell[1..])
+            .arg("-o")
+            .arg(format!("ControlPath={}", held.socket.display()))
+            .args(["-o", "ControlMaster=yes", "-o"])
+            .arg(format!("ControlPersist={}", PERSIST.as_secs()))
+            .args(["-f", "-N", host]),
+        None,
+        Limits::within(limit),
+        None,
+    );
+    Some(match o {
+        Err(e) => Err(format!("cannot run {}: {e}", shell[0])),
+        Ok(o) if o.success() => Ok(()),
+        Ok(o) => {
+            let said = String::from_utf8_lossy(&o.stderr).trim().to_string();
+            Err(match o.end {
+                End::Exited(_) => said,
+                _ => format!("{} {said}", o.describe()).trim_end().to_string(),
+            })
+        }
+    })
 }
 
 impl Drop for Shared {
