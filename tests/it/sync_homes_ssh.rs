@@ -656,6 +656,41 @@ fn an_unreachable_host_fails_clearly_and_writes_nothing() {
 }
 
 #[test]
+fn a_remote_destination_that_cannot_be_made_fails_each_entry_with_the_hosts_reason() {
+    // DST under a regular file: the `mkdir -p` of rsync's remote command fails; each entry's
+    // failure says why in the host's words (not only rsync's "protocol data stream").
+    let (f, names) = Fixture::new(2);
+    fs::write(f.path("a-file"), "not a directory\n").unwrap();
+    let dst = Fixture::remote(&f.path("a-file/homes"));
+    let o = f.run(f.src.to_str().unwrap(), &dst, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "0 copied, 0 skipped as finished, {} failed",
+            names.len()
+        )),
+        "{}",
+        both(&o)
+    );
+    for name in &names {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no failure line for {name}: {out}"));
+        assert!(line.contains("mkdir: cannot create directory"), "{line}");
+        assert!(line.contains("Not a directory"), "{line}");
+    }
+    assert_eq!(
+        fs::read_to_string(f.path("a-file")).unwrap(),
+        "not a directory\n"
+    );
+    // The run's connection master is closed (rsync kills the ssh of a failed retry, which
+    // the server does not log as a disconnect, so the log cannot tell the rest).
+    assert_eq!(f.temporary_leftovers(), Vec::<String>::new());
+}
+
+#[test]
 fn workers_past_the_servers_session_limit_log_in_on_their_own() {
     // OpenSSH serves 10 sessions per connection by default: 8 workers share the run's
     // connection, the 4 others log in themselves.

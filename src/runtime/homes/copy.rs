@@ -235,6 +235,24 @@ pub(super) fn error_lines(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
+/// What an rsync's message lines say went wrong, in one line: the first two causes (rsync's
+/// own `rsync: …` and what the remote side said, such as `mkdir: cannot create directory`),
+/// then the summary line (`rsync error: … (code 12)`).
+pub(super) fn cause_summary(lines: &[&str]) -> String {
+    let mut shown: Vec<&str> = lines
+        .iter()
+        .filter(|l| !l.starts_with("rsync error:") && !l.starts_with("rsync warning:"))
+        .take(2)
+        .copied()
+        .collect();
+    if let Some(last) = lines.last()
+        && !shown.contains(last)
+    {
+        shown.push(last);
+    }
+    shown.join(" / ")
+}
+
 /// Copies one batch with one rsync process (`shared`: over the run's shared ssh connection).
 pub(super) fn run_batch(opts: &Options, batch: &[Entry], shared: bool) -> BatchOutcome {
     let names: BTreeSet<String> = batch.iter().map(|e| e.name.clone()).collect();
@@ -272,20 +290,7 @@ pub(super) fn run_batch(opts: &Options, batch: &[Entry], shared: bool) -> BatchO
         }
         _ => None,
     };
-    let summary_of = |lines: &[&str]| {
-        let mut shown: Vec<&str> = lines
-            .iter()
-            .filter(|l| l.starts_with("rsync: ") || l.starts_with("file has vanished"))
-            .take(2)
-            .copied()
-            .collect();
-        if let Some(last) = lines.last()
-            && !shown.contains(last)
-        {
-            shown.push(last);
-        }
-        shown.join(" / ")
-    };
+    let summary_of = |lines: &[&str]| cause_summary(lines);
     match code {
         Some(0) => {}
         // Some files not transferred (23), or vanished (24): the messages name the entries;

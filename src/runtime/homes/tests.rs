@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::copy::{batch_command, bytes_by_entry, entry_of_message};
+use super::copy::{batch_command, bytes_by_entry, cause_summary, entry_of_message, error_lines};
 use super::*;
 
 #[test]
@@ -225,4 +225,26 @@ fn active_selection() {
         vec!["_shared", "_shared-public", "user-402i2c-2eorg"]
     );
     assert_eq!(missing, vec!["ghost"]);
+}
+
+#[test]
+fn a_failure_is_summed_up_by_its_causes_then_rsyncs_summary() {
+    let stderr = "mkdir: cannot create directory '/srv/x': Not a directory\n\
+                  rsync: connection unexpectedly closed (0 bytes received so far) [sender]\n\
+                  rsync error: error in rsync protocol data stream (code 12) at io.c(232)";
+    assert_eq!(
+        cause_summary(&error_lines(stderr)),
+        "mkdir: cannot create directory '/srv/x': Not a directory / \
+         rsync error: error in rsync protocol data stream (code 12) at io.c(232)"
+    );
+    let stderr = "rsync: [sender] link_stat \"/s/a\" failed: No such file (2)\n\
+                  rsync: [sender] link_stat \"/s/b\" failed: No such file (2)\n\
+                  rsync: [sender] link_stat \"/s/c\" failed: No such file (2)\n\
+                  rsync error: some files/attrs were not transferred (code 23)";
+    assert_eq!(
+        cause_summary(&error_lines(stderr)),
+        "rsync: [sender] link_stat \"/s/a\" failed: No such file (2) / \
+         rsync: [sender] link_stat \"/s/b\" failed: No such file (2) / \
+         rsync error: some files/attrs were not transferred (code 23)"
+    );
 }
