@@ -232,13 +232,7 @@ mod tests {
         });
         assert_eq!(n, 1);
         assert!(e.unwrap_err().note.is_empty());
-        let mut n = 0;
-        let e = p
-            .run(None, || -> Result<(), E> {
-                n += 1;
-                Err(fail(true))
-            })
-            .unwrap_err();
+        let (n, e) = calls_until_spent(&p);
         assert!(n > 5, "{n}");
         assert!(
             !e.heals,
@@ -249,12 +243,29 @@ mod tests {
             "{}",
             e.note
         );
+        assert_eq!(third_try_succeeds(&p), 3);
+    }
+
+    /// How many calls `p` makes of one that always fails (and may heal), and its last error.
+    fn calls_until_spent(p: &RetryPolicy) -> (u32, E) {
         let mut n = 0;
-        let ok = p.run(None, || {
+        let e = p
+            .run(None, || -> Result<(), E> {
+                n += 1;
+                Err(fail(true))
+            })
+            .unwrap_err();
+        (n, e)
+    }
+
+    /// What `p` returns for a call that fails twice, then succeeds with its count.
+    fn third_try_succeeds(p: &RetryPolicy) -> u32 {
+        let mut n = 0;
+        p.run(None, || {
             n += 1;
             if n < 3 { Err(fail(true)) } else { Ok(n) }
-        });
-        assert_eq!(ok.unwrap(), 3);
+        })
+        .unwrap()
     }
 
     #[test]
@@ -266,21 +277,10 @@ mod tests {
             jitter: true,
             tries: Some(3),
         };
-        let mut n = 0;
-        let e = p
-            .run(None, || -> Result<(), E> {
-                n += 1;
-                Err(fail(true))
-            })
-            .unwrap_err();
+        let (n, e) = calls_until_spent(&p);
         assert_eq!(n, 3, "the first call and two retries");
         assert!(e.note.starts_with(" (tried 3 times over "), "{}", e.note);
-        let mut n = 0;
-        let ok = p.run(None, || {
-            n += 1;
-            if n < 3 { Err(fail(true)) } else { Ok(n) }
-        });
-        assert_eq!(ok.unwrap(), 3, "the third try may still succeed");
+        assert_eq!(third_try_succeeds(&p), 3, "the third try may still succeed");
     }
 
     #[test]
