@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::{
     Entry, Event, Location, Options, SSH_KEEPALIVE, Summary, SyncError, Vanished, remote_host,
-    remote_shell_for, shell_quote,
+    remote_path_word, remote_shell_for, shell_quote,
 };
 use crate::retry::Retryable;
 use crate::runtime::interrupt;
@@ -66,7 +66,7 @@ fn rsync_options(opts: &Options, shared: bool) -> Vec<String> {
     {
         a.push(format!(
             "--rsync-path=mkdir -p -- {} && rsync",
-            shell_quote(path)
+            remote_path_word(path)
         ));
     }
     if matches!(opts.src, Location::Remote { .. }) || matches!(opts.dst, Location::Remote { .. }) {
@@ -403,7 +403,7 @@ pub(super) fn ensure_dst(dst: &Location, io_timeout: Duration) -> Result<(), Syn
                     "mkdir",
                     "-p",
                     "--",
-                    &shell_quote(path),
+                    &remote_path_word(path),
                 ]),
                 None,
                 Limits::within(io_timeout),

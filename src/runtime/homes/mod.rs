@@ -360,6 +360,16 @@ pub fn command_line(program: &str, args: &[String]) -> String {
     words.join(" ")
 }
 
+/// A remote path as one word for the remote shell: quoted, except a leading `~/` (or a lone
+/// `~`), which the shell expands to the home directory as rsync does for `host:~/path`.
+fn remote_path_word(path: &str) -> String {
+    match path.strip_prefix("~/") {
+        _ if path == "~" => "~".to_string(),
+        Some(rest) if !rest.is_empty() => format!("~/{}", shell_quote(rest)),
+        _ => shell_quote(path),
+    }
+}
+
 /// `'text'` for a POSIX shell (a `'` becomes `'\''`).
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))

@@ -248,3 +248,12 @@ fn a_failure_is_summed_up_by_its_causes_then_rsyncs_summary() {
          rsync error: some files/attrs were not transferred (code 23)"
     );
 }
+
+#[test]
+fn a_remote_path_is_one_word_for_the_remote_shell_with_its_home_expanded() {
+    assert_eq!(remote_path_word("/srv/new dir;x"), "'/srv/new dir;x'");
+    assert_eq!(remote_path_word("~/homes/it's"), "~/'homes/it'\\''s'");
+    assert_eq!(remote_path_word("~"), "~");
+    assert_eq!(remote_path_word("~other/x"), "'~other/x'");
+    assert_eq!(remote_path_word("relative/x"), "'relative/x'");
+}
