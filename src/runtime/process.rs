@@ -97,6 +97,9 @@ pub type OnLine = Box<dyn FnMut(&str) + Send>;
 /// How long a child may take to end after its signal before it is killed.
 const GRACE: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(20);
+/// How long the output of a child that ended is awaited when something it left running
+/// still holds the pipes.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
 /// Signals the child's process group: the child and what it started (rsync's own
 /// processes, its ssh), so that none is left holding the output pipes.
@@ -122,7 +125,7 @@ fn reader(
     seen: Arc<AtomicU64>,
     start: Instant,
     mut on_line: Option<OnLine>,
-    closed: mpsc::Sender<()>,
+    (closed, id): (mpsc::Sender<usize>, usize),
 ) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut all = Vec::new();
@@ -149,7 +152,7 @@ fn reader(
         if on_line.is_some() && all.len() > STREAMED_TAIL {
             all.drain(..all.len() - STREAMED_TAIL);
         }
-        let _ = closed.send(());
+        let _ = closed.send(id);
         all
     })
 }
@@ -235,23 +238,29 @@ pub fn run_with(
     let out = child
         .stdout
         .take()
-        .map(|s| reader(s, seen.clone(), start, on_stdout, closed.clone()));
+        .map(|s| reader(s, seen.clone(), start, on_stdout, (closed.clone(), 0)));
     let err = child
         .stderr
         .take()
-        .map(|s| reader(s, seen.clone(), start, None, closed));
-    let mut open_pipes = 2;
+        .map(|s| reader(s, seen.clone(), start, None, (closed, 1)));
+    let mut open = [out.is_some(), err.is_some()];
     let mut after_close = Duration::from_millis(1);
-    let mut held = None;
+    // The input is written by a thread of its own: a child that reads it late (a remote
+    // shell still connecting) holds up neither the limits nor an interrupt. Held open, it
+    // ends when `release` goes, once the child has ended.
+    let (release, released) = mpsc::channel::<()>();
     if let Some(input) = stdin
         && let Some(mut pipe) = child.stdin.take()
     {
-        // A child that exits without reading its input is judged by its status.
-        let _ = pipe.write_all(input);
-        if hold {
-            let _ = pipe.flush();
-            held = Some(pipe);
-        }
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            // A child that exits without reading its input is judged by its status.
+            let _ = pipe.write_all(&input);
+            if hold {
+                let _ = pipe.flush();
+                let _ = released.recv();
+            }
+        });
     }
     let mut stopping: Option<(End, Instant)> = None;
     let status = loop {
@@ -290,11 +299,11 @@ pub fn run_with(
         // Until a pipe closes, wake when one does (the child is ending) or at the next poll;
         // then poll soon, backing off to `POLL` for a child that closed its output and runs
         // on. A short rsync or kubectl is seen to end within a millisecond, not 20.
-        if open_pipes > 0 {
+        if open.iter().any(|o| *o) {
             match pipes_closed.recv_timeout(POLL) {
-                Ok(()) => open_pipes -= 1,
+                Ok(i) => open[i] = false,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => open_pipes = 0,
+                Err(mpsc::RecvTimeoutError::Disconnected) => open = [false; 2],
             }
         } else {
             std::thread::sleep(after_close);
@@ -303,9 +312,25 @@ pub fn run_with(
     };
     // The child ended: what it started hears the end of its input now, before its output is
     // awaited (a grandchild still writing to it ends on that).
-    drop(held);
-    let stdout = out.and_then(|h| h.join().ok()).unwrap_or_default();
-    let stderr = err.and_then(|h| h.join().ok()).unwrap_or_default();
+    drop(release);
+    // A process the child left running may hold its output open (an old ssh's `-f` master):
+    // its output is awaited a moment, then left, and said to be.
+    let waited = Instant::now();
+    while open.iter().any(|o| *o) {
+        match pipes_closed.recv_timeout(OUTPUT_GRACE.saturating_sub(waited.elapsed())) {
+            Ok(i) => open[i] = false,
+            Err(_) => break,
+        }
+    }
+    let take = |h: Option<std::thread::JoinHandle<Vec<u8>>>, still_open: bool| match h {
+        Some(_) if still_open => {
+            b"(the rest of this output is held by a process the program left running)\n".to_vec()
+        }
+        Some(h) => h.join().unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let stdout = take(out, open[0]);
+    let stderr = take(err, open[1]);
     let end = match stopping {
         Some((end, _)) => end,
         None => End::Exited(status),
@@ -394,6 +419,43 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.stdout.iter().filter(|b| **b == b'\n').count(), 200_000);
+    }
+
+    #[test]
+    fn input_a_child_does_not_read_holds_up_no_limit() {
+        // 1 MiB to a child that never reads it: the pipe fills, and the limit still ends it.
+        let input = vec![b'x'; 1 << 20];
+        let t0 = Instant::now();
+        let f = run(
+            Command::new("sh").args(["-c", "exec sleep 30"]),
+            Some(&input),
+            Limits::within(Duration::from_millis(300)),
+            None,
+        )
+        .unwrap();
+        assert_eq!(f.end, End::TimedOut(Duration::from_millis(300)));
+        assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
+    }
+
+    #[test]
+    fn output_held_by_a_process_the_child_left_is_not_awaited() {
+        // The child exits; the `sleep` it started in the background keeps its output open.
+        let t0 = Instant::now();
+        let f = run(
+            Command::new("sh").args(["-c", "echo started >&2; sleep 8 & echo done"]),
+            None,
+            Limits::default(),
+            None,
+        )
+        .unwrap();
+        assert!(f.success(), "{}", f.describe());
+        assert!(t0.elapsed() < Duration::from_secs(7), "{:?}", t0.elapsed());
+        assert!(
+            String::from_utf8_lossy(&f.stdout)
+                .contains("held by a process the program left running"),
+            "{}",
+            String::from_utf8_lossy(&f.stdout)
+        );
     }
 
     #[test]

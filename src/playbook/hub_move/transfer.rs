@@ -129,13 +129,33 @@ pub fn parse_cidr(arg: &str) -> Result<String, String> {
         format!("`{arg}` is not a CIDR range (`{addr}` is not an IP address): {example}")
     })?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
-    match len.parse::<u8>() {
-        Ok(n) if n <= max && !len.starts_with('+') => Ok(format!("{ip}/{n}")),
-        _ => Err(format!(
-            "`{arg}` is not a CIDR range (the prefix length of an IPv{} address is 0 to {max}): {example}",
-            if ip.is_ipv4() { 4 } else { 6 }
-        )),
+    let n = match len.parse::<u8>() {
+        Ok(n) if n <= max && !len.starts_with('+') => n,
+        _ => {
+            return Err(format!(
+                "`{arg}` is not a CIDR range (the prefix length of an IPv{} address is 0 to {max}): {example}",
+                if ip.is_ipv4() { 4 } else { 6 }
+            ));
+        }
+    };
+    // Bits set past the prefix: most likely a typo for a longer prefix (`…7/24` for `…7/32`),
+    // which would admit the whole network.
+    let network = match ip {
+        std::net::IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(n)).unwrap_or(0);
+            std::net::IpAddr::V4((u32::from(a) & mask).into())
+        }
+        std::net::IpAddr::V6(a) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(n)).unwrap_or(0);
+            std::net::IpAddr::V6((u128::from(a) & mask).into())
+        }
+    };
+    if network != ip {
+        return Err(format!(
+            "`{arg}` has address bits past its /{n} prefix: write the network, {network}/{n}, or the one address, {ip}/{max}"
+        ));
     }
+    Ok(format!("{ip}/{n}"))
 }
 
 /// The sidecar, as an item of `extraContainers`.
@@ -251,12 +271,19 @@ mod tests {
         assert_eq!(parse_cidr("203.0.113.0/24").unwrap(), "203.0.113.0/24");
         assert_eq!(parse_cidr("2001:db8::/32").unwrap(), "2001:db8::/32");
         assert_eq!(parse_cidr("0.0.0.0/0").unwrap(), "0.0.0.0/0");
+        assert_eq!(parse_cidr("203.0.113.7/32").unwrap(), "203.0.113.7/32");
+        assert_eq!(parse_cidr("::/0").unwrap(), "::/0");
         for (bad, why) in [
             ("203.0.113.7", "not a CIDR range: write"),
             ("example.org/24", "`example.org` is not an IP address"),
             ("10.0.0.0/33", "0 to 32"),
             ("2001:db8::/129", "0 to 128"),
             ("10.0.0.0/x", "0 to 32"),
+            (
+                "203.0.113.7/24",
+                "write the network, 203.0.113.0/24, or the one address, 203.0.113.7/32",
+            ),
+            ("2001:db8::1/32", "write the network, 2001:db8::/32"),
         ] {
             let e = parse_cidr(bad).unwrap_err();
             assert!(e.contains(why) && e.contains(bad), "{bad}: {e}");

@@ -59,7 +59,7 @@ pub trait PodFiles: Send + Sync + fmt::Debug {
     /// argument; `Input::BytesHeldOpen` keeps it open until kubectl ends, so that the command
     /// in the pod hears kubectl's end as the end of its input), under `limits` (a copy's total
     /// and silence limits); each line of its standard output goes to `on_line` as it comes.
-    /// Its whole standard output.
+    /// The end of its standard output (the last 64 KiB: the lines went to `on_line`).
     fn exec_input(
         &self,
         at: &PodRef,

@@ -60,9 +60,12 @@ fn rsync_options(opts: &Options, shared: bool) -> Vec<String> {
     if opts.delete {
         a.push("--delete".into());
     }
-    // A remote DST is made by rsync's remote command itself: no session of its own.
+    // Over ssh, a remote DST is made by rsync's remote command itself (no session of its
+    // own); another remote shell may run commands without a shell (`kubectl exec`), and
+    // makes DST first (`ensure_dst`).
     if let Location::Remote { path, .. } = &opts.dst
         && !(path.is_empty() || path == "/")
+        && super::ssh::is_ssh(&super::remote_shell())
     {
         a.push(format!(
             "--rsync-path=mkdir -p -- {} && rsync",
@@ -235,16 +238,19 @@ pub(super) fn error_lines(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
-/// What an rsync's message lines say went wrong, in one line: the first two causes (rsync's
-/// own `rsync: …` and what the remote side said, such as `mkdir: cannot create directory`),
-/// then the summary line (`rsync error: … (code 12)`).
+/// What an rsync's message lines say went wrong, in one line: two causes, then the summary
+/// line (`rsync error: … (code 12)`). rsync's own (`rsync: …`, `file has vanished`) come
+/// first; else the last lines before the summary, where what the remote side said comes
+/// (`mkdir: cannot create directory …`), after whatever ssh printed first (a banner, a
+/// warning).
 pub(super) fn cause_summary(lines: &[&str]) -> String {
-    let mut shown: Vec<&str> = lines
-        .iter()
-        .filter(|l| !l.starts_with("rsync error:") && !l.starts_with("rsync warning:"))
-        .take(2)
-        .copied()
-        .collect();
+    let summary = |l: &&str| l.starts_with("rsync error:") || l.starts_with("rsync warning:");
+    let own = |l: &&str| l.starts_with("rsync: ") || l.starts_with("file has vanished");
+    let mut shown: Vec<&str> = lines.iter().filter(|l| own(l)).take(2).copied().collect();
+    if shown.is_empty() {
+        let others: Vec<&str> = lines.iter().filter(|l| !summary(l)).copied().collect();
+        shown = others[others.len().saturating_sub(2)..].to_vec();
+    }
     if let Some(last) = lines.last()
         && !shown.contains(last)
     {
@@ -459,6 +465,7 @@ pub(super) fn copy_batch(
     let left = RefCell::new(batch);
     let attempt = Cell::new(0u32);
     let last_failed: RefCell<Vec<(String, String)>> = RefCell::new(Vec::new());
+    let stopped = Cell::new(false);
     let tried = opts.retry.run_pausing(
         None,
         |pause| {
@@ -469,7 +476,9 @@ pub(super) fn copy_batch(
                     error: error.clone(),
                 });
             }
-            interrupt::sleep(pause)
+            let slept = interrupt::sleep(pause);
+            stopped.set(!slept);
+            slept
         },
         || {
             attempt.set(attempt.get() + 1);
@@ -506,8 +515,9 @@ pub(super) fn copy_batch(
     );
     match tried {
         Ok(()) => true,
-        Err(e) if e.interrupted => false,
-        // Out of tries, or interrupted before the next: the entries' last failure is said.
+        // Interrupted in a copy or before the next try: the entries are left for the next
+        // run, neither copied nor failed.
+        Err(e) if e.interrupted || stopped.get() => false,
         Err(e) => {
             for (dir, error) in e.failed {
                 let _ = tx.send(Event::Failed { dir, error });

@@ -360,13 +360,23 @@ pub fn command_line(program: &str, args: &[String]) -> String {
     words.join(" ")
 }
 
-/// A remote path as one word for the remote shell: quoted, except a leading `~/` (or a lone
-/// `~`), which the shell expands to the home directory as rsync does for `host:~/path`.
+/// A remote path as one word for the remote shell: quoted, except a leading `~` or `~user`
+/// (up to the first `/`), which the shell expands to a home directory as it does for rsync's
+/// `host:~/path` and `host:~user/path`.
 fn remote_path_word(path: &str) -> String {
-    match path.strip_prefix("~/") {
-        _ if path == "~" => "~".to_string(),
-        Some(rest) if !rest.is_empty() => format!("~/{}", shell_quote(rest)),
-        _ => shell_quote(path),
+    let (head, rest) = match path.split_once('/') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path, None),
+    };
+    let is_home = head.starts_with('~')
+        && head[1..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    match rest {
+        _ if !is_home => shell_quote(path),
+        None => head.to_string(),
+        Some("") => format!("{head}/"),
+        Some(r) => format!("{head}/{}", shell_quote(r)),
     }
 }
 

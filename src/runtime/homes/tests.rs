@@ -237,6 +237,18 @@ fn a_failure_is_summed_up_by_its_causes_then_rsyncs_summary() {
         "mkdir: cannot create directory '/srv/x': Not a directory / \
          rsync error: error in rsync protocol data stream (code 12) at io.c(232)"
     );
+    // ssh's own notices come first (a banner, a warning); the cause is the last line before
+    // the summary.
+    let stderr = "** WARNING: connection is not using a post-quantum key exchange algorithm.\n\
+                  ** This session may be vulnerable to \"store now, decrypt later\" attacks.\n\
+                  mkdir: cannot create directory '/srv/x': Not a directory\n\
+                  rsync: connection unexpectedly closed (0 bytes received so far) [sender]\n\
+                  rsync error: error in rsync protocol data stream (code 12) at io.c(232)";
+    let said = cause_summary(&error_lines(stderr));
+    assert!(
+        said.contains("mkdir: cannot create directory '/srv/x': Not a directory / rsync error:"),
+        "{said}"
+    );
     let stderr = "rsync: [sender] link_stat \"/s/a\" failed: No such file (2)\n\
                   rsync: [sender] link_stat \"/s/b\" failed: No such file (2)\n\
                   rsync: [sender] link_stat \"/s/c\" failed: No such file (2)\n\
@@ -254,6 +266,7 @@ fn a_remote_path_is_one_word_for_the_remote_shell_with_its_home_expanded() {
     assert_eq!(remote_path_word("/srv/new dir;x"), "'/srv/new dir;x'");
     assert_eq!(remote_path_word("~/homes/it's"), "~/'homes/it'\\''s'");
     assert_eq!(remote_path_word("~"), "~");
-    assert_eq!(remote_path_word("~other/x"), "'~other/x'");
+    assert_eq!(remote_path_word("~other/x"), "~other/'x'");
+    assert_eq!(remote_path_word("~a b/x"), "'~a b/x'");
     assert_eq!(remote_path_word("relative/x"), "'relative/x'");
 }

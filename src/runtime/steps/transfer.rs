@@ -66,7 +66,7 @@ const HOST_KEY_DIRS: [&str; 2] = ["/config/ssh_host_keys", "/etc/ssh"];
 const HOST_KEYS_SCRIPT: &str = r#"for d in "$@"; do
   found=
   for f in "$d"/ssh_host_*_key.pub; do
-    if [ -r "$f" ] && cat "$f"; then found=1; fi
+    if [ -r "$f" ] && cat "$f" && echo; then found=1; fi
   done
   if [ -n "$found" ]; then exit 0; fi
 done
@@ -95,7 +95,7 @@ printf '%s\n' "$6" | while IFS= read -r h; do
 done > "$d/known_hosts"
 echo "entries $(find "$1" -mindepth 1 | wc -l)"
 rsync -aHAX --numeric-ids --partial --timeout="$5" --out-format='copied %n' ${4:+"$4"} \
-  -e "ssh -i $d/key -p $3 -o BatchMode=yes -o HostKeyAlias=gitops-migrate-home-transfer -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$d/known_hosts -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR" \
+  -e "ssh -F /dev/null -i $d/key -p $3 -o BatchMode=yes -o HostKeyAlias=gitops-migrate-home-transfer -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$d/known_hosts -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR" \
   "$1" "$2" &
 r=$!
 exec 3<&0
@@ -321,6 +321,7 @@ impl TransferHomes {
         key: &str,
         host_keys: &[String],
         target_pod: &PodRef,
+        at: PodRef,
     ) -> Result<Outcome, StepError> {
         let address = self.address(op)?;
         op.say(&format!(
@@ -339,8 +340,13 @@ impl TransferHomes {
                 self.allow.join(", ")
             ));
         }
-        let at = self.source_pod()?;
-        let dest = format!("{}@{address}:{}", self.user, self.dst_dir());
+        // An IPv6 address is bracketed for rsync (`user@[2001:db8::1]:/dir`).
+        let host = if address.contains(':') {
+            format!("[{address}]")
+        } else {
+            address.clone()
+        };
+        let dest = format!("{}@{host}:{}", self.user, self.dst_dir());
         let port = self.port.to_string();
         let src = self.src_dir();
         let delete = if self.delete { "--delete" } else { "" };
@@ -523,6 +529,8 @@ impl StepRunner for TransferHomes {
         let key = self.key()?;
         // Read before anything is exposed: the copy trusts only the server showing one.
         let (target_pod, host_keys) = self.host_keys()?;
+        // And the pod that copies: no load balancer is made for a source that is not there.
+        let source_pod = self.source_pod()?;
         op.say(&format!(
             "read the sshd host key{} of the `{SIDECAR}` sidecar of {}: {}",
             if host_keys.len() == 1 { "" } else { "s" },
@@ -538,7 +546,7 @@ impl StepRunner for TransferHomes {
         op.say(&format!(
             "created Service `{ns}/{SERVICE}` (LoadBalancer) in `{cluster}` for the copy"
         ));
-        let result = self.copy(op, &key, &host_keys, &target_pod);
+        let result = self.copy(op, &key, &host_keys, &target_pod, source_pod);
         // The Service goes whatever happened.
         let deleted = cleanup_with_retries(&self.timing, || kube.delete_service(ns, SERVICE));
         match (&result, deleted) {
