@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gitops_migrate::playbook::Step;
+use gitops_migrate::retry::RetryPolicy;
 use gitops_migrate::runtime::clients::{KubeClient, Kubectl};
 use gitops_migrate::runtime::engine::{self, ExecOptions, RunStatus};
 use gitops_migrate::runtime::journal::Journal;
@@ -206,6 +207,14 @@ impl Transfer {
         let opts = ExecOptions {
             yes: true,
             write_report: false,
+            // A step that may heal is tried again briefly (a second, not minutes).
+            retry: RetryPolicy {
+                first: Duration::from_millis(20),
+                max_pause: Duration::from_millis(100),
+                budget: Duration::from_secs(1),
+                jitter: true,
+                tries: None,
+            },
             ..Default::default()
         };
         let mut op = Recorder::yes();
@@ -520,8 +529,15 @@ fn a_sidecar_without_a_host_key_stops_before_anything_is_exposed() {
         t.target.service_log()
     );
     assert_eq!(t.copies(), 0, "{}", t.calls());
+    // A sidecar still starting may make its keys later: the read is tried again.
+    let reads = t.calls().matches("ssh_host_keys").count();
+    assert!(
+        reads > 1,
+        "the host keys were read {reads} times:\n{}",
+        t.calls()
+    );
 
-    // A file that is not a public key is refused too.
+    // A file that is not a public key is refused at once.
     write(
         &Transfer::host_key_file_in(t.work.path()),
         "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",

@@ -211,8 +211,11 @@ impl TransferHomes {
         let at = running_pod(&self.timing, kube.as_ref(), ctx, ns, "target")?;
         let mut argv = vec!["sh", "-c", HOST_KEYS_SCRIPT, "host-keys"];
         argv.extend(HOST_KEY_DIRS);
+        // A sidecar still starting (its keys not made yet, its container not running) or a
+        // call that got no answer may do better later: nothing is exposed yet, so the step is
+        // tried again.
         let said = self.kubectl.exec(&at, &argv).map_err(|e| {
-            StepError::fatal(format!(
+            StepError::retry(format!(
                 "cannot read the sshd host key of the `{SIDECAR}` sidecar of {} in `{cluster}` ({}): the copy verifies the server it reaches with it; is the new hub deployed with the sidecar? Nothing was exposed or copied",
                 at.describe(),
                 e.message
@@ -230,7 +233,7 @@ impl TransferHomes {
             keys.push(words.join(" "));
         }
         if keys.is_empty() {
-            return Err(StepError::fatal(format!(
+            return Err(StepError::retry(format!(
                 "the `{SIDECAR}` sidecar of {} has no sshd host key to verify the copy with (in {}): nothing was exposed or copied",
                 at.describe(),
                 HOST_KEY_DIRS.join(" or ")
