@@ -80,7 +80,9 @@ exit 3
 /// input up to that line. The host keys are known as `gitops-migrate-home-transfer`
 /// (`HostKeyAlias`: whatever address and port the load balancer has), and no other key is
 /// accepted. The input then stays open while kubectl runs; when it ends (kubectl stopped or
-/// interrupted), rsync is stopped.
+/// interrupted), rsync is stopped. Every 30 s the script prints `alive`: rsync prints only
+/// what it copies, and an exec stream silent for minutes may be closed on the way (a load
+/// balancer's idle timeout in front of the API server, the kubelet's idle limit).
 const SCRIPT: &str = r#"set -eu
 umask 077
 d=$(mktemp -d)
@@ -101,9 +103,12 @@ r=$!
 exec 3<&0
 ( while IFS= read -r _ <&3; do :; done; kill "$r" 2>/dev/null ) >/dev/null 2>&1 &
 w=$!
+( trap 'kill "$p" 2>/dev/null; exit 0' TERM
+  while :; do sleep 30 </dev/null >/dev/null 2>&1 & p=$!; wait "$p"; echo alive; done ) &
+a=$!
 s=0
 wait "$r" || s=$?
-kill "$w" 2>/dev/null || true
+kill "$w" "$a" 2>/dev/null || true
 exit "$s"
 "#;
 
