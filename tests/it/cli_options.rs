@@ -513,6 +513,17 @@ fn options_of_another_stage_are_refused() {
             .concat(),
             "--transfer-allow is an option of `setup` and `cutover`",
         ),
+        // The stage takes it, but this hub's window has no step that reads it.
+        (
+            infra.path(),
+            [
+                &["exec", "hub-move", "setup"][..],
+                &hub,
+                &["--transfer-key", key, "--dry-run"],
+            ]
+            .concat(),
+            "--transfer-key is read by steps `transfer-homes` and `transfer-homes:final` (the private key of the copies of the home directories), which the `setup` window of this hub does not have: its home directories are copied by `sync-homes`",
+        ),
         (
             infra.path(),
             [

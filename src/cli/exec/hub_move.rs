@@ -49,10 +49,8 @@ pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
         ("--transfer-key", transfer_key.is_some()),
         ("--transfer-allow", !transfer_allow.is_empty()),
     ];
-    if let Err(e) = hub_move::unread_option(
-        stage,
-        given.iter().filter(|(_, g)| *g).map(|(name, _)| *name),
-    ) {
+    let named = || given.iter().filter(|(_, g)| *g).map(|(name, _)| *name);
+    if let Err(e) = hub_move::unread_option(stage, named()) {
         out.error(&e);
         return Err(Exit::Input);
     }
@@ -63,6 +61,11 @@ pub fn prepare(exec: &ExecHubMove, out: &mut Output) -> Result<Prepared, Exit> {
     }
     let root = infra.files.root().to_path_buf();
     if let Ok(steps) = HubMove::runbook(&infra, stage, &mv) {
+        let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
+        if let Err(e) = hub_move::unread_by_window(stage, named(), &ids) {
+            out.error(&e);
+            return Err(Exit::Input);
+        }
         super::check_selection(&steps, args, args.from_step.as_deref(), out)?;
     }
     // Before any cluster call, a real run proves the stage's prerequisite merged on the

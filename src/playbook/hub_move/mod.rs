@@ -39,7 +39,7 @@ use decommission::decommission;
 pub use decommission::old_storage;
 pub use playbook::HubMove;
 use setup::setup;
-pub use window::{Window, merged_missing, unread_option, window};
+pub use window::{Window, merged_missing, unread_by_window, unread_option, window};
 
 pub use bound::{Provider, is_ec2_instance_type, is_gcp_machine_type};
 pub use files::{renamed_file, rewrite_domain, rewrite_domain_doc};

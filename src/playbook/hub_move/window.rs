@@ -128,6 +128,49 @@ pub fn unread_option<'o>(
     Ok(())
 }
 
+/// Refuses the first of the options `given` that the stage takes but no step of this hub's
+/// window reads (`--parallel` for a hub on jupyterhub-home-nfs, whose homes `transfer-homes`
+/// copies; `--transfer-key` for one whose homes `sync-homes` copies). `steps`: the ids of
+/// the window's steps.
+pub fn unread_by_window<'o>(
+    stage: Stage,
+    given: impl IntoIterator<Item = &'o str>,
+    steps: &[&str],
+) -> Result<(), String> {
+    for name in given {
+        let Some(o) = WINDOW_OPTIONS.iter().find(|o| o.name == name) else {
+            continue;
+        };
+        if !o.stages.contains(&stage) || o.read_by.iter().any(|r| steps.contains(r)) {
+            continue;
+        }
+        let by: Vec<String> = o.read_by.iter().map(|s| s.to_string()).collect();
+        let copies: Vec<String> = [
+            "sync-homes",
+            "sync-homes:final",
+            "transfer-homes",
+            "transfer-homes:final",
+        ]
+        .into_iter()
+        .filter(|s| steps.contains(s))
+        .map(str::to_string)
+        .collect();
+        return Err(format!(
+            "{} is read by steps {} ({}), which the `{}` window of this hub does not have{}",
+            o.name,
+            quoted(&by),
+            o.what,
+            stage.name(),
+            if copies.is_empty() {
+                String::new()
+            } else {
+                format!(": its home directories are copied by {}", quoted(&copies))
+            }
+        ));
+    }
+    Ok(())
+}
+
 /// The new hub in the target cluster: `cutover` needs `setup` to have listed it there.
 pub(super) fn set_up_hub<'c>(tgt: &'c Cluster, mv: &Move) -> Result<&'c Hub, MoveError> {
     let name = mv.target_name();
@@ -444,6 +487,26 @@ mod tests {
                 .collect();
             assert_eq!(reading, o.stages, "{}", o.name);
         }
+    }
+
+    #[test]
+    fn an_option_this_hubs_window_does_not_read_is_refused() {
+        let nfs = ["check-route", "transfer-homes", "update-dns"];
+        let e = unread_by_window(Stage::Setup, ["--parallel"], &nfs).unwrap_err();
+        assert!(
+            e.starts_with("--parallel is read by steps `sync-homes` and `sync-homes:final`")
+                && e.ends_with("its home directories are copied by `transfer-homes`"),
+            "{e}"
+        );
+        assert_eq!(
+            unread_by_window(Stage::Setup, ["--transfer-key", "--transfer-allow"], &nfs),
+            Ok(())
+        );
+        // An option of another stage is `unread_option`'s to refuse.
+        assert_eq!(
+            unread_by_window(Stage::Decommission, ["--parallel"], &nfs),
+            Ok(())
+        );
     }
 
     #[test]
