@@ -101,6 +101,16 @@ pub struct Reply {
     pub retry_after: Option<Duration>,
 }
 
+/// `": {said}"`, or nothing when the service said nothing: what a refusal's message puts
+/// after its status code.
+pub fn explained(said: &str) -> String {
+    if said.is_empty() {
+        String::new()
+    } else {
+        format!(": {said}")
+    }
+}
+
 impl Reply {
     pub fn ok(&self) -> bool {
         (200..300).contains(&self.status)

@@ -302,11 +302,7 @@ impl ArgoCdClient {
         let said = self.ep.clean(&reply.said());
         let base = &self.ep.base;
         let s = reply.status;
-        let explained = if said.is_empty() {
-            String::new()
-        } else {
-            format!(": {said}")
-        };
+        let explained = crate::http::explained(&said);
         let message = match s {
             401 => format!(
                 "Argo CD at {base} refused the token (401{explained}) to {action}; check the Argo CD token"

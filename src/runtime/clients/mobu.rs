@@ -62,11 +62,7 @@ impl MobuClient {
         let said = self.ep.clean(&reply.said());
         let base = &self.ep.base;
         let s = reply.status;
-        let explained = if said.is_empty() {
-            String::new()
-        } else {
-            format!(": {said}")
-        };
+        let explained = crate::http::explained(&said);
         let message = match s {
             s if (300..400).contains(&s) => format!(
                 "mobu at {base} redirected ({s}) to {} instead of answering {action}: the mobu token is missing, expired or lacks the `exec:admin` scope (Gafaelfawr sends requests without a valid token to the login page); the redirect was not followed",

@@ -230,11 +230,7 @@ impl VaultClient {
         let said = self.ep.clean(&said);
         let base = &self.ep.base;
         let s = reply.status;
-        let explained = if said.is_empty() {
-            String::new()
-        } else {
-            format!(": {said}")
-        };
+        let explained = crate::http::explained(&said);
         let message = match s {
             401 | 403 => format!(
                 "Vault at {base} refused the token ({s}{explained}) to {action}: it needs a token whose policy allows it"

@@ -104,11 +104,7 @@ impl KubeClient {
         let said = reply.said();
         let server = &self.server;
         let s = reply.status;
-        let explained = if said.is_empty() {
-            String::new()
-        } else {
-            format!(": {said}")
-        };
+        let explained = crate::http::explained(&said);
         let message = match s {
             401 => format!(
                 "the Kubernetes API at {server} refused the credentials (401) to {action}; check the context's user in the kubeconfig (an expired token?)"
